@@ -1,0 +1,26 @@
+// pydl._core: bindings only. Every function here forwards to the C++ core.
+#include "bind/common.h"
+#include "core/threads.h"
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "pydl's compiled core (C++ kernels and the training engine)";
+
+  py::register_exception<pydl::TypeError>(m, "CoreTypeError", PyExc_TypeError);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const pydl::Interrupted&) {
+      PyErr_SetNone(PyExc_KeyboardInterrupt);
+    }
+  });
+
+  m.def("set_num_threads", &pydl::set_num_threads, py::arg("n"),
+        "Set the number of threads used by every pydl kernel (OpenMP and BLAS together).");
+  m.def("get_num_threads", &pydl::get_num_threads, "Number of threads pydl kernels use.");
+  m.def("default_num_threads", &pydl::default_num_threads, "The machine's core count.");
+
+  pydl::bind::bind_kernels(m);
+  pydl::bind::bind_nn(m);
+}

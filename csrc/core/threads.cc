@@ -1,0 +1,38 @@
+#include "core/threads.h"
+
+#include <omp.h>
+
+#include <thread>
+
+#include "core/errors.h"
+
+extern "C" void scipy_openblas_set_num_threads(int num_threads);
+
+namespace pydl {
+namespace {
+
+int initial_threads() {
+  // BLAS threads stay off for good: pydl splits GEMMs over its own OpenMP threads.
+  scipy_openblas_set_num_threads(1);
+  int n = static_cast<int>(std::thread::hardware_concurrency());
+  return n > 0 ? n : 1;
+}
+
+int g_threads = initial_threads();
+
+}  // namespace
+
+int default_num_threads() {
+  int n = static_cast<int>(std::thread::hardware_concurrency());
+  return n > 0 ? n : 1;
+}
+
+void set_num_threads(int n) {
+  if (n < 1) throw ValueError("set_num_threads: expected n >= 1, got " + std::to_string(n));
+  g_threads = n;
+  omp_set_num_threads(n);
+}
+
+int get_num_threads() { return g_threads; }
+
+}  // namespace pydl

@@ -1,0 +1,57 @@
+#include "kernels/dense.h"
+
+#include <algorithm>
+
+#include "core/errors.h"
+#include "kernels/gemm.h"
+
+namespace pydl {
+
+template <typename T>
+void dense_forward(Matrix<T> y, Matrix<T> z, Matrix<const T> x, Matrix<const T> w, const T* b,
+                   Activation act) {
+  if (z.data && act != Activation::Linear) {
+    gemm<T>(z, x, false, w, false, T(1), T(0), b, Activation::Linear);
+    activation_forward<T>(y, z, act);
+  } else {
+    gemm<T>(y, x, false, w, false, T(1), T(0), b, act);
+  }
+}
+
+template <typename T>
+void bias_backward(T* db, Matrix<const T> dz) {
+  const int64_t rows = dz.rows, cols = dz.cols;
+  constexpr int64_t kCols = 64;
+  const int64_t blocks = (cols + kCols - 1) / kCols;
+#pragma omp parallel for schedule(static) if (rows * cols >= (1 << 15))
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t c0 = blk * kCols, c1 = std::min(cols, c0 + kCols);
+    for (int64_t i = 0; i < rows; ++i) {
+      const T* r = dz.row(i);
+      for (int64_t j = c0; j < c1; ++j) db[j] += r[j];
+    }
+  }
+}
+
+template <typename T>
+void dense_backward(Matrix<T> dx, Matrix<T> dw, T* db, Matrix<T> dy, Matrix<const T> x,
+                    Matrix<const T> y, Matrix<const T> z, Matrix<const T> w, Activation act) {
+  activation_backward<T>(dy, dy, z, y, act);
+  Matrix<const T> dz = dy;
+  gemm<T>(dw, x, true, dz, false, T(1), T(1));  // dw += x^T dz
+  if (db) bias_backward<T>(db, dz);
+  if (dx.data) gemm<T>(dx, dz, false, w, true);  // dx = dz w^T
+}
+
+#define PYDL_INSTANTIATE(T)                                                                  \
+  template void dense_forward<T>(Matrix<T>, Matrix<T>, Matrix<const T>, Matrix<const T>,     \
+                                 const T*, Activation);                                      \
+  template void dense_backward<T>(Matrix<T>, Matrix<T>, T*, Matrix<T>, Matrix<const T>,      \
+                                  Matrix<const T>, Matrix<const T>, Matrix<const T>,         \
+                                  Activation);                                               \
+  template void bias_backward<T>(T*, Matrix<const T>);
+PYDL_INSTANTIATE(float)
+PYDL_INSTANTIATE(double)
+#undef PYDL_INSTANTIATE
+
+}  // namespace pydl

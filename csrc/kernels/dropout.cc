@@ -1,0 +1,35 @@
+#include "kernels/dropout.h"
+
+namespace pydl {
+
+template <typename T>
+void dropout_forward(Matrix<T> y, uint8_t* mask, Matrix<const T> x, double rate,
+                     const CounterRng& rng, uint64_t counter) {
+  const int64_t n = x.size();
+  const T scale = rate < 1.0 ? T(1.0 / (1.0 - rate)) : T(0);
+  const float threshold = static_cast<float>(rate);
+#pragma omp parallel for schedule(static) if (n >= (1 << 14))
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t keep = rng.uniform(counter + uint64_t(i)) >= threshold;
+    mask[i] = keep;
+    y.data[i] = keep ? x.data[i] * scale : T(0);
+  }
+}
+
+template <typename T>
+void dropout_backward(Matrix<T> dx, Matrix<const T> dy, const uint8_t* mask, double rate) {
+  const int64_t n = dy.size();
+  const T scale = rate < 1.0 ? T(1.0 / (1.0 - rate)) : T(0);
+#pragma omp parallel for schedule(static) if (n >= (1 << 14))
+  for (int64_t i = 0; i < n; ++i) dx.data[i] = mask[i] ? dy.data[i] * scale : T(0);
+}
+
+template void dropout_forward<float>(Matrix<float>, uint8_t*, Matrix<const float>, double,
+                                     const CounterRng&, uint64_t);
+template void dropout_forward<double>(Matrix<double>, uint8_t*, Matrix<const double>, double,
+                                      const CounterRng&, uint64_t);
+template void dropout_backward<float>(Matrix<float>, Matrix<const float>, const uint8_t*, double);
+template void dropout_backward<double>(Matrix<double>, Matrix<const double>, const uint8_t*,
+                                       double);
+
+}  // namespace pydl

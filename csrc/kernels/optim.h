@@ -1,0 +1,39 @@
+// Optimizers as one fused pass over the flat parameter buffer, with PyTorch's update rules
+// (torch.optim.SGD, Adam, AdamW). Global gradient-norm clipping as clip_grad_norm_ does it.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace pydl {
+
+enum class OptimizerKind { SGD, Adam, AdamW };
+
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::Adam;
+  double learning_rate = 1e-3;
+  double momentum = 0.0;  // SGD
+  bool nesterov = false;  // SGD
+  double weight_decay = 0.0;
+  double beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-8;  // Adam, AdamW
+  double clipnorm = 0.0;  // 0: no clipping
+};
+
+OptimizerKind parse_optimizer(const std::string& name);
+void validate(const OptimizerConfig& c);  // throws ValueError naming the bad field
+// Per-parameter state buffers the optimizer needs: SGD 0 (1 with momentum), Adam(W) 2.
+int optimizer_slots(const OptimizerConfig& c);
+
+// One update; step counts from 1. slot0 / slot1 are the state buffers (null when unused).
+template <typename T>
+void optimizer_step(T* params, const T* grads, T* slot0, T* slot1, int64_t n,
+                    const OptimizerConfig& c, int64_t step);
+
+// sqrt(sum g^2), summed in fixed chunks in a fixed order (thread-count independent).
+template <typename T>
+double global_norm(const T* g, int64_t n);
+
+// If the global norm exceeds max_norm, scale g by max_norm / (norm + 1e-6). Returns the norm.
+template <typename T>
+double clip_by_global_norm(T* g, int64_t n, double max_norm);
+
+}  // namespace pydl

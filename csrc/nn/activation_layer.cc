@@ -1,0 +1,46 @@
+// Activation: a standalone activation function over the whole per-sample tensor
+// (softmax over the last axis).
+#include "core/errors.h"
+#include "kernels/activation.h"
+#include "nn/layers.h"
+
+namespace pydl {
+namespace {
+
+class ActivationLayer : public Layer {
+ public:
+  explicit ActivationLayer(LayerConfig c) : Layer(std::move(c)), act_(parse_activation(config_.activation)) {}
+  const char* kind() const override { return "Activation"; }
+
+  Shape build(const Shape& in, int index) override {
+    input_ = output_ = in;
+    index_ = index;
+    return output_;
+  }
+  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
+    activation_forward<float>(rows_of_last_axis(y), rows_of_last_axis(x), act_);
+  }
+  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x,
+                Matrix<const float> y) override {
+    if (!dx.data) return;
+    activation_backward<float>(rows_of_last_axis(dx), rows_of_last_axis(Matrix<const float>(dy)),
+                               rows_of_last_axis(x), rows_of_last_axis(y), act_);
+  }
+
+ private:
+  // Softmax normalises over the last axis: view (batch, ..., last) as (batch * ..., last).
+  template <typename T>
+  Matrix<T> rows_of_last_axis(Matrix<T> m) const {
+    const int64_t last = input_.empty() ? 1 : input_.back();
+    return Matrix<T>(m.data, m.size() / last, last);
+  }
+  Activation act_;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_activation_layer(const LayerConfig& c) {
+  return std::make_unique<ActivationLayer>(c);
+}
+
+}  // namespace pydl

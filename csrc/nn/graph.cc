@@ -1,0 +1,120 @@
+#include "nn/graph.h"
+
+#include <cmath>
+
+#include "core/errors.h"
+#include "core/rng.h"
+
+namespace pydl {
+
+Graph::Graph(Shape input_shape, const std::vector<LayerConfig>& configs)
+    : input_shape_(std::move(input_shape)) {
+  for (int64_t d : input_shape_)
+    if (d < 1) throw ValueError("Input: expected positive dimensions, got " + shape_str(input_shape_));
+  Shape shape = input_shape_;
+  int index = 0;
+  for (const auto& c : configs) {
+    layers_.push_back(make_layer(c));
+    shape = layers_.back()->build(shape, index++);
+    shapes_.push_back(shape);
+  }
+  bool params_before = false;
+  for (auto& l : layers_) {
+    needs_input_grad_.push_back(params_before);
+    for (const auto& spec : l->param_specs()) {
+      ParamEntry e{l->name(), spec.name, spec.shape, num_params_, shape_size(spec.shape), spec};
+      num_params_ += e.size;
+      params_.push_back(e);
+      params_before = true;
+    }
+  }
+  param_buf_.resize(num_params_);
+  grad_buf_.resize(num_params_);
+  int64_t offset = 0;
+  for (auto& l : layers_) {
+    l->bind(param_buf_.data() + offset, grad_buf_.data() + offset);
+    for (const auto& spec : l->param_specs()) offset += shape_size(spec.shape);
+  }
+  act_.assign(layers_.size(), nullptr);
+  dact_.assign(layers_.size(), nullptr);
+  act_bufs_.resize(layers_.size());
+  grad_bufs_.resize(layers_.size());
+}
+
+void Graph::init_params(uint64_t seed) {
+  for (size_t p = 0; p < params_.size(); ++p) {
+    const ParamEntry& e = params_[p];
+    float* w = param_buf_.data() + e.offset;
+    CounterRng rng(seed, 0x1a1700ULL + p);
+    switch (e.spec.init) {
+      case Init::Zeros:
+        for (int64_t i = 0; i < e.size; ++i) w[i] = 0.0f;
+        break;
+      case Init::Ones:
+        for (int64_t i = 0; i < e.size; ++i) w[i] = 1.0f;
+        break;
+      case Init::GlorotUniform: {
+        const double limit = std::sqrt(6.0 / double(e.spec.fan_in + e.spec.fan_out));
+        for (int64_t i = 0; i < e.size; ++i)
+          w[i] = float((2.0 * rng.uniform_double(uint64_t(i)) - 1.0) * limit);
+        break;
+      }
+    }
+  }
+}
+
+void Graph::plan(int64_t max_batch) {
+  if (max_batch < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(max_batch));
+  if (max_batch <= planned_) return;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const int64_t n = max_batch * shape_size(shapes_[i]);
+    if (!layers_[i]->output_aliases_input()) act_bufs_[i].resize(n);
+    // The output gradient needs a home of its own unless it can alias its predecessor's.
+    if (!layers_[i]->output_aliases_input() || i == 0) grad_bufs_[i].resize(n);
+    layers_[i]->plan(max_batch);
+  }
+  planned_ = max_batch;
+}
+
+Matrix<const float> Graph::forward(Matrix<const float> x, const StepInfo& s) {
+  if (x.rows > planned_) plan(x.rows);
+  input_ = x;
+  const float* cur = x.data;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& l = *layers_[i];
+    const int64_t in_cols = i == 0 ? input_size() : shape_size(shapes_[i - 1]);
+    const int64_t out_cols = shape_size(shapes_[i]);
+    if (l.output_aliases_input()) {
+      act_[i] = const_cast<float*>(cur);  // never written through: aliased outputs are read-only
+      dact_[i] = i == 0 ? grad_bufs_[i].data() : dact_[i - 1];
+    } else {
+      act_[i] = act_bufs_[i].data();
+      dact_[i] = grad_bufs_[i].data();
+      l.forward(Matrix<float>(act_[i], x.rows, out_cols), Matrix<const float>(cur, x.rows, in_cols), s);
+    }
+    cur = act_[i];
+  }
+  return Matrix<const float>(cur, x.rows, output_size());
+}
+
+Matrix<float> Graph::output_grad() {
+  if (layers_.empty()) throw ValueError("the model has no layers");
+  return Matrix<float>(dact_.back(), input_.rows, output_size());
+}
+
+void Graph::backward() {
+  const int64_t rows = input_.rows;
+  for (size_t ii = layers_.size(); ii-- > 0;) {
+    Layer& l = *layers_[ii];
+    if (l.output_aliases_input()) continue;
+    const int64_t in_cols = ii == 0 ? input_size() : shape_size(shapes_[ii - 1]);
+    const int64_t out_cols = shape_size(shapes_[ii]);
+    const float* x = ii == 0 ? input_.data : act_[ii - 1];
+    // Gradients flowing into layers without parameters before them would go unused.
+    float* dx = needs_input_grad_[ii] ? dact_[ii - 1] : nullptr;
+    l.backward(Matrix<float>(dx, rows, in_cols), Matrix<float>(dact_[ii], rows, out_cols),
+               Matrix<const float>(x, rows, in_cols), Matrix<const float>(act_[ii], rows, out_cols));
+  }
+}
+
+}  // namespace pydl

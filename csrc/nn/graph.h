@@ -1,0 +1,72 @@
+// Graph: the compiled network. Layers in topological order (today each consumes its
+// predecessor's output: the Sequential case), all parameters in one flat buffer and all
+// gradients in another, activations planned once per batch size and reused.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/view.h"
+#include "nn/layer.h"
+
+namespace pydl {
+
+struct ParamEntry {
+  std::string layer;  // layer name
+  std::string name;   // "kernel", "bias"
+  Shape shape;
+  int64_t offset = 0;  // into the flat buffers
+  int64_t size = 0;
+  ParamSpec spec;
+};
+
+class Graph {
+ public:
+  Graph(Shape input_shape, const std::vector<LayerConfig>& configs);
+
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape() const { return shapes_.empty() ? input_shape_ : shapes_.back(); }
+  int64_t input_size() const { return shape_size(input_shape_); }
+  int64_t output_size() const { return shape_size(output_shape()); }
+  size_t num_layers() const { return layers_.size(); }
+  const Layer& layer(size_t i) const { return *layers_[i]; }
+  const Shape& layer_output_shape(size_t i) const { return shapes_[i]; }
+
+  const std::vector<ParamEntry>& params() const { return params_; }
+  int64_t num_params() const { return num_params_; }
+  float* param_data() { return param_buf_.data(); }
+  float* grad_data() { return grad_buf_.data(); }
+
+  // Glorot-uniform kernels and zero biases, from counter-based draws keyed by seed.
+  void init_params(uint64_t seed);
+  // Makes room for batches of up to max_batch samples; a no-op when already large enough.
+  void plan(int64_t max_batch);
+  int64_t planned_batch() const { return planned_; }
+
+  // Runs every layer over x (rows <= planned batch); returns the network's output.
+  Matrix<const float> forward(Matrix<const float> x, const StepInfo& s);
+  // Where the loss writes d loss / d output for the last forward's rows.
+  Matrix<float> output_grad();
+  // Back-propagates output_grad(); parameter gradients accumulate into grad_data().
+  void backward();
+  void zero_grads() { grad_buf_.zero(); }
+
+ private:
+  Shape input_shape_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<Shape> shapes_;
+  std::vector<ParamEntry> params_;
+  int64_t num_params_ = 0;
+  std::vector<bool> needs_input_grad_;  // some layer before this one has parameters
+  Buffer<float> param_buf_, grad_buf_;
+
+  int64_t planned_ = 0;
+  std::vector<Buffer<float>> act_bufs_, grad_bufs_;  // one per layer output (unused when aliased)
+  // Resolved per forward: where each layer's output and its gradient live.
+  std::vector<float*> act_, dact_;
+  Matrix<const float> input_;
+};
+
+}  // namespace pydl

@@ -1,0 +1,81 @@
+// The Layer interface of the C++ network. A layer holds its configuration, checks its input
+// shape at build time, declares its parameters (which live in the graph's flat buffers) and
+// runs forward / backward over one batch. Parameter gradients accumulate (+=); the input
+// gradient dx is overwritten (=).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/view.h"
+
+namespace pydl {
+
+using Shape = std::vector<int64_t>;  // per sample: the batch axis is never included
+std::string shape_str(const Shape& s);  // "(None, 8, 8, 1)"
+int64_t shape_size(const Shape& s);
+
+// Everything any layer may be configured with; each layer reads its own fields.
+struct LayerConfig {
+  std::string type;  // dense, activation, dropout, flatten
+  std::string name;
+  int64_t units = 0;
+  std::string activation;
+  bool use_bias = true;
+  double rate = 0.0;
+};
+
+enum class Init { Zeros, Ones, GlorotUniform };
+
+struct ParamSpec {
+  std::string name;  // "kernel", "bias"
+  Shape shape;
+  Init init = Init::Zeros;
+  int64_t fan_in = 0, fan_out = 0;
+};
+
+struct StepInfo {
+  bool training = false;
+  uint64_t seed = 0;  // for dropout masks
+  uint64_t step = 0;  // the optimizer step this forward belongs to
+};
+
+class Layer {
+ public:
+  explicit Layer(LayerConfig c) : config_(std::move(c)) {}
+  virtual ~Layer() = default;
+
+  const LayerConfig& config() const { return config_; }
+  const std::string& name() const { return config_.name; }
+  virtual const char* kind() const = 0;  // "Dense": used in error messages and summaries
+  // "Dense 'dense_1'": how errors name this layer.
+  std::string label() const { return std::string(kind()) + " '" + name() + "'"; }
+
+  // Checks the per-sample input shape, returns the per-sample output shape.
+  virtual Shape build(const Shape& input, int index) = 0;
+  virtual std::vector<ParamSpec> param_specs() const { return {}; }
+  // The output is the input, reinterpreted (Flatten): no buffer and no copy.
+  virtual bool output_aliases_input() const { return false; }
+  // Allocates per-batch workspace for up to max_batch samples (never during a step).
+  virtual void plan(int64_t /*max_batch*/) {}
+  // Points the layer at its slices of the flat parameter and gradient buffers.
+  void bind(float* params, float* grads) { params_ = params; grads_ = grads; }
+
+  virtual void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) = 0;
+  // dy may be overwritten; dx.data is null for the first layer (no input gradient needed).
+  virtual void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x,
+                        Matrix<const float> y) = 0;
+
+ protected:
+  LayerConfig config_;
+  float* params_ = nullptr;
+  float* grads_ = nullptr;
+  Shape input_, output_;
+  int index_ = 0;
+};
+
+// Builds the layer named by config.type; throws ValueError for an unknown type.
+std::unique_ptr<Layer> make_layer(const LayerConfig& config);
+
+}  // namespace pydl

@@ -1,0 +1,28 @@
+// make_layer, and the small shape helpers every layer uses.
+#include "core/errors.h"
+#include "nn/layers.h"
+
+namespace pydl {
+
+std::string shape_str(const Shape& s) {
+  std::string out = "(None";
+  for (int64_t d : s) out += ", " + std::to_string(d);
+  return out + ")";
+}
+
+int64_t shape_size(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+std::unique_ptr<Layer> make_layer(const LayerConfig& c) {
+  if (c.type == "dense") return make_dense_layer(c);
+  if (c.type == "activation") return make_activation_layer(c);
+  if (c.type == "dropout") return make_dropout_layer(c);
+  if (c.type == "flatten") return make_flatten_layer(c);
+  throw ValueError("layer '" + c.name + "': unknown layer type '" + c.type +
+                   "' (expected dense, activation, dropout or flatten)");
+}
+
+}  // namespace pydl

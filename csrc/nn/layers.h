@@ -1,0 +1,14 @@
+// Constructors of the concrete layers; make_layer (layer_factory.cc) picks one by type.
+#pragma once
+#include <memory>
+
+#include "nn/layer.h"
+
+namespace pydl {
+
+std::unique_ptr<Layer> make_dense_layer(const LayerConfig& c);
+std::unique_ptr<Layer> make_activation_layer(const LayerConfig& c);
+std::unique_ptr<Layer> make_dropout_layer(const LayerConfig& c);
+std::unique_ptr<Layer> make_flatten_layer(const LayerConfig& c);
+
+}  // namespace pydl

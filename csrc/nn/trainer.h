@@ -1,0 +1,86 @@
+// Trainer: runs whole epochs in C++ (gather a batch, forward, loss, backward, clip, one
+// fused optimizer step), evaluation and prediction, over arrays the caller owns.
+// Nothing is allocated per step: buffers are sized once per batch size.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "core/buffer.h"
+#include "kernels/loss.h"
+#include "kernels/metrics.h"
+#include "kernels/optim.h"
+#include "nn/graph.h"
+
+namespace pydl {
+
+// A data set the caller owns: x is (n, input_size) float32; labels (n,) int32 for
+// cross-entropy, or targets (n, output_size) float32 for the other losses.
+struct DataRef {
+  const float* x = nullptr;
+  int64_t n = 0;
+  const int32_t* labels = nullptr;
+  const float* targets = nullptr;
+};
+
+struct EpochStats {
+  double loss_sum = 0;      // sum over batches of (batch loss * batch samples)
+  int64_t samples = 0;      // samples seen
+  AccuracyCount accuracy;   // accumulated over batches
+  int64_t batches = 0;      // completed optimizer steps (or evaluated batches)
+  bool interrupted = false; // Ctrl-C: stopped at a batch boundary
+  int64_t nonfinite_batch = -1;  // first batch whose loss was NaN or Inf (training stops there)
+  double mean_loss() const { return samples ? loss_sum / double(samples) : 0.0; }
+};
+
+// Called every `every` batches with (batches done, running mean loss); at batch boundaries.
+using ProgressFn = std::function<void(int64_t, double)>;
+
+// Inference over n samples in batches (no dropout); out is (n, output_size).
+void predict(Graph& graph, const float* x, int64_t n, int64_t batch_size, float* out);
+
+class Trainer {
+ public:
+  Trainer(Graph& graph, LossKind loss, std::vector<float> class_weights, double label_smoothing,
+          OptimizerConfig optimizer);
+
+  EpochStats fit_epoch(const DataRef& data, int64_t batch_size, bool shuffle, uint64_t seed,
+                       uint64_t epoch, const ProgressFn& progress, int64_t every,
+                       bool check_interrupt);
+  EpochStats evaluate(const DataRef& data, int64_t batch_size);
+  // Loss of the whole data set as one batch; leaves d loss / d params in graph.grad_data().
+  double loss_and_gradients(const DataRef& data, bool training, uint64_t seed);
+
+  // Replaces the loss's class weights (empty: none); checked like the constructor's.
+  void set_class_weights(std::vector<float> w);
+  const std::vector<float>& class_weights() const { return class_weights_; }
+  Graph& graph() { return g_; }
+  int64_t num_params() const { return g_.num_params(); }
+  const OptimizerConfig& optimizer() const { return opt_; }
+  void set_learning_rate(double lr) { opt_.learning_rate = lr; }
+  int64_t step() const { return step_; }
+  void set_step(int64_t s) { step_ = s; }
+  int slots() const { return optimizer_slots(opt_); }
+  float* slot_data(int i) { return i == 0 ? slot0_.data() : slot1_.data(); }
+
+ private:
+  void plan(int64_t batch_size);
+  // Copies rows idx[0..rows) of the data set into the batch buffers.
+  void gather(const DataRef& d, const int64_t* idx, int64_t rows);
+  double batch_loss(Matrix<const float> out, int64_t rows, bool with_grad, AccuracyCount* acc);
+
+  Graph& g_;
+  LossKind loss_;
+  std::vector<float> class_weights_;
+  LossArgs<float> loss_args_;
+  OptimizerConfig opt_;
+  int64_t step_ = 0;
+  Buffer<float> slot0_, slot1_;
+  Buffer<float> xb_, tb_;
+  Buffer<int32_t> lb_;
+  Buffer<double> loss_ws_;
+  Buffer<int64_t> order_;
+  int64_t planned_ = 0;
+};
+
+}  // namespace pydl

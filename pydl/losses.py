@@ -1,0 +1,96 @@
+"""Losses. All reduce by the mean, as PyTorch's defaults do.
+
+``cross_entropy`` is softmax cross-entropy from logits with integer labels;
+``binary_cross_entropy`` is sigmoid cross-entropy from logits with 0/1 targets;
+``mse`` and ``mae`` average over every element.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+__all__ = ["Loss", "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "MeanAbsoluteError", "get"]
+
+
+class Loss:
+    name: str = ""
+
+    def get_config(self):
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class CrossEntropy(Loss):
+    """Softmax cross-entropy from logits; labels are class ids ``0..C-1``.
+
+    ``class_weights`` (one per class) weight each sample by its class and divide by the
+    sum of those weights; ``label_smoothing`` mixes the one-hot target with the uniform
+    distribution. Both follow ``torch.nn.CrossEntropyLoss``.
+    """
+
+    name = "cross_entropy"
+
+    def __init__(self, class_weights: Optional[Sequence[float]] = None, label_smoothing: float = 0.0):
+        if not 0.0 <= float(label_smoothing) <= 1.0:
+            raise ValueError(f"CrossEntropy: expected 0 <= label_smoothing <= 1, got {label_smoothing!r}")
+        self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
+        self.label_smoothing = float(label_smoothing)
+
+    def get_config(self):
+        return {"class_weights": self.class_weights, "label_smoothing": self.label_smoothing}
+
+
+class BinaryCrossEntropy(Loss):
+    """Sigmoid cross-entropy from logits; targets in ``[0, 1]``, one per output unit.
+
+    ``class_weights=(w0, w1)`` weight each element by its target's class and divide by
+    the sum of the weights."""
+
+    name = "binary_cross_entropy"
+
+    def __init__(self, class_weights: Optional[Sequence[float]] = None):
+        if class_weights is not None and len(class_weights) != 2:
+            raise ValueError(f"BinaryCrossEntropy: expected 2 class weights, got {len(class_weights)}")
+        self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
+
+    def get_config(self):
+        return {"class_weights": self.class_weights}
+
+
+class MeanSquaredError(Loss):
+    name = "mse"
+
+
+class MeanAbsoluteError(Loss):
+    name = "mae"
+
+
+_BY_NAME = {
+    "cross_entropy": CrossEntropy, "sparse_categorical_crossentropy": CrossEntropy,
+    "binary_cross_entropy": BinaryCrossEntropy, "binary_crossentropy": BinaryCrossEntropy,
+    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+}
+
+
+def get(loss: Union[str, Loss]) -> Loss:
+    """A Loss from a name (``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"``, ``"mae"``)."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, str) and loss in _BY_NAME:
+        return _BY_NAME[loss]()
+    raise ValueError(f"unknown loss {loss!r}: expected one of cross_entropy, binary_cross_entropy, "
+                     "mse, mae, or a pydl.losses.Loss")
+
+
+def from_config(name: str, config: dict) -> Loss:
+    return _BY_NAME[name](**config)
+
+
+def weights_array(loss: Loss) -> np.ndarray:
+    w = getattr(loss, "class_weights", None)
+    return np.asarray([] if w is None else w, dtype=np.float32)

@@ -1,0 +1,369 @@
+"""Sequential models: describe layers in Python, compile to the C++ network, train there.
+
+``fit`` runs whole epochs in C++ with the GIL released; Python sees the run only every
+few batches (the progress bar) and at epoch ends (validation, callbacks, history).
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _checks, _core
+from . import layers as layers_mod
+from . import losses as losses_mod
+from . import optimizers as optimizers_mod
+from .callbacks import Callback, CallbackList, History
+from .data import compute_class_weight
+
+__all__ = ["Sequential"]
+
+_METRICS = ("accuracy",)
+
+
+class Sequential:
+    """A linear stack of layers.
+
+    >>> model = Sequential([layers.Input((64,)), layers.Dense(10)], seed=0)
+
+    ``seed`` fixes weight initialisation, data shuffling and dropout masks: the same seed
+    gives bitwise identical weights whatever the thread count.
+    """
+
+    def __init__(self, layers: Optional[Sequence[layers_mod.Layer]] = None, seed: int = 0,
+                 name: Optional[str] = None):
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"Sequential: expected a non-negative int seed, got {seed!r}")
+        self.seed = int(seed)
+        self.name = name or "sequential"
+        self.layers: List[layers_mod.Layer] = []
+        self.input_shape: Optional[Tuple[int, ...]] = None
+        self.stop_training = False
+        self.optimizer: Optional[optimizers_mod.Optimizer] = None
+        self.loss: Optional[losses_mod.Loss] = None
+        self.metrics: List[str] = []
+        self._graph = None
+        self._trainer = None
+        self._epochs_seen = 0  # epochs trained so far: keeps each fit's shuffles fresh
+        for layer in layers or []:
+            self.add(layer)
+
+    # ----------------------------------------------------------------- building
+    def add(self, layer: layers_mod.Layer) -> None:
+        if self._graph is not None:
+            raise RuntimeError(f"{self.name}: layers cannot be added after the model is built")
+        if isinstance(layer, layers_mod.Input):
+            if self.layers or self.input_shape is not None:
+                raise ValueError(f"{self.name}: Input must be the first layer")
+            self.input_shape = layer.shape
+            return
+        if not isinstance(layer, layers_mod.Layer):
+            raise TypeError(f"{self.name}: expected a pydl layer, got {type(layer).__name__}")
+        if layer.name is None:
+            base = type(layer).__name__.lower()
+            taken = {l.name for l in self.layers}
+            layer.name = base
+            i = 1
+            while layer.name in taken:
+                layer.name = f"{base}_{i}"
+                i += 1
+        elif any(l.name == layer.name for l in self.layers):
+            raise ValueError(f"{self.name}: two layers are named {layer.name!r}")
+        self.layers.append(layer)
+
+    @property
+    def built(self) -> bool:
+        return self._graph is not None
+
+    def build(self, input_shape: Optional[Sequence[int]] = None) -> "Sequential":
+        """Create the C++ network (weights included) for ``input_shape`` (one sample)."""
+        if self._graph is not None:
+            return self
+        if input_shape is not None:
+            self.input_shape = tuple(int(d) for d in input_shape)
+        if self.input_shape is None:
+            raise ValueError(f"{self.name}: the input shape is unknown; start the model with "
+                             "layers.Input(shape) or call fit/predict first")
+        if not self.layers:
+            raise ValueError(f"{self.name}: the model has no layers")
+        self._graph = _core.Graph(list(self.input_shape), [l.core_config() for l in self.layers])
+        self._graph.init_params(self.seed)
+        if self.optimizer is not None:
+            self._make_trainer()
+        return self
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        self._require_built()
+        return tuple(self._graph.output_shape)
+
+    def _require_built(self):
+        if self._graph is None:
+            raise ValueError(f"{self.name}: the model is not built yet; give it an Input layer "
+                             "or call fit/predict first")
+
+    def _ensure_built(self, x: np.ndarray) -> None:
+        if self._graph is None:
+            self.build(x.shape[1:])
+
+    # ---------------------------------------------------------------- compiling
+    def compile(self, optimizer="adam", loss="cross_entropy", metrics: Optional[Sequence[str]] = None) -> None:
+        """Choose the optimizer, the loss and the metrics reported by fit and evaluate."""
+        self.optimizer = optimizers_mod.get(optimizer)
+        self.loss = losses_mod.get(loss)
+        metrics = list(metrics or [])
+        for m in metrics:
+            if m not in _METRICS:
+                raise ValueError(f"unknown metric {m!r}: expected one of {', '.join(_METRICS)}")
+        if "accuracy" in metrics and self.loss.name in ("mse", "mae"):
+            raise ValueError(f"metric 'accuracy' needs a classification loss, not {self.loss.name}")
+        self.metrics = metrics
+        if self._graph is not None:
+            self._make_trainer()
+
+    def _make_trainer(self, keep_state: bool = False):
+        old = self._trainer
+        self._trainer = _core.Trainer(
+            self._graph, self.loss.name, losses_mod.weights_array(self.loss).tolist(),
+            getattr(self.loss, "label_smoothing", 0.0), self.optimizer.core_config())
+        if keep_state and old is not None:
+            self._trainer.step = old.step
+            for new, prev in zip(self._trainer.slots(), old.slots()):
+                new[:] = prev
+
+    def _require_compiled(self, what: str):
+        if self.optimizer is None or self.loss is None:
+            raise RuntimeError(f"{self.name}: call compile() before {what}()")
+
+    # ------------------------------------------------------------------ data in
+    def _prepare_x(self, x, what: str) -> np.ndarray:
+        arr = _checks.as_float32(x, what)
+        self._ensure_built(arr)
+        _checks.check_input_shape(arr, tuple(self._graph.input_shape), self.name)
+        _checks.check_finite(arr, what)
+        return arr
+
+    def _prepare_y(self, y, n: int, what: str = "y"):
+        """(labels, targets): one of them is None, by the loss."""
+        out_shape = tuple(self._graph.output_shape)
+        if self.loss.name == "cross_entropy":
+            if len(out_shape) != 1:
+                raise ValueError(f"cross_entropy expects a model output of shape (None, classes), "
+                                 f"got (None, {', '.join(map(str, out_shape))})")
+            return _checks.class_labels(y, n, out_shape[0], what), None
+        return None, _checks.targets(y, n, out_shape, self.loss.name, what)
+
+    # ------------------------------------------------------------------ training
+    def fit(self, x, y, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0,
+            validation_data=None, shuffle: bool = True, verbose: int = 1, class_weight=None,
+            seed: Optional[int] = None, callbacks: Optional[Sequence[Callback]] = None) -> History:
+        """Train for ``epochs`` epochs; returns a History of per-epoch logs.
+
+        ``validation_split`` holds out the last fraction of ``x``/``y`` (before shuffling);
+        ``validation_data=(x_val, y_val)`` takes precedence. ``class_weight`` is a dict
+        ``{class: weight}`` or ``"balanced"``. ``seed`` (default: the model's) drives the
+        shuffles and dropout masks.
+        """
+        self._require_compiled("fit")
+        batch_size = _checks.batch_size(batch_size)
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs: expected a non-negative int, got {epochs!r}")
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"validation_split: expected a fraction in [0, 1), got {validation_split!r}")
+        x = self._prepare_x(x, "x")
+        if self._trainer is None:
+            self._make_trainer()
+        labels, targets = self._prepare_y(y, len(x))
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data: expected a tuple (x_val, y_val)")
+            vx = self._prepare_x(validation_data[0], "validation_data x")
+            val = (vx, *self._prepare_y(validation_data[1], len(vx), "validation_data y"))
+        elif validation_split > 0.0:
+            n_val = int(len(x) * validation_split)
+            if n_val < 1 or n_val >= len(x):
+                raise ValueError(f"validation_split={validation_split} leaves no samples on one side "
+                                 f"of {len(x)}")
+            cut = len(x) - n_val
+            val = (x[cut:], None if labels is None else labels[cut:], None if targets is None else targets[cut:])
+            x, labels, targets = x[:cut], (None if labels is None else labels[:cut]), \
+                (None if targets is None else targets[:cut])
+        seed = self.seed if seed is None else int(seed)
+
+        history = History()
+        cbs = CallbackList([history, *(callbacks or [])], self)
+        saved_weights = self._trainer.class_weights
+        if class_weight is not None:
+            self._trainer.class_weights = self._class_weight_vector(class_weight, labels, targets)
+        self.stop_training = False
+        steps = -(-len(x) // batch_size)
+        main_thread = threading.current_thread() is threading.main_thread()
+        logs: Dict[str, float] = {}
+        try:
+            cbs.on_train_begin(logs)
+            for epoch in range(epochs):
+                cbs.on_epoch_begin(epoch, logs)
+                bar, progress, every = self._progress_bar(verbose, epoch, epochs, steps)
+                try:
+                    stats = self._trainer.fit_epoch(x, labels, targets, batch_size, bool(shuffle), seed,
+                                                    self._epochs_seen, progress, every, main_thread)
+                except BaseException:
+                    if bar is not None:
+                        bar.close()
+                    raise
+                if stats["interrupted"]:
+                    raise KeyboardInterrupt
+                if stats["nonfinite_batch"] >= 0:
+                    raise FloatingPointError(
+                        f"{self.name}: the loss became NaN or Inf at epoch {epoch + 1}, batch "
+                        f"{stats['nonfinite_batch'] + 1}; the model keeps the weights of the last "
+                        "finite step (lower the learning rate, or clip with clipnorm=)")
+                self._epochs_seen += 1
+                logs = self._logs(stats)
+                if val is not None:
+                    vstats = self._trainer.evaluate(val[0], val[1], val[2], max(batch_size, 256))
+                    logs.update({f"val_{k}": v for k, v in self._logs(vstats).items()})
+                if verbose:
+                    self._print_epoch(epoch, epochs, logs, verbose, bar)
+                elif bar is not None:
+                    bar.close()
+                cbs.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+        finally:
+            # Runs on Ctrl-C too: the model is at its last complete step, callbacks close.
+            self._trainer.class_weights = saved_weights
+            cbs.on_train_end(logs)
+        return history
+
+    def _class_weight_vector(self, class_weight, labels, targets) -> List[float]:
+        if self.loss.name == "cross_entropy":
+            n_classes = int(self._graph.output_shape[0])
+            return compute_class_weight(class_weight, labels, n_classes).tolist()
+        if self.loss.name == "binary_cross_entropy":
+            return compute_class_weight(class_weight, (targets > 0.5).astype(np.int64).ravel(), 2).tolist()
+        raise ValueError(f"class_weight applies to classification losses, not {self.loss.name}")
+
+    def _logs(self, stats) -> Dict[str, float]:
+        logs = {"loss": float(stats["loss"])}
+        if "accuracy" in self.metrics and stats["counted"]:
+            logs["accuracy"] = stats["correct"] / stats["counted"]
+        return logs
+
+    def _progress_bar(self, verbose, epoch, epochs, steps):
+        if verbose != 1:
+            return None, None, 0
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", leave=True,
+                   file=sys.stdout, dynamic_ncols=True)
+        every = max(1, steps // 20)
+
+        def progress(done, loss):
+            bar.update(done - bar.n)
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+        return bar, progress, every
+
+    @staticmethod
+    def _print_epoch(epoch, epochs, logs, verbose, bar):
+        if bar is not None:  # verbose=1: the finished bar carries the epoch's numbers
+            bar.update(bar.total - bar.n)
+            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+            bar.close()
+        else:
+            text = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+            print(f"Epoch {epoch + 1}/{epochs} - {text}")
+
+    # ------------------------------------------------------- evaluate / predict
+    def evaluate(self, x, y, batch_size: int = 256) -> Dict[str, float]:
+        """Loss and compiled metrics on ``(x, y)``, in inference mode (no dropout)."""
+        self._require_compiled("evaluate")
+        batch_size = _checks.batch_size(batch_size)
+        x = self._prepare_x(x, "x")
+        if self._trainer is None:
+            self._make_trainer()
+        labels, targets = self._prepare_y(y, len(x))
+        return self._logs(self._trainer.evaluate(x, labels, targets, batch_size))
+
+    def predict(self, x, batch_size: int = 256) -> np.ndarray:
+        """Model outputs (logits for classification losses) as float32, batched internally."""
+        batch_size = _checks.batch_size(batch_size)
+        x = self._prepare_x(x, "x")
+        return self._graph.predict(x, batch_size)
+
+    def loss_and_gradients(self, x, y, training: bool = False) -> Tuple[float, List[np.ndarray]]:
+        """The loss on the whole ``(x, y)`` as one batch, and its gradients with respect to
+        every weight, aligned with ``get_weights()``. ``training=True`` applies dropout."""
+        self._require_compiled("loss_and_gradients")
+        x = self._prepare_x(x, "x")
+        if self._trainer is None:
+            self._make_trainer()
+        labels, targets = self._prepare_y(y, len(x))
+        loss = self._trainer.loss_and_gradients(x, labels, targets, bool(training), self.seed)
+        return float(loss), self._split(self._graph.grad_buffer())
+
+    # ------------------------------------------------------------------ weights
+    def _split(self, flat: np.ndarray) -> List[np.ndarray]:
+        return [flat[p["offset"]: p["offset"] + p["size"]].reshape(p["shape"]).copy()
+                for p in self._graph.params()]
+
+    def get_weights(self) -> List[np.ndarray]:
+        """Copies of every weight, layer by layer (Dense: kernel then bias)."""
+        self._require_built()
+        return self._split(self._graph.param_buffer())
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        self._require_built()
+        params = self._graph.params()
+        if len(weights) != len(params):
+            raise ValueError(f"{self.name}: expected {len(params)} weight arrays, got {len(weights)}")
+        arrays = []
+        for p, w in zip(params, weights):
+            w = np.asarray(w)
+            if tuple(w.shape) != tuple(p["shape"]):
+                raise ValueError(f"{self.name}: weight {p['layer']}/{p['name']} expects shape "
+                                 f"{tuple(p['shape'])}, got {tuple(w.shape)}")
+            arrays.append(np.asarray(w, dtype=np.float32))
+        flat = self._graph.param_buffer()
+        for p, w in zip(params, arrays):
+            flat[p["offset"]: p["offset"] + p["size"]] = w.ravel()
+
+    def count_params(self) -> int:
+        self._require_built()
+        return int(self._graph.num_params)
+
+    # ----------------------------------------------------------------- reports
+    def summary(self, print_fn=print) -> str:
+        """Print (and return) each layer's output shape and parameter count."""
+        self._require_built()
+        rows = [("Layer (type)", "Output shape", "Params")]
+        for info in self._graph.layers():
+            shape = "(" + ", ".join(["None", *map(str, info["output_shape"])]) + ")"
+            rows.append((f"{info['name']} ({info['kind']})", shape, f"{info['num_params']:,}"))
+        w = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
+        line = "-" * sum(w)
+        out = [f'Model: "{self.name}"', line]
+        for i, r in enumerate(rows):
+            out.append(r[0].ljust(w[0]) + r[1].ljust(w[1]) + r[2].rjust(w[2]))
+            if i == 0:
+                out.append("=" * sum(w))
+        out += [line, f"Total params: {self.count_params():,}"]
+        text = "\n".join(out)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def get_config(self) -> Dict:
+        return {"name": self.name, "seed": self.seed,
+                "input_shape": None if self.input_shape is None else list(self.input_shape),
+                "layers": [layers_mod.serialize(l) for l in self.layers]}
+
+    def save(self, path: str) -> None:
+        """Save architecture, weights and optimizer state to one file (atomically)."""
+        from .saving import save_model
+
+        save_model(self, path)

@@ -1,0 +1,108 @@
+"""Optimizers with PyTorch's update rules (torch.optim.SGD, Adam, AdamW), each run as one
+fused C++ pass over the flat parameter buffer. ``clipnorm`` clips the global gradient norm
+first (as ``torch.nn.utils.clip_grad_norm_``)."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "get"]
+
+
+def _check(owner: str, name: str, value, low: float = 0.0, high: Optional[float] = None,
+           high_open: bool = True):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{owner}: expected a number for {name}, got {value!r}")
+    ok = value >= low and (high is None or (value < high if high_open else value <= high))
+    if not ok or value != value:
+        rng = f">= {low}" if high is None else f"in [{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{owner}: expected {name} {rng}, got {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    kind = ""
+
+    def __init__(self, learning_rate: float, clipnorm: Optional[float] = None):
+        owner = type(self).__name__
+        self.learning_rate = _check(owner, "learning_rate", learning_rate)
+        self.clipnorm = None if clipnorm is None else _check(owner, "clipnorm", clipnorm)
+        if self.clipnorm == 0.0:
+            raise ValueError(f"{owner}: expected clipnorm > 0 (or None), got 0")
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "clipnorm": self.clipnorm}
+
+    def core_config(self):
+        cfg = {"kind": self.kind, **self.get_config()}
+        cfg["clipnorm"] = cfg["clipnorm"] or 0.0
+        return cfg
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum and L2 weight decay."""
+
+    kind = "sgd"
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, clipnorm: Optional[float] = None):
+        super().__init__(learning_rate, clipnorm)
+        self.momentum = _check("SGD", "momentum", momentum)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = _check("SGD", "weight_decay", weight_decay)
+        if self.nesterov and self.momentum == 0.0:
+            raise ValueError("SGD: nesterov=True needs momentum > 0")
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction; ``weight_decay`` adds an L2 term to the
+    gradient, as torch.optim.Adam does (use AdamW for decoupled decay)."""
+
+    kind = "adam"
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, weight_decay: float = 0.0, clipnorm: Optional[float] = None):
+        super().__init__(learning_rate, clipnorm)
+        owner = type(self).__name__
+        self.beta_1 = _check(owner, "beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = _check(owner, "beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = _check(owner, "epsilon", epsilon)
+        self.weight_decay = _check(owner, "weight_decay", weight_decay)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "weight_decay": self.weight_decay}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW."""
+
+    kind = "adamw"
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, weight_decay: float = 0.01, clipnorm: Optional[float] = None):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, clipnorm)
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+
+
+def get(optimizer: Union[str, Optimizer]) -> Optimizer:
+    """An Optimizer from a name (``"sgd"``, ``"adam"``, ``"adamw"``) with default settings."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer.lower() in _BY_NAME:
+        return _BY_NAME[optimizer.lower()]()
+    raise ValueError(f"unknown optimizer {optimizer!r}: expected sgd, adam, adamw or a "
+                     "pydl.optimizers.Optimizer")
+
+
+def from_config(kind: str, config: dict) -> Optimizer:
+    return _BY_NAME[kind](**config)
