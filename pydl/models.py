@@ -100,13 +100,15 @@ class Sequential:
         return tuple(self._graph.output_shape)
 
     def _require_built(self):
+        if self._graph is None and self.input_shape is not None and self.layers:
+            self.build()  # the shape is known from Input: build on first use
         if self._graph is None:
             raise ValueError(f"{self.name}: the model is not built yet; give it an Input layer "
                              "or call fit/predict first")
 
     def _ensure_built(self, x: np.ndarray) -> None:
         if self._graph is None:
-            self.build(x.shape[1:])
+            self.build(self.input_shape or x.shape[1:])
 
     # ---------------------------------------------------------------- compiling
     def compile(self, optimizer="adam", loss="cross_entropy", metrics: Optional[Sequence[str]] = None) -> None:

@@ -10,7 +10,7 @@ namespace pydl {
 template <typename T>
 void dense_forward(Matrix<T> y, Matrix<T> z, Matrix<const T> x, Matrix<const T> w, const T* b,
                    Activation act) {
-  if (z.data && act != Activation::Linear) {
+  if (z.data) {
     gemm<T>(z, x, false, w, false, T(1), T(0), b, Activation::Linear);
     activation_forward<T>(y, z, act);
   } else {

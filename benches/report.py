@@ -1,0 +1,67 @@
+"""Benchmark summary without pytest-benchmark: best-of-N wall time (time.perf_counter, after a
+warm-up) of the same cases as bench_gemm.py / bench_mlp.py, printed as a Markdown table.
+ratio = pydl speed / peer speed (>1: pydl faster). Usage: python benches/report.py"""
+import platform
+
+import numpy as np
+
+import _cases as C
+import pydl
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main():
+    note = C.configure_threads(C.THREADS)
+    torch = C.try_torch()
+    rows = []  # (case, pydl text, peer text, ratio)
+
+    for m, n, k in C.GEMM_SHAPES:
+        big = m * n * k >= 4096 ** 3
+        repeat, number = (3, 1) if big else (5, max(1, int(2e8 // C.gemm_flop(m, n, k))))
+        t = [C.best_of(C.gemm_case(lib, m, n, k), repeat, number) for lib in ("pydl", "numpy")]
+        g = [C.gemm_flop(m, n, k) / x / 1e9 for x in t]
+        rows.append((f"sgemm {m}x{n}x{k} (GFLOP/s)", f"{g[0]:.1f}", f"numpy {g[1]:.1f}", t[1] / t[0]))
+
+    def vs_torch(case, pydl_fn, torch_fn, fmt, repeat=5, number=1):
+        tp = C.best_of(pydl_fn, repeat, number)
+        if torch is None:
+            rows.append((case, fmt(tp), "torch not installed", float("nan")))
+            return tp, None
+        tt = C.best_of(torch_fn(), repeat, number)
+        rows.append((case, fmt(tp), "torch " + fmt(tt), tt / tp))
+        return tp, tt
+
+    n, b = C.MLP_SAMPLES, C.MLP_BATCH
+    vs_torch(f"train MLP 784-256-256-10, b={b} (samples/s)", C.pydl_train_case(),
+             lambda: C.torch_train_case(torch), lambda t: f"{n / t:,.0f}")
+    vs_torch("infer MLP 784-256-256-10, b=1 (us/call)", C.pydl_infer_case(),
+             lambda: C.torch_infer_case(torch), lambda t: f"{t * 1e6:.1f}", repeat=7, number=200)
+    tn, tb = C.TINY_SAMPLES, C.TINY_BATCH
+    per = C.steps(tn, tb) / 1e6
+    tp, tt = vs_torch(f"train tiny MLP 10-64-64-2, b={tb} (us/step)",
+                      C.pydl_train_case(C.TINY_SIZES, tn, tb),
+                      lambda: C.torch_train_case(torch, C.TINY_SIZES, tn, tb), lambda t: f"{t / per:.1f}")
+
+    versions = f"pydl {pydl.__version__}, numpy {np.__version__}, torch " + (torch.__version__ if torch else "n/a")
+    print(f"Threads: {C.THREADS} ({note}); CPU: {cpu_model()}; {versions}\n")
+    print("| case | pydl | peer | ratio (pydl/peer speed) |")
+    print("|---|---:|---:|---:|")
+    for case, a, p, r in rows:
+        print(f"| {case} | {a} | {p} | {r:.2f} |")
+    if tt is not None:
+        print(f"\nTiny-MLP per-step time: pydl {tp / per:.1f} us, torch {tt / per:.1f} us, "
+              f"difference (torch - pydl) {(tt - tp) / per:+.1f} us/step.")
+
+
+if __name__ == "__main__":
+    main()
