@@ -30,7 +30,7 @@ def as_float32(x, what: str = "x") -> np.ndarray:
 def check_finite(arr: np.ndarray, what: str = "x") -> None:
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
-        value = arr[tuple(bad)]
+        value = arr[tuple(bad)].item()
         raise ValueError(f"{what} contains {value} at index {tuple(int(i) for i in bad)}; "
                          "clean or impute the data first")
 
@@ -57,12 +57,12 @@ def class_labels(y, n: int, num_classes: int, what: str = "y") -> np.ndarray:
     if np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).all() or not np.all(arr == np.round(arr)):
             i = int(np.argwhere(~np.isfinite(arr) | (arr != np.round(arr)))[0][0])
-            raise ValueError(f"{what}: cross_entropy expects integer class ids, got {arr[i]!r} at "
+            raise ValueError(f"{what}: cross_entropy expects integer class ids, got {arr[i].item()!r} at "
                              f"index {i}")
     bad = (arr < 0) | (arr >= num_classes)
     if bad.any():
         i = int(np.argwhere(bad)[0][0])
-        raise ValueError(f"{what}: label {arr[i]!r} at index {i} is out of range; the model has "
+        raise ValueError(f"{what}: label {arr[i].item()!r} at index {i} is out of range; the model has "
                          f"{num_classes} outputs, so labels must be in [0, {num_classes - 1}]")
     return np.ascontiguousarray(arr, dtype=np.int32)
 
@@ -79,7 +79,7 @@ def targets(y, n: int, output_shape: Tuple[int, ...], loss_name: str, what: str 
     check_finite(arr, what)
     if loss_name == "binary_cross_entropy" and ((arr < 0) | (arr > 1)).any():
         i = tuple(int(v) for v in np.argwhere((arr < 0) | (arr > 1))[0])
-        raise ValueError(f"{what}: binary_cross_entropy expects targets in [0, 1], got {arr[i]} at {i}")
+        raise ValueError(f"{what}: binary_cross_entropy expects targets in [0, 1], got {arr[i].item()} at {i}")
     return arr.reshape((n, *output_shape))
 
 
