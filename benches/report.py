@@ -27,12 +27,12 @@ def main():
 
     for m, n, k in C.GEMM_SHAPES:
         big = m * n * k >= 4096 ** 3
-        repeat, number = (3, 1) if big else (5, max(1, int(2e8 // C.gemm_flop(m, n, k))))
+        repeat, number = (3, 1) if big else (7, max(1, int(4e8 // C.gemm_flop(m, n, k))))
         t = [C.best_of(C.gemm_case(lib, m, n, k), repeat, number) for lib in ("pydl", "numpy")]
         g = [C.gemm_flop(m, n, k) / x / 1e9 for x in t]
         rows.append((f"sgemm {m}x{n}x{k} (GFLOP/s)", f"{g[0]:.1f}", f"numpy {g[1]:.1f}", t[1] / t[0]))
 
-    def vs_torch(case, pydl_fn, torch_fn, fmt, repeat=5, number=1):
+    def vs_torch(case, pydl_fn, torch_fn, fmt, repeat=7, number=1):
         tp = C.best_of(pydl_fn, repeat, number)
         if torch is None:
             rows.append((case, fmt(tp), "torch not installed", float("nan")))
