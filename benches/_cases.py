@@ -146,8 +146,12 @@ def steps(n, batch):
 
 
 # -------------------------------------------------------------------------- timing
-def best_of(fn, repeat=5, number=1, warmup=1):
-    """Best wall time of ``number`` calls, over ``repeat`` tries, after ``warmup`` calls."""
+def best_of(fn, repeat=5, number=1, warmup=1, settle=0.2):
+    """Best wall time of ``number`` calls, over ``repeat`` back-to-back tries, after a pause
+    and ``warmup`` calls. Tries of two libraries are not interleaved: the idle worker threads
+    of one (OpenBLAS pthreads, OpenMP) keep spinning for a while and steal the 2 cores from
+    the other; the pause lets them go to sleep first."""
+    time.sleep(settle)
     for _ in range(warmup):
         fn()
     best = float("inf")

@@ -27,25 +27,25 @@ def main():
 
     for m, n, k in C.GEMM_SHAPES:
         big = m * n * k >= 4096 ** 3
-        repeat, number = (3, 1) if big else (7, max(1, int(4e8 // C.gemm_flop(m, n, k))))
+        repeat, number = (3, 1) if big else (15, max(1, int(1e8 // C.gemm_flop(m, n, k))))
         t = [C.best_of(C.gemm_case(lib, m, n, k), repeat, number) for lib in ("pydl", "numpy")]
         g = [C.gemm_flop(m, n, k) / x / 1e9 for x in t]
         rows.append((f"sgemm {m}x{n}x{k} (GFLOP/s)", f"{g[0]:.1f}", f"numpy {g[1]:.1f}", t[1] / t[0]))
 
-    def vs_torch(case, pydl_fn, torch_fn, fmt, repeat=7, number=1):
-        tp = C.best_of(pydl_fn, repeat, number)
+    def vs_torch(case, pydl_fn, torch_fn, fmt, repeat=15, number=1):
         if torch is None:
+            tp = C.best_of(pydl_fn, repeat, number)
             rows.append((case, fmt(tp), "torch not installed", float("nan")))
             return tp, None
-        tt = C.best_of(torch_fn(), repeat, number)
+        tp, tt = C.best_of(pydl_fn, repeat, number), C.best_of(torch_fn(), repeat, number)
         rows.append((case, fmt(tp), "torch " + fmt(tt), tt / tp))
         return tp, tt
 
     n, b = C.MLP_SAMPLES, C.MLP_BATCH
     vs_torch(f"train MLP 784-256-256-10, b={b} (samples/s)", C.pydl_train_case(),
-             lambda: C.torch_train_case(torch), lambda t: f"{n / t:,.0f}")
+             lambda: C.torch_train_case(torch), lambda t: f"{n / t:,.0f}", repeat=9)
     vs_torch("infer MLP 784-256-256-10, b=1 (us/call)", C.pydl_infer_case(),
-             lambda: C.torch_infer_case(torch), lambda t: f"{t * 1e6:.1f}", repeat=7, number=200)
+             lambda: C.torch_infer_case(torch), lambda t: f"{t * 1e6:.1f}", number=200)
     tn, tb = C.TINY_SAMPLES, C.TINY_BATCH
     per = C.steps(tn, tb) / 1e6
     tp, tt = vs_torch(f"train tiny MLP 10-64-64-2, b={tb} (us/step)",

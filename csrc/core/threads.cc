@@ -14,8 +14,8 @@ namespace {
 int initial_threads() {
   // BLAS threads stay off for good: pydl splits GEMMs over its own OpenMP threads.
   scipy_openblas_set_num_threads(1);
-  int n = static_cast<int>(std::thread::hardware_concurrency());
-  return n > 0 ? n : 1;
+  // OpenMP's own default: the cores, or OMP_NUM_THREADS when the user set it.
+  return omp_get_max_threads();
 }
 
 int g_threads = initial_threads();
