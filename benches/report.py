@@ -35,7 +35,7 @@ def main():
     def vs_torch(case, pydl_fn, torch_fn, fmt, repeat=15, number=1):
         if torch is None:
             tp = C.best_of(pydl_fn, repeat, number)
-            rows.append((case, fmt(tp), "torch not installed", float("nan")))
+            rows.append((case, fmt(tp), "torch not installed", None))
             return tp, None
         tp, tt = C.best_of(pydl_fn, repeat, number), C.best_of(torch_fn(), repeat, number)
         rows.append((case, fmt(tp), "torch " + fmt(tt), tt / tp))
@@ -57,7 +57,7 @@ def main():
     print("| case | pydl | peer | ratio (pydl/peer speed) |")
     print("|---|---:|---:|---:|")
     for case, a, p, r in rows:
-        print(f"| {case} | {a} | {p} | {r:.2f} |")
+        print(f"| {case} | {a} | {p} | {'n/a' if r is None else f'{r:.2f}'} |")
     if tt is not None:
         print(f"\nTiny-MLP per-step time: pydl {tp / per:.1f} us, torch {tt / per:.1f} us, "
               f"difference (torch - pydl) {(tt - tp) / per:+.1f} us/step.")

@@ -1,5 +1,20 @@
 """pydl: deep-learning training with C++ kernels under a Keras-like Python API."""
-from . import _core
+import os as _os
+
+import numpy as _np  # noqa: F401  (numpy's own OpenBLAS initialises first, untouched)
+
+# pydl runs its bundled OpenBLAS single-threaded inside its own OpenMP threads; reading
+# OPENBLAS_NUM_THREADS=1 at load time stops that OpenBLAS from starting an idle thread pool
+# whose spinning threads would compete with pydl's for the cores.
+_saved = _os.environ.get("OPENBLAS_NUM_THREADS")
+_os.environ["OPENBLAS_NUM_THREADS"] = "1"
+try:
+    from . import _core
+finally:
+    if _saved is None:
+        del _os.environ["OPENBLAS_NUM_THREADS"]
+    else:
+        _os.environ["OPENBLAS_NUM_THREADS"] = _saved
 from . import callbacks, data, datasets, layers, losses, metrics, optimizers
 from ._core import get_num_threads, set_num_threads
 from .models import Sequential

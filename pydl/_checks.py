@@ -6,9 +6,13 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from . import _core
+
 
 def as_float32(x, what: str = "x") -> np.ndarray:
     """x as a C-contiguous float32 array (converted, never refused, when numeric)."""
+    if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous and x.ndim and len(x):
+        return x  # the common case, kept cheap for batch-1 inference
     if isinstance(x, np.ndarray):
         arr = x
     else:
@@ -28,8 +32,10 @@ def as_float32(x, what: str = "x") -> np.ndarray:
 
 
 def check_finite(arr: np.ndarray, what: str = "x") -> None:
-    if not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
+    """arr is C-contiguous float32 (as as_float32 returns)."""
+    flat = _core.find_nonfinite(arr)
+    if flat >= 0:
+        bad = np.unravel_index(flat, arr.shape)
         value = arr[tuple(bad)].item()
         raise ValueError(f"{what} contains {value} at index {tuple(int(i) for i in bad)}; "
                          "clean or impute the data first")

@@ -89,6 +89,7 @@ class Sequential:
         if not self.layers:
             raise ValueError(f"{self.name}: the model has no layers")
         self._graph = _core.Graph(list(self.input_shape), [l.core_config() for l in self.layers])
+        self._built_input_shape = tuple(self._graph.input_shape)  # cached: checked on every call
         self._graph.init_params(self.seed)
         if self.optimizer is not None:
             self._make_trainer()
@@ -143,7 +144,7 @@ class Sequential:
     def _prepare_x(self, x, what: str) -> np.ndarray:
         arr = _checks.as_float32(x, what)
         self._ensure_built(arr)
-        _checks.check_input_shape(arr, tuple(self._graph.input_shape), self.name)
+        _checks.check_input_shape(arr, self._built_input_shape, self.name)
         _checks.check_finite(arr, what)
         return arr
 

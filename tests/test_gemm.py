@@ -38,13 +38,14 @@ def test_gemm_bias_activation_epilogue(rng, act, m, n, k):
     np.testing.assert_allclose(kernels.gemm(a, b, bias=bias, activation=act), expected0, rtol=1e-10, atol=1e-11)
 
 
-def test_gemm_bitwise_same_for_any_thread_count(rng, threads):
-    a = rng.standard_normal((384, 700)).astype(np.float32)
-    b = rng.standard_normal((700, 520)).astype(np.float32)
+@pytest.mark.parametrize("m,k,n", [(384, 700, 520), (1, 784, 256), (128, 64, 512)])
+def test_gemm_bitwise_same_for_any_thread_count(rng, threads, m, k, n):
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
     results = []
-    for n in (1, 2, 3):
-        pydl.set_num_threads(n)
-        results.append(kernels.gemm(a, b, bias=np.ones(520, np.float32), activation="relu"))
+    for t in (1, 2, 3):
+        pydl.set_num_threads(t)
+        results.append(kernels.gemm(a, b, bias=np.ones(n, np.float32), activation="relu"))
     assert all(np.array_equal(results[0], r) for r in results[1:])
 
 

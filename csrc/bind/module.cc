@@ -1,5 +1,6 @@
 // pydl._core: bindings only. Every function here forwards to the C++ core.
 #include "bind/common.h"
+#include "core/checks.h"
 #include "core/threads.h"
 
 namespace py = pybind11;
@@ -20,6 +21,10 @@ PYBIND11_MODULE(_core, m) {
         "Set the number of threads used by every pydl kernel (OpenMP and BLAS together).");
   m.def("get_num_threads", &pydl::get_num_threads, "Number of threads pydl kernels use.");
   m.def("default_num_threads", &pydl::default_num_threads, "The machine's core count.");
+
+  m.def("find_nonfinite",
+        [](pydl::bind::Array<float> x) { return pydl::find_nonfinite<float>(x.data(), x.size()); },
+        py::arg("x"), "Flat index of the first NaN or Inf in x, or -1.");
 
   pydl::bind::bind_kernels(m);
   pydl::bind::bind_nn(m);

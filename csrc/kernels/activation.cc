@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "core/parallel.h"
 
 namespace pydl {
 
@@ -34,7 +35,7 @@ const char* activation_name(Activation a) {
 
 namespace {
 
-constexpr int64_t kParallelMin = 1 << 14;  // below this many elements, threads cost more than they save
+constexpr int64_t kGrain = 1 << 14;  // elements per chunk: below this, threads cost more than they save
 
 template <typename T>
 inline T sigmoid(T v) {
@@ -46,18 +47,19 @@ inline T sigmoid(T v) {
 
 template <typename T>
 void softmax_rows(Matrix<T> y, Matrix<const T> x) {
-  const int64_t rows = x.rows, cols = x.cols;
-#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
-  for (int64_t i = 0; i < rows; ++i) {
-    const T* xi = x.row(i);
-    T* yi = y.row(i);
-    T m = xi[0];
-    for (int64_t j = 1; j < cols; ++j) m = std::max(m, xi[j]);
-    T s = 0;
-    for (int64_t j = 0; j < cols; ++j) { yi[j] = std::exp(xi[j] - m); s += yi[j]; }
-    T inv = T(1) / s;
-    for (int64_t j = 0; j < cols; ++j) yi[j] *= inv;
-  }
+  const int64_t cols = x.cols;
+  parallel_range(x.rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1)), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const T* xi = x.row(i);
+      T* yi = y.row(i);
+      T m = xi[0];
+      for (int64_t j = 1; j < cols; ++j) m = std::max(m, xi[j]);
+      T s = 0;
+      for (int64_t j = 0; j < cols; ++j) { yi[j] = std::exp(xi[j] - m); s += yi[j]; }
+      T inv = T(1) / s;
+      for (int64_t j = 0; j < cols; ++j) yi[j] *= inv;
+    }
+  });
 }
 
 }  // namespace
@@ -67,7 +69,7 @@ void activation_inplace_span(T* v, int64_t n, Activation a) {
   switch (a) {
     case Activation::Linear: return;
     case Activation::ReLU:
-      for (int64_t i = 0; i < n; ++i) v[i] = v[i] > T(0) ? v[i] : T(0);
+      for (int64_t i = 0; i < n; ++i) v[i] = std::max(v[i], T(0));
       return;
     case Activation::LeakyReLU:
       for (int64_t i = 0; i < n; ++i) v[i] = v[i] > T(0) ? v[i] : T(kLeakyReluSlope) * v[i];
@@ -92,13 +94,7 @@ void activation_forward(Matrix<T> y, Matrix<const T> x, Activation a) {
   const int64_t n = x.size();
   if (y.data != x.data) std::copy(x.data, x.data + n, y.data);
   if (a == Activation::Linear) return;
-  constexpr int64_t kChunk = 4096;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t c = 0; c < chunks; ++c) {
-    int64_t lo = c * kChunk, len = std::min(kChunk, n - lo);
-    activation_inplace_span(y.data + lo, len, a);
-  }
+  parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) { activation_inplace_span(y.data + lo, hi - lo, a); });
 }
 
 template <typename T>
@@ -112,46 +108,60 @@ void activation_backward(Matrix<T> dx, Matrix<const T> dy, Matrix<const T> x, Ma
     case Activation::Linear:
       if (g != d) std::copy(d, d + n, g);
       return;
+    // Loads happen unconditionally so the compiler emits a select, not a branch that
+    // mispredicts on half the elements.
     case Activation::ReLU:
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-      for (int64_t i = 0; i < n; ++i) g[i] = o[i] > T(0) ? d[i] : T(0);
+      parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) {
+          const T v = d[i];
+          g[i] = o[i] > T(0) ? v : T(0);
+        }
+      });
       return;
     case Activation::LeakyReLU:
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-      for (int64_t i = 0; i < n; ++i) g[i] = o[i] > T(0) ? d[i] : T(kLeakyReluSlope) * d[i];
+      parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) {
+          const T v = d[i];
+          g[i] = o[i] > T(0) ? v : T(kLeakyReluSlope) * v;
+        }
+      });
       return;
     case Activation::Sigmoid:
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-      for (int64_t i = 0; i < n; ++i) g[i] = d[i] * o[i] * (T(1) - o[i]);
+      parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) g[i] = d[i] * o[i] * (T(1) - o[i]);
+      });
       return;
     case Activation::Tanh:
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-      for (int64_t i = 0; i < n; ++i) g[i] = d[i] * (T(1) - o[i] * o[i]);
+      parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) g[i] = d[i] * (T(1) - o[i] * o[i]);
+      });
       return;
     case Activation::GELU: {
       if (!x.data) throw ValueError("GELU backward needs the pre-activation input");
       const T* in = x.data;
       const T inv_sqrt_2pi = T(0.3989422804014327);
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-      for (int64_t i = 0; i < n; ++i) {
-        T v = in[i];
-        T cdf = T(0.5) * (T(1) + std::erf(v * T(M_SQRT1_2)));
-        T pdf = inv_sqrt_2pi * std::exp(T(-0.5) * v * v);
-        g[i] = d[i] * (cdf + v * pdf);
-      }
+      parallel_range(n, kGrain / 8, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) {
+          T v = in[i];
+          T cdf = T(0.5) * (T(1) + std::erf(v * T(M_SQRT1_2)));
+          T pdf = inv_sqrt_2pi * std::exp(T(-0.5) * v * v);
+          g[i] = d[i] * (cdf + v * pdf);
+        }
+      });
       return;
     }
     case Activation::Softmax: {
-      const int64_t rows = dy.rows, cols = dy.cols;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-      for (int64_t r = 0; r < rows; ++r) {
-        const T* yr = y.row(r);
-        const T* dr = dy.row(r);
-        T* gr = dx.row(r);
-        T dot = 0;
-        for (int64_t j = 0; j < cols; ++j) dot += dr[j] * yr[j];
-        for (int64_t j = 0; j < cols; ++j) gr[j] = yr[j] * (dr[j] - dot);
-      }
+      const int64_t cols = dy.cols;
+      parallel_range(dy.rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1)), [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) {
+          const T* yr = y.row(r);
+          const T* dr = dy.row(r);
+          T* gr = dx.row(r);
+          T dot = 0;
+          for (int64_t j = 0; j < cols; ++j) dot += dr[j] * yr[j];
+          for (int64_t j = 0; j < cols; ++j) gr[j] = yr[j] * (dr[j] - dot);
+        }
+      });
       return;
     }
   }

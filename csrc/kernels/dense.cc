@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/errors.h"
+#include "core/parallel.h"
 #include "kernels/gemm.h"
 
 namespace pydl {
@@ -20,17 +21,15 @@ void dense_forward(Matrix<T> y, Matrix<T> z, Matrix<const T> x, Matrix<const T> 
 
 template <typename T>
 void bias_backward(T* db, Matrix<const T> dz) {
-  const int64_t rows = dz.rows, cols = dz.cols;
-  constexpr int64_t kCols = 64;
-  const int64_t blocks = (cols + kCols - 1) / kCols;
-#pragma omp parallel for schedule(static) if (rows * cols >= (1 << 15))
-  for (int64_t blk = 0; blk < blocks; ++blk) {
-    const int64_t c0 = blk * kCols, c1 = std::min(cols, c0 + kCols);
+  const int64_t rows = dz.rows;
+  // Split over columns (outputs), never over rows (the reduction): order fixed per column.
+  const int64_t grain = rows * dz.cols >= (1 << 15) ? 64 : dz.cols;
+  parallel_range(dz.cols, grain, [&](int64_t c0, int64_t c1) {
     for (int64_t i = 0; i < rows; ++i) {
       const T* r = dz.row(i);
       for (int64_t j = c0; j < c1; ++j) db[j] += r[j];
     }
-  }
+  });
 }
 
 template <typename T>

@@ -1,5 +1,7 @@
 #include "kernels/dropout.h"
 
+#include "core/parallel.h"
+
 namespace pydl {
 
 template <typename T>
@@ -8,20 +10,22 @@ void dropout_forward(Matrix<T> y, uint8_t* mask, Matrix<const T> x, double rate,
   const int64_t n = x.size();
   const T scale = rate < 1.0 ? T(1.0 / (1.0 - rate)) : T(0);
   const float threshold = static_cast<float>(rate);
-#pragma omp parallel for schedule(static) if (n >= (1 << 14))
-  for (int64_t i = 0; i < n; ++i) {
-    const uint8_t keep = rng.uniform(counter + uint64_t(i)) >= threshold;
-    mask[i] = keep;
-    y.data[i] = keep ? x.data[i] * scale : T(0);
-  }
+  parallel_range(n, 1 << 14, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const uint8_t keep = rng.uniform(counter + uint64_t(i)) >= threshold;
+      mask[i] = keep;
+      y.data[i] = x.data[i] * (keep ? scale : T(0));
+    }
+  });
 }
 
 template <typename T>
 void dropout_backward(Matrix<T> dx, Matrix<const T> dy, const uint8_t* mask, double rate) {
   const int64_t n = dy.size();
   const T scale = rate < 1.0 ? T(1.0 / (1.0 - rate)) : T(0);
-#pragma omp parallel for schedule(static) if (n >= (1 << 14))
-  for (int64_t i = 0; i < n; ++i) dx.data[i] = mask[i] ? dy.data[i] * scale : T(0);
+  parallel_range(n, 1 << 15, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) dx.data[i] = dy.data[i] * (mask[i] ? scale : T(0));
+  });
 }
 
 template void dropout_forward<float>(Matrix<float>, uint8_t*, Matrix<const float>, double,

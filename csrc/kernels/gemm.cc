@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "core/parallel.h"
 
 extern "C" {
 // From scipy-openblas32 (symbol prefix scipy_); declared here to keep cblas.h's macros out.
@@ -31,8 +32,11 @@ void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, 
                     int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
 }
 
-// Work below this many flops runs as one call: a thread hand-off costs more.
+// Work below this many flops runs as one call: a thread hand-off costs more. Except when
+// op(B) is large (batch-1 inference is a matrix-vector product bound by reading B): then
+// each thread reads its share of B from its own core's cache.
 constexpr double kSerialFlops = 4.0e6;
+constexpr double kSerialBElements = 1 << 17;
 // Each part of a split keeps at least this many rows/columns (a multiple of the micro-tiles).
 constexpr int64_t kMinPart = 64;
 // At most this many parts: each part packs its own copy of the shared operand, and more
@@ -63,13 +67,14 @@ void gemm(Matrix<T> c, Matrix<const T> a, bool trans_a, Matrix<const T> b, bool 
   const bool split_rows = m >= n;
   const int64_t dim = split_rows ? m : n;
   const double flops = 2.0 * double(m) * double(n) * double(k);
-  int64_t parts = flops < kSerialFlops ? 1 : std::min(kMaxParts, std::max<int64_t>(1, dim / kMinPart));
+  const bool small = flops < kSerialFlops && double(k) * double(n) < kSerialBElements;
+  int64_t parts = small ? 1 : std::min(kMaxParts, std::max<int64_t>(1, dim / kMinPart));
   const int64_t step = ((dim + parts - 1) / parts + 15) / 16 * 16;  // 16-aligned parts
   parts = (dim + step - 1) / step;
   const bool row_softmax = act == Activation::Softmax;
 
-#pragma omp parallel for schedule(static) if (parts > 1)
-  for (int64_t p = 0; p < parts; ++p) {
+  parallel_range(parts, 1, [&](int64_t p0, int64_t p1) {
+  for (int64_t p = p0; p < p1; ++p) {
     const int64_t lo = p * step, len = std::min(step, dim - lo);
     const int64_t pm = split_rows ? len : m, pn = split_rows ? n : len;
     const int64_t r0 = split_rows ? lo : 0, c0 = split_rows ? 0 : lo;
@@ -95,6 +100,7 @@ void gemm(Matrix<T> c, Matrix<const T> a, bool trans_a, Matrix<const T> b, bool 
       if (!row_softmax) activation_inplace_span(row, pn, act);
     }
   }
+  });
   if (row_softmax) activation_forward<T>(c, c, Activation::Softmax);
 }
 

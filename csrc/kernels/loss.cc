@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "core/parallel.h"
 
 namespace pydl {
 
@@ -39,8 +40,8 @@ void cross_entropy_rows(Matrix<T> g, double* ws, Matrix<const T> z, const int32_
   const double eps = a.label_smoothing;
   double weight_sum = 0;  // sum_c w_c, for the smoothing term
   for (int64_t c = 0; c < classes; ++c) weight_sum += a.class_weights ? double(a.class_weights[c]) : 1.0;
-#pragma omp parallel for schedule(static) if (rows * classes >= (1 << 14))
-  for (int64_t i = 0; i < rows; ++i) {
+  parallel_range(rows, std::max<int64_t>(1, (1 << 13) / classes), [&](int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
     const T* zi = z.row(i);
     const int32_t y = labels[i];
     double m = zi[0];
@@ -67,14 +68,15 @@ void cross_entropy_rows(Matrix<T> g, double* ws, Matrix<const T> z, const int32_
       }
     }
   }
+  });
 }
 
 template <typename T>
 void elementwise_rows(Matrix<T> g, double* ws, Matrix<const T> z, Matrix<const T> t,
                       const LossArgs<T>& a) {
   const int64_t rows = z.rows, cols = z.cols;
-#pragma omp parallel for schedule(static) if (rows * cols >= (1 << 14))
-  for (int64_t i = 0; i < rows; ++i) {
+  parallel_range(rows, std::max<int64_t>(1, (1 << 13) / cols), [&](int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
     const T* zi = z.row(i);
     const T* ti = t.row(i);
     T* gi = g.data ? g.row(i) : nullptr;
@@ -107,6 +109,7 @@ void elementwise_rows(Matrix<T> g, double* ws, Matrix<const T> z, Matrix<const T
     ws[2 * i] = loss;
     ws[2 * i + 1] = weight;
   }
+  });
 }
 
 }  // namespace
@@ -126,9 +129,9 @@ double loss_forward_backward(Matrix<T> dlogits, double* ws, Matrix<const T> logi
   if (!(weight > 0)) throw ValueError("loss: the weights of this batch sum to zero");
   if (dlogits.data) {
     const T inv = T(1.0 / weight);
-    const int64_t n = dlogits.size();
-#pragma omp parallel for schedule(static) if (n >= (1 << 15))
-    for (int64_t i = 0; i < n; ++i) dlogits.data[i] *= inv;
+    parallel_range(dlogits.size(), 1 << 15, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) dlogits.data[i] *= inv;
+    });
   }
   return loss / weight;
 }

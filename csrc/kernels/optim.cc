@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "core/parallel.h"
+#include "core/simd.h"
 
 namespace pydl {
 
@@ -34,8 +36,59 @@ int optimizer_slots(const OptimizerConfig& c) {
 }
 
 namespace {
-constexpr int64_t kParallelMin = 1 << 15;
+constexpr int64_t kGrain = 1 << 15;  // parameters per chunk
+
+template <typename T>
+struct AdamScalars {
+  T step_size, inv_sqrt_bc2, eps, b1, b2, decay_mul, l2;
+};
+
+// Decoupled decay multiplies p, L2 decay adds to the gradient; a neutral factor is a no-op.
+template <typename T>
+PYDL_ALWAYS_INLINE void adam_span_impl(T* __restrict p, const T* __restrict g, T* __restrict m,
+                                       T* __restrict v, int64_t n, const AdamScalars<T>& s) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = g[i] + s.l2 * p[i];
+    const T mi = s.b1 * m[i] + (T(1) - s.b1) * gi;
+    const T vi = s.b2 * v[i] + (T(1) - s.b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i] * s.decay_mul - s.step_size * mi / (std::sqrt(vi) * s.inv_sqrt_bc2 + s.eps);
+  }
 }
+PYDL_SIMD_CLONES void adam_span(float* p, const float* g, float* m, float* v, int64_t n,
+                                const AdamScalars<float>& s) {
+  adam_span_impl(p, g, m, v, n, s);
+}
+PYDL_SIMD_CLONES void adam_span(double* p, const double* g, double* m, double* v, int64_t n,
+                                const AdamScalars<double>& s) {
+  adam_span_impl(p, g, m, v, n, s);
+}
+
+template <typename T>
+PYDL_ALWAYS_INLINE void sgd_span_impl(T* __restrict p, const T* __restrict g, T* __restrict buf,
+                                      int64_t n, T lr, T wd, T mu, bool first, bool nesterov) {
+  if (mu == T(0)) {
+    for (int64_t i = 0; i < n; ++i) p[i] -= lr * (g[i] + wd * p[i]);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const T d = g[i] + wd * p[i];
+    const T b = first ? d : mu * buf[i] + d;  // PyTorch: the buffer starts as the first gradient
+    buf[i] = b;
+    p[i] -= lr * (nesterov ? d + mu * b : b);
+  }
+}
+PYDL_SIMD_CLONES void sgd_span(float* p, const float* g, float* buf, int64_t n, float lr, float wd,
+                               float mu, bool first, bool nesterov) {
+  sgd_span_impl(p, g, buf, n, lr, wd, mu, first, nesterov);
+}
+PYDL_SIMD_CLONES void sgd_span(double* p, const double* g, double* buf, int64_t n, double lr,
+                               double wd, double mu, bool first, bool nesterov) {
+  sgd_span_impl(p, g, buf, n, lr, wd, mu, first, nesterov);
+}
+
+}  // namespace
 
 template <typename T>
 void optimizer_step(T* p, const T* g, T* s0, T* s1, int64_t n, const OptimizerConfig& c,
@@ -44,15 +97,9 @@ void optimizer_step(T* p, const T* g, T* s0, T* s1, int64_t n, const OptimizerCo
   if (c.kind == OptimizerKind::SGD) {
     const T mu = T(c.momentum);
     const bool first = step == 1;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; ++i) {
-      T d = g[i] + wd * p[i];
-      if (mu > T(0)) {
-        s0[i] = first ? d : mu * s0[i] + d;  // PyTorch: the buffer starts as the first gradient
-        d = c.nesterov ? d + mu * s0[i] : s0[i];
-      }
-      p[i] -= lr * d;
-    }
+    parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
+      sgd_span(p + lo, g + lo, mu > T(0) ? s0 + lo : nullptr, hi - lo, lr, wd, mu, first, c.nesterov);
+    });
     return;
   }
   const T b1 = T(c.beta_1), b2 = T(c.beta_2), eps = T(c.epsilon);
@@ -61,16 +108,11 @@ void optimizer_step(T* p, const T* g, T* s0, T* s1, int64_t n, const OptimizerCo
   const T step_size = T(c.learning_rate / bc1);
   const T inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2));
   const bool decoupled = c.kind == OptimizerKind::AdamW;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
-    T gi = g[i];
-    if (decoupled) p[i] *= T(1) - lr * wd;
-    else gi += wd * p[i];
-    s0[i] = b1 * s0[i] + (T(1) - b1) * gi;
-    s1[i] = b2 * s1[i] + (T(1) - b2) * gi * gi;
-    const T denom = std::sqrt(s1[i]) * inv_sqrt_bc2 + eps;
-    p[i] -= step_size * s0[i] / denom;
-  }
+  const AdamScalars<T> s{step_size, inv_sqrt_bc2, eps, b1, b2,
+                         decoupled ? T(1) - lr * wd : T(1), decoupled ? T(0) : wd};
+  parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
+    adam_span(p + lo, g + lo, s0 + lo, s1 + lo, hi - lo, s);
+  });
 }
 
 template <typename T>
@@ -79,13 +121,14 @@ double global_norm(const T* g, int64_t n) {
   const int64_t chunk = std::max<int64_t>(4096, (n + kMaxChunks - 1) / kMaxChunks);
   const int64_t chunks = (n + chunk - 1) / chunk;
   double partial[kMaxChunks + 1];
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t lo = c * chunk, hi = std::min(n, lo + chunk);
-    double s = 0;
-    for (int64_t i = lo; i < hi; ++i) s += double(g[i]) * double(g[i]);
-    partial[c] = s;
-  }
+  parallel_range(chunks, n >= kGrain ? 1 : chunks, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t lo = c * chunk, hi = std::min(n, lo + chunk);
+      double s = 0;
+      for (int64_t i = lo; i < hi; ++i) s += double(g[i]) * double(g[i]);
+      partial[c] = s;
+    }
+  });
   double total = 0;
   for (int64_t c = 0; c < chunks; ++c) total += partial[c];
   return std::sqrt(total);
@@ -97,8 +140,9 @@ double clip_by_global_norm(T* g, int64_t n, double max_norm) {
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0) {
     const T s = T(coef);
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; ++i) g[i] *= s;
+    parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) g[i] *= s;
+    });
   }
   return norm;
 }

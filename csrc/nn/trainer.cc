@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "core/interrupt.h"
+#include "core/parallel.h"
 #include "core/rng.h"
 
 namespace pydl {
@@ -54,9 +55,9 @@ void Trainer::plan(int64_t batch_size) {
 
 void Trainer::gather(const DataRef& d, const int64_t* idx, int64_t rows) {
   const int64_t in = g_.input_size(), out = g_.output_size();
-#pragma omp parallel for schedule(static) if (rows * in >= (1 << 16))
-  for (int64_t r = 0; r < rows; ++r)
-    std::memcpy(xb_.data() + r * in, d.x + idx[r] * in, sizeof(float) * in);
+  parallel_range(rows, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(in, 1)), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) std::memcpy(xb_.data() + r * in, d.x + idx[r] * in, sizeof(float) * in);
+  });
   for (int64_t r = 0; r < rows; ++r) {
     if (d.labels) lb_.data()[r] = d.labels[idx[r]];
     if (d.targets) std::memcpy(tb_.data() + r * out, d.targets + idx[r] * out, sizeof(float) * out);

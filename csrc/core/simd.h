@@ -1,0 +1,12 @@
+// PYDL_SIMD_CLONES: compile a hot loop for AVX-512, AVX2 and baseline x86-64, and pick the
+// best one at load time by CPU features (GCC/Clang function multi-versioning, ifunc). The
+// loop body goes in an always_inline template so each clone inlines it with its own ISA.
+#pragma once
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__linux__)
+#define PYDL_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PYDL_SIMD_CLONES
+#endif
+
+#define PYDL_ALWAYS_INLINE [[gnu::always_inline]] inline
