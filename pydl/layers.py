@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Sequence, Tuple
 
+import numpy as np
+
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "linear")
 
-__all__ = ["Layer", "Input", "Dense", "Activation", "Dropout", "Flatten", "deserialize", "ACTIVATIONS"]
+__all__ = ["Layer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "MaxPool2D",
+           "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "BatchNormalization", "LayerNormalization",
+           "deserialize", "ACTIVATIONS"]
 
 
 def _check_activation(owner: str, activation: Optional[str]) -> Optional[str]:
@@ -123,7 +127,167 @@ class Flatten(Layer):
     core_type = "flatten"
 
 
-_REGISTRY = {cls.__name__: cls for cls in (Input, Dense, Activation, Dropout, Flatten)}
+def _pair(owner: str, name: str, value, allow_none: bool = False):
+    """An int or a pair of ints, as a list of two positive ints."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (int(value), int(value))
+    try:
+        a, b = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: {name} must be an int or a pair of ints, got {value!r}") from None
+    if a < 1 or b < 1:
+        raise ValueError(f"{owner}: {name} must be positive, got {value!r}")
+    return [a, b]
+
+
+def _padding(owner: str, padding, allow_explicit: bool = True):
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise ValueError(f"{owner}: padding must be 'valid', 'same'"
+                             f"{', an int or (ph, pw)' if allow_explicit else ''}; got {padding!r}")
+        return padding
+    if not allow_explicit:
+        raise ValueError(f"{owner}: padding must be 'valid' or 'same', got {padding!r}")
+    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+        padding = (int(padding), int(padding))
+    try:
+        ph, pw = (int(v) for v in padding)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: padding must be 'valid', 'same', an int or (ph, pw); got {padding!r}") from None
+    if ph < 0 or pw < 0:
+        raise ValueError(f"{owner}: padding must be >= 0, got {padding!r}")
+    return [ph, pw]
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape`` (one entry may be -1). No copy."""
+
+    core_type = "reshape"
+
+    def __init__(self, target_shape: Sequence[int], name: Optional[str] = None):
+        super().__init__(name)
+        try:
+            self.target_shape = [int(d) for d in target_shape]
+        except TypeError:
+            raise ValueError(f"Reshape: target_shape must be a tuple of ints, got {target_shape!r}") from None
+
+    def get_config(self):
+        return {"target_shape": list(self.target_shape), "name": self.name}
+
+
+class Conv2D(Layer):
+    """2-D convolution over channels-last images ``(N, H, W, C)``.
+
+    Weights: ``kernel`` of shape ``(kh, kw, c_in, filters)`` (Glorot-uniform) and ``bias``
+    ``(filters,)``. ``padding="same"`` pads like TensorFlow/Keras (the odd pixel at the
+    bottom/right); an int or ``(ph, pw)`` pads symmetrically.
+    """
+
+    core_type = "conv2d"
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding="valid", dilation_rate=1,
+                 activation: Optional[str] = None, use_bias: bool = True, name: Optional[str] = None):
+        super().__init__(name)
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
+            raise ValueError(f"Conv2D: expected filters to be a positive int, got {filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = _pair("Conv2D", "kernel_size", kernel_size)
+        self.strides = _pair("Conv2D", "strides", strides)
+        self.padding = _padding("Conv2D", padding)
+        self.dilation_rate = _pair("Conv2D", "dilation_rate", dilation_rate)
+        if self.dilation_rate != [1, 1] and self.strides != [1, 1]:
+            raise ValueError("Conv2D: strides > 1 with dilation_rate > 1 is not supported (as in Keras)")
+        self.activation = _check_activation("Conv2D", activation)
+        self.use_bias = bool(use_bias)
+
+    def get_config(self):
+        return {"filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
+                "padding": self.padding, "dilation_rate": self.dilation_rate, "activation": self.activation,
+                "use_bias": self.use_bias, "name": self.name}
+
+    def core_config(self):
+        cfg = super().core_config()
+        cfg["units"] = cfg.pop("filters")
+        return cfg
+
+
+class _Pool2D(Layer):
+    def __init__(self, pool_size=2, strides=None, padding="valid", name: Optional[str] = None):
+        super().__init__(name)
+        owner = type(self).__name__
+        self.pool_size = _pair(owner, "pool_size", pool_size)
+        self.strides = _pair(owner, "strides", strides, allow_none=True)
+        self.padding = _padding(owner, padding, allow_explicit=False)
+
+    def get_config(self):
+        return {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding, "name": self.name}
+
+
+class MaxPool2D(_Pool2D):
+    """Max over ``pool_size`` windows (strides default to ``pool_size``)."""
+
+    core_type = "max_pool2d"
+
+
+class AvgPool2D(_Pool2D):
+    """Average over ``pool_size`` windows; padded pixels are excluded from the average."""
+
+    core_type = "avg_pool2d"
+
+
+class GlobalAvgPool2D(Layer):
+    """Average over height and width: ``(N, H, W, C) -> (N, C)``."""
+
+    core_type = "global_avg_pool2d"
+
+
+class GlobalMaxPool2D(Layer):
+    """Max over height and width: ``(N, H, W, C) -> (N, C)``."""
+
+    core_type = "global_max_pool2d"
+
+
+class BatchNormalization(Layer):
+    """Normalises over the last axis with batch statistics in training and moving statistics
+    in evaluate/predict. Weights: ``gamma``, ``beta`` (trained) and ``moving_mean``,
+    ``moving_variance`` (updated as ``momentum * moving + (1 - momentum) * batch``, with the
+    unbiased batch variance, as PyTorch)."""
+
+    core_type = "batch_norm"
+
+    def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, name: Optional[str] = None):
+        super().__init__(name)
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(f"BatchNormalization: expected 0 <= momentum <= 1, got {momentum!r}")
+        if not float(epsilon) > 0:
+            raise ValueError(f"BatchNormalization: expected epsilon > 0, got {epsilon!r}")
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+
+    def get_config(self):
+        return {"momentum": self.momentum, "epsilon": self.epsilon, "name": self.name}
+
+
+class LayerNormalization(Layer):
+    """Normalises each sample over its last axis; weights ``gamma`` and ``beta``."""
+
+    core_type = "layer_norm"
+
+    def __init__(self, epsilon: float = 1e-5, name: Optional[str] = None):
+        super().__init__(name)
+        if not float(epsilon) > 0:
+            raise ValueError(f"LayerNormalization: expected epsilon > 0, got {epsilon!r}")
+        self.epsilon = float(epsilon)
+
+    def get_config(self):
+        return {"epsilon": self.epsilon, "name": self.name}
+
+
+_REGISTRY = {cls.__name__: cls for cls in (Input, Dense, Activation, Dropout, Flatten, Reshape, Conv2D, MaxPool2D,
+                                           AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, BatchNormalization,
+                                           LayerNormalization)}
 
 
 def serialize(layer: Layer) -> Dict[str, Any]:

@@ -5,6 +5,7 @@ few batches (the progress bar) and at epoch ends (validation, callbacks, history
 """
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -62,7 +63,8 @@ class Sequential:
         if not isinstance(layer, layers_mod.Layer):
             raise TypeError(f"{self.name}: expected a pydl layer, got {type(layer).__name__}")
         if layer.name is None:
-            base = type(layer).__name__.lower()
+            # Keras-style names: Conv2D -> conv2d, BatchNormalization -> batch_normalization
+            base = re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", type(layer).__name__).lower()
             taken = {l.name for l in self.layers}
             layer.name = base
             i = 1
@@ -307,17 +309,32 @@ class Sequential:
             self._make_trainer()
         labels, targets = self._prepare_y(y, len(x))
         loss = self._trainer.loss_and_gradients(x, labels, targets, bool(training), self.seed)
-        return float(loss), self._split(self._graph.grad_buffer())
+        return float(loss), self._split(self._graph.grad_buffer(), None)
 
     # ------------------------------------------------------------------ weights
-    def _split(self, flat: np.ndarray) -> List[np.ndarray]:
-        return [flat[p["offset"]: p["offset"] + p["size"]].reshape(p["shape"]).copy()
-                for p in self._graph.params()]
+    def _buffers(self):
+        return self._graph.param_buffer(), self._graph.state_buffer()
+
+    def _split(self, params_flat: np.ndarray, state_flat: Optional[np.ndarray]) -> List[np.ndarray]:
+        """Per-weight arrays in get_weights() order; non-trainable weights come from
+        state_flat, or are zeros (their gradient) when it is None."""
+        out = []
+        for p in self._graph.params():
+            if p["trainable"]:
+                src = params_flat
+            elif state_flat is None:
+                out.append(np.zeros(p["shape"], np.float32))
+                continue
+            else:
+                src = state_flat
+            out.append(src[p["offset"]: p["offset"] + p["size"]].reshape(p["shape"]).copy())
+        return out
 
     def get_weights(self) -> List[np.ndarray]:
-        """Copies of every weight, layer by layer (Dense: kernel then bias)."""
+        """Copies of every weight, layer by layer (Dense: kernel then bias; BatchNormalization:
+        gamma, beta, moving_mean, moving_variance)."""
         self._require_built()
-        return self._split(self._graph.param_buffer())
+        return self._split(*self._buffers())
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
         self._require_built()
@@ -331,13 +348,15 @@ class Sequential:
                 raise ValueError(f"{self.name}: weight {p['layer']}/{p['name']} expects shape "
                                  f"{tuple(p['shape'])}, got {tuple(w.shape)}")
             arrays.append(np.asarray(w, dtype=np.float32))
-        flat = self._graph.param_buffer()
+        params_flat, state_flat = self._buffers()
         for p, w in zip(params, arrays):
-            flat[p["offset"]: p["offset"] + p["size"]] = w.ravel()
+            dst = params_flat if p["trainable"] else state_flat
+            dst[p["offset"]: p["offset"] + p["size"]] = w.ravel()
 
     def count_params(self) -> int:
+        """All weights, trainable and not (as Keras counts them)."""
         self._require_built()
-        return int(self._graph.num_params)
+        return int(sum(p["size"] for p in self._graph.params()))
 
     # ----------------------------------------------------------------- reports
     def summary(self, print_fn=print) -> str:

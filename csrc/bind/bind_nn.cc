@@ -18,6 +18,16 @@ LayerConfig to_layer_config(const py::dict& d) {
     else if (key == "activation") c.activation = v.is_none() ? "linear" : std::string(py::str(v));
     else if (key == "use_bias") c.use_bias = v.cast<bool>();
     else if (key == "rate") c.rate = v.cast<double>();
+    else if (key == "kernel_size" || key == "pool_size") c.kernel_size = v.cast<std::vector<int64_t>>();
+    else if (key == "strides") c.strides = v.is_none() ? std::vector<int64_t>{} : v.cast<std::vector<int64_t>>();
+    else if (key == "dilation_rate") c.dilation = v.cast<std::vector<int64_t>>();
+    else if (key == "padding") {
+      if (py::isinstance<py::str>(v)) c.padding = py::str(v);
+      else { c.padding = "explicit"; c.pad = v.cast<std::vector<int64_t>>(); }
+    }
+    else if (key == "target_shape") c.target_shape = v.cast<std::vector<int64_t>>();
+    else if (key == "momentum") c.momentum = v.cast<double>();
+    else if (key == "epsilon") c.epsilon = v.cast<double>();
     // Other keys (e.g. Python-only settings) are not the core's concern.
   }
   return c;
@@ -123,6 +133,7 @@ void bind_nn(py::module_& m) {
           d["shape"] = e.shape;
           d["offset"] = e.offset;
           d["size"] = e.size;
+          d["trainable"] = e.spec.trainable;
           out.append(d);
         }
         return out;
@@ -135,6 +146,10 @@ void bind_nn(py::module_& m) {
         Graph& g = self.cast<Graph&>();
         return view_of(g.grad_data(), g.num_params(), self);
       }, "The flat gradient buffer as a writable float32 view (no copy).")
+      .def("state_buffer", [](py::object self) {
+        Graph& g = self.cast<Graph&>();
+        return view_of(g.state_data(), g.num_state(), self);
+      }, "Non-trainable weights (moving statistics) as a writable float32 view (no copy).")
       .def("init_params", &Graph::init_params, py::arg("seed"))
       .def("predict", [](Graph& g, Array<float> x, int64_t batch_size) {
         const int64_t n = check_x(g, x, "predict");

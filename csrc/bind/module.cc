@@ -27,5 +27,6 @@ PYBIND11_MODULE(_core, m) {
         py::arg("x"), "Flat index of the first NaN or Inf in x, or -1.");
 
   pydl::bind::bind_kernels(m);
+  pydl::bind::bind_image_kernels(m);
   pydl::bind::bind_nn(m);
 }

@@ -19,22 +19,32 @@ Graph::Graph(Shape input_shape, const std::vector<LayerConfig>& configs)
     shapes_.push_back(shape);
   }
   bool params_before = false;
+  std::vector<std::pair<int64_t, int64_t>> layer_offsets;  // (params, state) per layer
   for (auto& l : layers_) {
     needs_input_grad_.push_back(params_before);
-    for (const auto& spec : l->param_specs()) {
-      ParamEntry e{l->name(), spec.name, spec.shape, num_params_, shape_size(spec.shape), spec};
-      num_params_ += e.size;
-      params_.push_back(e);
-      params_before = true;
-    }
+    layer_offsets.emplace_back(num_params_, num_state_);
+    for (bool trainable : {true, false})
+      for (const auto& spec : l->param_specs()) {
+        if (spec.trainable != trainable) continue;
+        int64_t& counter = trainable ? num_params_ : num_state_;
+        params_.push_back({l->name(), spec.name, spec.shape, counter, shape_size(spec.shape), spec});
+        counter += shape_size(spec.shape);
+        if (trainable) params_before = true;
+      }
   }
+  // get_weights order: each layer's weights in param_specs order.
+  std::vector<ParamEntry> ordered;
+  for (auto& l : layers_)
+    for (const auto& spec : l->param_specs())
+      for (const auto& e : params_)
+        if (e.layer == l->name() && e.name == spec.name) ordered.push_back(e);
+  params_ = std::move(ordered);
   param_buf_.resize(num_params_);
   grad_buf_.resize(num_params_);
-  int64_t offset = 0;
-  for (auto& l : layers_) {
-    l->bind(param_buf_.data() + offset, grad_buf_.data() + offset);
-    for (const auto& spec : l->param_specs()) offset += shape_size(spec.shape);
-  }
+  state_buf_.resize(num_state_);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    layers_[i]->bind(param_buf_.data() + layer_offsets[i].first, grad_buf_.data() + layer_offsets[i].first,
+                     state_buf_.data() + layer_offsets[i].second);
   act_.assign(layers_.size(), nullptr);
   dact_.assign(layers_.size(), nullptr);
   act_bufs_.resize(layers_.size());
@@ -44,7 +54,7 @@ Graph::Graph(Shape input_shape, const std::vector<LayerConfig>& configs)
 void Graph::init_params(uint64_t seed) {
   for (size_t p = 0; p < params_.size(); ++p) {
     const ParamEntry& e = params_[p];
-    float* w = param_buf_.data() + e.offset;
+    float* w = (e.spec.trainable ? param_buf_.data() : state_buf_.data()) + e.offset;
     CounterRng rng(seed, 0x1a1700ULL + p);
     switch (e.spec.init) {
       case Init::Zeros:

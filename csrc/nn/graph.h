@@ -17,9 +17,9 @@ struct ParamEntry {
   std::string layer;  // layer name
   std::string name;   // "kernel", "bias"
   Shape shape;
-  int64_t offset = 0;  // into the flat buffers
+  int64_t offset = 0;  // into the flat parameter/gradient buffers, or the state buffer
   int64_t size = 0;
-  ParamSpec spec;
+  ParamSpec spec;     // spec.trainable says which buffer
 };
 
 class Graph {
@@ -38,6 +38,8 @@ class Graph {
   int64_t num_params() const { return num_params_; }
   float* param_data() { return param_buf_.data(); }
   float* grad_data() { return grad_buf_.data(); }
+  int64_t num_state() const { return num_state_; }
+  float* state_data() { return state_buf_.data(); }
 
   // Glorot-uniform kernels and zero biases, from counter-based draws keyed by seed.
   void init_params(uint64_t seed);
@@ -59,8 +61,9 @@ class Graph {
   std::vector<Shape> shapes_;
   std::vector<ParamEntry> params_;
   int64_t num_params_ = 0;
+  int64_t num_state_ = 0;
   std::vector<bool> needs_input_grad_;  // some layer before this one has parameters
-  Buffer<float> param_buf_, grad_buf_;
+  Buffer<float> param_buf_, grad_buf_, state_buf_;
 
   int64_t planned_ = 0;
   std::vector<Buffer<float>> act_bufs_, grad_bufs_;  // one per layer output (unused when aliased)

@@ -18,12 +18,20 @@ int64_t shape_size(const Shape& s);
 
 // Everything any layer may be configured with; each layer reads its own fields.
 struct LayerConfig {
-  std::string type;  // dense, activation, dropout, flatten
+  std::string type;  // dense, activation, dropout, flatten, reshape, conv2d, max_pool2d, ...
   std::string name;
-  int64_t units = 0;
+  int64_t units = 0;  // Dense units, Conv2D filters
   std::string activation;
   bool use_bias = true;
   double rate = 0.0;
+  std::vector<int64_t> kernel_size;   // Conv2D (kh, kw); pools: pool_size
+  std::vector<int64_t> strides;       // (sh, sw)
+  std::vector<int64_t> dilation;      // (dh, dw)
+  std::string padding = "valid";      // "valid", "same" or "explicit"
+  std::vector<int64_t> pad;           // explicit (ph, pw)
+  std::vector<int64_t> target_shape;  // Reshape; one entry may be -1
+  double momentum = 0.9;              // BatchNormalization
+  double epsilon = 1e-5;              // BatchNormalization, LayerNormalization
 };
 
 enum class Init { Zeros, Ones, GlorotUniform };
@@ -33,6 +41,9 @@ struct ParamSpec {
   Shape shape;
   Init init = Init::Zeros;
   int64_t fan_in = 0, fan_out = 0;
+  // Non-trainable weights (BatchNormalization's moving statistics) live in the graph's state
+  // buffer: the optimizer never sees them and they have no gradient.
+  bool trainable = true;
 };
 
 struct StepInfo {
@@ -59,8 +70,9 @@ class Layer {
   virtual bool output_aliases_input() const { return false; }
   // Allocates per-batch workspace for up to max_batch samples (never during a step).
   virtual void plan(int64_t /*max_batch*/) {}
-  // Points the layer at its slices of the flat parameter and gradient buffers.
-  void bind(float* params, float* grads) { params_ = params; grads_ = grads; }
+  // Points the layer at its slices of the flat parameter, gradient and state buffers
+  // (trainable parameters in param_specs order, then the non-trainable ones).
+  void bind(float* params, float* grads, float* state) { params_ = params; grads_ = grads; state_ = state; }
 
   virtual void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) = 0;
   // dy may be overwritten; dx.data is null for the first layer (no input gradient needed).
@@ -71,6 +83,7 @@ class Layer {
   LayerConfig config_;
   float* params_ = nullptr;
   float* grads_ = nullptr;
+  float* state_ = nullptr;
   Shape input_, output_;
   int index_ = 0;
 };

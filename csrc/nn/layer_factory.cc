@@ -21,8 +21,15 @@ std::unique_ptr<Layer> make_layer(const LayerConfig& c) {
   if (c.type == "activation") return make_activation_layer(c);
   if (c.type == "dropout") return make_dropout_layer(c);
   if (c.type == "flatten") return make_flatten_layer(c);
-  throw ValueError("layer '" + c.name + "': unknown layer type '" + c.type +
-                   "' (expected dense, activation, dropout or flatten)");
+  if (c.type == "reshape") return make_reshape_layer(c);
+  if (c.type == "conv2d") return make_conv2d_layer(c);
+  if (c.type == "max_pool2d") return make_max_pool2d_layer(c);
+  if (c.type == "avg_pool2d") return make_avg_pool2d_layer(c);
+  if (c.type == "global_avg_pool2d") return make_global_avg_pool2d_layer(c);
+  if (c.type == "global_max_pool2d") return make_global_max_pool2d_layer(c);
+  if (c.type == "batch_norm") return make_batch_norm_layer(c);
+  if (c.type == "layer_norm") return make_layer_norm_layer(c);
+  throw ValueError("layer '" + c.name + "': unknown layer type '" + c.type + "'");
 }
 
 }  // namespace pydl

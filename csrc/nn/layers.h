@@ -10,5 +10,13 @@ std::unique_ptr<Layer> make_dense_layer(const LayerConfig& c);
 std::unique_ptr<Layer> make_activation_layer(const LayerConfig& c);
 std::unique_ptr<Layer> make_dropout_layer(const LayerConfig& c);
 std::unique_ptr<Layer> make_flatten_layer(const LayerConfig& c);
+std::unique_ptr<Layer> make_reshape_layer(const LayerConfig& c);
+std::unique_ptr<Layer> make_conv2d_layer(const LayerConfig& c);
+std::unique_ptr<Layer> make_max_pool2d_layer(const LayerConfig& c);
+std::unique_ptr<Layer> make_avg_pool2d_layer(const LayerConfig& c);
+std::unique_ptr<Layer> make_global_avg_pool2d_layer(const LayerConfig& c);
+std::unique_ptr<Layer> make_global_max_pool2d_layer(const LayerConfig& c);
+std::unique_ptr<Layer> make_batch_norm_layer(const LayerConfig& c);
+std::unique_ptr<Layer> make_layer_norm_layer(const LayerConfig& c);
 
 }  // namespace pydl

@@ -1,0 +1,172 @@
+// Convolution, pooling and normalization kernels exposed one by one, float32 and float64,
+// for tests and benches. Images are channels-last (N, H, W, C).
+#include "bind/common.h"
+#include "kernels/conv2d.h"
+#include "kernels/norm.h"
+#include "kernels/pool.h"
+
+namespace pydl::bind {
+namespace {
+
+// padding: "valid" | "same" | int | (ph, pw)
+Conv2dArgs window(int64_t n, int64_t h, int64_t w, int64_t c, int64_t f, std::pair<int64_t, int64_t> k,
+                  std::pair<int64_t, int64_t> s, std::pair<int64_t, int64_t> d, const py::object& padding) {
+  std::string mode = "explicit";
+  int64_t ph = 0, pw = 0;
+  if (py::isinstance<py::str>(padding)) mode = padding.cast<std::string>();
+  else if (py::isinstance<py::int_>(padding)) ph = pw = padding.cast<int64_t>();
+  else std::tie(ph, pw) = padding.cast<std::pair<int64_t, int64_t>>();
+  Conv2dArgs a = conv2d_args(h, w, c, f, k.first, k.second, s.first, s.second, d.first, d.second, mode, ph, pw, "kernel");
+  a.n = n;
+  return a;
+}
+
+template <typename T>
+void need_rank(const Array<T>& a, int r, const char* what) {
+  if (a.ndim() != r) throw ValueError(std::string(what) + ": expected rank " + std::to_string(r));
+}
+
+template <typename T>
+void def_conv(py::module_& k) {
+  using P = std::pair<int64_t, int64_t>;
+  k.def("conv2d_forward", [](Array<T> x, Array<T> kern, std::optional<Array<T>> b, P strides, py::object padding,
+                             P dilation, const std::string& act) {
+    need_rank(x, 4, "x");
+    need_rank(kern, 4, "kernel");
+    if (kern.shape(2) != x.shape(3)) throw ValueError("conv2d: kernel channels differ from x channels");
+    Conv2dArgs a = window(x.shape(0), x.shape(1), x.shape(2), x.shape(3), kern.shape(3), {kern.shape(0), kern.shape(1)},
+                          strides, dilation, padding);
+    Array<T> y({a.n, a.oh, a.ow, a.f});
+    std::vector<T> ws(a.workspace_size());
+    conv2d_forward<T>(y.mutable_data(), nullptr, x.data(), kern.data(), b ? b->data() : nullptr,
+                      parse_activation(act), a, ws.data());
+    return y;
+  }, py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(), py::arg("strides") = P{1, 1},
+     py::arg("padding") = "valid", py::arg("dilation") = P{1, 1}, py::arg("activation") = "linear");
+  k.def("conv2d_backward", [](Array<T> dy, Array<T> x, Array<T> kern, P strides, py::object padding, P dilation,
+                              bool use_bias) {
+    Conv2dArgs a = window(x.shape(0), x.shape(1), x.shape(2), x.shape(3), kern.shape(3), {kern.shape(0), kern.shape(1)},
+                          strides, dilation, padding);
+    if (dy.size() != a.n * a.oh * a.ow * a.f) throw ValueError("conv2d_backward: dy has the wrong size");
+    Array<T> g = Array<T>(dy.attr("copy")());
+    Array<T> dx({x.shape(0), x.shape(1), x.shape(2), x.shape(3)});
+    Array<T> dk({kern.shape(0), kern.shape(1), kern.shape(2), kern.shape(3)});
+    Array<T> db({a.f});
+    std::fill(dk.mutable_data(), dk.mutable_data() + dk.size(), T(0));
+    std::fill(db.mutable_data(), db.mutable_data() + db.size(), T(0));
+    std::vector<T> ws(a.workspace_size());
+    conv2d_backward<T>(dx.mutable_data(), dk.mutable_data(), use_bias ? db.mutable_data() : nullptr, g.mutable_data(),
+                       x.data(), nullptr, nullptr, kern.data(), Activation::Linear, a, ws.data());
+    return py::make_tuple(dx, dk, db);
+  }, py::arg("dy"), py::arg("x"), py::arg("kernel"), py::arg("strides") = P{1, 1}, py::arg("padding") = "valid",
+     py::arg("dilation") = P{1, 1}, py::arg("use_bias") = true);
+
+  k.def("pool2d_forward", [](Array<T> x, const std::string& kind, P pool, std::optional<P> strides, const std::string& padding) {
+    need_rank(x, 4, "x");
+    Conv2dArgs a = window(x.shape(0), x.shape(1), x.shape(2), x.shape(3), x.shape(3), pool, strides.value_or(pool),
+                          {1, 1}, py::str(padding));
+    Array<T> y({a.n, a.oh, a.ow, a.c});
+    py::array_t<int32_t> arg({a.n, a.oh, a.ow, a.c});
+    if (kind == "max") max_pool2d_forward<T>(y.mutable_data(), arg.mutable_data(), x.data(), a);
+    else if (kind == "avg") avg_pool2d_forward<T>(y.mutable_data(), x.data(), a);
+    else throw ValueError("pool kind must be 'max' or 'avg'");
+    return py::make_tuple(y, arg);
+  }, py::arg("x"), py::arg("kind"), py::arg("pool_size") = P{2, 2}, py::arg("strides") = py::none(),
+     py::arg("padding") = "valid");
+  k.def("pool2d_backward", [](Array<T> dy, py::array_t<int32_t> argmax, std::vector<int64_t> x_shape,
+                              const std::string& kind, P pool, std::optional<P> strides, const std::string& padding) {
+    Conv2dArgs a = window(x_shape[0], x_shape[1], x_shape[2], x_shape[3], x_shape[3], pool, strides.value_or(pool),
+                          {1, 1}, py::str(padding));
+    Array<T> dx(x_shape);
+    if (kind == "max") max_pool2d_backward<T>(dx.mutable_data(), dy.data(), argmax.data(), a);
+    else avg_pool2d_backward<T>(dx.mutable_data(), dy.data(), a);
+    return dx;
+  }, py::arg("dy"), py::arg("argmax"), py::arg("x_shape"), py::arg("kind"), py::arg("pool_size") = P{2, 2},
+     py::arg("strides") = py::none(), py::arg("padding") = "valid");
+  k.def("global_pool_forward", [](Array<T> x, const std::string& kind) {
+    need_rank(x, 4, "x");
+    const int64_t n = x.shape(0), p = x.shape(1) * x.shape(2), c = x.shape(3);
+    Array<T> y({n, c});
+    py::array_t<int32_t> arg({n, c});
+    if (kind == "max") global_max_pool_forward<T>(y.mutable_data(), arg.mutable_data(), x.data(), n, p, c);
+    else global_avg_pool_forward<T>(y.mutable_data(), x.data(), n, p, c);
+    return py::make_tuple(y, arg);
+  }, py::arg("x"), py::arg("kind"));
+  k.def("global_pool_backward", [](Array<T> dy, py::array_t<int32_t> argmax, std::vector<int64_t> x_shape,
+                                   const std::string& kind) {
+    const int64_t n = x_shape[0], p = x_shape[1] * x_shape[2], c = x_shape[3];
+    Array<T> dx(x_shape);
+    if (kind == "max") global_max_pool_backward<T>(dx.mutable_data(), dy.data(), argmax.data(), n, p, c);
+    else global_avg_pool_backward<T>(dx.mutable_data(), dy.data(), n, p, c);
+    return dx;
+  }, py::arg("dy"), py::arg("argmax"), py::arg("x_shape"), py::arg("kind"));
+}
+
+template <typename T>
+void def_norm(py::module_& k) {
+  // x viewed as (rows, channels) with channels = last axis.
+  k.def("batchnorm_forward", [](Array<T> x, Array<T> gamma, Array<T> beta, py::array_t<T> moving_mean,
+                                py::array_t<T> moving_var, bool training, double momentum, double eps) {
+    const int64_t c = x.shape(x.ndim() - 1), rows = x.size() / c;
+    Array<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    py::array_t<double> stats({int64_t(2), c});
+    if (training) {
+      std::vector<double> ws(batchnorm_workspace(rows, c));
+      batchnorm_forward_train<T>(y.mutable_data(), stats.mutable_data(), stats.mutable_data() + c,
+                                 moving_mean.mutable_data(), moving_var.mutable_data(), x.data(), gamma.data(),
+                                 beta.data(), rows, c, momentum, eps, ws.data());
+    } else {
+      batchnorm_forward_infer<T>(y.mutable_data(), x.data(), gamma.data(), beta.data(), moving_mean.data(),
+                                 moving_var.data(), rows, c, eps);
+    }
+    return py::make_tuple(y, stats);
+  }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("moving_mean"), py::arg("moving_var"),
+     py::arg("training"), py::arg("momentum") = 0.9, py::arg("epsilon") = 1e-5);
+  k.def("batchnorm_backward", [](Array<T> dy, Array<T> x, Array<T> gamma, py::array_t<double> stats,
+                                 Array<T> moving_mean, Array<T> moving_var, bool training, double eps) {
+    const int64_t c = x.shape(x.ndim() - 1), rows = x.size() / c;
+    Array<T> dx(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    Array<T> dg({c}), dbeta({c});
+    std::fill(dg.mutable_data(), dg.mutable_data() + c, T(0));
+    std::fill(dbeta.mutable_data(), dbeta.mutable_data() + c, T(0));
+    std::vector<double> ws(batchnorm_workspace(rows, c));
+    if (training)
+      batchnorm_backward_train<T>(dx.mutable_data(), dg.mutable_data(), dbeta.mutable_data(), dy.data(), x.data(),
+                                  gamma.data(), stats.data(), stats.data() + c, rows, c, ws.data());
+    else
+      batchnorm_backward_infer<T>(dx.mutable_data(), dg.mutable_data(), dbeta.mutable_data(), dy.data(), x.data(),
+                                  gamma.data(), moving_mean.data(), moving_var.data(), rows, c, eps, ws.data());
+    return py::make_tuple(dx, dg, dbeta);
+  }, py::arg("dy"), py::arg("x"), py::arg("gamma"), py::arg("stats"), py::arg("moving_mean"),
+     py::arg("moving_var"), py::arg("training"), py::arg("epsilon") = 1e-5);
+  k.def("layernorm_forward", [](Array<T> x, Array<T> gamma, Array<T> beta, double eps) {
+    const int64_t c = x.shape(x.ndim() - 1), rows = x.size() / c;
+    Array<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    py::array_t<double> stats({int64_t(2), rows});
+    layernorm_forward<T>(y.mutable_data(), stats.mutable_data(), stats.mutable_data() + rows, x.data(), gamma.data(),
+                         beta.data(), rows, c, eps);
+    return py::make_tuple(y, stats);
+  }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("epsilon") = 1e-5);
+  k.def("layernorm_backward", [](Array<T> dy, Array<T> x, Array<T> gamma, py::array_t<double> stats) {
+    const int64_t c = x.shape(x.ndim() - 1), rows = x.size() / c;
+    Array<T> dx(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    Array<T> dg({c}), dbeta({c});
+    std::fill(dg.mutable_data(), dg.mutable_data() + c, T(0));
+    std::fill(dbeta.mutable_data(), dbeta.mutable_data() + c, T(0));
+    layernorm_backward<T>(dx.mutable_data(), dg.mutable_data(), dbeta.mutable_data(), dy.data(), x.data(),
+                          gamma.data(), stats.data(), stats.data() + rows, rows, c);
+    return py::make_tuple(dx, dg, dbeta);
+  }, py::arg("dy"), py::arg("x"), py::arg("gamma"), py::arg("stats"));
+}
+
+}  // namespace
+
+void bind_image_kernels(py::module_& m) {
+  auto k = m.attr("kernels").cast<py::module_>();
+  def_conv<float>(k);
+  def_conv<double>(k);
+  def_norm<float>(k);
+  def_norm<double>(k);
+}
+
+}  // namespace pydl::bind

@@ -1,0 +1,175 @@
+#include "kernels/conv2d.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/errors.h"
+#include "core/parallel.h"
+#include "kernels/dense.h"
+#include "kernels/gemm.h"
+
+namespace pydl {
+namespace {
+
+constexpr int64_t kColumnBudget = 1 << 20;  // floats of im2col per group (4 MB in float)
+
+// Rows [r0, r1) of the image group starting at image n0: row r is output pixel r of the group.
+template <typename T>
+void im2col(T* cols, const T* x, const Conv2dArgs& a, int64_t n0, int64_t rows) {
+  const int64_t pix = a.out_pixels(), patch = a.patch();
+  parallel_range(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(patch, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = n0 + r / pix, p = r % pix, oy = p / a.ow, ox = p % a.ow;
+      T* dst = cols + r * patch;
+      const T* img = x + n * a.h * a.w * a.c;
+      for (int64_t i = 0; i < a.kh; ++i) {
+        const int64_t iy = oy * a.sh - a.pad_top + i * a.dh;
+        for (int64_t j = 0; j < a.kw; ++j, dst += a.c) {
+          const int64_t ix = ox * a.sw - a.pad_left + j * a.dw;
+          if (iy < 0 || iy >= a.h || ix < 0 || ix >= a.w) std::fill(dst, dst + a.c, T(0));
+          else std::memcpy(dst, img + (iy * a.w + ix) * a.c, sizeof(T) * a.c);
+        }
+      }
+    }
+  });
+}
+
+// dx of images [n0, n0 + images) += scatter of the column gradients (one image per task,
+// serial inside an image: the sum order is fixed).
+template <typename T>
+void col2im(T* dx, const T* dcols, const Conv2dArgs& a, int64_t n0, int64_t images) {
+  const int64_t pix = a.out_pixels(), patch = a.patch();
+  parallel_range(images, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t li = i0; li < i1; ++li) {
+      T* img = dx + (n0 + li) * a.h * a.w * a.c;
+      for (int64_t p = 0; p < pix; ++p) {
+        const int64_t oy = p / a.ow, ox = p % a.ow;
+        const T* src = dcols + (li * pix + p) * patch;
+        for (int64_t i = 0; i < a.kh; ++i) {
+          const int64_t iy = oy * a.sh - a.pad_top + i * a.dh;
+          for (int64_t j = 0; j < a.kw; ++j, src += a.c) {
+            const int64_t ix = ox * a.sw - a.pad_left + j * a.dw;
+            if (iy < 0 || iy >= a.h || ix < 0 || ix >= a.w) continue;
+            T* d = img + (iy * a.w + ix) * a.c;
+            for (int64_t ch = 0; ch < a.c; ++ch) d[ch] += src[ch];
+          }
+        }
+      }
+    }
+  });
+}
+
+int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pad_total) {
+  const int64_t span = (k - 1) * d + 1;
+  return in + pad_total < span ? 0 : (in + pad_total - span) / s + 1;
+}
+
+}  // namespace
+
+int64_t Conv2dArgs::group_images() const {
+  if (pointwise()) return n;
+  const int64_t per_image = std::max<int64_t>(1, out_pixels() * patch());
+  return std::max<int64_t>(1, std::min(n, kColumnBudget / per_image));
+}
+
+int64_t Conv2dArgs::workspace_size() const {
+  return pointwise() ? 0 : group_images() * out_pixels() * patch();
+}
+
+Conv2dArgs conv2d_args(int64_t h, int64_t w, int64_t c, int64_t f, int64_t kh, int64_t kw,
+                       int64_t sh, int64_t sw, int64_t dh, int64_t dw, const std::string& padding,
+                       int64_t ph, int64_t pw, const std::string& owner) {
+  if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || dh < 1 || dw < 1)
+    throw ValueError(owner + ": kernel_size, strides and dilation_rate must be positive");
+  Conv2dArgs a;
+  a.h = h; a.w = w; a.c = c; a.f = f; a.kh = kh; a.kw = kw;
+  a.sh = sh; a.sw = sw; a.dh = dh; a.dw = dw;
+  if (padding == "valid") {
+    a.oh = out_size(h, kh, sh, dh, 0);
+    a.ow = out_size(w, kw, sw, dw, 0);
+  } else if (padding == "same") {
+    a.oh = (h + sh - 1) / sh;
+    a.ow = (w + sw - 1) / sw;
+    const int64_t pad_h = std::max<int64_t>(0, (a.oh - 1) * sh + (kh - 1) * dh + 1 - h);
+    const int64_t pad_w = std::max<int64_t>(0, (a.ow - 1) * sw + (kw - 1) * dw + 1 - w);
+    a.pad_top = pad_h / 2;   // the odd pixel goes to the bottom / right, as in TensorFlow
+    a.pad_left = pad_w / 2;
+  } else if (padding == "explicit") {
+    if (ph < 0 || pw < 0) throw ValueError(owner + ": padding must be >= 0");
+    a.pad_top = ph;
+    a.pad_left = pw;
+    a.oh = out_size(h, kh, sh, dh, 2 * ph);
+    a.ow = out_size(w, kw, sw, dw, 2 * pw);
+  } else {
+    throw ValueError(owner + ": padding must be 'valid', 'same', an int or (ph, pw); got '" + padding + "'");
+  }
+  if (a.oh < 1 || a.ow < 1)
+    throw ValueError(owner + ": a " + std::to_string((kh - 1) * dh + 1) + "x" + std::to_string((kw - 1) * dw + 1) +
+                     " (dilated) window does not fit the " + std::to_string(h) + "x" + std::to_string(w) +
+                     " input with padding '" + padding + "'");
+  return a;
+}
+
+template <typename T>
+void conv2d_forward(T* y, T* z, const T* x, const T* k, const T* b, Activation act,
+                    const Conv2dArgs& a, T* ws) {
+  const int64_t pix = a.out_pixels(), patch = a.patch(), group = a.group_images();
+  Matrix<const T> kernel(k, patch, a.f);
+  for (int64_t n0 = 0; n0 < a.n; n0 += group) {
+    const int64_t images = std::min(group, a.n - n0), rows = images * pix;
+    const T* cols = x + n0 * a.h * a.w * a.c;
+    if (!a.pointwise()) {
+      im2col(ws, x, a, n0, rows);
+      cols = ws;
+    }
+    Matrix<T> out(y + n0 * pix * a.f, rows, a.f);
+    if (z) {
+      Matrix<T> pre(z + n0 * pix * a.f, rows, a.f);
+      gemm<T>(pre, Matrix<const T>(cols, rows, patch), false, kernel, false, T(1), T(0), b);
+      activation_forward<T>(out, pre, act);
+    } else {
+      gemm<T>(out, Matrix<const T>(cols, rows, patch), false, kernel, false, T(1), T(0), b, act);
+    }
+  }
+}
+
+template <typename T>
+void conv2d_backward(T* dx, T* dk, T* db, T* dy, const T* x, const T* y, const T* z, const T* k,
+                     Activation act, const Conv2dArgs& a, T* ws) {
+  const int64_t pix = a.out_pixels(), patch = a.patch(), group = a.group_images();
+  const int64_t total = a.n * pix;
+  activation_backward<T>(Matrix<T>(dy, total, a.f), Matrix<const T>(dy, total, a.f),
+                         Matrix<const T>(z, total, a.f), Matrix<const T>(y, total, a.f), act);
+  if (db) bias_backward<T>(db, Matrix<const T>(dy, total, a.f));
+  Matrix<const T> kernel(k, patch, a.f);
+  Matrix<T> dkernel(dk, patch, a.f);
+  if (dx && !a.pointwise()) std::fill(dx, dx + a.n * a.h * a.w * a.c, T(0));
+  for (int64_t n0 = 0; n0 < a.n; n0 += group) {
+    const int64_t images = std::min(group, a.n - n0), rows = images * pix;
+    Matrix<const T> dz(dy + n0 * pix * a.f, rows, a.f);
+    const T* cols = x + n0 * a.h * a.w * a.c;
+    if (!a.pointwise()) {
+      im2col(ws, x, a, n0, rows);
+      cols = ws;
+    }
+    gemm<T>(dkernel, Matrix<const T>(cols, rows, patch), true, dz, false, T(1), T(1));  // dk += cols^T dz
+    if (!dx) continue;
+    if (a.pointwise()) {
+      gemm<T>(Matrix<T>(dx + n0 * a.h * a.w * a.c, rows, patch), dz, false, kernel, true);
+    } else {
+      gemm<T>(Matrix<T>(ws, rows, patch), dz, false, kernel, true);  // the columns' gradient
+      col2im(dx, ws, a, n0, images);
+    }
+  }
+}
+
+#define PYDL_INSTANTIATE(T)                                                                    \
+  template void conv2d_forward<T>(T*, T*, const T*, const T*, const T*, Activation,            \
+                                  const Conv2dArgs&, T*);                                      \
+  template void conv2d_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*,     \
+                                   Activation, const Conv2dArgs&, T*);
+PYDL_INSTANTIATE(float)
+PYDL_INSTANTIATE(double)
+#undef PYDL_INSTANTIATE
+
+}  // namespace pydl

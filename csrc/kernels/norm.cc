@@ -1,0 +1,198 @@
+#include "kernels/norm.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/parallel.h"
+
+namespace pydl {
+namespace {
+
+constexpr int64_t kRowChunk = 1024;  // rows per partial sum: fixed, so sums never depend on threads
+
+int64_t row_chunks(int64_t rows) { return (rows + kRowChunk - 1) / kRowChunk; }
+
+// out[c] = sum over rows of f(row, c), for k quantities at once (f fills k values).
+// Partial sums per fixed row chunk (in parallel), then added in chunk order.
+template <int K, typename F>
+void column_sums(double* out, int64_t rows, int64_t channels, double* ws, F&& f) {
+  const int64_t chunks = row_chunks(rows);
+  parallel_range(chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      double* part = ws + ch * K * channels;
+      std::fill(part, part + K * channels, 0.0);
+      for (int64_t r = ch * kRowChunk; r < std::min(rows, (ch + 1) * kRowChunk); ++r) f(r, part);
+    }
+  });
+  std::fill(out, out + K * channels, 0.0);
+  for (int64_t ch = 0; ch < chunks; ++ch)
+    for (int64_t i = 0; i < K * channels; ++i) out[i] += ws[ch * K * channels + i];
+}
+
+}  // namespace
+
+int64_t batchnorm_workspace(int64_t rows, int64_t channels) {
+  return (row_chunks(rows) * 2 + 4) * channels;
+}
+
+template <typename T>
+void batchnorm_forward_train(T* y, double* mean, double* invstd, T* moving_mean, T* moving_var,
+                             const T* x, const T* gamma, const T* beta, int64_t rows, int64_t c,
+                             double momentum, double eps, double* ws) {
+  double* sums = ws + row_chunks(rows) * 2 * c;  // after the partials
+  column_sums<1>(sums, rows, c, ws, [&](int64_t r, double* part) {
+    const T* xr = x + r * c;
+    for (int64_t j = 0; j < c; ++j) part[j] += double(xr[j]);
+  });
+  for (int64_t j = 0; j < c; ++j) mean[j] = sums[j] / double(rows);
+  column_sums<1>(sums, rows, c, ws, [&](int64_t r, double* part) {  // two passes: no cancellation
+    const T* xr = x + r * c;
+    for (int64_t j = 0; j < c; ++j) {
+      const double d = double(xr[j]) - mean[j];
+      part[j] += d * d;
+    }
+  });
+  for (int64_t j = 0; j < c; ++j) {
+    const double var = sums[j] / double(rows);
+    invstd[j] = 1.0 / std::sqrt(var + eps);
+    const double unbiased = rows > 1 ? var * double(rows) / double(rows - 1) : var;
+    moving_mean[j] = T(momentum * double(moving_mean[j]) + (1.0 - momentum) * mean[j]);
+    moving_var[j] = T(momentum * double(moving_var[j]) + (1.0 - momentum) * unbiased);
+  }
+  parallel_range(rows, std::max<int64_t>(1, 8192 / c), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t j = 0; j < c; ++j)
+        y[r * c + j] = T(double(gamma[j]) * (double(x[r * c + j]) - mean[j]) * invstd[j] + double(beta[j]));
+  });
+}
+
+template <typename T>
+void batchnorm_forward_infer(T* y, const T* x, const T* gamma, const T* beta, const T* mm,
+                             const T* mv, int64_t rows, int64_t c, double eps) {
+  parallel_range(rows, std::max<int64_t>(1, 8192 / c), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t j = 0; j < c; ++j) {
+        const T scale = T(double(gamma[j]) / std::sqrt(double(mv[j]) + eps));
+        y[r * c + j] = (x[r * c + j] - mm[j]) * scale + beta[j];
+      }
+  });
+}
+
+template <typename T>
+void batchnorm_backward_train(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
+                              const double* mean, const double* invstd, int64_t rows, int64_t c,
+                              double* ws) {
+  double* sums = ws + row_chunks(rows) * 2 * c;  // [sum dy | sum dy * xhat]
+  column_sums<2>(sums, rows, c, ws, [&](int64_t r, double* part) {
+    for (int64_t j = 0; j < c; ++j) {
+      const double g = double(dy[r * c + j]);
+      part[j] += g;
+      part[c + j] += g * (double(x[r * c + j]) - mean[j]) * invstd[j];
+    }
+  });
+  for (int64_t j = 0; j < c; ++j) {
+    dbeta[j] += T(sums[j]);
+    dgamma[j] += T(sums[c + j]);
+  }
+  if (!dx) return;
+  const double inv_rows = 1.0 / double(rows);
+  parallel_range(rows, std::max<int64_t>(1, 8192 / c), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t j = 0; j < c; ++j) {
+        const double xhat = (double(x[r * c + j]) - mean[j]) * invstd[j];
+        dx[r * c + j] = T(double(gamma[j]) * invstd[j] *
+                          (double(dy[r * c + j]) - sums[j] * inv_rows - xhat * sums[c + j] * inv_rows));
+      }
+  });
+}
+
+template <typename T>
+void batchnorm_backward_infer(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
+                              const T* mm, const T* mv, int64_t rows, int64_t c, double eps, double* ws) {
+  double* sums = ws + row_chunks(rows) * 2 * c;
+  column_sums<2>(sums, rows, c, ws, [&](int64_t r, double* part) {
+    for (int64_t j = 0; j < c; ++j) {
+      const double g = double(dy[r * c + j]);
+      part[j] += g;
+      part[c + j] += g * (double(x[r * c + j]) - double(mm[j])) / std::sqrt(double(mv[j]) + eps);
+    }
+  });
+  for (int64_t j = 0; j < c; ++j) {
+    dbeta[j] += T(sums[j]);
+    dgamma[j] += T(sums[c + j]);
+  }
+  if (!dx) return;
+  parallel_range(rows, std::max<int64_t>(1, 8192 / c), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t j = 0; j < c; ++j)
+        dx[r * c + j] = T(double(dy[r * c + j]) * double(gamma[j]) / std::sqrt(double(mv[j]) + eps));
+  });
+}
+
+template <typename T>
+void layernorm_forward(T* y, double* mean, double* invstd, const T* x, const T* gamma, const T* beta,
+                       int64_t rows, int64_t c, double eps) {
+  parallel_range(rows, std::max<int64_t>(1, 8192 / c), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * c;
+      double s = 0;
+      for (int64_t j = 0; j < c; ++j) s += double(xr[j]);
+      const double m = s / double(c);
+      double v = 0;
+      for (int64_t j = 0; j < c; ++j) v += (double(xr[j]) - m) * (double(xr[j]) - m);
+      const double is = 1.0 / std::sqrt(v / double(c) + eps);
+      mean[r] = m;
+      invstd[r] = is;
+      for (int64_t j = 0; j < c; ++j) y[r * c + j] = T((double(xr[j]) - m) * is * double(gamma[j]) + double(beta[j]));
+    }
+  });
+}
+
+template <typename T>
+void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
+                        const double* mean, const double* invstd, int64_t rows, int64_t c) {
+  // Parameter gradients: split over channels (outputs), rows summed in order.
+  parallel_range(c, rows * c >= (1 << 15) ? 64 : c, [&](int64_t j0, int64_t j1) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = j0; j < j1; ++j) {
+        const double xhat = (double(x[r * c + j]) - mean[r]) * invstd[r];
+        dgamma[j] += T(double(dy[r * c + j]) * xhat);
+        dbeta[j] += dy[r * c + j];
+      }
+  });
+  if (!dx) return;
+  parallel_range(rows, std::max<int64_t>(1, 8192 / c), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      double sg = 0, sgx = 0;
+      for (int64_t j = 0; j < c; ++j) {
+        const double g = double(dy[r * c + j]) * double(gamma[j]);
+        sg += g;
+        sgx += g * (double(x[r * c + j]) - mean[r]) * invstd[r];
+      }
+      for (int64_t j = 0; j < c; ++j) {
+        const double g = double(dy[r * c + j]) * double(gamma[j]);
+        const double xhat = (double(x[r * c + j]) - mean[r]) * invstd[r];
+        dx[r * c + j] = T(invstd[r] * (g - sg / double(c) - xhat * sgx / double(c)));
+      }
+    }
+  });
+}
+
+#define PYDL_INSTANTIATE(T)                                                                          \
+  template void batchnorm_forward_train<T>(T*, double*, double*, T*, T*, const T*, const T*, const T*, \
+                                           int64_t, int64_t, double, double, double*);               \
+  template void batchnorm_forward_infer<T>(T*, const T*, const T*, const T*, const T*, const T*,      \
+                                           int64_t, int64_t, double);                                \
+  template void batchnorm_backward_train<T>(T*, T*, T*, const T*, const T*, const T*, const double*,  \
+                                            const double*, int64_t, int64_t, double*);               \
+  template void batchnorm_backward_infer<T>(T*, T*, T*, const T*, const T*, const T*, const T*,       \
+                                            const T*, int64_t, int64_t, double, double*);            \
+  template void layernorm_forward<T>(T*, double*, double*, const T*, const T*, const T*, int64_t,     \
+                                     int64_t, double);                                               \
+  template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const double*,        \
+                                      const double*, int64_t, int64_t);
+PYDL_INSTANTIATE(float)
+PYDL_INSTANTIATE(double)
+#undef PYDL_INSTANTIATE
+
+}  // namespace pydl

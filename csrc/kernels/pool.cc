@@ -1,0 +1,162 @@
+#include "kernels/pool.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "core/parallel.h"
+
+namespace pydl {
+namespace {
+
+// Calls f(iy, ix) for the in-bounds input pixels of output pixel (oy, ox)'s window.
+template <typename F>
+inline void for_window(const Conv2dArgs& a, int64_t oy, int64_t ox, F&& f) {
+  const int64_t y0 = oy * a.sh - a.pad_top, x0 = ox * a.sw - a.pad_left;
+  for (int64_t iy = std::max<int64_t>(y0, 0); iy < std::min(y0 + a.kh, a.h); ++iy)
+    for (int64_t ix = std::max<int64_t>(x0, 0); ix < std::min(x0 + a.kw, a.w); ++ix) f(iy, ix);
+}
+
+}  // namespace
+
+template <typename T>
+void max_pool2d_forward(T* y, int32_t* argmax, const T* x, const Conv2dArgs& a) {
+  const int64_t in_img = a.h * a.w * a.c, out_img = a.oh * a.ow * a.c;
+  parallel_range(a.n * a.oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(a.ow * a.c, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / a.oh, oy = r % a.oh;
+      const T* img = x + n * in_img;
+      for (int64_t ox = 0; ox < a.ow; ++ox) {
+        T* out = y + n * out_img + (oy * a.ow + ox) * a.c;
+        int32_t* arg = argmax + n * out_img + (oy * a.ow + ox) * a.c;
+        std::fill(out, out + a.c, -std::numeric_limits<T>::infinity());
+        std::fill(arg, arg + a.c, int32_t(-1));
+        for_window(a, oy, ox, [&](int64_t iy, int64_t ix) {
+          const int64_t off = (iy * a.w + ix) * a.c;
+          for (int64_t ch = 0; ch < a.c; ++ch)
+            if (img[off + ch] > out[ch] || arg[ch] < 0) {  // first maximum wins
+              out[ch] = img[off + ch];
+              arg[ch] = int32_t(off + ch);
+            }
+        });
+      }
+    }
+  });
+}
+
+template <typename T>
+void max_pool2d_backward(T* dx, const T* dy, const int32_t* argmax, const Conv2dArgs& a) {
+  const int64_t in_img = a.h * a.w * a.c, out_img = a.oh * a.ow * a.c;
+  parallel_range(a.n, 1, [&](int64_t n0, int64_t n1) {  // one image per task: fixed sum order
+    for (int64_t n = n0; n < n1; ++n) {
+      T* d = dx + n * in_img;
+      std::fill(d, d + in_img, T(0));
+      for (int64_t i = 0; i < out_img; ++i) d[argmax[n * out_img + i]] += dy[n * out_img + i];
+    }
+  });
+}
+
+template <typename T>
+void avg_pool2d_forward(T* y, const T* x, const Conv2dArgs& a) {
+  const int64_t in_img = a.h * a.w * a.c, out_img = a.oh * a.ow * a.c;
+  parallel_range(a.n * a.oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(a.ow * a.c, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / a.oh, oy = r % a.oh;
+      const T* img = x + n * in_img;
+      for (int64_t ox = 0; ox < a.ow; ++ox) {
+        T* out = y + n * out_img + (oy * a.ow + ox) * a.c;
+        std::fill(out, out + a.c, T(0));
+        int64_t count = 0;
+        for_window(a, oy, ox, [&](int64_t iy, int64_t ix) {
+          const T* px = img + (iy * a.w + ix) * a.c;
+          for (int64_t ch = 0; ch < a.c; ++ch) out[ch] += px[ch];
+          ++count;
+        });
+        const T inv = T(1) / T(count);  // padding excluded from the average
+        for (int64_t ch = 0; ch < a.c; ++ch) out[ch] *= inv;
+      }
+    }
+  });
+}
+
+template <typename T>
+void avg_pool2d_backward(T* dx, const T* dy, const Conv2dArgs& a) {
+  const int64_t in_img = a.h * a.w * a.c, out_img = a.oh * a.ow * a.c;
+  parallel_range(a.n, 1, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      T* img = dx + n * in_img;
+      std::fill(img, img + in_img, T(0));
+      for (int64_t oy = 0; oy < a.oh; ++oy)
+        for (int64_t ox = 0; ox < a.ow; ++ox) {
+          int64_t count = 0;
+          for_window(a, oy, ox, [&](int64_t, int64_t) { ++count; });
+          const T* g = dy + n * out_img + (oy * a.ow + ox) * a.c;
+          const T inv = T(1) / T(count);
+          for_window(a, oy, ox, [&](int64_t iy, int64_t ix) {
+            T* px = img + (iy * a.w + ix) * a.c;
+            for (int64_t ch = 0; ch < a.c; ++ch) px[ch] += g[ch] * inv;
+          });
+        }
+    }
+  });
+}
+
+template <typename T>
+void global_avg_pool_forward(T* y, const T* x, int64_t n, int64_t p, int64_t c) {
+  parallel_range(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(p * c, 1)), [&](int64_t n0, int64_t n1) {
+    for (int64_t i = n0; i < n1; ++i) {
+      T* out = y + i * c;
+      std::fill(out, out + c, T(0));
+      for (int64_t q = 0; q < p; ++q)
+        for (int64_t ch = 0; ch < c; ++ch) out[ch] += x[(i * p + q) * c + ch];
+      for (int64_t ch = 0; ch < c; ++ch) out[ch] /= T(p);
+    }
+  });
+}
+
+template <typename T>
+void global_avg_pool_backward(T* dx, const T* dy, int64_t n, int64_t p, int64_t c) {
+  parallel_range(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(p * c, 1)), [&](int64_t n0, int64_t n1) {
+    for (int64_t i = n0; i < n1; ++i)
+      for (int64_t q = 0; q < p; ++q)
+        for (int64_t ch = 0; ch < c; ++ch) dx[(i * p + q) * c + ch] = dy[i * c + ch] / T(p);
+  });
+}
+
+template <typename T>
+void global_max_pool_forward(T* y, int32_t* argmax, const T* x, int64_t n, int64_t p, int64_t c) {
+  parallel_range(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(p * c, 1)), [&](int64_t n0, int64_t n1) {
+    for (int64_t i = n0; i < n1; ++i)
+      for (int64_t ch = 0; ch < c; ++ch) {
+        int64_t best = 0;
+        for (int64_t q = 1; q < p; ++q)
+          if (x[(i * p + q) * c + ch] > x[(i * p + best) * c + ch]) best = q;
+        y[i * c + ch] = x[(i * p + best) * c + ch];
+        argmax[i * c + ch] = int32_t(best);
+      }
+  });
+}
+
+template <typename T>
+void global_max_pool_backward(T* dx, const T* dy, const int32_t* argmax, int64_t n, int64_t p, int64_t c) {
+  parallel_range(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(p * c, 1)), [&](int64_t n0, int64_t n1) {
+    for (int64_t i = n0; i < n1; ++i) {
+      std::fill(dx + i * p * c, dx + (i + 1) * p * c, T(0));
+      for (int64_t ch = 0; ch < c; ++ch) dx[(i * p + argmax[i * c + ch]) * c + ch] = dy[i * c + ch];
+    }
+  });
+}
+
+#define PYDL_INSTANTIATE(T)                                                                       \
+  template void max_pool2d_forward<T>(T*, int32_t*, const T*, const Conv2dArgs&);                 \
+  template void max_pool2d_backward<T>(T*, const T*, const int32_t*, const Conv2dArgs&);          \
+  template void avg_pool2d_forward<T>(T*, const T*, const Conv2dArgs&);                           \
+  template void avg_pool2d_backward<T>(T*, const T*, const Conv2dArgs&);                          \
+  template void global_avg_pool_forward<T>(T*, const T*, int64_t, int64_t, int64_t);              \
+  template void global_avg_pool_backward<T>(T*, const T*, int64_t, int64_t, int64_t);             \
+  template void global_max_pool_forward<T>(T*, int32_t*, const T*, int64_t, int64_t, int64_t);   \
+  template void global_max_pool_backward<T>(T*, const T*, const int32_t*, int64_t, int64_t, int64_t);
+PYDL_INSTANTIATE(float)
+PYDL_INSTANTIATE(double)
+#undef PYDL_INSTANTIATE
+
+}  // namespace pydl

@@ -1,0 +1,97 @@
+// BatchNormalization and LayerNormalization over the last axis.
+#include "core/buffer.h"
+#include "core/errors.h"
+#include "kernels/norm.h"
+#include "nn/layers.h"
+
+namespace pydl {
+namespace {
+
+class NormLayer : public Layer {
+ public:
+  using Layer::Layer;
+  Shape build(const Shape& in, int index) override {
+    if (!(config_.epsilon > 0)) throw ValueError(label() + ": expected epsilon > 0");
+    input_ = output_ = in;
+    index_ = index;
+    return output_;
+  }
+ protected:
+  int64_t channels() const { return input_.back(); }
+  int64_t rows_per_sample() const { return shape_size(input_) / channels(); }
+};
+
+class BatchNormLayer : public NormLayer {
+ public:
+  explicit BatchNormLayer(LayerConfig c) : NormLayer(std::move(c)) {
+    if (!(config_.momentum >= 0 && config_.momentum <= 1))
+      throw ValueError(label() + ": expected 0 <= momentum <= 1, got " + std::to_string(config_.momentum));
+  }
+  const char* kind() const override { return "BatchNormalization"; }
+
+  std::vector<ParamSpec> param_specs() const override {
+    const int64_t c = channels();
+    ParamSpec mm{"moving_mean", {c}, Init::Zeros, 0, 0};
+    ParamSpec mv{"moving_variance", {c}, Init::Ones, 0, 0};
+    mm.trainable = mv.trainable = false;
+    return {{"gamma", {c}, Init::Ones, 0, 0}, {"beta", {c}, Init::Zeros, 0, 0}, mm, mv};
+  }
+  void plan(int64_t max_batch) override {
+    stats_.resize(2 * channels());
+    ws_.resize(batchnorm_workspace(max_batch * rows_per_sample(), channels()));
+  }
+  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) override {
+    const int64_t rows = x.rows * rows_per_sample(), c = channels();
+    training_ = s.training;
+    if (training_)
+      batchnorm_forward_train<float>(y.data, stats_.data(), stats_.data() + c, state_, state_ + c, x.data,
+                                     params_, params_ + c, rows, c, config_.momentum, config_.epsilon, ws_.data());
+    else
+      batchnorm_forward_infer<float>(y.data, x.data, params_, params_ + c, state_, state_ + c, rows, c,
+                                     config_.epsilon);
+  }
+  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
+    const int64_t rows = x.rows * rows_per_sample(), c = channels();
+    if (training_)
+      batchnorm_backward_train<float>(dx.data, grads_, grads_ + c, dy.data, x.data, params_, stats_.data(),
+                                      stats_.data() + c, rows, c, ws_.data());
+    else
+      batchnorm_backward_infer<float>(dx.data, grads_, grads_ + c, dy.data, x.data, params_, state_, state_ + c,
+                                      rows, c, config_.epsilon, ws_.data());
+  }
+
+ private:
+  Buffer<double> stats_, ws_;  // batch mean and 1/std; reduction workspace
+  bool training_ = false;      // which statistics the last forward used
+};
+
+class LayerNormLayer : public NormLayer {
+ public:
+  using NormLayer::NormLayer;
+  const char* kind() const override { return "LayerNormalization"; }
+  std::vector<ParamSpec> param_specs() const override {
+    return {{"gamma", {channels()}, Init::Ones, 0, 0}, {"beta", {channels()}, Init::Zeros, 0, 0}};
+  }
+  void plan(int64_t max_batch) override { stats_.resize(2 * max_batch * rows_per_sample()); }
+  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
+    const int64_t rows = x.rows * rows_per_sample();
+    layernorm_forward<float>(y.data, stats_.data(), stats_.data() + rows, x.data, params_, params_ + channels(),
+                             rows, channels(), config_.epsilon);
+    rows_ = rows;
+  }
+  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
+    layernorm_backward<float>(dx.data, grads_, grads_ + channels(), dy.data, x.data, params_, stats_.data(),
+                              stats_.data() + rows_, rows_, channels());
+  }
+
+ private:
+  Buffer<double> stats_;  // per-row mean, then per-row 1/std
+  int64_t rows_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_batch_norm_layer(const LayerConfig& c) { return std::make_unique<BatchNormLayer>(c); }
+std::unique_ptr<Layer> make_layer_norm_layer(const LayerConfig& c) { return std::make_unique<LayerNormLayer>(c); }
+
+}  // namespace pydl

@@ -1,0 +1,63 @@
+// Flatten and Reshape: row-major data keeps its order, so the output aliases the input:
+// no copy forward or backward.
+#include "core/errors.h"
+#include "nn/layers.h"
+
+namespace pydl {
+namespace {
+
+class AliasLayer : public Layer {
+ public:
+  using Layer::Layer;
+  bool output_aliases_input() const override { return true; }
+  void forward(Matrix<float>, Matrix<const float>, const StepInfo&) override {}
+  void backward(Matrix<float>, Matrix<float>, Matrix<const float>, Matrix<const float>) override {}
+};
+
+class FlattenLayer : public AliasLayer {
+ public:
+  using AliasLayer::AliasLayer;
+  const char* kind() const override { return "Flatten"; }
+  Shape build(const Shape& in, int index) override {
+    input_ = in;
+    index_ = index;
+    output_ = {shape_size(in)};
+    return output_;
+  }
+};
+
+class ReshapeLayer : public AliasLayer {
+ public:
+  using AliasLayer::AliasLayer;
+  const char* kind() const override { return "Reshape"; }
+  Shape build(const Shape& in, int index) override {
+    input_ = in;
+    index_ = index;
+    Shape out = config_.target_shape;
+    int64_t known = 1, unknown = -1;
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (out[i] == -1 && unknown < 0) unknown = int64_t(i);
+      else if (out[i] < 1) throw ValueError(label() + ": target_shape entries must be positive (one may be -1), got " + shape_str(out));
+      else known *= out[i];
+    }
+    if (out.empty()) throw ValueError(label() + ": target_shape must not be empty");
+    const int64_t size = shape_size(in);
+    if (unknown >= 0) {
+      if (size % known != 0)
+        throw ValueError(label() + ": cannot reshape " + shape_str(in) + " to " + shape_str(out));
+      out[unknown] = size / known;
+    }
+    if (shape_size(out) != size)
+      throw ValueError(label() + ": cannot reshape " + shape_str(in) + " (" + std::to_string(size) +
+                       " values) to " + shape_str(out));
+    output_ = out;
+    return output_;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_flatten_layer(const LayerConfig& c) { return std::make_unique<FlattenLayer>(c); }
+std::unique_ptr<Layer> make_reshape_layer(const LayerConfig& c) { return std::make_unique<ReshapeLayer>(c); }
+
+}  // namespace pydl
