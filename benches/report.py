@@ -6,6 +6,7 @@ import platform
 import numpy as np
 
 import _cases as C
+import _cnn_cases as CNN
 import pydl
 
 
@@ -51,6 +52,15 @@ def main():
     tp, tt = vs_torch(f"train tiny MLP 10-64-64-2, b={tb} (us/step)",
                       C.pydl_train_case(C.TINY_SIZES, tn, tb),
                       lambda: C.torch_train_case(torch, C.TINY_SIZES, tn, tb), lambda t: f"{t / per:.1f}")
+
+    vs_torch(f"cnn_train 28x28x1, b={CNN.TRAIN_BATCH} (samples/s)", CNN.pydl_train_case(),
+             lambda: CNN.torch_train_case(torch), lambda t: f"{CNN.TRAIN_SAMPLES / t:,.0f}", repeat=5)
+    vs_torch(f"cnn_infer 28x28x1, b={CNN.INFER_BATCH} (samples/s)", CNN.pydl_infer_case(),
+             lambda: CNN.torch_infer_case(torch), lambda t: f"{CNN.INFER_SAMPLES / t:,.0f}", repeat=5)
+    for name, shape, filters in CNN.CONV_LAYERS:
+        vs_torch(f"{name} fwd+bwd, b={CNN.TRAIN_BATCH} (samples/s)", CNN.pydl_conv_case(shape, filters),
+                 lambda: CNN.torch_conv_case(torch, shape, filters), lambda t: f"{CNN.TRAIN_BATCH / t:,.0f}",
+                 repeat=9)
 
     versions = f"pydl {pydl.__version__}, numpy {np.__version__}, torch " + (torch.__version__ if torch else "n/a")
     print(f"Threads: {C.THREADS} ({note}); CPU: {cpu_model()}; {versions}\n")

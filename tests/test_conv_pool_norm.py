@@ -49,6 +49,9 @@ CONV_CASES = [  # x shape, kernel (kh, kw), filters, strides, padding, dilation
     ((3, 5, 4, 6), (1, 1), 5, (1, 1), "valid", (1, 1)),    # pointwise
     ((2, 5, 6, 3), (1, 1), 2, (2, 2), "valid", (1, 1)),    # 1x1 with stride
     ((2, 6, 5, 2), (3, 3), 3, (2, 1), (1, 2), (1, 1)),     # explicit padding, mixed strides
+    ((2, 7, 6, 1), (3, 3), 8, (1, 1), "same", (1, 1)),     # few channels: the direct kernel
+    ((1, 9, 8, 3), (2, 3), 16, (2, 2), "same", (1, 1)),    # direct kernel, even kernel, stride 2
+    ((2, 9, 9, 2), (3, 3), 9, (1, 1), "valid", (2, 2)),    # direct kernel, dilation 2
 ]
 
 

@@ -50,11 +50,11 @@ def test_stratified_split_keeps_proportions(rng):
 
 
 def test_demo_command_trains_and_reports(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "pydl.cli", "demo", "--epochs", "30", "--quiet-progress",
+    out = subprocess.run([sys.executable, "-m", "pydl.cli", "demo", "--epochs", "25", "--quiet-progress",
                           "--save", str(tmp_path / "demo.pydl")], capture_output=True, text=True, timeout=300,
                          cwd=tmp_path)  # not the source tree: import the installed pydl
     assert out.returncode == 0, out.stderr
     acc = float(out.stdout.split("test accuracy ")[1].split()[0])
-    assert acc >= 0.95
+    assert acc >= 0.97
     assert "macro avg" in out.stdout and "confusion matrix" in out.stdout
     assert "predictions identical: True" in out.stdout

@@ -1,5 +1,7 @@
 // Convolution, pooling and normalization kernels exposed one by one, float32 and float64,
 // for tests and benches. Images are channels-last (N, H, W, C).
+#include <memory>
+
 #include "bind/common.h"
 #include "kernels/conv2d.h"
 #include "kernels/norm.h"
@@ -37,9 +39,9 @@ void def_conv(py::module_& k) {
     Conv2dArgs a = window(x.shape(0), x.shape(1), x.shape(2), x.shape(3), kern.shape(3), {kern.shape(0), kern.shape(1)},
                           strides, dilation, padding);
     Array<T> y({a.n, a.oh, a.ow, a.f});
-    std::vector<T> ws(a.workspace_size());
+    std::unique_ptr<T[]> ws(new T[a.workspace_size() + 1]);  // uninitialised: im2col writes it all
     conv2d_forward<T>(y.mutable_data(), nullptr, x.data(), kern.data(), b ? b->data() : nullptr,
-                      parse_activation(act), a, ws.data());
+                      parse_activation(act), a, ws.get());
     return y;
   }, py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(), py::arg("strides") = P{1, 1},
      py::arg("padding") = "valid", py::arg("dilation") = P{1, 1}, py::arg("activation") = "linear");
@@ -54,9 +56,10 @@ void def_conv(py::module_& k) {
     Array<T> db({a.f});
     std::fill(dk.mutable_data(), dk.mutable_data() + dk.size(), T(0));
     std::fill(db.mutable_data(), db.mutable_data() + db.size(), T(0));
-    std::vector<T> ws(a.workspace_size());
+    std::unique_ptr<T[]> ws(new T[a.workspace_size() + 1]);
+    std::unique_ptr<double[]> reduce(new double[conv2d_reduce_workspace(a)]);
     conv2d_backward<T>(dx.mutable_data(), dk.mutable_data(), use_bias ? db.mutable_data() : nullptr, g.mutable_data(),
-                       x.data(), nullptr, nullptr, kern.data(), Activation::Linear, a, ws.data());
+                       x.data(), nullptr, nullptr, kern.data(), Activation::Linear, a, ws.get(), reduce.get());
     return py::make_tuple(dx, dk, db);
   }, py::arg("dy"), py::arg("x"), py::arg("kernel"), py::arg("strides") = P{1, 1}, py::arg("padding") = "valid",
      py::arg("dilation") = P{1, 1}, py::arg("use_bias") = true);

@@ -23,7 +23,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("default_num_threads", &pydl::default_num_threads, "The machine's core count.");
 
   m.def("find_nonfinite",
-        [](pydl::bind::Array<float> x) { return pydl::find_nonfinite<float>(x.data(), x.size()); },
+        [](pydl::bind::Array<float> x) { return pydl::find_nonfinite(x.data(), x.size()); },
         py::arg("x"), "Flat index of the first NaN or Inf in x, or -1.");
 
   pydl::bind::bind_kernels(m);

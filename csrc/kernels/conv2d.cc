@@ -5,8 +5,10 @@
 
 #include "core/errors.h"
 #include "core/parallel.h"
+#include "core/simd.h"
 #include "kernels/dense.h"
 #include "kernels/gemm.h"
+#include "kernels/reduce.h"
 
 namespace pydl {
 namespace {
@@ -26,15 +28,20 @@ void im2col(T* cols, const T* x, const Conv2dArgs& a, int64_t n0, int64_t rows) 
         const int64_t iy = oy * a.sh - a.pad_top + i * a.dh;
         for (int64_t j = 0; j < a.kw; ++j, dst += a.c) {
           const int64_t ix = ox * a.sw - a.pad_left + j * a.dw;
-          if (iy < 0 || iy >= a.h || ix < 0 || ix >= a.w) std::fill(dst, dst + a.c, T(0));
-          else std::memcpy(dst, img + (iy * a.w + ix) * a.c, sizeof(T) * a.c);
+          // Plain loops, not memcpy: channel runs are short (1 for the first layer).
+          if (iy < 0 || iy >= a.h || ix < 0 || ix >= a.w) {
+            for (int64_t ch = 0; ch < a.c; ++ch) dst[ch] = T(0);
+          } else {
+            const T* src = img + (iy * a.w + ix) * a.c;
+            for (int64_t ch = 0; ch < a.c; ++ch) dst[ch] = src[ch];
+          }
         }
       }
     }
   });
 }
 
-// dx of images [n0, n0 + images) += scatter of the column gradients (one image per task,
+// dx of images [n0, n0 + images) = scatter-add of the column gradients (one image per task,
 // serial inside an image: the sum order is fixed).
 template <typename T>
 void col2im(T* dx, const T* dcols, const Conv2dArgs& a, int64_t n0, int64_t images) {
@@ -42,6 +49,7 @@ void col2im(T* dx, const T* dcols, const Conv2dArgs& a, int64_t n0, int64_t imag
   parallel_range(images, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t li = i0; li < i1; ++li) {
       T* img = dx + (n0 + li) * a.h * a.w * a.c;
+      std::fill(img, img + a.h * a.w * a.c, T(0));
       for (int64_t p = 0; p < pix; ++p) {
         const int64_t oy = p / a.ow, ox = p % a.ow;
         const T* src = dcols + (li * pix + p) * patch;
@@ -59,6 +67,44 @@ void col2im(T* dx, const T* dcols, const Conv2dArgs& a, int64_t n0, int64_t imag
   });
 }
 
+// Few input channels (an image's first layer): the im2col matrix has a handful of columns
+// and GEMM runs far below its peak, so convolve directly, vectorised over the filters.
+bool use_direct(const Conv2dArgs& a) { return a.c <= 4 && a.f >= 8; }
+
+template <typename T>
+PYDL_ALWAYS_INLINE void direct_rows_impl(T* y, const T* x, const T* k, const T* b, const Conv2dArgs& a,
+                                         int64_t r0, int64_t r1) {
+  const int64_t pix = a.out_pixels(), f = a.f;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / pix, p = r % pix, oy = p / a.ow, ox = p % a.ow;
+    T* __restrict out = y + r * f;
+    for (int64_t j = 0; j < f; ++j) out[j] = b ? b[j] : T(0);
+    const T* img = x + n * a.h * a.w * a.c;
+    for (int64_t i = 0; i < a.kh; ++i) {
+      const int64_t iy = oy * a.sh - a.pad_top + i * a.dh;
+      if (iy < 0 || iy >= a.h) continue;
+      for (int64_t jj = 0; jj < a.kw; ++jj) {
+        const int64_t ix = ox * a.sw - a.pad_left + jj * a.dw;
+        if (ix < 0 || ix >= a.w) continue;
+        const T* px = img + (iy * a.w + ix) * a.c;
+        const T* __restrict krow = k + ((i * a.kw + jj) * a.c) * f;
+        for (int64_t ch = 0; ch < a.c; ++ch) {
+          const T v = px[ch];
+          for (int64_t j = 0; j < f; ++j) out[j] += v * krow[ch * f + j];
+        }
+      }
+    }
+  }
+}
+PYDL_SIMD_CLONES void direct_rows(float* y, const float* x, const float* k, const float* b,
+                                  const Conv2dArgs& a, int64_t r0, int64_t r1) {
+  direct_rows_impl(y, x, k, b, a, r0, r1);
+}
+PYDL_SIMD_CLONES void direct_rows(double* y, const double* x, const double* k, const double* b,
+                                  const Conv2dArgs& a, int64_t r0, int64_t r1) {
+  direct_rows_impl(y, x, k, b, a, r0, r1);
+}
+
 int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pad_total) {
   const int64_t span = (k - 1) * d + 1;
   return in + pad_total < span ? 0 : (in + pad_total - span) / s + 1;
@@ -67,13 +113,16 @@ int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pad_total)
 }  // namespace
 
 int64_t Conv2dArgs::group_images() const {
-  if (pointwise()) return n;
+  if (pointwise() || use_direct(*this)) return n;
   const int64_t per_image = std::max<int64_t>(1, out_pixels() * patch());
   return std::max<int64_t>(1, std::min(n, kColumnBudget / per_image));
 }
 
 int64_t Conv2dArgs::workspace_size() const {
-  return pointwise() ? 0 : group_images() * out_pixels() * patch();
+  // Backward still forms columns for the kernel gradient, even where forward is direct.
+  if (pointwise()) return 0;
+  const int64_t per_image = std::max<int64_t>(1, out_pixels() * patch());
+  return std::max<int64_t>(1, std::min(n, kColumnBudget / per_image)) * out_pixels() * patch();
 }
 
 Conv2dArgs conv2d_args(int64_t h, int64_t w, int64_t c, int64_t f, int64_t kh, int64_t kw,
@@ -114,6 +163,14 @@ template <typename T>
 void conv2d_forward(T* y, T* z, const T* x, const T* k, const T* b, Activation act,
                     const Conv2dArgs& a, T* ws) {
   const int64_t pix = a.out_pixels(), patch = a.patch(), group = a.group_images();
+  if (use_direct(a)) {
+    T* pre = z ? z : y;
+    parallel_range(a.n * pix, std::max<int64_t>(1, 16384 / (a.f * patch)),
+                   [&](int64_t r0, int64_t r1) { direct_rows(pre, x, k, b, a, r0, r1); });
+    if (z || act != Activation::Linear)
+      activation_forward<T>(Matrix<T>(y, a.n * pix, a.f), Matrix<const T>(pre, a.n * pix, a.f), act);
+    return;
+  }
   Matrix<const T> kernel(k, patch, a.f);
   for (int64_t n0 = 0; n0 < a.n; n0 += group) {
     const int64_t images = std::min(group, a.n - n0), rows = images * pix;
@@ -133,17 +190,21 @@ void conv2d_forward(T* y, T* z, const T* x, const T* k, const T* b, Activation a
   }
 }
 
+int64_t conv2d_reduce_workspace(const Conv2dArgs& a) {
+  return column_sums_workspace(a.n * a.out_pixels(), a.f) + a.f;
+}
+
 template <typename T>
 void conv2d_backward(T* dx, T* dk, T* db, T* dy, const T* x, const T* y, const T* z, const T* k,
-                     Activation act, const Conv2dArgs& a, T* ws) {
-  const int64_t pix = a.out_pixels(), patch = a.patch(), group = a.group_images();
+                     Activation act, const Conv2dArgs& a, T* ws, double* reduce_ws) {
+  const int64_t pix = a.out_pixels(), patch = a.patch();
+  const int64_t group = a.pointwise() ? a.n : std::max<int64_t>(1, a.workspace_size() / std::max<int64_t>(1, pix * patch));
   const int64_t total = a.n * pix;
   activation_backward<T>(Matrix<T>(dy, total, a.f), Matrix<const T>(dy, total, a.f),
                          Matrix<const T>(z, total, a.f), Matrix<const T>(y, total, a.f), act);
-  if (db) bias_backward<T>(db, Matrix<const T>(dy, total, a.f));
+  if (db) bias_backward<T>(db, Matrix<const T>(dy, total, a.f), reduce_ws);
   Matrix<const T> kernel(k, patch, a.f);
   Matrix<T> dkernel(dk, patch, a.f);
-  if (dx && !a.pointwise()) std::fill(dx, dx + a.n * a.h * a.w * a.c, T(0));
   for (int64_t n0 = 0; n0 < a.n; n0 += group) {
     const int64_t images = std::min(group, a.n - n0), rows = images * pix;
     Matrix<const T> dz(dy + n0 * pix * a.f, rows, a.f);
@@ -167,7 +228,7 @@ void conv2d_backward(T* dx, T* dk, T* db, T* dy, const T* x, const T* y, const T
   template void conv2d_forward<T>(T*, T*, const T*, const T*, const T*, Activation,            \
                                   const Conv2dArgs&, T*);                                      \
   template void conv2d_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*,     \
-                                   Activation, const Conv2dArgs&, T*);
+                                   Activation, const Conv2dArgs&, T*, double*);
 PYDL_INSTANTIATE(float)
 PYDL_INSTANTIATE(double)
 #undef PYDL_INSTANTIATE

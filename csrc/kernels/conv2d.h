@@ -40,9 +40,11 @@ void conv2d_forward(T* y, T* z, const T* x, const T* k, const T* b, Activation a
                     const Conv2dArgs& a, T* workspace);
 
 // dy (N, OH, OW, F) is overwritten with the gradient before the activation; dk, db
-// accumulate; dx is overwritten, skipped when null.
+// accumulate; dx is overwritten, skipped when null. reduce_ws (conv2d_reduce_workspace
+// doubles, or null) lets the bias gradient sum rows in parallel.
 template <typename T>
 void conv2d_backward(T* dx, T* dk, T* db, T* dy, const T* x, const T* y, const T* z, const T* k,
-                     Activation act, const Conv2dArgs& a, T* workspace);
+                     Activation act, const Conv2dArgs& a, T* workspace, double* reduce_ws);
+int64_t conv2d_reduce_workspace(const Conv2dArgs& a);
 
 }  // namespace pydl

@@ -5,6 +5,7 @@
 #include "core/errors.h"
 #include "core/parallel.h"
 #include "kernels/gemm.h"
+#include "kernels/reduce.h"
 
 namespace pydl {
 
@@ -20,8 +21,17 @@ void dense_forward(Matrix<T> y, Matrix<T> z, Matrix<const T> x, Matrix<const T> 
 }
 
 template <typename T>
-void bias_backward(T* db, Matrix<const T> dz) {
+void bias_backward(T* db, Matrix<const T> dz, double* ws) {
   const int64_t rows = dz.rows;
+  if (ws && rows >= 2 * kReduceRowChunk) {
+    double* sums = ws + column_sums_workspace(rows, dz.cols);
+    column_sums<1>(sums, rows, dz.cols, ws, [&](int64_t r, double* part) {
+      const T* row = dz.row(r);
+      for (int64_t j = 0; j < dz.cols; ++j) part[j] += double(row[j]);
+    });
+    for (int64_t j = 0; j < dz.cols; ++j) db[j] += T(sums[j]);
+    return;
+  }
   // Split over columns (outputs), never over rows (the reduction): order fixed per column.
   const int64_t grain = rows * dz.cols >= (1 << 15) ? 64 : dz.cols;
   parallel_range(dz.cols, grain, [&](int64_t c0, int64_t c1) {
@@ -48,7 +58,7 @@ void dense_backward(Matrix<T> dx, Matrix<T> dw, T* db, Matrix<T> dy, Matrix<cons
   template void dense_backward<T>(Matrix<T>, Matrix<T>, T*, Matrix<T>, Matrix<const T>,      \
                                   Matrix<const T>, Matrix<const T>, Matrix<const T>,         \
                                   Activation);                                               \
-  template void bias_backward<T>(T*, Matrix<const T>);
+  template void bias_backward<T>(T*, Matrix<const T>, double*);
 PYDL_INSTANTIATE(float)
 PYDL_INSTANTIATE(double)
 #undef PYDL_INSTANTIATE

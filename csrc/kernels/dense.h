@@ -18,8 +18,10 @@ template <typename T>
 void dense_backward(Matrix<T> dx, Matrix<T> dw, T* db, Matrix<T> dy, Matrix<const T> x,
                     Matrix<const T> y, Matrix<const T> z, Matrix<const T> w, Activation act);
 
-// db += column sums of dz, split over columns so the sum order never depends on threads.
+// db += column sums of dz. With a workspace (column_sums_workspace(rows, cols) doubles) the
+// rows are summed in parallel fixed chunks; without, split over columns only. Either way the
+// sum order never depends on the thread count.
 template <typename T>
-void bias_backward(T* db, Matrix<const T> dz);
+void bias_backward(T* db, Matrix<const T> dz, double* workspace = nullptr);
 
 }  // namespace pydl

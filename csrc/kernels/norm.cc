@@ -4,42 +4,19 @@
 #include <cmath>
 
 #include "core/parallel.h"
+#include "kernels/reduce.h"
 
 namespace pydl {
-namespace {
-
-constexpr int64_t kRowChunk = 1024;  // rows per partial sum: fixed, so sums never depend on threads
-
-int64_t row_chunks(int64_t rows) { return (rows + kRowChunk - 1) / kRowChunk; }
-
-// out[c] = sum over rows of f(row, c), for k quantities at once (f fills k values).
-// Partial sums per fixed row chunk (in parallel), then added in chunk order.
-template <int K, typename F>
-void column_sums(double* out, int64_t rows, int64_t channels, double* ws, F&& f) {
-  const int64_t chunks = row_chunks(rows);
-  parallel_range(chunks, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t ch = c0; ch < c1; ++ch) {
-      double* part = ws + ch * K * channels;
-      std::fill(part, part + K * channels, 0.0);
-      for (int64_t r = ch * kRowChunk; r < std::min(rows, (ch + 1) * kRowChunk); ++r) f(r, part);
-    }
-  });
-  std::fill(out, out + K * channels, 0.0);
-  for (int64_t ch = 0; ch < chunks; ++ch)
-    for (int64_t i = 0; i < K * channels; ++i) out[i] += ws[ch * K * channels + i];
-}
-
-}  // namespace
 
 int64_t batchnorm_workspace(int64_t rows, int64_t channels) {
-  return (row_chunks(rows) * 2 + 4) * channels;
+  return column_sums_workspace(rows, channels, 2) + 2 * channels;  // partials, then the sums
 }
 
 template <typename T>
 void batchnorm_forward_train(T* y, double* mean, double* invstd, T* moving_mean, T* moving_var,
                              const T* x, const T* gamma, const T* beta, int64_t rows, int64_t c,
                              double momentum, double eps, double* ws) {
-  double* sums = ws + row_chunks(rows) * 2 * c;  // after the partials
+  double* sums = ws + column_sums_workspace(rows, c, 2);  // after the partials
   column_sums<1>(sums, rows, c, ws, [&](int64_t r, double* part) {
     const T* xr = x + r * c;
     for (int64_t j = 0; j < c; ++j) part[j] += double(xr[j]);
@@ -82,7 +59,7 @@ template <typename T>
 void batchnorm_backward_train(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
                               const double* mean, const double* invstd, int64_t rows, int64_t c,
                               double* ws) {
-  double* sums = ws + row_chunks(rows) * 2 * c;  // [sum dy | sum dy * xhat]
+  double* sums = ws + column_sums_workspace(rows, c, 2);  // [sum dy | sum dy * xhat]
   column_sums<2>(sums, rows, c, ws, [&](int64_t r, double* part) {
     for (int64_t j = 0; j < c; ++j) {
       const double g = double(dy[r * c + j]);
@@ -109,7 +86,7 @@ void batchnorm_backward_train(T* dx, T* dgamma, T* dbeta, const T* dy, const T* 
 template <typename T>
 void batchnorm_backward_infer(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
                               const T* mm, const T* mv, int64_t rows, int64_t c, double eps, double* ws) {
-  double* sums = ws + row_chunks(rows) * 2 * c;
+  double* sums = ws + column_sums_workspace(rows, c, 2);
   column_sums<2>(sums, rows, c, ws, [&](int64_t r, double* part) {
     for (int64_t j = 0; j < c; ++j) {
       const double g = double(dy[r * c + j]);

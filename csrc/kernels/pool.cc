@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/parallel.h"
+#include "core/simd.h"
 
 namespace pydl {
 namespace {
@@ -16,31 +17,58 @@ inline void for_window(const Conv2dArgs& a, int64_t oy, int64_t ox, F&& f) {
     for (int64_t ix = std::max<int64_t>(x0, 0); ix < std::min(x0 + a.kw, a.w); ++ix) f(iy, ix);
 }
 
+// Selects, not branches, over non-aliasing rows: vectorises over channels. The first
+// maximum wins (strict >).
+template <typename T>
+PYDL_ALWAYS_INLINE void max_update(T* __restrict out, int32_t* __restrict arg, const T* __restrict px,
+                                   int64_t c, int32_t off) {
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const T v = px[ch];
+    const bool better = v > out[ch];
+    out[ch] = better ? v : out[ch];
+    arg[ch] = better ? off + int32_t(ch) : arg[ch];
+  }
+}
+
+template <typename T>
+PYDL_ALWAYS_INLINE void max_pool_rows_impl(T* y, int32_t* argmax, const T* x, const Conv2dArgs& a,
+                                           int64_t r0, int64_t r1) {
+  const int64_t in_img = a.h * a.w * a.c, out_img = a.oh * a.ow * a.c;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / a.oh, oy = r % a.oh;
+    const T* img = x + n * in_img;
+    for (int64_t ox = 0; ox < a.ow; ++ox) {
+      T* out = y + n * out_img + (oy * a.ow + ox) * a.c;
+      int32_t* arg = argmax + n * out_img + (oy * a.ow + ox) * a.c;
+      bool first = true;  // windows always hold at least one input pixel
+      for_window(a, oy, ox, [&](int64_t iy, int64_t ix) {
+        const int64_t off = (iy * a.w + ix) * a.c;
+        if (first) {
+          for (int64_t ch = 0; ch < a.c; ++ch) { out[ch] = img[off + ch]; arg[ch] = int32_t(off + ch); }
+          first = false;
+        } else {
+          max_update(out, arg, img + off, a.c, int32_t(off));
+        }
+      });
+    }
+  }
+}
+
+PYDL_SIMD_CLONES void max_pool_rows(float* y, int32_t* argmax, const float* x, const Conv2dArgs& a,
+                                    int64_t r0, int64_t r1) {
+  max_pool_rows_impl(y, argmax, x, a, r0, r1);
+}
+PYDL_SIMD_CLONES void max_pool_rows(double* y, int32_t* argmax, const double* x, const Conv2dArgs& a,
+                                    int64_t r0, int64_t r1) {
+  max_pool_rows_impl(y, argmax, x, a, r0, r1);
+}
+
 }  // namespace
 
 template <typename T>
 void max_pool2d_forward(T* y, int32_t* argmax, const T* x, const Conv2dArgs& a) {
-  const int64_t in_img = a.h * a.w * a.c, out_img = a.oh * a.ow * a.c;
-  parallel_range(a.n * a.oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(a.ow * a.c, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t n = r / a.oh, oy = r % a.oh;
-      const T* img = x + n * in_img;
-      for (int64_t ox = 0; ox < a.ow; ++ox) {
-        T* out = y + n * out_img + (oy * a.ow + ox) * a.c;
-        int32_t* arg = argmax + n * out_img + (oy * a.ow + ox) * a.c;
-        std::fill(out, out + a.c, -std::numeric_limits<T>::infinity());
-        std::fill(arg, arg + a.c, int32_t(-1));
-        for_window(a, oy, ox, [&](int64_t iy, int64_t ix) {
-          const int64_t off = (iy * a.w + ix) * a.c;
-          for (int64_t ch = 0; ch < a.c; ++ch)
-            if (img[off + ch] > out[ch] || arg[ch] < 0) {  // first maximum wins
-              out[ch] = img[off + ch];
-              arg[ch] = int32_t(off + ch);
-            }
-        });
-      }
-    }
-  });
+  parallel_range(a.n * a.oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(a.ow * a.c, 1)),
+                 [&](int64_t r0, int64_t r1) { max_pool_rows(y, argmax, x, a, r0, r1); });
 }
 
 template <typename T>

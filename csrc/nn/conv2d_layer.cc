@@ -60,6 +60,7 @@ class Conv2DLayer : public Layer {
     Conv2dArgs a = args_;
     a.n = max_batch;
     cols_.resize(a.workspace_size());
+    reduce_.resize(conv2d_reduce_workspace(a));
     if (activation_needs_input(act_)) z_.resize(max_batch * shape_size(output_));
   }
 
@@ -75,7 +76,8 @@ class Conv2DLayer : public Layer {
     a.n = x.rows;
     float* db = config_.use_bias ? grads_ + kernel_size() : nullptr;
     conv2d_backward<float>(dx.data, grads_, db, dy.data, x.data, y.data,
-                           activation_needs_input(act_) ? z_.data() : nullptr, params_, act_, a, cols_.data());
+                           activation_needs_input(act_) ? z_.data() : nullptr, params_, act_, a, cols_.data(),
+                           reduce_.data());
   }
 
  private:
@@ -85,6 +87,7 @@ class Conv2DLayer : public Layer {
   Activation act_;
   Conv2dArgs args_;
   Buffer<float> cols_, z_;
+  Buffer<double> reduce_;
 };
 
 }  // namespace
