@@ -126,3 +126,18 @@ def test_global_pooling_and_layernorm_model_trains(rng):
     model.compile(optimizer="adam", loss="cross_entropy", metrics=["accuracy"])
     h = model.fit(x, y, epochs=3, verbose=0)
     assert h.history["loss"][-1] < h.history["loss"][0]
+
+
+def test_cnn_bitwise_identical_for_1_and_2_threads(threads):
+    x, y = pydl.datasets.load_digits(as_images=True)
+    x = np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)  # 16x16: large enough to split work over threads
+    weights = []
+    for n_threads in (1, 2):
+        pydl.set_num_threads(n_threads)
+        model = pydl.Sequential([layers.Input((16, 16, 1)), layers.Conv2D(16, 3, padding="same", activation="relu"),
+                                 layers.BatchNormalization(), layers.MaxPool2D(), layers.Conv2D(32, 3, activation="relu"),
+                                 layers.GlobalAvgPool2D(), layers.Dense(10)], seed=3)
+        model.compile(optimizer="adam", loss="cross_entropy")
+        model.fit(x[:600], y[:600], epochs=2, batch_size=128, verbose=0)
+        weights.append(model.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
