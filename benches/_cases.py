@@ -106,14 +106,13 @@ def pydl_train_case(sizes=MLP_SIZES, n=MLP_SAMPLES, batch=MLP_BATCH):
     return lambda: model.fit(x, y, epochs=1, batch_size=batch, shuffle=True, verbose=0)
 
 
-def torch_train_case(torch, sizes=MLP_SIZES, n=MLP_SAMPLES, batch=MLP_BATCH):
-    """One eager epoch over the same data, pre-shuffled into tensor batches."""
-    x, y = mlp_data(sizes, n)
-    perm = np.random.default_rng(1).permutation(n)
-    xt, yt = torch.from_numpy(x[perm]), torch.from_numpy(y[perm])
+def torch_epoch(torch, model, x, y, batch, lr=LR):
+    """One eager PyTorch epoch (Adam, cross-entropy) over x, y pre-shuffled into batches:
+    the usual loop (zero_grad, forward, loss, backward, step)."""
+    perm = np.random.default_rng(1).permutation(len(x))
+    xt, yt = torch.from_numpy(np.ascontiguousarray(x[perm])), torch.from_numpy(y[perm])
     batches = list(zip(xt.split(batch), yt.split(batch)))
-    model = torch_mlp(torch, sizes)
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def epoch():
@@ -122,6 +121,12 @@ def torch_train_case(torch, sizes=MLP_SIZES, n=MLP_SAMPLES, batch=MLP_BATCH):
             loss_fn(model(xb), yb).backward()
             opt.step()
     return epoch
+
+
+def torch_train_case(torch, sizes=MLP_SIZES, n=MLP_SAMPLES, batch=MLP_BATCH):
+    """One eager epoch over the same data."""
+    x, y = mlp_data(sizes, n)
+    return torch_epoch(torch, torch_mlp(torch, sizes), x, y, batch)
 
 
 def pydl_infer_case(sizes=MLP_SIZES):

@@ -6,6 +6,7 @@ its default NCHW. Each ``*_case`` returns a zero-argument function doing one uni
 import numpy as np
 
 import pydl
+from _cases import torch_epoch
 from pydl import layers, optimizers
 from pydl._core import kernels
 
@@ -26,8 +27,7 @@ def pydl_cnn(seed=0):
         layers.Input((28, 28, 1)),
         layers.Conv2D(32, 3, padding="same", activation="relu"), layers.MaxPool2D(),
         layers.Conv2D(64, 3, padding="same", activation="relu"), layers.MaxPool2D(),
-        layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dense(10),
-    ], seed=seed)
+        layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dense(10)], seed=seed)
     model.compile(optimizer=optimizers.Adam(learning_rate=LR), loss="cross_entropy")
     return model
 
@@ -48,20 +48,7 @@ def pydl_train_case():
 
 def torch_train_case(torch):
     x, y = images(TRAIN_SAMPLES)
-    perm = np.random.default_rng(1).permutation(len(x))
-    xt = torch.from_numpy(np.ascontiguousarray(x[perm].transpose(0, 3, 1, 2)))
-    yt = torch.from_numpy(y[perm])
-    batches = list(zip(xt.split(TRAIN_BATCH), yt.split(TRAIN_BATCH)))
-    model = torch_cnn(torch)
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def epoch():
-        for xb, yb in batches:
-            opt.zero_grad()
-            loss_fn(model(xb), yb).backward()
-            opt.step()
-    return epoch
+    return torch_epoch(torch, torch_cnn(torch), x.transpose(0, 3, 1, 2), y, TRAIN_BATCH, LR)
 
 
 def pydl_infer_case():

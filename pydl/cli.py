@@ -7,19 +7,11 @@ import sys
 import time
 
 
-def demo(args) -> int:
-    import numpy as np
+def demo_model(seed: int = 0):
+    """The demo's CNN for 8x8x1 digits: two conv blocks, dropout, a dense head."""
+    from pydl import Sequential, layers
 
-    import pydl
-    from pydl import layers, metrics, optimizers
-
-    if args.threads:
-        pydl.set_num_threads(args.threads)
-    x, y = pydl.datasets.load_digits(as_images=True)
-    x_train, x_test, y_train, y_test = pydl.data.train_test_split(x, y, test_size=0.25, stratify=True, seed=0)
-    print(f"digits: {len(x_train)} training and {len(x_test)} test images of 8x8 pixels, 10 classes; "
-          f"{pydl.get_num_threads()} threads\n")
-    model = pydl.Sequential([
+    return Sequential([
         layers.Input((8, 8, 1)),
         layers.Conv2D(16, 3, padding="same", activation="relu"),
         layers.BatchNormalization(),
@@ -29,7 +21,22 @@ def demo(args) -> int:
         layers.Flatten(),
         layers.Dropout(0.2),
         layers.Dense(10),
-    ], seed=args.seed)
+    ], seed=seed)
+
+
+def demo(args) -> int:
+    import numpy as np
+
+    import pydl
+    from pydl import metrics, optimizers
+
+    if args.threads:
+        pydl.set_num_threads(args.threads)
+    x, y = pydl.datasets.load_digits(as_images=True)
+    x_train, x_test, y_train, y_test = pydl.data.train_test_split(x, y, test_size=0.25, stratify=True, seed=0)
+    print(f"digits: {len(x_train)} training and {len(x_test)} test images of 8x8 pixels, 10 classes; "
+          f"{pydl.get_num_threads()} threads\n")
+    model = demo_model(args.seed)
     model.compile(optimizer=optimizers.Adam(learning_rate=2e-3), loss="cross_entropy", metrics=["accuracy"])
     model.summary()
     start = time.perf_counter()

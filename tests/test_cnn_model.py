@@ -11,17 +11,10 @@ from test_conv_pool_norm import conv_ref, pool_ref
 
 
 def cnn(seed=0):
-    return pydl.Sequential([
-        layers.Input((8, 8, 1)),
-        layers.Conv2D(16, 3, padding="same", activation="relu"),
-        layers.BatchNormalization(),
-        layers.MaxPool2D(),
-        layers.Conv2D(32, 3, padding="same", activation="relu"),
-        layers.MaxPool2D(),
-        layers.Flatten(),
-        layers.Dropout(0.2),
-        layers.Dense(10),
-    ], seed=seed)
+    """Two conv blocks (the demo's model)."""
+    from pydl.cli import demo_model
+
+    return demo_model(seed)
 
 
 def test_cnn_reaches_97_percent_on_digits():
