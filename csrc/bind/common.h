@@ -33,6 +33,7 @@ Matrix<T> as_matrix(A& arr, const char* what) {
 
 void bind_kernels(py::module_& m);
 void bind_image_kernels(py::module_& m);
+void bind_rnn_kernels(py::module_& m);
 void bind_nn(py::module_& m);
 
 }  // namespace pydl::bind

@@ -1,0 +1,51 @@
+// Recurrent cells over whole sequences, forward and backward through time: SimpleRNN,
+// LSTM (gates i, f, g, o) and GRU (gates r, z, n; n = tanh(W_n x + b_in + r * (U_n h + b_hn)),
+// PyTorch's and cuDNN's formulation). x is (N, T, F), batch first; internally time-major so
+// each step's recurrent product is one GEMM over contiguous rows. The input projection of the
+// whole sequence is one GEMM. Masked steps (mask[n, t] == 0) leave the state unchanged and
+// get no gradient. Parameter gradients accumulate (+=); dx is overwritten (=).
+#pragma once
+#include <cstdint>
+
+#include "kernels/activation.h"
+
+namespace pydl {
+
+enum class RnnCell { Simple, LSTM, GRU };
+
+struct RnnArgs {
+  RnnCell cell = RnnCell::LSTM;
+  int64_t n = 0, t = 0, f = 0, u = 0;  // batch, steps, features, units
+  Activation act = Activation::Tanh;   // SimpleRNN only
+  bool reverse = false;                // process steps from last to first (Bidirectional)
+  bool return_sequences = false;       // y is (N, T, U), else the final state (N, U)
+
+  int64_t gates() const { return cell == RnnCell::LSTM ? 4 : cell == RnnCell::GRU ? 3 : 1; }
+  int64_t gu() const { return gates() * u; }
+};
+
+// Weights: kernel (F, G*U), recurrent (U, G*U), bias: (G*U) for SimpleRNN/LSTM, (2, 3U) for
+// GRU (input bias then recurrent bias).
+template <typename T>
+struct RnnWeights {
+  const T* kernel = nullptr;
+  const T* recurrent = nullptr;
+  const T* bias = nullptr;  // may be null (no bias)
+};
+
+// Per-sequence storage kept from forward to backward, planned once (rnn_workspace floats).
+int64_t rnn_workspace(const RnnArgs& a);
+
+// h0, c0: initial states (N, U), null for zeros; mask (N, T), null for none.
+template <typename T>
+void rnn_forward(T* y, const T* x, const RnnWeights<T>& w, const uint8_t* mask, const T* h0,
+                 const T* c0, const RnnArgs& a, T* workspace);
+
+// dy shaped like y. dk, dr, db accumulate; dx (N, T, F), dh0, dc0 (N, U) are overwritten
+// and skipped when null. The workspace must hold what the matching forward left there.
+template <typename T>
+void rnn_backward(T* dx, T* dk, T* dr, T* db, T* dh0, T* dc0, const T* dy, const T* x,
+                  const RnnWeights<T>& w, const uint8_t* mask, const T* h0, const T* c0,
+                  const RnnArgs& a, T* workspace);
+
+}  // namespace pydl
