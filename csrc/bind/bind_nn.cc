@@ -28,6 +28,12 @@ LayerConfig to_layer_config(const py::dict& d) {
     else if (key == "target_shape") c.target_shape = v.cast<std::vector<int64_t>>();
     else if (key == "momentum") c.momentum = v.cast<double>();
     else if (key == "epsilon") c.epsilon = v.cast<double>();
+    else if (key == "input_dim") c.input_dim = v.cast<int64_t>();
+    else if (key == "output_dim") c.units = v.cast<int64_t>();
+    else if (key == "mask_zero") c.mask_zero = v.cast<bool>();
+    else if (key == "return_sequences") c.return_sequences = v.cast<bool>();
+    else if (key == "cell") c.cell = py::str(v);
+    else if (key == "merge_mode") c.merge_mode = py::str(v);
     // Other keys (e.g. Python-only settings) are not the core's concern.
   }
   return c;

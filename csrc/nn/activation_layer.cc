@@ -11,6 +11,7 @@ class ActivationLayer : public Layer {
  public:
   explicit ActivationLayer(LayerConfig c) : Layer(std::move(c)), act_(parse_activation(config_.activation)) {}
   const char* kind() const override { return "Activation"; }
+  bool passes_mask() const override { return true; }
 
   Shape build(const Shape& in, int index) override {
     input_ = output_ = in;

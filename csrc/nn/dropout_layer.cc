@@ -17,6 +17,7 @@ class DropoutLayer : public Layer {
       throw ValueError(label() + ": expected 0 <= rate < 1, got " + std::to_string(config_.rate));
   }
   const char* kind() const override { return "Dropout"; }
+  bool passes_mask() const override { return true; }
 
   Shape build(const Shape& in, int index) override {
     input_ = output_ = in;

@@ -1,6 +1,7 @@
 #include "nn/graph.h"
 
 #include <cmath>
+#include <vector>
 
 #include "core/errors.h"
 #include "core/rng.h"
@@ -51,6 +52,32 @@ Graph::Graph(Shape input_shape, const std::vector<LayerConfig>& configs)
   grad_bufs_.resize(layers_.size());
 }
 
+// Rows (or columns, whichever are fewer) orthonormal: Gram-Schmidt over Gaussian draws.
+static void orthogonal_init(float* w, int64_t rows, int64_t cols, const CounterRng& rng) {
+  const bool by_rows = rows <= cols;
+  const int64_t count = by_rows ? rows : cols, len = by_rows ? cols : rows;
+  std::vector<double> v(count * len);
+  for (int64_t i = 0; i < count * len; ++i) {  // Box-Muller
+    const double u1 = 1.0 - rng.uniform_double(2 * uint64_t(i)), u2 = rng.uniform_double(2 * uint64_t(i) + 1);
+    v[i] = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+  }
+  for (int64_t a = 0; a < count; ++a) {
+    double* va = v.data() + a * len;
+    for (int64_t b = 0; b < a; ++b) {
+      const double* vb = v.data() + b * len;
+      double dot = 0;
+      for (int64_t k = 0; k < len; ++k) dot += va[k] * vb[k];
+      for (int64_t k = 0; k < len; ++k) va[k] -= dot * vb[k];
+    }
+    double norm = 0;
+    for (int64_t k = 0; k < len; ++k) norm += va[k] * va[k];
+    norm = std::sqrt(norm);
+    for (int64_t k = 0; k < len; ++k) va[k] /= norm;
+  }
+  for (int64_t a = 0; a < count; ++a)
+    for (int64_t k = 0; k < len; ++k) (by_rows ? w[a * cols + k] : w[k * cols + a]) = float(v[a * len + k]);
+}
+
 void Graph::init_params(uint64_t seed) {
   for (size_t p = 0; p < params_.size(); ++p) {
     const ParamEntry& e = params_[p];
@@ -69,6 +96,17 @@ void Graph::init_params(uint64_t seed) {
           w[i] = float((2.0 * rng.uniform_double(uint64_t(i)) - 1.0) * limit);
         break;
       }
+      case Init::EmbeddingUniform:  // Keras: uniform in [-0.05, 0.05]
+        for (int64_t i = 0; i < e.size; ++i) w[i] = float((2.0 * rng.uniform_double(uint64_t(i)) - 1.0) * 0.05);
+        break;
+      case Init::LstmBias: {  // zeros, forget gate (second quarter) ones
+        const int64_t u = e.size / 4;
+        for (int64_t i = 0; i < e.size; ++i) w[i] = i >= u && i < 2 * u ? 1.0f : 0.0f;
+        break;
+      }
+      case Init::Orthogonal:
+        orthogonal_init(w, e.shape[0], e.size / e.shape[0], rng);
+        break;
     }
   }
 }
@@ -90,8 +128,10 @@ Matrix<const float> Graph::forward(Matrix<const float> x, const StepInfo& s) {
   if (x.rows > planned_) plan(x.rows);
   input_ = x;
   const float* cur = x.data;
+  const uint8_t* mask = nullptr;
   for (size_t i = 0; i < layers_.size(); ++i) {
     Layer& l = *layers_[i];
+    l.set_input_mask(mask);
     const int64_t in_cols = i == 0 ? input_size() : shape_size(shapes_[i - 1]);
     const int64_t out_cols = shape_size(shapes_[i]);
     if (l.output_aliases_input()) {
@@ -103,6 +143,8 @@ Matrix<const float> Graph::forward(Matrix<const float> x, const StepInfo& s) {
       l.forward(Matrix<float>(act_[i], x.rows, out_cols), Matrix<const float>(cur, x.rows, in_cols), s);
     }
     cur = act_[i];
+    if (l.output_mask()) mask = l.output_mask();
+    else if (!l.passes_mask()) mask = nullptr;
   }
   return Matrix<const float>(cur, x.rows, output_size());
 }

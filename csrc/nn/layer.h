@@ -32,9 +32,14 @@ struct LayerConfig {
   std::vector<int64_t> target_shape;  // Reshape; one entry may be -1
   double momentum = 0.9;              // BatchNormalization
   double epsilon = 1e-5;              // BatchNormalization, LayerNormalization
+  int64_t input_dim = 0;              // Embedding vocabulary size
+  bool mask_zero = false;             // Embedding: id 0 marks padding
+  bool return_sequences = false;      // recurrent layers
+  std::string cell;                   // Bidirectional: simple_rnn, lstm or gru
+  std::string merge_mode = "concat";  // Bidirectional: concat, sum, ave, mul
 };
 
-enum class Init { Zeros, Ones, GlorotUniform };
+enum class Init { Zeros, Ones, GlorotUniform, Orthogonal, EmbeddingUniform, LstmBias };
 
 struct ParamSpec {
   std::string name;  // "kernel", "bias"
@@ -74,6 +79,12 @@ class Layer {
   // (trainable parameters in param_specs order, then the non-trainable ones).
   void bind(float* params, float* grads, float* state) { params_ = params; grads_ = grads; state_ = state; }
 
+  // Masking: Embedding(mask_zero=True) creates a (batch, steps) mask of valid steps; layers
+  // that keep the time axis pass it on; recurrent layers consume it.
+  virtual const uint8_t* output_mask() const { return nullptr; }
+  virtual bool passes_mask() const { return false; }
+  void set_input_mask(const uint8_t* m) { mask_ = m; }
+
   virtual void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) = 0;
   // dy may be overwritten; dx.data is null for the first layer (no input gradient needed).
   virtual void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x,
@@ -84,6 +95,7 @@ class Layer {
   float* params_ = nullptr;
   float* grads_ = nullptr;
   float* state_ = nullptr;
+  const uint8_t* mask_ = nullptr;
   Shape input_, output_;
   int index_ = 0;
 };

@@ -10,6 +10,7 @@ namespace {
 class NormLayer : public Layer {
  public:
   using Layer::Layer;
+  bool passes_mask() const override { return true; }
   Shape build(const Shape& in, int index) override {
     if (!(config_.epsilon > 0)) throw ValueError(label() + ": expected epsilon > 0");
     input_ = output_ = in;

@@ -1,0 +1,80 @@
+// Embedding: integer ids (stored as float, exact below 2^24) -> rows of a (input_dim,
+// output_dim) table. With mask_zero, id 0 marks padding and the layer emits a step mask.
+#include <cmath>
+
+#include "core/buffer.h"
+#include "core/errors.h"
+#include "core/parallel.h"
+#include "nn/layers.h"
+
+namespace pydl {
+namespace {
+
+class EmbeddingLayer : public Layer {
+ public:
+  explicit EmbeddingLayer(LayerConfig c) : Layer(std::move(c)) {
+    if (config_.input_dim < 1 || config_.units < 1)
+      throw ValueError(label() + ": expected input_dim >= 1 and output_dim >= 1");
+  }
+  const char* kind() const override { return "Embedding"; }
+
+  Shape build(const Shape& in, int index) override {
+    input_ = in;
+    index_ = index;
+    output_ = in;
+    output_.push_back(config_.units);
+    return output_;
+  }
+  std::vector<ParamSpec> param_specs() const override {
+    return {{"embeddings", {config_.input_dim, config_.units}, Init::EmbeddingUniform, 0, 0}};
+  }
+  void plan(int64_t max_batch) override {
+    if (config_.mask_zero) mask_out_.resize(max_batch * shape_size(input_));
+    ids_.resize(max_batch * shape_size(input_));
+  }
+  const uint8_t* output_mask() const override { return config_.mask_zero ? mask_out_.data() : nullptr; }
+
+  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
+    const int64_t count = x.size(), d = config_.units;
+    for (int64_t i = 0; i < count; ++i) {
+      const float v = x.data[i];
+      if (!(v >= 0.0f && v < float(config_.input_dim)) || v != std::floor(v))
+        throw ValueError(label() + ": id " + std::to_string(v) + " at flat position " + std::to_string(i) +
+                         " is not an integer in [0, " + std::to_string(config_.input_dim) + ")");
+      ids_.data()[i] = int64_t(v);
+      if (config_.mask_zero) mask_out_.data()[i] = ids_.data()[i] != 0;
+    }
+    parallel_range(count, std::max<int64_t>(1, 8192 / d), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const float* row = params_ + ids_.data()[i] * d;
+        std::copy(row, row + d, y.data + i * d);
+      }
+    });
+    rows_ = count;
+  }
+
+  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float>, Matrix<const float>) override {
+    const int64_t d = config_.units;
+    // Only the rows that were used are touched. Split over the embedding columns, rows in
+    // order: the sum order never depends on the thread count.
+    parallel_range(d, rows_ * d >= (1 << 15) ? 32 : d, [&](int64_t j0, int64_t j1) {
+      for (int64_t i = 0; i < rows_; ++i) {
+        float* g = grads_ + ids_.data()[i] * d;
+        const float* src = dy.data + i * d;
+        for (int64_t j = j0; j < j1; ++j) g[j] += src[j];
+      }
+    });
+    if (dx.data) std::fill(dx.data, dx.data + dx.size(), 0.0f);  // ids have no gradient
+  }
+
+ private:
+  Buffer<int64_t> ids_;
+  Buffer<uint8_t> mask_out_;
+  int64_t rows_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_embedding_layer(const LayerConfig& c) { return std::make_unique<EmbeddingLayer>(c); }
+
+}  // namespace pydl

@@ -1,0 +1,186 @@
+// SimpleRNN, LSTM, GRU and Bidirectional over (None, steps, features) inputs.
+#include "core/buffer.h"
+#include "core/errors.h"
+#include "kernels/rnn.h"
+#include "nn/layers.h"
+
+namespace pydl {
+namespace {
+
+RnnCell cell_of(const std::string& type) {
+  if (type == "simple_rnn") return RnnCell::Simple;
+  if (type == "lstm") return RnnCell::LSTM;
+  if (type == "gru") return RnnCell::GRU;
+  throw ValueError("unknown recurrent cell '" + type + "': expected simple_rnn, lstm or gru");
+}
+
+// One direction of a recurrent layer: its geometry, parameter specs and workspace.
+struct RnnCore {
+  RnnArgs args;
+  Buffer<float> ws;
+
+  void build(const Layer& l, const Shape& in, RnnCell cell, int64_t units, const std::string& act, bool seq,
+             bool reverse) {
+    if (in.size() != 2)
+      throw ValueError(l.label() + ": expected sequences (None, steps, features), got " + shape_str(in));
+    if (units < 1) throw ValueError(l.label() + ": expected units >= 1, got " + std::to_string(units));
+    args.cell = cell;
+    args.t = in[0];
+    args.f = in[1];
+    args.u = units;
+    args.act = parse_activation(act.empty() ? "tanh" : act);
+    args.return_sequences = seq;
+    args.reverse = reverse;
+  }
+  std::vector<ParamSpec> specs(const std::string& prefix) const {
+    const int64_t gu = args.gu();
+    ParamSpec bias{prefix + "bias", {gu}, args.cell == RnnCell::LSTM ? Init::LstmBias : Init::Zeros, 0, 0};
+    if (args.cell == RnnCell::GRU) bias.shape = {2, gu};  // input bias, recurrent bias
+    return {{prefix + "kernel", {args.f, gu}, Init::GlorotUniform, args.f, gu},
+            {prefix + "recurrent_kernel", {args.u, gu}, Init::Orthogonal, 0, 0},
+            bias};
+  }
+  int64_t param_count() const {
+    return args.f * args.gu() + args.u * args.gu() + (args.cell == RnnCell::GRU ? 2 : 1) * args.gu();
+  }
+  RnnWeights<float> weights(const float* p) const {
+    return {p, p + args.f * args.gu(), p + (args.f + args.u) * args.gu()};
+  }
+  void plan(int64_t max_batch) {
+    RnnArgs a = args;
+    a.n = max_batch;
+    ws.resize(rnn_workspace(a));
+  }
+  void forward(float* y, const float* x, const float* params, const uint8_t* mask, int64_t n) {
+    RnnArgs a = args;
+    a.n = n;
+    rnn_forward<float>(y, x, weights(params), mask, nullptr, nullptr, a, ws.data());
+  }
+  void backward(float* dx, float* grads, const float* dy, const float* x, const float* params, const uint8_t* mask,
+                int64_t n) {
+    RnnArgs a = args;
+    a.n = n;
+    RnnWeights<float> g = weights(grads);
+    rnn_backward<float>(dx, const_cast<float*>(g.kernel), const_cast<float*>(g.recurrent), const_cast<float*>(g.bias),
+                        nullptr, nullptr, dy, x, weights(params), mask, nullptr, nullptr, a, ws.data());
+  }
+  int64_t out_units() const { return args.u; }
+};
+
+class RnnLayer : public Layer {
+ public:
+  using Layer::Layer;
+  const char* kind() const override {
+    switch (cell_of(config_.type)) {
+      case RnnCell::Simple: return "SimpleRNN";
+      case RnnCell::LSTM: return "LSTM";
+      default: return "GRU";
+    }
+  }
+  Shape build(const Shape& in, int index) override {
+    input_ = in;
+    index_ = index;
+    core_.build(*this, in, cell_of(config_.type), config_.units, config_.activation, config_.return_sequences, false);
+    output_ = config_.return_sequences ? Shape{in[0], config_.units} : Shape{config_.units};
+    return output_;
+  }
+  bool passes_mask() const override { return config_.return_sequences; }
+  std::vector<ParamSpec> param_specs() const override { return core_.specs(""); }
+  void plan(int64_t max_batch) override { core_.plan(max_batch); }
+  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
+    core_.forward(y.data, x.data, params_, mask_, x.rows);
+  }
+  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
+    core_.backward(dx.data, grads_, dy.data, x.data, params_, mask_, x.rows);
+  }
+
+ private:
+  RnnCore core_;
+};
+
+// Runs the wrapped cell forwards and backwards in time and merges the two outputs.
+class BidirectionalLayer : public Layer {
+ public:
+  explicit BidirectionalLayer(LayerConfig c) : Layer(std::move(c)) {
+    const std::string& m = config_.merge_mode;
+    if (m != "concat" && m != "sum" && m != "ave" && m != "mul")
+      throw ValueError(label() + ": merge_mode must be concat, sum, ave or mul, got '" + m + "'");
+  }
+  const char* kind() const override { return "Bidirectional"; }
+  Shape build(const Shape& in, int index) override {
+    input_ = in;
+    index_ = index;
+    const RnnCell cell = cell_of(config_.cell);
+    fwd_.build(*this, in, cell, config_.units, config_.activation, config_.return_sequences, false);
+    bwd_.build(*this, in, cell, config_.units, config_.activation, config_.return_sequences, true);
+    const int64_t width = config_.merge_mode == "concat" ? 2 * config_.units : config_.units;
+    output_ = config_.return_sequences ? Shape{in[0], width} : Shape{width};
+    return output_;
+  }
+  bool passes_mask() const override { return config_.return_sequences; }
+  std::vector<ParamSpec> param_specs() const override {
+    auto p = fwd_.specs("forward_");
+    for (auto& s : bwd_.specs("backward_")) p.push_back(s);
+    return p;
+  }
+  void plan(int64_t max_batch) override {
+    fwd_.plan(max_batch);
+    bwd_.plan(max_batch);
+    const int64_t per = (config_.return_sequences ? input_[0] : 1) * config_.units;
+    yf_.resize(max_batch * per);
+    yb_.resize(max_batch * per);
+    dyf_.resize(max_batch * per);
+    dyb_.resize(max_batch * per);
+    dxb_.resize(max_batch * shape_size(input_));
+  }
+  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
+    fwd_.forward(yf_.data(), x.data, params_, mask_, x.rows);
+    bwd_.forward(yb_.data(), x.data, params_ + fwd_.param_count(), mask_, x.rows);
+    const int64_t rows = x.rows * (config_.return_sequences ? input_[0] : 1), u = config_.units;
+    const std::string& m = config_.merge_mode;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* a = yf_.data() + r * u;
+      const float* b = yb_.data() + r * u;
+      if (m == "concat") {
+        std::copy(a, a + u, y.data + r * 2 * u);
+        std::copy(b, b + u, y.data + r * 2 * u + u);
+      } else {
+        float* o = y.data + r * u;
+        for (int64_t j = 0; j < u; ++j)
+          o[j] = m == "sum" ? a[j] + b[j] : m == "ave" ? 0.5f * (a[j] + b[j]) : a[j] * b[j];
+      }
+    }
+  }
+  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
+    const int64_t rows = x.rows * (config_.return_sequences ? input_[0] : 1), u = config_.units;
+    const std::string& m = config_.merge_mode;
+    for (int64_t r = 0; r < rows; ++r) {
+      float* ga = dyf_.data() + r * u;
+      float* gb = dyb_.data() + r * u;
+      for (int64_t j = 0; j < u; ++j) {
+        if (m == "concat") { ga[j] = dy.data[r * 2 * u + j]; gb[j] = dy.data[r * 2 * u + u + j]; }
+        else if (m == "sum") { ga[j] = gb[j] = dy.data[r * u + j]; }
+        else if (m == "ave") { ga[j] = gb[j] = 0.5f * dy.data[r * u + j]; }
+        else { ga[j] = dy.data[r * u + j] * yb_.data()[r * u + j]; gb[j] = dy.data[r * u + j] * yf_.data()[r * u + j]; }
+      }
+    }
+    fwd_.backward(dx.data, grads_, dyf_.data(), x.data, params_, mask_, x.rows);
+    bwd_.backward(dx.data ? dxb_.data() : nullptr, grads_ + fwd_.param_count(), dyb_.data(), x.data,
+                  params_ + fwd_.param_count(), mask_, x.rows);
+    if (dx.data)
+      for (int64_t i = 0; i < dx.size(); ++i) dx.data[i] += dxb_.data()[i];
+  }
+
+ private:
+  RnnCore fwd_, bwd_;
+  Buffer<float> yf_, yb_, dyf_, dyb_, dxb_;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_rnn_layer(const LayerConfig& c) { return std::make_unique<RnnLayer>(c); }
+std::unique_ptr<Layer> make_bidirectional_layer(const LayerConfig& c) {
+  return std::make_unique<BidirectionalLayer>(c);
+}
+
+}  // namespace pydl
