@@ -7,6 +7,7 @@ import numpy as np
 
 import _cases as C
 import _cnn_cases as CNN
+import _rnn_cases as RNN
 import pydl
 
 
@@ -61,6 +62,10 @@ def main():
         vs_torch(f"{name} fwd+bwd, b={CNN.TRAIN_BATCH} (samples/s)", CNN.pydl_conv_case(shape, filters),
                  lambda: CNN.torch_conv_case(torch, shape, filters), lambda t: f"{CNN.TRAIN_BATCH / t:,.0f}",
                  repeat=9)
+
+    for cell in ("lstm", "gru"):
+        vs_torch(f"{cell}_train T=32 F=32 U=128, b={RNN.BATCH} (samples/s)", RNN.pydl_train_case(cell),
+                 lambda: RNN.torch_train_case(torch, cell), lambda t: f"{RNN.SAMPLES / t:,.0f}", repeat=5)
 
     versions = f"pydl {pydl.__version__}, numpy {np.__version__}, torch " + (torch.__version__ if torch else "n/a")
     print(f"Threads: {C.THREADS} ({note}); CPU: {cpu_model()}; {versions}\n")

@@ -155,3 +155,18 @@ def test_recurrent_save_load_round_trip(tmp_path, rng):
     model.save(str(tmp_path / "rnn.pydl"))
     loaded = pydl.load_model(str(tmp_path / "rnn.pydl"))
     np.testing.assert_array_equal(loaded.predict(ids), model.predict(ids))
+
+
+def test_recurrent_training_bitwise_identical_for_1_and_2_threads(rng, threads):
+    ids = rng.integers(0, 30, size=(256, 16))
+    y = rng.integers(0, 4, 256)
+    weights = []
+    for n_threads in (1, 2):
+        pydl.set_num_threads(n_threads)
+        model = pydl.Sequential([layers.Input((16,)), layers.Embedding(30, 16, mask_zero=True),
+                                 layers.Bidirectional(layers.LSTM(64, return_sequences=True)), layers.GRU(64),
+                                 layers.Dense(4)], seed=5)
+        model.compile(optimizer=optimizers.Adam(learning_rate=1e-3, clipnorm=1.0), loss="cross_entropy")
+        model.fit(ids, y, epochs=2, batch_size=64, verbose=0)
+        weights.append(model.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/fast_math.h"
 #include "core/parallel.h"
+#include "core/simd.h"
 #include "kernels/dense.h"
 #include "kernels/gemm.h"
 
@@ -11,7 +13,93 @@ namespace pydl {
 namespace {
 
 template <typename T>
-inline T sigm(T v) { return v >= T(0) ? T(1) / (T(1) + std::exp(-v)) : std::exp(v) / (T(1) + std::exp(v)); }
+inline T sigm(T v) { return fast_sigmoid(v); }
+template <typename T>
+inline T tanh_(T v) { return fast_tanh(v); }
+
+// One step's cell update for one row: branch-free loops over units, cloned per ISA.
+template <typename T>
+PYDL_ALWAYS_INLINE void lstm_row_impl(T* __restrict g, T* __restrict h, T* __restrict c, const T* __restrict xr,
+                                      const T* __restrict hrr, const T* __restrict cpr, int64_t u) {
+  for (int64_t j = 0; j < u; ++j) {
+    const T ig = sigm(xr[j] + hrr[j]), fg = sigm(xr[u + j] + hrr[u + j]);
+    const T gg = tanh_(xr[2 * u + j] + hrr[2 * u + j]), og = sigm(xr[3 * u + j] + hrr[3 * u + j]);
+    g[j] = ig; g[u + j] = fg; g[2 * u + j] = gg; g[3 * u + j] = og;
+    const T cj = fg * cpr[j] + ig * gg;
+    c[j] = cj;
+    h[j] = og * tanh_(cj);
+  }
+}
+template <typename T>
+PYDL_ALWAYS_INLINE void gru_row_impl(T* __restrict g, T* __restrict h, T* __restrict hn, const T* __restrict xr,
+                                     const T* __restrict hrr, const T* __restrict hpr, int64_t u) {
+  for (int64_t j = 0; j < u; ++j) {
+    const T rg = sigm(xr[j] + hrr[j]), zg = sigm(xr[u + j] + hrr[u + j]);
+    hn[j] = hrr[2 * u + j];
+    const T ng = tanh_(xr[2 * u + j] + rg * hrr[2 * u + j]);
+    g[j] = rg; g[u + j] = zg; g[2 * u + j] = ng;
+    h[j] = (T(1) - zg) * ng + zg * hpr[j];
+  }
+}
+// Backward of one row's step. dn / dcn: in, the state gradients after the step; out, the
+// direct parts before it (the recurrent GEMM adds the rest).
+template <typename T>
+PYDL_ALWAYS_INLINE void lstm_row_back_impl(T* __restrict dxr, T* __restrict dn, T* __restrict dcn,
+                                           const T* __restrict dyr, const T* __restrict g, const T* __restrict c,
+                                           const T* __restrict cp, int64_t u) {
+  for (int64_t j = 0; j < u; ++j) {
+    const T dh = dyr[j] + dn[j];
+    const T ig = g[j], fg = g[u + j], gg = g[2 * u + j], og = g[3 * u + j];
+    const T tc = tanh_(c[j]);
+    const T dc = dcn[j] + dh * og * (T(1) - tc * tc);
+    dxr[j] = dc * gg * ig * (T(1) - ig);
+    dxr[u + j] = dc * cp[j] * fg * (T(1) - fg);
+    dxr[2 * u + j] = dc * ig * (T(1) - gg * gg);
+    dxr[3 * u + j] = dh * tc * og * (T(1) - og);
+    dcn[j] = dc * fg;
+    dn[j] = T(0);
+  }
+}
+template <typename T>
+PYDL_ALWAYS_INLINE void gru_row_back_impl(T* __restrict dxr, T* __restrict dhrr, T* __restrict dn,
+                                          const T* __restrict dyr, const T* __restrict g, const T* __restrict hn,
+                                          const T* __restrict hp, int64_t u) {
+  for (int64_t j = 0; j < u; ++j) {
+    const T dh = dyr[j] + dn[j];
+    const T rg = g[j], zg = g[u + j], ng = g[2 * u + j];
+    const T dan = dh * (T(1) - zg) * (T(1) - ng * ng);
+    const T dar = dan * hn[j] * rg * (T(1) - rg);
+    const T daz = dh * (hp[j] - ng) * zg * (T(1) - zg);
+    dxr[j] = dar; dxr[u + j] = daz; dxr[2 * u + j] = dan;
+    dhrr[j] = dar; dhrr[u + j] = daz; dhrr[2 * u + j] = dan * rg;
+    dn[j] = dh * zg;
+  }
+}
+PYDL_SIMD_CLONES void lstm_row_back(float* dxr, float* dn, float* dcn, const float* dyr, const float* g,
+                                    const float* c, const float* cp, int64_t u) {
+  lstm_row_back_impl(dxr, dn, dcn, dyr, g, c, cp, u);
+}
+PYDL_SIMD_CLONES void lstm_row_back(double* dxr, double* dn, double* dcn, const double* dyr, const double* g,
+                                    const double* c, const double* cp, int64_t u) {
+  lstm_row_back_impl(dxr, dn, dcn, dyr, g, c, cp, u);
+}
+PYDL_SIMD_CLONES void gru_row_back(float* dxr, float* dhrr, float* dn, const float* dyr, const float* g,
+                                   const float* hn, const float* hp, int64_t u) {
+  gru_row_back_impl(dxr, dhrr, dn, dyr, g, hn, hp, u);
+}
+PYDL_SIMD_CLONES void gru_row_back(double* dxr, double* dhrr, double* dn, const double* dyr, const double* g,
+                                   const double* hn, const double* hp, int64_t u) {
+  gru_row_back_impl(dxr, dhrr, dn, dyr, g, hn, hp, u);
+}
+
+PYDL_SIMD_CLONES void lstm_row(float* g, float* h, float* c, const float* xr, const float* hrr, const float* cpr,
+                               int64_t u) { lstm_row_impl(g, h, c, xr, hrr, cpr, u); }
+PYDL_SIMD_CLONES void lstm_row(double* g, double* h, double* c, const double* xr, const double* hrr,
+                               const double* cpr, int64_t u) { lstm_row_impl(g, h, c, xr, hrr, cpr, u); }
+PYDL_SIMD_CLONES void gru_row(float* g, float* h, float* hn, const float* xr, const float* hrr, const float* hpr,
+                              int64_t u) { gru_row_impl(g, h, hn, xr, hrr, hpr, u); }
+PYDL_SIMD_CLONES void gru_row(double* g, double* h, double* hn, const double* xr, const double* hrr,
+                              const double* hpr, int64_t u) { gru_row_impl(g, h, hn, xr, hrr, hpr, u); }
 
 // Views of the workspace, all time-major: row (t, n) is at t * N + n.
 template <typename T>
@@ -91,23 +179,10 @@ void rnn_forward(T* y, const T* x, const RnnWeights<T>& w, const uint8_t* mask, 
           continue;
         }
         if (lstm) {
-          for (int64_t j = 0; j < u; ++j) {
-            const T ig = sigm(xr[j] + hrr[j]), fg = sigm(xr[u + j] + hrr[u + j]);
-            const T gg = std::tanh(xr[2 * u + j] + hrr[2 * u + j]), og = sigm(xr[3 * u + j] + hrr[3 * u + j]);
-            g[j] = ig; g[u + j] = fg; g[2 * u + j] = gg; g[3 * u + j] = og;
-            c[j] = fg * cpr[j] + ig * gg;
-            h[j] = og * std::tanh(c[j]);
-          }
+          lstm_row(g, h, c, xr, hrr, cpr, u);
         } else if (gru) {
-          T* hn = b.hn + (t * n + r) * u;
-          for (int64_t j = 0; j < u; ++j) {
-            const T rg = sigm(xr[j] + hrr[j]), zg = sigm(xr[u + j] + hrr[u + j]);
-            hn[j] = hrr[2 * u + j];
-            const T ng = std::tanh(xr[2 * u + j] + rg * hn[j]);
-            g[j] = rg; g[u + j] = zg; g[2 * u + j] = ng;
-            h[j] = (T(1) - zg) * ng + zg * hpr[j];
-            c[j] = T(0);
-          }
+          gru_row(g, h, b.hn + (t * n + r) * u, xr, hrr, hpr, u);
+          std::fill(c, c + u, T(0));
         } else {
           for (int64_t j = 0; j < u; ++j) { h[j] = xr[j] + hrr[j]; c[j] = T(0); }
           activation_inplace_span(h, u, a.act);
@@ -154,30 +229,17 @@ void rnn_backward(T* dx, T* dk, T* dr, T* db, T* dh0, T* dc0, const T* dy, const
         }
         const T* g = b.gates + row * gu;
         const T* h = b.h + row * u;
-        const T* c = b.c + row * u;
-        const T* hp = b.hprev + row * u;
-        const T* cp = b.cprev + row * u;
+        if (lstm) {
+          lstm_row_back(dxr, dn, dcn, dyr, g, b.c + row * u, b.cprev + row * u, u);
+          continue;
+        }
+        if (gru) {
+          gru_row_back(dxr, dhrr, dn, dyr, g, b.hn + row * u, b.hprev + row * u, u);
+          continue;
+        }
         for (int64_t j = 0; j < u; ++j) {
           const T dh = dyr[j] + dn[j];
-          if (lstm) {
-            const T ig = g[j], fg = g[u + j], gg = g[2 * u + j], og = g[3 * u + j];
-            const T tc = std::tanh(c[j]);
-            const T dc = dcn[j] + dh * og * (T(1) - tc * tc);
-            dxr[j] = dc * gg * ig * (T(1) - ig);
-            dxr[u + j] = dc * cp[j] * fg * (T(1) - fg);
-            dxr[2 * u + j] = dc * ig * (T(1) - gg * gg);
-            dxr[3 * u + j] = dh * tc * og * (T(1) - og);
-            dcn[j] = dc * fg;
-            dn[j] = T(0);
-          } else if (gru) {
-            const T rg = g[j], zg = g[u + j], ng = g[2 * u + j], hn = b.hn[row * u + j];
-            const T dan = dh * (T(1) - zg) * (T(1) - ng * ng);
-            const T dar = dan * hn * rg * (T(1) - rg);
-            const T daz = dh * (hp[j] - ng) * zg * (T(1) - zg);
-            dxr[j] = dar; dxr[u + j] = daz; dxr[2 * u + j] = dan;
-            dhrr[j] = dar; dhrr[u + j] = daz; dhrr[2 * u + j] = dan * rg;
-            dn[j] = dh * zg;
-          } else {
+          {
             T d = dh;
             switch (a.act) {  // derivative from the output h
               case Activation::Tanh: d *= T(1) - h[j] * h[j]; break;
