@@ -5,19 +5,12 @@
 namespace pydl::bind {
 namespace {
 
-RnnCell parse_cell(const std::string& s) {
-  if (s == "simple") return RnnCell::Simple;
-  if (s == "lstm") return RnnCell::LSTM;
-  if (s == "gru") return RnnCell::GRU;
-  throw ValueError("cell must be 'simple', 'lstm' or 'gru', got '" + s + "'");
-}
-
 template <typename T>
 RnnArgs args_of(const Array<T>& x, const Array<T>& rec, const std::string& cell, const std::string& act,
                 bool reverse, bool seq) {
   if (x.ndim() != 3 || rec.ndim() != 2) throw ValueError("rnn: expected x (N, T, F) and recurrent (U, G*U)");
   RnnArgs a;
-  a.cell = parse_cell(cell);
+  a.cell = parse_rnn_cell(cell);
   a.n = x.shape(0); a.t = x.shape(1); a.f = x.shape(2); a.u = rec.shape(0);
   a.act = parse_activation(act);
   a.reverse = reverse;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/errors.h"
 #include "core/fast_math.h"
 #include "core/parallel.h"
 #include "core/simd.h"
@@ -142,6 +143,13 @@ inline int64_t last_time(const RnnArgs& a) { return a.reverse ? 0 : a.t - 1; }
 }  // namespace
 
 int64_t rnn_workspace(const RnnArgs& a) { return Buffers<float>::size(a); }
+
+RnnCell parse_rnn_cell(const std::string& name) {
+  if (name == "simple_rnn" || name == "simple") return RnnCell::Simple;
+  if (name == "lstm") return RnnCell::LSTM;
+  if (name == "gru") return RnnCell::GRU;
+  throw ValueError("unknown recurrent cell '" + name + "': expected simple_rnn, lstm or gru");
+}
 
 template <typename T>
 void rnn_forward(T* y, const T* x, const RnnWeights<T>& w, const uint8_t* mask, const T* h0,

@@ -6,12 +6,16 @@
 // get no gradient. Parameter gradients accumulate (+=); dx is overwritten (=).
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "kernels/activation.h"
 
 namespace pydl {
 
 enum class RnnCell { Simple, LSTM, GRU };
+
+// "simple_rnn" (or "simple"), "lstm", "gru"; throws ValueError naming the choices.
+RnnCell parse_rnn_cell(const std::string& name);
 
 struct RnnArgs {
   RnnCell cell = RnnCell::LSTM;

@@ -7,13 +7,6 @@
 namespace pydl {
 namespace {
 
-RnnCell cell_of(const std::string& type) {
-  if (type == "simple_rnn") return RnnCell::Simple;
-  if (type == "lstm") return RnnCell::LSTM;
-  if (type == "gru") return RnnCell::GRU;
-  throw ValueError("unknown recurrent cell '" + type + "': expected simple_rnn, lstm or gru");
-}
-
 // One direction of a recurrent layer: its geometry, parameter specs and workspace.
 struct RnnCore {
   RnnArgs args;
@@ -71,7 +64,7 @@ class RnnLayer : public Layer {
  public:
   using Layer::Layer;
   const char* kind() const override {
-    switch (cell_of(config_.type)) {
+    switch (parse_rnn_cell(config_.type)) {
       case RnnCell::Simple: return "SimpleRNN";
       case RnnCell::LSTM: return "LSTM";
       default: return "GRU";
@@ -80,7 +73,7 @@ class RnnLayer : public Layer {
   Shape build(const Shape& in, int index) override {
     input_ = in;
     index_ = index;
-    core_.build(*this, in, cell_of(config_.type), config_.units, config_.activation, config_.return_sequences, false);
+    core_.build(*this, in, parse_rnn_cell(config_.type), config_.units, config_.activation, config_.return_sequences, false);
     output_ = config_.return_sequences ? Shape{in[0], config_.units} : Shape{config_.units};
     return output_;
   }
@@ -110,7 +103,7 @@ class BidirectionalLayer : public Layer {
   Shape build(const Shape& in, int index) override {
     input_ = in;
     index_ = index;
-    const RnnCell cell = cell_of(config_.cell);
+    const RnnCell cell = parse_rnn_cell(config_.cell);
     fwd_.build(*this, in, cell, config_.units, config_.activation, config_.return_sequences, false);
     bwd_.build(*this, in, cell, config_.units, config_.activation, config_.return_sequences, true);
     const int64_t width = config_.merge_mode == "concat" ? 2 * config_.units : config_.units;
