@@ -15,12 +15,15 @@ finally:
         del _os.environ["OPENBLAS_NUM_THREADS"]
     else:
         _os.environ["OPENBLAS_NUM_THREADS"] = _saved
-from . import callbacks, data, datasets, layers, losses, metrics, optimizers
+from . import (augmentation, callbacks, data, datasets, layers, loader, losses, metrics, optimizers,
+               preprocessing, readers, resampling, splits)
 from ._core import get_num_threads, set_num_threads
+from .loader import ArrayDataset, DataLoader
 from .models import Sequential
 from .saving import load_model
 
 __version__ = "0.1.0"
 
 __all__ = ["Sequential", "load_model", "set_num_threads", "get_num_threads", "layers", "losses",
-           "optimizers", "callbacks", "data", "datasets", "metrics", "__version__"]
+           "optimizers", "callbacks", "data", "datasets", "metrics", "preprocessing", "augmentation", "loader",
+           "readers", "resampling", "splits", "ArrayDataset", "DataLoader", "__version__"]

@@ -5,7 +5,8 @@ from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 
-__all__ = ["train_test_split", "compute_class_weight"]
+__all__ = ["train_test_split", "compute_class_weight", "Dataset", "ArrayDataset", "DataLoader", "KFold",
+           "StratifiedKFold", "RandomOverSampler", "RandomUnderSampler", "SMOTE"]
 
 
 def train_test_split(x, y, test_size: float = 0.25, stratify: bool = True,
@@ -66,3 +67,9 @@ def compute_class_weight(class_weight: Union[str, Dict[int, float]], y, num_clas
             w[int(k)] = float(v)
         return w
     raise TypeError(f"class_weight: expected 'balanced' or a dict, got {type(class_weight).__name__}")
+
+
+# pydl.data gathers the data-side API; each concept lives in its own module.
+from .loader import ArrayDataset, DataLoader, Dataset  # noqa: E402
+from .resampling import SMOTE, RandomOverSampler, RandomUnderSampler  # noqa: E402
+from .splits import KFold, StratifiedKFold  # noqa: E402

@@ -14,7 +14,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "line
 
 __all__ = ["Layer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "MaxPool2D",
            "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "BatchNormalization", "LayerNormalization",
-           "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "deserialize", "ACTIVATIONS"]
+           "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Normalization", "deserialize", "ACTIVATIONS"]
 
 
 def _check_activation(owner: str, activation: Optional[str]) -> Optional[str]:
@@ -285,6 +285,33 @@ class LayerNormalization(Layer):
         return {"epsilon": self.epsilon, "name": self.name}
 
 
+class Normalization(Layer):
+    """``(x - mean) / sqrt(variance)`` with fixed statistics, per feature or per channel (last
+    axis). Give ``mean``/``variance``, or let ``model.adapt(x)`` compute them from training
+    data when this is the model's first layer. The statistics are non-trainable weights,
+    saved with the model."""
+
+    core_type = "normalization"
+
+    def __init__(self, mean=None, variance=None, per: str = "feature", name: Optional[str] = None):
+        super().__init__(name)
+        if per not in ("feature", "channel"):
+            raise ValueError(f"Normalization: per must be 'feature' or 'channel', got {per!r}")
+        if (mean is None) != (variance is None):
+            raise ValueError("Normalization: give both mean and variance, or neither (then call model.adapt)")
+        self.mean = None if mean is None else np.asarray(mean, dtype=np.float64).tolist()
+        self.variance = None if variance is None else np.asarray(variance, dtype=np.float64).tolist()
+        if self.variance is not None and np.any(np.asarray(self.variance) < 0):
+            raise ValueError("Normalization: variance must be >= 0")
+        self.per = per
+
+    def get_config(self):
+        return {"mean": self.mean, "variance": self.variance, "per": self.per, "name": self.name}
+
+    def core_config(self):
+        return {"type": self.core_type, "name": self.name, "per": self.per}
+
+
 def _positive_int(owner: str, name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{owner}: expected {name} to be a positive int, got {value!r}")
@@ -385,7 +412,8 @@ class Bidirectional(Layer):
 
 _REGISTRY = {cls.__name__: cls for cls in (Input, Dense, Activation, Dropout, Flatten, Reshape, Conv2D, MaxPool2D,
                                            AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, BatchNormalization,
-                                           LayerNormalization, Embedding, SimpleRNN, LSTM, GRU, Bidirectional)}
+                                           LayerNormalization, Embedding, SimpleRNN, LSTM, GRU, Bidirectional,
+                                           Normalization)}
 
 
 def serialize(layer: Layer) -> Dict[str, Any]:

@@ -18,6 +18,7 @@ from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from .callbacks import Callback, CallbackList, History
 from .data import compute_class_weight
+from .loader import ArrayDataset, DataLoader
 
 __all__ = ["Sequential"]
 
@@ -161,7 +162,7 @@ class Sequential:
         return None, _checks.targets(y, n, out_shape, self.loss.name, what)
 
     # ------------------------------------------------------------------ training
-    def fit(self, x, y, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0,
+    def fit(self, x, y=None, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, verbose: int = 1, class_weight=None,
             seed: Optional[int] = None, callbacks: Optional[Sequence[Callback]] = None) -> History:
         """Train for ``epochs`` epochs; returns a History of per-epoch logs.
@@ -172,6 +173,10 @@ class Sequential:
         shuffles and dropout masks.
         """
         self._require_compiled("fit")
+        if isinstance(x, DataLoader):
+            return self._fit_loader(x, y, epochs, validation_data, verbose, class_weight, seed, callbacks)
+        if y is None:
+            raise ValueError("fit: y is required with array data (only a DataLoader carries its own targets)")
         batch_size = _checks.batch_size(batch_size)
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs: expected a non-negative int, got {epochs!r}")
@@ -198,13 +203,81 @@ class Sequential:
                 (None if targets is None else targets[:cut])
         seed = self.seed if seed is None else int(seed)
 
+        def run_epoch(progress, every, main_thread):
+            return self._trainer.fit_epoch(x, labels, targets, batch_size, bool(shuffle), seed, self._epochs_seen,
+                                           progress, every, main_thread)
+
+        weights = None if class_weight is None else self._class_weight_vector(class_weight, labels, targets)
+        return self._train(run_epoch, -(-len(x) // batch_size), epochs, val, max(batch_size, 256), verbose,
+                           weights, callbacks)
+
+    def _fit_loader(self, loader: DataLoader, y, epochs, validation_data, verbose, class_weight, seed, callbacks):
+        """fit(DataLoader): array datasets stream from the C++ loader; others from Python."""
+        if y is not None:
+            raise ValueError("fit: with a DataLoader, leave y out (the loader's dataset carries the targets)")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs: expected a non-negative int, got {epochs!r}")
+        sample_shape = loader.sample_shape
+        if self._graph is None:
+            self.build(self.input_shape or sample_shape)
+        _checks.check_input_shape(np.empty((0, *sample_shape)), self._built_input_shape, self.name)
+        if self._trainer is None:
+            self._make_trainer()
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data: expected a tuple (x_val, y_val)")
+            vx = self._prepare_x(validation_data[0], "validation_data x")
+            val = (vx, *self._prepare_y(validation_data[1], len(vx), "validation_data y"))
+        seed = self.seed if seed is None else int(seed)
+        core = loader._core_loader
+        if core is not None:
+            if loader.dataset.y is None:
+                raise ValueError("fit: the DataLoader's ArrayDataset has no y")
+            labels, targets = self._prepare_y(loader.dataset.y, len(loader.dataset))
+
+            def run_epoch(progress, every, main_thread):
+                return self._trainer.fit_epoch_loader(core, labels, targets, seed, loader._next_epoch(), progress,
+                                                      every, main_thread)
+        else:
+            labels = targets = None
+
+            def run_epoch(progress, every, main_thread):
+                totals = {"loss": 0.0, "samples": 0, "batches": 0, "correct": 0, "counted": 0,
+                          "interrupted": False, "nonfinite_batch": -1}
+                for xb, yb in loader:
+                    xb = _checks.as_float32(xb, "batch x")
+                    _checks.check_input_shape(xb, self._built_input_shape, self.name)
+                    lb, tb = self._prepare_y(yb, len(xb), "batch y")
+                    st = self._trainer.train_batch(xb, lb, tb, seed)
+                    if st["nonfinite_batch"] >= 0:
+                        totals["nonfinite_batch"] = totals["batches"]
+                        break
+                    totals["loss"] += st["loss"] * st["samples"]
+                    for k in ("samples", "batches", "correct", "counted"):
+                        totals[k] += st[k]
+                    if progress is not None and totals["batches"] % every == 0:
+                        progress(totals["batches"], totals["loss"] / totals["samples"])
+                totals["loss"] = totals["loss"] / max(totals["samples"], 1)
+                return totals
+
+        weights = None
+        if class_weight is not None:
+            if core is None:
+                raise ValueError("fit: class_weight with a custom Dataset is not supported; use an ArrayDataset")
+            weights = self._class_weight_vector(class_weight, labels, targets)
+        return self._train(run_epoch, len(loader), epochs, val, max(loader.batch_size, 256), verbose, weights,
+                           callbacks)
+
+    def _train(self, run_epoch, steps, epochs, val, val_batch, verbose, class_weights, callbacks) -> History:
+        """The epoch loop shared by array and DataLoader training: progress, validation,
+        callbacks, Ctrl-C and non-finite losses."""
         history = History()
         cbs = CallbackList([history, *(callbacks or [])], self)
         saved_weights = self._trainer.class_weights
-        if class_weight is not None:
-            self._trainer.class_weights = self._class_weight_vector(class_weight, labels, targets)
+        if class_weights is not None:
+            self._trainer.class_weights = class_weights
         self.stop_training = False
-        steps = -(-len(x) // batch_size)
         main_thread = threading.current_thread() is threading.main_thread()
         logs: Dict[str, float] = {}
         try:
@@ -213,8 +286,7 @@ class Sequential:
                 cbs.on_epoch_begin(epoch, logs)
                 bar, progress, every = self._progress_bar(verbose, epoch, epochs, steps)
                 try:
-                    stats = self._trainer.fit_epoch(x, labels, targets, batch_size, bool(shuffle), seed,
-                                                    self._epochs_seen, progress, every, main_thread)
+                    stats = run_epoch(progress, every, main_thread)
                 except BaseException:
                     if bar is not None:
                         bar.close()
@@ -229,7 +301,7 @@ class Sequential:
                 self._epochs_seen += 1
                 logs = self._logs(stats)
                 if val is not None:
-                    vstats = self._trainer.evaluate(val[0], val[1], val[2], max(batch_size, 256))
+                    vstats = self._trainer.evaluate(val[0], val[1], val[2], val_batch)
                     logs.update({f"val_{k}": v for k, v in self._logs(vstats).items()})
                 if verbose:
                     self._print_epoch(epoch, epochs, logs, verbose, bar)
@@ -352,6 +424,29 @@ class Sequential:
         for p, w in zip(params, arrays):
             dst = params_flat if p["trainable"] else state_flat
             dst[p["offset"]: p["offset"] + p["size"]] = w.ravel()
+
+    def _set_layer_weights(self, layer_name: str, values: Dict[str, object]) -> None:
+        params_flat, state_flat = self._buffers()
+        for p in self._graph.params():
+            if p["layer"] == layer_name and p["name"] in values:
+                v = np.asarray(values[p["name"]], dtype=np.float32)
+                if v.size != p["size"]:
+                    raise ValueError(f"{self.name}: {layer_name}/{p['name']} expects {tuple(p['shape'])} values, "
+                                     f"got shape {v.shape}")
+                (params_flat if p["trainable"] else state_flat)[p["offset"]: p["offset"] + p["size"]] = v.ravel()
+
+    def adapt(self, x) -> "Sequential":
+        """Set the statistics of the first layer, a ``layers.Normalization``, from training
+        data ``x`` (mean and variance per feature or per channel, in float64)."""
+        if not self.layers or not isinstance(self.layers[0], layers_mod.Normalization):
+            raise ValueError(f"{self.name}: adapt() needs a layers.Normalization as the first layer")
+        arr = self._prepare_x(x, "x").astype(np.float64)
+        layer = self.layers[0]
+        axes = (0,) if layer.per == "feature" else tuple(range(arr.ndim - 1))
+        layer.mean = arr.mean(axis=axes).tolist()
+        layer.variance = arr.var(axis=axes).tolist()
+        self._set_layer_weights(layer.name, {"mean": layer.mean, "variance": layer.variance})
+        return self
 
     def count_params(self) -> int:
         """All weights, trainable and not (as Keras counts them)."""

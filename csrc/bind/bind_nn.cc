@@ -34,6 +34,7 @@ LayerConfig to_layer_config(const py::dict& d) {
     else if (key == "return_sequences") c.return_sequences = v.cast<bool>();
     else if (key == "cell") c.cell = py::str(v);
     else if (key == "merge_mode") c.merge_mode = py::str(v);
+    else if (key == "per") c.per = py::str(v);
     // Other keys (e.g. Python-only settings) are not the core's concern.
   }
   return c;
@@ -87,6 +88,8 @@ DataRef make_data(const Graph& g, const Array<float>& x, const std::optional<Arr
   return d;
 }
 
+}  // namespace
+
 py::dict stats_dict(const EpochStats& s) {
   py::dict d;
   d["loss"] = s.mean_loss();
@@ -98,6 +101,8 @@ py::dict stats_dict(const EpochStats& s) {
   d["nonfinite_batch"] = s.nonfinite_batch;
   return d;
 }
+
+namespace {
 
 py::array_t<float> view_of(float* data, int64_t n, py::handle owner) {
   return py::array_t<float>({n}, {sizeof(float)}, data, owner);
@@ -170,7 +175,9 @@ void bind_nn(py::module_& m) {
         return out;
       }, py::arg("x"), py::arg("batch_size"));
 
-  py::class_<Trainer>(m, "Trainer", "Runs epochs, evaluation and gradients over a Graph.")
+  py::class_<Trainer> trainer(m, "Trainer", "Runs epochs, evaluation and gradients over a Graph.");
+  bind_trainer_data(trainer);
+  trainer
       .def(py::init([](Graph& g, const std::string& loss, std::vector<float> class_weights,
                        double label_smoothing, const py::dict& optimizer) {
              return new Trainer(g, parse_loss(loss), std::move(class_weights), label_smoothing,

@@ -35,5 +35,15 @@ void bind_kernels(py::module_& m);
 void bind_image_kernels(py::module_& m);
 void bind_rnn_kernels(py::module_& m);
 void bind_nn(py::module_& m);
+void bind_data(py::module_& m);
 
 }  // namespace pydl::bind
+
+namespace pydl {
+struct EpochStats;
+class Trainer;
+namespace bind {
+py::dict stats_dict(const EpochStats& s);              // bind_nn.cc
+void bind_trainer_data(py::class_<Trainer>& trainer);  // bind_data.cc: loader-driven training
+}  // namespace bind
+}  // namespace pydl

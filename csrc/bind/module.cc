@@ -29,5 +29,6 @@ PYBIND11_MODULE(_core, m) {
   pydl::bind::bind_kernels(m);
   pydl::bind::bind_image_kernels(m);
   pydl::bind::bind_rnn_kernels(m);
+  pydl::bind::bind_data(m);
   pydl::bind::bind_nn(m);
 }

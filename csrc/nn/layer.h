@@ -37,6 +37,7 @@ struct LayerConfig {
   bool return_sequences = false;      // recurrent layers
   std::string cell;                   // Bidirectional: simple_rnn, lstm or gru
   std::string merge_mode = "concat";  // Bidirectional: concat, sum, ave, mul
+  std::string per = "feature";        // Normalization: statistics per "feature" or per "channel"
 };
 
 enum class Init { Zeros, Ones, GlorotUniform, Orthogonal, EmbeddingUniform, LstmBias };

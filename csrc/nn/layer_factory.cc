@@ -29,6 +29,7 @@ std::unique_ptr<Layer> make_layer(const LayerConfig& c) {
   if (c.type == "global_max_pool2d") return make_global_max_pool2d_layer(c);
   if (c.type == "batch_norm") return make_batch_norm_layer(c);
   if (c.type == "layer_norm") return make_layer_norm_layer(c);
+  if (c.type == "normalization") return make_normalization_layer(c);
   if (c.type == "embedding") return make_embedding_layer(c);
   if (c.type == "simple_rnn" || c.type == "lstm" || c.type == "gru") return make_rnn_layer(c);
   if (c.type == "bidirectional") return make_bidirectional_layer(c);

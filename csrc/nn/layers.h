@@ -18,6 +18,7 @@ std::unique_ptr<Layer> make_global_avg_pool2d_layer(const LayerConfig& c);
 std::unique_ptr<Layer> make_global_max_pool2d_layer(const LayerConfig& c);
 std::unique_ptr<Layer> make_batch_norm_layer(const LayerConfig& c);
 std::unique_ptr<Layer> make_layer_norm_layer(const LayerConfig& c);
+std::unique_ptr<Layer> make_normalization_layer(const LayerConfig& c);
 std::unique_ptr<Layer> make_embedding_layer(const LayerConfig& c);
 std::unique_ptr<Layer> make_rnn_layer(const LayerConfig& c);  // simple_rnn, lstm, gru
 std::unique_ptr<Layer> make_bidirectional_layer(const LayerConfig& c);

@@ -1,4 +1,6 @@
 // BatchNormalization and LayerNormalization over the last axis.
+#include <cmath>
+
 #include "core/buffer.h"
 #include "core/errors.h"
 #include "kernels/norm.h"
@@ -90,7 +92,44 @@ class LayerNormLayer : public NormLayer {
   int64_t rows_ = 0;
 };
 
+// Normalization: (x - mean) / sqrt(variance) with fixed statistics (set by model.adapt or
+// given), per channel (last axis) or per feature (every position of a sample).
+class NormalizationLayer : public NormLayer {
+ public:
+  explicit NormalizationLayer(LayerConfig c) : NormLayer(std::move(c)) {
+    if (config_.per != "feature" && config_.per != "channel")
+      throw ValueError(label() + ": per must be 'feature' or 'channel', got '" + config_.per + "'");
+  }
+  const char* kind() const override { return "Normalization"; }
+  std::vector<ParamSpec> param_specs() const override {
+    const Shape stats = per_channel() ? Shape{channels()} : input_;
+    ParamSpec mean{"mean", stats, Init::Zeros, 0, 0}, var{"variance", stats, Init::Ones, 0, 0};
+    mean.trainable = var.trainable = false;
+    return {mean, var};
+  }
+  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
+    const int64_t s = stats_size(), n = x.size();
+    const float* mean = state_;
+    const float* var = state_ + s;
+    for (int64_t i = 0; i < n; ++i) y.data[i] = (x.data[i] - mean[i % s]) * inv_std(var[i % s]);
+  }
+  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float>, Matrix<const float>) override {
+    if (!dx.data) return;
+    const int64_t s = stats_size(), n = dy.size();
+    for (int64_t i = 0; i < n; ++i) dx.data[i] = dy.data[i] * inv_std(state_[s + i % s]);
+  }
+
+ private:
+  bool per_channel() const { return config_.per == "channel"; }
+  int64_t stats_size() const { return per_channel() ? channels() : shape_size(input_); }
+  static float inv_std(float v) { return v > 0.0f ? 1.0f / std::sqrt(v) : 1.0f; }  // constant features pass
+};
+
 }  // namespace
+
+std::unique_ptr<Layer> make_normalization_layer(const LayerConfig& c) {
+  return std::make_unique<NormalizationLayer>(c);
+}
 
 std::unique_ptr<Layer> make_batch_norm_layer(const LayerConfig& c) { return std::make_unique<BatchNormLayer>(c); }
 std::unique_ptr<Layer> make_layer_norm_layer(const LayerConfig& c) { return std::make_unique<LayerNormLayer>(c); }

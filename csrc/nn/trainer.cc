@@ -90,7 +90,6 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
     for (int64_t i = d.n - 1; i > 0; --i) std::swap(order[i], order[rng.below(uint64_t(i), uint64_t(i + 1))]);
   }
   EpochStats st;
-  const int64_t n_params = g_.num_params();
   for (int64_t start = 0; start < d.n; start += batch_size) {
     if (check_interrupt && InterruptGuard::requested()) {
       st.interrupted = true;
@@ -98,25 +97,66 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
     }
     const int64_t rows = std::min(batch_size, d.n - start);
     gather(d, order + start, rows);
-    StepInfo info{true, seed, uint64_t(step_ + 1)};
-    Matrix<const float> out = g_.forward(Matrix<const float>(xb_.data(), rows, g_.input_size()), info);
-    const double loss = batch_loss(out, rows, true, &st.accuracy);
-    if (!std::isfinite(loss)) {
-      // Stop before the update: the model keeps its last finite weights.
-      st.nonfinite_batch = st.batches;
-      break;
-    }
-    g_.zero_grads();
-    g_.backward();
-    if (opt_.clipnorm > 0) clip_by_global_norm<float>(g_.grad_data(), n_params, opt_.clipnorm);
-    ++step_;
-    optimizer_step<float>(g_.param_data(), g_.grad_data(), slot0_.data(), slot1_.data(), n_params, opt_, step_);
-    st.loss_sum += loss * double(rows);
-    st.samples += rows;
-    ++st.batches;
+    if (!train_step(xb_.data(), rows, seed, st)) break;
     if (progress && every > 0 && st.batches % every == 0) progress(st.batches, st.mean_loss());
   }
   return st;
+}
+
+bool Trainer::train_step(const float* x, int64_t rows, uint64_t seed, EpochStats& st) {
+  const int64_t n_params = g_.num_params();
+  StepInfo info{true, seed, uint64_t(step_ + 1)};
+  Matrix<const float> out = g_.forward(Matrix<const float>(x, rows, g_.input_size()), info);
+  const double loss = batch_loss(out, rows, true, &st.accuracy);
+  if (!std::isfinite(loss)) {
+    // Stop before the update: the model keeps its last finite weights.
+    st.nonfinite_batch = st.batches;
+    return false;
+  }
+  g_.zero_grads();
+  g_.backward();
+  if (opt_.clipnorm > 0) clip_by_global_norm<float>(g_.grad_data(), n_params, opt_.clipnorm);
+  ++step_;
+  optimizer_step<float>(g_.param_data(), g_.grad_data(), slot0_.data(), slot1_.data(), n_params, opt_, step_);
+  st.loss_sum += loss * double(rows);
+  st.samples += rows;
+  ++st.batches;
+  return true;
+}
+
+EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint64_t seed, uint64_t epoch,
+                                     const ProgressFn& progress, int64_t every, bool check_interrupt) {
+  if (loader.size() != d.n) throw ValueError("fit: the loader and the targets differ in length");
+  int64_t in = 1;
+  for (int64_t v : loader.output_shape()) in *= v;
+  if (in != g_.input_size()) throw ValueError("fit: the loader's samples do not match the model's input size");
+  EpochStats st;
+  loader.start_epoch(epoch);
+  while (const LoaderBatch* b = loader.next()) {
+    if (check_interrupt && InterruptGuard::requested()) {
+      st.interrupted = true;
+      break;
+    }
+    plan(b->rows);
+    for (int64_t r = 0; r < b->rows; ++r) {
+      const int64_t i = b->indices.data()[r];
+      if (d.labels) lb_.data()[r] = d.labels[i];
+      if (d.targets)
+        std::copy(d.targets + i * g_.output_size(), d.targets + (i + 1) * g_.output_size(), tb_.data() + r * g_.output_size());
+    }
+    if (!train_step(b->x.data(), b->rows, seed, st)) break;
+    if (progress && every > 0 && st.batches % every == 0) progress(st.batches, st.mean_loss());
+  }
+  loader.stop();
+  return st;
+}
+
+void Trainer::train_batch(const float* x, int64_t rows, const int32_t* labels, const float* targets, uint64_t seed,
+                          EpochStats& st) {
+  plan(rows);
+  if (labels) std::copy(labels, labels + rows, lb_.data());
+  if (targets) std::copy(targets, targets + rows * g_.output_size(), tb_.data());
+  train_step(x, rows, seed, st);
 }
 
 EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size) {

@@ -10,6 +10,7 @@
 #include "kernels/loss.h"
 #include "kernels/metrics.h"
 #include "kernels/optim.h"
+#include "data/loader.h"
 #include "nn/graph.h"
 
 namespace pydl {
@@ -47,6 +48,12 @@ class Trainer {
   EpochStats fit_epoch(const DataRef& data, int64_t batch_size, bool shuffle, uint64_t seed,
                        uint64_t epoch, const ProgressFn& progress, int64_t every,
                        bool check_interrupt);
+  // An epoch over a loader's batches; labels / targets come from `targets_of` (x unused).
+  EpochStats fit_epoch_loader(ArrayLoader& loader, const DataRef& targets_of, uint64_t seed, uint64_t epoch,
+                              const ProgressFn& progress, int64_t every, bool check_interrupt);
+  // One optimizer step on a batch the caller made (custom data sets); adds to st.
+  void train_batch(const float* x, int64_t rows, const int32_t* labels, const float* targets, uint64_t seed,
+                   EpochStats& st);
   EpochStats evaluate(const DataRef& data, int64_t batch_size);
   // Loss of the whole data set as one batch; leaves d loss / d params in graph.grad_data().
   double loss_and_gradients(const DataRef& data, bool training, uint64_t seed);
@@ -68,6 +75,9 @@ class Trainer {
   // Copies rows idx[0..rows) of the data set into the batch buffers.
   void gather(const DataRef& d, const int64_t* idx, int64_t rows);
   double batch_loss(Matrix<const float> out, int64_t rows, bool with_grad, AccuracyCount* acc);
+  // Forward, loss, backward, clip and update on x (rows samples) with lb_/tb_ filled.
+  // Returns false (and changes nothing) when the loss is not finite.
+  bool train_step(const float* x, int64_t rows, uint64_t seed, EpochStats& st);
 
   Graph& g_;
   LossKind loss_;

@@ -1,0 +1,157 @@
+// The data pipeline: augmentation ops and the background ArrayLoader.
+#include "bind/common.h"
+#include "core/interrupt.h"
+#include "data/loader.h"
+#include "kernels/augment.h"
+#include "nn/trainer.h"
+
+namespace pydl::bind {
+namespace {
+
+AugmentOp to_op(const py::dict& d) {
+  AugmentOp op;
+  const std::string kind = d["kind"].cast<std::string>();
+  if (kind == "flip") op.kind = AugmentOp::Flip;
+  else if (kind == "rotate") op.kind = AugmentOp::Rotate;
+  else if (kind == "crop") op.kind = AugmentOp::Crop;
+  else if (kind == "zoom") op.kind = AugmentOp::Zoom;
+  else if (kind == "brightness") op.kind = AugmentOp::Brightness;
+  else if (kind == "contrast") op.kind = AugmentOp::Contrast;
+  else if (kind == "resize") op.kind = AugmentOp::Resize;
+  else if (kind == "center_crop") op.kind = AugmentOp::CenterCrop;
+  else throw ValueError("unknown augmentation '" + kind + "'");
+  auto get = [&](const char* k, auto& field) {
+    if (d.contains(k) && !d[k].is_none()) field = d[k].cast<std::decay_t<decltype(field)>>();
+  };
+  get("horizontal", op.horizontal);
+  get("vertical", op.vertical);
+  get("degrees", op.degrees);
+  get("factor", op.factor);
+  get("fill", op.fill);
+  get("height", op.height);
+  get("width", op.width);
+  get("padding", op.padding);
+  get("nearest", op.nearest);
+  get("low", op.low);
+  get("high", op.high);
+  return op;
+}
+
+std::vector<AugmentOp> to_ops(const py::list& ops) {
+  std::vector<AugmentOp> out;
+  for (auto o : ops) out.push_back(to_op(o.cast<py::dict>()));
+  return out;
+}
+
+std::vector<int64_t> sample_shape(const py::array& x) {
+  return std::vector<int64_t>(x.shape() + 1, x.shape() + x.ndim());
+}
+
+// Owns the C++ loader and keeps the numpy data it reads alive.
+struct PyLoader {
+  py::array data;
+  std::unique_ptr<ArrayLoader> loader;
+};
+
+}  // namespace
+
+void bind_data(py::module_& m) {
+  m.def("augment", [](Array<float> x, const py::list& ops, uint64_t seed, std::optional<py::array_t<uint64_t>> keys) {
+    if (x.ndim() != 4) throw ValueError("augment: expected images (N, H, W, C), got rank " + std::to_string(x.ndim()));
+    const int64_t n = x.shape(0);
+    if (keys && keys->size() != n) throw ValueError("augment: expected one key per image");
+    AugmentPipeline p(to_ops(ops), sample_shape(x));
+    std::vector<int64_t> out_shape{n};
+    for (int64_t d : p.output_shape()) out_shape.push_back(d);
+    Array<float> out(out_shape);
+    std::vector<float> scratch(p.scratch_size(n));
+    std::vector<uint64_t> default_keys;
+    const uint64_t* k = keys ? keys->data() : nullptr;
+    if (!k) {
+      for (int64_t i = 0; i < n; ++i) default_keys.push_back(uint64_t(i));
+      k = default_keys.data();
+    }
+    {
+      py::gil_scoped_release release;
+      p.apply(out.mutable_data(), x.data(), n, seed, k, scratch.data());
+    }
+    return out;
+  }, py::arg("x"), py::arg("ops"), py::arg("seed"), py::arg("keys") = py::none(),
+     "Apply augmentation ops (dicts) to float32 images; sample i's randomness is keyed by keys[i].");
+
+  py::class_<PyLoader>(m, "ArrayLoader", "Batches of an array data set made on a background thread.")
+      .def(py::init([](py::array x, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed, int prefetch,
+                       const py::list& ops) {
+             auto* p = new PyLoader();
+             const bool u8 = py::isinstance<py::array_t<uint8_t>>(x) && x.dtype().is(py::dtype::of<uint8_t>());
+             if (u8) p->data = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>(x);
+             else p->data = Array<float>(x);
+             if (p->data.ndim() < 1) throw ValueError("DataLoader: x needs a sample axis");
+             p->loader = std::make_unique<ArrayLoader>(p->data.data(), u8, sample_shape(p->data), p->data.shape(0),
+                                                       batch_size, shuffle, drop_last, seed, prefetch, to_ops(ops));
+             return p;
+           }),
+           py::arg("x"), py::arg("batch_size"), py::arg("shuffle"), py::arg("drop_last"), py::arg("seed"),
+           py::arg("prefetch"), py::arg("ops"))
+      .def_property_readonly("output_shape", [](const PyLoader& p) { return p.loader->output_shape(); })
+      .def_property_readonly("batches_per_epoch", [](const PyLoader& p) { return p.loader->batches_per_epoch(); })
+      .def("start_epoch", [](PyLoader& p, uint64_t epoch) { p.loader->start_epoch(epoch); }, py::arg("epoch"))
+      .def("next", [](PyLoader& p) -> py::object {
+        const LoaderBatch* b;
+        {
+          py::gil_scoped_release release;
+          b = p.loader->next();
+        }
+        if (!b) return py::none();
+        std::vector<int64_t> shape{b->rows};
+        for (int64_t d : p.loader->output_shape()) shape.push_back(d);
+        Array<float> x(shape);
+        std::copy(b->x.data(), b->x.data() + x.size(), x.mutable_data());
+        py::array_t<int64_t> idx({b->rows});
+        std::copy(b->indices.data(), b->indices.data() + b->rows, idx.mutable_data());
+        return py::make_tuple(x, idx);
+      }, "(x, indices) of the next batch (copies), or None at the end of the epoch.")
+      .def("stop", [](PyLoader& p) { p.loader->stop(); });
+}
+
+void bind_trainer_data(py::class_<Trainer>& cls) {
+  cls.def("fit_epoch_loader",
+          [](Trainer& t, PyLoader& loader, std::optional<Array<int32_t>> labels, std::optional<Array<float>> targets,
+             uint64_t seed, uint64_t epoch, std::optional<py::function> progress, int64_t every, bool check_interrupt) {
+            DataRef d;
+            d.n = loader.loader->size();
+            if (labels) d.labels = labels->data();
+            if (targets) d.targets = targets->data();
+            ProgressFn fn;
+            if (progress) {
+              fn = [&progress](int64_t done, double loss) {
+                py::gil_scoped_acquire acquire;
+                (*progress)(done, loss);
+              };
+            }
+            EpochStats s;
+            {
+              py::gil_scoped_release release;
+              InterruptGuard guard(check_interrupt);
+              s = t.fit_epoch_loader(*loader.loader, d, seed, epoch, fn, every, check_interrupt);
+            }
+            return stats_dict(s);
+          },
+          py::arg("loader"), py::arg("labels"), py::arg("targets"), py::arg("seed"), py::arg("epoch"),
+          py::arg("progress") = py::none(), py::arg("every") = 0, py::arg("check_interrupt") = false)
+      .def("train_batch",
+           [](Trainer& t, Array<float> x, std::optional<Array<int32_t>> labels, std::optional<Array<float>> targets,
+              uint64_t seed) {
+             const int64_t rows = x.shape(0);
+             EpochStats s;
+             {
+               py::gil_scoped_release release;
+               t.train_batch(x.data(), rows, labels ? labels->data() : nullptr, targets ? targets->data() : nullptr,
+                             seed, s);
+             }
+             return stats_dict(s);
+           },
+           py::arg("x"), py::arg("labels"), py::arg("targets"), py::arg("seed"));
+}
+
+}  // namespace pydl::bind

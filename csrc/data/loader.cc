@@ -1,0 +1,136 @@
+#include "data/loader.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "core/errors.h"
+#include "core/rng.h"
+
+namespace pydl {
+
+ArrayLoader::ArrayLoader(const void* x, bool x_is_uint8, std::vector<int64_t> sample_shape, int64_t n,
+                         int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed, int prefetch,
+                         std::vector<AugmentOp> ops)
+    : x_(x), u8_(x_is_uint8), in_shape_(std::move(sample_shape)), n_(n), batch_(batch_size), shuffle_(shuffle),
+      drop_last_(drop_last), seed_(seed) {
+  if (n < 1) throw ValueError("DataLoader: the data set is empty");
+  if (batch_size < 1) throw ValueError("DataLoader: batch_size must be >= 1, got " + std::to_string(batch_size));
+  if (prefetch < 1) throw ValueError("DataLoader: prefetch must be >= 1, got " + std::to_string(prefetch));
+  in_size_ = 1;
+  for (int64_t d : in_shape_) in_size_ *= d;
+  out_shape_ = in_shape_;
+  if (!ops.empty()) {
+    pipeline_ = AugmentPipeline(std::move(ops), in_shape_);
+    out_shape_ = pipeline_.output_shape();
+  }
+  out_size_ = 1;
+  for (int64_t d : out_shape_) out_size_ *= d;
+  slots_.resize(prefetch);
+  state_.assign(prefetch, 0);
+  for (auto& s : slots_) {
+    s.x.resize(batch_ * out_size_);
+    s.indices.resize(batch_);
+  }
+  order_.resize(n_);
+  keys_.resize(batch_);
+  if (u8_ || !pipeline_.empty()) gathered_.resize(batch_ * in_size_);
+  if (!pipeline_.empty()) scratch_.resize(pipeline_.scratch_size(batch_));
+}
+
+ArrayLoader::~ArrayLoader() { stop(); }
+
+int64_t ArrayLoader::batches_per_epoch() const {
+  return drop_last_ ? n_ / batch_ : (n_ + batch_ - 1) / batch_;
+}
+
+void ArrayLoader::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void ArrayLoader::start_epoch(uint64_t epoch) {
+  stop();
+  int64_t* order = order_.data();
+  for (int64_t i = 0; i < n_; ++i) order[i] = i;
+  if (shuffle_) {  // the same Fisher-Yates as the Trainer's array path
+    CounterRng rng(seed_, 0x5f0ff1e000ULL + epoch);
+    for (int64_t i = n_ - 1; i > 0; --i) std::swap(order[i], order[rng.below(uint64_t(i), uint64_t(i + 1))]);
+  }
+  std::fill(state_.begin(), state_.end(), 0);
+  produced_ = consumed_ = 0;
+  total_ = batches_per_epoch();
+  stopping_ = false;
+  error_ = nullptr;
+  worker_ = std::thread([this, epoch] { produce(epoch); });
+}
+
+void ArrayLoader::fill(LoaderBatch& b, const int64_t* order, int64_t start, int64_t rows, uint64_t epoch) {
+  b.rows = rows;
+  std::copy(order + start, order + start + rows, b.indices.data());
+  float* dst = pipeline_.empty() ? b.x.data() : gathered_.data();
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = order[start + r];
+    if (u8_) {
+      const uint8_t* src = static_cast<const uint8_t*>(x_) + i * in_size_;
+      for (int64_t k = 0; k < in_size_; ++k) dst[r * in_size_ + k] = float(src[k]);
+    } else {
+      const float* src = static_cast<const float*>(x_) + i * in_size_;
+      std::copy(src, src + in_size_, dst + r * in_size_);
+    }
+  }
+  if (!pipeline_.empty()) {
+    // A sample's random draws are keyed by (epoch, position in the epoch).
+    for (int64_t r = 0; r < rows; ++r) keys_.data()[r] = (epoch << 32) + uint64_t(start + r);
+    pipeline_.apply(b.x.data(), dst, rows, seed_, keys_.data(), scratch_.data());
+  }
+}
+
+void ArrayLoader::produce(uint64_t epoch) {
+  // One thread: the cores belong to training; augmentation overlaps with it.
+  omp_set_num_threads(1);
+  try {
+    const int64_t slots = int64_t(slots_.size());
+    for (int64_t b = 0; b < total_; ++b) {
+      const int64_t s = b % slots;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || state_[s] == 0; });
+        if (stopping_) return;
+      }
+      const int64_t start = b * batch_;
+      fill(slots_[s], order_.data(), start, std::min(batch_, n_ - start), epoch);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        state_[s] = 1;
+        ++produced_;
+      }
+      cv_.notify_all();
+    }
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mu_);
+    error_ = std::current_exception();
+    cv_.notify_all();
+  }
+}
+
+const LoaderBatch* ArrayLoader::next() {
+  const int64_t slots = int64_t(slots_.size());
+  std::unique_lock<std::mutex> lock(mu_);
+  if (consumed_ > 0) state_[(consumed_ - 1) % slots] = 0;  // the previous batch is done with
+  cv_.notify_all();
+  if (consumed_ >= total_) return nullptr;
+  const int64_t s = consumed_ % slots;
+  cv_.wait(lock, [&] { return state_[s] == 1 || error_ || stopping_; });
+  if (error_) std::rethrow_exception(error_);
+  if (stopping_ && state_[s] != 1) return nullptr;
+  state_[s] = 2;
+  ++consumed_;
+  return &slots_[s];
+}
+
+}  // namespace pydl

@@ -1,0 +1,69 @@
+// ArrayLoader: batches of an in-memory data set made on a background thread (gather in
+// shuffled order, uint8 -> float32, augmentation) while the previous batch trains. The
+// batches of an epoch depend on (seed, epoch) alone, never on the prefetch depth or timing.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/buffer.h"
+#include "kernels/augment.h"
+
+namespace pydl {
+
+struct LoaderBatch {
+  Buffer<float> x;          // (rows, output sample size)
+  Buffer<int64_t> indices;  // which samples, in the data set's numbering
+  int64_t rows = 0;
+};
+
+class ArrayLoader {
+ public:
+  // x: n samples of sample_shape, uint8 or float32 (caller keeps it alive).
+  ArrayLoader(const void* x, bool x_is_uint8, std::vector<int64_t> sample_shape, int64_t n, int64_t batch_size,
+              bool shuffle, bool drop_last, uint64_t seed, int prefetch, std::vector<AugmentOp> ops);
+  ~ArrayLoader();
+  ArrayLoader(const ArrayLoader&) = delete;
+  ArrayLoader& operator=(const ArrayLoader&) = delete;
+
+  int64_t size() const { return n_; }
+  int64_t batches_per_epoch() const;
+  const std::vector<int64_t>& output_shape() const { return out_shape_; }
+
+  // Starts producing the batches of `epoch` (stopping any epoch in progress).
+  void start_epoch(uint64_t epoch);
+  // The next batch of the epoch (blocks until made), or nullptr after the last one.
+  // The batch stays valid until the next call.
+  const LoaderBatch* next();
+  // Stops the producer; safe to call at any time.
+  void stop();
+
+ private:
+  void produce(uint64_t epoch);
+  void fill(LoaderBatch& b, const int64_t* order, int64_t start, int64_t rows, uint64_t epoch);
+
+  const void* x_;
+  bool u8_;
+  std::vector<int64_t> in_shape_, out_shape_;
+  int64_t n_, in_size_, out_size_, batch_;
+  bool shuffle_, drop_last_;
+  uint64_t seed_;
+  AugmentPipeline pipeline_;
+
+  std::vector<LoaderBatch> slots_;
+  std::vector<int> state_;  // per slot: 0 free, 1 ready, 2 held by the consumer
+  Buffer<int64_t> order_;
+  Buffer<float> gathered_, scratch_;
+  Buffer<uint64_t> keys_;
+  int64_t produced_ = 0, consumed_ = 0, total_ = 0;
+  bool stopping_ = false;
+  std::exception_ptr error_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread worker_;
+};
+
+}  // namespace pydl

@@ -1,0 +1,167 @@
+"""Image augmentation for channels-last batches ``(N, H, W, C)``, run by C++ kernels.
+
+Each transform is random per sample and reproducible: with ``seed=s``, sample i of a call
+gets the same draws every time. Inside a ``DataLoader`` the draws are keyed by the epoch
+and the sample's position in it, so an epoch's batches depend on the loader's seed alone.
+Transforms apply in training only (``fit``), never in ``evaluate`` or ``predict``.
+Geometry follows Pillow: positive angles rotate counter-clockwise about the image centre;
+bilinear samples falling outside the image take ``fill``.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["Transform", "Compose", "RandomFlip", "RandomRotation", "RandomCrop", "RandomZoom",
+           "RandomBrightness", "RandomContrast", "Resize", "CenterCrop"]
+
+
+def _size(owner: str, size) -> List[int]:
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (int(size), int(size))
+    try:
+        h, w = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: size must be an int or (height, width), got {size!r}") from None
+    if h < 1 or w < 1:
+        raise ValueError(f"{owner}: size must be positive, got {size!r}")
+    return [h, w]
+
+
+def _fraction(owner: str, name: str, v, high: float = 1.0) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= high:
+        raise ValueError(f"{owner}: expected 0 <= {name} <= {high}, got {v!r}")
+    return float(v)
+
+
+class Transform:
+    """Base class: ``ops()`` describes the C++ ops; calling applies them to a batch."""
+
+    def ops(self) -> List[dict]:
+        raise NotImplementedError
+
+    def __call__(self, x, seed: int = 0) -> np.ndarray:
+        """Apply to images ``(N, H, W, C)`` (uint8 or float); returns float32."""
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise ValueError(f"{type(self).__name__}: expected images (N, H, W, C), got shape {x.shape}")
+        return _core.augment(np.ascontiguousarray(x, dtype=np.float32), self.ops(), int(seed))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+class Compose(Transform):
+    """Applies transforms in order."""
+
+    def __init__(self, transforms: Sequence[Transform]):
+        for t in transforms:
+            if not isinstance(t, Transform):
+                raise TypeError(f"Compose: expected pydl transforms, got {type(t).__name__}")
+        self.transforms = list(transforms)
+
+    def ops(self):
+        return [op for t in self.transforms for op in t.ops()]
+
+
+class RandomFlip(Transform):
+    """Flips each image with probability 1/2: ``"horizontal"``, ``"vertical"`` or
+    ``"horizontal_and_vertical"`` (each axis drawn independently)."""
+
+    MODES = ("horizontal", "vertical", "horizontal_and_vertical")
+
+    def __init__(self, mode: str = "horizontal"):
+        if mode not in self.MODES:
+            raise ValueError(f"RandomFlip: mode must be one of {', '.join(self.MODES)}, got {mode!r}")
+        self.mode = mode
+
+    def ops(self):
+        return [{"kind": "flip", "horizontal": "horizontal" in self.mode, "vertical": "vertical" in self.mode}]
+
+
+class RandomRotation(Transform):
+    """Rotates by an angle uniform in ``[-degrees, degrees]`` (bilinear, ``fill`` outside)."""
+
+    def __init__(self, degrees: float, fill: float = 0.0):
+        self.degrees = _fraction("RandomRotation", "degrees", degrees, 180.0)
+        self.fill = float(fill)
+
+    def ops(self):
+        return [{"kind": "rotate", "degrees": self.degrees, "fill": self.fill}]
+
+
+class RandomCrop(Transform):
+    """Pads by ``padding`` pixels (value ``fill``) and crops ``size`` at a random offset."""
+
+    def __init__(self, size, padding: int = 0, fill: float = 0.0):
+        self.size = _size("RandomCrop", size)
+        if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
+            raise ValueError(f"RandomCrop: padding must be an int >= 0, got {padding!r}")
+        self.padding = int(padding)
+        self.fill = float(fill)
+
+    def ops(self):
+        return [{"kind": "crop", "height": self.size[0], "width": self.size[1], "padding": self.padding,
+                 "fill": self.fill}]
+
+
+class RandomZoom(Transform):
+    """Zooms about the centre by a factor uniform in ``[1 - factor, 1 + factor]`` (> 1 zooms in)."""
+
+    def __init__(self, factor: float, fill: float = 0.0):
+        self.factor = _fraction("RandomZoom", "factor", factor, 0.9)
+        self.fill = float(fill)
+
+    def ops(self):
+        return [{"kind": "zoom", "factor": self.factor, "fill": self.fill}]
+
+
+class RandomBrightness(Transform):
+    """Adds ``delta * (high - low)``, delta uniform in ``[-factor, factor]``, then clips to
+    ``value_range`` (Keras's definition; the default range suits uint8 pixels)."""
+
+    def __init__(self, factor: float, value_range=(0.0, 255.0)):
+        self.factor = _fraction("RandomBrightness", "factor", factor)
+        self.value_range = (float(value_range[0]), float(value_range[1]))
+
+    def ops(self):
+        return [{"kind": "brightness", "factor": self.factor, "low": self.value_range[0], "high": self.value_range[1]}]
+
+
+class RandomContrast(Transform):
+    """Scales each channel's deviation from its mean by a factor uniform in
+    ``[1 - factor, 1 + factor]``, then clips to ``value_range``."""
+
+    def __init__(self, factor: float, value_range=(0.0, 255.0)):
+        self.factor = _fraction("RandomContrast", "factor", factor)
+        self.value_range = (float(value_range[0]), float(value_range[1]))
+
+    def ops(self):
+        return [{"kind": "contrast", "factor": self.factor, "low": self.value_range[0], "high": self.value_range[1]}]
+
+
+class Resize(Transform):
+    """Resizes to ``(height, width)``: ``"bilinear"`` (half-pixel centres, no antialiasing, as
+    TensorFlow's and OpenCV's) or ``"nearest"`` (as Pillow's NEAREST)."""
+
+    def __init__(self, height: int, width: int, method: str = "bilinear"):
+        self.height, self.width = _size("Resize", (height, width))
+        if method not in ("bilinear", "nearest"):
+            raise ValueError(f"Resize: method must be 'bilinear' or 'nearest', got {method!r}")
+        self.method = method
+
+    def ops(self):
+        return [{"kind": "resize", "height": self.height, "width": self.width, "nearest": self.method == "nearest"}]
+
+
+class CenterCrop(Transform):
+    """Crops ``size`` from the centre (the odd pixel goes to the bottom/right)."""
+
+    def __init__(self, size):
+        self.size = _size("CenterCrop", size)
+
+    def ops(self):
+        return [{"kind": "center_crop", "height": self.size[0], "width": self.size[1]}]

@@ -1,0 +1,145 @@
+"""Datasets and the DataLoader.
+
+``ArrayDataset(x, y)`` wraps in-memory arrays; any object with ``__len__`` and
+``__getitem__(i) -> (x_i, y_i)`` is a map-style dataset too. ``DataLoader`` batches a
+dataset, shuffles it each epoch and applies training-time transforms. For array datasets
+the gather, uint8 -> float32 conversion and augmentation run in C++ on a background thread
+(GIL released) while the previous batch trains; an epoch's batches depend on the seed and
+the epoch number alone, never on ``prefetch``.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Optional, Tuple
+
+import numpy as np
+
+from . import _checks, _core
+from .augmentation import Transform
+
+__all__ = ["Dataset", "ArrayDataset", "DataLoader"]
+
+
+class Dataset:
+    """Map-style dataset protocol: ``len(ds)`` samples, ``ds[i] -> (x_i, y_i)``."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __getitem__(self, i):
+        raise NotImplementedError
+
+
+class ArrayDataset(Dataset):
+    """In-memory arrays with a leading sample axis; ``x`` uint8 stays uint8 until batching."""
+
+    def __init__(self, x, y=None):
+        x = np.asarray(x)
+        if x.ndim < 1 or len(x) == 0:
+            raise ValueError("ArrayDataset: x is empty")
+        if y is not None:
+            y = np.asarray(y)
+            if len(y) != len(x):
+                raise ValueError(f"ArrayDataset: x and y have different lengths: {len(x)} vs {len(y)}")
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], (None if self.y is None else self.y[i])
+
+
+class DataLoader:
+    """Batches of ``dataset``: ``for x_batch, y_batch in loader`` or ``model.fit(loader)``.
+
+    ``transform`` (a pydl augmentation, e.g. ``Compose([RandomFlip(), RandomCrop(28, 2)])``)
+    runs in training only. ``seed=None`` draws a seed once; a given seed reproduces every
+    epoch's order and augmentation exactly.
+    """
+
+    def __init__(self, dataset, batch_size: int = 32, shuffle: bool = True, seed: Optional[int] = None,
+                 drop_last: bool = False, transform: Optional[Transform] = None, prefetch: int = 2):
+        if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+            raise TypeError(f"DataLoader: expected a dataset with __len__ and __getitem__, got {type(dataset).__name__}")
+        if isinstance(dataset, np.ndarray):
+            raise TypeError("DataLoader: wrap arrays as ArrayDataset(x, y)")
+        if len(dataset) == 0:
+            raise ValueError("DataLoader: the dataset is empty")
+        if transform is not None and not isinstance(transform, Transform):
+            raise TypeError(f"DataLoader: transform must be a pydl augmentation, got {type(transform).__name__}")
+        if isinstance(prefetch, bool) or not isinstance(prefetch, (int, np.integer)) or prefetch < 1:
+            raise ValueError(f"DataLoader: prefetch must be an int >= 1, got {prefetch!r}")
+        self.dataset = dataset
+        self.batch_size = _checks.batch_size(batch_size)
+        self.shuffle = bool(shuffle)
+        self.seed = seed
+        self.drop_last = bool(drop_last)
+        self.transform = transform
+        self.prefetch = int(prefetch)
+        self._seed = int(np.random.SeedSequence().entropy % (1 << 63)) if seed is None else int(seed)
+        self._epoch = 0
+        self._core_loader = None
+        if isinstance(dataset, ArrayDataset):
+            x = dataset.x
+            if x.dtype != np.uint8:
+                x = _checks.as_float32(x, "DataLoader x")
+                _checks.check_finite(x, "DataLoader x")
+            if transform is not None and x.ndim != 4:
+                raise ValueError(f"DataLoader: transforms need images (N, H, W, C), got x of shape {x.shape}")
+            self._core_loader = _core.ArrayLoader(np.ascontiguousarray(x), self.batch_size, self.shuffle,
+                                                  self.drop_last, self._seed, self.prefetch,
+                                                  transform.ops() if transform is not None else [])
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    @property
+    def sample_shape(self) -> Tuple[int, ...]:
+        """Shape of one sample as batches deliver it (after the transform)."""
+        if self._core_loader is not None:
+            return tuple(self._core_loader.output_shape)
+        x0 = np.asarray(self.dataset[0][0], dtype=np.float32)
+        if self.transform is None:
+            return x0.shape
+        return self.transform(x0[None], seed=0).shape[1:]
+
+    def _next_epoch(self) -> int:
+        epoch = self._epoch
+        self._epoch += 1
+        return epoch
+
+    def _order(self, epoch: int) -> np.ndarray:
+        n = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self._seed, epoch]).permutation(n)
+
+    def __iter__(self) -> Iterator[Tuple[np.ndarray, Optional[np.ndarray]]]:
+        epoch = self._next_epoch()
+        if self._core_loader is not None:
+            y = self.dataset.y
+            self._core_loader.start_epoch(epoch)
+            try:
+                while (batch := self._core_loader.next()) is not None:
+                    x, idx = batch
+                    yield x, (None if y is None else y[idx])
+            finally:
+                self._core_loader.stop()
+            return
+        yield from self._python_batches(epoch)
+
+    def _python_batches(self, epoch: int):
+        """Custom datasets: samples come from Python; transforms still run in C++."""
+        order = self._order(epoch)
+        stop = len(order) - (len(order) % self.batch_size if self.drop_last else 0)
+        for start in range(0, stop, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            samples = [self.dataset[int(i)] for i in idx]
+            x = np.stack([np.asarray(s[0], dtype=np.float32) for s in samples])
+            ys = [s[1] for s in samples]
+            y = None if ys[0] is None else np.stack([np.asarray(v) for v in ys])
+            if self.transform is not None:
+                keys = (np.uint64(epoch) << np.uint64(32)) + np.arange(start, start + len(idx), dtype=np.uint64)
+                x = _core.augment(np.ascontiguousarray(x), self.transform.ops(), self._seed, keys)
+            yield np.ascontiguousarray(x, dtype=np.float32), y

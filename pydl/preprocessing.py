@@ -1,0 +1,119 @@
+"""Preprocessing fitted on training data only: ``Standardize``, ``MinMaxScale`` and
+``Normalize`` (each with ``fit``, ``transform``, ``inverse_transform``, ``fit_transform`` and
+``as_layer()`` for use as a model's first layer, saved with the model), plus the image
+augmentation transforms of ``pydl.augmentation``, re-exported here."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .augmentation import (CenterCrop, Compose, RandomBrightness, RandomContrast, RandomCrop, RandomFlip,
+                           RandomRotation, RandomZoom, Resize, Transform)
+
+__all__ = ["Standardize", "MinMaxScale", "Normalize", "Transform", "Compose", "RandomFlip", "RandomRotation",
+           "RandomCrop", "RandomZoom", "RandomBrightness", "RandomContrast", "Resize", "CenterCrop"]
+
+
+def _stats_axes(x: np.ndarray, per: str):
+    """Axes reduced when fitting: the batch axis for per-feature statistics, every axis but
+    the last (channels) for per-channel ones."""
+    if per == "feature":
+        return (0,)
+    if per == "channel":
+        return tuple(range(x.ndim - 1))
+    raise ValueError(f"per must be 'feature' or 'channel', got {per!r}")
+
+
+class _Scaler:
+    """y = (x - offset_) / scale_ with statistics learned by fit."""
+
+    def __init__(self, per: str = "feature"):
+        if per not in ("feature", "channel"):
+            raise ValueError(f"{type(self).__name__}: per must be 'feature' or 'channel', got {per!r}")
+        self.per = per
+
+    def _data(self, x, fitting: bool = False) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim < 2 or len(x) == 0:
+            raise ValueError(f"{type(self).__name__}: expected a batch of samples (N, ...), got shape {x.shape}")
+        if not fitting:
+            if not hasattr(self, "offset_"):
+                raise RuntimeError(f"{type(self).__name__}: call fit() first")
+            expected = self.offset_.shape
+            got = x.shape[-1:] if self.per == "channel" else x.shape[1:]
+            if tuple(got) != tuple(expected):
+                raise ValueError(f"{type(self).__name__}: fitted on samples with statistics of shape {expected}, "
+                                 f"got data of shape {x.shape}")
+        return x
+
+    def transform(self, x) -> np.ndarray:
+        x = self._data(x)
+        return ((x - self.offset_) / self.scale_).astype(np.float32)
+
+    def inverse_transform(self, y) -> np.ndarray:
+        y = self._data(y)
+        return (y * self.scale_ + self.offset_).astype(np.float32)
+
+    def fit_transform(self, x) -> np.ndarray:
+        return self.fit(x).transform(x)
+
+    def as_layer(self, name: Optional[str] = None):
+        """A ``layers.Normalization`` computing this transform inside the model."""
+        from .layers import Normalization
+
+        if not hasattr(self, "offset_"):
+            raise RuntimeError(f"{type(self).__name__}: call fit() first")
+        return Normalization(mean=self.offset_.tolist(), variance=(self.scale_ ** 2).tolist(), per=self.per, name=name)
+
+
+class Standardize(_Scaler):
+    """Zero mean, unit variance per feature (``per="feature"``) or per channel
+    (``per="channel"``, the last axis of images). Constant features are left centred."""
+
+    def fit(self, x) -> "Standardize":
+        x = self._data(x, fitting=True)
+        axes = _stats_axes(x, self.per)
+        self.offset_ = x.mean(axis=axes)
+        std = x.std(axis=axes)
+        self.scale_ = np.where(std > 0, std, 1.0)
+        return self
+
+
+class MinMaxScale(_Scaler):
+    """Maps the training range of each feature (or channel) onto ``feature_range``."""
+
+    def __init__(self, feature_range: Sequence[float] = (0.0, 1.0), per: str = "feature"):
+        super().__init__(per)
+        lo, hi = (float(v) for v in feature_range)
+        if not lo < hi:
+            raise ValueError(f"MinMaxScale: feature_range must be (low, high) with low < high, got {feature_range!r}")
+        self.feature_range = (lo, hi)
+
+    def fit(self, x) -> "MinMaxScale":
+        x = self._data(x, fitting=True)
+        axes = _stats_axes(x, self.per)
+        lo, hi = self.feature_range
+        xmin, xmax = x.min(axis=axes), x.max(axis=axes)
+        span = np.where(xmax > xmin, xmax - xmin, 1.0)
+        self.scale_ = span / (hi - lo)
+        self.offset_ = xmin - lo * self.scale_
+        return self
+
+
+class Normalize(_Scaler):
+    """``(x - mean) / std`` with given statistics (e.g. ImageNet's per-channel values);
+    ``fit`` only checks the shapes."""
+
+    def __init__(self, mean, std, per: str = "channel"):
+        super().__init__(per)
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.std = np.asarray(std, dtype=np.float64)
+        if self.mean.shape != self.std.shape or np.any(self.std <= 0):
+            raise ValueError("Normalize: mean and std must have the same shape and std must be > 0")
+        self.offset_, self.scale_ = self.mean, self.std
+
+    def fit(self, x=None) -> "Normalize":
+        if x is not None:
+            self._data(x)
+        return self
