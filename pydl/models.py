@@ -94,6 +94,9 @@ class Sequential:
         self._graph = _core.Graph(list(self.input_shape), [l.core_config() for l in self.layers])
         self._built_input_shape = tuple(self._graph.input_shape)  # cached: checked on every call
         self._graph.init_params(self.seed)
+        for layer in self.layers:  # fixed statistics given to Normalization layers
+            if isinstance(layer, layers_mod.Normalization) and layer.mean is not None:
+                self._set_layer_weights(layer.name, {"mean": layer.mean, "variance": layer.variance})
         if self.optimizer is not None:
             self._make_trainer()
         return self
