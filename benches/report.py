@@ -7,6 +7,7 @@ import numpy as np
 
 import _cases as C
 import _cnn_cases as CNN
+import _data_cases as D
 import _rnn_cases as RNN
 import pydl
 
@@ -66,6 +67,14 @@ def main():
     for cell in ("lstm", "gru"):
         vs_torch(f"{cell}_train T=32 F=32 U=128, b={RNN.BATCH} (samples/s)", RNN.pydl_train_case(cell),
                  lambda: RNN.torch_train_case(torch, cell), lambda t: f"{RNN.SAMPLES / t:,.0f}", repeat=5)
+
+    for shape in D.SHAPES:
+        t = C.best_of(D.loader_case(shape), 3)
+        rows.append((f"loader flip+crop+rotation {'x'.join(map(str, shape))} (images/s)",
+                     f"{D.LOADER_SAMPLES / t:,.0f}", "torchvision not compared", None))
+    plain, augmented = (C.best_of(D.cnn_train_case(a), 3) for a in (False, True))
+    rows.append(("cnn_train from a DataLoader, augmented vs plain (samples/s)", f"{CNN.TRAIN_SAMPLES / augmented:,.0f}",
+                 f"plain {CNN.TRAIN_SAMPLES / plain:,.0f}", plain / augmented))
 
     versions = f"pydl {pydl.__version__}, numpy {np.__version__}, torch " + (torch.__version__ if torch else "n/a")
     print(f"Threads: {C.THREADS} ({note}); CPU: {cpu_model()}; {versions}\n")

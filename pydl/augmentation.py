@@ -14,21 +14,14 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from . import _core
+from .layers import _pair
 
 __all__ = ["Transform", "Compose", "RandomFlip", "RandomRotation", "RandomCrop", "RandomZoom",
            "RandomBrightness", "RandomContrast", "Resize", "CenterCrop"]
 
 
 def _size(owner: str, size) -> List[int]:
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        size = (int(size), int(size))
-    try:
-        h, w = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: size must be an int or (height, width), got {size!r}") from None
-    if h < 1 or w < 1:
-        raise ValueError(f"{owner}: size must be positive, got {size!r}")
-    return [h, w]
+    return _pair(owner, "size", size)
 
 
 def _fraction(owner: str, name: str, v, high: float = 1.0) -> float:

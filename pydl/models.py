@@ -189,13 +189,8 @@ class Sequential:
         if self._trainer is None:
             self._make_trainer()
         labels, targets = self._prepare_y(y, len(x))
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data: expected a tuple (x_val, y_val)")
-            vx = self._prepare_x(validation_data[0], "validation_data x")
-            val = (vx, *self._prepare_y(validation_data[1], len(vx), "validation_data y"))
-        elif validation_split > 0.0:
+        val = self._validation_arrays(validation_data)
+        if val is None and validation_split > 0.0:
             n_val = int(len(x) * validation_split)
             if n_val < 1 or n_val >= len(x):
                 raise ValueError(f"validation_split={validation_split} leaves no samples on one side "
@@ -226,12 +221,7 @@ class Sequential:
         _checks.check_input_shape(np.empty((0, *sample_shape)), self._built_input_shape, self.name)
         if self._trainer is None:
             self._make_trainer()
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data: expected a tuple (x_val, y_val)")
-            vx = self._prepare_x(validation_data[0], "validation_data x")
-            val = (vx, *self._prepare_y(validation_data[1], len(vx), "validation_data y"))
+        val = self._validation_arrays(validation_data)
         seed = self.seed if seed is None else int(seed)
         core = loader._core_loader
         if core is not None:
@@ -318,6 +308,15 @@ class Sequential:
             self._trainer.class_weights = saved_weights
             cbs.on_train_end(logs)
         return history
+
+    def _validation_arrays(self, validation_data):
+        """(x, labels, targets) of validation_data=(x_val, y_val), checked, or None."""
+        if validation_data is None:
+            return None
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data: expected a tuple (x_val, y_val)")
+        vx = self._prepare_x(validation_data[0], "validation_data x")
+        return (vx, *self._prepare_y(validation_data[1], len(vx), "validation_data y"))
 
     def _class_weight_vector(self, class_weight, labels, targets) -> List[float]:
         if self.loss.name == "cross_entropy":

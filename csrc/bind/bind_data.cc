@@ -122,20 +122,9 @@ void bind_trainer_data(py::class_<Trainer>& cls) {
             d.n = loader.loader->size();
             if (labels) d.labels = labels->data();
             if (targets) d.targets = targets->data();
-            ProgressFn fn;
-            if (progress) {
-              fn = [&progress](int64_t done, double loss) {
-                py::gil_scoped_acquire acquire;
-                (*progress)(done, loss);
-              };
-            }
-            EpochStats s;
-            {
-              py::gil_scoped_release release;
-              InterruptGuard guard(check_interrupt);
-              s = t.fit_epoch_loader(*loader.loader, d, seed, epoch, fn, every, check_interrupt);
-            }
-            return stats_dict(s);
+            return run_epoch(progress, check_interrupt, [&](const ProgressFn& fn) {
+              return t.fit_epoch_loader(*loader.loader, d, seed, epoch, fn, every, check_interrupt);
+            });
           },
           py::arg("loader"), py::arg("labels"), py::arg("targets"), py::arg("seed"), py::arg("epoch"),
           py::arg("progress") = py::none(), py::arg("every") = 0, py::arg("check_interrupt") = false)

@@ -90,6 +90,24 @@ DataRef make_data(const Graph& g, const Array<float>& x, const std::optional<Arr
 
 }  // namespace
 
+py::dict run_epoch(std::optional<py::function>& progress, bool check_interrupt,
+                   const std::function<EpochStats(const ProgressFn&)>& epoch) {
+  ProgressFn fn;
+  if (progress) {
+    fn = [&progress](int64_t done, double loss) {
+      py::gil_scoped_acquire acquire;
+      (*progress)(done, loss);
+    };
+  }
+  EpochStats s;
+  {
+    py::gil_scoped_release release;
+    InterruptGuard guard(check_interrupt);
+    s = epoch(fn);
+  }
+  return stats_dict(s);
+}
+
 py::dict stats_dict(const EpochStats& s) {
   py::dict d;
   d["loss"] = s.mean_loss();
@@ -191,20 +209,9 @@ void bind_nn(py::module_& m) {
               uint64_t epoch, std::optional<py::function> progress, int64_t every,
               bool check_interrupt) {
              DataRef d = make_data(t.graph(), x, labels, targets, "fit");
-             ProgressFn fn;
-             if (progress) {
-               fn = [&progress](int64_t done, double loss) {
-                 py::gil_scoped_acquire acquire;
-                 (*progress)(done, loss);
-               };
-             }
-             EpochStats s;
-             {
-               py::gil_scoped_release release;
-               InterruptGuard guard(check_interrupt);
-               s = t.fit_epoch(d, batch_size, shuffle, seed, epoch, fn, every, check_interrupt);
-             }
-             return stats_dict(s);
+             return run_epoch(progress, check_interrupt, [&](const ProgressFn& fn) {
+               return t.fit_epoch(d, batch_size, shuffle, seed, epoch, fn, every, check_interrupt);
+             });
            },
            py::arg("x"), py::arg("labels"), py::arg("targets"),
            py::arg("batch_size"), py::arg("shuffle"), py::arg("seed"), py::arg("epoch"),
