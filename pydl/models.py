@@ -6,8 +6,6 @@ few batches (the progress bar) and at epoch ends (validation, callbacks, history
 from __future__ import annotations
 
 import re
-import sys
-import threading
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -16,16 +14,14 @@ from . import _checks, _core
 from . import layers as layers_mod
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
-from .callbacks import Callback, CallbackList, History
-from .data import compute_class_weight
-from .loader import ArrayDataset, DataLoader
+from .training import TrainingMixin
 
 __all__ = ["Sequential"]
 
 _METRICS = ("accuracy",)
 
 
-class Sequential:
+class Sequential(TrainingMixin):
     """A linear stack of layers.
 
     >>> model = Sequential([layers.Input((64,)), layers.Dense(10)], seed=0)
@@ -163,199 +159,6 @@ class Sequential:
                                  f"got (None, {', '.join(map(str, out_shape))})")
             return _checks.class_labels(y, n, out_shape[0], what), None
         return None, _checks.targets(y, n, out_shape, self.loss.name, what)
-
-    # ------------------------------------------------------------------ training
-    def fit(self, x, y=None, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0,
-            validation_data=None, shuffle: bool = True, verbose: int = 1, class_weight=None,
-            seed: Optional[int] = None, callbacks: Optional[Sequence[Callback]] = None) -> History:
-        """Train for ``epochs`` epochs; returns a History of per-epoch logs.
-
-        ``validation_split`` holds out the last fraction of ``x``/``y`` (before shuffling);
-        ``validation_data=(x_val, y_val)`` takes precedence. ``class_weight`` is a dict
-        ``{class: weight}`` or ``"balanced"``. ``seed`` (default: the model's) drives the
-        shuffles and dropout masks.
-        """
-        self._require_compiled("fit")
-        if isinstance(x, DataLoader):
-            return self._fit_loader(x, y, epochs, validation_data, verbose, class_weight, seed, callbacks)
-        if y is None:
-            raise ValueError("fit: y is required with array data (only a DataLoader carries its own targets)")
-        batch_size = _checks.batch_size(batch_size)
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs: expected a non-negative int, got {epochs!r}")
-        if not 0.0 <= validation_split < 1.0:
-            raise ValueError(f"validation_split: expected a fraction in [0, 1), got {validation_split!r}")
-        x = self._prepare_x(x, "x")
-        if self._trainer is None:
-            self._make_trainer()
-        labels, targets = self._prepare_y(y, len(x))
-        val = self._validation_arrays(validation_data)
-        if val is None and validation_split > 0.0:
-            n_val = int(len(x) * validation_split)
-            if n_val < 1 or n_val >= len(x):
-                raise ValueError(f"validation_split={validation_split} leaves no samples on one side "
-                                 f"of {len(x)}")
-            cut = len(x) - n_val
-            val = (x[cut:], None if labels is None else labels[cut:], None if targets is None else targets[cut:])
-            x, labels, targets = x[:cut], (None if labels is None else labels[:cut]), \
-                (None if targets is None else targets[:cut])
-        seed = self.seed if seed is None else int(seed)
-
-        def run_epoch(progress, every, main_thread):
-            return self._trainer.fit_epoch(x, labels, targets, batch_size, bool(shuffle), seed, self._epochs_seen,
-                                           progress, every, main_thread)
-
-        weights = None if class_weight is None else self._class_weight_vector(class_weight, labels, targets)
-        return self._train(run_epoch, -(-len(x) // batch_size), epochs, val, max(batch_size, 256), verbose,
-                           weights, callbacks)
-
-    def _fit_loader(self, loader: DataLoader, y, epochs, validation_data, verbose, class_weight, seed, callbacks):
-        """fit(DataLoader): array datasets stream from the C++ loader; others from Python."""
-        if y is not None:
-            raise ValueError("fit: with a DataLoader, leave y out (the loader's dataset carries the targets)")
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs: expected a non-negative int, got {epochs!r}")
-        sample_shape = loader.sample_shape
-        if self._graph is None:
-            self.build(self.input_shape or sample_shape)
-        _checks.check_input_shape(np.empty((0, *sample_shape)), self._built_input_shape, self.name)
-        if self._trainer is None:
-            self._make_trainer()
-        val = self._validation_arrays(validation_data)
-        seed = self.seed if seed is None else int(seed)
-        core = loader._core_loader
-        if core is not None:
-            if loader.dataset.y is None:
-                raise ValueError("fit: the DataLoader's ArrayDataset has no y")
-            labels, targets = self._prepare_y(loader.dataset.y, len(loader.dataset))
-
-            def run_epoch(progress, every, main_thread):
-                return self._trainer.fit_epoch_loader(core, labels, targets, seed, loader._next_epoch(), progress,
-                                                      every, main_thread)
-        else:
-            labels = targets = None
-
-            def run_epoch(progress, every, main_thread):
-                totals = {"loss": 0.0, "samples": 0, "batches": 0, "correct": 0, "counted": 0,
-                          "interrupted": False, "nonfinite_batch": -1}
-                for xb, yb in loader:
-                    xb = _checks.as_float32(xb, "batch x")
-                    _checks.check_input_shape(xb, self._built_input_shape, self.name)
-                    lb, tb = self._prepare_y(yb, len(xb), "batch y")
-                    st = self._trainer.train_batch(xb, lb, tb, seed)
-                    if st["nonfinite_batch"] >= 0:
-                        totals["nonfinite_batch"] = totals["batches"]
-                        break
-                    totals["loss"] += st["loss"] * st["samples"]
-                    for k in ("samples", "batches", "correct", "counted"):
-                        totals[k] += st[k]
-                    if progress is not None and totals["batches"] % every == 0:
-                        progress(totals["batches"], totals["loss"] / totals["samples"])
-                totals["loss"] = totals["loss"] / max(totals["samples"], 1)
-                return totals
-
-        weights = None
-        if class_weight is not None:
-            if core is None:
-                raise ValueError("fit: class_weight with a custom Dataset is not supported; use an ArrayDataset")
-            weights = self._class_weight_vector(class_weight, labels, targets)
-        return self._train(run_epoch, len(loader), epochs, val, max(loader.batch_size, 256), verbose, weights,
-                           callbacks)
-
-    def _train(self, run_epoch, steps, epochs, val, val_batch, verbose, class_weights, callbacks) -> History:
-        """The epoch loop shared by array and DataLoader training: progress, validation,
-        callbacks, Ctrl-C and non-finite losses."""
-        history = History()
-        cbs = CallbackList([history, *(callbacks or [])], self)
-        saved_weights = self._trainer.class_weights
-        if class_weights is not None:
-            self._trainer.class_weights = class_weights
-        self.stop_training = False
-        main_thread = threading.current_thread() is threading.main_thread()
-        logs: Dict[str, float] = {}
-        try:
-            cbs.on_train_begin(logs)
-            for epoch in range(epochs):
-                cbs.on_epoch_begin(epoch, logs)
-                bar, progress, every = self._progress_bar(verbose, epoch, epochs, steps)
-                try:
-                    stats = run_epoch(progress, every, main_thread)
-                except BaseException:
-                    if bar is not None:
-                        bar.close()
-                    raise
-                if stats["interrupted"]:
-                    raise KeyboardInterrupt
-                if stats["nonfinite_batch"] >= 0:
-                    raise FloatingPointError(
-                        f"{self.name}: the loss became NaN or Inf at epoch {epoch + 1}, batch "
-                        f"{stats['nonfinite_batch'] + 1}; the model keeps the weights of the last "
-                        "finite step (lower the learning rate, or clip with clipnorm=)")
-                self._epochs_seen += 1
-                logs = self._logs(stats)
-                if val is not None:
-                    vstats = self._trainer.evaluate(val[0], val[1], val[2], val_batch)
-                    logs.update({f"val_{k}": v for k, v in self._logs(vstats).items()})
-                if verbose:
-                    self._print_epoch(epoch, epochs, logs, verbose, bar)
-                elif bar is not None:
-                    bar.close()
-                cbs.on_epoch_end(epoch, logs)
-                if self.stop_training:
-                    break
-        finally:
-            # Runs on Ctrl-C too: the model is at its last complete step, callbacks close.
-            self._trainer.class_weights = saved_weights
-            cbs.on_train_end(logs)
-        return history
-
-    def _validation_arrays(self, validation_data):
-        """(x, labels, targets) of validation_data=(x_val, y_val), checked, or None."""
-        if validation_data is None:
-            return None
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data: expected a tuple (x_val, y_val)")
-        vx = self._prepare_x(validation_data[0], "validation_data x")
-        return (vx, *self._prepare_y(validation_data[1], len(vx), "validation_data y"))
-
-    def _class_weight_vector(self, class_weight, labels, targets) -> List[float]:
-        if self.loss.name == "cross_entropy":
-            n_classes = int(self._graph.output_shape[0])
-            return compute_class_weight(class_weight, labels, n_classes).tolist()
-        if self.loss.name == "binary_cross_entropy":
-            return compute_class_weight(class_weight, (targets > 0.5).astype(np.int64).ravel(), 2).tolist()
-        raise ValueError(f"class_weight applies to classification losses, not {self.loss.name}")
-
-    def _logs(self, stats) -> Dict[str, float]:
-        logs = {"loss": float(stats["loss"])}
-        if "accuracy" in self.metrics and stats["counted"]:
-            logs["accuracy"] = stats["correct"] / stats["counted"]
-        return logs
-
-    def _progress_bar(self, verbose, epoch, epochs, steps):
-        if verbose != 1:
-            return None, None, 0
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", leave=True,
-                   file=sys.stdout, dynamic_ncols=True)
-        every = max(1, steps // 20)
-
-        def progress(done, loss):
-            bar.update(done - bar.n)
-            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-
-        return bar, progress, every
-
-    @staticmethod
-    def _print_epoch(epoch, epochs, logs, verbose, bar):
-        if bar is not None:  # verbose=1: the finished bar carries the epoch's numbers
-            bar.update(bar.total - bar.n)
-            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
-            bar.close()
-        else:
-            text = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-            print(f"Epoch {epoch + 1}/{epochs} - {text}")
 
     # ------------------------------------------------------- evaluate / predict
     def evaluate(self, x, y, batch_size: int = 256) -> Dict[str, float]:

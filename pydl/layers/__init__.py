@@ -1,0 +1,36 @@
+"""Layer specifications.
+
+A layer's constructor only stores its configuration; the C++ network creates the weights
+once the input shape is known (at ``Sequential`` build time). ``get_config`` returns exactly
+what the constructor was given, so a model can be rebuilt from JSON.
+"""
+from typing import Any, Dict
+
+from .base import ACTIVATIONS, Layer, _pair
+from .convolutional import (AvgPool2D, BatchNormalization, Conv2D, GlobalAvgPool2D, GlobalMaxPool2D, LayerNormalization,
+                            MaxPool2D)
+from .core import Activation, Dense, Dropout, Flatten, Input, Normalization, Reshape
+from .recurrent import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
+
+__all__ = ["Layer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "MaxPool2D",
+           "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "BatchNormalization", "LayerNormalization",
+           "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Normalization", "deserialize", "ACTIVATIONS"]
+
+
+_REGISTRY = {cls.__name__: cls for cls in (Input, Dense, Activation, Dropout, Flatten, Reshape, Conv2D, MaxPool2D,
+                                           AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, BatchNormalization,
+                                           LayerNormalization, Embedding, SimpleRNN, LSTM, GRU, Bidirectional,
+                                           Normalization)}
+
+
+def serialize(layer: Layer) -> Dict[str, Any]:
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(spec: Dict[str, Any]) -> Layer:
+    """Rebuild a layer from ``{"class_name": ..., "config": {...}}``."""
+    try:
+        cls = _REGISTRY[spec["class_name"]]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown layer spec {spec!r}") from None
+    return cls(**spec["config"])

@@ -1,0 +1,116 @@
+"""Image layers (channels-last): Conv2D, pooling, BatchNormalization, LayerNormalization."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .base import Layer, _check_activation, _padding, _pair
+
+
+class Conv2D(Layer):
+    """2-D convolution over channels-last images ``(N, H, W, C)``.
+
+    Weights: ``kernel`` of shape ``(kh, kw, c_in, filters)`` (Glorot-uniform) and ``bias``
+    ``(filters,)``. ``padding="same"`` pads like TensorFlow/Keras (the odd pixel at the
+    bottom/right); an int or ``(ph, pw)`` pads symmetrically.
+    """
+
+    core_type = "conv2d"
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding="valid", dilation_rate=1,
+                 activation: Optional[str] = None, use_bias: bool = True, name: Optional[str] = None):
+        super().__init__(name)
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
+            raise ValueError(f"Conv2D: expected filters to be a positive int, got {filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = _pair("Conv2D", "kernel_size", kernel_size)
+        self.strides = _pair("Conv2D", "strides", strides)
+        self.padding = _padding("Conv2D", padding)
+        self.dilation_rate = _pair("Conv2D", "dilation_rate", dilation_rate)
+        if self.dilation_rate != [1, 1] and self.strides != [1, 1]:
+            raise ValueError("Conv2D: strides > 1 with dilation_rate > 1 is not supported (as in Keras)")
+        self.activation = _check_activation("Conv2D", activation)
+        self.use_bias = bool(use_bias)
+
+    def get_config(self):
+        return {"filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
+                "padding": self.padding, "dilation_rate": self.dilation_rate, "activation": self.activation,
+                "use_bias": self.use_bias, "name": self.name}
+
+    def core_config(self):
+        cfg = super().core_config()
+        cfg["units"] = cfg.pop("filters")
+        return cfg
+
+
+class _Pool2D(Layer):
+    def __init__(self, pool_size=2, strides=None, padding="valid", name: Optional[str] = None):
+        super().__init__(name)
+        owner = type(self).__name__
+        self.pool_size = _pair(owner, "pool_size", pool_size)
+        self.strides = _pair(owner, "strides", strides, allow_none=True)
+        self.padding = _padding(owner, padding, allow_explicit=False)
+
+    def get_config(self):
+        return {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding, "name": self.name}
+
+
+class MaxPool2D(_Pool2D):
+    """Max over ``pool_size`` windows (strides default to ``pool_size``)."""
+
+    core_type = "max_pool2d"
+
+
+class AvgPool2D(_Pool2D):
+    """Average over ``pool_size`` windows; padded pixels are excluded from the average."""
+
+    core_type = "avg_pool2d"
+
+
+class GlobalAvgPool2D(Layer):
+    """Average over height and width: ``(N, H, W, C) -> (N, C)``."""
+
+    core_type = "global_avg_pool2d"
+
+
+class GlobalMaxPool2D(Layer):
+    """Max over height and width: ``(N, H, W, C) -> (N, C)``."""
+
+    core_type = "global_max_pool2d"
+
+
+class BatchNormalization(Layer):
+    """Normalises over the last axis with batch statistics in training and moving statistics
+    in evaluate/predict. Weights: ``gamma``, ``beta`` (trained) and ``moving_mean``,
+    ``moving_variance`` (updated as ``momentum * moving + (1 - momentum) * batch``, with the
+    unbiased batch variance, as PyTorch)."""
+
+    core_type = "batch_norm"
+
+    def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, name: Optional[str] = None):
+        super().__init__(name)
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(f"BatchNormalization: expected 0 <= momentum <= 1, got {momentum!r}")
+        if not float(epsilon) > 0:
+            raise ValueError(f"BatchNormalization: expected epsilon > 0, got {epsilon!r}")
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+
+    def get_config(self):
+        return {"momentum": self.momentum, "epsilon": self.epsilon, "name": self.name}
+
+
+class LayerNormalization(Layer):
+    """Normalises each sample over its last axis; weights ``gamma`` and ``beta``."""
+
+    core_type = "layer_norm"
+
+    def __init__(self, epsilon: float = 1e-5, name: Optional[str] = None):
+        super().__init__(name)
+        if not float(epsilon) > 0:
+            raise ValueError(f"LayerNormalization: expected epsilon > 0, got {epsilon!r}")
+        self.epsilon = float(epsilon)
+
+    def get_config(self):
+        return {"epsilon": self.epsilon, "name": self.name}

@@ -1,0 +1,104 @@
+"""Sequence layers (batch first, (N, T, F)): Embedding, SimpleRNN, LSTM, GRU, Bidirectional."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .base import Layer, _check_activation, _positive_int
+
+
+class Embedding(Layer):
+    """Integer ids ``(N, T)`` -> vectors ``(N, T, output_dim)``; weights ``embeddings`` of
+    shape ``(input_dim, output_dim)`` (uniform in [-0.05, 0.05]). Ids out of range raise.
+    With ``mask_zero=True``, id 0 is padding: recurrent layers after it leave their state
+    unchanged on padded steps and give them no gradient."""
+
+    core_type = "embedding"
+
+    def __init__(self, input_dim: int, output_dim: int, mask_zero: bool = False, name: Optional[str] = None):
+        super().__init__(name)
+        self.input_dim = _positive_int("Embedding", "input_dim", input_dim)
+        self.output_dim = _positive_int("Embedding", "output_dim", output_dim)
+        self.mask_zero = bool(mask_zero)
+
+    def get_config(self):
+        return {"input_dim": self.input_dim, "output_dim": self.output_dim, "mask_zero": self.mask_zero,
+                "name": self.name}
+
+
+class _Recurrent(Layer):
+    """Base of the recurrent layers: input ``(N, T, F)``, output ``(N, units)`` (the last
+    state) or ``(N, T, units)`` with ``return_sequences``. Weights: ``kernel (F, G*units)``
+    (Glorot-uniform), ``recurrent_kernel (units, G*units)`` (orthogonal), ``bias``."""
+
+    def __init__(self, units: int, return_sequences: bool = False, name: Optional[str] = None):
+        super().__init__(name)
+        self.units = _positive_int(type(self).__name__, "units", units)
+        self.return_sequences = bool(return_sequences)
+
+    def get_config(self):
+        return {"units": self.units, "return_sequences": self.return_sequences, "name": self.name}
+
+
+class SimpleRNN(_Recurrent):
+    """``h_t = activation(x_t W + h_{t-1} U + b)``."""
+
+    core_type = "simple_rnn"
+
+    def __init__(self, units: int, activation: str = "tanh", return_sequences: bool = False,
+                 name: Optional[str] = None):
+        super().__init__(units, return_sequences, name)
+        self.activation = _check_activation("SimpleRNN", activation) or "linear"
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation}
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory; gate order i, f, g, o; bias ``(4 * units,)`` with the forget
+    gate's initialised to 1."""
+
+    core_type = "lstm"
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit with PyTorch's/cuDNN's formulation
+    ``n = tanh(W_n x + b_in + r * (U_n h + b_hn))``; gate order r, z, n; bias ``(2, 3 * units)``
+    (input bias, recurrent bias)."""
+
+    core_type = "gru"
+
+
+class Bidirectional(Layer):
+    """Runs a recurrent layer forwards and backwards in time and merges both outputs
+    (``merge_mode``: concat, sum, ave or mul). Weights: the forward copy's, then the
+    backward copy's (prefixed ``forward_`` / ``backward_``)."""
+
+    core_type = "bidirectional"
+    MERGE_MODES = ("concat", "sum", "ave", "mul")
+
+    def __init__(self, layer: _Recurrent, merge_mode: str = "concat", name: Optional[str] = None):
+        super().__init__(name)
+        if isinstance(layer, dict):  # from a saved config
+            from . import deserialize
+
+            layer = deserialize(layer)
+        if not isinstance(layer, _Recurrent):
+            raise TypeError(f"Bidirectional: expected a SimpleRNN, LSTM or GRU layer, got {type(layer).__name__}")
+        if merge_mode not in self.MERGE_MODES:
+            raise ValueError(f"Bidirectional: merge_mode must be one of {', '.join(self.MERGE_MODES)}, "
+                             f"got {merge_mode!r}")
+        self.layer = layer
+        self.merge_mode = merge_mode
+
+    def get_config(self):
+        from . import serialize
+
+        return {"layer": serialize(self.layer), "merge_mode": self.merge_mode, "name": self.name}
+
+    def core_config(self):
+        inner = self.layer.get_config()
+        return {"type": "bidirectional", "name": self.name, "cell": self.layer.core_type,
+                "units": inner["units"], "return_sequences": inner["return_sequences"],
+                "activation": inner.get("activation", "tanh"), "merge_mode": self.merge_mode}
