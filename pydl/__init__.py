@@ -15,8 +15,9 @@ finally:
         del _os.environ["OPENBLAS_NUM_THREADS"]
     else:
         _os.environ["OPENBLAS_NUM_THREADS"] = _saved
-from . import (augmentation, callbacks, data, datasets, layers, loader, losses, metrics, optimizers,
-               preprocessing, readers, resampling, splits)
+from . import (augmentation, callbacks, data, datasets, layers, loader, losses, metrics, optimizers, plot,
+               preprocessing, readers, resampling, schedules, splits)
+from .diagnose import diagnose
 from ._core import get_num_threads, set_num_threads
 from .loader import ArrayDataset, DataLoader
 from .models import Sequential
@@ -26,4 +27,5 @@ __version__ = "0.1.0"
 
 __all__ = ["Sequential", "load_model", "set_num_threads", "get_num_threads", "layers", "losses",
            "optimizers", "callbacks", "data", "datasets", "metrics", "preprocessing", "augmentation", "loader",
-           "readers", "resampling", "splits", "ArrayDataset", "DataLoader", "__version__"]
+           "readers", "resampling", "splits", "schedules", "plot", "diagnose", "ArrayDataset", "DataLoader",
+           "__version__"]

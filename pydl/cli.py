@@ -3,6 +3,7 @@ built-in data set), evaluates it on a held-out stratified split and prints a rep
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -51,11 +52,19 @@ def demo(args) -> int:
     print(metrics.classification_report(y_test, y_pred))
     print("\nconfusion matrix (rows: true class, columns: predicted):")
     print(metrics.confusion_matrix(y_test, y_pred, 10))
+    print(f"\n{pydl.diagnose(history)}")
     if args.save:
         model.save(args.save)
         reloaded = pydl.load_model(args.save)
         same = np.array_equal(reloaded.predict(x_test), model.predict(x_test))
         print(f"\nsaved to {args.save} (reloaded, predictions identical: {same})")
+        try:  # plots need matplotlib, an optional extra
+            stem = os.path.splitext(args.save)[0]
+            history.plot(stem + "-history.png")
+            pydl.plot.confusion_matrix(metrics.confusion_matrix(y_test, y_pred, 10), path=stem + "-confusion.png")
+            print(f"wrote {stem}-history.png and {stem}-confusion.png")
+        except ImportError as e:
+            print(f"(no plots: {e})")
     return 0
 
 

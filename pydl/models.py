@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _checks, _core
+from . import _checks, _core, _metric_logs
 from . import layers as layers_mod
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
@@ -18,7 +18,6 @@ from .training import TrainingMixin
 
 __all__ = ["Sequential"]
 
-_METRICS = ("accuracy",)
 
 
 class Sequential(TrainingMixin):
@@ -118,13 +117,7 @@ class Sequential(TrainingMixin):
         """Choose the optimizer, the loss and the metrics reported by fit and evaluate."""
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = losses_mod.get(loss)
-        metrics = list(metrics or [])
-        for m in metrics:
-            if m not in _METRICS:
-                raise ValueError(f"unknown metric {m!r}: expected one of {', '.join(_METRICS)}")
-        if "accuracy" in metrics and self.loss.name in ("mse", "mae"):
-            raise ValueError(f"metric 'accuracy' needs a classification loss, not {self.loss.name}")
-        self.metrics = metrics
+        self.metrics = _metric_logs.validate(list(metrics or []), self.loss.name)
         if self._graph is not None:
             self._make_trainer()
 
@@ -133,6 +126,7 @@ class Sequential(TrainingMixin):
         self._trainer = _core.Trainer(
             self._graph, self.loss.name, losses_mod.weights_array(self.loss).tolist(),
             getattr(self.loss, "label_smoothing", 0.0), self.optimizer.core_config())
+        self._trainer.set_metrics(**_metric_logs.spec(self.metrics))
         if keep_state and old is not None:
             self._trainer.step = old.step
             for new, prev in zip(self._trainer.slots(), old.slots()):
@@ -161,15 +155,35 @@ class Sequential(TrainingMixin):
         return None, _checks.targets(y, n, out_shape, self.loss.name, what)
 
     # ------------------------------------------------------- evaluate / predict
-    def evaluate(self, x, y, batch_size: int = 256) -> Dict[str, float]:
-        """Loss and compiled metrics on ``(x, y)``, in inference mode (no dropout)."""
+    def evaluate(self, x, y, batch_size: int = 256, metrics: Optional[Sequence[str]] = None) -> Dict[str, float]:
+        """Loss and metrics on ``(x, y)`` in inference mode (no dropout, no augmentation).
+        ``metrics`` (default: the compiled ones) are accumulated in C++ across batches;
+        ``roc_auc`` is computed from the model's outputs at the end."""
         self._require_compiled("evaluate")
         batch_size = _checks.batch_size(batch_size)
         x = self._prepare_x(x, "x")
         if self._trainer is None:
             self._make_trainer()
         labels, targets = self._prepare_y(y, len(x))
-        return self._logs(self._trainer.evaluate(x, labels, targets, batch_size))
+        names = self.metrics if metrics is None else _metric_logs.validate(list(metrics), self.loss.name)
+        self._trainer.set_metrics(**_metric_logs.spec(names))
+        try:
+            stats = self._trainer.evaluate(x, labels, targets, batch_size)
+        finally:
+            self._trainer.set_metrics(**_metric_logs.spec(self.metrics))
+        logs = _metric_logs.logs_from_stats(stats, names, self.loss.name)
+        if "roc_auc" in names:
+            logs["roc_auc"] = self._roc_auc(x, labels, targets, batch_size)
+        return logs
+
+    def _roc_auc(self, x, labels, targets, batch_size) -> float:
+        from .metrics import roc_auc
+
+        scores = self._graph.predict(x, batch_size)
+        if self.loss.name == "binary_cross_entropy":
+            return float(roc_auc(targets.reshape(-1) > 0.5, scores.reshape(-1)))
+        e = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return float(roc_auc(labels, e / e.sum(axis=1, keepdims=True), multi_class="ovr"))
 
     def predict(self, x, batch_size: int = 256) -> np.ndarray:
         """Model outputs (logits for classification losses) as float32, batched internally."""

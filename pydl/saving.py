@@ -7,6 +7,8 @@ import json
 import os
 import tempfile
 
+from typing import Optional, Tuple
+
 import numpy as np
 
 from . import layers as layers_mod
@@ -21,6 +23,7 @@ FORMAT_VERSION = 1
 
 def _atomic_write(path: str, data: bytes) -> None:
     directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pydl", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -42,7 +45,9 @@ def _atomic_write(path: str, data: bytes) -> None:
         pass
 
 
-def save_model(model, path: str) -> None:
+def save_model(model, path: str, checkpoint: Optional[dict] = None) -> None:
+    """Write ``model`` to ``path``; ``checkpoint`` (training position and callback states)
+    is stored alongside for ``fit(resume_from=path)``."""
     from safetensors.numpy import save
 
     model._require_built()
@@ -57,18 +62,18 @@ def save_model(model, path: str) -> None:
                            "metrics": model.metrics}
         if model._trainer is not None:
             meta["compile"]["step"] = int(model._trainer.step)
+            meta["compile"]["learning_rate"] = float(model._trainer.learning_rate)
             for i, slot in enumerate(model._trainer.slots()):
                 tensors[f"optimizer/slot{i}"] = np.array(slot)
+    if checkpoint is not None:
+        meta["checkpoint"] = checkpoint
     _atomic_write(path, save(tensors, metadata={"pydl": json.dumps(meta)}))
 
 
-def load_model(path: str):
-    """Load a model saved with ``model.save(path)``: architecture, weights, and (when it was
-    compiled) optimizer, loss and optimizer state, ready to continue training."""
+def _read(path: str) -> Tuple[dict, dict]:
+    """(tensors, metadata) of a pydl file, with clear errors for anything else."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
-
-    from .models import Sequential
 
     try:
         with open(path, "rb") as f:
@@ -88,7 +93,15 @@ def load_model(path: str):
         raise ValueError(f"{path!r} is not a pydl model file")
     if meta.get("version", 0) > FORMAT_VERSION:
         raise ValueError(f"{path!r} was written by a newer pydl (format {meta['version']})")
+    return tensors, meta
 
+
+def load_model(path: str):
+    """Load a model saved with ``model.save(path)``: architecture, weights, and (when it was
+    compiled) optimizer, loss and optimizer state, ready to continue training."""
+    from .models import Sequential
+
+    tensors, meta = _read(path)
     cfg = meta["model"]
     model = Sequential([layers_mod.deserialize(s) for s in cfg["layers"]], seed=cfg["seed"], name=cfg["name"])
     model.build(cfg["input_shape"])
@@ -99,12 +112,38 @@ def load_model(path: str):
             raise ValueError(f"{path!r} lacks the weight {key}")
         weights.append(tensors[key])
     model.set_weights(weights)
+    _restore_training_state(model, tensors, meta, path)
+    return model
+
+
+def load_checkpoint_into(model, path: str) -> dict:
+    """Load a checkpoint's weights and training state into ``model`` (same architecture,
+    compiled alike) and return its checkpoint record (epoch, callback states, ...)."""
+    tensors, meta = _read(path)
+    if "checkpoint" not in meta:
+        raise ValueError(f"{path!r} is a model file, not a training checkpoint (see callbacks.ModelCheckpoint)")
+    if meta["model"]["layers"] != model.get_config()["layers"]:
+        raise ValueError(f"{path!r} holds a different architecture than {model.name}")
+    model._require_built()
+    model.set_weights([tensors[f"weights/{p['layer']}/{p['name']}"] for p in model._graph.params()])
+    comp = meta.get("compile") or {}
+    if model.optimizer is None or comp.get("optimizer", {}).get("kind") != model.optimizer.kind:
+        raise ValueError(f"{path!r}: compile the model with the checkpoint's optimizer "
+                         f"({comp.get('optimizer', {}).get('kind')}) before resuming")
+    if model._trainer is None:
+        model._make_trainer()
+    _restore_training_state(model, tensors, meta, path, recompile=False)
+    return meta["checkpoint"]
+
+
+def _restore_training_state(model, tensors, meta, path, recompile: bool = True) -> None:
     model._epochs_seen = int(meta.get("epochs_seen", 0))
     comp = meta.get("compile")
     if comp:
-        model.compile(optimizers_mod.from_config(comp["optimizer"]["kind"], comp["optimizer"]["config"]),
-                      losses_mod.from_config(comp["loss"]["name"], comp["loss"]["config"]),
-                      comp.get("metrics"))
+        if recompile:
+            model.compile(optimizers_mod.from_config(comp["optimizer"]["kind"], comp["optimizer"]["config"]),
+                          losses_mod.from_config(comp["loss"]["name"], comp["loss"]["config"]),
+                          comp.get("metrics"))
         if "step" in comp:
             model._trainer.step = comp["step"]
             for i, slot in enumerate(model._trainer.slots()):
@@ -112,4 +151,5 @@ def load_model(path: str):
                 if key not in tensors or tensors[key].shape != slot.shape:
                     raise ValueError(f"{path!r}: optimizer state {key} is missing or of the wrong size")
                 slot[:] = tensors[key]
-    return model
+        if "learning_rate" in comp:
+            model._trainer.learning_rate = comp["learning_rate"]

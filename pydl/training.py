@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _metric_logs
 from .callbacks import Callback, CallbackList, History
 from .data import compute_class_weight
 from .loader import DataLoader
@@ -20,17 +20,26 @@ class TrainingMixin:
 
     def fit(self, x, y=None, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, verbose: int = 1, class_weight=None,
-            seed: Optional[int] = None, callbacks: Optional[Sequence[Callback]] = None) -> History:
-        """Train for ``epochs`` epochs; returns a History of per-epoch logs.
+            seed: Optional[int] = None, callbacks: Optional[Sequence[Callback]] = None,
+            raise_on_nonfinite: bool = True, resume_from: Optional[str] = None) -> History:
+        """Train until epoch ``epochs``; returns a History of per-epoch logs.
 
         ``validation_split`` holds out the last fraction of ``x``/``y`` (before shuffling);
         ``validation_data=(x_val, y_val)`` takes precedence. ``class_weight`` is a dict
         ``{class: weight}`` or ``"balanced"``. ``seed`` (default: the model's) drives the
-        shuffles and dropout masks.
+        shuffles and dropout masks. A NaN/Inf loss stops the epoch before the bad update and
+        raises FloatingPointError naming the batch, or with ``raise_on_nonfinite=False`` logs
+        the loss as NaN (see callbacks.TerminateOnNaN). ``resume_from`` names a checkpoint of
+        callbacks.ModelCheckpoint: training continues after its epoch with the same data
+        order, dropout masks, optimizer state and callback states, to the same weights as a
+        run that was never interrupted.
         """
+        self._fit_options = {"raise_on_nonfinite": bool(raise_on_nonfinite), "resume_from": resume_from}
+        self._fit_loader_ref = None
         self._require_compiled("fit")
         if isinstance(x, DataLoader):
             return self._fit_loader(x, y, epochs, validation_data, verbose, class_weight, seed, callbacks)
+        self._fit_seed = self.seed if seed is None else int(seed)
         if y is None:
             raise ValueError("fit: y is required with array data (only a DataLoader carries its own targets)")
         batch_size = _checks.batch_size(batch_size)
@@ -76,6 +85,8 @@ class TrainingMixin:
             self._make_trainer()
         val = self._validation_arrays(validation_data)
         seed = self.seed if seed is None else int(seed)
+        self._fit_seed = seed
+        self._fit_loader_ref = loader
         core = loader._core_loader
         if core is not None:
             if loader.dataset.y is None:
@@ -119,7 +130,15 @@ class TrainingMixin:
         """The epoch loop shared by array and DataLoader training: progress, validation,
         callbacks, Ctrl-C and non-finite losses."""
         history = History()
-        cbs = CallbackList([history, *(callbacks or [])], self)
+        # History last: it records the logs after other callbacks add to them (learning_rate).
+        cbs = CallbackList([*(callbacks or []), history], self)
+        self._steps_per_epoch = steps
+        self._callbacks = [cb for cb in cbs.callbacks if not isinstance(cb, History)]
+        self._pending_checkpoints = []
+        options = getattr(self, "_fit_options", {})
+        first_epoch = 0
+        if options.get("resume_from"):
+            first_epoch = self._resume(options["resume_from"], self._callbacks)
         saved_weights = self._trainer.class_weights
         if class_weights is not None:
             self._trainer.class_weights = class_weights
@@ -128,7 +147,7 @@ class TrainingMixin:
         logs: Dict[str, float] = {}
         try:
             cbs.on_train_begin(logs)
-            for epoch in range(epochs):
+            for epoch in range(first_epoch, epochs):
                 cbs.on_epoch_begin(epoch, logs)
                 bar, progress, every = self._progress_bar(verbose, epoch, epochs, steps)
                 try:
@@ -139,21 +158,32 @@ class TrainingMixin:
                     raise
                 if stats["interrupted"]:
                     raise KeyboardInterrupt
-                if stats["nonfinite_batch"] >= 0:
+                nonfinite = stats["nonfinite_batch"] >= 0
+                if nonfinite and options.get("raise_on_nonfinite", True):
                     raise FloatingPointError(
                         f"{self.name}: the loss became NaN or Inf at epoch {epoch + 1}, batch "
                         f"{stats['nonfinite_batch'] + 1}; the model keeps the weights of the last "
                         "finite step (lower the learning rate, or clip with clipnorm=)")
                 self._epochs_seen += 1
                 logs = self._logs(stats)
+                if nonfinite:
+                    logs["loss"] = float("nan")
                 if val is not None:
                     vstats = self._trainer.evaluate(val[0], val[1], val[2], val_batch)
-                    logs.update({f"val_{k}": v for k, v in self._logs(vstats).items()})
+                    vlogs = self._logs(vstats)
+                    if "roc_auc" in self.metrics:
+                        vlogs["roc_auc"] = self._roc_auc(val[0], val[1], val[2], val_batch)
+                    logs.update({f"val_{k}": v for k, v in vlogs.items()})
                 if verbose:
                     self._print_epoch(epoch, epochs, logs, verbose, bar)
                 elif bar is not None:
                     bar.close()
                 cbs.on_epoch_end(epoch, logs)
+                # Checkpoints are written after every callback has seen the epoch, so the saved
+                # callback states are the ones the next epoch starts from.
+                for path in self._pending_checkpoints:
+                    self._save_checkpoint(path, epoch)
+                self._pending_checkpoints = []
                 if self.stop_training:
                     break
         finally:
@@ -161,6 +191,38 @@ class TrainingMixin:
             self._trainer.class_weights = saved_weights
             cbs.on_train_end(logs)
         return history
+
+    def _resume(self, path: str, callbacks) -> int:
+        """Load a checkpoint's training state and callback states; returns the next epoch."""
+        from .saving import load_checkpoint_into
+
+        record = load_checkpoint_into(self, path)
+        if record.get("seed") is not None and record["seed"] != self._fit_seed:
+            raise ValueError(f"resume_from: the checkpoint was trained with seed {record['seed']}, "
+                             f"this fit uses seed {self._fit_seed}")
+        loader = getattr(self, "_fit_loader_ref", None)
+        if loader is not None and record.get("loader_epoch") is not None:
+            loader._epoch = record["loader_epoch"]
+        states = record.get("callbacks", [])
+        for cb, state in zip(callbacks, states):
+            if type(cb).__name__ == state.get("class"):
+                cb.set_state(state.get("state", {}))
+        return int(record["epoch"]) + 1
+
+    def _checkpoint_record(self, epoch: int, callbacks) -> dict:
+        loader = getattr(self, "_fit_loader_ref", None)
+        return {"epoch": epoch, "seed": getattr(self, "_fit_seed", self.seed),
+                "loader_epoch": None if loader is None else loader._epoch,
+                "callbacks": [{"class": type(cb).__name__, "state": cb.get_state()} for cb in callbacks]}
+
+    def _request_checkpoint(self, path: str) -> None:
+        """callbacks.ModelCheckpoint asks for a checkpoint at the end of the current epoch."""
+        self._pending_checkpoints.append(path)
+
+    def _save_checkpoint(self, path: str, epoch: int) -> None:
+        from .saving import save_model
+
+        save_model(self, path, checkpoint=self._checkpoint_record(epoch, self._callbacks))
 
     def _validation_arrays(self, validation_data):
         """(x, labels, targets) of validation_data=(x_val, y_val), checked, or None."""
@@ -180,10 +242,7 @@ class TrainingMixin:
         raise ValueError(f"class_weight applies to classification losses, not {self.loss.name}")
 
     def _logs(self, stats) -> Dict[str, float]:
-        logs = {"loss": float(stats["loss"])}
-        if "accuracy" in self.metrics and stats["counted"]:
-            logs["accuracy"] = stats["correct"] / stats["counted"]
-        return logs
+        return _metric_logs.logs_from_stats(stats, self.metrics, self.loss.name)
 
     def _progress_bar(self, verbose, epoch, epochs, steps):
         if verbose != 1:

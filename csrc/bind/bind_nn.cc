@@ -117,6 +117,17 @@ py::dict stats_dict(const EpochStats& s) {
   d["counted"] = s.accuracy.total;
   d["interrupted"] = s.interrupted;
   d["nonfinite_batch"] = s.nonfinite_batch;
+  const MetricSums& m = s.metrics;
+  d["confusion"] = m.confusion;
+  d["top_k_correct"] = m.top_k_correct;
+  d["top_k_total"] = m.top_k_total;
+  d["sq_err"] = m.sq_err;
+  d["abs_err"] = m.abs_err;
+  d["sum_t"] = m.sum_t;
+  d["sum_t2"] = m.sum_t2;
+  d["count"] = m.count;
+  d["nll"] = m.nll;
+  d["nll_count"] = m.nll_count;
   return d;
 }
 
@@ -237,6 +248,11 @@ void bind_nn(py::module_& m) {
            },
            py::arg("x"), py::arg("labels"), py::arg("targets"),
            py::arg("training") = false, py::arg("seed") = 0)
+      .def("set_metrics", [](Trainer& t, bool confusion, int64_t top_k, bool regression, bool log_loss) {
+        t.set_metrics(MetricSpec{confusion, top_k, regression, log_loss});
+      }, py::arg("confusion"), py::arg("top_k"), py::arg("regression"), py::arg("log_loss"))
+      .def("set_lr_table", [](Trainer& t, std::vector<double> table) { t.set_lr_table(std::move(table)); },
+           py::arg("table"), "Per-step learning rates from the current step on.")
       .def_property("class_weights", &Trainer::class_weights, &Trainer::set_class_weights)
       .def_property("step", &Trainer::step, &Trainer::set_step)
       .def_property("learning_rate", [](const Trainer& t) { return t.optimizer().learning_rate; },

@@ -1,6 +1,7 @@
 // Metrics accumulated in C++ across batches: counts of correct predictions.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "core/view.h"
 #include "kernels/loss.h"
@@ -17,5 +18,27 @@ struct AccuracyCount {
 template <typename T>
 AccuracyCount accuracy_count(Matrix<const T> logits, const int32_t* labels,
                              Matrix<const T> targets, LossKind kind);
+
+// What an epoch or an evaluation accumulates beyond the loss, chosen by the compiled metrics.
+struct MetricSpec {
+  bool confusion = false;  // classes x classes counts (binary: 2 x 2 over elements)
+  int64_t top_k = 0;       // cross-entropy: label among the k largest logits (0: off)
+  bool regression = false; // sums for mse, mae, r2
+  bool log_loss = false;   // unweighted, unsmoothed negative log-likelihood
+};
+
+struct MetricSums {
+  std::vector<int64_t> confusion;  // row = true class, column = predicted
+  int64_t top_k_correct = 0, top_k_total = 0;
+  double sq_err = 0, abs_err = 0, sum_t = 0, sum_t2 = 0;
+  int64_t count = 0;               // regression elements
+  double nll = 0;
+  int64_t nll_count = 0;
+};
+
+// Adds one batch to sums (sums.confusion is sized here on first use).
+template <typename T>
+void accumulate_metrics(MetricSums& sums, const MetricSpec& spec, Matrix<const T> logits, const int32_t* labels,
+                        Matrix<const T> targets, LossKind kind);
 
 }  // namespace pydl

@@ -64,14 +64,15 @@ void Trainer::gather(const DataRef& d, const int64_t* idx, int64_t rows) {
   }
 }
 
-double Trainer::batch_loss(Matrix<const float> out, int64_t rows, bool with_grad, AccuracyCount* acc) {
+double Trainer::batch_loss(Matrix<const float> out, int64_t rows, bool with_grad, EpochStats* st) {
   Matrix<float> grad = with_grad ? g_.output_grad() : Matrix<float>(nullptr, rows, out.cols);
   Matrix<const float> targets(tb_.data(), rows, out.cols);
   const double loss = loss_forward_backward<float>(grad, loss_ws_.data(), out, lb_.data(), targets, loss_args_);
-  if (acc) {
+  if (st) {
     AccuracyCount a = accuracy_count<float>(out, lb_.data(), targets, loss_);
-    acc->correct += a.correct;
-    acc->total += a.total;
+    st->accuracy.correct += a.correct;
+    st->accuracy.total += a.total;
+    accumulate_metrics<float>(st->metrics, metric_spec_, out, lb_.data(), targets, loss_);
   }
   return loss;
 }
@@ -107,7 +108,7 @@ bool Trainer::train_step(const float* x, int64_t rows, uint64_t seed, EpochStats
   const int64_t n_params = g_.num_params();
   StepInfo info{true, seed, uint64_t(step_ + 1)};
   Matrix<const float> out = g_.forward(Matrix<const float>(x, rows, g_.input_size()), info);
-  const double loss = batch_loss(out, rows, true, &st.accuracy);
+  const double loss = batch_loss(out, rows, true, &st);
   if (!std::isfinite(loss)) {
     // Stop before the update: the model keeps its last finite weights.
     st.nonfinite_batch = st.batches;
@@ -116,6 +117,10 @@ bool Trainer::train_step(const float* x, int64_t rows, uint64_t seed, EpochStats
   g_.zero_grads();
   g_.backward();
   if (opt_.clipnorm > 0) clip_by_global_norm<float>(g_.grad_data(), n_params, opt_.clipnorm);
+  if (!lr_table_.empty()) {
+    const int64_t i = std::min<int64_t>(step_ - lr_table_start_, int64_t(lr_table_.size()) - 1);
+    opt_.learning_rate = lr_table_[std::max<int64_t>(i, 0)];
+  }
   ++step_;
   optimizer_step<float>(g_.param_data(), g_.grad_data(), slot0_.data(), slot1_.data(), n_params, opt_, step_);
   st.loss_sum += loss * double(rows);
@@ -169,7 +174,7 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size) {
     for (int64_t r = 0; r < rows; ++r) order_.data()[r] = start + r;
     gather(d, order_.data(), rows);
     Matrix<const float> out = g_.forward(Matrix<const float>(xb_.data(), rows, g_.input_size()), StepInfo{});
-    st.loss_sum += batch_loss(out, rows, false, &st.accuracy) * double(rows);
+    st.loss_sum += batch_loss(out, rows, false, &st) * double(rows);
     st.samples += rows;
     ++st.batches;
   }

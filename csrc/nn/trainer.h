@@ -28,6 +28,7 @@ struct EpochStats {
   double loss_sum = 0;      // sum over batches of (batch loss * batch samples)
   int64_t samples = 0;      // samples seen
   AccuracyCount accuracy;   // accumulated over batches
+  MetricSums metrics;       // what the MetricSpec asked for
   int64_t batches = 0;      // completed optimizer steps (or evaluated batches)
   bool interrupted = false; // Ctrl-C: stopped at a batch boundary
   int64_t nonfinite_batch = -1;  // first batch whose loss was NaN or Inf (training stops there)
@@ -61,10 +62,14 @@ class Trainer {
   // Replaces the loss's class weights (empty: none); checked like the constructor's.
   void set_class_weights(std::vector<float> w);
   const std::vector<float>& class_weights() const { return class_weights_; }
+  void set_metrics(const MetricSpec& m) { metric_spec_ = m; }
   Graph& graph() { return g_; }
   int64_t num_params() const { return g_.num_params(); }
   const OptimizerConfig& optimizer() const { return opt_; }
-  void set_learning_rate(double lr) { opt_.learning_rate = lr; }
+  void set_learning_rate(double lr) { opt_.learning_rate = lr; lr_table_.clear(); }
+  // Learning rates for the next steps, one per step (a schedule evaluated ahead of the epoch);
+  // after the last entry the last one stays. Cleared by set_learning_rate.
+  void set_lr_table(std::vector<double> table) { lr_table_ = std::move(table); lr_table_start_ = step_; }
   int64_t step() const { return step_; }
   void set_step(int64_t s) { step_ = s; }
   int slots() const { return optimizer_slots(opt_); }
@@ -74,7 +79,7 @@ class Trainer {
   void plan(int64_t batch_size);
   // Copies rows idx[0..rows) of the data set into the batch buffers.
   void gather(const DataRef& d, const int64_t* idx, int64_t rows);
-  double batch_loss(Matrix<const float> out, int64_t rows, bool with_grad, AccuracyCount* acc);
+  double batch_loss(Matrix<const float> out, int64_t rows, bool with_grad, EpochStats* st);
   // Forward, loss, backward, clip and update on x (rows samples) with lb_/tb_ filled.
   // Returns false (and changes nothing) when the loss is not finite.
   bool train_step(const float* x, int64_t rows, uint64_t seed, EpochStats& st);
@@ -91,6 +96,9 @@ class Trainer {
   Buffer<double> loss_ws_;
   Buffer<int64_t> order_;
   int64_t planned_ = 0;
+  MetricSpec metric_spec_;
+  std::vector<double> lr_table_;
+  int64_t lr_table_start_ = 0;
 };
 
 }  // namespace pydl
