@@ -75,7 +75,9 @@ def main(argv=None) -> int:
     d.add_argument("--epochs", type=int, default=25)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--threads", type=int, default=0, help="threads (default: all cores)")
-    d.add_argument("--save", metavar="PATH", help="save the trained model to PATH")
+    d.add_argument("--save", metavar="PATH", default=os.path.join("pydl-demo", "digits-cnn.pydl"),
+                   help="where to save the model; the training curves and confusion matrix go beside it "
+                        "(default: %(default)s)")
     d.add_argument("--quiet-progress", action="store_true", help="one line per epoch, no progress bars")
     d.set_defaults(func=demo)
     args = parser.parse_args(argv)
