@@ -16,7 +16,7 @@ finally:
     else:
         _os.environ["OPENBLAS_NUM_THREADS"] = _saved
 from . import (augmentation, callbacks, data, datasets, layers, loader, losses, metrics, optimizers, plot,
-               preprocessing, readers, resampling, schedules, splits)
+               preprocessing, readers, resampling, schedules, splits, tuning)
 from .diagnose import diagnose
 from ._core import get_num_threads, set_num_threads
 from .loader import ArrayDataset, DataLoader
@@ -27,5 +27,5 @@ __version__ = "0.1.0"
 
 __all__ = ["Sequential", "load_model", "set_num_threads", "get_num_threads", "layers", "losses",
            "optimizers", "callbacks", "data", "datasets", "metrics", "preprocessing", "augmentation", "loader",
-           "readers", "resampling", "splits", "schedules", "plot", "diagnose", "ArrayDataset", "DataLoader",
+           "readers", "resampling", "splits", "schedules", "plot", "diagnose", "tuning", "ArrayDataset", "DataLoader",
            "__version__"]

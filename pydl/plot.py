@@ -164,3 +164,47 @@ def confusion_matrix(cm, class_names: Optional[Sequence[str]] = None, normalize:
     ax.set_title("confusion matrix (row-normalised)" if normalize else "confusion matrix")
     _save(fig, path)
     return fig
+
+
+def plot_search(result, path: Optional[Union[str, os.PathLike]] = None):
+    """A tuning result: the objective of every trial in order (best so far as a line), then one
+    scatter per parameter (objective against the parameter's value; log axis for log-scaled
+    ones). Failed trials are left out; pruned ones are drawn hollow."""
+    trials = [t for t in result.trials if t.score is not None and math.isfinite(t.score)]
+    if not trials:
+        raise ValueError("plot_search: no trial has a score yet")
+    names = list(trials[0].params)
+    ncols = min(3, 1 + len(names))
+    nrows = math.ceil((1 + len(names)) / ncols)
+    fig = _new_figure(figsize=(4.2 * ncols, 3.3 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    numbers = [t.number for t in trials]
+    scores = [t.score for t in trials]
+    best = np.maximum.accumulate(scores) if result.maximize else np.minimum.accumulate(scores)
+    done = [t.status == "complete" for t in trials]
+    ax = axes[0]
+    ax.scatter([n for n, d in zip(numbers, done) if d], [s for s, d in zip(scores, done) if d], label="complete")
+    ax.scatter([n for n, d in zip(numbers, done) if not d], [s for s, d in zip(scores, done) if not d],
+               facecolors="none", edgecolors="C1", label="pruned")
+    ax.plot(numbers, best, color="C2", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(result.objective)
+    ax.set_title(f"{result.objective} per trial")
+    ax.legend(fontsize=8)
+    for ax, name in zip(axes[1:], names):
+        values = [t.params[name] for t in trials]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            ax.scatter(values, scores)
+            if min(values) > 0 and max(values) / max(min(values), 1e-300) > 100:
+                ax.set_xscale("log")
+        else:
+            labels = sorted({str(v) for v in values})
+            ax.scatter([labels.index(str(v)) for v in values], scores)
+            ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlabel(name)
+        ax.set_ylabel(result.objective)
+        ax.set_title(name)
+    for ax in axes[1 + len(names):]:
+        ax.set_visible(False)
+    _save(fig, path)
+    return fig
