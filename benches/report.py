@@ -9,6 +9,7 @@ import _cases as C
 import _cnn_cases as CNN
 import _data_cases as D
 import _rnn_cases as RNN
+import _tuning_cases as TUNE
 import pydl
 
 
@@ -75,6 +76,16 @@ def main():
     plain, augmented = (C.best_of(D.cnn_train_case(a), 3) for a in (False, True))
     rows.append(("cnn_train from a DataLoader, augmented vs plain (samples/s)", f"{CNN.TRAIN_SAMPLES / augmented:,.0f}",
                  f"plain {CNN.TRAIN_SAMPLES / plain:,.0f}", plain / augmented))
+
+    base_acc, base_t = TUNE.pydl_search("random")
+    for kind in ("random", "bayesian", "hyperband", "optuna"):
+        try:
+            acc, t = TUNE.optuna_search() if kind == "optuna" else TUNE.pydl_search(kind)
+        except ImportError:
+            rows.append(("tuning digits MLP, 20 trials: optuna TPE", "n/a", "optuna not installed", None))
+            continue
+        rows.append((f"tuning digits MLP, 20 trials: {kind} (best val accuracy / s)", f"{acc:.4f} / {t:.2f}",
+                     f"random {base_acc:.4f} / {base_t:.2f}", None))
 
     versions = f"pydl {pydl.__version__}, numpy {np.__version__}, torch " + (torch.__version__ if torch else "n/a")
     print(f"Threads: {C.THREADS} ({note}); CPU: {cpu_model()}; {versions}\n")

@@ -86,19 +86,23 @@ def _robust_cholesky(K: np.ndarray):
 
     A GP Gram matrix is positive definite in exact arithmetic but nearly duplicate points
     or very long length scales make it numerically singular; a tiny ridge fixes that
-    without visibly changing the fit."""
-    scale = float(np.mean(np.diag(K))) if K.size else 1.0
-    if not np.isfinite(scale) or scale <= 0:
+    without visibly changing the fit. The jitter is relative to the mean diagonal so it
+    scales with the signal variance."""
+    n = K.shape[0]
+    scale = float(np.trace(K)) / n if n else 1.0
+    if not math.isfinite(scale) or scale <= 0:
         return None, None
-    eye = np.eye(K.shape[0])
     for j in _JITTERS:
+        Kj = K
+        if j:
+            Kj = K.copy()
+            Kj.flat[::n + 1] += j * scale
         try:
-            c = cho_factor(K + (j * scale) * eye, lower=True, check_finite=False)
+            c = cho_factor(Kj, lower=True, check_finite=False)
         except np.linalg.LinAlgError:
             continue
-        # cho_factor can "succeed" with a non-finite or zero pivot on bad input.
-        d = np.diag(c[0])
-        if np.all(np.isfinite(d)) and np.all(d > 0):
+        # Non-finite input can slip through as NaN pivots rather than an error.
+        if math.isfinite(float(c[0].flat[::n + 1].sum())):
             return c, j * scale
     return None, None
 
@@ -189,24 +193,27 @@ class GaussianProcess:
     def _nll_and_grad(self, theta: np.ndarray, D_unit: np.ndarray, t: np.ndarray):
         """Negative log marginal likelihood and its gradient w.r.t. theta.
 
-        ``D_unit[i, k, j] = (X_ij - X_kj)^2`` is precomputed once per fit; the length
-        scales only rescale it. With ``G = (1 + sqrt5 r) exp(-sqrt5 r)``::
+        ``D_unit[j] = (X_:j - X_:j^T)^2`` flattened, shape (d, n*n), is precomputed once
+        per fit; the length scales only reweight it, so ``r^2 = (1/l^2) @ D_unit``.
+        With ``G = (1 + sqrt5 r) exp(-sqrt5 r)``::
 
-            dK/d log l_j  = s2 * 5/3 * G * (x_j - x'_j)^2 / l_j^2
-            dK/d log s2   = s2 * k_unit(r)
+            dK/d log l_j   = s2 * 5/3 * G * (x_j - x'_j)^2 / l_j^2
+            dK/d log s2    = s2 * k_unit(r)
             dK/d log noise = noise * I
         """
-        d = D_unit.shape[2]
-        ls = np.exp(theta[:d])
+        d = D_unit.shape[0]
+        n = t.shape[0]
+        inv_l2 = np.exp(-2.0 * theta[:d])
         s2 = math.exp(theta[d])
         noise = math.exp(theta[d + 1])
-        D = D_unit / (ls * ls)                      # (n, n, d)
-        r = np.sqrt(np.sum(D, axis=2))
+        r2 = (inv_l2 @ D_unit).reshape(n, n)
+        r = np.sqrt(r2)
         e = np.exp(-_SQRT5 * r)
         G = (1.0 + _SQRT5 * r) * e
-        Kf = s2 * (G + (5.0 / 3.0) * r * r * e)
-        n = t.shape[0]
-        c, jitter = _robust_cholesky(Kf + noise * np.eye(n))
+        Kf = s2 * (G + (5.0 / 3.0) * r2 * e)
+        K = Kf.copy()
+        K.flat[::n + 1] += noise
+        c, _ = _robust_cholesky(K)
         if c is None:
             # Tell L-BFGS-B this region is bad; its line search backs off.
             return 1e25, np.zeros_like(theta)
@@ -216,9 +223,8 @@ class GaussianProcess:
         W = np.outer(a, a) - cho_solve(c, np.eye(n), check_finite=False)
         grad = np.empty_like(theta)
         # -1/2 tr(W dK) for each parameter; tr(W M) = sum(W * M) for symmetric M.
-        WG = W * G
-        grad[:d] = -0.5 * s2 * (5.0 / 3.0) * np.einsum("ik,ikj->j", WG, D)
-        grad[d] = -0.5 * float(np.sum(W * Kf))
+        grad[:d] = (-0.5 * s2 * (5.0 / 3.0)) * inv_l2 * (D_unit @ (W * G).ravel())
+        grad[d] = -0.5 * float(np.vdot(W, Kf))
         grad[d + 1] = -0.5 * noise * float(np.trace(W))
         return nll, grad
 
@@ -257,7 +263,7 @@ class GaussianProcess:
         for _ in range(self.n_restarts):
             starts.append(self.rng.uniform(b[:, 0], b[:, 1]))
 
-        D_unit = (X[:, None, :] - X[None, :, :]) ** 2
+        D_unit = ((X.T[:, :, None] - X.T[:, None, :]) ** 2).reshape(d, n * n)
         best_theta, best_nll = starts[0], np.inf
         for s in starts:
             try:
