@@ -3,18 +3,29 @@ import os as _os
 
 import numpy as _np  # noqa: F401  (numpy's own OpenBLAS initialises first, untouched)
 
-# pydl runs its bundled OpenBLAS single-threaded inside its own OpenMP threads; reading
-# OPENBLAS_NUM_THREADS=1 at load time stops that OpenBLAS from starting an idle thread pool
-# whose spinning threads would compete with pydl's for the cores.
-_saved = _os.environ.get("OPENBLAS_NUM_THREADS")
-_os.environ["OPENBLAS_NUM_THREADS"] = "1"
+# Read once, when the extension (and with it OpenBLAS and libgomp) loads:
+# - OPENBLAS_NUM_THREADS=1: pydl runs its bundled OpenBLAS single-threaded inside its own
+#   OpenMP threads, so that OpenBLAS need not start an idle thread pool.
+# - GOMP_SPINCOUNT: libgomp's idle threads spin for 300,000 rounds by default before they
+#   sleep. When other programs want the cores too, that spinning starves the thread that has
+#   work: with one of two cores busy, MLP training ran at 24k samples/s with the default and
+#   51k with 1,000 rounds (LSTM 2.1k -> 3.3k); on an idle machine the two were alike within
+#   noise (benches/, 2 threads). Only set when the user chose no OpenMP wait policy.
+_defaults = {"OPENBLAS_NUM_THREADS": "1"}
+if "OMP_WAIT_POLICY" not in _os.environ:
+    _defaults["GOMP_SPINCOUNT"] = "1000"
+_saved = {k: _os.environ.get(k) for k in _defaults}
+for _k, _v in _defaults.items():
+    if _k == "OPENBLAS_NUM_THREADS" or _saved[_k] is None:
+        _os.environ[_k] = _v
 try:
     from . import _core
 finally:
-    if _saved is None:
-        del _os.environ["OPENBLAS_NUM_THREADS"]
-    else:
-        _os.environ["OPENBLAS_NUM_THREADS"] = _saved
+    for _k, _v in _saved.items():
+        if _v is None:
+            _os.environ.pop(_k, None)
+        else:
+            _os.environ[_k] = _v
 from . import (augmentation, callbacks, data, datasets, layers, loader, losses, metrics, optimizers, plot,
                preprocessing, readers, resampling, schedules, splits, tuning)
 from .diagnose import diagnose

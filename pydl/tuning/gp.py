@@ -52,9 +52,9 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg.lapack import dpotrs as _dpotrs
 from scipy.optimize import minimize
 from scipy.special import ndtr as _ncdf   # the standard normal cdf, = scipy.stats.norm.cdf
-
 
 __all__ = ["GaussianProcess", "expected_improvement", "propose"]
 
@@ -67,6 +67,8 @@ def _npdf(z):
     ``scipy.stats.norm.pdf``: the values are identical, but ``norm``'s argument handling
     costs ~0.1 ms a call, which dominated the inner loop of the local EI search."""
     return _INV_SQRT_2PI * np.exp(-0.5 * z * z)
+
+
 # Relative jitter tried in turn when a Cholesky factorisation fails (multiplied by the
 # mean of the diagonal, so it scales with the signal variance).
 _JITTERS = (0.0, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2)
@@ -105,6 +107,18 @@ def _robust_cholesky(K: np.ndarray):
         if math.isfinite(float(c[0].flat[::n + 1].sum())):
             return c, j * scale
     return None, None
+
+
+def _cho_solve(c, b: np.ndarray) -> np.ndarray:
+    """``cho_solve(c, b)`` for a float64 factor from :func:`_robust_cholesky`.
+
+    Calls LAPACK ``potrs`` directly: ``scipy.linalg.cho_solve``'s argument handling costs
+    ~30 us a call, more than the solve itself for the few-dozen-point systems of a
+    search, and it is called thousands of times per proposal loop."""
+    x, info = _dpotrs(c[0], b, lower=c[1])
+    if info != 0:  # cannot happen for a valid factor; fall back to the checked version
+        return cho_solve(c, b)
+    return x
 
 
 def _matern52(r: np.ndarray) -> np.ndarray:
@@ -185,10 +199,16 @@ class GaussianProcess:
 
     # ------------------------------------------------------------------ kernel pieces
     @staticmethod
-    def _sq_scaled_diffs(A: np.ndarray, B: np.ndarray, ls: np.ndarray) -> np.ndarray:
-        """``D[i, k, j] = (A_ij - B_kj)^2 / l_j^2``, shape (len(A), len(B), d)."""
-        diff = (A[:, None, :] - B[None, :, :]) / ls
-        return diff * diff
+    def _scaled_sqdist(A: np.ndarray, B: np.ndarray, ls: np.ndarray) -> np.ndarray:
+        """``r^2[i, k] = sum_j (A_ij - B_kj)^2 / l_j^2`` via ``|a|^2 + |b|^2 - 2 a.b``.
+
+        This avoids the (len(A), len(B), d) difference tensor, which for thousands of
+        candidates against hundreds of observations in tens of dims would be hundreds of
+        MB. The cancellation error near r = 0 is ~1e-16 in r^2, and the Matérn 5/2 kernel
+        is flat there (k = 1 - 5/6 r^2 + ...), so it does not matter."""
+        a, b = A / ls, B / ls
+        r2 = np.sum(a * a, axis=1)[:, None] + np.sum(b * b, axis=1)[None, :] - 2.0 * (a @ b.T)
+        return np.maximum(r2, 0.0)
 
     def _nll_and_grad(self, theta: np.ndarray, D_unit: np.ndarray, t: np.ndarray):
         """Negative log marginal likelihood and its gradient w.r.t. theta.
@@ -217,10 +237,12 @@ class GaussianProcess:
         if c is None:
             # Tell L-BFGS-B this region is bad; its line search backs off.
             return 1e25, np.zeros_like(theta)
-        a = cho_solve(c, t, check_finite=False)
+        # One solve for both K^-1 t and K^-1 (the latter is needed by the gradient).
+        sol = _cho_solve(c, np.column_stack([t, np.eye(n)]))
+        a, Kinv = sol[:, 0], sol[:, 1:]
         logdet = 2.0 * np.sum(np.log(np.diag(c[0])))
         nll = 0.5 * float(t @ a) + 0.5 * logdet + 0.5 * n * math.log(2.0 * math.pi)
-        W = np.outer(a, a) - cho_solve(c, np.eye(n), check_finite=False)
+        W = np.outer(a, a) - Kinv
         grad = np.empty_like(theta)
         # -1/2 tr(W dK) for each parameter; tr(W M) = sum(W * M) for symmetric M.
         grad[:d] = (-0.5 * s2 * (5.0 / 3.0)) * inv_l2 * (D_unit @ (W * G).ravel())
@@ -229,8 +251,8 @@ class GaussianProcess:
         return nll, grad
 
     def _kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
-        D = self._sq_scaled_diffs(A, B, self.length_scales)
-        return self.signal_variance * _matern52(np.sqrt(np.sum(D, axis=2)))
+        r2 = self._scaled_sqdist(A, B, self.length_scales)
+        return self.signal_variance * _matern52(np.sqrt(r2))
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, X, y) -> "GaussianProcess":
@@ -286,7 +308,7 @@ class GaussianProcess:
             # a heavily regularised solve rather than failing the whole search.
             c, _ = _robust_cholesky(K + 1e-2 * np.eye(n))
         self._chol = c
-        self._alpha = cho_solve(c, t, check_finite=False)
+        self._alpha = _cho_solve(c, t)
         return self
 
     def predict(self, Xq, return_grad: bool = False):
@@ -306,12 +328,16 @@ class GaussianProcess:
             raise ValueError(f"GaussianProcess.predict: expected {self.X.shape[1]} columns, "
                              f"got {Xq.shape[1]}")
         ls, s2 = self.length_scales, self.signal_variance
-        diff = Xq[:, None, :] - self.X[None, :, :]            # (m, n, d)
-        r = np.sqrt(np.sum((diff / ls) ** 2, axis=2))
+        if return_grad:
+            # The gradient needs the per-dim differences anyway (and m is small there).
+            diff = Xq[:, None, :] - self.X[None, :, :]        # (m, n, d)
+            r = np.sqrt(np.sum((diff / ls) ** 2, axis=2))
+        else:
+            r = np.sqrt(self._scaled_sqdist(Xq, self.X, ls))
         e = np.exp(-_SQRT5 * r)
         Kq = s2 * (1.0 + _SQRT5 * r + (5.0 / 3.0) * r * r) * e  # (m, n)
         mean = Kq @ self._alpha
-        V = cho_solve(self._chol, Kq.T, check_finite=False)     # (n, m) = K^-1 k_x
+        V = _cho_solve(self._chol, Kq.T)                        # (n, m) = K^-1 k_x
         var = s2 - np.einsum("mn,nm->m", Kq, V)
         # Round-off can push the variance slightly negative at training points.
         var = np.maximum(var, 1e-12 * s2)
@@ -393,25 +419,31 @@ def _set_category(x: np.ndarray, group, k) -> None:
 def propose(gp: GaussianProcess, best: float, dims: int, rng: np.random.Generator,
             n_random: int = 2000, n_local: int = 20, local_steps: int = 50,
             categorical_groups: Optional[Sequence[Sequence[int]]] = None,
-            xi: float = 0.01) -> np.ndarray:
+            xi: float = 1e-3) -> np.ndarray:
     """The next point of ``[0, 1]^dims`` to evaluate: an approximate maximiser of EI.
 
     1. Score ``n_random`` candidates: three quarters uniform in the cube, one quarter
        Gaussian perturbations (sd 0.05, continuous dims only) of the best observed points —
        EI's maximum is often right next to the incumbent and uniform samples in higher
        dimensions rarely land there.
-    2. Take the ``n_local`` candidates with the highest EI and refine each: first sweep
+    2. Take the ``n_local`` candidates with the highest EI and refine them: first sweep
        every one-hot group, trying each category with everything else fixed; then run
        L-BFGS-B on ``-EI`` (analytic gradient) over the continuous dims within the box for
-       at most ``local_steps`` iterations; then sweep the categories once more.
+       at most ``local_steps`` iterations (one run on the separable sum over all
+       candidates, so each moves independently); then sweep the categories once more.
     3. Return the best point found.
 
     ``categorical_groups`` lists the dimension indices of each one-hot group; every
     candidate and the result have exactly one 1 (and zeros) in each group, and local
-    search never moves those dims continuously. ``xi`` is in standardised units (it is
-    multiplied by ``gp.y_std``) so the exploration margin does not depend on the scale of
-    the objective. ``best`` is the incumbent in original y units. All randomness comes
-    from ``rng``.
+    search never moves those dims continuously.
+
+    ``xi`` is in standardised units (it is multiplied by ``gp.y_std``) so the exploration
+    margin does not depend on the scale of the objective. The default is deliberately
+    small: with ``xi = 0.01`` on Branin (whose values span 0.4..300, so ``y_std`` ~ 50)
+    the required margin is ~0.5 in y units, EI stops rewarding refinement near the
+    optimum and the mean gap after 40 evaluations over 20 seeds was 0.034; with
+    ``1e-3`` it was 0.0009 (and 0.0003 with 0). ``best`` is the incumbent in original
+    y units. All randomness comes from ``rng``.
     """
     if gp.X is None:
         raise RuntimeError("propose: the GaussianProcess has not been fitted")
@@ -497,7 +529,7 @@ def propose(gp: GaussianProcess, best: float, dims: int, rng: np.random.Generato
 
         res = minimize(objective, P[:, cont].ravel(), jac=True, method="L-BFGS-B",
                        bounds=[(0.0, 1.0)] * (k * nc),
-                       options={"maxiter": int(local_steps), "ftol": 1e-12, "gtol": 1e-8})
+                       options={"maxiter": int(local_steps), "ftol": 1e-10, "gtol": 1e-6})
         P[:, cont] = np.clip(res.x.reshape(k, nc), 0.0, 1.0)
         if groups:
             # The best category may change once the continuous dims have moved.
