@@ -34,6 +34,16 @@ def rng():
     return np.random.default_rng(1234)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One pydl thread for modules of tiny models: on a busy 2-core machine a second thread
+    only waits for the first. Results are identical whatever the count."""
+    before = pydl.get_num_threads()
+    pydl.set_num_threads(1)
+    yield
+    pydl.set_num_threads(before)
+
+
 @pytest.fixture
 def threads():
     """Restore the thread count after a test that changes it."""

@@ -10,14 +10,7 @@ from pydl import layers, optimizers
 from pydl.diagnose import Diagnosis, diagnose
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One pydl thread: these models are tiny, and on a busy 2-core machine a second
-    spinning OpenMP thread makes them 10x slower. Results are identical whatever the count."""
-    before = pydl.get_num_threads()
-    pydl.set_num_threads(1)
-    yield
-    pydl.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread (see conftest)
 
 
 @pytest.fixture(scope="module")

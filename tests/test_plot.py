@@ -22,14 +22,7 @@ def assert_png(path):
     return img
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One pydl thread: the models here are tiny and a second spinning thread only slows
-    them down on a busy machine (results do not depend on the count)."""
-    before = pydl.get_num_threads()
-    pydl.set_num_threads(1)
-    yield
-    pydl.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread (see conftest)
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,7 @@ AugmentOp to_op(const py::dict& d) {
   else if (kind == "resize") op.kind = AugmentOp::Resize;
   else if (kind == "center_crop") op.kind = AugmentOp::CenterCrop;
   else throw ValueError("unknown augmentation '" + kind + "'");
-  auto get = [&](const char* k, auto& field) {
-    if (d.contains(k) && !d[k].is_none()) field = d[k].cast<std::decay_t<decltype(field)>>();
-  };
+  auto get = [&](const char* k, auto& field) { read_field(d, k, field); };
   get("horizontal", op.horizontal);
   get("vertical", op.vertical);
   get("degrees", op.degrees);

@@ -43,9 +43,7 @@ LayerConfig to_layer_config(const py::dict& d) {
 OptimizerConfig to_optimizer_config(const py::dict& d) {
   OptimizerConfig c;
   c.kind = parse_optimizer(d["kind"].cast<std::string>());
-  auto num = [&](const char* k, double& field) {
-    if (d.contains(k) && !d[k].is_none()) field = d[k].cast<double>();
-  };
+  auto num = [&](const char* k, double& field) { read_field(d, k, field); };
   num("learning_rate", c.learning_rate);
   num("momentum", c.momentum);
   num("weight_decay", c.weight_decay);

@@ -31,6 +31,12 @@ Matrix<T> as_matrix(A& arr, const char* what) {
   }
 }
 
+// field = d[key] when the key is there and not None (optional settings from Python dicts).
+template <typename T>
+void read_field(const py::dict& d, const char* key, T& field) {
+  if (d.contains(key) && !d[key].is_none()) field = d[key].template cast<T>();
+}
+
 void bind_kernels(py::module_& m);
 void bind_image_kernels(py::module_& m);
 void bind_rnn_kernels(py::module_& m);
