@@ -94,11 +94,22 @@ class _Monitor(Callback):
             return value - self.min_delta > self.best
         return value + self.min_delta < self.best
 
+    def on_train_begin(self, logs=None):
+        # A callback object reused for another fit (another tuning trial) starts afresh,
+        # except right after resume_from restored its state.
+        if not getattr(self, "_resumed", False):
+            self._reset()
+        self._resumed = False
+
+    def _reset(self):
+        self.best = None
+
     def get_state(self):
         return {"best": self.best}
 
     def set_state(self, state):
         self.best = state.get("best")
+        self._resumed = True
 
 
 class EarlyStopping(_Monitor):
@@ -118,6 +129,10 @@ class EarlyStopping(_Monitor):
         self.best_epoch: Optional[int] = None
         self.best_weights = None
         self.stopped_epoch: Optional[int] = None
+
+    def _reset(self):
+        super()._reset()
+        self.wait, self.best_epoch, self.best_weights, self.stopped_epoch = 0, None, None, None
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch < self.start_from_epoch:
@@ -214,6 +229,10 @@ class ReduceLROnPlateau(_Monitor):
             float(min_lr)
         self.wait = 0
         self.cooldown_left = 0
+
+    def _reset(self):
+        super()._reset()
+        self.wait, self.cooldown_left = 0, 0
 
     def on_epoch_end(self, epoch, logs=None):
         trainer = self.model._trainer

@@ -54,9 +54,9 @@ def test_bayesian_finds_the_quadratic_optimum():
 
 
 def test_bayesian_beats_random_on_branin_averaged_over_seeds():
-    """Branin on [-5, 10] x [0, 15], 30 evaluations, 5 seeds: mean gap to the optimum
-    (0.397887) measured 0.12 Bayesian vs 2.2 random (numbers from this test's own run are
-    asserted below with margin)."""
+    """Branin on [-5, 10] x [0, 15], 30 evaluations (5 random first), seeds 0-4: gap to the
+    optimum 0.397887 measured 0.003 / 0.003 / 0.002 / 0.012 / 0.012 (mean 0.007) for
+    Bayesian search vs 1.24 / 1.37 / 0.45 / 4.61 / 2.34 (mean 2.0) for random search."""
     space = tuning.Space(x1=tuning.Float(-5, 10), x2=tuning.Float(0, 15))
     gaps = {"bayes": [], "random": []}
     for seed in range(5):
@@ -64,7 +64,7 @@ def test_bayesian_beats_random_on_branin_averaged_over_seeds():
             r = best_after(cls, H.branin, space, 30, seed)
             gaps[name].append(-r.best_score - 0.397887)
     bayes, rand = np.mean(gaps["bayes"]), np.mean(gaps["random"])
-    assert bayes < 0.5 and bayes < rand / 2, gaps
+    assert bayes < 0.05 and bayes < rand / 10, gaps
 
 
 def test_failed_trials_are_recorded_and_the_search_goes_on():
@@ -160,3 +160,16 @@ def test_memory_stays_flat_over_many_trials():
     search.fit(x, y, epochs=1, batch_size=32)
     peak_after_300 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert peak_after_300 < peak_after_10 * 1.05, (peak_after_10, peak_after_300)
+
+
+def test_per_trial_early_stopping_is_reset_between_trials(digits):
+    from pydl import callbacks
+
+    x, _, y, _ = digits
+    es = callbacks.EarlyStopping(monitor="val_loss", patience=1)
+    r = tuning.RandomSearch(H.build_mlp, SPACE, objective="val_accuracy", max_trials=4, seed=0).fit(
+        x, y, epochs=30, callbacks=[es])
+    lengths = [len(t.curve) for t in r.trials]
+    assert any(n < 30 for n in lengths)  # trials stop early on their own
+    assert min(lengths) >= 2  # a leaked wait/best from the previous trial would stop at epoch 1
+    assert len(set(lengths)) > 1

@@ -59,14 +59,16 @@ def _train(task, result):
     if not isinstance(model, pydl.Sequential) or model.optimizer is None:
         raise TypeError("build(hp) must return a compiled pydl model")
     pruner = task.get("pruner")
-    callbacks = [_PruneCallback(task)] if pruner is not None else []
+    prune = [_PruneCallback(task)] if pruner is not None else []
+    fit_kwargs = dict(task["fit_kwargs"])
+    callbacks = list(fit_kwargs.pop("callbacks", None) or []) + prune  # e.g. per-trial EarlyStopping
     x, y = task["x"], task["y"]
     history = model.fit(x, y, epochs=task["epochs"], batch_size=task["batch_size"], verbose=0,
                         validation_split=task["validation_split"], validation_data=task["validation_data"],
-                        seed=task["seed"], callbacks=callbacks, **task["fit_kwargs"])
+                        seed=task["seed"], callbacks=callbacks, **fit_kwargs)
     result["curve"] = _objective_curve(history, task["objective"])
     result["score"] = _best(result["curve"], task["maximize"])
-    if callbacks and callbacks[0].pruned:
+    if prune and prune[0].pruned:
         result["status"] = "pruned"
     result["weights"] = model.get_weights()
 
