@@ -10,6 +10,8 @@ from typing import Any, Dict
 
 import numpy as np
 
+from ..callbacks import Callback
+
 
 def run_trial(task: Dict[str, Any]) -> Dict[str, Any]:
     """Module-level so every executor can pickle it."""
@@ -94,13 +96,7 @@ def _cross_validate(task, result):
     result["score"] = float(np.mean(scores))
 
 
-def _callback_base():
-    from ..callbacks import Callback
-
-    return Callback
-
-
-class _PruneCallback(_callback_base()):
+class _PruneCallback(Callback):
     """Reports each epoch's objective to the pruner; stops training when it says so."""
 
     def __init__(self, task):
