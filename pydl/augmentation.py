@@ -75,15 +75,34 @@ class RandomFlip(Transform):
         return [{"kind": "flip", "horizontal": "horizontal" in self.mode, "vertical": "vertical" in self.mode}]
 
 
-class RandomRotation(Transform):
-    """Rotates by an angle uniform in ``[-degrees, degrees]`` (bilinear, ``fill`` outside)."""
+def _range(owner: str, name: str, value, low: float, high: float):
+    """A symmetric bound (a number) or an explicit (low, high) range, validated."""
+    if isinstance(value, (tuple, list)):
+        try:
+            lo, hi = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{owner}: {name} must be a number or a (low, high) pair, got {value!r}") from None
+        if not (low <= lo <= hi <= high):
+            raise ValueError(f"{owner}: expected {low} <= low <= high <= {high} for {name}, got {value!r}")
+        return (lo, hi)
+    return _fraction(owner, name, value, high)
 
-    def __init__(self, degrees: float, fill: float = 0.0):
-        self.degrees = _fraction("RandomRotation", "degrees", degrees, 180.0)
+
+class RandomRotation(Transform):
+    """Rotates by an angle uniform in ``[-degrees, degrees]``, or in ``degrees=(low, high)``
+    (equal ends give a fixed rotation); bilinear, ``fill`` outside the image."""
+
+    def __init__(self, degrees, fill: float = 0.0):
+        self.degrees = _range("RandomRotation", "degrees", degrees, -180.0, 180.0)
         self.fill = float(fill)
 
     def ops(self):
-        return [{"kind": "rotate", "degrees": self.degrees, "fill": self.fill}]
+        op = {"kind": "rotate", "fill": self.fill}
+        if isinstance(self.degrees, tuple):
+            op.update(range_set=True, range_low=self.degrees[0], range_high=self.degrees[1])
+        else:
+            op["degrees"] = self.degrees
+        return [op]
 
 
 class RandomCrop(Transform):
@@ -102,14 +121,19 @@ class RandomCrop(Transform):
 
 
 class RandomZoom(Transform):
-    """Zooms about the centre by a factor uniform in ``[1 - factor, 1 + factor]`` (> 1 zooms in)."""
+    """Zooms about the centre by a scale uniform in ``[1 - factor, 1 + factor]``, or in
+    ``scale=(low, high)`` when given (> 1 zooms in; equal ends give a fixed zoom)."""
 
-    def __init__(self, factor: float, fill: float = 0.0):
+    def __init__(self, factor: float = 0.0, fill: float = 0.0, scale=None):
         self.factor = _fraction("RandomZoom", "factor", factor, 0.9)
+        self.scale = None if scale is None else _range("RandomZoom", "scale", tuple(scale), 0.1, 10.0)
         self.fill = float(fill)
 
     def ops(self):
-        return [{"kind": "zoom", "factor": self.factor, "fill": self.fill}]
+        op = {"kind": "zoom", "factor": self.factor, "fill": self.fill}
+        if self.scale is not None:
+            op.update(range_set=True, range_low=self.scale[0], range_high=self.scale[1])
+        return [op]
 
 
 class RandomBrightness(Transform):

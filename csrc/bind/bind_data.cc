@@ -31,6 +31,9 @@ AugmentOp to_op(const py::dict& d) {
   get("padding", op.padding);
   get("nearest", op.nearest);
   get("low", op.low);
+  get("range_set", op.range_set);
+  get("range_low", op.range_low);
+  get("range_high", op.range_high);
   get("high", op.high);
   return op;
 }

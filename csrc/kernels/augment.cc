@@ -89,14 +89,17 @@ void augment_apply(float* out, const float* in, int64_t n, const Shape& s, const
           break;
         }
         case AugmentOp::Rotate: {
-          const double th = (2.0 * draw(0) - 1.0) * op.degrees * M_PI / 180.0;
+          const double deg = op.range_set ? op.range_low + draw(0) * (op.range_high - op.range_low)
+                                          : (2.0 * draw(0) - 1.0) * op.degrees;
+          const double th = deg * M_PI / 180.0;
           const double cx = double(w) / 2.0, cy = double(h) / 2.0, co = std::cos(th), si = std::sin(th);
           const double m[6] = {co, -si, cx - co * cx + si * cy, si, co, cy - si * cx - co * cy};
           affine(dst, src, h, w, c, m, fill);
           break;
         }
         case AugmentOp::Zoom: {
-          const double z = 1.0 + (2.0 * draw(0) - 1.0) * op.factor;  // > 1 zooms in
+          const double z = op.range_set ? op.range_low + draw(0) * (op.range_high - op.range_low)
+                                        : 1.0 + (2.0 * draw(0) - 1.0) * op.factor;  // > 1 zooms in
           const double cx = double(w) / 2.0, cy = double(h) / 2.0;
           const double m[6] = {1.0 / z, 0.0, cx - cx / z, 0.0, 1.0 / z, cy - cy / z};
           affine(dst, src, h, w, c, m, fill);

@@ -17,6 +17,10 @@ struct AugmentOp {
   double degrees = 0.0;                      // Rotate: uniform in [-degrees, degrees]
   double factor = 0.0;                       // Zoom: scale in [1 - f, 1 + f]; Brightness: delta in
                                              // [-f, f] * range; Contrast: scale in [1 - f, 1 + f]
+  // Rotate (degrees) and Zoom (scale): an explicit range [range_low, range_high] replaces the
+  // symmetric one when range_set (a fixed angle or zoom when both ends are equal).
+  bool range_set = false;
+  double range_low = 0.0, range_high = 0.0;
   double fill = 0.0;                         // Rotate, Zoom, Crop padding
   int64_t height = 0, width = 0;             // Crop, Resize, CenterCrop output size
   int64_t padding = 0;                       // Crop
