@@ -68,7 +68,10 @@ void gemm(Matrix<T> c, Matrix<const T> a, bool trans_a, Matrix<const T> b, bool 
   const int64_t dim = split_rows ? m : n;
   const double flops = 2.0 * double(m) * double(n) * double(k);
   const bool small = flops < kSerialFlops && double(k) * double(n) < kSerialBElements;
-  int64_t parts = small ? 1 : std::min(kMaxParts, std::max<int64_t>(1, dim / kMinPart));
+  // Mid-size products get fewer parts: every part packs its own copy of the shared operand.
+  // (Matrix-vector-like products are bound by reading op(B): those keep the most parts.)
+  const int64_t by_work = flops < kSerialFlops ? kMaxParts : std::max<int64_t>(1, int64_t(flops / kSerialFlops));
+  int64_t parts = small ? 1 : std::min({kMaxParts, by_work, std::max<int64_t>(1, dim / kMinPart)});
   const int64_t step = ((dim + parts - 1) / parts + 15) / 16 * 16;  // 16-aligned parts
   parts = (dim + step - 1) / step;
   const bool row_softmax = act == Activation::Softmax;
