@@ -50,15 +50,12 @@ def spec(metrics: Sequence[str]) -> dict:
 def _prf(cm: np.ndarray, binary: bool) -> Dict[str, float]:
     """Precision, recall, F1 from a confusion matrix: the positive class for binary models,
     the unweighted mean over classes (macro) otherwise; 0/0 counts as 0."""
-    tp = np.diag(cm).astype(np.float64)
-    pred, true = cm.sum(axis=0).astype(np.float64), cm.sum(axis=1).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(pred > 0, tp / pred, 0.0)
-        r = np.where(true > 0, tp / true, 0.0)
-        f = np.where(p + r > 0, 2 * p * r / (p + r), 0.0)
+    from .metrics import metrics_from_confusion
+
+    m = metrics_from_confusion(cm)
     if binary:
-        return {"precision": float(p[1]), "recall": float(r[1]), "f1": float(f[1])}
-    return {"precision": float(p.mean()), "recall": float(r.mean()), "f1": float(f.mean())}
+        return {k: float(m[k][1]) for k in ("precision", "recall", "f1")}
+    return {k: float(v) for k, v in m["macro"].items()}
 
 
 def logs_from_stats(stats: dict, metrics: Sequence[str], loss_name: str) -> Dict[str, float]:

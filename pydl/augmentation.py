@@ -136,28 +136,38 @@ class RandomZoom(Transform):
         return [op]
 
 
-class RandomBrightness(Transform):
+class _ValueJitter(Transform):
+    """A random per-image change of pixel values, clipped to ``value_range``."""
+
+    kind = ""
+
+    def __init__(self, factor: float, value_range=(0.0, 255.0)):
+        owner = type(self).__name__
+        self.factor = _fraction(owner, "factor", factor)
+        try:
+            low, high = (float(v) for v in value_range)
+        except (TypeError, ValueError):
+            raise ValueError(f"{owner}: value_range must be (low, high), got {value_range!r}") from None
+        if not low < high:
+            raise ValueError(f"{owner}: value_range must have low < high, got {value_range!r}")
+        self.value_range = (low, high)
+
+    def ops(self):
+        return [{"kind": self.kind, "factor": self.factor, "low": self.value_range[0], "high": self.value_range[1]}]
+
+
+class RandomBrightness(_ValueJitter):
     """Adds ``delta * (high - low)``, delta uniform in ``[-factor, factor]``, then clips to
     ``value_range`` (Keras's definition; the default range suits uint8 pixels)."""
 
-    def __init__(self, factor: float, value_range=(0.0, 255.0)):
-        self.factor = _fraction("RandomBrightness", "factor", factor)
-        self.value_range = (float(value_range[0]), float(value_range[1]))
-
-    def ops(self):
-        return [{"kind": "brightness", "factor": self.factor, "low": self.value_range[0], "high": self.value_range[1]}]
+    kind = "brightness"
 
 
-class RandomContrast(Transform):
+class RandomContrast(_ValueJitter):
     """Scales each channel's deviation from its mean by a factor uniform in
     ``[1 - factor, 1 + factor]``, then clips to ``value_range``."""
 
-    def __init__(self, factor: float, value_range=(0.0, 255.0)):
-        self.factor = _fraction("RandomContrast", "factor", factor)
-        self.value_range = (float(value_range[0]), float(value_range[1]))
-
-    def ops(self):
-        return [{"kind": "contrast", "factor": self.factor, "low": self.value_range[0], "high": self.value_range[1]}]
+    kind = "contrast"
 
 
 class Resize(Transform):

@@ -260,8 +260,10 @@ class Sequential(TrainingMixin):
         if not self.layers or not isinstance(self.layers[0], layers_mod.Normalization):
             raise ValueError(f"{self.name}: adapt() needs a layers.Normalization as the first layer")
         arr = self._prepare_x(x, "x").astype(np.float64)
+        from .preprocessing import _stats_axes
+
         layer = self.layers[0]
-        axes = (0,) if layer.per == "feature" else tuple(range(arr.ndim - 1))
+        axes = _stats_axes(arr, layer.per)
         layer.mean = arr.mean(axis=axes).tolist()
         layer.variance = arr.var(axis=axes).tolist()
         self._set_layer_weights(layer.name, {"mean": layer.mean, "variance": layer.variance})

@@ -100,23 +100,20 @@ class TrainingMixin:
             labels = targets = None
 
             def run_epoch(progress, every, main_thread):
-                totals = {"loss": 0.0, "samples": 0, "batches": 0, "correct": 0, "counted": 0,
-                          "interrupted": False, "nonfinite_batch": -1}
+                # Batches come from Python; loss and metrics accumulate in C++ as in fit_epoch.
+                self._trainer.begin_epoch()
+                batches = 0
                 for xb, yb in loader:
                     xb = _checks.as_float32(xb, "batch x")
                     _checks.check_input_shape(xb, self._built_input_shape, self.name)
                     lb, tb = self._prepare_y(yb, len(xb), "batch y")
-                    st = self._trainer.train_batch(xb, lb, tb, seed)
-                    if st["nonfinite_batch"] >= 0:
-                        totals["nonfinite_batch"] = totals["batches"]
+                    if not self._trainer.train_batch(xb, lb, tb, seed):
                         break
-                    totals["loss"] += st["loss"] * st["samples"]
-                    for k in ("samples", "batches", "correct", "counted"):
-                        totals[k] += st[k]
-                    if progress is not None and totals["batches"] % every == 0:
-                        progress(totals["batches"], totals["loss"] / totals["samples"])
-                totals["loss"] = totals["loss"] / max(totals["samples"], 1)
-                return totals
+                    batches += 1
+                    if progress is not None and batches % every == 0:
+                        stats = self._trainer.end_epoch()
+                        progress(batches, stats["loss"])
+                return self._trainer.end_epoch()
 
         weights = None
         if class_weight is not None:

@@ -109,3 +109,18 @@ def test_fit_loader_errors():
         ArrayDataset(np.zeros((0, 3)))
     # a crop that fits the model trains
     model.fit(DataLoader(ArrayDataset(x, y), transform=P.CenterCrop(6)), epochs=1, verbose=0)
+
+
+def test_custom_dataset_logs_every_compiled_metric():
+    """Python-made batches accumulate loss and metrics in C++ like array epochs: the logged
+    values equal an evaluation pass over the same samples when the weights do not move."""
+    model = pydl.Sequential([layers.Input((4,)), layers.Dense(3)], seed=0)
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss="cross_entropy",
+                  metrics=["accuracy", "log_loss", "f1", "top_2_accuracy"])
+    h = model.fit(DataLoader(Squares(), batch_size=32, seed=0), epochs=1, verbose=0)
+    ds = Squares()
+    x = np.stack([ds[i][0] for i in range(len(ds))])
+    y = np.array([ds[i][1] for i in range(len(ds))])
+    ref = model.evaluate(x, y)
+    for k in ("loss", "accuracy", "log_loss", "f1", "top_2_accuracy"):
+        assert h.history[k][0] == pytest.approx(ref[k], rel=1e-6), k

@@ -129,19 +129,18 @@ void bind_trainer_data(py::class_<Trainer>& cls) {
           },
           py::arg("loader"), py::arg("labels"), py::arg("targets"), py::arg("seed"), py::arg("epoch"),
           py::arg("progress") = py::none(), py::arg("every") = 0, py::arg("check_interrupt") = false)
+      .def("begin_epoch", &Trainer::begin_epoch)
       .def("train_batch",
            [](Trainer& t, Array<float> x, std::optional<Array<int32_t>> labels, std::optional<Array<float>> targets,
               uint64_t seed) {
              const int64_t rows = x.shape(0);
-             EpochStats s;
-             {
-               py::gil_scoped_release release;
-               t.train_batch(x.data(), rows, labels ? labels->data() : nullptr, targets ? targets->data() : nullptr,
-                             seed, s);
-             }
-             return stats_dict(s);
+             py::gil_scoped_release release;
+             return t.train_batch(x.data(), rows, labels ? labels->data() : nullptr,
+                                  targets ? targets->data() : nullptr, seed);
            },
-           py::arg("x"), py::arg("labels"), py::arg("targets"), py::arg("seed"));
+           py::arg("x"), py::arg("labels"), py::arg("targets"), py::arg("seed"),
+           "One optimizer step; False (and no update) when the loss is not finite.")
+      .def("end_epoch", [](Trainer& t) { return stats_dict(t.end_epoch()); });
 }
 
 }  // namespace pydl::bind

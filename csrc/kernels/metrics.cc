@@ -28,6 +28,7 @@ AccuracyCount accuracy_count(Matrix<const T> z, const int32_t* labels, Matrix<co
 template <typename T>
 void accumulate_metrics(MetricSums& s, const MetricSpec& spec, Matrix<const T> z, const int32_t* labels,
                         Matrix<const T> t, LossKind kind) {
+  if (!spec.confusion && spec.top_k == 0 && !spec.regression && !spec.log_loss) return;
   const bool ce = kind == LossKind::CrossEntropy, bce = kind == LossKind::BinaryCrossEntropy;
   const int64_t classes = ce ? z.cols : 2;
   if (spec.confusion && (ce || bce) && s.confusion.empty()) s.confusion.assign(classes * classes, 0);

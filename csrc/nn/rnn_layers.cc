@@ -96,8 +96,11 @@ class BidirectionalLayer : public Layer {
  public:
   explicit BidirectionalLayer(LayerConfig c) : Layer(std::move(c)) {
     const std::string& m = config_.merge_mode;
-    if (m != "concat" && m != "sum" && m != "ave" && m != "mul")
-      throw ValueError(label() + ": merge_mode must be concat, sum, ave or mul, got '" + m + "'");
+    if (m == "concat") merge_ = Merge::Concat;
+    else if (m == "sum") merge_ = Merge::Sum;
+    else if (m == "ave") merge_ = Merge::Ave;
+    else if (m == "mul") merge_ = Merge::Mul;
+    else throw ValueError(label() + ": merge_mode must be concat, sum, ave or mul, got '" + m + "'");
   }
   const char* kind() const override { return "Bidirectional"; }
   Shape build(const Shape& in, int index) override {
@@ -106,7 +109,7 @@ class BidirectionalLayer : public Layer {
     const RnnCell cell = parse_rnn_cell(config_.cell);
     fwd_.build(*this, in, cell, config_.units, config_.activation, config_.return_sequences, false);
     bwd_.build(*this, in, cell, config_.units, config_.activation, config_.return_sequences, true);
-    const int64_t width = config_.merge_mode == "concat" ? 2 * config_.units : config_.units;
+    const int64_t width = merge_ == Merge::Concat ? 2 * config_.units : config_.units;
     output_ = config_.return_sequences ? Shape{in[0], width} : Shape{width};
     return output_;
   }
@@ -130,31 +133,31 @@ class BidirectionalLayer : public Layer {
     fwd_.forward(yf_.data(), x.data, params_, mask_, x.rows);
     bwd_.forward(yb_.data(), x.data, params_ + fwd_.param_count(), mask_, x.rows);
     const int64_t rows = x.rows * (config_.return_sequences ? input_[0] : 1), u = config_.units;
-    const std::string& m = config_.merge_mode;
     for (int64_t r = 0; r < rows; ++r) {
       const float* a = yf_.data() + r * u;
       const float* b = yb_.data() + r * u;
-      if (m == "concat") {
-        std::copy(a, a + u, y.data + r * 2 * u);
-        std::copy(b, b + u, y.data + r * 2 * u + u);
-      } else {
-        float* o = y.data + r * u;
-        for (int64_t j = 0; j < u; ++j)
-          o[j] = m == "sum" ? a[j] + b[j] : m == "ave" ? 0.5f * (a[j] + b[j]) : a[j] * b[j];
+      float* o = y.data + r * (merge_ == Merge::Concat ? 2 * u : u);
+      switch (merge_) {
+        case Merge::Concat: std::copy(a, a + u, o); std::copy(b, b + u, o + u); break;
+        case Merge::Sum: for (int64_t j = 0; j < u; ++j) o[j] = a[j] + b[j]; break;
+        case Merge::Ave: for (int64_t j = 0; j < u; ++j) o[j] = 0.5f * (a[j] + b[j]); break;
+        case Merge::Mul: for (int64_t j = 0; j < u; ++j) o[j] = a[j] * b[j]; break;
       }
     }
   }
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
     const int64_t rows = x.rows * (config_.return_sequences ? input_[0] : 1), u = config_.units;
-    const std::string& m = config_.merge_mode;
     for (int64_t r = 0; r < rows; ++r) {
       float* ga = dyf_.data() + r * u;
       float* gb = dyb_.data() + r * u;
-      for (int64_t j = 0; j < u; ++j) {
-        if (m == "concat") { ga[j] = dy.data[r * 2 * u + j]; gb[j] = dy.data[r * 2 * u + u + j]; }
-        else if (m == "sum") { ga[j] = gb[j] = dy.data[r * u + j]; }
-        else if (m == "ave") { ga[j] = gb[j] = 0.5f * dy.data[r * u + j]; }
-        else { ga[j] = dy.data[r * u + j] * yb_.data()[r * u + j]; gb[j] = dy.data[r * u + j] * yf_.data()[r * u + j]; }
+      const float* g = dy.data + r * (merge_ == Merge::Concat ? 2 * u : u);
+      const float* a = yf_.data() + r * u;
+      const float* b = yb_.data() + r * u;
+      switch (merge_) {
+        case Merge::Concat: std::copy(g, g + u, ga); std::copy(g + u, g + 2 * u, gb); break;
+        case Merge::Sum: std::copy(g, g + u, ga); std::copy(g, g + u, gb); break;
+        case Merge::Ave: for (int64_t j = 0; j < u; ++j) ga[j] = gb[j] = 0.5f * g[j]; break;
+        case Merge::Mul: for (int64_t j = 0; j < u; ++j) { ga[j] = g[j] * b[j]; gb[j] = g[j] * a[j]; } break;
       }
     }
     fwd_.backward(dx.data, grads_, dyf_.data(), x.data, params_, mask_, x.rows);
@@ -165,6 +168,8 @@ class BidirectionalLayer : public Layer {
   }
 
  private:
+  enum class Merge { Concat, Sum, Ave, Mul };
+  Merge merge_ = Merge::Concat;
   RnnCore fwd_, bwd_;
   Buffer<float> yf_, yb_, dyf_, dyb_, dxb_;
 };

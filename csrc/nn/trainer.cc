@@ -156,12 +156,12 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
   return st;
 }
 
-void Trainer::train_batch(const float* x, int64_t rows, const int32_t* labels, const float* targets, uint64_t seed,
-                          EpochStats& st) {
+bool Trainer::train_batch(const float* x, int64_t rows, const int32_t* labels, const float* targets,
+                          uint64_t seed) {
   plan(rows);
   if (labels) std::copy(labels, labels + rows, lb_.data());
   if (targets) std::copy(targets, targets + rows * g_.output_size(), tb_.data());
-  train_step(x, rows, seed, st);
+  return train_step(x, rows, seed, open_epoch_);
 }
 
 EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size) {

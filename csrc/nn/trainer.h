@@ -52,9 +52,12 @@ class Trainer {
   // An epoch over a loader's batches; labels / targets come from `targets_of` (x unused).
   EpochStats fit_epoch_loader(ArrayLoader& loader, const DataRef& targets_of, uint64_t seed, uint64_t epoch,
                               const ProgressFn& progress, int64_t every, bool check_interrupt);
-  // One optimizer step on a batch the caller made (custom data sets); adds to st.
-  void train_batch(const float* x, int64_t rows, const int32_t* labels, const float* targets, uint64_t seed,
-                   EpochStats& st);
+  // Epochs whose batches the caller makes (custom data sets): begin, one train_batch per
+  // batch (an optimizer step; loss and metrics accumulate as in fit_epoch), end.
+  void begin_epoch() { open_epoch_ = EpochStats(); }
+  // Returns false (nothing changed) when the loss is not finite.
+  bool train_batch(const float* x, int64_t rows, const int32_t* labels, const float* targets, uint64_t seed);
+  EpochStats end_epoch() { return open_epoch_; }
   EpochStats evaluate(const DataRef& data, int64_t batch_size);
   // Loss of the whole data set as one batch; leaves d loss / d params in graph.grad_data().
   double loss_and_gradients(const DataRef& data, bool training, uint64_t seed);
@@ -97,6 +100,7 @@ class Trainer {
   Buffer<int64_t> order_;
   int64_t planned_ = 0;
   MetricSpec metric_spec_;
+  EpochStats open_epoch_;
   std::vector<double> lr_table_;
   int64_t lr_table_start_ = 0;
 };

@@ -38,19 +38,24 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-def _pair(owner: str, name: str, value, allow_none: bool = False):
-    """An int or a pair of ints, as a list of two positive ints."""
-    if value is None and allow_none:
-        return None
+def _two_ints(owner: str, name: str, value, minimum: int, accepted: str = "an int or a pair of ints"):
+    """An int (used twice) or a pair of ints, each >= minimum, as a list of two ints."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (int(value), int(value))
     try:
         a, b = (int(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"{owner}: {name} must be an int or a pair of ints, got {value!r}") from None
-    if a < 1 or b < 1:
-        raise ValueError(f"{owner}: {name} must be positive, got {value!r}")
+        raise ValueError(f"{owner}: {name} must be {accepted}, got {value!r}") from None
+    if a < minimum or b < minimum:
+        raise ValueError(f"{owner}: {name} must be {'positive' if minimum == 1 else f'>= {minimum}'}, got {value!r}")
     return [a, b]
+
+
+def _pair(owner: str, name: str, value, allow_none: bool = False):
+    """An int or a pair of ints, as a list of two positive ints."""
+    if value is None and allow_none:
+        return None
+    return _two_ints(owner, name, value, 1)
 
 
 def _padding(owner: str, padding, allow_explicit: bool = True):
@@ -61,15 +66,7 @@ def _padding(owner: str, padding, allow_explicit: bool = True):
         return padding
     if not allow_explicit:
         raise ValueError(f"{owner}: padding must be 'valid' or 'same', got {padding!r}")
-    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
-        padding = (int(padding), int(padding))
-    try:
-        ph, pw = (int(v) for v in padding)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: padding must be 'valid', 'same', an int or (ph, pw); got {padding!r}") from None
-    if ph < 0 or pw < 0:
-        raise ValueError(f"{owner}: padding must be >= 0, got {padding!r}")
-    return [ph, pw]
+    return _two_ints(owner, "padding", padding, 0, "'valid', 'same', an int or (ph, pw);")
 
 
 def _positive_int(owner: str, name: str, value) -> int:
