@@ -47,6 +47,9 @@ void def_conv(py::module_& k) {
      py::arg("padding") = "valid", py::arg("dilation") = P{1, 1}, py::arg("activation") = "linear");
   k.def("conv2d_backward", [](Array<T> dy, Array<T> x, Array<T> kern, P strides, py::object padding, P dilation,
                               bool use_bias) {
+    require_rank(x, 4, "conv2d_backward x");
+    require_rank(kern, 4, "conv2d_backward kernel");
+    if (kern.shape(2) != x.shape(3)) throw ValueError("conv2d_backward: kernel channels differ from x channels");
     Conv2dArgs a = window(x.shape(0), x.shape(1), x.shape(2), x.shape(3), kern.shape(3), {kern.shape(0), kern.shape(1)},
                           strides, dilation, padding);
     if (dy.size() != a.n * a.oh * a.ow * a.f) throw ValueError("conv2d_backward: dy has the wrong size");
@@ -78,8 +81,14 @@ void def_conv(py::module_& k) {
      py::arg("padding") = "valid");
   k.def("pool2d_backward", [](Array<T> dy, py::array_t<int32_t> argmax, std::vector<int64_t> x_shape,
                               const std::string& kind, P pool, std::optional<P> strides, const std::string& padding) {
+    if (x_shape.size() != 4) throw ValueError("pool2d_backward: x_shape must be (N, H, W, C)");
     Conv2dArgs a = window(x_shape[0], x_shape[1], x_shape[2], x_shape[3], x_shape[3], pool, strides.value_or(pool),
                           {1, 1}, py::str(padding));
+    require_size(dy, a.n * a.oh * a.ow * a.c, "pool2d_backward dy");
+    if (kind == "max") {
+      require_size(argmax, dy.size(), "pool2d_backward argmax");
+      require_indices(argmax, a.h * a.w * a.c, "pool2d_backward argmax");
+    }
     Array<T> dx(x_shape);
     if (kind == "max") max_pool2d_backward<T>(dx.mutable_data(), dy.data(), argmax.data(), a);
     else avg_pool2d_backward<T>(dx.mutable_data(), dy.data(), a);
@@ -97,7 +106,13 @@ void def_conv(py::module_& k) {
   }, py::arg("x"), py::arg("kind"));
   k.def("global_pool_backward", [](Array<T> dy, py::array_t<int32_t> argmax, std::vector<int64_t> x_shape,
                                    const std::string& kind) {
+    if (x_shape.size() != 4) throw ValueError("global_pool_backward: x_shape must be (N, H, W, C)");
     const int64_t n = x_shape[0], p = x_shape[1] * x_shape[2], c = x_shape[3];
+    require_size(dy, n * c, "global_pool_backward dy");
+    if (kind == "max") {
+      require_size(argmax, n * c, "global_pool_backward argmax");
+      require_indices(argmax, p, "global_pool_backward argmax");
+    }
     Array<T> dx(x_shape);
     if (kind == "max") global_max_pool_backward<T>(dx.mutable_data(), dy.data(), argmax.data(), n, p, c);
     else global_avg_pool_backward<T>(dx.mutable_data(), dy.data(), n, p, c);
@@ -111,6 +126,9 @@ void def_norm(py::module_& k) {
   k.def("batchnorm_forward", [](Array<T> x, Array<T> gamma, Array<T> beta, py::array_t<T> moving_mean,
                                 py::array_t<T> moving_var, bool training, double momentum, double eps) {
     const int64_t c = x.shape(x.ndim() - 1), rows = x.size() / c;
+    for (const py::array* a : {static_cast<py::array*>(&gamma), static_cast<py::array*>(&beta),
+                               static_cast<py::array*>(&moving_mean), static_cast<py::array*>(&moving_var)})
+      require_size(*a, c, "batchnorm_forward parameters");
     Array<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
     py::array_t<double> stats({int64_t(2), c});
     if (training) {
@@ -128,6 +146,11 @@ void def_norm(py::module_& k) {
   k.def("batchnorm_backward", [](Array<T> dy, Array<T> x, Array<T> gamma, py::array_t<double> stats,
                                  Array<T> moving_mean, Array<T> moving_var, bool training, double eps) {
     const int64_t c = x.shape(x.ndim() - 1), rows = x.size() / c;
+    require_size(dy, x.size(), "batchnorm_backward dy");
+    require_size(gamma, c, "batchnorm_backward gamma");
+    require_size(stats, 2 * c, "batchnorm_backward stats");
+    require_size(moving_mean, c, "batchnorm_backward moving_mean");
+    require_size(moving_var, c, "batchnorm_backward moving_var");
     Array<T> dx(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
     Array<T> dg({c}), dbeta({c});
     std::fill(dg.mutable_data(), dg.mutable_data() + c, T(0));
@@ -144,6 +167,8 @@ void def_norm(py::module_& k) {
      py::arg("moving_var"), py::arg("training"), py::arg("epsilon") = 1e-5);
   k.def("layernorm_forward", [](Array<T> x, Array<T> gamma, Array<T> beta, double eps) {
     const int64_t c = x.shape(x.ndim() - 1), rows = x.size() / c;
+    require_size(gamma, c, "layernorm_forward gamma");
+    require_size(beta, c, "layernorm_forward beta");
     Array<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
     py::array_t<double> stats({int64_t(2), rows});
     layernorm_forward<T>(y.mutable_data(), stats.mutable_data(), stats.mutable_data() + rows, x.data(), gamma.data(),
@@ -152,6 +177,9 @@ void def_norm(py::module_& k) {
   }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("epsilon") = 1e-5);
   k.def("layernorm_backward", [](Array<T> dy, Array<T> x, Array<T> gamma, py::array_t<double> stats) {
     const int64_t c = x.shape(x.ndim() - 1), rows = x.size() / c;
+    require_size(dy, x.size(), "layernorm_backward dy");
+    require_size(gamma, c, "layernorm_backward gamma");
+    require_size(stats, 2 * rows, "layernorm_backward stats");
     Array<T> dx(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
     Array<T> dg({c}), dbeta({c});
     std::fill(dg.mutable_data(), dg.mutable_data() + c, T(0));

@@ -67,6 +67,8 @@ void def_layers(py::module_& k) {
     return y;
   }, py::arg("x"), py::arg("activation"));
   k.def("activation_backward", [](Array<T> dy, Array<T> x, Array<T> y, const std::string& act) {
+    require_size(x, dy.size(), "activation_backward x");
+    require_size(y, dy.size(), "activation_backward y");
     Array<T> dx = empty_like(dy);
     const int64_t last = dy.shape(dy.ndim() - 1), rows = dy.size() / last;
     activation_backward<T>(Matrix<T>(dx.mutable_data(), rows, last), Matrix<const T>(dy.data(), rows, last),
@@ -91,6 +93,16 @@ void def_layers(py::module_& k) {
   k.def("dense_backward", [](Array<T> dy, Array<T> x, Array<T> w, Array<T> y, std::optional<Array<T>> z,
                              const std::string& act, bool use_bias, bool need_dx,
                              std::optional<Array<T>> dw_init, std::optional<Array<T>> db_init) {
+    require_rank(x, 2, "dense_backward x");
+    require_rank(w, 2, "dense_backward w");
+    if (x.shape(1) != w.shape(0)) throw ValueError("dense_backward: expected x (n, in) and w (in, units)");
+    const int64_t out = x.shape(0) * w.shape(1);
+    require_size(dy, out, "dense_backward dy");
+    require_size(y, out, "dense_backward y");
+    if (z) require_size(*z, out, "dense_backward z");
+    else if (activation_needs_input(parse_activation(act))) throw ValueError("dense_backward: this activation needs z");
+    if (dw_init) require_size(*dw_init, w.size(), "dense_backward dw");
+    if (db_init) require_size(*db_init, w.shape(1), "dense_backward db");
     Array<T> g = Array<T>(dy.attr("copy")());  // overwritten with dz
     Array<T> dx({x.shape(0), x.shape(1)});
     Array<T> dw = dw_init ? Array<T>(dw_init->attr("copy")()) : Array<T>({w.shape(0), w.shape(1)});
@@ -182,6 +194,17 @@ void def_loss_optim(py::module_& k) {
   }, py::arg("g"), py::arg("max_norm"));
   k.def("accuracy_count", [](Array<T> logits, std::optional<Array<int32_t>> labels,
                              std::optional<Array<T>> targets, const std::string& kind) {
+    const LossKind lk = parse_loss(kind);
+    auto lm = as_matrix<const T>(logits, "logits");
+    if (lk == LossKind::CrossEntropy) {
+      if (!labels) throw ValueError("accuracy_count: cross_entropy needs labels");
+      require_size(*labels, lm.rows, "accuracy_count labels");
+      for (int64_t i = 0; i < lm.rows; ++i)
+        if (labels->data()[i] < 0 || labels->data()[i] >= lm.cols) throw ValueError("accuracy_count: label out of range");
+    } else if (lk == LossKind::BinaryCrossEntropy) {
+      if (!targets) throw ValueError("accuracy_count: binary_cross_entropy needs targets");
+      require_size(*targets, lm.size(), "accuracy_count targets");
+    }
     Matrix<const T> tm = targets ? as_matrix<const T>(*targets, "targets") : Matrix<const T>();
     AccuracyCount a = accuracy_count<T>(as_matrix<const T>(logits, "logits"), labels ? labels->data() : nullptr,
                                         tm, parse_loss(kind));

@@ -19,6 +19,14 @@ RnnArgs args_of(const Array<T>& x, const Array<T>& rec, const std::string& cell,
   return a;
 }
 
+// Sizes of the optional inputs: bias, mask (N, T), initial states (N, U).
+template <typename T>
+void check_rnn_inputs(const RnnArgs& a, const std::optional<Array<T>>& bias,
+                      const std::optional<py::array_t<uint8_t>>& mask) {
+  if (bias) require_size(*bias, (a.cell == RnnCell::GRU ? 2 : 1) * a.gu(), "rnn bias");
+  if (mask) require_size(*mask, a.n * a.t, "rnn mask");
+}
+
 template <typename T>
 void def_rnn(py::module_& k) {
   k.def("rnn_forward", [](Array<T> x, Array<T> kernel, Array<T> recurrent, std::optional<Array<T>> bias,
@@ -27,6 +35,9 @@ void def_rnn(py::module_& k) {
                           std::optional<Array<T>> c0) {
     RnnArgs a = args_of(x, recurrent, cell, act, reverse, return_sequences);
     if (kernel.size() != a.f * a.gu()) throw ValueError("rnn: kernel must be (F, G*U)");
+    check_rnn_inputs(a, bias, mask);
+    if (h0) require_size(*h0, a.n * a.u, "rnn h0");
+    if (c0) require_size(*c0, a.n * a.u, "rnn c0");
     Array<T> y = return_sequences ? Array<T>({a.n, a.t, a.u}) : Array<T>({a.n, a.u});
     Array<T> ws({rnn_workspace(a)});
     RnnWeights<T> w{kernel.data(), recurrent.data(), bias ? bias->data() : nullptr};
@@ -42,6 +53,9 @@ void def_rnn(py::module_& k) {
                            Array<T> workspace) {
     RnnArgs a = args_of(x, recurrent, cell, act, reverse, return_sequences);
     if (workspace.size() != rnn_workspace(a)) throw ValueError("rnn_backward: workspace of another shape");
+    if (kernel.size() != a.f * a.gu()) throw ValueError("rnn: kernel must be (F, G*U)");
+    check_rnn_inputs(a, bias, mask);
+    require_size(dy, a.n * (return_sequences ? a.t : 1) * a.u, "rnn_backward dy");
     Array<T> ws(workspace.attr("copy")());
     Array<T> dx({a.n, a.t, a.f}), dk({a.f, a.gu()}), dr({a.u, a.gu()}), dh0({a.n, a.u}), dc0({a.n, a.u});
     const int64_t bias_size = a.cell == RnnCell::GRU ? 2 * a.gu() : a.gu();

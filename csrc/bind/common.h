@@ -31,6 +31,24 @@ Matrix<T> as_matrix(A& arr, const char* what) {
   }
 }
 
+// The kernel bindings read raw pointers: sizes are checked here, so a wrong array raises
+// ValueError instead of reading out of bounds.
+inline void require_size(const py::array& a, int64_t n, const std::string& what) {
+  if (int64_t(a.size()) != n)
+    throw ValueError(what + ": expected " + std::to_string(n) + " values, got " + std::to_string(a.size()));
+}
+inline void require_rank(const py::array& a, int rank, const std::string& what) {
+  if (a.ndim() != rank)
+    throw ValueError(what + ": expected an array of rank " + std::to_string(rank) + ", got rank " +
+                     std::to_string(a.ndim()));
+}
+// Scatter indices (argmax of pooling) must stay inside [0, limit).
+inline void require_indices(const py::array_t<int32_t>& idx, int64_t limit, const std::string& what) {
+  const int32_t* p = idx.data();
+  for (py::ssize_t i = 0; i < idx.size(); ++i)
+    if (p[i] < 0 || p[i] >= limit) throw ValueError(what + ": index " + std::to_string(p[i]) + " out of range");
+}
+
 // field = d[key] when the key is there and not None (optional settings from Python dicts).
 template <typename T>
 void read_field(const py::dict& d, const char* key, T& field) {
