@@ -204,7 +204,7 @@ class LearningRateScheduler(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         trainer = self.model._trainer
         if hasattr(self.schedule, "get_config"):  # a step schedule from pydl.schedules
-            start, steps = trainer.step, self.model._steps_per_epoch
+            start, steps = trainer.step, self.model._run.steps_per_epoch
             trainer.set_lr_table([float(self.schedule(s)) for s in range(start, start + max(steps, 1))])
         else:
             trainer.learning_rate = float(self.schedule(epoch, trainer.learning_rate))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -13,6 +14,18 @@ from . import _checks, _metric_logs
 from .callbacks import Callback, CallbackList, History
 from .data import compute_class_weight
 from .loader import DataLoader
+
+
+@dataclass
+class _FitRun:
+    """What one fit() call trains with. Callbacks and checkpoints read it as model._run."""
+    seed: int
+    raise_on_nonfinite: bool = True
+    resume_from: Optional[str] = None
+    loader: Optional[DataLoader] = None
+    steps_per_epoch: int = 0
+    callbacks: List[Callback] = field(default_factory=list)  # the user's, in order (no History)
+    pending_checkpoints: List[str] = field(default_factory=list)
 
 
 class TrainingMixin:
@@ -34,17 +47,15 @@ class TrainingMixin:
         order, dropout masks, optimizer state and callback states, to the same weights as a
         run that was never interrupted.
         """
-        self._fit_options = {"raise_on_nonfinite": bool(raise_on_nonfinite), "resume_from": resume_from}
-        self._fit_loader_ref = None
         self._require_compiled("fit")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs: expected a non-negative int, got {epochs!r}")
+        run = _FitRun(self.seed if seed is None else int(seed), bool(raise_on_nonfinite), resume_from)
         if isinstance(x, DataLoader):
-            return self._fit_loader(x, y, epochs, validation_data, verbose, class_weight, seed, callbacks)
-        self._fit_seed = self.seed if seed is None else int(seed)
+            return self._fit_loader(x, y, epochs, validation_data, verbose, class_weight, run, callbacks)
         if y is None:
             raise ValueError("fit: y is required with array data (only a DataLoader carries its own targets)")
         batch_size = _checks.batch_size(batch_size)
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs: expected a non-negative int, got {epochs!r}")
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split: expected a fraction in [0, 1), got {validation_split!r}")
         x = self._prepare_x(x, "x")
@@ -61,22 +72,20 @@ class TrainingMixin:
             val = (x[cut:], None if labels is None else labels[cut:], None if targets is None else targets[cut:])
             x, labels, targets = x[:cut], (None if labels is None else labels[:cut]), \
                 (None if targets is None else targets[:cut])
-        seed = self.seed if seed is None else int(seed)
 
         def run_epoch(progress, every, main_thread):
-            return self._trainer.fit_epoch(x, labels, targets, batch_size, bool(shuffle), seed, self._epochs_seen,
-                                           progress, every, main_thread)
+            return self._trainer.fit_epoch(x, labels, targets, batch_size, bool(shuffle), run.seed,
+                                           self._epochs_seen, progress, every, main_thread)
 
         weights = None if class_weight is None else self._class_weight_vector(class_weight, labels, targets)
-        return self._train(run_epoch, -(-len(x) // batch_size), epochs, val, max(batch_size, 256), verbose,
-                           weights, callbacks)
+        run.steps_per_epoch = -(-len(x) // batch_size)
+        return self._train(run, run_epoch, epochs, val, max(batch_size, 256), verbose, weights, callbacks)
 
-    def _fit_loader(self, loader: DataLoader, y, epochs, validation_data, verbose, class_weight, seed, callbacks):
+    def _fit_loader(self, loader: DataLoader, y, epochs, validation_data, verbose, class_weight, run: _FitRun,
+                    callbacks):
         """fit(DataLoader): array datasets stream from the C++ loader; others from Python."""
         if y is not None:
             raise ValueError("fit: with a DataLoader, leave y out (the loader's dataset carries the targets)")
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs: expected a non-negative int, got {epochs!r}")
         sample_shape = loader.sample_shape
         if self._graph is None:
             self.build(self.input_shape or sample_shape)
@@ -84,9 +93,8 @@ class TrainingMixin:
         if self._trainer is None:
             self._make_trainer()
         val = self._validation_arrays(validation_data)
-        seed = self.seed if seed is None else int(seed)
-        self._fit_seed = seed
-        self._fit_loader_ref = loader
+        seed = run.seed
+        run.loader = loader
         core = loader._core_loader
         if core is not None:
             if loader.dataset.y is None:
@@ -120,22 +128,20 @@ class TrainingMixin:
             if core is None:
                 raise ValueError("fit: class_weight with a custom Dataset is not supported; use an ArrayDataset")
             weights = self._class_weight_vector(class_weight, labels, targets)
-        return self._train(run_epoch, len(loader), epochs, val, max(loader.batch_size, 256), verbose, weights,
-                           callbacks)
+        run.steps_per_epoch = len(loader)
+        return self._train(run, run_epoch, epochs, val, max(loader.batch_size, 256), verbose, weights, callbacks)
 
-    def _train(self, run_epoch, steps, epochs, val, val_batch, verbose, class_weights, callbacks) -> History:
+    def _train(self, run: _FitRun, run_epoch, epochs, val, val_batch, verbose, class_weights,
+               callbacks) -> History:
         """The epoch loop shared by array and DataLoader training: progress, validation,
         callbacks, Ctrl-C and non-finite losses."""
         history = History()
         # History last: it records the logs after other callbacks add to them (learning_rate).
         cbs = CallbackList([*(callbacks or []), history], self)
-        self._steps_per_epoch = steps
-        self._callbacks = [cb for cb in cbs.callbacks if not isinstance(cb, History)]
-        self._pending_checkpoints = []
-        options = getattr(self, "_fit_options", {})
-        first_epoch = 0
-        if options.get("resume_from"):
-            first_epoch = self._resume(options["resume_from"], self._callbacks)
+        run.callbacks = cbs.callbacks[:-1]
+        self._run = run
+        steps = run.steps_per_epoch
+        first_epoch = self._resume(run) if run.resume_from else 0
         saved_weights = self._trainer.class_weights
         if class_weights is not None:
             self._trainer.class_weights = class_weights
@@ -156,7 +162,7 @@ class TrainingMixin:
                 if stats["interrupted"]:
                     raise KeyboardInterrupt
                 nonfinite = stats["nonfinite_batch"] >= 0
-                if nonfinite and options.get("raise_on_nonfinite", True):
+                if nonfinite and run.raise_on_nonfinite:
                     raise FloatingPointError(
                         f"{self.name}: the loss became NaN or Inf at epoch {epoch + 1}, batch "
                         f"{stats['nonfinite_batch'] + 1}; the model keeps the weights of the last "
@@ -178,9 +184,9 @@ class TrainingMixin:
                 cbs.on_epoch_end(epoch, logs)
                 # Checkpoints are written after every callback has seen the epoch, so the saved
                 # callback states are the ones the next epoch starts from.
-                for path in self._pending_checkpoints:
+                for path in run.pending_checkpoints:
                     self._save_checkpoint(path, epoch)
-                self._pending_checkpoints = []
+                run.pending_checkpoints.clear()
                 if self.stop_training:
                     break
         finally:
@@ -189,37 +195,33 @@ class TrainingMixin:
             cbs.on_train_end(logs)
         return history
 
-    def _resume(self, path: str, callbacks) -> int:
+    def _resume(self, run: _FitRun) -> int:
         """Load a checkpoint's training state and callback states; returns the next epoch."""
         from .saving import load_checkpoint_into
 
-        record = load_checkpoint_into(self, path)
-        if record.get("seed") is not None and record["seed"] != self._fit_seed:
+        record = load_checkpoint_into(self, run.resume_from)
+        if record.get("seed") is not None and record["seed"] != run.seed:
             raise ValueError(f"resume_from: the checkpoint was trained with seed {record['seed']}, "
-                             f"this fit uses seed {self._fit_seed}")
-        loader = getattr(self, "_fit_loader_ref", None)
-        if loader is not None and record.get("loader_epoch") is not None:
-            loader._epoch = record["loader_epoch"]
-        states = record.get("callbacks", [])
-        for cb, state in zip(callbacks, states):
+                             f"this fit uses seed {run.seed}")
+        if run.loader is not None and record.get("loader_epoch") is not None:
+            run.loader._epoch = record["loader_epoch"]
+        for cb, state in zip(run.callbacks, record.get("callbacks", [])):
             if type(cb).__name__ == state.get("class"):
                 cb.set_state(state.get("state", {}))
         return int(record["epoch"]) + 1
 
-    def _checkpoint_record(self, epoch: int, callbacks) -> dict:
-        loader = getattr(self, "_fit_loader_ref", None)
-        return {"epoch": epoch, "seed": getattr(self, "_fit_seed", self.seed),
-                "loader_epoch": None if loader is None else loader._epoch,
-                "callbacks": [{"class": type(cb).__name__, "state": cb.get_state()} for cb in callbacks]}
-
     def _request_checkpoint(self, path: str) -> None:
         """callbacks.ModelCheckpoint asks for a checkpoint at the end of the current epoch."""
-        self._pending_checkpoints.append(path)
+        self._run.pending_checkpoints.append(path)
 
     def _save_checkpoint(self, path: str, epoch: int) -> None:
         from .saving import save_model
 
-        save_model(self, path, checkpoint=self._checkpoint_record(epoch, self._callbacks))
+        run = self._run
+        record = {"epoch": epoch, "seed": run.seed,
+                  "loader_epoch": None if run.loader is None else run.loader._epoch,
+                  "callbacks": [{"class": type(cb).__name__, "state": cb.get_state()} for cb in run.callbacks]}
+        save_model(self, path, checkpoint=record)
 
     def _validation_arrays(self, validation_data):
         """(x, labels, targets) of validation_data=(x_val, y_val), checked, or None."""
