@@ -1,6 +1,7 @@
 // pydl._core: bindings only. Every function here forwards to the C++ core.
 #include "bind/common.h"
 #include "core/checks.h"
+#include "core/parallel.h"
 #include "core/threads.h"
 
 namespace py = pybind11;
@@ -21,6 +22,9 @@ PYBIND11_MODULE(_core, m) {
         "Set the number of threads used by every pydl kernel (OpenMP and BLAS together).");
   m.def("get_num_threads", &pydl::get_num_threads, "Number of threads pydl kernels use.");
   m.def("default_num_threads", &pydl::default_num_threads, "The machine's core count.");
+
+  m.def("split_regions", [] { return pydl::split_regions().load(); },
+        "Parallel regions that ran on more than one thread so far (for tests of thread splits).");
 
   m.def("find_nonfinite",
         [](pydl::bind::Array<float> x) { return pydl::find_nonfinite(x.data(), x.size()); },

@@ -6,9 +6,17 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 namespace pydl {
+
+// Parallel regions that really ran on more than one thread, since the process started: lets
+// tests prove that work was split (a "1 vs 2 threads" test means nothing otherwise).
+inline std::atomic<int64_t>& split_regions() {
+  static std::atomic<int64_t> count{0};
+  return count;
+}
 
 // Calls f(lo, hi) for consecutive chunks [lo, hi) of [0, n), each of `grain` items (the last
 // may be shorter); in parallel when there are at least two chunks and more than one thread.
@@ -21,8 +29,13 @@ void parallel_range(int64_t n, int64_t grain, F&& f) {
     f(int64_t(0), n);
     return;
   }
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) f(c * grain, std::min(n, (c + 1) * grain));
+#pragma omp parallel
+  {
+    if (omp_get_thread_num() == 0 && omp_get_num_threads() > 1)
+      split_regions().fetch_add(1, std::memory_order_relaxed);
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) f(c * grain, std::min(n, (c + 1) * grain));
+  }
 }
 
 }  // namespace pydl
