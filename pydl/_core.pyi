@@ -286,11 +286,11 @@ class kernels:
         ...
     @staticmethod
     @typing.overload
-    def optimizer_step(params: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], grads: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], slot0: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, slot1: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, config: dict, step: typing.SupportsInt | typing.SupportsIndex) -> None:
+    def optimizer_step(params: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], grads: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], slot0: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, slot1: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, config: dict, step: typing.SupportsInt | typing.SupportsIndex) -> bool:
         ...
     @staticmethod
     @typing.overload
-    def optimizer_step(params: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], grads: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], slot0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None, slot1: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None, config: dict, step: typing.SupportsInt | typing.SupportsIndex) -> None:
+    def optimizer_step(params: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], grads: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], slot0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None, slot1: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None, config: dict, step: typing.SupportsInt | typing.SupportsIndex) -> bool:
         ...
     @staticmethod
     @typing.overload

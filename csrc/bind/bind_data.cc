@@ -1,5 +1,6 @@
 // The data pipeline: augmentation ops and the background ArrayLoader.
 #include "bind/common.h"
+#include "core/buffer.h"
 #include "core/interrupt.h"
 #include "data/loader.h"
 #include "kernels/augment.h"
@@ -65,7 +66,7 @@ void bind_data(py::module_& m) {
     std::vector<int64_t> out_shape{n};
     for (int64_t d : p.output_shape()) out_shape.push_back(d);
     Array<float> out(out_shape);
-    std::vector<float> scratch(p.scratch_size(n));
+    Buffer<float> scratch(p.scratch_size(n));
     std::vector<uint64_t> default_keys;
     const uint64_t* k = keys ? keys->data() : nullptr;
     if (!k) {

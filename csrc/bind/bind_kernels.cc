@@ -185,7 +185,7 @@ void def_loss_optim(py::module_& k) {
       s1 = inplace(*slot1, "slot1");
     }
     if (step < 1) throw ValueError("optimizer_step: step counts from 1");
-    optimizer_step<T>(inplace(params, "params"), grads.data(), s0, s1, n, c, step);
+    return optimizer_step<T>(inplace(params, "params"), grads.data(), s0, s1, n, c, step);
   }, py::arg("params"), py::arg("grads"), py::arg("slot0"), py::arg("slot1"), py::arg("config"), py::arg("step"));
 
   k.def("global_norm", [](Array<T> g) { return global_norm<T>(g.data(), g.size()); }, py::arg("g"));

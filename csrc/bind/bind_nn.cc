@@ -12,6 +12,7 @@ LayerConfig to_layer_config(const py::dict& d) {
   for (auto item : d) {
     const std::string key = py::str(item.first);
     py::handle v = item.second;
+    try {
     if (key == "type") c.type = py::str(v);
     else if (key == "name") c.name = py::str(v);
     else if (key == "units") c.units = v.cast<int64_t>();
@@ -36,6 +37,10 @@ LayerConfig to_layer_config(const py::dict& d) {
     else if (key == "merge_mode") c.merge_mode = py::str(v);
     else if (key == "per") c.per = py::str(v);
     // Other keys (e.g. Python-only settings) are not the core's concern.
+    } catch (const py::cast_error&) {  // e.g. an int beyond int64, or a string for a size
+      throw ValueError("layer '" + c.name + "': config key '" + key + "' has an unusable value " +
+                       std::string(py::repr(v)));
+    }
   }
   return c;
 }
@@ -103,6 +108,9 @@ py::dict run_epoch(std::optional<py::function>& progress, bool check_interrupt,
     InterruptGuard guard(check_interrupt);
     s = epoch(fn);
   }
+  // A SIGINT that landed after the epoch's last check, while our handler was still installed,
+  // is reported here rather than lost (the next guard would reset the flag).
+  if (check_interrupt && InterruptGuard::requested()) s.interrupted = true;
   return stats_dict(s);
 }
 
@@ -115,6 +123,7 @@ py::dict stats_dict(const EpochStats& s) {
   d["counted"] = s.accuracy.total;
   d["interrupted"] = s.interrupted;
   d["nonfinite_batch"] = s.nonfinite_batch;
+  d["nonfinite_update"] = s.nonfinite_update;
   const MetricSums& m = s.metrics;
   d["confusion"] = m.confusion;
   d["top_k_correct"] = m.top_k_correct;
@@ -135,9 +144,41 @@ py::array_t<float> view_of(float* data, int64_t n, py::handle owner) {
   return py::array_t<float>({n}, {sizeof(float)}, data, owner);
 }
 
+// `with graph.use("fit", exclusive=True):` holds the graph's gate for a whole Python-level
+// call (fit with its callbacks), so another thread's fit or predict raises instead of racing.
+struct GateUse {
+  Graph* graph;
+  std::string what;
+  bool exclusive;
+  bool held = false;
+};
+
+MetricSpec to_metric_spec(const py::dict& d) {
+  MetricSpec m;
+  read_field(d, "confusion", m.confusion);
+  read_field(d, "top_k", m.top_k);
+  read_field(d, "regression", m.regression);
+  read_field(d, "log_loss", m.log_loss);
+  return m;
+}
+
 }  // namespace
 
 void bind_nn(py::module_& m) {
+  py::class_<GateUse>(m, "GraphUse", "Holds a Graph's use gate while inside a with block.")
+      .def("__enter__", [](GateUse& u) {
+        if (u.held) throw ValueError("GraphUse: already entered");
+        if (u.exclusive) u.graph->gate().enter_exclusive(u.what.c_str());
+        else u.graph->gate().enter_shared(u.what.c_str());
+        u.held = true;
+      })
+      .def("__exit__", [](GateUse& u, const py::args&) {
+        if (!u.held) return;
+        if (u.exclusive) u.graph->gate().leave_exclusive();
+        else u.graph->gate().leave_shared();
+        u.held = false;
+      });
+
   py::class_<Graph>(m, "Graph", "The compiled network: layers, flat parameters, planned buffers.")
       .def(py::init([](const std::vector<int64_t>& input_shape, const py::list& layers) {
              std::vector<LayerConfig> cfg;
@@ -188,7 +229,14 @@ void bind_nn(py::module_& m) {
         Graph& g = self.cast<Graph&>();
         return view_of(g.state_data(), g.num_state(), self);
       }, "Non-trainable weights (moving statistics) as a writable float32 view (no copy).")
-      .def("init_params", &Graph::init_params, py::arg("seed"))
+      .def("use", [](Graph& g, const std::string& what, bool exclusive) { return GateUse{&g, what, exclusive}; },
+           py::arg("what"), py::arg("exclusive"), py::keep_alive<0, 1>(),
+           "A context manager holding the graph exclusively (training, weight changes) or shared "
+           "(reads); raises RuntimeError when another thread holds it the other way.")
+      .def("init_params", [](Graph& g, uint64_t seed) {
+        UseGate::Exclusive use(g.gate(), "init_params");
+        g.init_params(seed);
+      }, py::arg("seed"))
       .def("predict", [](Graph& g, Array<float> x, int64_t batch_size) {
         const int64_t n = check_x(g, x, "predict");
         Shape shape{n};
@@ -227,16 +275,20 @@ void bind_nn(py::module_& m) {
            py::arg("progress") = py::none(), py::arg("every") = 0, py::arg("check_interrupt") = false)
       .def("evaluate",
            [](Trainer& t, Array<float> x, std::optional<Array<int32_t>> labels,
-              std::optional<Array<float>> targets, int64_t batch_size) {
+              std::optional<Array<float>> targets, int64_t batch_size, std::optional<py::dict> metrics) {
              DataRef d = make_data(t.graph(), x, labels, targets, "evaluate");
+             const MetricSpec spec = metrics ? to_metric_spec(*metrics) : t.metrics();
              EpochStats s;
              {
                py::gil_scoped_release release;
-               s = t.evaluate(d, batch_size);
+               s = t.evaluate(d, batch_size, spec);
              }
              return stats_dict(s);
            },
-           py::arg("x"), py::arg("labels"), py::arg("targets"), py::arg("batch_size"))
+           py::arg("x"), py::arg("labels"), py::arg("targets"), py::arg("batch_size"),
+           py::arg("metrics") = py::none(),
+           "Loss and metrics in inference mode; `metrics` (a dict like set_metrics' arguments) "
+           "overrides the trainer's for this call only.")
       .def("loss_and_gradients",
            [](Trainer& t, Array<float> x, std::optional<Array<int32_t>> labels,
               std::optional<Array<float>> targets, bool training, uint64_t seed) {

@@ -15,6 +15,8 @@ PYBIND11_MODULE(_core, m) {
       if (p) std::rethrow_exception(p);
     } catch (const pydl::Interrupted&) {
       PyErr_SetNone(PyExc_KeyboardInterrupt);
+    } catch (const pydl::MemoryError& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
     }
   });
 
@@ -22,6 +24,7 @@ PYBIND11_MODULE(_core, m) {
         "Set the number of threads used by every pydl kernel (OpenMP and BLAS together).");
   m.def("get_num_threads", &pydl::get_num_threads, "Number of threads pydl kernels use.");
   m.def("default_num_threads", &pydl::default_num_threads, "The machine's core count.");
+  m.def("max_num_threads", &pydl::max_num_threads, "The most threads set_num_threads accepts (4x the cores).");
 
   m.def("split_regions", [] { return pydl::split_regions().load(); },
         "Parallel regions that ran on more than one thread so far (for tests of thread splits).");

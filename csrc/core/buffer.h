@@ -5,6 +5,9 @@
 #include <cstring>
 #include <new>
 
+#include "core/errors.h"
+#include "core/sizes.h"
+
 namespace pydl {
 
 template <typename T>
@@ -24,8 +27,10 @@ class Buffer {
   // Grows only; contents are zeroed after a resize so plans start from a known state.
   void resize(int64_t n) {
     if (n <= size_) return;
+    if (n > kMaxElements) throw ValueError("buffer of " + std::to_string(n) + " values: beyond the limit of 2^48");
+    const size_t bytes = ((static_cast<size_t>(n) * sizeof(T) + 63) / 64) * 64;
+    check_fits_in_memory(bytes, "a buffer of " + std::to_string(n) + " values");
     release();
-    size_t bytes = ((static_cast<size_t>(n) * sizeof(T) + 63) / 64) * 64;
     data_ = static_cast<T*>(std::aligned_alloc(64, bytes > 0 ? bytes : 64));
     if (!data_) throw std::bad_alloc();
     std::memset(static_cast<void*>(data_), 0, bytes);

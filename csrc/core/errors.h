@@ -1,5 +1,5 @@
 // Exceptions of the C++ core. The bindings translate them to Python's ValueError,
-// TypeError and KeyboardInterrupt; the core itself never includes pybind11.
+// TypeError, MemoryError, RuntimeError and KeyboardInterrupt; the core itself never includes pybind11.
 #pragma once
 #include <stdexcept>
 #include <string>
@@ -13,6 +13,17 @@ struct ValueError : std::invalid_argument {
 
 // Wrong kind of argument: becomes TypeError.
 struct TypeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// An allocation that cannot succeed (more than the machine's memory): becomes MemoryError.
+struct MemoryError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A model used by two threads at once in a way that would race (fit beside anything else):
+// becomes RuntimeError.
+struct Busy : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 

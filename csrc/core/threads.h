@@ -4,7 +4,8 @@
 
 namespace pydl {
 
-void set_num_threads(int n);  // n >= 1
+void set_num_threads(int n);  // 1 <= n <= max_num_threads(), else ValueError
+int max_num_threads();         // 4x the cores
 int get_num_threads();
 int default_num_threads();    // the machine's cores
 

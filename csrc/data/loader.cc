@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "core/rng.h"
+#include "core/sizes.h"
 
 namespace pydl {
 
@@ -16,26 +17,32 @@ ArrayLoader::ArrayLoader(const void* x, bool x_is_uint8, std::vector<int64_t> sa
       drop_last_(drop_last), seed_(seed) {
   if (n < 1) throw ValueError("DataLoader: the data set is empty");
   if (batch_size < 1) throw ValueError("DataLoader: batch_size must be >= 1, got " + std::to_string(batch_size));
-  if (prefetch < 1) throw ValueError("DataLoader: prefetch must be >= 1, got " + std::to_string(prefetch));
-  in_size_ = 1;
-  for (int64_t d : in_shape_) in_size_ *= d;
+  if (prefetch < 1 || prefetch > kMaxPrefetch)
+    throw ValueError("DataLoader: prefetch must be in [1, " + std::to_string(kMaxPrefetch) + "], got " +
+                     std::to_string(prefetch));
+  if (drop_last && n < batch_size)
+    throw ValueError("DataLoader: drop_last=True with batch_size " + std::to_string(batch_size) + " and only " +
+                     std::to_string(n) + " samples leaves no batch; lower batch_size or set drop_last=False");
+  in_size_ = checked_product(in_shape_, "DataLoader samples");
   out_shape_ = in_shape_;
   if (!ops.empty()) {
     pipeline_ = AugmentPipeline(std::move(ops), in_shape_);
     out_shape_ = pipeline_.output_shape();
   }
-  out_size_ = 1;
-  for (int64_t d : out_shape_) out_size_ *= d;
+  out_size_ = checked_product(out_shape_, "DataLoader samples after the transform");
+  // Buffers hold at most the whole data set: batch_size=2**62 on 20 samples plans 20 rows.
+  rows_cap_ = std::min(batch_, n_);
+  const std::string owner = "DataLoader batch of " + std::to_string(rows_cap_);
   slots_.resize(prefetch);
   state_.assign(prefetch, 0);
   for (auto& s : slots_) {
-    s.x.resize(batch_ * out_size_);
-    s.indices.resize(batch_);
+    s.x.resize(checked_mul(rows_cap_, out_size_, owner));
+    s.indices.resize(rows_cap_);
   }
   order_.resize(n_);
-  keys_.resize(batch_);
-  if (u8_ || !pipeline_.empty()) gathered_.resize(batch_ * in_size_);
-  if (!pipeline_.empty()) scratch_.resize(pipeline_.scratch_size(batch_));
+  keys_.resize(rows_cap_);
+  if (u8_ || !pipeline_.empty()) gathered_.resize(checked_mul(rows_cap_, in_size_, owner));
+  if (!pipeline_.empty()) scratch_.resize(pipeline_.scratch_size(rows_cap_));
 }
 
 ArrayLoader::~ArrayLoader() { stop(); }
@@ -45,16 +52,28 @@ int64_t ArrayLoader::batches_per_epoch() const {
 }
 
 void ArrayLoader::stop() {
+  std::lock_guard<std::mutex> control(control_);
+  stop_locked();
+}
+
+void ArrayLoader::stop_locked() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    epoch_active_ = false;
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
 }
 
 void ArrayLoader::start_epoch(uint64_t epoch) {
-  stop();
+  std::lock_guard<std::mutex> control(control_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (epoch_active_ && consumer_ != std::this_thread::get_id())
+      throw Busy("DataLoader: another thread is iterating this loader; give each thread a loader of its own");
+  }
+  stop_locked();
   int64_t* order = order_.data();
   for (int64_t i = 0; i < n_; ++i) order[i] = i;
   if (shuffle_) {  // the same Fisher-Yates as the Trainer's array path
@@ -66,6 +85,8 @@ void ArrayLoader::start_epoch(uint64_t epoch) {
   total_ = batches_per_epoch();
   stopping_ = false;
   error_ = nullptr;
+  epoch_active_ = true;
+  consumer_ = std::this_thread::get_id();
   worker_ = std::thread([this, epoch] { produce(epoch); });
 }
 
@@ -121,9 +142,15 @@ void ArrayLoader::produce(uint64_t epoch) {
 const LoaderBatch* ArrayLoader::next() {
   const int64_t slots = int64_t(slots_.size());
   std::unique_lock<std::mutex> lock(mu_);
+  if (!epoch_active_) return nullptr;
+  if (consumer_ != std::this_thread::get_id())
+    throw Busy("DataLoader: another thread is iterating this loader; give each thread a loader of its own");
   if (consumed_ > 0) state_[(consumed_ - 1) % slots] = 0;  // the previous batch is done with
   cv_.notify_all();
-  if (consumed_ >= total_) return nullptr;
+  if (consumed_ >= total_) {
+    epoch_active_ = false;  // done: another thread may start the next epoch
+    return nullptr;
+  }
   const int64_t s = consumed_ % slots;
   cv_.wait(lock, [&] { return state_[s] == 1 || error_ || stopping_; });
   if (error_) std::rethrow_exception(error_);

@@ -1,6 +1,8 @@
 // ArrayLoader: batches of an in-memory data set made on a background thread (gather in
 // shuffled order, uint8 -> float32, augmentation) while the previous batch trains. The
 // batches of an epoch depend on (seed, epoch) alone, never on the prefetch depth or timing.
+// One consumer at a time: the thread that starts an epoch owns it until it ends or stops;
+// another thread starting or reading that epoch gets Busy (RuntimeError) instead of a race.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -41,14 +43,19 @@ class ArrayLoader {
   // Stops the producer; safe to call at any time.
   void stop();
 
+  // Largest prefetch depth: more slots than this only cost memory.
+  static constexpr int kMaxPrefetch = 64;
+
  private:
   void produce(uint64_t epoch);
+  void stop_locked();  // with control_ held
   void fill(LoaderBatch& b, const int64_t* order, int64_t start, int64_t rows, uint64_t epoch);
 
   const void* x_;
   bool u8_;
   std::vector<int64_t> in_shape_, out_shape_;
   int64_t n_, in_size_, out_size_, batch_;
+  int64_t rows_cap_;  // rows a batch buffer holds: min(batch_size, n)
   bool shuffle_, drop_last_;
   uint64_t seed_;
   AugmentPipeline pipeline_;
@@ -61,6 +68,9 @@ class ArrayLoader {
   int64_t produced_ = 0, consumed_ = 0, total_ = 0;
   bool stopping_ = false;
   std::exception_ptr error_;
+  bool epoch_active_ = false;
+  std::thread::id consumer_;
+  std::mutex control_;  // start_epoch / stop: one at a time (join is not re-entrant)
   std::mutex mu_;
   std::condition_variable cv_;
   std::thread worker_;

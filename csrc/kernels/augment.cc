@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "core/sizes.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 
@@ -47,6 +48,7 @@ void affine(float* out, const float* in, int64_t h, int64_t w, int64_t c, const 
 
 Shape augment_output_shape(const AugmentOp& op, const Shape& in) {
   if (in.size() != 3) throw ValueError("augmentation expects images (height, width, channels)");
+  checked_product(in, "augmentation input");
   switch (op.kind) {
     case AugmentOp::Crop:
     case AugmentOp::CenterCrop: {
@@ -59,6 +61,8 @@ Shape augment_output_shape(const AugmentOp& op, const Shape& in) {
     }
     case AugmentOp::Resize:
       if (op.height < 1 || op.width < 1) throw ValueError("Resize: height and width must be positive");
+      checked_product({op.height, op.width, in[2]}, "Resize to " + std::to_string(op.height) + "x" +
+                                                         std::to_string(op.width));
       return {op.height, op.width, in[2]};
     default:
       return in;
@@ -176,8 +180,8 @@ AugmentPipeline::AugmentPipeline(std::vector<AugmentOp> ops, Shape in_shape) : o
 
 int64_t AugmentPipeline::scratch_size(int64_t n) const {
   int64_t most = 0;
-  for (const auto& s : shapes_) most = std::max(most, s[0] * s[1] * s[2]);
-  return 2 * n * most;
+  for (const auto& s : shapes_) most = std::max(most, checked_product(s, "augmentation"));
+  return checked_mul(2 * n, most, "augmentation scratch for " + std::to_string(n) + " images");
 }
 
 void AugmentPipeline::apply(float* out, const float* in, int64_t n, uint64_t seed, const uint64_t* keys,

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/errors.h"
+#include "core/sizes.h"
 #include "core/parallel.h"
 #include "core/simd.h"
 #include "kernels/dense.h"
@@ -105,9 +106,11 @@ PYDL_SIMD_CLONES void direct_rows(double* y, const double* x, const double* k, c
   direct_rows_impl(y, x, k, b, a, r0, r1);
 }
 
-int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pad_total) {
-  const int64_t span = (k - 1) * d + 1;
-  return in + pad_total < span ? 0 : (in + pad_total - span) / s + 1;
+// Output length of a window sweep; sizes come from user configs, so every step is checked.
+int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pad_total, const std::string& owner) {
+  const int64_t span = checked_add(checked_mul(k - 1, d, owner + " dilated kernel"), 1, owner + " dilated kernel");
+  const int64_t padded = checked_add(in, pad_total, owner + " padded input");
+  return padded < span ? 0 : (padded - span) / s + 1;
 }
 
 }  // namespace
@@ -134,21 +137,24 @@ Conv2dArgs conv2d_args(int64_t h, int64_t w, int64_t c, int64_t f, int64_t kh, i
   a.h = h; a.w = w; a.c = c; a.f = f; a.kh = kh; a.kw = kw;
   a.sh = sh; a.sw = sw; a.dh = dh; a.dw = dw;
   if (padding == "valid") {
-    a.oh = out_size(h, kh, sh, dh, 0);
-    a.ow = out_size(w, kw, sw, dw, 0);
+    a.oh = out_size(h, kh, sh, dh, 0, owner);
+    a.ow = out_size(w, kw, sw, dw, 0, owner);
   } else if (padding == "same") {
-    a.oh = (h + sh - 1) / sh;
-    a.ow = (w + sw - 1) / sw;
-    const int64_t pad_h = std::max<int64_t>(0, (a.oh - 1) * sh + (kh - 1) * dh + 1 - h);
-    const int64_t pad_w = std::max<int64_t>(0, (a.ow - 1) * sw + (kw - 1) * dw + 1 - w);
+    a.oh = (h - 1) / sh + 1;  // ceil(h / sh) without overflowing h + sh
+    a.ow = (w - 1) / sw + 1;
+    // The padded extent (o - 1) * s + span must be representable, or the padding is absurd.
+    const int64_t span_h = checked_add(checked_mul(kh - 1, dh, owner + " dilated kernel"), 1, owner);
+    const int64_t span_w = checked_add(checked_mul(kw - 1, dw, owner + " dilated kernel"), 1, owner);
+    const int64_t pad_h = std::max<int64_t>(0, checked_add(checked_mul(a.oh - 1, sh, owner), span_h, owner) - h);
+    const int64_t pad_w = std::max<int64_t>(0, checked_add(checked_mul(a.ow - 1, sw, owner), span_w, owner) - w);
     a.pad_top = pad_h / 2;   // the odd pixel goes to the bottom / right, as in TensorFlow
     a.pad_left = pad_w / 2;
   } else if (padding == "explicit") {
     if (ph < 0 || pw < 0) throw ValueError(owner + ": padding must be >= 0");
     a.pad_top = ph;
     a.pad_left = pw;
-    a.oh = out_size(h, kh, sh, dh, 2 * ph);
-    a.ow = out_size(w, kw, sw, dw, 2 * pw);
+    a.oh = out_size(h, kh, sh, dh, checked_mul(2, ph, owner + " padding"), owner);
+    a.ow = out_size(w, kw, sw, dw, checked_mul(2, pw, owner + " padding"), owner);
   } else {
     throw ValueError(owner + ": padding must be 'valid', 'same', an int or (ph, pw); got '" + padding + "'");
   }
@@ -156,6 +162,10 @@ Conv2dArgs conv2d_args(int64_t h, int64_t w, int64_t c, int64_t f, int64_t kh, i
     throw ValueError(owner + ": a " + std::to_string((kh - 1) * dh + 1) + "x" + std::to_string((kw - 1) * dw + 1) +
                      " (dilated) window does not fit the " + std::to_string(h) + "x" + std::to_string(w) +
                      " input with padding '" + padding + "'");
+  // Products the kernels form: the patch, the output plane and one image's im2col columns.
+  checked_mul(checked_mul(checked_mul(kh, kw, owner), c, owner + " kernel patch"), f, owner + " kernel");
+  checked_mul(checked_mul(a.oh, a.ow, owner + " output"), std::max<int64_t>(c, f), owner + " output");
+  checked_mul(checked_mul(a.oh, a.ow, owner), a.patch(), owner + " im2col columns of one image");
   return a;
 }
 

@@ -62,6 +62,11 @@ void gemm(Matrix<T> c, Matrix<const T> a, bool trans_a, Matrix<const T> b, bool 
     throw ValueError("gemm: op(A) " + shape_str(m, k) + " @ op(B) " + shape_str(kb, n) +
                      " does not fit C " + shape_str(c.rows, c.cols));
   if (m == 0 || n == 0) return;
+  // BLAS takes int sizes and leading dimensions.
+  constexpr int64_t kIntMax = 2147483647;
+  if (m > kIntMax || n > kIntMax || k > kIntMax || a.cols > kIntMax || b.cols > kIntMax || c.cols > kIntMax)
+    throw ValueError("gemm: sizes beyond 2^31 - 1 are not supported, got op(A) " + shape_str(m, k) + " @ op(B) " +
+                     shape_str(kb, n));
 
   // Partition over the larger output dimension into parts fixed by the shape alone.
   const bool split_rows = m >= n;

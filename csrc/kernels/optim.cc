@@ -1,7 +1,9 @@
 #include "kernels/optim.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 
 #include "core/errors.h"
 #include "core/parallel.h"
@@ -43,64 +45,106 @@ struct AdamScalars {
   T step_size, inv_sqrt_bc2, eps, b1, b2, decay_mul, l2;
 };
 
+// 1 when v is NaN or Inf (exponent bits all ones): an integer OR-reduction vectorises, where
+// a float reduction would need reassociation.
+PYDL_ALWAYS_INLINE uint32_t nonfinite_bit(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof(u));
+  return (u & 0x7f800000u) == 0x7f800000u;
+}
+PYDL_ALWAYS_INLINE uint32_t nonfinite_bit(double v) {
+  uint64_t u;
+  std::memcpy(&u, &v, sizeof(u));
+  return (u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
+}
+
+// The update of one span. With kCommit false nothing is written: the same arithmetic only
+// reports whether the new parameters and moments would all be finite, so a bad step can be
+// refused before it changes anything. Returns 1 when some new value is NaN or Inf.
 // Decoupled decay multiplies p, L2 decay adds to the gradient; a neutral factor is a no-op.
-template <typename T>
-PYDL_ALWAYS_INLINE void adam_span_impl(T* __restrict p, const T* __restrict g, T* __restrict m,
-                                       T* __restrict v, int64_t n, const AdamScalars<T>& s) {
+template <bool kCommit, typename T>
+PYDL_ALWAYS_INLINE uint32_t adam_span_impl(T* __restrict p, const T* __restrict g, T* __restrict m,
+                                           T* __restrict v, int64_t n, const AdamScalars<T>& s) {
+  uint32_t bad = 0;
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i] + s.l2 * p[i];
     const T mi = s.b1 * m[i] + (T(1) - s.b1) * gi;
     const T vi = s.b2 * v[i] + (T(1) - s.b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = p[i] * s.decay_mul - s.step_size * mi / (std::sqrt(vi) * s.inv_sqrt_bc2 + s.eps);
+    const T pi = p[i] * s.decay_mul - s.step_size * mi / (std::sqrt(vi) * s.inv_sqrt_bc2 + s.eps);
+    if constexpr (kCommit) {
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = pi;
+    } else {
+      bad |= nonfinite_bit(pi) | nonfinite_bit(mi) | nonfinite_bit(vi);
+    }
   }
+  return bad;
 }
-PYDL_SIMD_CLONES void adam_span(float* p, const float* g, float* m, float* v, int64_t n,
-                                const AdamScalars<float>& s) {
-  adam_span_impl(p, g, m, v, n, s);
+PYDL_SIMD_CLONES uint32_t adam_span(bool commit, float* p, const float* g, float* m, float* v, int64_t n,
+                                    const AdamScalars<float>& s) {
+  return commit ? adam_span_impl<true>(p, g, m, v, n, s) : adam_span_impl<false>(p, g, m, v, n, s);
 }
-PYDL_SIMD_CLONES void adam_span(double* p, const double* g, double* m, double* v, int64_t n,
-                                const AdamScalars<double>& s) {
-  adam_span_impl(p, g, m, v, n, s);
+PYDL_SIMD_CLONES uint32_t adam_span(bool commit, double* p, const double* g, double* m, double* v, int64_t n,
+                                    const AdamScalars<double>& s) {
+  return commit ? adam_span_impl<true>(p, g, m, v, n, s) : adam_span_impl<false>(p, g, m, v, n, s);
 }
 
-template <typename T>
-PYDL_ALWAYS_INLINE void sgd_span_impl(T* __restrict p, const T* __restrict g, T* __restrict buf,
-                                      int64_t n, T lr, T wd, T mu, bool first, bool nesterov) {
+template <bool kCommit, typename T>
+PYDL_ALWAYS_INLINE uint32_t sgd_span_impl(T* __restrict p, const T* __restrict g, T* __restrict buf,
+                                          int64_t n, T lr, T wd, T mu, bool first, bool nesterov) {
+  uint32_t bad = 0;
   if (mu == T(0)) {
-    for (int64_t i = 0; i < n; ++i) p[i] -= lr * (g[i] + wd * p[i]);
-    return;
+    for (int64_t i = 0; i < n; ++i) {
+      const T pi = p[i] - lr * (g[i] + wd * p[i]);
+      if constexpr (kCommit) p[i] = pi;
+      else bad |= nonfinite_bit(pi);
+    }
+    return bad;
   }
   for (int64_t i = 0; i < n; ++i) {
     const T d = g[i] + wd * p[i];
     const T b = first ? d : mu * buf[i] + d;  // PyTorch: the buffer starts as the first gradient
-    buf[i] = b;
-    p[i] -= lr * (nesterov ? d + mu * b : b);
+    const T pi = p[i] - lr * (nesterov ? d + mu * b : b);
+    if constexpr (kCommit) {
+      buf[i] = b;
+      p[i] = pi;
+    } else {
+      bad |= nonfinite_bit(pi) | nonfinite_bit(b);
+    }
   }
+  return bad;
 }
-PYDL_SIMD_CLONES void sgd_span(float* p, const float* g, float* buf, int64_t n, float lr, float wd,
-                               float mu, bool first, bool nesterov) {
-  sgd_span_impl(p, g, buf, n, lr, wd, mu, first, nesterov);
+PYDL_SIMD_CLONES uint32_t sgd_span(bool commit, float* p, const float* g, float* buf, int64_t n, float lr,
+                                   float wd, float mu, bool first, bool nesterov) {
+  return commit ? sgd_span_impl<true>(p, g, buf, n, lr, wd, mu, first, nesterov)
+                : sgd_span_impl<false>(p, g, buf, n, lr, wd, mu, first, nesterov);
 }
-PYDL_SIMD_CLONES void sgd_span(double* p, const double* g, double* buf, int64_t n, double lr,
-                               double wd, double mu, bool first, bool nesterov) {
-  sgd_span_impl(p, g, buf, n, lr, wd, mu, first, nesterov);
+PYDL_SIMD_CLONES uint32_t sgd_span(bool commit, double* p, const double* g, double* buf, int64_t n, double lr,
+                                   double wd, double mu, bool first, bool nesterov) {
+  return commit ? sgd_span_impl<true>(p, g, buf, n, lr, wd, mu, first, nesterov)
+                : sgd_span_impl<false>(p, g, buf, n, lr, wd, mu, first, nesterov);
 }
 
 }  // namespace
 
 template <typename T>
-void optimizer_step(T* p, const T* g, T* s0, T* s1, int64_t n, const OptimizerConfig& c,
+bool optimizer_step(T* p, const T* g, T* s0, T* s1, int64_t n, const OptimizerConfig& c,
                     int64_t step) {
   const T lr = T(c.learning_rate), wd = T(c.weight_decay);
+  std::atomic<uint32_t> bad{0};
   if (c.kind == OptimizerKind::SGD) {
     const T mu = T(c.momentum);
     const bool first = step == 1;
-    parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
-      sgd_span(p + lo, g + lo, mu > T(0) ? s0 + lo : nullptr, hi - lo, lr, wd, mu, first, c.nesterov);
-    });
-    return;
+    for (bool commit : {false, true}) {
+      parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
+        const uint32_t b = sgd_span(commit, p + lo, g + lo, mu > T(0) ? s0 + lo : nullptr, hi - lo, lr, wd, mu,
+                                    first, c.nesterov);
+        if (b) bad.store(1, std::memory_order_relaxed);
+      });
+      if (bad.load()) return false;
+    }
+    return true;
   }
   const T b1 = T(c.beta_1), b2 = T(c.beta_2), eps = T(c.epsilon);
   const double bc1 = 1.0 - std::pow(c.beta_1, double(step));
@@ -110,9 +154,13 @@ void optimizer_step(T* p, const T* g, T* s0, T* s1, int64_t n, const OptimizerCo
   const bool decoupled = c.kind == OptimizerKind::AdamW;
   const AdamScalars<T> s{step_size, inv_sqrt_bc2, eps, b1, b2,
                          decoupled ? T(1) - lr * wd : T(1), decoupled ? T(0) : wd};
-  parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
-    adam_span(p + lo, g + lo, s0 + lo, s1 + lo, hi - lo, s);
-  });
+  for (bool commit : {false, true}) {
+    parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
+      if (adam_span(commit, p + lo, g + lo, s0 + lo, s1 + lo, hi - lo, s)) bad.store(1, std::memory_order_relaxed);
+    });
+    if (bad.load()) return false;
+  }
+  return true;
 }
 
 template <typename T>
@@ -148,7 +196,7 @@ double clip_by_global_norm(T* g, int64_t n, double max_norm) {
 }
 
 #define PYDL_INSTANTIATE(T)                                                                 \
-  template void optimizer_step<T>(T*, const T*, T*, T*, int64_t, const OptimizerConfig&,    \
+  template bool optimizer_step<T>(T*, const T*, T*, T*, int64_t, const OptimizerConfig&,    \
                                   int64_t);                                                 \
   template double global_norm<T>(const T*, int64_t);                                        \
   template double clip_by_global_norm<T>(T*, int64_t, double);

@@ -24,8 +24,11 @@ void validate(const OptimizerConfig& c);  // throws ValueError naming the bad fi
 int optimizer_slots(const OptimizerConfig& c);
 
 // One update; step counts from 1. slot0 / slot1 are the state buffers (null when unused).
+// Returns false, and changes nothing, when the update would make a parameter or an optimizer
+// moment NaN or Inf (a huge learning rate, an overflowing gradient): a first pass computes the
+// update without writing it, the second writes it.
 template <typename T>
-void optimizer_step(T* params, const T* grads, T* slot0, T* slot1, int64_t n,
+bool optimizer_step(T* params, const T* grads, T* slot0, T* slot1, int64_t n,
                     const OptimizerConfig& c, int64_t step);
 
 // sqrt(sum g^2), summed in fixed chunks in a fixed order (thread-count independent).

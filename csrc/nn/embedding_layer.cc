@@ -1,5 +1,7 @@
-// Embedding: integer ids (stored as float, exact below 2^24) -> rows of a (input_dim,
+// Embedding: integer ids (stored as float, exact up to 2^24) -> rows of a (input_dim,
 // output_dim) table. With mask_zero, id 0 marks padding and the layer emits a step mask.
+// Ids travel as float32, which holds every integer up to 2^24 and rounds above it (2^24 + 1
+// reads as 2^24): larger vocabularies are refused rather than silently aliased.
 #include <cmath>
 
 #include "core/buffer.h"
@@ -10,11 +12,16 @@
 namespace pydl {
 namespace {
 
+constexpr int64_t kMaxVocabulary = int64_t(1) << 24;
+
 class EmbeddingLayer : public Layer {
  public:
   explicit EmbeddingLayer(LayerConfig c) : Layer(std::move(c)) {
     if (config_.input_dim < 1 || config_.units < 1)
       throw ValueError(label() + ": expected input_dim >= 1 and output_dim >= 1");
+    if (config_.input_dim > kMaxVocabulary)
+      throw ValueError(label() + ": input_dim " + std::to_string(config_.input_dim) +
+                       " is beyond 16,777,216 (2^24), the largest vocabulary whose ids float32 inputs carry exactly");
   }
   const char* kind() const override { return "Embedding"; }
 

@@ -5,34 +5,41 @@
 
 #include "core/errors.h"
 #include "core/rng.h"
+#include "core/sizes.h"
 
 namespace pydl {
 
 Graph::Graph(Shape input_shape, const std::vector<LayerConfig>& configs)
-    : input_shape_(std::move(input_shape)) {
-  for (int64_t d : input_shape_)
-    if (d < 1) throw ValueError("Input: expected positive dimensions, got " + shape_str(input_shape_));
-  Shape shape = input_shape_;
-  int index = 0;
-  for (const auto& c : configs) {
-    layers_.push_back(make_layer(c));
-    shape = layers_.back()->build(shape, index++);
-    shapes_.push_back(shape);
-  }
+    : input_shape_(std::move(input_shape)), configs_(configs) {
+  build_layers(configs);
   bool params_before = false;
-  std::vector<std::pair<int64_t, int64_t>> layer_offsets;  // (params, state) per layer
+  std::string largest;
+  int64_t largest_size = -1;
   for (auto& l : layers_) {
     needs_input_grad_.push_back(params_before);
-    layer_offsets.emplace_back(num_params_, num_state_);
+    layer_offsets_.emplace_back(num_params_, num_state_);
+    int64_t layer_size = 0;
     for (bool trainable : {true, false})
       for (const auto& spec : l->param_specs()) {
         if (spec.trainable != trainable) continue;
+        const std::string owner = l->label() + " " + spec.name;
+        for (int64_t d : spec.shape)
+          if (d < 1) throw ValueError(owner + ": weight shape " + shape_str(spec.shape) + " has a size below 1");
+        const int64_t size = checked_product(spec.shape, owner);
         int64_t& counter = trainable ? num_params_ : num_state_;
-        params_.push_back({l->name(), spec.name, spec.shape, counter, shape_size(spec.shape), spec});
-        counter += shape_size(spec.shape);
+        params_.push_back({l->name(), spec.name, spec.shape, counter, size, spec});
+        counter = checked_add(counter, size, "the model's weight count");
+        layer_size += size;
         if (trainable) params_before = true;
       }
+    if (layer_size > largest_size) largest_size = layer_size, largest = l->label();
   }
+  // Parameters, gradients and the moving statistics must fit before anything is allocated.
+  const double bytes = (2.0 * double(num_params_) + double(num_state_)) * sizeof(float);
+  if (physical_memory_bytes() && bytes > double(physical_memory_bytes()))
+    check_fits_in_memory(uint64_t(bytes), "the model's " + std::to_string(num_params_ + num_state_) +
+                                              " weights (largest layer: " + largest + " with " +
+                                              std::to_string(largest_size) + ") and their gradients");
   // get_weights order: each layer's weights in param_specs order.
   std::vector<ParamEntry> ordered;
   for (auto& l : layers_)
@@ -43,13 +50,69 @@ Graph::Graph(Shape input_shape, const std::vector<LayerConfig>& configs)
   param_buf_.resize(num_params_);
   grad_buf_.resize(num_params_);
   state_buf_.resize(num_state_);
-  for (size_t i = 0; i < layers_.size(); ++i)
-    layers_[i]->bind(param_buf_.data() + layer_offsets[i].first, grad_buf_.data() + layer_offsets[i].first,
-                     state_buf_.data() + layer_offsets[i].second);
+  bind_layers(param_buf_.data(), grad_buf_.data(), state_buf_.data());
+}
+
+Graph::Graph(ReplicaOf r)
+    : input_shape_(r.owner.input_shape_), configs_(r.owner.configs_), layer_offsets_(r.owner.layer_offsets_),
+      params_(r.owner.params_), num_params_(r.owner.num_params_), num_state_(r.owner.num_state_),
+      needs_input_grad_(r.owner.needs_input_grad_) {
+  build_layers(configs_);
+  // Inference only reads the weights; the gradient slices are never touched.
+  Graph& owner = const_cast<Graph&>(r.owner);
+  bind_layers(owner.param_buf_.data(), owner.grad_buf_.data(), owner.state_buf_.data());
+}
+
+void Graph::build_layers(const std::vector<LayerConfig>& configs) {
+  for (int64_t d : input_shape_)
+    if (d < 1) throw ValueError("Input: expected positive dimensions, got " + shape_str(input_shape_));
+  checked_product(input_shape_, "Input " + shape_str(input_shape_));
+  Shape shape = input_shape_;
+  int index = 0;
+  for (const auto& c : configs) {
+    layers_.push_back(make_layer(c));
+    Layer& l = *layers_.back();
+    try {
+      shape = l.build(shape, index++);
+    } catch (const ValueError& e) {  // size helpers do not know the layer: name it here
+      const std::string msg = e.what();
+      if (msg.rfind(l.label(), 0) == 0) throw;
+      throw ValueError(l.label() + ": " + msg);
+    }
+    for (int64_t d : shape)
+      if (d < 1)
+        throw ValueError(l.label() + ": the output shape " + shape_str(shape) +
+                         " has a size below 1; check its sizes against the input " +
+                         shape_str(index > 1 ? shapes_.back() : input_shape_));
+    checked_product(shape, l.label() + " output " + shape_str(shape));
+    shapes_.push_back(shape);
+  }
   act_.assign(layers_.size(), nullptr);
   dact_.assign(layers_.size(), nullptr);
   act_bufs_.resize(layers_.size());
   grad_bufs_.resize(layers_.size());
+}
+
+void Graph::bind_layers(float* params, float* grads, float* state) {
+  for (size_t i = 0; i < layers_.size(); ++i)
+    layers_[i]->bind(params + layer_offsets_[i].first, grads + layer_offsets_[i].first,
+                     state + layer_offsets_[i].second);
+}
+
+Graph::Lease::Lease(Graph& owner) : owner_(owner) {
+  {
+    std::lock_guard<std::mutex> lock(owner_.pool_mutex_);
+    if (!owner_.idle_replicas_.empty()) {
+      g_ = std::move(owner_.idle_replicas_.back());
+      owner_.idle_replicas_.pop_back();
+    }
+  }
+  if (!g_) g_ = std::make_unique<Graph>(ReplicaOf{owner_});
+}
+
+Graph::Lease::~Lease() {
+  std::lock_guard<std::mutex> lock(owner_.pool_mutex_);
+  owner_.idle_replicas_.push_back(std::move(g_));
 }
 
 // Rows (or columns, whichever are fewer) orthonormal: Gram-Schmidt over Gaussian draws.
@@ -114,8 +177,10 @@ void Graph::init_params(uint64_t seed) {
 void Graph::plan(int64_t max_batch) {
   if (max_batch < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(max_batch));
   if (max_batch <= planned_) return;
+  checked_mul(max_batch, input_size(), "batch_size " + std::to_string(max_batch) + " x input " + shape_str(input_shape_));
   for (size_t i = 0; i < layers_.size(); ++i) {
-    const int64_t n = max_batch * shape_size(shapes_[i]);
+    const int64_t n = checked_mul(max_batch, shape_size(shapes_[i]), layers_[i]->label() + " with batch_size " +
+                                                                       std::to_string(max_batch));
     if (!layers_[i]->output_aliases_input()) act_bufs_[i].resize(n);
     // The output gradient needs a home of its own unless it can alias its predecessor's.
     if (!layers_[i]->output_aliases_input() || i == 0) grad_bufs_[i].resize(n);

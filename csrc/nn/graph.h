@@ -1,13 +1,20 @@
 // Graph: the compiled network. Layers in topological order (today each consumes its
 // predecessor's output: the Sequential case), all parameters in one flat buffer and all
 // gradients in another, activations planned once per batch size and reused.
+//
+// Threads: training runs on the graph's own buffers under gate() held exclusively; inference
+// (predict, evaluate) runs on leased replicas, each with its own layers and planned buffers
+// over the same weights, under gate() held shared. So concurrent predicts never share a
+// buffer, and a fit beside anything else raises instead of racing.
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/buffer.h"
+#include "core/use_gate.h"
 #include "core/view.h"
 #include "nn/layer.h"
 
@@ -25,6 +32,27 @@ struct ParamEntry {
 class Graph {
  public:
   Graph(Shape input_shape, const std::vector<LayerConfig>& configs);
+
+  // An inference replica of `owner`: this graph's layers and buffers are its own, its weights
+  // are the owner's (read only).
+  struct ReplicaOf { const Graph& owner; };
+  explicit Graph(ReplicaOf r);
+
+  UseGate& gate() { return gate_; }
+
+  // A replica of this graph for one inference call; back to the pool when the lease ends.
+  class Lease {
+   public:
+    explicit Lease(Graph& owner);
+    ~Lease();
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Graph& graph() { return *g_; }
+
+   private:
+    Graph& owner_;
+    std::unique_ptr<Graph> g_;
+  };
 
   const Shape& input_shape() const { return input_shape_; }
   const Shape& output_shape() const { return shapes_.empty() ? input_shape_ : shapes_.back(); }
@@ -56,7 +84,13 @@ class Graph {
   void zero_grads() { grad_buf_.zero(); }
 
  private:
+  void build_layers(const std::vector<LayerConfig>& configs);
+  // Layer i's slices of the flat buffers start at these offsets.
+  void bind_layers(float* params, float* grads, float* state);
+
   Shape input_shape_;
+  std::vector<LayerConfig> configs_;
+  std::vector<std::pair<int64_t, int64_t>> layer_offsets_;  // (params, state) per layer
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Shape> shapes_;
   std::vector<ParamEntry> params_;
@@ -70,6 +104,10 @@ class Graph {
   // Resolved per forward: where each layer's output and its gradient live.
   std::vector<float*> act_, dact_;
   Matrix<const float> input_;
+
+  UseGate gate_;
+  std::mutex pool_mutex_;
+  std::vector<std::unique_ptr<Graph>> idle_replicas_;
 };
 
 }  // namespace pydl

@@ -1,5 +1,6 @@
 // make_layer, and the small shape helpers every layer uses.
 #include "core/errors.h"
+#include "core/sizes.h"
 #include "nn/layers.h"
 
 namespace pydl {
@@ -12,7 +13,11 @@ std::string shape_str(const Shape& s) {
 
 int64_t shape_size(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s) {
+    if (d < 0 || (d > 0 && n > kMaxElements / d))
+      throw ValueError("shape " + shape_str(s) + ": more than 2^48 values per sample (or a negative size)");
+    n *= d;
+  }
   return n;
 }
 

@@ -1,6 +1,7 @@
 // Flatten and Reshape: row-major data keeps its order, so the output aliases the input:
 // no copy forward or backward.
 #include "core/errors.h"
+#include "core/sizes.h"
 #include "nn/layers.h"
 
 namespace pydl {
@@ -38,7 +39,7 @@ class ReshapeLayer : public AliasLayer {
     for (size_t i = 0; i < out.size(); ++i) {
       if (out[i] == -1 && unknown < 0) unknown = int64_t(i);
       else if (out[i] < 1) throw ValueError(label() + ": target_shape entries must be positive (one may be -1), got " + shape_str(out));
-      else known *= out[i];
+      else known = checked_mul(known, out[i], label() + " target_shape " + shape_str(out));
     }
     if (out.empty()) throw ValueError(label() + ": target_shape must not be empty");
     const int64_t size = shape_size(in);

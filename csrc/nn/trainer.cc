@@ -8,6 +8,8 @@
 #include "core/interrupt.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "core/sizes.h"
+#include "core/use_gate.h"
 
 namespace pydl {
 
@@ -42,37 +44,64 @@ void Trainer::set_class_weights(std::vector<float> w) {
   loss_args_.class_weights = class_weights_.empty() ? nullptr : class_weights_.data();
 }
 
-void Trainer::plan(int64_t batch_size) {
-  if (batch_size < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(batch_size));
-  g_.plan(batch_size);
-  if (batch_size <= planned_) return;
-  xb_.resize(batch_size * g_.input_size());
-  tb_.resize(batch_size * g_.output_size());
-  lb_.resize(batch_size);
-  loss_ws_.resize(2 * batch_size);
-  planned_ = batch_size;
+void Trainer::set_learning_rate(double lr) {
+  if (!(lr >= 0.0) || !std::isfinite(lr))
+    throw ValueError("learning_rate: expected a finite value >= 0, got " + std::to_string(lr));
+  opt_.learning_rate = lr;
+  lr_table_.clear();
 }
 
-void Trainer::gather(const DataRef& d, const int64_t* idx, int64_t rows) {
-  const int64_t in = g_.input_size(), out = g_.output_size();
+void Trainer::set_lr_table(std::vector<double> table) {
+  for (size_t i = 0; i < table.size(); ++i)
+    if (!(table[i] >= 0.0) || !std::isfinite(table[i]))
+      throw ValueError("learning rate schedule: expected finite values >= 0, got " + std::to_string(table[i]) +
+                       " for step " + std::to_string(step_ + int64_t(i) + 1));
+  lr_table_ = std::move(table);
+  lr_table_start_ = step_;
+}
+
+void Trainer::set_step(int64_t s) {
+  if (s < 0) throw ValueError("step: expected a count >= 0, got " + std::to_string(s));
+  step_ = s;
+}
+
+void BatchBuffers::plan(int64_t rows, const Graph& g) {
+  if (rows < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(rows));
+  if (rows <= planned) return;
+  x.resize(checked_mul(rows, g.input_size(), "batch of " + std::to_string(rows)));
+  targets.resize(checked_mul(rows, g.output_size(), "batch of " + std::to_string(rows)));
+  labels.resize(rows);
+  loss_ws.resize(checked_mul(2, rows, "batch"));
+  order.resize(rows);
+  planned = rows;
+}
+
+void BatchBuffers::gather(const DataRef& d, const int64_t* idx, int64_t rows, const Graph& g) {
+  const int64_t in = g.input_size(), out = g.output_size();
   parallel_range(rows, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(in, 1)), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) std::memcpy(xb_.data() + r * in, d.x + idx[r] * in, sizeof(float) * in);
+    for (int64_t r = lo; r < hi; ++r) std::memcpy(x.data() + r * in, d.x + idx[r] * in, sizeof(float) * in);
   });
   for (int64_t r = 0; r < rows; ++r) {
-    if (d.labels) lb_.data()[r] = d.labels[idx[r]];
-    if (d.targets) std::memcpy(tb_.data() + r * out, d.targets + idx[r] * out, sizeof(float) * out);
+    if (d.labels) labels.data()[r] = d.labels[idx[r]];
+    if (d.targets) std::memcpy(targets.data() + r * out, d.targets + idx[r] * out, sizeof(float) * out);
   }
 }
 
-double Trainer::batch_loss(Matrix<const float> out, int64_t rows, bool with_grad, EpochStats* st) {
-  Matrix<float> grad = with_grad ? g_.output_grad() : Matrix<float>(nullptr, rows, out.cols);
-  Matrix<const float> targets(tb_.data(), rows, out.cols);
-  const double loss = loss_forward_backward<float>(grad, loss_ws_.data(), out, lb_.data(), targets, loss_args_);
+void Trainer::plan(int64_t batch_size) {
+  g_.plan(batch_size);
+  batch_.plan(batch_size, g_);
+}
+
+double Trainer::batch_loss(Graph& g, BatchBuffers& b, Matrix<const float> out, int64_t rows, bool with_grad,
+                           EpochStats* st, const MetricSpec& metrics) {
+  Matrix<float> grad = with_grad ? g.output_grad() : Matrix<float>(nullptr, rows, out.cols);
+  Matrix<const float> targets(b.targets.data(), rows, out.cols);
+  const double loss = loss_forward_backward<float>(grad, b.loss_ws.data(), out, b.labels.data(), targets, loss_args_);
   if (st) {
-    AccuracyCount a = accuracy_count<float>(out, lb_.data(), targets, loss_);
+    AccuracyCount a = accuracy_count<float>(out, b.labels.data(), targets, loss_);
     st->accuracy.correct += a.correct;
     st->accuracy.total += a.total;
-    accumulate_metrics<float>(st->metrics, metric_spec_, out, lb_.data(), targets, loss_);
+    accumulate_metrics<float>(st->metrics, metrics, out, b.labels.data(), targets, loss_);
   }
   return loss;
 }
@@ -81,9 +110,12 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
                               uint64_t epoch, const ProgressFn& progress, int64_t every,
                               bool check_interrupt) {
   if (d.n < 1) throw ValueError("fit: the training data is empty");
-  plan(batch_size);
-  order_.resize(d.n);
-  int64_t* order = order_.data();
+  if (batch_size < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(batch_size));
+  UseGate::Exclusive use(g_.gate(), "fit");
+  // Buffers for at most the data: batch_size=10**9 on 20 samples plans 20 rows.
+  plan(std::min(batch_size, d.n));
+  order_all_.resize(d.n);
+  int64_t* order = order_all_.data();
   for (int64_t i = 0; i < d.n; ++i) order[i] = i;
   if (shuffle) {
     // Fisher-Yates from counter-based draws: the order depends on (seed, epoch) alone.
@@ -97,10 +129,12 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
       break;
     }
     const int64_t rows = std::min(batch_size, d.n - start);
-    gather(d, order + start, rows);
-    if (!train_step(xb_.data(), rows, seed, st)) break;
+    batch_.gather(d, order + start, rows, g_);
+    if (!train_step(batch_.x.data(), rows, seed, st)) break;
     if (progress && every > 0 && st.batches % every == 0) progress(st.batches, st.mean_loss());
   }
+  // A Ctrl-C during the last batch must not be lost when the loop ends by itself.
+  if (check_interrupt && InterruptGuard::requested()) st.interrupted = true;
   return st;
 }
 
@@ -108,7 +142,7 @@ bool Trainer::train_step(const float* x, int64_t rows, uint64_t seed, EpochStats
   const int64_t n_params = g_.num_params();
   StepInfo info{true, seed, uint64_t(step_ + 1)};
   Matrix<const float> out = g_.forward(Matrix<const float>(x, rows, g_.input_size()), info);
-  const double loss = batch_loss(out, rows, true, &st);
+  const double loss = batch_loss(g_, batch_, out, rows, true, &st, metric_spec_);
   if (!std::isfinite(loss)) {
     // Stop before the update: the model keeps its last finite weights.
     st.nonfinite_batch = st.batches;
@@ -117,12 +151,20 @@ bool Trainer::train_step(const float* x, int64_t rows, uint64_t seed, EpochStats
   g_.zero_grads();
   g_.backward();
   if (opt_.clipnorm > 0) clip_by_global_norm<float>(g_.grad_data(), n_params, opt_.clipnorm);
+  const double lr_before = opt_.learning_rate;
   if (!lr_table_.empty()) {
     const int64_t i = std::min<int64_t>(step_ - lr_table_start_, int64_t(lr_table_.size()) - 1);
     opt_.learning_rate = lr_table_[std::max<int64_t>(i, 0)];
   }
+  if (!optimizer_step<float>(g_.param_data(), g_.grad_data(), slot0_.data(), slot1_.data(), n_params, opt_,
+                             step_ + 1)) {
+    // Refused: weights, moments, step and learning rate stay those of the last finite step.
+    opt_.learning_rate = lr_before;
+    st.nonfinite_batch = st.batches;
+    st.nonfinite_update = true;
+    return false;
+  }
   ++step_;
-  optimizer_step<float>(g_.param_data(), g_.grad_data(), slot0_.data(), slot1_.data(), n_params, opt_, step_);
   st.loss_sum += loss * double(rows);
   st.samples += rows;
   ++st.batches;
@@ -132,11 +174,15 @@ bool Trainer::train_step(const float* x, int64_t rows, uint64_t seed, EpochStats
 EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint64_t seed, uint64_t epoch,
                                      const ProgressFn& progress, int64_t every, bool check_interrupt) {
   if (loader.size() != d.n) throw ValueError("fit: the loader and the targets differ in length");
-  int64_t in = 1;
-  for (int64_t v : loader.output_shape()) in *= v;
-  if (in != g_.input_size()) throw ValueError("fit: the loader's samples do not match the model's input size");
+  if (checked_product(loader.output_shape(), "loader samples") != g_.input_size())
+    throw ValueError("fit: the loader's samples do not match the model's input size");
+  UseGate::Exclusive use(g_.gate(), "fit");
   EpochStats st;
   loader.start_epoch(epoch);
+  struct StopAtExit {  // also when a step throws: the loader's thread never outlives the epoch
+    ArrayLoader& l;
+    ~StopAtExit() { l.stop(); }
+  } stop_at_exit{loader};
   while (const LoaderBatch* b = loader.next()) {
     if (check_interrupt && InterruptGuard::requested()) {
       st.interrupted = true;
@@ -145,45 +191,57 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
     plan(b->rows);
     for (int64_t r = 0; r < b->rows; ++r) {
       const int64_t i = b->indices.data()[r];
-      if (d.labels) lb_.data()[r] = d.labels[i];
+      if (d.labels) batch_.labels.data()[r] = d.labels[i];
       if (d.targets)
-        std::copy(d.targets + i * g_.output_size(), d.targets + (i + 1) * g_.output_size(), tb_.data() + r * g_.output_size());
+        std::copy(d.targets + i * g_.output_size(), d.targets + (i + 1) * g_.output_size(),
+                  batch_.targets.data() + r * g_.output_size());
     }
     if (!train_step(b->x.data(), b->rows, seed, st)) break;
     if (progress && every > 0 && st.batches % every == 0) progress(st.batches, st.mean_loss());
   }
-  loader.stop();
+  if (check_interrupt && InterruptGuard::requested()) st.interrupted = true;
   return st;
 }
 
 bool Trainer::train_batch(const float* x, int64_t rows, const int32_t* labels, const float* targets,
                           uint64_t seed) {
+  UseGate::Exclusive use(g_.gate(), "fit");
   plan(rows);
-  if (labels) std::copy(labels, labels + rows, lb_.data());
-  if (targets) std::copy(targets, targets + rows * g_.output_size(), tb_.data());
+  if (labels) std::copy(labels, labels + rows, batch_.labels.data());
+  if (targets) std::copy(targets, targets + rows * g_.output_size(), batch_.targets.data());
   return train_step(x, rows, seed, open_epoch_);
 }
 
-EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size) {
+EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const MetricSpec& metrics) {
   if (d.n < 1) throw ValueError("evaluate: the data is empty");
-  plan(std::min(batch_size, d.n));
-  order_.resize(std::max<int64_t>(planned_, 1));
+  if (batch_size < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(batch_size));
+  UseGate::Shared use(g_.gate(), "evaluate");
+  Graph::Lease lease(g_);
+  Graph& g = lease.graph();
+  const int64_t planned = std::min(batch_size, d.n);
+  g.plan(planned);
+  BatchBuffers b;  // per call: concurrent evaluations share nothing
+  b.plan(planned, g);
   EpochStats st;
   for (int64_t start = 0; start < d.n; start += batch_size) {
     const int64_t rows = std::min(batch_size, d.n - start);
-    for (int64_t r = 0; r < rows; ++r) order_.data()[r] = start + r;
-    gather(d, order_.data(), rows);
-    Matrix<const float> out = g_.forward(Matrix<const float>(xb_.data(), rows, g_.input_size()), StepInfo{});
-    st.loss_sum += batch_loss(out, rows, false, &st) * double(rows);
+    for (int64_t r = 0; r < rows; ++r) b.order.data()[r] = start + r;
+    b.gather(d, b.order.data(), rows, g);
+    Matrix<const float> out = g.forward(Matrix<const float>(b.x.data(), rows, g.input_size()), StepInfo{});
+    st.loss_sum += batch_loss(g, b, out, rows, false, &st, metrics) * double(rows);
     st.samples += rows;
     ++st.batches;
   }
   return st;
 }
 
-void predict(Graph& g, const float* x, int64_t n, int64_t batch_size, float* out) {
+void predict(Graph& owner, const float* x, int64_t n, int64_t batch_size, float* out) {
   if (batch_size < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(batch_size));
-  g.plan(std::min(batch_size, std::max<int64_t>(n, 1)));
+  if (n < 1) return;
+  UseGate::Shared use(owner.gate(), "predict");
+  Graph::Lease lease(owner);
+  Graph& g = lease.graph();
+  g.plan(std::min(batch_size, n));
   const int64_t in = g.input_size(), on = g.output_size();
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
@@ -195,13 +253,14 @@ void predict(Graph& g, const float* x, int64_t n, int64_t batch_size, float* out
 
 double Trainer::loss_and_gradients(const DataRef& d, bool training, uint64_t seed) {
   if (d.n < 1) throw ValueError("loss_and_gradients: the data is empty");
+  UseGate::Exclusive use(g_.gate(), "loss_and_gradients");
   plan(d.n);
-  order_.resize(d.n);
-  for (int64_t i = 0; i < d.n; ++i) order_.data()[i] = i;
-  gather(d, order_.data(), d.n);
-  Matrix<const float> out =
-      g_.forward(Matrix<const float>(xb_.data(), d.n, g_.input_size()), StepInfo{training, seed, uint64_t(step_ + 1)});
-  const double loss = batch_loss(out, d.n, true, nullptr);
+  order_all_.resize(d.n);
+  for (int64_t i = 0; i < d.n; ++i) order_all_.data()[i] = i;
+  batch_.gather(d, order_all_.data(), d.n, g_);
+  Matrix<const float> out = g_.forward(Matrix<const float>(batch_.x.data(), d.n, g_.input_size()),
+                                       StepInfo{training, seed, uint64_t(step_ + 1)});
+  const double loss = batch_loss(g_, batch_, out, d.n, true, nullptr, metric_spec_);
   g_.zero_grads();
   g_.backward();
   return loss;

@@ -1,6 +1,8 @@
 // Trainer: runs whole epochs in C++ (gather a batch, forward, loss, backward, clip, one
 // fused optimizer step), evaluation and prediction, over arrays the caller owns.
-// Nothing is allocated per step: buffers are sized once per batch size.
+// Nothing is allocated per step: buffers are sized once per batch size, never beyond the data.
+// Training holds the graph's gate exclusively; evaluate and predict hold it shared and run on
+// a leased replica of the graph with buffers of their own (see graph.h).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -32,6 +34,9 @@ struct EpochStats {
   int64_t batches = 0;      // completed optimizer steps (or evaluated batches)
   bool interrupted = false; // Ctrl-C: stopped at a batch boundary
   int64_t nonfinite_batch = -1;  // first batch whose loss was NaN or Inf (training stops there)
+  // The same batch, when its loss was finite but its update would have made a weight or an
+  // optimizer moment NaN or Inf (the update was refused).
+  bool nonfinite_update = false;
   double mean_loss() const { return samples ? loss_sum / double(samples) : 0.0; }
 };
 
@@ -40,6 +45,18 @@ using ProgressFn = std::function<void(int64_t, double)>;
 
 // Inference over n samples in batches (no dropout); out is (n, output_size).
 void predict(Graph& graph, const float* x, int64_t n, int64_t batch_size, float* out);
+
+// One batch's inputs and targets, and the loss workspace, for up to `planned` rows.
+struct BatchBuffers {
+  Buffer<float> x, targets;
+  Buffer<int32_t> labels;
+  Buffer<double> loss_ws;
+  Buffer<int64_t> order;
+  int64_t planned = 0;
+  void plan(int64_t rows, const Graph& g);
+  // Copies rows idx[0..rows) of the data set into the batch buffers.
+  void gather(const DataRef& d, const int64_t* idx, int64_t rows, const Graph& g);
+};
 
 class Trainer {
  public:
@@ -58,7 +75,9 @@ class Trainer {
   // Returns false (nothing changed) when the loss is not finite.
   bool train_batch(const float* x, int64_t rows, const int32_t* labels, const float* targets, uint64_t seed);
   EpochStats end_epoch() { return open_epoch_; }
-  EpochStats evaluate(const DataRef& data, int64_t batch_size);
+  // Safe beside other evaluate/predict calls: a replica of the graph, buffers of its own.
+  EpochStats evaluate(const DataRef& data, int64_t batch_size, const MetricSpec& metrics);
+  EpochStats evaluate(const DataRef& data, int64_t batch_size) { return evaluate(data, batch_size, metric_spec_); }
   // Loss of the whole data set as one batch; leaves d loss / d params in graph.grad_data().
   double loss_and_gradients(const DataRef& data, bool training, uint64_t seed);
 
@@ -66,24 +85,27 @@ class Trainer {
   void set_class_weights(std::vector<float> w);
   const std::vector<float>& class_weights() const { return class_weights_; }
   void set_metrics(const MetricSpec& m) { metric_spec_ = m; }
+  const MetricSpec& metrics() const { return metric_spec_; }
   Graph& graph() { return g_; }
   int64_t num_params() const { return g_.num_params(); }
   const OptimizerConfig& optimizer() const { return opt_; }
-  void set_learning_rate(double lr) { opt_.learning_rate = lr; lr_table_.clear(); }
+  // Throws ValueError unless lr is finite and >= 0.
+  void set_learning_rate(double lr);
   // Learning rates for the next steps, one per step (a schedule evaluated ahead of the epoch);
-  // after the last entry the last one stays. Cleared by set_learning_rate.
-  void set_lr_table(std::vector<double> table) { lr_table_ = std::move(table); lr_table_start_ = step_; }
+  // after the last entry the last one stays. Cleared by set_learning_rate. Checked like it.
+  void set_lr_table(std::vector<double> table);
   int64_t step() const { return step_; }
-  void set_step(int64_t s) { step_ = s; }
+  void set_step(int64_t s);
   int slots() const { return optimizer_slots(opt_); }
   float* slot_data(int i) { return i == 0 ? slot0_.data() : slot1_.data(); }
 
  private:
   void plan(int64_t batch_size);
-  // Copies rows idx[0..rows) of the data set into the batch buffers.
-  void gather(const DataRef& d, const int64_t* idx, int64_t rows);
-  double batch_loss(Matrix<const float> out, int64_t rows, bool with_grad, EpochStats* st);
-  // Forward, loss, backward, clip and update on x (rows samples) with lb_/tb_ filled.
+  // The loss of `out` against the targets in b; d loss / d out into g's output gradient when
+  // with_grad; metrics into st when given.
+  double batch_loss(Graph& g, BatchBuffers& b, Matrix<const float> out, int64_t rows, bool with_grad,
+                    EpochStats* st, const MetricSpec& metrics);
+  // Forward, loss, backward, clip and update on x (rows samples) with batch_'s labels/targets filled.
   // Returns false (and changes nothing) when the loss is not finite.
   bool train_step(const float* x, int64_t rows, uint64_t seed, EpochStats& st);
 
@@ -94,11 +116,8 @@ class Trainer {
   OptimizerConfig opt_;
   int64_t step_ = 0;
   Buffer<float> slot0_, slot1_;
-  Buffer<float> xb_, tb_;
-  Buffer<int32_t> lb_;
-  Buffer<double> loss_ws_;
-  Buffer<int64_t> order_;
-  int64_t planned_ = 0;
+  BatchBuffers batch_;        // training's own
+  Buffer<int64_t> order_all_;  // the epoch's sample order
   MetricSpec metric_spec_;
   EpochStats open_epoch_;
   std::vector<double> lr_table_;
