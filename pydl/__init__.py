@@ -26,6 +26,15 @@ finally:
             _os.environ.pop(_k, None)
         else:
             _os.environ[_k] = _v
+try:  # the core clamps OMP_NUM_THREADS to 4x the cores (see set_num_threads): say so
+    _asked = int(_os.environ.get("OMP_NUM_THREADS", "0").split(",")[0] or 0)
+except ValueError:
+    _asked = 0
+if _asked > _core.get_num_threads():
+    import warnings as _warnings
+
+    _warnings.warn(f"pydl: OMP_NUM_THREADS={_asked} is more than 4x this machine's cores; using "
+                   f"{_core.get_num_threads()} threads", RuntimeWarning, stacklevel=2)
 from . import (augmentation, callbacks, data, datasets, layers, loader, losses, metrics, optimizers, plot,
                preprocessing, readers, resampling, schedules, splits, tuning)
 from .diagnose import diagnose

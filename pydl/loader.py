@@ -67,10 +67,14 @@ class DataLoader:
             raise ValueError("DataLoader: the dataset is empty")
         if transform is not None and not isinstance(transform, Transform):
             raise TypeError(f"DataLoader: transform must be a pydl augmentation, got {type(transform).__name__}")
-        if isinstance(prefetch, bool) or not isinstance(prefetch, (int, np.integer)) or prefetch < 1:
-            raise ValueError(f"DataLoader: prefetch must be an int >= 1, got {prefetch!r}")
+        if isinstance(prefetch, bool) or not isinstance(prefetch, (int, np.integer)) or not 1 <= prefetch <= 64:
+            raise ValueError(f"DataLoader: prefetch must be an int in [1, 64], got {prefetch!r}")
+        batch_size = _checks.batch_size(batch_size)
+        if drop_last and len(dataset) < batch_size:
+            raise ValueError(f"DataLoader: drop_last=True with batch_size {batch_size} and only {len(dataset)} "
+                             "samples leaves no batch; lower batch_size or set drop_last=False")
         self.dataset = dataset
-        self.batch_size = _checks.batch_size(batch_size)
+        self.batch_size = batch_size
         self.shuffle = bool(shuffle)
         self.seed = seed
         self.drop_last = bool(drop_last)

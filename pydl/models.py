@@ -6,6 +6,7 @@ few batches (the progress bar) and at epoch ends (validation, callbacks, history
 from __future__ import annotations
 
 import re
+import threading
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -44,6 +45,9 @@ class Sequential(TrainingMixin):
         self._graph = None
         self._trainer = None
         self._epochs_seen = 0  # epochs trained so far: keeps each fit's shuffles fresh
+        # Lazy building and trainer creation happen on first use, perhaps in several threads
+        # at once; the C++ graph's own use gate guards everything after.
+        self._setup_lock = threading.RLock()
         for layer in layers or []:
             self.add(layer)
 
@@ -77,6 +81,10 @@ class Sequential(TrainingMixin):
 
     def build(self, input_shape: Optional[Sequence[int]] = None) -> "Sequential":
         """Create the C++ network (weights included) for ``input_shape`` (one sample)."""
+        with self._setup_lock:
+            return self._build_locked(input_shape)
+
+    def _build_locked(self, input_shape):
         if self._graph is not None:
             return self
         if input_shape is not None:
@@ -112,14 +120,28 @@ class Sequential(TrainingMixin):
         if self._graph is None:
             self.build(self.input_shape or x.shape[1:])
 
+    def _use(self, what: str, exclusive: bool):
+        """Hold the graph for `what`: exclusively for training and weight changes, shared for
+        reads. Another thread holding it the other way makes this raise RuntimeError."""
+        return self._graph.use(what, exclusive)
+
+    def _ensure_trainer(self) -> None:
+        with self._setup_lock:
+            if self._trainer is None:
+                self._make_trainer()
+
     # ---------------------------------------------------------------- compiling
     def compile(self, optimizer="adam", loss="cross_entropy", metrics: Optional[Sequence[str]] = None) -> None:
         """Choose the optimizer, the loss and the metrics reported by fit and evaluate."""
-        self.optimizer = optimizers_mod.get(optimizer)
-        self.loss = losses_mod.get(loss)
-        self.metrics = _metric_logs.validate(list(metrics or []), self.loss.name)
-        if self._graph is not None:
-            self._make_trainer()
+        optimizer, loss = optimizers_mod.get(optimizer), losses_mod.get(loss)
+        metrics = _metric_logs.validate(list(metrics or []), loss.name)
+        with self._setup_lock:
+            if self._graph is None:
+                self.optimizer, self.loss, self.metrics = optimizer, loss, metrics
+                return
+            with self._use("compile", exclusive=True):
+                self.optimizer, self.loss, self.metrics = optimizer, loss, metrics
+                self._make_trainer()
 
     def _make_trainer(self, keep_state: bool = False):
         old = self._trainer
@@ -162,15 +184,11 @@ class Sequential(TrainingMixin):
         self._require_compiled("evaluate")
         batch_size = _checks.batch_size(batch_size)
         x = self._prepare_x(x, "x")
-        if self._trainer is None:
-            self._make_trainer()
+        self._ensure_trainer()
         labels, targets = self._prepare_y(y, len(x))
         names = self.metrics if metrics is None else _metric_logs.validate(list(metrics), self.loss.name)
-        self._trainer.set_metrics(**_metric_logs.spec(names))
-        try:
-            stats = self._trainer.evaluate(x, labels, targets, batch_size)
-        finally:
-            self._trainer.set_metrics(**_metric_logs.spec(self.metrics))
+        # The metrics travel with the call: concurrent evaluations never see each other's.
+        stats = self._trainer.evaluate(x, labels, targets, batch_size, _metric_logs.spec(names))
         logs = _metric_logs.logs_from_stats(stats, names, self.loss.name)
         if "roc_auc" in names:
             logs["roc_auc"] = self._roc_auc(x, labels, targets, batch_size)
@@ -196,11 +214,11 @@ class Sequential(TrainingMixin):
         every weight, aligned with ``get_weights()``. ``training=True`` applies dropout."""
         self._require_compiled("loss_and_gradients")
         x = self._prepare_x(x, "x")
-        if self._trainer is None:
-            self._make_trainer()
+        self._ensure_trainer()
         labels, targets = self._prepare_y(y, len(x))
-        loss = self._trainer.loss_and_gradients(x, labels, targets, bool(training), self.seed)
-        return float(loss), self._split(self._graph.grad_buffer(), None)
+        with self._use("loss_and_gradients", exclusive=True):
+            loss = self._trainer.loss_and_gradients(x, labels, targets, bool(training), self.seed)
+            return float(loss), self._split(self._graph.grad_buffer(), None)
 
     # ------------------------------------------------------------------ weights
     def _buffers(self):
@@ -225,7 +243,8 @@ class Sequential(TrainingMixin):
         """Copies of every weight, layer by layer (Dense: kernel then bias; BatchNormalization:
         gamma, beta, moving_mean, moving_variance)."""
         self._require_built()
-        return self._split(*self._buffers())
+        with self._use("get_weights", exclusive=False):
+            return self._split(*self._buffers())
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
         self._require_built()
@@ -239,12 +258,17 @@ class Sequential(TrainingMixin):
                 raise ValueError(f"{self.name}: weight {p['layer']}/{p['name']} expects shape "
                                  f"{tuple(p['shape'])}, got {tuple(w.shape)}")
             arrays.append(np.asarray(w, dtype=np.float32))
-        params_flat, state_flat = self._buffers()
-        for p, w in zip(params, arrays):
-            dst = params_flat if p["trainable"] else state_flat
-            dst[p["offset"]: p["offset"] + p["size"]] = w.ravel()
+        with self._use("set_weights", exclusive=True):
+            params_flat, state_flat = self._buffers()
+            for p, w in zip(params, arrays):
+                dst = params_flat if p["trainable"] else state_flat
+                dst[p["offset"]: p["offset"] + p["size"]] = w.ravel()
 
     def _set_layer_weights(self, layer_name: str, values: Dict[str, object]) -> None:
+        with self._use("set_weights", exclusive=True):
+            self._set_layer_weights_locked(layer_name, values)
+
+    def _set_layer_weights_locked(self, layer_name: str, values: Dict[str, object]) -> None:
         params_flat, state_flat = self._buffers()
         for p in self._graph.params():
             if p["layer"] == layer_name and p["name"] in values:

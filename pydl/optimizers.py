@@ -3,6 +3,8 @@ fused C++ pass over the flat parameter buffer. ``clipnorm`` clips the global gra
 first (as ``torch.nn.utils.clip_grad_norm_``)."""
 from __future__ import annotations
 
+import math
+
 from typing import Optional, Union
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "get"]
@@ -13,7 +15,7 @@ def _check(owner: str, name: str, value, low: float = 0.0, high: Optional[float]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{owner}: expected a number for {name}, got {value!r}")
     ok = value >= low and (high is None or (value < high if high_open else value <= high))
-    if not ok or value != value:
+    if not ok or not math.isfinite(value):
         rng = f">= {low}" if high is None else f"in [{low}, {high}{')' if high_open else ']'}"
         raise ValueError(f"{owner}: expected {name} {rng}, got {value!r}")
     return float(value)

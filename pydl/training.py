@@ -59,8 +59,7 @@ class TrainingMixin:
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split: expected a fraction in [0, 1), got {validation_split!r}")
         x = self._prepare_x(x, "x")
-        if self._trainer is None:
-            self._make_trainer()
+        self._ensure_trainer()
         labels, targets = self._prepare_y(y, len(x))
         val = self._validation_arrays(validation_data)
         if val is None and validation_split > 0.0:
@@ -90,8 +89,7 @@ class TrainingMixin:
         if self._graph is None:
             self.build(self.input_shape or sample_shape)
         _checks.check_input_shape(np.empty((0, *sample_shape)), self._built_input_shape, self.name)
-        if self._trainer is None:
-            self._make_trainer()
+        self._ensure_trainer()
         val = self._validation_arrays(validation_data)
         seed = run.seed
         run.loader = loader
@@ -134,7 +132,14 @@ class TrainingMixin:
     def _train(self, run: _FitRun, run_epoch, epochs, val, val_batch, verbose, class_weights,
                callbacks) -> History:
         """The epoch loop shared by array and DataLoader training: progress, validation,
-        callbacks, Ctrl-C and non-finite losses."""
+        callbacks, Ctrl-C and non-finite losses. The whole fit holds the model exclusively:
+        another thread's fit, predict or evaluate raises RuntimeError instead of racing
+        (this thread's callbacks may still predict and evaluate)."""
+        with self._use("fit", exclusive=True):
+            return self._train_locked(run, run_epoch, epochs, val, val_batch, verbose, class_weights, callbacks)
+
+    def _train_locked(self, run: _FitRun, run_epoch, epochs, val, val_batch, verbose, class_weights,
+                      callbacks) -> History:
         history = History()
         # History last: it records the logs after other callbacks add to them (learning_rate).
         cbs = CallbackList([*(callbacks or []), history], self)
@@ -163,10 +168,12 @@ class TrainingMixin:
                     raise KeyboardInterrupt
                 nonfinite = stats["nonfinite_batch"] >= 0
                 if nonfinite and run.raise_on_nonfinite:
+                    what = ("its update would have made weights NaN or Inf" if stats["nonfinite_update"]
+                            else "the loss became NaN or Inf")
                     raise FloatingPointError(
-                        f"{self.name}: the loss became NaN or Inf at epoch {epoch + 1}, batch "
-                        f"{stats['nonfinite_batch'] + 1}; the model keeps the weights of the last "
-                        "finite step (lower the learning rate, or clip with clipnorm=)")
+                        f"{self.name}: {what} at epoch {epoch + 1}, batch {stats['nonfinite_batch'] + 1} "
+                        f"(step {self._trainer.step + 1}); the model keeps the weights of the last finite "
+                        "step (lower the learning rate, or clip with clipnorm=)")
                 self._epochs_seen += 1
                 logs = self._logs(stats)
                 if nonfinite:

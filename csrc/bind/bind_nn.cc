@@ -189,6 +189,8 @@ void bind_nn(py::module_& m) {
       .def_property_readonly("input_shape", [](const Graph& g) { return g.input_shape(); })
       .def_property_readonly("output_shape", [](const Graph& g) { return g.output_shape(); })
       .def_property_readonly("num_params", &Graph::num_params)
+      .def_property_readonly("replicas_made", &Graph::replicas_made,
+                             "Inference replicas made so far (one per overlapping predict/evaluate).")
       .def("layers", [](const Graph& g) {
         py::list out;
         for (size_t i = 0; i < g.num_layers(); ++i) {

@@ -107,7 +107,10 @@ Graph::Lease::Lease(Graph& owner) : owner_(owner) {
       owner_.idle_replicas_.pop_back();
     }
   }
-  if (!g_) g_ = std::make_unique<Graph>(ReplicaOf{owner_});
+  if (!g_) {
+    g_ = std::make_unique<Graph>(ReplicaOf{owner_});
+    owner_.replicas_made_.fetch_add(1);
+  }
 }
 
 Graph::Lease::~Lease() {

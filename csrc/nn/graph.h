@@ -7,6 +7,7 @@
 // over the same weights, under gate() held shared. So concurrent predicts never share a
 // buffer, and a fit beside anything else raises instead of racing.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -39,6 +40,8 @@ class Graph {
   explicit Graph(ReplicaOf r);
 
   UseGate& gate() { return gate_; }
+  // Replicas made so far: more than one means inference calls really overlapped.
+  int64_t replicas_made() const { return replicas_made_.load(); }
 
   // A replica of this graph for one inference call; back to the pool when the lease ends.
   class Lease {
@@ -108,6 +111,7 @@ class Graph {
   UseGate gate_;
   std::mutex pool_mutex_;
   std::vector<std::unique_ptr<Graph>> idle_replicas_;
+  std::atomic<int64_t> replicas_made_{0};
 };
 
 }  // namespace pydl
