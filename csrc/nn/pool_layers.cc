@@ -11,6 +11,12 @@ Conv2dArgs window_args(const Layer& l, const Shape& in, int64_t filters, bool po
 
 namespace {
 
+// Max pools record argmax offsets within one image as int32.
+void require_int32_images(const Layer& l, const Shape& in) {
+  if (shape_size(in) > 2147483647)
+    throw ValueError(l.label() + ": images of more than 2^31 - 1 values are not supported, got " + shape_str(in));
+}
+
 class Pool2DLayer : public Layer {
  public:
   Pool2DLayer(LayerConfig c, bool max) : Layer(std::move(c)), max_(max) {
@@ -21,6 +27,7 @@ class Pool2DLayer : public Layer {
 
   Shape build(const Shape& in, int index) override {
     require_images(*this, in);
+    if (max_) require_int32_images(*this, in);
     input_ = in;
     index_ = index;
     args_ = window_args(*this, in, in[2], true);
@@ -57,6 +64,7 @@ class GlobalPoolLayer : public Layer {
 
   Shape build(const Shape& in, int index) override {
     require_images(*this, in);
+    if (max_) require_int32_images(*this, in);
     input_ = in;
     index_ = index;
     output_ = {in[2]};
