@@ -1,4 +1,5 @@
-"""Shared helpers: float64 finite differences and error measures used across the tests."""
+"""Shared helpers: float64 finite differences, error measures, bitwise weight comparison and
+the count of thread-split regions, used across the tests."""
 import numpy as np
 import pytest
 
@@ -27,6 +28,34 @@ def rel_err(a, b):
     b = np.asarray(b, dtype=np.float64)
     den = max(np.linalg.norm(a), np.linalg.norm(b), 1e-300)
     return np.linalg.norm(a - b) / den
+
+
+def assert_weights_equal(got, want):
+    """Two lists of weight arrays are bitwise equal: same length (never empty, which would
+    make any comparison pass), and each pair the same shape, dtype and values."""
+    got, want = list(got), list(want)
+    assert len(got) == len(want), f"{len(got)} weight arrays, expected {len(want)}"
+    assert len(want) > 0, "no weights to compare"
+    for i, (a, b) in enumerate(zip(got, want)):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.shape == b.shape and a.dtype == b.dtype, f"weight {i}: {a.dtype}{a.shape}, expected {b.dtype}{b.shape}"
+        assert np.array_equal(a, b), f"weight {i}: {np.count_nonzero(a != b)} of {a.size} values differ"
+
+
+def split_regions():
+    """Parallel regions that ran on more than one thread so far (monotonic, process-wide)."""
+    return pydl._core.split_regions()
+
+
+def assert_split_iff_threads(n_threads, before):
+    """After a run with n_threads that began when split_regions() was `before`: the work was
+    split over threads exactly when n_threads > 1 (fails on purpose when the shapes are too
+    small to split, which would make a "1 vs 2 threads" comparison meaningless)."""
+    after = split_regions()
+    if n_threads == 1:
+        assert after == before, f"{after - before} regions ran on several threads with set_num_threads(1)"
+    else:
+        assert after > before, f"nothing was split over {n_threads} threads: the comparison shows nothing"
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ import pydl
 from pydl import callbacks as cb
 from pydl import layers, optimizers
 
+from conftest import assert_weights_equal
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -49,7 +51,9 @@ def test_early_stopping_restores_the_best_epochs_weights(digits):
     best = int(np.argmin(h.history["val_loss"]))
     assert es.best_epoch == best
     assert es.stopped_epoch is not None and es.stopped_epoch == best + 3  # stopped after `patience` epochs
-    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), rec.weights[best]))
+    assert len(rec.weights) == best + 4
+    assert_weights_equal(model.get_weights(), rec.weights[best])
+    assert not np.array_equal(model.get_weights()[0], rec.weights[-1][0])  # restoring changed them
 
 
 def test_restore_best_weights_also_without_stopping(digits):
@@ -59,7 +63,9 @@ def test_restore_best_weights_also_without_stopping(digits):
     h = model.fit(x_tr, y_tr, epochs=8, validation_data=(x_te, y_te), verbose=0, callbacks=[rec, es])
     assert es.stopped_epoch is None and len(h.history["loss"]) == 8
     best = int(np.argmin(h.history["val_loss"]))
-    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), rec.weights[best]))
+    assert best < 7, "the last epoch is the best: nothing to restore, the test would show nothing"
+    assert_weights_equal(model.get_weights(), rec.weights[best])
+    assert not np.array_equal(model.get_weights()[0], rec.weights[-1][0])  # restoring changed them
 
 
 def run(digits, tmp_path, epochs, resume_from=None):
@@ -79,7 +85,7 @@ def test_checkpoint_resume_equals_uninterrupted_run_bitwise(digits, tmp_path):
     full, h_full = run(digits, tmp_path / "a", 8)
     run(digits, tmp_path / "b", 3)  # the "killed" run: stops after epoch 3
     resumed, h_resumed = run(digits, tmp_path / "b", 8, resume_from=str(tmp_path / "b" / "ckpt-3.pydl"))
-    assert all(np.array_equal(a, b) for a, b in zip(full.get_weights(), resumed.get_weights()))
+    assert_weights_equal(resumed.get_weights(), full.get_weights())
     assert h_resumed.history["loss"] == h_full.history["loss"][3:]
     assert resumed._trainer.learning_rate == full._trainer.learning_rate
     assert h_full.history["learning_rate"][-1] < 1e-2  # ReduceLROnPlateau acted, and resumed alike
@@ -117,12 +123,19 @@ def test_killed_checkpoint_write_leaves_the_previous_file_readable(tmp_path):
         time.sleep(0.35)  # mid-way through later writes (each ~50 MB)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+        saves = 1 + len(proc.stdout.read().split())  # saves the child finished and announced
     finally:
         if proc.poll() is None:
             proc.kill()
-    model = pydl.load_model(str(path))  # whatever the kill interrupted, the file is whole
-    w = model.get_weights()[0]
-    assert w.shape == (512, 2048) and np.isfinite(w).all()
+    got = pydl.load_model(str(path)).get_weights()  # whatever the kill interrupted, the file is whole
+    # Save i (from 0) wrote the initial weights plus 1, i times in float32. The file holds the
+    # last announced save, or the next one when the kill came between its rename and its print.
+    version = round(float(got[1][0]))  # the first bias, 0 at first: exactly i
+    assert version in (saves - 1, saves), (version, saves)
+    want = pydl.Sequential([layers.Input((512,)), layers.Dense(2048), layers.Dense(2048)], seed=0).get_weights()
+    for _ in range(version):
+        want = [w + 1 for w in want]
+    assert_weights_equal(got, want)
 
 
 def test_step_schedule_sets_the_learning_rate_of_every_step(rng):
@@ -170,12 +183,24 @@ def test_epoch_function_schedule_and_csv_logger(digits, tmp_path):
 
 def test_terminate_on_nan(digits):
     x_tr, _, y_tr, _ = digits
-    model = pydl.Sequential([layers.Input((64,)), layers.Dense(10)], seed=0)
-    model.compile(optimizer=optimizers.SGD(learning_rate=1e30), loss="cross_entropy")
-    h = model.fit(x_tr * 1e5, y_tr, epochs=20, batch_size=2, verbose=0, raise_on_nonfinite=False,
+    x_big = x_tr * 1e5
+
+    def linear():
+        model = pydl.Sequential([layers.Input((64,)), layers.Dense(10)], seed=0)
+        model.compile(optimizer=optimizers.SGD(learning_rate=1e30), loss="cross_entropy")
+        return model
+
+    model = linear()
+    h = model.fit(x_big, y_tr, epochs=20, batch_size=2, shuffle=False, verbose=0, raise_on_nonfinite=False,
                   callbacks=[cb.TerminateOnNaN()])
     assert math.isnan(h.history["loss"][-1]) and len(h.history["loss"]) < 20
-    assert all(np.isfinite(w).all() for w in model.get_weights())
+    # the model keeps its last finite step: the weights of a run of just those steps
+    steps = model._trainer.step
+    assert 1 <= steps and 2 * steps <= len(x_big), steps  # NaN after some steps of the first epoch
+    reference = linear()
+    reference.fit(x_big[:2 * steps], y_tr[:2 * steps], epochs=1, batch_size=2, shuffle=False, verbose=0)
+    assert all(np.isfinite(w).all() for w in reference.get_weights())
+    assert_weights_equal(model.get_weights(), reference.get_weights())
 
 
 def test_dropout_and_early_stopping_reduce_overfitting():

@@ -7,7 +7,7 @@ import pydl
 from pydl import layers, optimizers
 
 import reference as ref
-from conftest import numeric_grad
+from conftest import assert_split_iff_threads, assert_weights_equal, numeric_grad, split_regions
 from test_conv_pool_norm import conv_ref, pool_ref
 
 
@@ -51,6 +51,7 @@ def test_conv_net_gradients_match_numpy_finite_differences(rng):
         return ref.cross_entropy(numpy_forward(x64, w64, "tanh"), y)
 
     assert loss == pytest.approx(ref_loss(), rel=1e-5)
+    assert [g.shape for g in grads] == [w.shape for w in w64]
     for g, w in zip(grads, w64):  # float32 model against float64 finite differences
         np.testing.assert_allclose(g, numeric_grad(ref_loss, w), rtol=1e-3, atol=1e-5)
 
@@ -99,7 +100,7 @@ def test_cnn_save_load_round_trip_keeps_moving_stats(tmp_path, rng):
     model.fit(x[:200], y[:200], epochs=1, verbose=0)
     model.save(str(tmp_path / "cnn.pydl"))
     loaded = pydl.load_model(str(tmp_path / "cnn.pydl"))
-    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), loaded.get_weights()))
+    assert_weights_equal(loaded.get_weights(), model.get_weights())
     np.testing.assert_array_equal(model.predict(x[:50]), loaded.predict(x[:50]))
 
 
@@ -122,6 +123,8 @@ def test_cnn_bitwise_identical_for_1_and_2_threads(threads):
                                  layers.BatchNormalization(), layers.MaxPool2D(), layers.Conv2D(32, 3, activation="relu"),
                                  layers.GlobalAvgPool2D(), layers.Dense(10)], seed=3)
         model.compile(optimizer="adam", loss="cross_entropy")
+        before = split_regions()
         model.fit(x[:600], y[:600], epochs=2, batch_size=128, verbose=0)
+        assert_split_iff_threads(n_threads, before)
         weights.append(model.get_weights())
-    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+    assert_weights_equal(weights[1], weights[0])

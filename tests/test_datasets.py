@@ -543,6 +543,7 @@ def tiny_cifar_folder(folder, rng):
 
 
 def check_cifar(result, expected):
+    assert len(result) == len(expected) == 2  # (train, test)
     for (x, y), (xe, ye) in zip(result, expected):
         assert x.dtype == np.uint8 and y.dtype == np.int64 and x.shape[1:] == (32, 32, 3)
         np.testing.assert_array_equal(x, xe)

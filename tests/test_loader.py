@@ -8,6 +8,8 @@ from pydl import layers, optimizers
 from pydl.data import ArrayDataset, DataLoader, Dataset
 from pydl import preprocessing as P
 
+from conftest import assert_weights_equal
+
 
 def digits_u8():
     x, y = pydl.datasets.load_digits(as_images=True)
@@ -36,7 +38,9 @@ def test_same_seed_same_batches_whatever_the_prefetch():
     for prefetch in (1, 2, 5):
         loader = DataLoader(ArrayDataset(x, y), batch_size=64, seed=11, transform=t, prefetch=prefetch)
         runs.append([(xb.copy(), yb.copy()) for _ in range(2) for xb, yb in loader])
+    assert len(runs[0]) == 2 * 29  # 1797 digits in batches of 64, two epochs
     for other in runs[1:]:
+        assert len(other) == len(runs[0])
         assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(runs[0], other))
     loader = DataLoader(ArrayDataset(x, y), batch_size=64, seed=12, transform=t)
     assert not np.array_equal(next(iter(loader))[0], runs[0][0][0])
@@ -87,7 +91,7 @@ def test_fit_with_loader_is_reproducible_and_learns():
     t = P.Compose([P.RandomRotation(10), P.RandomZoom(0.1)])
     m1, h1 = train(1, t)
     m3, h3 = train(3, t)
-    assert all(np.array_equal(a, b) for a, b in zip(m1.get_weights(), m3.get_weights()))
+    assert_weights_equal(m3.get_weights(), m1.get_weights())
     assert h1.history["loss"] == h3.history["loss"]
     x, y = digits_u8()
     assert m1.evaluate(x, y)["accuracy"] > 0.85  # evaluate sees raw images: no augmentation

@@ -8,7 +8,7 @@ import pydl
 from pydl import layers, optimizers
 
 import reference as ref
-from conftest import numeric_grad
+from conftest import assert_split_iff_threads, assert_weights_equal, numeric_grad, split_regions
 from test_rnn_kernels import rnn_ref
 
 
@@ -71,6 +71,7 @@ def test_masked_padding_changes_nothing(rng, cell):
     l0, g0 = models[0].loss_and_gradients(ids, y)
     l1, g1 = models[1].loss_and_gradients(padded, y)
     assert l1 == pytest.approx(l0, rel=1e-6)
+    assert len(g1) == len(g0) > 0
     for a, b in zip(g0, g1):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
 
@@ -109,6 +110,7 @@ def test_bidirectional_stack_gradients_match_numpy_finite_differences(rng):
         return ref.cross_entropy(h @ dk + db, y)
 
     assert loss == pytest.approx(ref_loss(), rel=1e-5)
+    assert [g.shape for g in grads] == [w.shape for w in w64]
     for g, w in zip(grads, w64):  # float32 model against float64 finite differences
         np.testing.assert_allclose(g, numeric_grad(ref_loss, w), rtol=1e-3, atol=1e-5)
 
@@ -145,6 +147,7 @@ def test_recurrent_save_load_round_trip(tmp_path, rng):
     model.fit(ids, rng.integers(0, 2, 20), epochs=1, verbose=0)
     model.save(str(tmp_path / "rnn.pydl"))
     loaded = pydl.load_model(str(tmp_path / "rnn.pydl"))
+    assert_weights_equal(loaded.get_weights(), model.get_weights())
     np.testing.assert_array_equal(loaded.predict(ids), model.predict(ids))
 
 
@@ -158,6 +161,8 @@ def test_recurrent_training_bitwise_identical_for_1_and_2_threads(rng, threads):
                                  layers.Bidirectional(layers.LSTM(64, return_sequences=True)), layers.GRU(64),
                                  layers.Dense(4)], seed=5)
         model.compile(optimizer=optimizers.Adam(learning_rate=1e-3, clipnorm=1.0), loss="cross_entropy")
+        before = split_regions()
         model.fit(ids, y, epochs=2, batch_size=64, verbose=0)
+        assert_split_iff_threads(n_threads, before)
         weights.append(model.get_weights())
-    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+    assert_weights_equal(weights[1], weights[0])

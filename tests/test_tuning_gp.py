@@ -165,6 +165,7 @@ def test_propose_is_deterministic_given_the_seed(rng):
                 for _ in range(2)]
 
     a, b = once(), once()
+    assert len(a) == len(b) == 2
     for u, v in zip(a, b):
         np.testing.assert_array_equal(u, v)
 
