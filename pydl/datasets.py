@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .readers import PathLike, _parse_cifar10, download, read_idx
+from .readers import _CIFAR_RECORD, PathLike, _check_cifar10_size, _parse_cifar10, download, read_idx
 
 __all__ = ["load_digits", "load_mnist", "load_fashion_mnist", "load_cifar10"]
 
@@ -56,6 +56,7 @@ _IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _CIFAR_TRAIN = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 _CIFAR_TEST = "test_batch.bin"
+_CIFAR_MAX_BATCH = 10000 * _CIFAR_RECORD  # each published batch holds exactly 10,000 images
 
 
 def load_digits(as_images: bool = False) -> Tuple[np.ndarray, np.ndarray]:
@@ -224,7 +225,15 @@ def _cifar10_from_archive(archive: str) -> Tuple[Split, Split]:
             for member in tar:
                 base = os.path.basename(member.name)
                 if member.isfile() and base in wanted:
+                    # Checked before reading: a forged size would otherwise be read (and
+                    # inflated) whole, whatever it is.
+                    _check_cifar10_size(member.size, f"{archive}/{base}")
+                    if member.size > _CIFAR_MAX_BATCH:
+                        raise ValueError(f"{archive}/{base}: {member.size} bytes, more than the "
+                                         f"{_CIFAR_MAX_BATCH} of a CIFAR-10 batch (10,000 records)")
                     parts[base] = tar.extractfile(member).read()
+                    if wanted <= set(parts):
+                        break
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         if isinstance(e, FileNotFoundError):
             raise

@@ -9,8 +9,12 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
 import os
 import re
+import stat
+import struct
+import tokenize
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -38,6 +42,38 @@ _IDX_DTYPES = {
 _CIFAR_RECORD = 1 + 3 * 32 * 32  # label byte + R, G, B planes of 32x32
 
 
+# ------------------------------------------------------------------- opening files
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device node"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def _open_regular(name: str, label: Optional[str] = None):
+    """(binary file object, size) of the regular file ``name``. Anything else is refused
+    with a ValueError naming it: /dev/zero would be read until memory runs out, a FIFO
+    blocks, and neither has a size to check a header against."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below).
+    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{name if label is None else label}: not a regular file but "
+                             f"{_file_kind(st.st_mode)}")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), st.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 # ----------------------------------------------------------------------------- IDX
 
 def read_idx(path: PathLike) -> np.ndarray:
@@ -50,56 +86,79 @@ def read_idx(path: PathLike) -> np.ndarray:
     The result is a writable array in native byte order.
 
     Raises ValueError (naming the file) for a bad magic number, an unknown type code,
-    a truncated header or data, or trailing bytes after the data.
+    a truncated header or data, or trailing bytes after the data. The header is read
+    first and exactly the data it promises after it: a gzip bomb is never inflated
+    beyond what the header asks for.
     """
     name = os.fspath(path)
-    with open(name, "rb") as f:
-        data = f.read()
-    return _parse_idx(_maybe_gunzip(data, name), name)
+    f, size = _open_regular(name)
+    with f:
+        # Sniff the gzip magic rather than trusting the extension: decompressed files are
+        # often left with a .gz name and vice versa. IDX files start with 00 00, never 1f 8b.
+        if f.read(2) != b"\x1f\x8b":
+            f.seek(0)
+            return _read_idx_stream(f, name, size)
+        f.seek(0)
+        try:
+            with gzip.GzipFile(fileobj=f, mode="rb") as g:
+                return _read_idx_stream(g, name, None, size)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+            raise ValueError(f"{name}: corrupt or truncated gzip data ({e})") from None
 
 
-def _maybe_gunzip(data: bytes, name: str) -> bytes:
-    # Sniff the gzip magic rather than trusting the extension: decompressed files are
-    # often left with a .gz name and vice versa. IDX files start with 00 00, never 1f 8b.
-    if data[:2] != b"\x1f\x8b":
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as e:
-        raise ValueError(f"{name}: corrupt or truncated gzip data ({e})") from None
+# Deflate expands at most 1032-fold (zlib's documented limit), so a gzip file of n bytes
+# holds at most about 1032 * n bytes: a header promising more is refused before inflating.
+_DEFLATE_MAX_RATIO = 1032
 
 
-def _parse_idx(data: bytes, name: str) -> np.ndarray:
-    if len(data) < 4:
+def _read_idx_stream(f, name: str, size: Optional[int], gz_size: Optional[int] = None) -> np.ndarray:
+    """Parse IDX from the binary stream f: ``size`` is the exact byte count of an
+    uncompressed file, ``gz_size`` the size of a gzip file (then the length is unknown)."""
+    magic = f.read(4)
+    if len(magic) < 4:
         raise ValueError(f"{name}: not an IDX file: expected a 4-byte magic number, "
-                         f"found only {len(data)} bytes")
-    zero0, zero1, code, ndim = data[:4]
+                         f"found only {len(magic)} bytes")
+    zero0, zero1, code, ndim = magic
     if zero0 != 0 or zero1 != 0:
         raise ValueError(f"{name}: not an IDX file: expected magic bytes 00 00 <type> <ndims>, "
-                         f"found {data[:4].hex(' ')}")
+                         f"found {magic.hex(' ')}")
     if code not in _IDX_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
         raise ValueError(f"{name}: unknown IDX data type code 0x{code:02X} (expected one of {known})")
     dtype = _IDX_DTYPES[code]
     header = 4 + 4 * ndim
-    if len(data) < header:
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
         raise ValueError(f"{name}: truncated IDX header: expected {header} bytes for "
-                         f"{ndim} dimensions, found {len(data)}")
-    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+                         f"{ndim} dimensions, found {4 + len(dims)}")
+    shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4", count=ndim))
     # Python ints: the product cannot overflow, so a bogus header cannot trick us into a
-    # huge allocation before the size check below.
+    # huge allocation before the size checks below.
     expected = dtype.itemsize
     for d in shape:
         expected *= d
-    found = len(data) - header
-    if found < expected:
-        raise ValueError(f"{name}: truncated IDX data: shape {shape} of {dtype.name} needs "
-                         f"{expected} bytes, found {found}")
-    if found > expected:
-        raise ValueError(f"{name}: {found - expected} unexpected trailing bytes after the IDX "
-                         f"data (shape {shape} of {dtype.name} needs {expected} bytes, found {found})")
-    arr = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize, offset=header)
-    # astype copies: the result is writable, owns its memory and is in native byte order.
+    what = f"shape {shape} of {dtype.name} needs {expected} bytes"
+    if size is not None:
+        found = size - header
+        if found < expected:
+            raise ValueError(f"{name}: truncated IDX data: {what}, found {found}")
+        if found > expected:
+            raise ValueError(f"{name}: {found - expected} unexpected trailing bytes after the IDX "
+                             f"data ({what}, found {found})")
+    elif header + expected > _DEFLATE_MAX_RATIO * gz_size + 1024:
+        raise ValueError(f"{name}: truncated IDX data: {what}, more than a gzip file of {gz_size} "
+                         f"bytes can hold")
+    data = bytearray(expected)
+    view, got = memoryview(data), 0
+    while got < expected:
+        n = f.readinto(view[got:got + (1 << 24)])
+        if not n:
+            raise ValueError(f"{name}: truncated IDX data: {what}, found {got}")
+        got += n
+    if f.read(1):
+        raise ValueError(f"{name}: unexpected trailing bytes after the IDX data ({what}, found more)")
+    arr = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize)
+    # astype copies: the result owns its memory and is in native byte order.
     return arr.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
 
 
@@ -116,18 +175,26 @@ def read_cifar10_batch(path: PathLike) -> Tuple[np.ndarray, np.ndarray]:
     or a label is greater than 9.
     """
     name = os.fspath(path)
-    with open(name, "rb") as f:
-        data = f.read()
+    f, size = _open_regular(name)
+    with f:
+        _check_cifar10_size(size, name)  # before reading anything
+        data = f.read(size + 1)
+    if len(data) != size:
+        raise ValueError(f"{name}: the file changed size while it was read")
     return _parse_cifar10(data, name)
 
 
-def _parse_cifar10(data: bytes, name: str) -> Tuple[np.ndarray, np.ndarray]:
-    if not data:
+def _check_cifar10_size(size: int, name: str) -> None:
+    if not size:
         raise ValueError(f"{name}: empty CIFAR-10 batch file")
-    if len(data) % _CIFAR_RECORD:
-        raise ValueError(f"{name}: size {len(data)} bytes is not a multiple of the CIFAR-10 "
+    if size % _CIFAR_RECORD:
+        raise ValueError(f"{name}: size {size} bytes is not a multiple of the CIFAR-10 "
                          f"record size {_CIFAR_RECORD} (1 label byte + 3072 pixel bytes); "
                          f"truncated or not a CIFAR-10 binary batch")
+
+
+def _parse_cifar10(data: bytes, name: str) -> Tuple[np.ndarray, np.ndarray]:
+    _check_cifar10_size(len(data), name)
     records = np.frombuffer(data, dtype=np.uint8).reshape(-1, _CIFAR_RECORD)
     labels = records[:, 0]
     bad = np.flatnonzero(labels > 9)
@@ -160,48 +227,75 @@ def read_csv(path: PathLike, label_column: str, delimiter: str = ",", dtype=np.f
     naming the line and column), and for a file without data rows.
     """
     name = os.fspath(path)
+    f, _ = _open_regular(name)
     # utf-8-sig drops the byte-order mark that spreadsheet programs put in front of the
     # header, which would otherwise become part of the first column's name.
-    with open(name, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f, delimiter=delimiter)
-        header = next(reader, None)
-        if not header or all(not h.strip() for h in header):
-            raise ValueError(f"{name}: expected a header row with column names, found an empty file")
-        header = [h.strip() for h in header]
-        if header.count(label_column) != 1:
-            what = "is missing" if label_column not in header else "appears more than once"
-            raise ValueError(f"{name}: label column {label_column!r} {what}; columns are {header}")
-        li = header.index(label_column)
-        if len(header) < 2:
-            raise ValueError(f"{name}: no feature columns besides the label column {label_column!r}")
-        rows: List[List[float]] = []
-        raw_labels: List[str] = []
-        for row in reader:
-            if not row or all(not c.strip() for c in row):
-                continue  # blank lines, typically a trailing newline
-            line = reader.line_num
-            if len(row) != len(header):
-                raise ValueError(f"{name}: line {line} has {len(row)} cells, expected "
-                                 f"{len(header)} (one per header column)")
-            feats = []
-            for j, cell in enumerate(row):
-                if j == li:
-                    continue
-                try:
-                    feats.append(float(cell))
-                except ValueError:
-                    raise ValueError(f"{name}: line {line}, column {header[j]!r}: expected a "
-                                     f"number, found {cell!r}") from None
-            label = row[li].strip()
-            if not label:
-                raise ValueError(f"{name}: line {line}, column {label_column!r}: empty label")
-            rows.append(feats)
-            raw_labels.append(label)
+    with io.TextIOWrapper(f, encoding="utf-8-sig", newline="") as text:
+        reader = csv.reader(_bounded_lines(text, name), delimiter=delimiter)
+        try:
+            rows, raw_labels = _csv_rows(reader, name, label_column)
+        except csv.Error as e:  # a field over csv.field_size_limit(), a NUL byte, a stray quote
+            raise ValueError(f"{name}: line {reader.line_num}: malformed CSV ({e})") from None
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{name}: after line {reader.line_num}: not UTF-8 text ({e.reason}: "
+                             f"byte 0x{e.object[e.start]:02x})") from None
     if not rows:
         raise ValueError(f"{name}: header found but no data rows")
     x = np.asarray(rows, dtype=dtype)
     y, found_classes = _encode_labels(raw_labels, classes, name)
     return x, y, found_classes
+
+
+# A physical line longer than this is not a table row (csv's own field limit is 131072
+# characters); reading it whole could take all memory on a file without newlines.
+_CSV_MAX_LINE = 1 << 24
+
+
+def _bounded_lines(text, name: str):
+    while True:
+        line = text.readline(_CSV_MAX_LINE)
+        if not line:
+            return
+        if len(line) == _CSV_MAX_LINE and not line.endswith(("\n", "\r")):
+            raise ValueError(f"{name}: a line longer than {_CSV_MAX_LINE} characters; not a CSV table")
+        yield line
+
+
+def _csv_rows(reader, name: str, label_column: str) -> Tuple[List[List[float]], List[str]]:
+    header = next(reader, None)
+    if not header or all(not h.strip() for h in header):
+        raise ValueError(f"{name}: expected a header row with column names, found an empty file")
+    header = [h.strip() for h in header]
+    if header.count(label_column) != 1:
+        what = "is missing" if label_column not in header else "appears more than once"
+        raise ValueError(f"{name}: label column {label_column!r} {what}; columns are {header}")
+    li = header.index(label_column)
+    if len(header) < 2:
+        raise ValueError(f"{name}: no feature columns besides the label column {label_column!r}")
+    rows: List[List[float]] = []
+    raw_labels: List[str] = []
+    for row in reader:
+        if not row or all(not c.strip() for c in row):
+            continue  # blank lines, typically a trailing newline
+        line = reader.line_num
+        if len(row) != len(header):
+            raise ValueError(f"{name}: line {line} has {len(row)} cells, expected "
+                             f"{len(header)} (one per header column)")
+        feats = []
+        for j, cell in enumerate(row):
+            if j == li:
+                continue
+            try:
+                feats.append(float(cell))
+            except ValueError:
+                raise ValueError(f"{name}: line {line}, column {header[j]!r}: expected a "
+                                 f"number, found {cell!r}") from None
+        label = row[li].strip()
+        if not label:
+            raise ValueError(f"{name}: line {line}, column {label_column!r}: empty label")
+        rows.append(feats)
+        raw_labels.append(label)
+    return rows, raw_labels
 
 
 def _as_int_label(s: str) -> Optional[int]:
@@ -309,33 +403,87 @@ def read_npz(path: PathLike, x_key: str = "x", y_key: str = "y") -> Tuple[np.nda
     """Read ``(x, y)`` from a numpy ``.npz`` archive (pickled objects are refused).
 
     Raises ValueError if the file is not an .npz archive, a key is missing (listing the
-    keys present) or x and y have different lengths.
+    keys present), an array's header does not match its data (checked before the data is
+    read) or x and y have different lengths.
     """
     name = os.fspath(path)
-    try:
-        # allow_pickle=False: an .npz from the internet must not be able to run code.
-        archive = np.load(name, allow_pickle=False)
-    except FileNotFoundError:
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{name}: not a readable .npz archive ({e})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{name}: expected an .npz archive, found a single .npy array")
-    with archive:
-        keys = list(archive.files)
-        for k in (x_key, y_key):
-            if k not in keys:
-                raise ValueError(f"{name}: key {k!r} not found; the archive holds {keys}")
+    f, _ = _open_regular(name)
+    with f:
+        if f.read(6) == b"\x93NUMPY":
+            raise ValueError(f"{name}: expected an .npz archive, found a single .npy array")
+        f.seek(0)
         try:
-            x, y = archive[x_key], archive[y_key]
-        # ValueError: an object array, refused by allow_pickle=False; the others: a
-        # damaged archive member.
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-            raise ValueError(f"{name}: cannot load array ({e})") from None
+            archive = zipfile.ZipFile(f)
+        except _ZIP_ERRORS as e:
+            raise ValueError(f"{name}: not a readable .npz archive ({e})") from None
+        with archive:
+            members = archive.infolist()
+            keys = [m.filename[:-4] if m.filename.endswith(".npy") else m.filename for m in members]
+            for k in (x_key, y_key):
+                if k not in keys:
+                    raise ValueError(f"{name}: key {k!r} not found; the archive holds {keys}")
+            # The last member of a name wins, as in numpy's NpzFile.
+            x, y = (_npz_array(archive, members[len(keys) - 1 - keys[::-1].index(k)], name, k)
+                    for k in (x_key, y_key))
     if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
         raise ValueError(f"{name}: x ({x_key!r}, shape {x.shape}) and y ({y_key!r}, shape "
                          f"{y.shape}) must have the same number of samples")
     return x, y
+
+
+# What a forged zip directory or member makes zipfile, zlib and numpy's .npy header parser
+# raise: OSError for a seek to a forged offset, RuntimeError for an encrypted member,
+# NotImplementedError for an unknown compression, struct.error for short records,
+# tokenize.TokenError and SyntaxError for a header that is not a Python literal, TypeError
+# for a shape of bools.
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, zlib.error,
+               RuntimeError, NotImplementedError, struct.error, OverflowError)
+_NPY_ERRORS = _ZIP_ERRORS + (SyntaxError, tokenize.TokenError, TypeError, KeyError, IndexError,
+                             AttributeError, RecursionError)
+
+
+def _npz_array(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, key: str) -> np.ndarray:
+    """One .npy member, its header checked against the member's size before its data is read."""
+    from numpy.lib import format as npy
+
+    where = f"{name}: array {key!r}"
+    if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ValueError(f"{where}: compression method {member.compress_type} is not what numpy "
+                         "writes (stored or deflated)")
+    limit = member.compress_size * (1 if member.compress_type == zipfile.ZIP_STORED else _DEFLATE_MAX_RATIO)
+    if member.file_size > limit + 1024:
+        raise ValueError(f"{where}: the archive says {member.file_size} bytes, more than "
+                         f"{member.compress_size} compressed bytes can hold")
+    header = None
+    try:
+        with archive.open(member) as fp:
+            version = npy.read_magic(fp)
+            # Version 3 differs from 2 only in the header's text encoding (UTF-8 for field
+            # names), which changes neither the shape nor the item size checked here.
+            if version in ((1, 0), (2, 0), (3, 0)):
+                read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+                header = read_header(fp, max_header_size=10000) + (fp.tell(),)
+    except _NPY_ERRORS as e:
+        raise ValueError(f"{where}: not a valid .npy array ({e})") from None
+    if header is None:
+        raise ValueError(f"{where}: unknown .npy format version {version[0]}.{version[1]}")
+    shape, _, dtype, header_end = header
+    if dtype.hasobject:
+        raise ValueError(f"{name}: cannot load array {key!r}: it holds Python objects, which would "
+                         "need unpickling (refused: a file from elsewhere could run code)")
+    if any(d < 0 for d in shape):
+        raise ValueError(f"{where}: negative dimension in shape {shape}")
+    need = dtype.itemsize
+    for d in shape:
+        need *= d
+    if need != member.file_size - header_end:
+        raise ValueError(f"{where}: the header promises shape {shape} of {dtype} ({need} bytes), "
+                         f"the archive holds {member.file_size - header_end} bytes of data")
+    try:
+        with archive.open(member) as fp:
+            return npy.read_array(fp, allow_pickle=False)
+    except _NPY_ERRORS as e:
+        raise ValueError(f"{name}: cannot load array {key!r} ({e})") from None
 
 
 # ------------------------------------------------------------------------ download

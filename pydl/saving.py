@@ -1,11 +1,20 @@
 """Model files: one safetensors file holding the weights and optimizer state as tensors and
 the architecture, loss and optimizer settings as JSON in its metadata. Written atomically
-(temp file, fsync, rename), so a crash mid-save never leaves a broken file. No pickle."""
+(temp file, fsync, rename), so a crash mid-save never leaves a broken file. No pickle.
+
+A save writes through a symlink, keeps the mode of the file it replaces (a new file gets the
+umask's) and refuses to replace anything but a regular file. A load reads the header before
+the body and checks every field before it builds or changes anything, so a forged file is a
+ValueError naming it, and a refused checkpoint leaves the model as it was."""
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+import re
+import secrets
+import socket
+import stat
 
 from typing import Optional, Tuple
 
@@ -14,6 +23,7 @@ import numpy as np
 from . import layers as layers_mod
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
+from .readers import _file_kind, _open_regular
 
 __all__ = ["save_model", "load_model"]
 
@@ -21,19 +31,81 @@ FORMAT = "pydl"
 FORMAT_VERSION = 1
 
 
+# Temp files are named .tmp-pydl-<host>-<pid>-<random>.pydl so that a later save can tell
+# the leftovers of a killed save (same host, dead pid) from a save still in progress.
+_TMP_PREFIX = ".tmp-pydl-"
+_TMP_SUFFIX = ".pydl"
+
+
+def _host() -> str:
+    # "-" stays: names are parsed from the right, and the pid and random part hold none.
+    return re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "localhost"
+
+
+def _target(path: str) -> Tuple[str, Optional[int]]:
+    """(the file a save to ``path`` writes, the mode to give it or None for a new file).
+    A symlink is written through, so that the link stays a link."""
+    target = os.path.realpath(path)
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return target, None
+    if not stat.S_ISREG(st.st_mode):
+        shown = repr(path) if target == os.path.abspath(path) else f"{path!r} (-> {target!r})"
+        raise ValueError(f"save: {shown} is not a regular file but {_file_kind(st.st_mode)}; "
+                         "refusing to replace it, choose a file path")
+    return target, stat.S_IMODE(st.st_mode)
+
+
+def _remove_stale_temp_files(directory: str, host: str) -> None:
+    """Delete temp files that saves on this host left behind when they were killed. A file
+    whose pid is alive (or belongs to another user, PermissionError) is a save in progress."""
+    mine = f"{_TMP_PREFIX}{host}-"
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(mine) and n.endswith(_TMP_SUFFIX)]
+    except OSError:
+        return
+    for name in names:
+        parts = name[len(mine):-len(_TMP_SUFFIX)].split("-")
+        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) <= 0:
+            continue  # another host whose name extends ours, or not one of our names
+        pid = int(parts[0])
+        try:
+            os.kill(pid, 0)
+            continue
+        except ProcessLookupError:
+            pass
+        except (OSError, OverflowError):  # alive under another user, or no pid at all
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:
+            pass  # removed by a concurrent save, or not ours to remove
+
+
 def _atomic_write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
+    target, mode = _target(os.fspath(path))
+    directory = os.path.dirname(target)
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pydl", dir=directory)
+    host = _host()
+    _remove_stale_temp_files(directory, host)
+    tmp = os.path.join(directory, f"{_TMP_PREFIX}{host}-{os.getpid()}-{secrets.token_hex(6)}{_TMP_SUFFIX}")
+    # 0o666 and no umask call: the kernel applies the user's umask to a new file (and
+    # os.umask would change it for every thread of the process).
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)  # replacing a file keeps its permissions
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
-        if os.path.exists(tmp):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
     try:  # make the rename itself durable
         dfd = os.open(directory, os.O_RDONLY)
@@ -70,86 +142,327 @@ def save_model(model, path: str, checkpoint: Optional[dict] = None) -> None:
     _atomic_write(path, save(tensors, metadata={"pydl": json.dumps(meta)}))
 
 
+# safetensors' own limit on the JSON header; a longer one is forged, and refused unread.
+_MAX_HEADER = 100 << 20
+_MAX_INT = 2 ** 63 - 1  # steps and epochs reach the C++ core as int64
+# What forged JSON fed to a constructor or to the C++ graph can raise. Anything else (for
+# example MemoryError) is not about the file and passes through.
+_FORGED = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError, RecursionError)
+
+
 def _read(path: str) -> Tuple[dict, dict]:
-    """(tensors, metadata) of a pydl file, with clear errors for anything else."""
+    """(tensors, metadata) of a pydl file, with clear errors for anything else. The header is
+    read and checked against the file size before the body, so a lying header costs nothing."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
+    label = repr(path)
+    unreadable = f"{label} is not a readable pydl model file (truncated, corrupted or another format)"
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        f, size = _open_regular(os.fspath(path), label)
     except OSError as e:
-        raise OSError(f"cannot read model file {path!r}: {e.strerror}") from e
+        raise OSError(f"cannot read model file {path!r}: {e.strerror or e}") from e
+    with f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{unreadable}: {size} bytes, too short for the 8-byte header length")
+        n = int.from_bytes(head, "little")
+        if n > size - 8:
+            raise ValueError(f"{unreadable}: it announces a header of {n} bytes, but the file holds "
+                             f"only {size - 8} more")
+        if n > _MAX_HEADER:
+            raise ValueError(f"{unreadable}: header of {n} bytes, more than safetensors allows ({_MAX_HEADER})")
+        header_bytes = f.read(n)
+        body = size - 8 - n
+        need, meta = _parse_header(header_bytes, unreadable, label)
+        if need != body:
+            raise ValueError(f"{unreadable}: its tensors need {need} bytes after the header, the file "
+                             f"holds {body}")
+        rest = f.read(body + 1)
+    if len(header_bytes) != n or len(rest) != body:
+        raise ValueError(f"{unreadable}: the file changed size while it was read")
     try:
-        from safetensors import safe_open  # noqa: F401  (import check only)
-        tensors = load(data)
-        header_len = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8:8 + header_len])
-        meta = json.loads(header["__metadata__"]["pydl"])
-    except (SafetensorError, ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path!r} is not a readable pydl model file (truncated, corrupted or "
-                         f"another format): {e}") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path!r} is not a pydl model file")
-    if meta.get("version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path!r} was written by a newer pydl (format {meta['version']})")
+        tensors = load(head + header_bytes + rest)
+    except (SafetensorError, ValueError, TypeError, KeyError) as e:
+        raise ValueError(f"{unreadable}: {e}") from None
     return tensors, meta
 
+
+def _parse_header(data: bytes, unreadable: str, label: str) -> Tuple[int, dict]:
+    """(bytes of tensor data the safetensors header promises, the pydl metadata)."""
+    try:
+        header = json.loads(data)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and bad UTF-8 are ValueErrors
+        raise ValueError(f"{unreadable}: {e}") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{unreadable}: expected a JSON object as the header, got {type(header).__name__}")
+    need = 0
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and
+                all(isinstance(o, int) and not isinstance(o, bool) for o in offsets) and 0 <= offsets[0] <= offsets[1]):
+            raise ValueError(f"{unreadable}: tensor {_show(key)}: expected data_offsets [begin, end], got {_show(entry)}")
+        need = max(need, offsets[1])
+    extra = header.get("__metadata__")
+    if extra is not None and not isinstance(extra, dict):
+        raise ValueError(f"{unreadable}: expected __metadata__ to be an object, got {type(extra).__name__}")
+    if not extra or "pydl" not in extra:
+        raise ValueError(f"{label} is not a pydl model file (no pydl metadata)")
+    if not isinstance(extra["pydl"], str):
+        raise ValueError(f"{unreadable}: expected the pydl metadata as a string, got {type(extra['pydl']).__name__}")
+    try:
+        meta = json.loads(extra["pydl"])
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"{unreadable}: pydl metadata: {e}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{label}: metadata: expected an object, got {type(meta).__name__}")
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{label} is not a pydl model file")
+    version = meta.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"{label}: version: expected an int, got {_show(version)}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{label} was written by a newer pydl (format {version})")
+    return need, meta
+
+
+# ------------------------------------------------------------- checks of the metadata
+
+def _show(value) -> str:
+    """repr of a value from the file, cut short: a forged field can be megabytes long."""
+    r = repr(value)
+    return r if len(r) <= 80 else r[:77] + "..."
+
+
+def _name(value) -> str:
+    return value if isinstance(value, str) and len(value) <= 80 else _show(value)
+
+
+def _short(e: BaseException) -> str:
+    text = str(e)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _int(value, label: str, what: str, allow_none: bool = False) -> Optional[int]:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INT:
+        big = " (at most 2**63 - 1)" if isinstance(value, int) and value > _MAX_INT else ""
+        raise ValueError(f"{label}: {what}: expected an int >= 0{' or null' if allow_none else ''}{big}, "
+                         f"got {_show(value)}")
+    return value
+
+
+def _learning_rate(value, label: str, what: str) -> float:
+    # NaN, Inf or a negative rate would make every later update non-finite or uphill.
+    try:
+        rate = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an int beyond float range
+        rate = math.inf
+    if not (math.isfinite(rate) and rate >= 0):
+        raise ValueError(f"{label}: {what}: expected a finite number >= 0, got {_show(value)}")
+    return rate
+
+
+def _finite_config(config: dict, label: str, what: str) -> None:
+    for k, v in config.items():
+        values = v if isinstance(v, list) else [v]
+        if any(isinstance(x, float) and not math.isfinite(x) for x in values):
+            raise ValueError(f"{label}: {what} {k}: expected finite numbers, got {v!r}")
+
+
+def _obj(value, label: str, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{label}: {what}: expected an object, got {_show(value)}")
+    return value
+
+
+def _model_spec(meta: dict, label: str) -> dict:
+    """meta["model"], its types checked (the layer configs are checked by the layers)."""
+    cfg = _obj(meta.get("model"), label, "model")
+    layers = cfg.get("layers")
+    if not isinstance(layers, list):
+        raise ValueError(f"{label}: model.layers: expected a list of layer specs, got {_show(layers)}")
+    if not layers:
+        raise ValueError(f"{label}: the model has no layers")
+    if not isinstance(cfg.get("name"), str):
+        raise ValueError(f"{label}: model.name: expected a string, got {_show(cfg.get('name'))}")
+    shape = cfg.get("input_shape")
+    if not (isinstance(shape, list) and shape and
+            all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= _MAX_INT for d in shape)):
+        raise ValueError(f"{label}: model.input_shape: expected a list of positive ints, got {_show(shape)}")
+    _int(cfg.get("seed"), label, "model.seed")
+    return cfg
+
+
+def _compile_spec(meta: dict, label: str) -> Optional[dict]:
+    """The compile settings and training position, every number checked; None if the model
+    was saved uncompiled."""
+    comp = meta.get("compile")
+    if comp is None:
+        return None
+    comp = _obj(comp, label, "compile")
+    opt = _obj(comp.get("optimizer"), label, "compile.optimizer")
+    loss = _obj(comp.get("loss"), label, "compile.loss")
+    kind, name = opt.get("kind"), loss.get("name")
+    if not isinstance(kind, str) or kind not in optimizers_mod._BY_NAME:
+        raise ValueError(f"{label}: unknown optimizer kind {_show(kind)} (expected one of "
+                         f"{', '.join(sorted(optimizers_mod._BY_NAME))})")
+    if not isinstance(name, str) or name not in losses_mod._BY_NAME:
+        raise ValueError(f"{label}: unknown loss {_show(name)}")
+    opt_cfg = _obj(opt.get("config"), label, "compile.optimizer.config")
+    loss_cfg = _obj(loss.get("config", {}), label, "compile.loss.config")
+    if "learning_rate" in opt_cfg:
+        _learning_rate(opt_cfg["learning_rate"], label, "optimizer learning_rate")
+    _finite_config(opt_cfg, label, "optimizer")
+    _finite_config(loss_cfg, label, "loss")
+    metrics = comp.get("metrics") or []
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise ValueError(f"{label}: compile.metrics: expected a list of metric names, got {_show(metrics)}")
+    out = {"kind": kind, "optimizer": opt_cfg, "loss": name, "loss_config": loss_cfg, "metrics": metrics,
+           "step": None, "learning_rate": None}
+    if "step" in comp:
+        out["step"] = _int(comp["step"], label, "step")
+    if "learning_rate" in comp:
+        out["learning_rate"] = _learning_rate(comp["learning_rate"], label, "learning rate")
+    return out
+
+
+def _checkpoint_record(meta: dict, label: str) -> dict:
+    """meta["checkpoint"], checked, so that resuming cannot trip over a forged field."""
+    if "checkpoint" not in meta:
+        raise ValueError(f"{label} is a model file, not a training checkpoint (see callbacks.ModelCheckpoint)")
+    record = _obj(meta["checkpoint"], label, "checkpoint")
+    _int(record.get("epoch"), label, "checkpoint epoch")
+    _int(record.get("seed"), label, "checkpoint seed", allow_none=True)
+    _int(record.get("loader_epoch"), label, "checkpoint loader_epoch", allow_none=True)
+    cbs = record.get("callbacks", [])
+    if not isinstance(cbs, list):
+        raise ValueError(f"{label}: checkpoint callbacks: expected a list, got {_show(cbs)}")
+    for i, c in enumerate(cbs):
+        if not (isinstance(c, dict) and isinstance(c.get("class"), str) and isinstance(c.get("state", {}), dict)):
+            raise ValueError(f"{label}: checkpoint callbacks[{i}]: expected an object with a class name "
+                             f"and a state object, got {_show(c)}")
+    return record
+
+
+def _weights(model, tensors: dict, label: str) -> list:
+    """The file's weights in get_weights() order, each checked against the built model."""
+    out = []
+    params = model._graph.params()
+    keys = [f"weights/{p['layer']}/{p['name']}" for p in params]
+    extra = sorted(set(k for k in tensors if k.startswith("weights/")) - set(keys))
+    if extra:
+        raise ValueError(f"{label}: the weights {_show(extra)} are not in the saved architecture "
+                         f"(it has {_show(keys)})")
+    for p, key in zip(params, keys):
+        if key not in tensors:
+            raise ValueError(f"{label} lacks the weight {key}")
+        t = tensors[key]
+        if t.shape != tuple(p["shape"]):
+            raise ValueError(f"{label}: weight {key}: expected shape {tuple(p['shape'])}, got {t.shape}")
+        if t.dtype != np.float32:
+            raise ValueError(f"{label}: weight {key}: expected float32, got {t.dtype}")
+        out.append(t)
+    return out
+
+
+def _slots(model, tensors: dict, label: str) -> list:
+    out = []
+    for i, slot in enumerate(model._trainer.slots()):
+        key = f"optimizer/slot{i}"
+        if key not in tensors:
+            raise ValueError(f"{label}: optimizer state {key} is missing")
+        t = tensors[key]
+        if t.shape != slot.shape or t.dtype != slot.dtype:
+            raise ValueError(f"{label}: optimizer state {key} is of the wrong size or type: expected "
+                             f"{slot.dtype} {slot.shape}, got {t.dtype} {t.shape}")
+        out.append(t)
+    return out
+
+
+# ------------------------------------------------------------------------- loading
 
 def load_model(path: str):
     """Load a model saved with ``model.save(path)``: architecture, weights, and (when it was
     compiled) optimizer, loss and optimizer state, ready to continue training."""
     from .models import Sequential
 
+    label = repr(path)
     tensors, meta = _read(path)
-    cfg = meta["model"]
-    model = Sequential([layers_mod.deserialize(s) for s in cfg["layers"]], seed=cfg["seed"], name=cfg["name"])
-    model.build(cfg["input_shape"])
-    weights = []
-    for p in model._graph.params():
-        key = f"weights/{p['layer']}/{p['name']}"
-        if key not in tensors:
-            raise ValueError(f"{path!r} lacks the weight {key}")
-        weights.append(tensors[key])
-    model.set_weights(weights)
-    _restore_training_state(model, tensors, meta, path)
+    cfg = _model_spec(meta, label)
+    comp = _compile_spec(meta, label)
+    epochs_seen = _int(meta.get("epochs_seen", 0), label, "epochs_seen")
+    specs = []
+    for i, spec in enumerate(cfg["layers"]):
+        spec = _obj(spec, label, f"layer {i}")
+        cls = spec.get("class_name")
+        if not isinstance(spec.get("config"), dict):
+            raise ValueError(f"{label}: layer {i} ({_name(cls)}): expected a config object, got "
+                             f"{_show(spec.get('config'))}")
+        try:
+            specs.append(layers_mod.deserialize(spec))
+        except _FORGED as e:
+            raise ValueError(f"{label}: layer {i} ({_name(cls)}): {_short(e)}") from None
+    try:
+        model = Sequential(specs, seed=cfg["seed"], name=cfg["name"])
+        model.build(cfg["input_shape"])
+    # MemoryError too: the core refuses an architecture beyond its size limit with it, and
+    # here it is the file that asks for that size.
+    except (*_FORGED, MemoryError) as e:
+        raise ValueError(f"{label}: the saved architecture does not build: "
+                         f"{type(e).__name__ + ': ' if isinstance(e, MemoryError) else ''}{_short(e)}") from None
+    model.set_weights(_weights(model, tensors, label))
+    model._epochs_seen = epochs_seen
+    if comp is not None:
+        try:
+            model.compile(optimizers_mod.from_config(comp["kind"], comp["optimizer"]),
+                          losses_mod.from_config(comp["loss"], comp["loss_config"]), comp["metrics"])
+        except _FORGED as e:
+            raise ValueError(f"{label}: the saved optimizer, loss or metrics are invalid: {_short(e)}") from None
+        _apply_training_state(model, comp, _slots(model, tensors, label) if comp["step"] is not None else None)
     return model
 
 
-def load_checkpoint_into(model, path: str) -> dict:
+def load_checkpoint_into(model, path: str, seed: Optional[int] = None) -> dict:
     """Load a checkpoint's weights and training state into ``model`` (same architecture,
-    compiled alike) and return its checkpoint record (epoch, callback states, ...)."""
+    compiled alike) and return its checkpoint record (epoch, callback states, ...).
+    ``seed`` is the seed of the fit that resumes; a checkpoint of another seed is refused.
+    Everything is checked before anything is set: a refused checkpoint leaves the model as it was."""
+    label = repr(path)
     tensors, meta = _read(path)
-    if "checkpoint" not in meta:
-        raise ValueError(f"{path!r} is a model file, not a training checkpoint (see callbacks.ModelCheckpoint)")
-    if meta["model"]["layers"] != model.get_config()["layers"]:
-        raise ValueError(f"{path!r} holds a different architecture than {model.name}")
+    record = _checkpoint_record(meta, label)
+    cfg = _model_spec(meta, label)
+    if cfg["layers"] != model.get_config()["layers"]:
+        raise ValueError(f"{label} holds a different architecture than {model.name}")
+    comp = _compile_spec(meta, label)
+    kind = None if comp is None else comp["kind"]
+    if model.optimizer is None or kind != model.optimizer.kind:
+        raise ValueError(f"{label}: compile the model with the checkpoint's optimizer ({kind}) before "
+                         f"resuming (it is compiled with {getattr(model.optimizer, 'kind', None)})")
+    if seed is not None and record.get("seed") is not None and record["seed"] != seed:
+        raise ValueError(f"{label}: the checkpoint was trained with seed {record['seed']}, this fit "
+                         f"uses seed {seed}")
+    epochs_seen = _int(meta.get("epochs_seen", 0), label, "epochs_seen")
     model._require_built()
-    model.set_weights([tensors[f"weights/{p['layer']}/{p['name']}"] for p in model._graph.params()])
-    comp = meta.get("compile") or {}
-    if model.optimizer is None or comp.get("optimizer", {}).get("kind") != model.optimizer.kind:
-        raise ValueError(f"{path!r}: compile the model with the checkpoint's optimizer "
-                         f"({comp.get('optimizer', {}).get('kind')}) before resuming")
+    weights = _weights(model, tensors, label)
     if model._trainer is None:
-        model._make_trainer()
-    _restore_training_state(model, tensors, meta, path, recompile=False)
-    return meta["checkpoint"]
+        model._make_trainer()  # a fresh trainer: holds no state that a refusal could lose
+    slots = _slots(model, tensors, label) if comp["step"] is not None else None
+    model.set_weights(weights)
+    model._epochs_seen = epochs_seen
+    _apply_training_state(model, comp, slots)
+    return record
 
 
-def _restore_training_state(model, tensors, meta, path, recompile: bool = True) -> None:
-    model._epochs_seen = int(meta.get("epochs_seen", 0))
-    comp = meta.get("compile")
-    if comp:
-        if recompile:
-            model.compile(optimizers_mod.from_config(comp["optimizer"]["kind"], comp["optimizer"]["config"]),
-                          losses_mod.from_config(comp["loss"]["name"], comp["loss"]["config"]),
-                          comp.get("metrics"))
-        if "step" in comp:
-            model._trainer.step = comp["step"]
-            for i, slot in enumerate(model._trainer.slots()):
-                key = f"optimizer/slot{i}"
-                if key not in tensors or tensors[key].shape != slot.shape:
-                    raise ValueError(f"{path!r}: optimizer state {key} is missing or of the wrong size")
-                slot[:] = tensors[key]
-        if "learning_rate" in comp:
-            model._trainer.learning_rate = comp["learning_rate"]
+def _apply_training_state(model, comp: dict, slots: Optional[list]) -> None:
+    """Set what _compile_spec and _slots checked; nothing here can fail on file contents."""
+    trainer = model._trainer
+    if comp["step"] is not None:
+        trainer.step = comp["step"]
+        for dst, src in zip(trainer.slots(), slots):
+            dst[:] = src
+    if comp["learning_rate"] is not None:
+        trainer.learning_rate = comp["learning_rate"]

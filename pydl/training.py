@@ -206,10 +206,7 @@ class TrainingMixin:
         """Load a checkpoint's training state and callback states; returns the next epoch."""
         from .saving import load_checkpoint_into
 
-        record = load_checkpoint_into(self, run.resume_from)
-        if record.get("seed") is not None and record["seed"] != run.seed:
-            raise ValueError(f"resume_from: the checkpoint was trained with seed {record['seed']}, "
-                             f"this fit uses seed {run.seed}")
+        record = load_checkpoint_into(self, run.resume_from, seed=run.seed)  # checks all, then applies
         if run.loader is not None and record.get("loader_epoch") is not None:
             run.loader._epoch = record["loader_epoch"]
         for cb, state in zip(run.callbacks, record.get("callbacks", [])):
