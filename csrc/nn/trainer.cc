@@ -65,6 +65,17 @@ void Trainer::set_step(int64_t s) {
   step_ = s;
 }
 
+void Trainer::measure_bounds() {
+  bounds_ = measure_update_bounds<float>(g_.param_data(), slots() >= 1 ? slot0_.data() : nullptr,
+                                         slots() >= 2 ? slot1_.data() : nullptr, g_.num_params());
+}
+
+void Trainer::report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st) {
+  if (!progress || every <= 0 || st.batches % every != 0) return;
+  progress(st.batches, st.mean_loss());
+  measure_bounds();  // the Python callback may have written the weights
+}
+
 void BatchBuffers::plan(int64_t rows, const Graph& g) {
   if (rows < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(rows));
   if (rows <= planned) return;
@@ -122,6 +133,7 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
     CounterRng rng(seed, 0x5f0ff1e000ULL + epoch);
     for (int64_t i = d.n - 1; i > 0; --i) std::swap(order[i], order[rng.below(uint64_t(i), uint64_t(i + 1))]);
   }
+  measure_bounds();
   EpochStats st;
   for (int64_t start = 0; start < d.n; start += batch_size) {
     if (check_interrupt && InterruptGuard::requested()) {
@@ -131,7 +143,7 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
     const int64_t rows = std::min(batch_size, d.n - start);
     batch_.gather(d, order + start, rows, g_);
     if (!train_step(batch_.x.data(), rows, seed, st)) break;
-    if (progress && every > 0 && st.batches % every == 0) progress(st.batches, st.mean_loss());
+    report_progress(progress, every, st);
   }
   // A Ctrl-C during the last batch must not be lost when the loop ends by itself.
   if (check_interrupt && InterruptGuard::requested()) st.interrupted = true;
@@ -157,7 +169,7 @@ bool Trainer::train_step(const float* x, int64_t rows, uint64_t seed, EpochStats
     opt_.learning_rate = lr_table_[std::max<int64_t>(i, 0)];
   }
   if (!optimizer_step<float>(g_.param_data(), g_.grad_data(), slot0_.data(), slot1_.data(), n_params, opt_,
-                             step_ + 1)) {
+                             step_ + 1, &bounds_)) {
     // Refused: weights, moments, step and learning rate stay those of the last finite step.
     opt_.learning_rate = lr_before;
     st.nonfinite_batch = st.batches;
@@ -177,6 +189,7 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
   if (checked_product(loader.output_shape(), "loader samples") != g_.input_size())
     throw ValueError("fit: the loader's samples do not match the model's input size");
   UseGate::Exclusive use(g_.gate(), "fit");
+  measure_bounds();
   EpochStats st;
   loader.start_epoch(epoch);
   struct StopAtExit {  // also when a step throws: the loader's thread never outlives the epoch
@@ -197,7 +210,7 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
                   batch_.targets.data() + r * g_.output_size());
     }
     if (!train_step(b->x.data(), b->rows, seed, st)) break;
-    if (progress && every > 0 && st.batches % every == 0) progress(st.batches, st.mean_loss());
+    report_progress(progress, every, st);
   }
   if (check_interrupt && InterruptGuard::requested()) st.interrupted = true;
   return st;
@@ -207,6 +220,7 @@ bool Trainer::train_batch(const float* x, int64_t rows, const int32_t* labels, c
                           uint64_t seed) {
   UseGate::Exclusive use(g_.gate(), "fit");
   plan(rows);
+  measure_bounds();  // Python ran since the last batch and may have written the weights
   if (labels) std::copy(labels, labels + rows, batch_.labels.data());
   if (targets) std::copy(targets, targets + rows * g_.output_size(), batch_.targets.data());
   return train_step(x, rows, seed, open_epoch_);

@@ -101,6 +101,10 @@ class Trainer {
 
  private:
   void plan(int64_t batch_size);
+  // The weights' and moments' magnitudes, for optimizer_step's cheap finiteness proof.
+  void measure_bounds();
+  // Calls progress every `every` batches, then re-measures the bounds.
+  void report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st);
   // The loss of `out` against the targets in b; d loss / d out into g's output gradient when
   // with_grad; metrics into st when given.
   double batch_loss(Graph& g, BatchBuffers& b, Matrix<const float> out, int64_t rows, bool with_grad,
@@ -116,6 +120,7 @@ class Trainer {
   OptimizerConfig opt_;
   int64_t step_ = 0;
   Buffer<float> slot0_, slot1_;
+  UpdateBounds bounds_;
   BatchBuffers batch_;        // training's own
   Buffer<int64_t> order_all_;  // the epoch's sample order
   MetricSpec metric_spec_;
