@@ -118,29 +118,28 @@ void bind_data(py::module_& m) {
 
 void bind_trainer_data(py::class_<Trainer>& cls) {
   cls.def("fit_epoch_loader",
-          [](Trainer& t, PyLoader& loader, std::optional<Array<int32_t>> labels, std::optional<Array<float>> targets,
-             uint64_t seed, uint64_t epoch, std::optional<py::function> progress, int64_t every, bool check_interrupt) {
-            DataRef d;
-            d.n = loader.loader->size();
-            if (labels) d.labels = labels->data();
-            if (targets) d.targets = targets->data();
+          [](Trainer& t, PyLoader& loader, const py::object& labels, const py::object& targets, uint64_t seed,
+             uint64_t epoch, std::optional<py::function> progress, int64_t every, bool check_interrupt,
+             const py::object& sample_weight) {
+            DataHolder h = make_data(t, py::none(), labels, targets, sample_weight, "fit", false);
+            if (h.ref.n != loader.loader->size()) throw ValueError("fit: the loader and the targets differ in length");
             return run_epoch(progress, check_interrupt, [&](const ProgressFn& fn) {
-              return t.fit_epoch_loader(*loader.loader, d, seed, epoch, fn, every, check_interrupt);
+              return t.fit_epoch_loader(*loader.loader, h.ref, seed, epoch, fn, every, check_interrupt);
             });
           },
           py::arg("loader"), py::arg("labels"), py::arg("targets"), py::arg("seed"), py::arg("epoch"),
-          py::arg("progress") = py::none(), py::arg("every") = 0, py::arg("check_interrupt") = false)
+          py::arg("progress") = py::none(), py::arg("every") = 0, py::arg("check_interrupt") = false,
+          py::arg("sample_weight") = py::none())
       .def("begin_epoch", &Trainer::begin_epoch)
       .def("train_batch",
-           [](Trainer& t, Array<float> x, std::optional<Array<int32_t>> labels, std::optional<Array<float>> targets,
-              uint64_t seed) {
-             const int64_t rows = x.shape(0);
+           [](Trainer& t, const py::object& x, const py::object& labels, const py::object& targets, uint64_t seed,
+              const py::object& sample_weight) {
+             DataHolder h = make_data(t, x, labels, targets, sample_weight, "fit");
              py::gil_scoped_release release;
-             return t.train_batch(x.data(), rows, labels ? labels->data() : nullptr,
-                                  targets ? targets->data() : nullptr, seed);
+             return t.train_batch(h.ref, seed);
            },
-           py::arg("x"), py::arg("labels"), py::arg("targets"), py::arg("seed"),
-           "One optimizer step; False (and no update) when the loss is not finite.")
+           py::arg("x"), py::arg("labels"), py::arg("targets"), py::arg("seed"), py::arg("sample_weight") = py::none(),
+           "One optimizer step on one batch; False (and no update) when the loss or the update is not finite.")
       .def("end_epoch", [](Trainer& t) { return stats_dict(t.end_epoch()); });
 }
 

@@ -36,6 +36,7 @@ LayerConfig to_layer_config(const py::dict& d) {
     else if (key == "cell") c.cell = py::str(v);
     else if (key == "merge_mode") c.merge_mode = py::str(v);
     else if (key == "per") c.per = py::str(v);
+    else if (key == "axis") c.axis = v.cast<int64_t>();
     // Other keys (e.g. Python-only settings) are not the core's concern.
     } catch (const py::cast_error&) {  // e.g. an int beyond int64, or a string for a size
       throw ValueError("layer '" + c.name + "': config key '" + key + "' has an unusable value " +
@@ -60,35 +61,113 @@ OptimizerConfig to_optimizer_config(const py::dict& d) {
   return c;
 }
 
-// Checks x is (n, *input_shape) and returns n.
-int64_t check_x(const Graph& g, const Array<float>& x, const char* what) {
-  const Shape& s = g.input_shape();
+std::string shape_of(const py::array& x) {
+  std::string got = "(";
+  for (py::ssize_t i = 0; i < x.ndim(); ++i) got += (i ? ", " : "") + std::to_string(x.shape(i));
+  return got + (x.ndim() == 1 ? ",)" : ")");
+}
+
+// Checks x is (n, *shape) and returns n.
+int64_t check_x(const Shape& s, const Array<float>& x, const std::string& what) {
   bool ok = x.ndim() == py::ssize_t(s.size() + 1);
   for (size_t i = 0; ok && i < s.size(); ++i) ok = x.shape(py::ssize_t(i + 1)) == s[i];
-  if (!ok) {
-    std::string got = "(";
-    for (py::ssize_t i = 0; i < x.ndim(); ++i) got += (i ? ", " : "") + std::to_string(x.shape(i));
-    if (x.ndim() == 1) got += ",";
-    throw ValueError(std::string(what) + ": expected input of shape " + shape_str(s) + ", got " + got + ")");
-  }
+  if (!ok) throw ValueError(what + ": expected input of shape " + shape_str(s) + ", got " + shape_of(x));
   return x.shape(0);
 }
 
-DataRef make_data(const Graph& g, const Array<float>& x, const std::optional<Array<int32_t>>& labels,
-                  const std::optional<Array<float>>& targets, const char* what) {
-  DataRef d;
-  d.n = check_x(g, x, what);
-  d.x = x.data();
-  if (labels) {
-    if (labels->size() != d.n) throw ValueError(std::string(what) + ": expected one label per sample");
-    d.labels = labels->data();
+// A list (one entry per input or head) or, for one input or head, the entry itself.
+std::vector<py::object> entries(const py::object& o, size_t expected, const std::string& what) {
+  std::vector<py::object> out;
+  if (py::isinstance<py::list>(o) || py::isinstance<py::tuple>(o)) {
+    for (auto item : o) out.push_back(py::reinterpret_borrow<py::object>(item));
+  } else {
+    out.push_back(o);
   }
-  if (targets) {
-    if (targets->size() != d.n * g.output_size())
-      throw ValueError(std::string(what) + ": expected targets of shape " + shape_str(g.output_shape()));
-    d.targets = targets->data();
+  if (out.size() != expected)
+    throw ValueError(what + ": expected " + std::to_string(expected) + " arrays, got " + std::to_string(out.size()));
+  return out;
+}
+
+}  // namespace
+
+DataHolder make_data(const Trainer& t, const py::object& x, const py::object& labels, const py::object& targets,
+                     const py::object& sample_weight, const std::string& what, bool with_x) {
+  const Graph& g = const_cast<Trainer&>(t).graph();
+  DataHolder h;
+  DataRef& d = h.ref;
+  d.n = -1;
+  if (with_x) {
+    auto xs = entries(x, g.num_inputs(), what + " x");
+    for (size_t i = 0; i < xs.size(); ++i) {
+      h.xs.push_back(Array<float>::ensure(xs[i]));
+      if (!h.xs.back()) throw ValueError(what + ": input " + std::to_string(i) + " is not a numeric array");
+      const int64_t n = check_x(g.input_shape(i), h.xs.back(), what);
+      if (d.n >= 0 && n != d.n) throw ValueError(what + ": the input arrays have different numbers of samples");
+      d.n = n;
+      d.xs.push_back(h.xs.back().data());
+    }
   }
+  auto ls = entries(labels, t.num_heads(), what + " labels");
+  auto ts = entries(targets, t.num_heads(), what + " targets");
+  for (size_t j = 0; j < t.num_heads(); ++j) {
+    const int32_t* lp = nullptr;
+    const float* tp = nullptr;
+    if (!ls[j].is_none()) {
+      h.labels.push_back(Array<int32_t>::ensure(ls[j]));
+      if (!h.labels.back()) throw ValueError(what + ": labels are not an integer array");
+      if (d.n < 0) d.n = h.labels.back().size();
+      if (h.labels.back().size() != d.n) throw ValueError(what + ": expected one label per sample");
+      lp = h.labels.back().data();
+    }
+    if (!ts[j].is_none()) {
+      h.targets.push_back(Array<float>::ensure(ts[j]));
+      if (!h.targets.back()) throw ValueError(what + ": targets are not a numeric array");
+      if (d.n < 0) d.n = h.targets.back().shape(0);
+      if (h.targets.back().size() != d.n * g.output_size(j))
+        throw ValueError(what + ": expected targets of shape " + shape_str(g.output_shape(j)));
+      tp = h.targets.back().data();
+    }
+    d.labels.push_back(lp);
+    d.targets.push_back(tp);
+  }
+  if (!sample_weight.is_none()) {
+    h.sample_weight = Array<float>::ensure(sample_weight);
+    if (!*h.sample_weight || h.sample_weight->ndim() != 1 || h.sample_weight->size() != d.n)
+      throw ValueError(what + ": expected sample_weight of shape (" + std::to_string(d.n) + ",)");
+    d.sample_weight = h.sample_weight->data();
+  }
+  if (d.n < 0) d.n = 0;
+  return h;
+}
+
+namespace {
+
+py::dict head_dict(const HeadStats& h, int64_t samples) {
+  py::dict d;
+  d["loss"] = samples ? h.loss_sum / double(samples) : 0.0;
+  d["correct"] = h.accuracy.correct;
+  d["counted"] = h.accuracy.total;
+  const MetricSums& m = h.metrics;
+  d["confusion"] = m.confusion;
+  d["top_k_correct"] = m.top_k_correct;
+  d["top_k_total"] = m.top_k_total;
+  d["sq_err"] = m.sq_err;
+  d["abs_err"] = m.abs_err;
+  d["sum_t"] = m.sum_t;
+  d["sum_t2"] = m.sum_t2;
+  d["count"] = m.count;
+  d["nll"] = m.nll;
+  d["nll_count"] = m.nll_count;
   return d;
+}
+
+HeadConfig to_head(const py::dict& d) {
+  HeadConfig h;
+  h.loss = parse_loss(d["loss"].cast<std::string>());
+  read_field(d, "class_weights", h.class_weights);
+  read_field(d, "label_smoothing", h.label_smoothing);
+  read_field(d, "weight", h.weight);
+  return h;
 }
 
 }  // namespace
@@ -115,26 +194,18 @@ py::dict run_epoch(std::optional<py::function>& progress, bool check_interrupt,
 }
 
 py::dict stats_dict(const EpochStats& s) {
-  py::dict d;
+  // Head 0's numbers at the top level (what single-output models read), every head's in
+  // "heads"; "loss" is the weighted total.
+  py::dict d = s.heads.empty() ? py::dict() : head_dict(s.heads[0], s.samples);
   d["loss"] = s.mean_loss();
   d["samples"] = s.samples;
   d["batches"] = s.batches;
-  d["correct"] = s.accuracy.correct;
-  d["counted"] = s.accuracy.total;
   d["interrupted"] = s.interrupted;
   d["nonfinite_batch"] = s.nonfinite_batch;
   d["nonfinite_update"] = s.nonfinite_update;
-  const MetricSums& m = s.metrics;
-  d["confusion"] = m.confusion;
-  d["top_k_correct"] = m.top_k_correct;
-  d["top_k_total"] = m.top_k_total;
-  d["sq_err"] = m.sq_err;
-  d["abs_err"] = m.abs_err;
-  d["sum_t"] = m.sum_t;
-  d["sum_t2"] = m.sum_t2;
-  d["count"] = m.count;
-  d["nll"] = m.nll;
-  d["nll_count"] = m.nll_count;
+  py::list heads;
+  for (const auto& h : s.heads) heads.append(head_dict(h, s.samples));
+  d["heads"] = heads;
   return d;
 }
 
@@ -185,12 +256,35 @@ void bind_nn(py::module_& m) {
              for (auto l : layers) cfg.push_back(to_layer_config(l.cast<py::dict>()));
              return new Graph(input_shape, cfg);
            }),
-           py::arg("input_shape"), py::arg("layers"))
+           py::arg("input_shape"), py::arg("layers"), "A chain (Sequential): layer i reads layer i - 1.")
+      .def(py::init([](const std::vector<std::vector<int64_t>>& inputs, const py::list& layers,
+                       const std::vector<std::pair<int, std::vector<int>>>& nodes, const std::vector<int>& outputs) {
+             std::vector<LayerConfig> cfg;
+             for (auto l : layers) cfg.push_back(to_layer_config(l.cast<py::dict>()));
+             std::vector<GraphNode> n;
+             for (const auto& [layer, ins] : nodes) n.push_back(GraphNode{layer, ins});
+             return new Graph(std::vector<Shape>(inputs.begin(), inputs.end()), cfg, n, outputs);
+           }),
+           py::arg("inputs"), py::arg("layers"), py::arg("nodes"), py::arg("outputs"),
+           "A DAG: per-sample input shapes, the distinct layers, the calls as (layer index, input "
+           "tensors) in topological order (tensor ids: inputs first, then one per node), the output tensors.")
       .def_property_readonly("input_shape", [](const Graph& g) { return g.input_shape(); })
       .def_property_readonly("output_shape", [](const Graph& g) { return g.output_shape(); })
+      .def_property_readonly("input_shapes", [](const Graph& g) {
+        std::vector<Shape> out;
+        for (size_t i = 0; i < g.num_inputs(); ++i) out.push_back(g.input_shape(i));
+        return out;
+      })
+      .def_property_readonly("output_shapes", [](const Graph& g) {
+        std::vector<Shape> out;
+        for (size_t j = 0; j < g.num_outputs(); ++j) out.push_back(g.output_shape(j));
+        return out;
+      })
       .def_property_readonly("num_params", &Graph::num_params)
       .def_property_readonly("replicas_made", &Graph::replicas_made,
                              "Inference replicas made so far (one per overlapping predict/evaluate).")
+      .def_property_readonly("activation_floats_per_sample", &Graph::activation_floats_per_sample,
+                             "Activation and activation-gradient floats planned per sample.")
       .def("layers", [](const Graph& g) {
         py::list out;
         for (size_t i = 0; i < g.num_layers(); ++i) {
@@ -205,6 +299,17 @@ void bind_nn(py::module_& m) {
         }
         return out;
       })
+      .def("nodes", [](const Graph& g) {
+        py::list out;
+        for (size_t k = 0; k < g.num_nodes(); ++k) {
+          py::dict d;
+          d["layer"] = g.node(k).layer;
+          d["inputs"] = g.node(k).inputs;
+          d["output_shape"] = g.tensor_shape(g.num_inputs() + k);
+          out.append(d);
+        }
+        return out;
+      }, "Each call: its layer index, input tensor ids and output shape.")
       .def("params", [](const Graph& g) {
         py::list out;
         for (const auto& e : g.params()) {
@@ -239,73 +344,112 @@ void bind_nn(py::module_& m) {
         UseGate::Exclusive use(g.gate(), "init_params");
         g.init_params(seed);
       }, py::arg("seed"))
-      .def("predict", [](Graph& g, Array<float> x, int64_t batch_size) {
-        const int64_t n = check_x(g, x, "predict");
-        Shape shape{n};
-        for (int64_t d : g.output_shape()) shape.push_back(d);
-        py::array_t<float> out(shape);
-        float* o = out.mutable_data();
+      .def("predict", [](Graph& g, const py::object& x, int64_t batch_size) {
+        // One array per input (a bare array for one); one array per output back (a bare array
+        // for one output).
+        auto xs = entries(x, g.num_inputs(), "predict x");
+        std::vector<Array<float>> held;
+        std::vector<const float*> ptrs;
+        int64_t n = -1;
+        for (size_t i = 0; i < xs.size(); ++i) {
+          held.push_back(Array<float>::ensure(xs[i]));
+          if (!held.back()) throw ValueError("predict: input " + std::to_string(i) + " is not a numeric array");
+          const int64_t rows = check_x(g.input_shape(i), held.back(), "predict");
+          if (n >= 0 && rows != n) throw ValueError("predict: the input arrays have different numbers of samples");
+          n = rows;
+          ptrs.push_back(held.back().data());
+        }
+        std::vector<py::array_t<float>> outs;
+        std::vector<float*> out_ptrs;
+        for (size_t j = 0; j < g.num_outputs(); ++j) {
+          Shape shape{n};
+          for (int64_t d : g.output_shape(j)) shape.push_back(d);
+          outs.emplace_back(shape);
+          out_ptrs.push_back(outs.back().mutable_data());
+        }
         {
           py::gil_scoped_release release;
-          predict(g, x.data(), n, batch_size, o);
+          predict(g, ptrs, n, batch_size, out_ptrs);
         }
-        return out;
+        if (outs.size() == 1 && !(py::isinstance<py::list>(x) || py::isinstance<py::tuple>(x))) return py::object(outs[0]);
+        py::list result;
+        for (auto& o : outs) result.append(o);
+        return py::object(result);
       }, py::arg("x"), py::arg("batch_size"));
 
   py::class_<Trainer> trainer(m, "Trainer", "Runs epochs, evaluation and gradients over a Graph.");
   bind_trainer_data(trainer);
   trainer
+      .def(py::init([](Graph& g, const py::list& heads, const py::dict& optimizer) {
+             std::vector<HeadConfig> hs;
+             for (auto h : heads) hs.push_back(to_head(h.cast<py::dict>()));
+             return new Trainer(g, std::move(hs), to_optimizer_config(optimizer));
+           }),
+           py::arg("graph"), py::arg("heads"), py::arg("optimizer"), py::keep_alive<1, 2>(),
+           "heads: one dict per model output: loss, class_weights, label_smoothing, weight.")
       .def(py::init([](Graph& g, const std::string& loss, std::vector<float> class_weights,
                        double label_smoothing, const py::dict& optimizer) {
-             return new Trainer(g, parse_loss(loss), std::move(class_weights), label_smoothing,
+             return new Trainer(g, {HeadConfig{parse_loss(loss), std::move(class_weights), label_smoothing, 1.0}},
                                 to_optimizer_config(optimizer));
            }),
            py::arg("graph"), py::arg("loss"), py::arg("class_weights"), py::arg("label_smoothing"),
-           py::arg("optimizer"), py::keep_alive<1, 2>())
+           py::arg("optimizer"), py::keep_alive<1, 2>(), "A single-output model's trainer.")
       .def("fit_epoch",
-           [](Trainer& t, Array<float> x, std::optional<Array<int32_t>> labels,
-              std::optional<Array<float>> targets, int64_t batch_size, bool shuffle, uint64_t seed,
-              uint64_t epoch, std::optional<py::function> progress, int64_t every,
-              bool check_interrupt) {
-             DataRef d = make_data(t.graph(), x, labels, targets, "fit");
+           [](Trainer& t, const py::object& x, const py::object& labels, const py::object& targets,
+              int64_t batch_size, bool shuffle, uint64_t seed, uint64_t epoch, std::optional<py::function> progress,
+              int64_t every, bool check_interrupt, const py::object& sample_weight) {
+             DataHolder h = make_data(t, x, labels, targets, sample_weight, "fit");
              return run_epoch(progress, check_interrupt, [&](const ProgressFn& fn) {
-               return t.fit_epoch(d, batch_size, shuffle, seed, epoch, fn, every, check_interrupt);
+               return t.fit_epoch(h.ref, batch_size, shuffle, seed, epoch, fn, every, check_interrupt);
              });
            },
            py::arg("x"), py::arg("labels"), py::arg("targets"),
            py::arg("batch_size"), py::arg("shuffle"), py::arg("seed"), py::arg("epoch"),
-           py::arg("progress") = py::none(), py::arg("every") = 0, py::arg("check_interrupt") = false)
+           py::arg("progress") = py::none(), py::arg("every") = 0, py::arg("check_interrupt") = false,
+           py::arg("sample_weight") = py::none(),
+           "x: an array per input (a bare array for one); labels/targets: one entry per output (None where "
+           "unused; bare for one output).")
       .def("evaluate",
-           [](Trainer& t, Array<float> x, std::optional<Array<int32_t>> labels,
-              std::optional<Array<float>> targets, int64_t batch_size, std::optional<py::dict> metrics) {
-             DataRef d = make_data(t.graph(), x, labels, targets, "evaluate");
-             const MetricSpec spec = metrics ? to_metric_spec(*metrics) : t.metrics();
+           [](Trainer& t, const py::object& x, const py::object& labels, const py::object& targets,
+              int64_t batch_size, const py::object& metrics, const py::object& sample_weight) {
+             DataHolder h = make_data(t, x, labels, targets, sample_weight, "evaluate");
+             std::vector<MetricSpec> specs = t.metrics();
+             if (py::isinstance<py::dict>(metrics)) {
+               specs.at(0) = to_metric_spec(metrics.cast<py::dict>());
+             } else if (!metrics.is_none()) {
+               auto ms = entries(metrics, t.num_heads(), "evaluate metrics");
+               for (size_t j = 0; j < ms.size(); ++j) specs[j] = to_metric_spec(ms[j].cast<py::dict>());
+             }
              EpochStats s;
              {
                py::gil_scoped_release release;
-               s = t.evaluate(d, batch_size, spec);
+               s = t.evaluate(h.ref, batch_size, specs);
              }
              return stats_dict(s);
            },
            py::arg("x"), py::arg("labels"), py::arg("targets"), py::arg("batch_size"),
-           py::arg("metrics") = py::none(),
-           "Loss and metrics in inference mode; `metrics` (a dict like set_metrics' arguments) "
-           "overrides the trainer's for this call only.")
+           py::arg("metrics") = py::none(), py::arg("sample_weight") = py::none(),
+           "Loss and metrics in inference mode; `metrics` (a dict like set_metrics' arguments, or a "
+           "list of them per output) overrides the trainer's for this call only.")
       .def("loss_and_gradients",
-           [](Trainer& t, Array<float> x, std::optional<Array<int32_t>> labels,
-              std::optional<Array<float>> targets, bool training, uint64_t seed) {
-             DataRef d = make_data(t.graph(), x, labels, targets, "loss_and_gradients");
+           [](Trainer& t, const py::object& x, const py::object& labels, const py::object& targets, bool training,
+              uint64_t seed, const py::object& sample_weight) {
+             DataHolder h = make_data(t, x, labels, targets, sample_weight, "loss_and_gradients");
              py::gil_scoped_release release;
-             return t.loss_and_gradients(d, training, seed);
+             return t.loss_and_gradients(h.ref, training, seed);
            },
            py::arg("x"), py::arg("labels"), py::arg("targets"),
-           py::arg("training") = false, py::arg("seed") = 0)
-      .def("set_metrics", [](Trainer& t, bool confusion, int64_t top_k, bool regression, bool log_loss) {
-        t.set_metrics(MetricSpec{confusion, top_k, regression, log_loss});
-      }, py::arg("confusion"), py::arg("top_k"), py::arg("regression"), py::arg("log_loss"))
+           py::arg("training") = false, py::arg("seed") = 0, py::arg("sample_weight") = py::none())
+      .def("set_metrics", [](Trainer& t, bool confusion, int64_t top_k, bool regression, bool log_loss, size_t head) {
+        t.set_metrics(head, MetricSpec{confusion, top_k, regression, log_loss});
+      }, py::arg("confusion"), py::arg("top_k"), py::arg("regression"), py::arg("log_loss"), py::arg("head") = 0)
       .def("set_lr_table", [](Trainer& t, std::vector<double> table) { t.set_lr_table(std::move(table)); },
            py::arg("table"), "Per-step learning rates from the current step on.")
-      .def_property("class_weights", &Trainer::class_weights, &Trainer::set_class_weights)
+      .def_property("class_weights", [](const Trainer& t) { return t.head(0).class_weights; },
+                    [](Trainer& t, std::vector<float> w) { t.set_class_weights(0, std::move(w)); },
+                    "The first output's class weights (empty: none).")
+      .def("set_class_weights", &Trainer::set_class_weights, py::arg("head"), py::arg("weights"))
+      .def_property_readonly("num_heads", &Trainer::num_heads)
       .def_property("step", &Trainer::step, &Trainer::set_step)
       .def_property("learning_rate", [](const Trainer& t) { return t.optimizer().learning_rate; },
                     &Trainer::set_learning_rate)

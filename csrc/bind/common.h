@@ -9,6 +9,7 @@
 
 #include "core/errors.h"
 #include "core/view.h"
+#include "nn/trainer.h"
 
 namespace pydl::bind {
 
@@ -67,6 +68,19 @@ namespace pydl {
 struct EpochStats;
 class Trainer;
 namespace bind {
+// The arrays behind a DataRef, kept alive (and converted to C-contiguous float32/int32) for
+// the call.
+struct DataHolder {
+  std::vector<Array<float>> xs, targets;
+  std::vector<Array<int32_t>> labels;
+  std::optional<Array<float>> sample_weight;
+  DataRef ref;
+};
+// x: an array per graph input (a bare array for one); labels/targets: an entry per head
+// (None where unused; bare for one head); all checked against the trainer's graph.
+// with_x=false leaves x out (a loader supplies it; n comes from the targets).
+DataHolder make_data(const Trainer& t, const py::object& x, const py::object& labels, const py::object& targets,
+                     const py::object& sample_weight, const std::string& what, bool with_x = true);  // bind_nn.cc
 py::dict stats_dict(const EpochStats& s);              // bind_nn.cc
 // Runs epoch(progress_fn) with the GIL released and Ctrl-C turned into a flag; the Python
 // progress callback (if any) is called with the GIL held. Returns stats_dict of the result.

@@ -55,8 +55,9 @@ void cross_entropy_rows(Matrix<T> g, double* ws, Matrix<const T> z, const int32_
       for (int64_t c = 0; c < classes; ++c)
         smooth -= (a.class_weights ? double(a.class_weights[c]) : 1.0) * (double(zi[c]) - log_s);
     const double nll = log_s - double(zi[y]);
-    ws[2 * i] = (1 - eps) * wy * nll + eps / double(classes) * smooth;
-    ws[2 * i + 1] = wy;
+    const double sw = a.sample_weights ? double(a.sample_weights[i]) : 1.0;
+    ws[2 * i] = sw * ((1 - eps) * wy * nll + eps / double(classes) * smooth);
+    ws[2 * i + 1] = sw * wy;
     if (g.data) {
       T* gi = g.row(i);
       for (int64_t c = 0; c < classes; ++c) {
@@ -64,7 +65,7 @@ void cross_entropy_rows(Matrix<T> g, double* ws, Matrix<const T> z, const int32_
         const double wc = a.class_weights ? double(a.class_weights[c]) : 1.0;
         double d = (1 - eps) * wy * (p - (c == y ? 1.0 : 0.0));
         if (eps > 0) d += eps / double(classes) * (weight_sum * p - wc);
-        gi[c] = T(d);
+        gi[c] = T(sw * d);
       }
     }
   }
@@ -80,6 +81,7 @@ void elementwise_rows(Matrix<T> g, double* ws, Matrix<const T> z, Matrix<const T
     const T* zi = z.row(i);
     const T* ti = t.row(i);
     T* gi = g.data ? g.row(i) : nullptr;
+    const double sw = a.sample_weights ? double(a.sample_weights[i]) : 1.0;
     double loss = 0, weight = 0;
     for (int64_t j = 0; j < cols; ++j) {
       const double x = zi[j], y = ti[j];
@@ -102,6 +104,7 @@ void elementwise_rows(Matrix<T> g, double* ws, Matrix<const T> z, Matrix<const T
           d = x > y ? 1.0 : (x < y ? -1.0 : 0.0);
           break;
       }
+      w *= sw;
       loss += w * l;
       weight += w;
       if (gi) gi[j] = T(w * d);
@@ -126,6 +129,10 @@ double loss_forward_backward(Matrix<T> dlogits, double* ws, Matrix<const T> logi
   // Serial sum in row order: the same result whatever the thread count.
   double loss = 0, weight = 0;
   for (int64_t i = 0; i < logits.rows; ++i) { loss += ws[2 * i]; weight += ws[2 * i + 1]; }
+  if (weight == 0 && args.sample_weights) {  // every sample of the batch weighted out
+    if (dlogits.data) std::fill(dlogits.data, dlogits.data + dlogits.size(), T(0));
+    return 0.0;
+  }
   if (!(weight > 0)) throw ValueError("loss: the weights of this batch sum to zero");
   if (dlogits.data) {
     const T inv = T(1.0 / weight);

@@ -19,6 +19,10 @@ struct LossArgs {
   LossKind kind = LossKind::CrossEntropy;
   const T* class_weights = nullptr;  // cross-entropy: one per class; binary: {w0, w1}
   double label_smoothing = 0.0;      // cross-entropy only
+  // One per row, or null: multiplies the row's loss and weight, so the mean stays
+  // sum(w * l) / sum(w) (with class weights the two multiply). A batch whose sample weights
+  // are all zero has loss 0 and a zero gradient.
+  const T* sample_weights = nullptr;
 };
 
 // Returns the reduced loss. When dlogits.data is non-null it receives d loss / d logits

@@ -1,38 +1,71 @@
 #include "nn/graph.h"
 
+#include <algorithm>
 #include <cmath>
+#include <set>
 #include <vector>
 
 #include "core/errors.h"
+#include "core/parallel.h"
 #include "core/rng.h"
 #include "core/sizes.h"
 
 namespace pydl {
+namespace {
+
+std::vector<GraphNode> chain_nodes(size_t n) {
+  std::vector<GraphNode> nodes(n);
+  for (size_t i = 0; i < n; ++i) nodes[i] = GraphNode{int(i), {int(i)}};
+  return nodes;
+}
+
+}  // namespace
 
 Graph::Graph(Shape input_shape, const std::vector<LayerConfig>& configs)
-    : input_shape_(std::move(input_shape)), configs_(configs) {
-  build_layers(configs);
-  bool params_before = false;
+    : Graph(std::vector<Shape>{std::move(input_shape)}, configs, chain_nodes(configs.size()),
+            std::vector<int>{int(configs.size())}) {}
+
+Graph::Graph(std::vector<Shape> input_shapes, const std::vector<LayerConfig>& layers, std::vector<GraphNode> nodes,
+             std::vector<int> outputs)
+    : input_shapes_(std::move(input_shapes)), layer_configs_(layers), nodes_(std::move(nodes)),
+      outputs_(std::move(outputs)) {
+  if (input_shapes_.empty()) throw ValueError("a model needs at least one input");
+  std::set<std::string> names;
+  for (const auto& c : layer_configs_)
+    if (!names.insert(c.name).second) throw ValueError("two layers are named '" + c.name + "'");
+  build_nodes();
+  // Each layer's weights once, in param_specs order of its first call; every other call of a
+  // shared layer must ask for the same shapes.
   std::string largest;
   int64_t largest_size = -1;
-  for (auto& l : layers_) {
-    needs_input_grad_.push_back(params_before);
+  for (size_t i = 0; i < layer_configs_.size(); ++i) {
+    const Layer& l = layer(i);
+    const std::vector<ParamSpec> specs = l.param_specs();
+    for (size_t k = 0; k < nodes_.size(); ++k) {
+      if (nodes_[k].layer != int(i) || k == size_t(first_node_[i])) continue;
+      const std::vector<ParamSpec> other = node_layers_[k]->param_specs();
+      bool same = other.size() == specs.size();
+      for (size_t q = 0; same && q < specs.size(); ++q) same = other[q].shape == specs[q].shape;
+      if (!same)
+        throw ValueError(l.label() + ": called on inputs of different shapes (" +
+                         shape_str(shapes_[nodes_[first_node_[i]].inputs[0]]) + " and " +
+                         shape_str(shapes_[nodes_[k].inputs[0]]) + "), so its weights cannot be shared");
+    }
     layer_offsets_.emplace_back(num_params_, num_state_);
     int64_t layer_size = 0;
     for (bool trainable : {true, false})
-      for (const auto& spec : l->param_specs()) {
+      for (const auto& spec : specs) {
         if (spec.trainable != trainable) continue;
-        const std::string owner = l->label() + " " + spec.name;
+        const std::string owner = l.label() + " " + spec.name;
         for (int64_t d : spec.shape)
           if (d < 1) throw ValueError(owner + ": weight shape " + shape_str(spec.shape) + " has a size below 1");
         const int64_t size = checked_product(spec.shape, owner);
         int64_t& counter = trainable ? num_params_ : num_state_;
-        params_.push_back({l->name(), spec.name, spec.shape, counter, size, spec});
+        params_.push_back({l.name(), spec.name, spec.shape, counter, size, spec});
         counter = checked_add(counter, size, "the model's weight count");
         layer_size += size;
-        if (trainable) params_before = true;
       }
-    if (layer_size > largest_size) largest_size = layer_size, largest = l->label();
+    if (layer_size > largest_size) largest_size = layer_size, largest = l.label();
   }
   // Parameters, gradients and the moving statistics must fit before anything is allocated.
   const double bytes = (2.0 * double(num_params_) + double(num_state_)) * sizeof(float);
@@ -42,11 +75,20 @@ Graph::Graph(Shape input_shape, const std::vector<LayerConfig>& configs)
                                               std::to_string(largest_size) + ") and their gradients");
   // get_weights order: each layer's weights in param_specs order.
   std::vector<ParamEntry> ordered;
-  for (auto& l : layers_)
-    for (const auto& spec : l->param_specs())
+  for (size_t i = 0; i < layer_configs_.size(); ++i)
+    for (const auto& spec : layer(i).param_specs())
       for (const auto& e : params_)
-        if (e.layer == l->name() && e.name == spec.name) ordered.push_back(e);
+        if (e.layer == layer_configs_[i].name && e.name == spec.name) ordered.push_back(e);
   params_ = std::move(ordered);
+  // A tensor needs a gradient when some trainable weight lies upstream of it.
+  const size_t n_in = num_inputs();
+  needs_grad_.assign(n_in + nodes_.size(), false);
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    bool upstream = false;
+    for (const auto& spec : node_layers_[k]->param_specs()) upstream = upstream || spec.trainable;
+    for (int t : nodes_[k].inputs) upstream = upstream || needs_grad_[t];
+    needs_grad_[n_in + k] = upstream;
+  }
   param_buf_.resize(num_params_);
   grad_buf_.resize(num_params_);
   state_buf_.resize(num_state_);
@@ -54,26 +96,48 @@ Graph::Graph(Shape input_shape, const std::vector<LayerConfig>& configs)
 }
 
 Graph::Graph(ReplicaOf r)
-    : input_shape_(r.owner.input_shape_), configs_(r.owner.configs_), layer_offsets_(r.owner.layer_offsets_),
-      params_(r.owner.params_), num_params_(r.owner.num_params_), num_state_(r.owner.num_state_),
-      needs_input_grad_(r.owner.needs_input_grad_) {
-  build_layers(configs_);
+    : input_shapes_(r.owner.input_shapes_), layer_configs_(r.owner.layer_configs_), nodes_(r.owner.nodes_),
+      outputs_(r.owner.outputs_), layer_offsets_(r.owner.layer_offsets_), needs_grad_(r.owner.needs_grad_),
+      params_(r.owner.params_), num_params_(r.owner.num_params_), num_state_(r.owner.num_state_) {
+  build_nodes();
   // Inference only reads the weights; the gradient slices are never touched.
   Graph& owner = const_cast<Graph&>(r.owner);
   bind_layers(owner.param_buf_.data(), owner.grad_buf_.data(), owner.state_buf_.data());
 }
 
-void Graph::build_layers(const std::vector<LayerConfig>& configs) {
-  for (int64_t d : input_shape_)
-    if (d < 1) throw ValueError("Input: expected positive dimensions, got " + shape_str(input_shape_));
-  checked_product(input_shape_, "Input " + shape_str(input_shape_));
-  Shape shape = input_shape_;
-  int index = 0;
-  for (const auto& c : configs) {
-    layers_.push_back(make_layer(c));
-    Layer& l = *layers_.back();
+void Graph::build_nodes() {
+  const size_t n_in = num_inputs();
+  for (const Shape& s : input_shapes_) {
+    for (int64_t d : s)
+      if (d < 1) throw ValueError("Input: expected positive dimensions, got " + shape_str(s));
+    input_sizes_.push_back(checked_product(s, "Input " + shape_str(s)));
+    shapes_.push_back(s);
+    sizes_.push_back(input_sizes_.back());
+    root_.push_back(int(root_.size()));
+  }
+  first_node_.assign(layer_configs_.size(), -1);
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    const GraphNode& node = nodes_[k];
+    const int t = int(n_in + k);
+    if (node.layer < 0 || size_t(node.layer) >= layer_configs_.size())
+      throw ValueError("graph node " + std::to_string(k) + ": no layer " + std::to_string(node.layer));
+    node_layers_.push_back(make_layer(layer_configs_[node.layer]));
+    Layer& l = *node_layers_.back();
+    if (first_node_[node.layer] < 0) first_node_[node.layer] = int(k);
+    std::vector<Shape> ins;
+    for (int in : node.inputs) {
+      if (in < 0 || in >= t)
+        throw ValueError(l.label() + ": input tensor " + std::to_string(in) + " is not computed before it");
+      ins.push_back(shapes_[in]);
+    }
+    const bool merge = l.arity() == Layer::kMerge;
+    if (merge ? ins.size() < 2 : ins.size() != 1)
+      throw ValueError(l.label() + (merge ? ": expected a list of at least 2 inputs, got " : ": expected 1 input, got ") +
+                       std::to_string(ins.size()));
+    max_arity_ = std::max(max_arity_, int(ins.size()));
+    Shape shape;
     try {
-      shape = l.build(shape, index++);
+      shape = merge ? l.build_merge(ins, int(k)) : l.build(ins[0], int(k));
     } catch (const ValueError& e) {  // size helpers do not know the layer: name it here
       const std::string msg = e.what();
       if (msg.rfind(l.label(), 0) == 0) throw;
@@ -82,21 +146,42 @@ void Graph::build_layers(const std::vector<LayerConfig>& configs) {
     for (int64_t d : shape)
       if (d < 1)
         throw ValueError(l.label() + ": the output shape " + shape_str(shape) +
-                         " has a size below 1; check its sizes against the input " +
-                         shape_str(index > 1 ? shapes_.back() : input_shape_));
-    checked_product(shape, l.label() + " output " + shape_str(shape));
+                         " has a size below 1; check its sizes against the input " + shape_str(ins[0]));
+    sizes_.push_back(checked_product(shape, l.label() + " output " + shape_str(shape)));
     shapes_.push_back(shape);
+    root_.push_back(!merge && l.output_aliases_input() ? root_[node.inputs[0]] : t);
   }
-  act_.assign(layers_.size(), nullptr);
-  dact_.assign(layers_.size(), nullptr);
-  act_bufs_.resize(layers_.size());
-  grad_bufs_.resize(layers_.size());
+  for (size_t i = 0; i < layer_configs_.size(); ++i)
+    if (first_node_[i] < 0) throw ValueError("layer '" + layer_configs_[i].name + "' is never called");
+  if (outputs_.empty()) throw ValueError("a model needs at least one output");
+  std::set<int> output_roots;
+  for (int o : outputs_) {
+    if (o < 0 || size_t(o) >= shapes_.size()) throw ValueError("output tensor " + std::to_string(o) + " does not exist");
+    if (!output_roots.insert(root_[o]).second)
+      throw ValueError("two outputs are the same tensor (or views of it, like Flatten or Reshape)");
+  }
+  const size_t n_t = shapes_.size();
+  act_.assign(n_t, nullptr);
+  mask_.assign(n_t, nullptr);
+  grad_written_.assign(n_t, false);
+  act_bufs_.resize(n_t);
+  grad_bufs_.resize(n_t);
+  merged_masks_.resize(nodes_.size());
+  node_xs_.resize(nodes_.size());
+  node_dxs_.resize(nodes_.size());
+  node_masks_.resize(nodes_.size());
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    node_xs_[k].resize(nodes_[k].inputs.size());
+    node_dxs_[k].resize(nodes_[k].inputs.size());
+    node_masks_[k].reserve(nodes_[k].inputs.size());
+  }
 }
 
 void Graph::bind_layers(float* params, float* grads, float* state) {
-  for (size_t i = 0; i < layers_.size(); ++i)
-    layers_[i]->bind(params + layer_offsets_[i].first, grads + layer_offsets_[i].first,
-                     state + layer_offsets_[i].second);
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    const auto& off = layer_offsets_[nodes_[k].layer];
+    node_layers_[k]->bind(params + off.first, grads + off.first, state + off.second);
+  }
 }
 
 Graph::Lease::Lease(Graph& owner) : owner_(owner) {
@@ -177,63 +262,165 @@ void Graph::init_params(uint64_t seed) {
   }
 }
 
+
 void Graph::plan(int64_t max_batch) {
   if (max_batch < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(max_batch));
   if (max_batch <= planned_) return;
-  checked_mul(max_batch, input_size(), "batch_size " + std::to_string(max_batch) + " x input " + shape_str(input_shape_));
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    const int64_t n = checked_mul(max_batch, shape_size(shapes_[i]), layers_[i]->label() + " with batch_size " +
-                                                                       std::to_string(max_batch));
-    if (!layers_[i]->output_aliases_input()) act_bufs_[i].resize(n);
-    // The output gradient needs a home of its own unless it can alias its predecessor's.
-    if (!layers_[i]->output_aliases_input() || i == 0) grad_bufs_[i].resize(n);
-    layers_[i]->plan(max_batch);
+  const std::string batch = " with batch_size " + std::to_string(max_batch);
+  const size_t n_in = num_inputs();
+  for (size_t i = 0; i < n_in; ++i) checked_mul(max_batch, input_sizes_[i], "Input " + shape_str(input_shapes_[i]) + batch);
+  std::set<int> output_roots;
+  for (int o : outputs_) output_roots.insert(root_[o]);
+  int64_t widest_grad = 0;
+  for (size_t t = 0; t < shapes_.size(); ++t) {
+    if (root_[t] != int(t)) continue;  // a view shares its root's buffers
+    const std::string owner = t < n_in ? "Input" + batch : node_layers_[t - n_in]->label() + batch;
+    const int64_t n = checked_mul(max_batch, sizes_[t], owner);
+    if (t >= n_in) act_bufs_[t].resize(n);
+    if (needs_grad_[t] || output_roots.count(int(t))) {
+      grad_bufs_[t].resize(n);
+      widest_grad = std::max(widest_grad, n);
+    }
+  }
+  // A later consumer of a tensor writes its dx here, then adds it into the sum: one region
+  // per input slot, since a merge may read one tensor twice.
+  grad_scratch_.resize(checked_mul(widest_grad, max_arity_, "gradient scratch" + batch));
+  scratch_slot_ = widest_grad;
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    if (node_layers_[k]->arity() == Layer::kMerge)
+      merged_masks_[k].resize(checked_mul(max_batch, shapes_[nodes_[k].inputs[0]][0], "mask" + batch));
+    node_layers_[k]->plan(max_batch);
   }
   planned_ = max_batch;
 }
 
-Matrix<const float> Graph::forward(Matrix<const float> x, const StepInfo& s) {
-  if (x.rows > planned_) plan(x.rows);
-  input_ = x;
-  const float* cur = x.data;
-  const uint8_t* mask = nullptr;
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    Layer& l = *layers_[i];
-    l.set_input_mask(mask);
-    const int64_t in_cols = i == 0 ? input_size() : shape_size(shapes_[i - 1]);
-    const int64_t out_cols = shape_size(shapes_[i]);
-    if (l.output_aliases_input()) {
-      act_[i] = const_cast<float*>(cur);  // never written through: aliased outputs are read-only
-      dact_[i] = i == 0 ? grad_bufs_[i].data() : dact_[i - 1];
-    } else {
-      act_[i] = act_bufs_[i].data();
-      dact_[i] = grad_bufs_[i].data();
-      l.forward(Matrix<float>(act_[i], x.rows, out_cols), Matrix<const float>(cur, x.rows, in_cols), s);
-    }
-    cur = act_[i];
-    if (l.output_mask()) mask = l.output_mask();
-    else if (!l.passes_mask()) mask = nullptr;
-  }
-  return Matrix<const float>(cur, x.rows, output_size());
+int64_t Graph::activation_floats_per_sample() const {
+  int64_t n = 0;
+  std::set<int> output_roots;
+  for (int o : outputs_) output_roots.insert(root_[o]);
+  for (size_t t = num_inputs(); t < shapes_.size(); ++t)
+    if (root_[t] == int(t)) n += sizes_[t] * ((needs_grad_[t] || output_roots.count(int(t))) ? 2 : 1);
+  return n;
 }
 
-Matrix<float> Graph::output_grad() {
-  if (layers_.empty()) throw ValueError("the model has no layers");
-  return Matrix<float>(dact_.back(), input_.rows, output_size());
+Matrix<const float> Graph::forward(Matrix<const float> x, const StepInfo& s) {
+  single_input_[0] = x;
+  forward(single_input_, s);
+  return output(0);
+}
+
+void Graph::forward(const std::vector<Matrix<const float>>& xs, const StepInfo& s) {
+  const size_t n_in = num_inputs();
+  if (xs.size() != n_in)
+    throw ValueError("expected " + std::to_string(n_in) + " input arrays, got " + std::to_string(xs.size()));
+  const int64_t rows = xs[0].rows;
+  for (size_t i = 0; i < n_in; ++i) {
+    if (xs[i].rows != rows) throw ValueError("the input arrays have different numbers of samples");
+    act_[i] = xs[i].data;
+    mask_[i] = nullptr;
+  }
+  if (rows > planned_) plan(rows);
+  rows_ = rows;
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    Layer& l = *node_layers_[k];
+    const GraphNode& node = nodes_[k];
+    const size_t t = n_in + k;
+    if (l.arity() != Layer::kMerge) {
+      const int in = node.inputs[0];
+      l.set_input_mask(mask_[in]);
+      if (l.output_aliases_input()) {
+        act_[t] = act_[in];  // never written through: views are read-only
+      } else {
+        l.forward(Matrix<float>(act_bufs_[t].data(), rows, sizes_[t]), Matrix<const float>(act_[in], rows, sizes_[in]), s);
+        act_[t] = act_bufs_[t].data();
+      }
+      mask_[t] = l.output_mask() ? l.output_mask() : (l.passes_mask() ? mask_[in] : nullptr);
+      continue;
+    }
+    auto& xs_k = node_xs_[k];
+    auto& masks = node_masks_[k];
+    masks.clear();
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const int in = node.inputs[i];
+      xs_k[i] = Matrix<const float>(act_[in], rows, sizes_[in]);
+      if (mask_[in] && std::find(masks.begin(), masks.end(), mask_[in]) == masks.end()) masks.push_back(mask_[in]);
+    }
+    l.forward_merge(Matrix<float>(act_bufs_[t].data(), rows, sizes_[t]), xs_k, s);
+    act_[t] = act_bufs_[t].data();
+    // A merged step is valid where every masked input is valid.
+    if (masks.size() <= 1) {
+      mask_[t] = masks.empty() ? nullptr : masks[0];
+    } else {
+      uint8_t* m = merged_masks_[k].data();
+      const int64_t steps = rows * shapes_[node.inputs[0]][0];
+      for (int64_t i = 0; i < steps; ++i) {
+        uint8_t v = 1;
+        for (const uint8_t* src : masks) v &= src[i];
+        m[i] = v;
+      }
+      mask_[t] = m;
+    }
+  }
+}
+
+Matrix<const float> Graph::output(size_t j) const {
+  return Matrix<const float>(act_[outputs_[j]], rows_, sizes_[outputs_[j]]);
+}
+
+Matrix<float> Graph::output_grad(size_t j) {
+  return Matrix<float>(grad_bufs_[root_[outputs_[j]]].data(), rows_, sizes_[outputs_[j]]);
 }
 
 void Graph::backward() {
-  const int64_t rows = input_.rows;
-  for (size_t ii = layers_.size(); ii-- > 0;) {
-    Layer& l = *layers_[ii];
-    if (l.output_aliases_input()) continue;
-    const int64_t in_cols = ii == 0 ? input_size() : shape_size(shapes_[ii - 1]);
-    const int64_t out_cols = shape_size(shapes_[ii]);
-    const float* x = ii == 0 ? input_.data : act_[ii - 1];
-    // Gradients flowing into layers without parameters before them would go unused.
-    float* dx = needs_input_grad_[ii] ? dact_[ii - 1] : nullptr;
-    l.backward(Matrix<float>(dx, rows, in_cols), Matrix<float>(dact_[ii], rows, out_cols),
-               Matrix<const float>(x, rows, in_cols), Matrix<const float>(act_[ii], rows, out_cols));
+  const size_t n_in = num_inputs();
+  const int64_t rows = rows_;
+  std::fill(grad_written_.begin(), grad_written_.end(), false);
+  for (int o : outputs_) grad_written_[root_[o]] = true;  // the losses wrote them
+  for (size_t k = nodes_.size(); k-- > 0;) {
+    Layer& l = *node_layers_[k];
+    const GraphNode& node = nodes_[k];
+    const size_t t = n_in + k;
+    // Nothing to do for views (their gradient is their root's), for outputs that depend on no
+    // weight, and for tensors no output reads (dead branches).
+    if (!needs_grad_[t] || (l.arity() != Layer::kMerge && l.output_aliases_input()) || !grad_written_[root_[t]])
+      continue;
+    Matrix<float> dy(grad_bufs_[root_[t]].data(), rows, sizes_[t]);
+    Matrix<const float> y(act_[t], rows, sizes_[t]);
+    // Where each input's gradient goes: straight into the tensor's sum when this is the first
+    // contribution, else into a scratch region that is added afterwards.
+    auto& dxs = node_dxs_[k];
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const int in = node.inputs[i], r = root_[in];
+      float* target = nullptr;
+      if (needs_grad_[in]) {
+        bool earlier_slot = false;  // this node already writes r directly through a lower slot
+        for (size_t q = 0; q < i; ++q) earlier_slot = earlier_slot || (root_[node.inputs[q]] == r && needs_grad_[node.inputs[q]]);
+        target = grad_written_[r] || earlier_slot ? grad_scratch_.data() + int64_t(i) * scratch_slot_
+                                                  : grad_bufs_[r].data();
+      }
+      dxs[i] = Matrix<float>(target, rows, sizes_[in]);
+    }
+    if (l.arity() == Layer::kMerge) {
+      auto& xs_k = node_xs_[k];
+      for (size_t i = 0; i < node.inputs.size(); ++i) xs_k[i] = Matrix<const float>(act_[node.inputs[i]], rows, sizes_[node.inputs[i]]);
+      l.backward_merge(dxs, dy, xs_k, y);
+    } else {
+      const int in = node.inputs[0];
+      l.backward(dxs[0], dy, Matrix<const float>(act_[in], rows, sizes_[in]), y);
+    }
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const int r = root_[node.inputs[i]];
+      if (!dxs[i].data) continue;
+      if (dxs[i].data == grad_bufs_[r].data()) {
+        grad_written_[r] = true;
+        continue;
+      }
+      float* sum = grad_bufs_[r].data();
+      const float* part = dxs[i].data;
+      parallel_range(dxs[i].size(), 1 << 16, [&](int64_t lo, int64_t hi) {
+        for (int64_t e = lo; e < hi; ++e) sum[e] += part[e];
+      });
+    }
   }
 }
 

@@ -1,6 +1,12 @@
-// Graph: the compiled network. Layers in topological order (today each consumes its
-// predecessor's output: the Sequential case), all parameters in one flat buffer and all
-// gradients in another, activations planned once per batch size and reused.
+// Graph: the compiled network, a DAG. Tensors are numbered: graph inputs first, then one per
+// node, nodes in topological order (each reads tensors numbered before its own). A node is one
+// call of a layer; calling a layer on several tensors makes several nodes that share its
+// weights (their gradients add up). All parameters live in one flat buffer and all gradients
+// in another; activations are planned once per batch size and reused.
+//
+// Gradients: a tensor read by several nodes receives the sum of their input gradients (the
+// first writes, the others add); layers themselves keep the "dx is overwritten" contract.
+// Masks (Embedding(mask_zero=True)) travel with tensors along edges.
 //
 // Threads: training runs on the graph's own buffers under gate() held exclusively; inference
 // (predict, evaluate) runs on leased replicas, each with its own layers and planned buffers
@@ -30,8 +36,18 @@ struct ParamEntry {
   ParamSpec spec;     // spec.trainable says which buffer
 };
 
+// One call of layers[layer] on the tensors `inputs`; it produces tensor num_inputs + its index.
+struct GraphNode {
+  int layer = 0;
+  std::vector<int> inputs;
+};
+
 class Graph {
  public:
+  // A DAG: per-sample input shapes, the distinct layers, the calls, the output tensors.
+  Graph(std::vector<Shape> input_shapes, const std::vector<LayerConfig>& layers, std::vector<GraphNode> nodes,
+        std::vector<int> outputs);
+  // The chain (Sequential): layer i reads layer i - 1's output.
   Graph(Shape input_shape, const std::vector<LayerConfig>& configs);
 
   // An inference replica of `owner`: this graph's layers and buffers are its own, its weights
@@ -57,13 +73,23 @@ class Graph {
     std::unique_ptr<Graph> g_;
   };
 
-  const Shape& input_shape() const { return input_shape_; }
-  const Shape& output_shape() const { return shapes_.empty() ? input_shape_ : shapes_.back(); }
-  int64_t input_size() const { return shape_size(input_shape_); }
-  int64_t output_size() const { return shape_size(output_shape()); }
-  size_t num_layers() const { return layers_.size(); }
-  const Layer& layer(size_t i) const { return *layers_[i]; }
-  const Shape& layer_output_shape(size_t i) const { return shapes_[i]; }
+  size_t num_inputs() const { return input_shapes_.size(); }
+  size_t num_outputs() const { return outputs_.size(); }
+  const Shape& input_shape(size_t i = 0) const { return input_shapes_[i]; }
+  int64_t input_size(size_t i = 0) const { return input_sizes_[i]; }
+  const Shape& output_shape(size_t j = 0) const { return shapes_[outputs_[j]]; }
+  int64_t output_size(size_t j = 0) const { return sizes_[outputs_[j]]; }
+  const std::vector<int>& outputs() const { return outputs_; }
+
+  size_t num_layers() const { return layer_configs_.size(); }
+  const LayerConfig& layer_config(size_t i) const { return layer_configs_[i]; }
+  size_t num_nodes() const { return nodes_.size(); }
+  const GraphNode& node(size_t k) const { return nodes_[k]; }
+  const Layer& node_layer(size_t k) const { return *node_layers_[k]; }
+  const Shape& tensor_shape(size_t t) const { return shapes_[t]; }
+  // The first node of layer i (what summaries and errors describe).
+  const Layer& layer(size_t i) const { return *node_layers_[first_node_[i]]; }
+  const Shape& layer_output_shape(size_t i) const { return shapes_[num_inputs() + first_node_[i]]; }
 
   const std::vector<ParamEntry>& params() const { return params_; }
   int64_t num_params() const { return num_params_; }
@@ -77,36 +103,58 @@ class Graph {
   // Makes room for batches of up to max_batch samples; a no-op when already large enough.
   void plan(int64_t max_batch);
   int64_t planned_batch() const { return planned_; }
+  // Activation floats planned per sample (summaries report the memory of a batch).
+  int64_t activation_floats_per_sample() const;
 
-  // Runs every layer over x (rows <= planned batch); returns the network's output.
+  // Runs every node over the inputs (one matrix per graph input, equal rows <= planned).
+  void forward(const std::vector<Matrix<const float>>& xs, const StepInfo& s);
+  // Single-input graphs: forward(x) and output 0.
   Matrix<const float> forward(Matrix<const float> x, const StepInfo& s);
-  // Where the loss writes d loss / d output for the last forward's rows.
-  Matrix<float> output_grad();
-  // Back-propagates output_grad(); parameter gradients accumulate into grad_data().
+  Matrix<const float> output(size_t j = 0) const;
+  // Where the loss writes d loss / d output j for the last forward's rows (overwritten).
+  Matrix<float> output_grad(size_t j = 0);
+  // Back-propagates the output gradients; parameter gradients accumulate into grad_data().
   void backward();
   void zero_grads() { grad_buf_.zero(); }
 
  private:
-  void build_layers(const std::vector<LayerConfig>& configs);
-  // Layer i's slices of the flat buffers start at these offsets.
+  void build_nodes();
   void bind_layers(float* params, float* grads, float* state);
+  // The tensor whose buffers tensor t shares (t itself unless an aliasing node made it).
+  int root(int t) const { return root_[t]; }
 
-  Shape input_shape_;
-  std::vector<LayerConfig> configs_;
+  std::vector<Shape> input_shapes_;
+  std::vector<int64_t> input_sizes_;
+  std::vector<LayerConfig> layer_configs_;
+  std::vector<GraphNode> nodes_;
+  std::vector<int> outputs_;
+  std::vector<std::unique_ptr<Layer>> node_layers_;  // one instance per node (own workspaces)
+  std::vector<int> first_node_;                      // per layer
   std::vector<std::pair<int64_t, int64_t>> layer_offsets_;  // (params, state) per layer
-  std::vector<std::unique_ptr<Layer>> layers_;
-  std::vector<Shape> shapes_;
+  std::vector<Shape> shapes_;    // per tensor
+  std::vector<int64_t> sizes_;   // per tensor, per sample
+  std::vector<int> root_;        // per tensor
+  std::vector<bool> needs_grad_; // per tensor: some trainable weight lies upstream
   std::vector<ParamEntry> params_;
   int64_t num_params_ = 0;
   int64_t num_state_ = 0;
-  std::vector<bool> needs_input_grad_;  // some layer before this one has parameters
   Buffer<float> param_buf_, grad_buf_, state_buf_;
 
   int64_t planned_ = 0;
-  std::vector<Buffer<float>> act_bufs_, grad_bufs_;  // one per layer output (unused when aliased)
-  // Resolved per forward: where each layer's output and its gradient live.
-  std::vector<float*> act_, dact_;
-  Matrix<const float> input_;
+  int64_t rows_ = 0;  // of the last forward
+  std::vector<Buffer<float>> act_bufs_, grad_bufs_;  // per root tensor (inputs: no activation buffer)
+  Buffer<float> grad_scratch_;                       // a later consumer's dx, added into the sum
+  int64_t scratch_slot_ = 0;                         // floats per input slot of grad_scratch_
+  std::vector<Matrix<const float>> single_input_ = std::vector<Matrix<const float>>(1);
+  std::vector<Buffer<uint8_t>> merged_masks_;         // per node: a merge's AND of its inputs' masks
+  int max_arity_ = 1;
+  std::vector<const float*> act_;                    // per tensor, resolved per forward
+  std::vector<const uint8_t*> mask_;                 // per tensor
+  std::vector<bool> grad_written_;                   // per root tensor, during backward
+  // Per node, reused every step (no allocation in a step).
+  std::vector<std::vector<Matrix<const float>>> node_xs_;
+  std::vector<std::vector<Matrix<float>>> node_dxs_;
+  std::vector<std::vector<const uint8_t*>> node_masks_;
 
   UseGate gate_;
   std::mutex pool_mutex_;

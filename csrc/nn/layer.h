@@ -38,6 +38,7 @@ struct LayerConfig {
   std::string cell;                   // Bidirectional: simple_rnn, lstm or gru
   std::string merge_mode = "concat";  // Bidirectional: concat, sum, ave, mul
   std::string per = "feature";        // Normalization: statistics per "feature" or per "channel"
+  int64_t axis = -1;                  // Concatenate (Keras numbering: the batch axis is 0)
 };
 
 enum class Init { Zeros, Ones, GlorotUniform, Orthogonal, EmbeddingUniform, LstmBias };
@@ -69,8 +70,15 @@ class Layer {
   // "Dense 'dense_1'": how errors name this layer.
   std::string label() const { return std::string(kind()) + " '" + name() + "'"; }
 
-  // Checks the per-sample input shape, returns the per-sample output shape.
+  // How many tensors a call reads: 1, or kMerge (two or more) for merge layers, which
+  // implement build_merge / forward_merge / backward_merge instead of the unary three.
+  static constexpr int kMerge = -1;
+  virtual int arity() const { return 1; }
+
+  // Checks the per-sample input shape, returns the per-sample output shape. `index` numbers
+  // the call (the graph node) and keys its random streams.
   virtual Shape build(const Shape& input, int index) = 0;
+  virtual Shape build_merge(const std::vector<Shape>& /*inputs*/, int /*index*/) { return {}; }
   virtual std::vector<ParamSpec> param_specs() const { return {}; }
   // The output is the input, reinterpreted (Flatten): no buffer and no copy.
   virtual bool output_aliases_input() const { return false; }
@@ -90,6 +98,11 @@ class Layer {
   // dy may be overwritten; dx.data is null for the first layer (no input gradient needed).
   virtual void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x,
                         Matrix<const float> y) = 0;
+  // Merge layers: one x and one dx per input (a dx with null data needs no gradient).
+  virtual void forward_merge(Matrix<float> /*y*/, const std::vector<Matrix<const float>>& /*xs*/,
+                             const StepInfo& /*s*/) {}
+  virtual void backward_merge(const std::vector<Matrix<float>>& /*dxs*/, Matrix<float> /*dy*/,
+                              const std::vector<Matrix<const float>>& /*xs*/, Matrix<const float> /*y*/) {}
 
  protected:
   LayerConfig config_;

@@ -38,6 +38,9 @@ std::unique_ptr<Layer> make_layer(const LayerConfig& c) {
   if (c.type == "embedding") return make_embedding_layer(c);
   if (c.type == "simple_rnn" || c.type == "lstm" || c.type == "gru") return make_rnn_layer(c);
   if (c.type == "bidirectional") return make_bidirectional_layer(c);
+  if (c.type == "add" || c.type == "subtract" || c.type == "multiply" || c.type == "average" ||
+      c.type == "maximum" || c.type == "minimum" || c.type == "concatenate")
+    return make_merge_layer(c);
   throw ValueError("layer '" + c.name + "': unknown layer type '" + c.type + "'");
 }
 

@@ -22,5 +22,7 @@ std::unique_ptr<Layer> make_normalization_layer(const LayerConfig& c);
 std::unique_ptr<Layer> make_embedding_layer(const LayerConfig& c);
 std::unique_ptr<Layer> make_rnn_layer(const LayerConfig& c);  // simple_rnn, lstm, gru
 std::unique_ptr<Layer> make_bidirectional_layer(const LayerConfig& c);
+// add, subtract, multiply, average, maximum, minimum, concatenate
+std::unique_ptr<Layer> make_merge_layer(const LayerConfig& c);
 
 }  // namespace pydl

@@ -13,35 +13,69 @@
 
 namespace pydl {
 
-Trainer::Trainer(Graph& graph, LossKind loss, std::vector<float> class_weights,
-                 double label_smoothing, OptimizerConfig optimizer)
-    : g_(graph), loss_(loss), class_weights_(std::move(class_weights)), opt_(optimizer) {
+Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig optimizer)
+    : g_(graph), heads_(std::move(heads)), opt_(optimizer) {
   validate(opt_);
-  if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0))
-    throw ValueError("label_smoothing: expected a value in [0, 1], got " + std::to_string(label_smoothing));
-  if (label_smoothing > 0 && loss != LossKind::CrossEntropy)
-    throw ValueError("label_smoothing applies to cross_entropy only");
-  loss_args_.kind = loss_;
-  set_class_weights(std::move(class_weights_));
-  loss_args_.label_smoothing = label_smoothing;
+  if (heads_.size() != g_.num_outputs())
+    throw ValueError("expected one loss per model output (" + std::to_string(g_.num_outputs()) + "), got " +
+                     std::to_string(heads_.size()));
+  loss_args_.resize(heads_.size());
+  metric_specs_.resize(heads_.size());
+  head_losses_.assign(heads_.size(), 0.0);
+  for (size_t j = 0; j < heads_.size(); ++j) {
+    const HeadConfig& h = heads_[j];
+    if (!(h.label_smoothing >= 0.0 && h.label_smoothing <= 1.0))
+      throw ValueError("label_smoothing: expected a value in [0, 1], got " + std::to_string(h.label_smoothing));
+    if (h.label_smoothing > 0 && h.loss != LossKind::CrossEntropy)
+      throw ValueError("label_smoothing applies to cross_entropy only");
+    if (!(h.weight >= 0.0) || !std::isfinite(h.weight))
+      throw ValueError("loss_weights: expected finite values >= 0, got " + std::to_string(h.weight));
+    if (h.loss == LossKind::CrossEntropy && g_.output_shape(j).size() != 1)
+      throw ValueError("cross_entropy expects a model output of shape (None, classes), got " +
+                       shape_str(g_.output_shape(j)));
+    loss_args_[j].kind = h.loss;
+    loss_args_[j].label_smoothing = h.label_smoothing;
+    set_class_weights(j, heads_[j].class_weights);
+  }
   const int64_t n = g_.num_params();
   if (slots() >= 1) slot0_.resize(n);
   if (slots() >= 2) slot1_.resize(n);
 }
 
-void Trainer::set_class_weights(std::vector<float> w) {
+void Trainer::set_class_weights(size_t j, std::vector<float> w) {
+  HeadConfig& h = heads_.at(j);
   if (!w.empty()) {
-    if (loss_ != LossKind::CrossEntropy && loss_ != LossKind::BinaryCrossEntropy)
-      throw ValueError(std::string("class weights apply to classification losses, not ") + loss_name(loss_));
-    const int64_t expected = loss_ == LossKind::CrossEntropy ? g_.output_size() : 2;
+    if (h.loss != LossKind::CrossEntropy && h.loss != LossKind::BinaryCrossEntropy)
+      throw ValueError(std::string("class weights apply to classification losses, not ") + loss_name(h.loss));
+    const int64_t expected = h.loss == LossKind::CrossEntropy ? g_.output_size(j) : 2;
     if (int64_t(w.size()) != expected)
       throw ValueError("class weights: expected " + std::to_string(expected) + " values, got " +
                        std::to_string(w.size()));
     for (float v : w)
       if (!(v >= 0.0f) || !std::isfinite(v)) throw ValueError("class weights: expected finite values >= 0");
   }
-  class_weights_ = std::move(w);
-  loss_args_.class_weights = class_weights_.empty() ? nullptr : class_weights_.data();
+  h.class_weights = std::move(w);
+  loss_args_[j].class_weights = h.class_weights.empty() ? nullptr : h.class_weights.data();
+}
+
+EpochStats Trainer::new_stats() const {
+  EpochStats st;
+  st.heads.resize(heads_.size());
+  return st;
+}
+
+void Trainer::check_data(const DataRef& d, const char* what) const {
+  if (d.xs.size() != g_.num_inputs())
+    throw ValueError(std::string(what) + ": expected " + std::to_string(g_.num_inputs()) + " input arrays, got " +
+                     std::to_string(d.xs.size()));
+  if (d.labels.size() != heads_.size() || d.targets.size() != heads_.size())
+    throw ValueError(std::string(what) + ": expected targets for each of the " + std::to_string(heads_.size()) +
+                     " outputs");
+  for (size_t j = 0; j < heads_.size(); ++j) {
+    const bool ce = heads_[j].loss == LossKind::CrossEntropy;
+    if (ce ? !d.labels[j] : !d.targets[j])
+      throw ValueError(std::string(what) + ": output " + std::to_string(j) + " has no " + (ce ? "labels" : "targets"));
+  }
 }
 
 void Trainer::set_learning_rate(double lr) {
@@ -79,23 +113,41 @@ void Trainer::report_progress(const ProgressFn& progress, int64_t every, const E
 void BatchBuffers::plan(int64_t rows, const Graph& g) {
   if (rows < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(rows));
   if (rows <= planned) return;
-  x.resize(checked_mul(rows, g.input_size(), "batch of " + std::to_string(rows)));
-  targets.resize(checked_mul(rows, g.output_size(), "batch of " + std::to_string(rows)));
-  labels.resize(rows);
+  const std::string owner = "batch of " + std::to_string(rows);
+  xs.resize(g.num_inputs());
+  views.resize(g.num_inputs());
+  for (size_t i = 0; i < g.num_inputs(); ++i) xs[i].resize(checked_mul(rows, g.input_size(i), owner));
+  targets.resize(g.num_outputs());
+  labels.resize(g.num_outputs());
+  for (size_t j = 0; j < g.num_outputs(); ++j) {
+    targets[j].resize(checked_mul(rows, g.output_size(j), owner));
+    labels[j].resize(rows);
+  }
+  sample_weight.resize(rows);
   loss_ws.resize(checked_mul(2, rows, "batch"));
   order.resize(rows);
   planned = rows;
 }
 
 void BatchBuffers::gather(const DataRef& d, const int64_t* idx, int64_t rows, const Graph& g) {
-  const int64_t in = g.input_size(), out = g.output_size();
-  parallel_range(rows, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(in, 1)), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) std::memcpy(x.data() + r * in, d.x + idx[r] * in, sizeof(float) * in);
-  });
-  for (int64_t r = 0; r < rows; ++r) {
-    if (d.labels) labels.data()[r] = d.labels[idx[r]];
-    if (d.targets) std::memcpy(targets.data() + r * out, d.targets + idx[r] * out, sizeof(float) * out);
+  for (size_t i = 0; i < g.num_inputs(); ++i) {
+    const int64_t in = g.input_size(i);
+    float* dst = xs[i].data();
+    const float* src = d.xs[i];
+    parallel_range(rows, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(in, 1)), [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) std::memcpy(dst + r * in, src + idx[r] * in, sizeof(float) * in);
+    });
+    views[i] = Matrix<const float>(dst, rows, in);
   }
+  for (size_t j = 0; j < g.num_outputs(); ++j) {
+    const int64_t out = g.output_size(j);
+    for (int64_t r = 0; r < rows; ++r) {
+      if (d.labels[j]) labels[j].data()[r] = d.labels[j][idx[r]];
+      if (d.targets[j]) std::memcpy(targets[j].data() + r * out, d.targets[j] + idx[r] * out, sizeof(float) * out);
+    }
+  }
+  if (d.sample_weight)
+    for (int64_t r = 0; r < rows; ++r) sample_weight.data()[r] = d.sample_weight[idx[r]];
 }
 
 void Trainer::plan(int64_t batch_size) {
@@ -103,18 +155,43 @@ void Trainer::plan(int64_t batch_size) {
   batch_.plan(batch_size, g_);
 }
 
-double Trainer::batch_loss(Graph& g, BatchBuffers& b, Matrix<const float> out, int64_t rows, bool with_grad,
-                           EpochStats* st, const MetricSpec& metrics) {
-  Matrix<float> grad = with_grad ? g.output_grad() : Matrix<float>(nullptr, rows, out.cols);
-  Matrix<const float> targets(b.targets.data(), rows, out.cols);
-  const double loss = loss_forward_backward<float>(grad, b.loss_ws.data(), out, b.labels.data(), targets, loss_args_);
-  if (st) {
-    AccuracyCount a = accuracy_count<float>(out, b.labels.data(), targets, loss_);
-    st->accuracy.correct += a.correct;
-    st->accuracy.total += a.total;
-    accumulate_metrics<float>(st->metrics, metrics, out, b.labels.data(), targets, loss_);
+double Trainer::batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_grad, EpochStats* st,
+                           const std::vector<MetricSpec>& metrics) {
+  double total = 0;
+  for (size_t j = 0; j < heads_.size(); ++j) {
+    Matrix<const float> out = g.output(j);
+    Matrix<float> grad = with_grad ? g.output_grad(j) : Matrix<float>(nullptr, rows, out.cols);
+    Matrix<const float> targets(b.targets[j].data(), rows, out.cols);
+    LossArgs<float> args = loss_args_[j];
+    args.sample_weights = sample_weighted_ ? b.sample_weight.data() : nullptr;
+    const double loss = loss_forward_backward<float>(grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
+    // The total is sum_j w_j loss_j: each head's gradient scales by its weight.
+    const double w = heads_[j].weight;
+    if (with_grad && w != 1.0) {
+      const float fw = float(w);
+      parallel_range(grad.size(), 1 << 15, [&](int64_t lo, int64_t hi) {
+        for (int64_t e = lo; e < hi; ++e) grad.data[e] *= fw;
+      });
+    }
+    total += w * loss;
+    head_losses_[j] = loss;
+    if (st) {
+      HeadStats& h = st->heads[j];
+      AccuracyCount a = accuracy_count<float>(out, b.labels[j].data(), targets, heads_[j].loss);
+      h.accuracy.correct += a.correct;
+      h.accuracy.total += a.total;
+      accumulate_metrics<float>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss);
+    }
   }
-  return loss;
+  return total;
+}
+
+// Adds one batch's losses to the epoch: the total and each head's.
+static void add_losses(EpochStats& st, double total, const std::vector<double>& heads, int64_t rows) {
+  st.loss_sum += total * double(rows);
+  for (size_t j = 0; j < heads.size(); ++j) st.heads[j].loss_sum += heads[j] * double(rows);
+  st.samples += rows;
+  ++st.batches;
 }
 
 EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle, uint64_t seed,
@@ -122,6 +199,7 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
                               bool check_interrupt) {
   if (d.n < 1) throw ValueError("fit: the training data is empty");
   if (batch_size < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(batch_size));
+  check_data(d, "fit");
   UseGate::Exclusive use(g_.gate(), "fit");
   // Buffers for at most the data: batch_size=10**9 on 20 samples plans 20 rows.
   plan(std::min(batch_size, d.n));
@@ -133,8 +211,9 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
     CounterRng rng(seed, 0x5f0ff1e000ULL + epoch);
     for (int64_t i = d.n - 1; i > 0; --i) std::swap(order[i], order[rng.below(uint64_t(i), uint64_t(i + 1))]);
   }
+  sample_weighted_ = d.sample_weight != nullptr;
   measure_bounds();
-  EpochStats st;
+  EpochStats st = new_stats();
   for (int64_t start = 0; start < d.n; start += batch_size) {
     if (check_interrupt && InterruptGuard::requested()) {
       st.interrupted = true;
@@ -142,7 +221,7 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
     }
     const int64_t rows = std::min(batch_size, d.n - start);
     batch_.gather(d, order + start, rows, g_);
-    if (!train_step(batch_.x.data(), rows, seed, st)) break;
+    if (!train_step(rows, seed, st)) break;
     report_progress(progress, every, st);
   }
   // A Ctrl-C during the last batch must not be lost when the loop ends by itself.
@@ -150,11 +229,11 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
   return st;
 }
 
-bool Trainer::train_step(const float* x, int64_t rows, uint64_t seed, EpochStats& st) {
+bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st) {
   const int64_t n_params = g_.num_params();
   StepInfo info{true, seed, uint64_t(step_ + 1)};
-  Matrix<const float> out = g_.forward(Matrix<const float>(x, rows, g_.input_size()), info);
-  const double loss = batch_loss(g_, batch_, out, rows, true, &st, metric_spec_);
+  g_.forward(batch_.views, info);
+  const double loss = batch_loss(g_, batch_, rows, true, &st, metric_specs_);
   if (!std::isfinite(loss)) {
     // Stop before the update: the model keeps its last finite weights.
     st.nonfinite_batch = st.batches;
@@ -177,20 +256,23 @@ bool Trainer::train_step(const float* x, int64_t rows, uint64_t seed, EpochStats
     return false;
   }
   ++step_;
-  st.loss_sum += loss * double(rows);
-  st.samples += rows;
-  ++st.batches;
+  add_losses(st, loss, head_losses_, rows);
   return true;
 }
 
 EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint64_t seed, uint64_t epoch,
                                      const ProgressFn& progress, int64_t every, bool check_interrupt) {
+  if (g_.num_inputs() != 1) throw ValueError("fit: a DataLoader feeds models with one input");
   if (loader.size() != d.n) throw ValueError("fit: the loader and the targets differ in length");
   if (checked_product(loader.output_shape(), "loader samples") != g_.input_size())
     throw ValueError("fit: the loader's samples do not match the model's input size");
+  DataRef with_x = d;
+  with_x.xs.assign(1, nullptr);  // the loader supplies x
+  check_data(with_x, "fit");
   UseGate::Exclusive use(g_.gate(), "fit");
+  sample_weighted_ = d.sample_weight != nullptr;
   measure_bounds();
-  EpochStats st;
+  EpochStats st = new_stats();
   loader.start_epoch(epoch);
   struct StopAtExit {  // also when a step throws: the loader's thread never outlives the epoch
     ArrayLoader& l;
@@ -202,33 +284,46 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
       break;
     }
     plan(b->rows);
-    for (int64_t r = 0; r < b->rows; ++r) {
-      const int64_t i = b->indices.data()[r];
-      if (d.labels) batch_.labels.data()[r] = d.labels[i];
-      if (d.targets)
-        std::copy(d.targets + i * g_.output_size(), d.targets + (i + 1) * g_.output_size(),
-                  batch_.targets.data() + r * g_.output_size());
+    for (size_t j = 0; j < heads_.size(); ++j) {
+      const int64_t out = g_.output_size(j);
+      for (int64_t r = 0; r < b->rows; ++r) {
+        const int64_t i = b->indices.data()[r];
+        if (d.labels[j]) batch_.labels[j].data()[r] = d.labels[j][i];
+        if (d.targets[j]) std::copy(d.targets[j] + i * out, d.targets[j] + (i + 1) * out, batch_.targets[j].data() + r * out);
+      }
     }
-    if (!train_step(b->x.data(), b->rows, seed, st)) break;
+    if (d.sample_weight)
+      for (int64_t r = 0; r < b->rows; ++r) batch_.sample_weight.data()[r] = d.sample_weight[b->indices.data()[r]];
+    batch_.views[0] = Matrix<const float>(b->x.data(), b->rows, g_.input_size());
+    if (!train_step(b->rows, seed, st)) break;
     report_progress(progress, every, st);
   }
   if (check_interrupt && InterruptGuard::requested()) st.interrupted = true;
   return st;
 }
 
-bool Trainer::train_batch(const float* x, int64_t rows, const int32_t* labels, const float* targets,
-                          uint64_t seed) {
+bool Trainer::train_batch(const DataRef& d, uint64_t seed) {
+  check_data(d, "fit");
   UseGate::Exclusive use(g_.gate(), "fit");
+  const int64_t rows = d.n;
   plan(rows);
   measure_bounds();  // Python ran since the last batch and may have written the weights
-  if (labels) std::copy(labels, labels + rows, batch_.labels.data());
-  if (targets) std::copy(targets, targets + rows * g_.output_size(), batch_.targets.data());
-  return train_step(x, rows, seed, open_epoch_);
+  for (size_t i = 0; i < g_.num_inputs(); ++i) batch_.views[i] = Matrix<const float>(d.xs[i], rows, g_.input_size(i));
+  for (size_t j = 0; j < heads_.size(); ++j) {
+    if (d.labels[j]) std::copy(d.labels[j], d.labels[j] + rows, batch_.labels[j].data());
+    if (d.targets[j]) std::copy(d.targets[j], d.targets[j] + rows * g_.output_size(j), batch_.targets[j].data());
+  }
+  sample_weighted_ = d.sample_weight != nullptr;
+  if (d.sample_weight) std::copy(d.sample_weight, d.sample_weight + rows, batch_.sample_weight.data());
+  if (open_epoch_.heads.size() != heads_.size()) open_epoch_ = new_stats();
+  return train_step(rows, seed, open_epoch_);
 }
 
-EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const MetricSpec& metrics) {
+EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::vector<MetricSpec>& metrics) {
   if (d.n < 1) throw ValueError("evaluate: the data is empty");
   if (batch_size < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(batch_size));
+  if (metrics.size() != heads_.size()) throw ValueError("evaluate: expected one metric spec per output");
+  check_data(d, "evaluate");
   UseGate::Shared use(g_.gate(), "evaluate");
   Graph::Lease lease(g_);
   Graph& g = lease.graph();
@@ -236,45 +331,68 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const MetricS
   g.plan(planned);
   BatchBuffers b;  // per call: concurrent evaluations share nothing
   b.plan(planned, g);
-  EpochStats st;
+  EpochStats st = new_stats();
+  std::vector<double> head_losses(heads_.size());
   for (int64_t start = 0; start < d.n; start += batch_size) {
     const int64_t rows = std::min(batch_size, d.n - start);
     for (int64_t r = 0; r < rows; ++r) b.order.data()[r] = start + r;
     b.gather(d, b.order.data(), rows, g);
-    Matrix<const float> out = g.forward(Matrix<const float>(b.x.data(), rows, g.input_size()), StepInfo{});
-    st.loss_sum += batch_loss(g, b, out, rows, false, &st, metrics) * double(rows);
-    st.samples += rows;
-    ++st.batches;
+    g.forward(b.views, StepInfo{});
+    double total = 0;
+    for (size_t j = 0; j < heads_.size(); ++j) {  // as batch_loss, without shared state
+      Matrix<const float> out = g.output(j);
+      Matrix<const float> targets(b.targets[j].data(), rows, out.cols);
+      LossArgs<float> args = loss_args_[j];
+      args.sample_weights = d.sample_weight ? b.sample_weight.data() : nullptr;
+      head_losses[j] = loss_forward_backward<float>(Matrix<float>(nullptr, rows, out.cols), b.loss_ws.data(), out,
+                                                    b.labels[j].data(), targets, args);
+      total += heads_[j].weight * head_losses[j];
+      HeadStats& h = st.heads[j];
+      AccuracyCount a = accuracy_count<float>(out, b.labels[j].data(), targets, heads_[j].loss);
+      h.accuracy.correct += a.correct;
+      h.accuracy.total += a.total;
+      accumulate_metrics<float>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss);
+    }
+    add_losses(st, total, head_losses, rows);
   }
   return st;
 }
 
-void predict(Graph& owner, const float* x, int64_t n, int64_t batch_size, float* out) {
+void predict(Graph& owner, const std::vector<const float*>& xs, int64_t n, int64_t batch_size,
+             const std::vector<float*>& outs) {
   if (batch_size < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(batch_size));
+  if (xs.size() != owner.num_inputs() || outs.size() != owner.num_outputs())
+    throw ValueError("predict: expected one array per model input and output");
   if (n < 1) return;
   UseGate::Shared use(owner.gate(), "predict");
   Graph::Lease lease(owner);
   Graph& g = lease.graph();
   g.plan(std::min(batch_size, n));
-  const int64_t in = g.input_size(), on = g.output_size();
+  std::vector<Matrix<const float>> views(xs.size());
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
-    // Rows of x are contiguous: the batch is read in place, no gather.
-    Matrix<const float> y = g.forward(Matrix<const float>(x + start * in, rows, in), StepInfo{});
-    std::memcpy(out + start * on, y.data, sizeof(float) * rows * on);
+    // Rows of each x are contiguous: the batch is read in place, no gather.
+    for (size_t i = 0; i < xs.size(); ++i)
+      views[i] = Matrix<const float>(xs[i] + start * g.input_size(i), rows, g.input_size(i));
+    g.forward(views, StepInfo{});
+    for (size_t j = 0; j < outs.size(); ++j) {
+      const int64_t on = g.output_size(j);
+      std::memcpy(outs[j] + start * on, g.output(j).data, sizeof(float) * rows * on);
+    }
   }
 }
 
 double Trainer::loss_and_gradients(const DataRef& d, bool training, uint64_t seed) {
   if (d.n < 1) throw ValueError("loss_and_gradients: the data is empty");
+  check_data(d, "loss_and_gradients");
   UseGate::Exclusive use(g_.gate(), "loss_and_gradients");
   plan(d.n);
   order_all_.resize(d.n);
   for (int64_t i = 0; i < d.n; ++i) order_all_.data()[i] = i;
   batch_.gather(d, order_all_.data(), d.n, g_);
-  Matrix<const float> out = g_.forward(Matrix<const float>(batch_.x.data(), d.n, g_.input_size()),
-                                       StepInfo{training, seed, uint64_t(step_ + 1)});
-  const double loss = batch_loss(g_, batch_, out, d.n, true, nullptr, metric_spec_);
+  sample_weighted_ = d.sample_weight != nullptr;
+  g_.forward(batch_.views, StepInfo{training, seed, uint64_t(step_ + 1)});
+  const double loss = batch_loss(g_, batch_, d.n, true, nullptr, metric_specs_);
   g_.zero_grads();
   g_.backward();
   return loss;

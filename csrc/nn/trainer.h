@@ -1,5 +1,7 @@
-// Trainer: runs whole epochs in C++ (gather a batch, forward, loss, backward, clip, one
-// fused optimizer step), evaluation and prediction, over arrays the caller owns.
+// Trainer: runs whole epochs in C++ (gather a batch, forward, the losses of every output,
+// backward, clip, one fused optimizer step), evaluation and prediction, over arrays the
+// caller owns. A model with several outputs has one head per output: its loss, class
+// weights, loss weight and metrics; the training loss is the weighted sum of the heads'.
 // Nothing is allocated per step: buffers are sized once per batch size, never beyond the data.
 // Training holds the graph's gate exclusively; evaluate and predict hold it shared and run on
 // a leased replica of the graph with buffers of their own (see graph.h).
@@ -17,20 +19,35 @@
 
 namespace pydl {
 
-// A data set the caller owns: x is (n, input_size) float32; labels (n,) int32 for
-// cross-entropy, or targets (n, output_size) float32 for the other losses.
+// A data set the caller owns: xs[i] is (n, input_size(i)) float32, one per graph input; per
+// head j, labels[j] (n,) int32 for cross-entropy or targets[j] (n, output_size(j)) float32
+// for the other losses; sample_weight (n,) or null.
 struct DataRef {
-  const float* x = nullptr;
+  std::vector<const float*> xs;
   int64_t n = 0;
-  const int32_t* labels = nullptr;
-  const float* targets = nullptr;
+  std::vector<const int32_t*> labels;
+  std::vector<const float*> targets;
+  const float* sample_weight = nullptr;
+};
+
+// The loss of one output.
+struct HeadConfig {
+  LossKind loss = LossKind::CrossEntropy;
+  std::vector<float> class_weights;  // empty: none
+  double label_smoothing = 0.0;
+  double weight = 1.0;               // its share of the total loss
+};
+
+struct HeadStats {
+  double loss_sum = 0;     // sum over batches of (batch loss * batch samples)
+  AccuracyCount accuracy;  // accumulated over batches
+  MetricSums metrics;      // what the head's MetricSpec asked for
 };
 
 struct EpochStats {
-  double loss_sum = 0;      // sum over batches of (batch loss * batch samples)
+  double loss_sum = 0;      // the weighted total: sum over batches of (loss * batch samples)
   int64_t samples = 0;      // samples seen
-  AccuracyCount accuracy;   // accumulated over batches
-  MetricSums metrics;       // what the MetricSpec asked for
+  std::vector<HeadStats> heads;
   int64_t batches = 0;      // completed optimizer steps (or evaluated batches)
   bool interrupted = false; // Ctrl-C: stopped at a batch boundary
   int64_t nonfinite_batch = -1;  // first batch whose loss was NaN or Inf (training stops there)
@@ -43,13 +60,18 @@ struct EpochStats {
 // Called every `every` batches with (batches done, running mean loss); at batch boundaries.
 using ProgressFn = std::function<void(int64_t, double)>;
 
-// Inference over n samples in batches (no dropout); out is (n, output_size).
-void predict(Graph& graph, const float* x, int64_t n, int64_t batch_size, float* out);
+// Inference over n samples in batches (no dropout): xs as in DataRef, outs[j] is
+// (n, output_size(j)).
+void predict(Graph& graph, const std::vector<const float*>& xs, int64_t n, int64_t batch_size,
+             const std::vector<float*>& outs);
 
-// One batch's inputs and targets, and the loss workspace, for up to `planned` rows.
+// One batch's inputs, targets and sample weights, and the loss workspace, for up to
+// `planned` rows.
 struct BatchBuffers {
-  Buffer<float> x, targets;
-  Buffer<int32_t> labels;
+  std::vector<Buffer<float>> xs, targets;
+  std::vector<Buffer<int32_t>> labels;
+  std::vector<Matrix<const float>> views;  // the graph's inputs over xs
+  Buffer<float> sample_weight;
   Buffer<double> loss_ws;
   Buffer<int64_t> order;
   int64_t planned = 0;
@@ -60,32 +82,34 @@ struct BatchBuffers {
 
 class Trainer {
  public:
-  Trainer(Graph& graph, LossKind loss, std::vector<float> class_weights, double label_smoothing,
-          OptimizerConfig optimizer);
+  Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig optimizer);
 
   EpochStats fit_epoch(const DataRef& data, int64_t batch_size, bool shuffle, uint64_t seed,
                        uint64_t epoch, const ProgressFn& progress, int64_t every,
                        bool check_interrupt);
-  // An epoch over a loader's batches; labels / targets come from `targets_of` (x unused).
+  // An epoch over a loader's batches (single-input graphs); targets come from `targets_of`.
   EpochStats fit_epoch_loader(ArrayLoader& loader, const DataRef& targets_of, uint64_t seed, uint64_t epoch,
                               const ProgressFn& progress, int64_t every, bool check_interrupt);
   // Epochs whose batches the caller makes (custom data sets): begin, one train_batch per
-  // batch (an optimizer step; loss and metrics accumulate as in fit_epoch), end.
-  void begin_epoch() { open_epoch_ = EpochStats(); }
-  // Returns false (nothing changed) when the loss is not finite.
-  bool train_batch(const float* x, int64_t rows, const int32_t* labels, const float* targets, uint64_t seed);
+  // batch (an optimizer step; loss and metrics accumulate as in fit_epoch), end. `batch`
+  // holds one batch: rows = batch.n.
+  void begin_epoch() { open_epoch_ = new_stats(); }
+  // Returns false (nothing changed) when the loss or the update is not finite.
+  bool train_batch(const DataRef& batch, uint64_t seed);
   EpochStats end_epoch() { return open_epoch_; }
   // Safe beside other evaluate/predict calls: a replica of the graph, buffers of its own.
-  EpochStats evaluate(const DataRef& data, int64_t batch_size, const MetricSpec& metrics);
-  EpochStats evaluate(const DataRef& data, int64_t batch_size) { return evaluate(data, batch_size, metric_spec_); }
+  // `metrics`: one spec per head.
+  EpochStats evaluate(const DataRef& data, int64_t batch_size, const std::vector<MetricSpec>& metrics);
+  EpochStats evaluate(const DataRef& data, int64_t batch_size) { return evaluate(data, batch_size, metric_specs_); }
   // Loss of the whole data set as one batch; leaves d loss / d params in graph.grad_data().
   double loss_and_gradients(const DataRef& data, bool training, uint64_t seed);
 
-  // Replaces the loss's class weights (empty: none); checked like the constructor's.
-  void set_class_weights(std::vector<float> w);
-  const std::vector<float>& class_weights() const { return class_weights_; }
-  void set_metrics(const MetricSpec& m) { metric_spec_ = m; }
-  const MetricSpec& metrics() const { return metric_spec_; }
+  size_t num_heads() const { return heads_.size(); }
+  const HeadConfig& head(size_t j) const { return heads_[j]; }
+  // Replaces head j's class weights (empty: none); checked like the constructor's.
+  void set_class_weights(size_t j, std::vector<float> w);
+  void set_metrics(size_t j, const MetricSpec& m) { metric_specs_.at(j) = m; }
+  const std::vector<MetricSpec>& metrics() const { return metric_specs_; }
   Graph& graph() { return g_; }
   int64_t num_params() const { return g_.num_params(); }
   const OptimizerConfig& optimizer() const { return opt_; }
@@ -98,32 +122,36 @@ class Trainer {
   void set_step(int64_t s);
   int slots() const { return optimizer_slots(opt_); }
   float* slot_data(int i) { return i == 0 ? slot0_.data() : slot1_.data(); }
+  // Checks that d fits the graph's inputs and heads (`what` names the caller in errors).
+  void check_data(const DataRef& d, const char* what) const;
 
  private:
+  EpochStats new_stats() const;
   void plan(int64_t batch_size);
   // The weights' and moments' magnitudes, for optimizer_step's cheap finiteness proof.
   void measure_bounds();
   // Calls progress every `every` batches, then re-measures the bounds.
   void report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st);
-  // The loss of `out` against the targets in b; d loss / d out into g's output gradient when
-  // with_grad; metrics into st when given.
-  double batch_loss(Graph& g, BatchBuffers& b, Matrix<const float> out, int64_t rows, bool with_grad,
-                    EpochStats* st, const MetricSpec& metrics);
-  // Forward, loss, backward, clip and update on x (rows samples) with batch_'s labels/targets filled.
-  // Returns false (and changes nothing) when the loss is not finite.
-  bool train_step(const float* x, int64_t rows, uint64_t seed, EpochStats& st);
+  // The weighted loss of g's outputs against the targets in b; d loss / d outputs into g's
+  // output gradients when with_grad; head losses and metrics into st when given.
+  double batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_grad, EpochStats* st,
+                    const std::vector<MetricSpec>& metrics);
+  // Forward, losses, backward, clip and update on batch_ (rows samples, filled).
+  // Returns false (and changes nothing) when the loss or the update is not finite.
+  bool train_step(int64_t rows, uint64_t seed, EpochStats& st);
 
   Graph& g_;
-  LossKind loss_;
-  std::vector<float> class_weights_;
-  LossArgs<float> loss_args_;
+  std::vector<HeadConfig> heads_;
+  std::vector<LossArgs<float>> loss_args_;
+  std::vector<MetricSpec> metric_specs_;
+  std::vector<double> head_losses_;  // of the last batch
+  bool sample_weighted_ = false;     // this epoch's data carries sample weights
   OptimizerConfig opt_;
   int64_t step_ = 0;
   Buffer<float> slot0_, slot1_;
   UpdateBounds bounds_;
-  BatchBuffers batch_;        // training's own
+  BatchBuffers batch_;         // training's own
   Buffer<int64_t> order_all_;  // the epoch's sample order
-  MetricSpec metric_spec_;
   EpochStats open_epoch_;
   std::vector<double> lr_table_;
   int64_t lr_table_start_ = 0;

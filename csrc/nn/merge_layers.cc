@@ -1,0 +1,130 @@
+// Merge layers: Add, Subtract, Multiply, Average, Maximum, Minimum (equal shapes) and
+// Concatenate(axis), over two or more tensors. No weights; the math is in kernels/merge.
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "kernels/merge.h"
+#include "nn/layers.h"
+
+namespace pydl {
+namespace {
+
+class MergeBase : public Layer {
+ public:
+  using Layer::Layer;
+  int arity() const override { return kMerge; }
+  Shape build(const Shape&, int) override { throw ValueError(label() + ": expected a list of at least 2 inputs"); }
+  void forward(Matrix<float>, Matrix<const float>, const StepInfo&) override {}
+  void backward(Matrix<float>, Matrix<float>, Matrix<const float>, Matrix<const float>) override {}
+
+ protected:
+  // Pointer tables for the kernels, sized at build: a step allocates nothing.
+  void size_tables(size_t k) {
+    xs_.assign(k, nullptr);
+    dxs_.assign(k, nullptr);
+  }
+  void fill(const std::vector<Matrix<const float>>& xs) {
+    for (size_t i = 0; i < xs.size(); ++i) xs_[i] = xs[i].data;
+  }
+  void fill(const std::vector<Matrix<float>>& dxs) {
+    for (size_t i = 0; i < dxs.size(); ++i) dxs_[i] = dxs[i].data;
+  }
+  std::vector<const float*> xs_;
+  std::vector<float*> dxs_;
+};
+
+class ElementwiseMerge : public MergeBase {
+ public:
+  ElementwiseMerge(LayerConfig c, MergeOp op, const char* kind) : MergeBase(std::move(c)), op_(op), kind_(kind) {}
+  const char* kind() const override { return kind_; }
+
+  Shape build_merge(const std::vector<Shape>& in, int index) override {
+    index_ = index;
+    if (op_ == MergeOp::Subtract && in.size() != 2)
+      throw ValueError(label() + ": expected exactly 2 inputs, got " + std::to_string(in.size()));
+    for (size_t i = 1; i < in.size(); ++i)
+      if (in[i] != in[0])
+        throw ValueError(label() + ": inputs 0 and " + std::to_string(i) + " have shapes " + shape_str(in[0]) +
+                         " and " + shape_str(in[i]) + "; " + kind_ + " needs equal shapes");
+    size_tables(in.size());
+    output_ = in[0];
+    return output_;
+  }
+  void forward_merge(Matrix<float> y, const std::vector<Matrix<const float>>& xs, const StepInfo&) override {
+    fill(xs);
+    merge_forward<float>(op_, y.data, xs_.data(), int(xs.size()), y.size());
+  }
+  void backward_merge(const std::vector<Matrix<float>>& dxs, Matrix<float> dy, const std::vector<Matrix<const float>>& xs,
+                      Matrix<const float>) override {
+    fill(xs);
+    fill(dxs);
+    merge_backward<float>(op_, dxs_.data(), dy.data, xs_.data(), int(xs.size()), dy.size());
+  }
+
+ private:
+  MergeOp op_;
+  const char* kind_;
+};
+
+class ConcatenateLayer : public MergeBase {
+ public:
+  using MergeBase::MergeBase;
+  const char* kind() const override { return "Concatenate"; }
+
+  Shape build_merge(const std::vector<Shape>& in, int index) override {
+    index_ = index;
+    const int64_t rank = int64_t(in[0].size()), axis = config_.axis;
+    // Keras counts the batch axis: axis -1 is the last, 1 the first per-sample axis, 0 the batch.
+    if (axis == 0 || axis > rank || axis < -rank)
+      throw ValueError(label() + ": axis " + std::to_string(axis) + " is not a per-sample axis of inputs " +
+                       shape_str(in[0]) + " (use -" + std::to_string(rank) + " .. -1 or 1 .. " + std::to_string(rank) + ")");
+    const int64_t a = axis < 0 ? rank + axis : axis - 1;
+    Shape out = in[0];
+    out[a] = 0;
+    widths_.clear();
+    for (size_t i = 0; i < in.size(); ++i) {
+      bool fits = int64_t(in[i].size()) == rank;
+      for (int64_t d = 0; fits && d < rank; ++d) fits = d == a || in[i][d] == in[0][d];
+      if (!fits)
+        throw ValueError(label() + ": inputs 0 and " + std::to_string(i) + " have shapes " + shape_str(in[0]) + " and " +
+                         shape_str(in[i]) + ", which differ outside the concatenation axis " + std::to_string(axis));
+      out[a] += in[i][a];
+      widths_.push_back(in[i][a]);
+    }
+    outer_ = 1;
+    inner_ = 1;
+    for (int64_t d = 0; d < a; ++d) outer_ *= in[0][d];
+    for (int64_t d = a + 1; d < rank; ++d) inner_ *= in[0][d];
+    size_tables(in.size());
+    output_ = out;
+    return output_;
+  }
+  void forward_merge(Matrix<float> y, const std::vector<Matrix<const float>>& xs, const StepInfo&) override {
+    fill(xs);
+    concat_forward<float>(y.data, xs_.data(), widths_.data(), int(xs.size()), y.rows * outer_, inner_);
+  }
+  void backward_merge(const std::vector<Matrix<float>>& dxs, Matrix<float> dy, const std::vector<Matrix<const float>>&,
+                      Matrix<const float>) override {
+    fill(dxs);
+    concat_backward<float>(dxs_.data(), dy.data, widths_.data(), int(dxs.size()), dy.rows * outer_, inner_);
+  }
+
+ private:
+  std::vector<int64_t> widths_;
+  int64_t outer_ = 1, inner_ = 1;  // per sample
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_merge_layer(const LayerConfig& c) {
+  if (c.type == "add") return std::make_unique<ElementwiseMerge>(c, MergeOp::Add, "Add");
+  if (c.type == "subtract") return std::make_unique<ElementwiseMerge>(c, MergeOp::Subtract, "Subtract");
+  if (c.type == "multiply") return std::make_unique<ElementwiseMerge>(c, MergeOp::Multiply, "Multiply");
+  if (c.type == "average") return std::make_unique<ElementwiseMerge>(c, MergeOp::Average, "Average");
+  if (c.type == "maximum") return std::make_unique<ElementwiseMerge>(c, MergeOp::Maximum, "Maximum");
+  if (c.type == "minimum") return std::make_unique<ElementwiseMerge>(c, MergeOp::Minimum, "Minimum");
+  return std::make_unique<ConcatenateLayer>(c);
+}
+
+}  // namespace pydl
