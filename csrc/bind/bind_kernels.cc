@@ -5,6 +5,7 @@
 #include "kernels/dropout.h"
 #include "kernels/gemm.h"
 #include "kernels/loss.h"
+#include "kernels/merge.h"
 #include "kernels/metrics.h"
 #include "kernels/optim.h"
 
@@ -138,13 +139,16 @@ void def_layers(py::module_& k) {
 template <typename T>
 void def_loss_optim(py::module_& k) {
   k.def("loss", [](Array<T> logits, std::optional<Array<int32_t>> labels, std::optional<Array<T>> targets,
-                   const std::string& kind, std::optional<Array<T>> class_weights, double label_smoothing) {
+                   const std::string& kind, std::optional<Array<T>> class_weights, double label_smoothing,
+                   std::optional<Array<T>> sample_weights) {
     if (logits.ndim() != 2) throw ValueError("loss: expected 2-D logits");
     LossArgs<T> a;
     a.kind = parse_loss(kind);
     a.class_weights = class_weights ? class_weights->data() : nullptr;
     a.label_smoothing = label_smoothing;
     const int64_t rows = logits.shape(0), cols = logits.shape(1);
+    if (sample_weights && sample_weights->size() != rows) throw ValueError("loss: expected one sample weight per row");
+    a.sample_weights = sample_weights ? sample_weights->data() : nullptr;
     if (a.kind == LossKind::CrossEntropy) {
       if (!labels || labels->size() != rows) throw ValueError("loss: cross_entropy needs one label per row");
       for (int64_t i = 0; i < rows; ++i)
@@ -161,7 +165,8 @@ void def_loss_optim(py::module_& k) {
                                         labels ? labels->data() : nullptr, tm, a);
     return py::make_tuple(l, grad);
   }, py::arg("logits"), py::arg("labels") = py::none(), py::arg("targets") = py::none(),
-     py::arg("kind") = "cross_entropy", py::arg("class_weights") = py::none(), py::arg("label_smoothing") = 0.0);
+     py::arg("kind") = "cross_entropy", py::arg("class_weights") = py::none(), py::arg("label_smoothing") = 0.0,
+     py::arg("sample_weights") = py::none());
 
   k.def("optimizer_step", [](py::array_t<T> params, Array<T> grads, std::optional<py::array_t<T>> slot0,
                              std::optional<py::array_t<T>> slot1, const py::dict& config, int64_t step) {
@@ -213,6 +218,104 @@ void def_loss_optim(py::module_& k) {
      py::arg("kind") = "cross_entropy");
 }
 
+MergeOp parse_merge(const std::string& op) {
+  if (op == "add") return MergeOp::Add;
+  if (op == "subtract") return MergeOp::Subtract;
+  if (op == "multiply") return MergeOp::Multiply;
+  if (op == "average") return MergeOp::Average;
+  if (op == "maximum") return MergeOp::Maximum;
+  if (op == "minimum") return MergeOp::Minimum;
+  throw ValueError("unknown merge '" + op + "': expected add, subtract, multiply, average, maximum or minimum");
+}
+
+// The arrays of a merge, all of one shape (at least `least` of them).
+template <typename T>
+std::vector<Array<T>> same_shaped(const std::vector<Array<T>>& xs, size_t least, const char* what) {
+  if (xs.size() < least) throw ValueError(std::string(what) + ": expected at least " + std::to_string(least) + " arrays");
+  for (const auto& x : xs)
+    if (x.ndim() != xs[0].ndim() || !std::equal(x.shape(), x.shape() + x.ndim(), xs[0].shape()))
+      throw ValueError(std::string(what) + ": expected arrays of one shape");
+  return xs;
+}
+
+template <typename T>
+void def_merge(py::module_& k) {
+  k.def("merge_forward", [](const std::string& op, std::vector<Array<T>> xs) {
+    const MergeOp m = parse_merge(op);
+    same_shaped(xs, 2, "merge_forward");
+    if (m == MergeOp::Subtract && xs.size() != 2) throw ValueError("merge_forward: subtract takes 2 arrays");
+    std::vector<const T*> p;
+    for (auto& x : xs) p.push_back(x.data());
+    Array<T> y = empty_like(xs[0]);
+    merge_forward<T>(m, y.mutable_data(), p.data(), int(xs.size()), y.size());
+    return y;
+  }, py::arg("op"), py::arg("xs"));
+  k.def("merge_backward", [](const std::string& op, Array<T> dy, std::vector<Array<T>> xs) {
+    const MergeOp m = parse_merge(op);
+    same_shaped(xs, 2, "merge_backward");
+    if (m == MergeOp::Subtract && xs.size() != 2) throw ValueError("merge_backward: subtract takes 2 arrays");
+    require_size(dy, xs[0].size(), "merge_backward dy");
+    std::vector<const T*> p;
+    std::vector<Array<T>> dxs;
+    std::vector<T*> dp;
+    for (auto& x : xs) {
+      p.push_back(x.data());
+      dxs.push_back(empty_like(x));
+      dp.push_back(dxs.back().mutable_data());
+    }
+    merge_backward<T>(m, dp.data(), dy.data(), p.data(), int(xs.size()), dy.size());
+    return dxs;
+  }, py::arg("op"), py::arg("dy"), py::arg("xs"));
+  k.def("concat_forward", [](std::vector<Array<T>> xs, int axis) {
+    if (xs.empty() || xs[0].ndim() < 1) throw ValueError("concat_forward: expected arrays of rank >= 1");
+    const int rank = int(xs[0].ndim());
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank) throw ValueError("concat_forward: axis out of range");
+    std::vector<int64_t> widths;
+    std::vector<const T*> p;
+    std::vector<py::ssize_t> shape(xs[0].shape(), xs[0].shape() + rank);
+    shape[axis] = 0;
+    for (auto& x : xs) {
+      if (int(x.ndim()) != rank) throw ValueError("concat_forward: arrays of different ranks");
+      for (int d = 0; d < rank; ++d)
+        if (d != axis && x.shape(d) != xs[0].shape(d)) throw ValueError("concat_forward: shapes differ off the axis");
+      widths.push_back(x.shape(axis));
+      shape[axis] += x.shape(axis);
+      p.push_back(x.data());
+    }
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < axis; ++d) outer *= shape[d];
+    for (int d = axis + 1; d < rank; ++d) inner *= shape[d];
+    Array<T> y(shape);
+    concat_forward<T>(y.mutable_data(), p.data(), widths.data(), int(xs.size()), outer, inner);
+    return y;
+  }, py::arg("xs"), py::arg("axis"));
+  k.def("concat_backward", [](Array<T> dy, std::vector<int64_t> widths, int axis) {
+    const int rank = int(dy.ndim());
+    if (axis < 0) axis += rank;
+    if (rank < 1 || axis < 0 || axis >= rank) throw ValueError("concat_backward: axis out of range");
+    int64_t total = 0;
+    for (int64_t w : widths) {
+      if (w < 0) throw ValueError("concat_backward: negative width");
+      total += w;
+    }
+    if (total != dy.shape(axis)) throw ValueError("concat_backward: widths do not add up to dy's axis");
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < axis; ++d) outer *= dy.shape(d);
+    for (int d = axis + 1; d < rank; ++d) inner *= dy.shape(d);
+    std::vector<Array<T>> dxs;
+    std::vector<T*> dp;
+    for (int64_t w : widths) {
+      std::vector<py::ssize_t> shape(dy.shape(), dy.shape() + rank);
+      shape[axis] = w;
+      dxs.emplace_back(shape);
+      dp.push_back(dxs.back().mutable_data());
+    }
+    concat_backward<T>(dp.data(), dy.data(), widths.data(), int(widths.size()), outer, inner);
+    return dxs;
+  }, py::arg("dy"), py::arg("widths"), py::arg("axis"));
+}
+
 }  // namespace
 
 void bind_kernels(py::module_& m) {
@@ -223,6 +326,8 @@ void bind_kernels(py::module_& m) {
   def_layers<double>(k);
   def_loss_optim<float>(k);
   def_loss_optim<double>(k);
+  def_merge<float>(k);
+  def_merge<double>(k);
 }
 
 }  // namespace pydl::bind
