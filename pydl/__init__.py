@@ -40,12 +40,13 @@ from . import (augmentation, callbacks, data, datasets, layers, loader, losses, 
 from .diagnose import diagnose
 from ._core import get_num_threads, set_num_threads
 from .loader import ArrayDataset, DataLoader
-from .models import Sequential
+from .functional import Input
+from .models import Model, Sequential
 from .saving import load_model
 
 __version__ = "0.1.0"
 
-__all__ = ["Sequential", "load_model", "set_num_threads", "get_num_threads", "layers", "losses",
+__all__ = ["Model", "Sequential", "Input", "load_model", "set_num_threads", "get_num_threads", "layers", "losses",
            "optimizers", "callbacks", "data", "datasets", "metrics", "preprocessing", "augmentation", "loader",
            "readers", "resampling", "splits", "schedules", "plot", "diagnose", "tuning", "ArrayDataset", "DataLoader",
            "__version__"]

@@ -1,124 +1,148 @@
-"""Sequential models: describe layers in Python, compile to the C++ network, train there.
-
-``fit`` runs whole epochs in C++ with the GIL released; Python sees the run only every
-few batches (the progress bar) and at epoch ends (validation, callbacks, history).
+"""Models: ``Model(inputs, outputs)`` for any DAG of layer calls, and ``Sequential``, its chain
+case. Python describes the network; the C++ graph runs it (fit runs whole epochs in C++ with
+the GIL released; Python sees the run only every few batches and at epoch ends).
 """
 from __future__ import annotations
 
-import re
 import threading
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import _checks, _core, _metric_logs
+from . import functional
 from . import layers as layers_mod
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from .training import TrainingMixin
 
-__all__ = ["Sequential"]
+__all__ = ["Model", "Sequential"]
 
 
+def _structure(value, what: str) -> Tuple[str, list, Optional[list]]:
+    """("single" | "list" | "dict", the items in order, the dict keys or None)."""
+    if isinstance(value, dict):
+        return "dict", list(value.values()), list(value.keys())
+    if isinstance(value, (list, tuple)):
+        return "list", list(value), None
+    return "single", [value], None
 
-class Sequential(TrainingMixin):
-    """A linear stack of layers.
 
-    >>> model = Sequential([layers.Input((64,)), layers.Dense(10)], seed=0)
+class Model(TrainingMixin):
+    """A model over a DAG of layer calls.
 
-    ``seed`` fixes weight initialisation, data shuffling and dropout masks: the same seed
-    gives bitwise identical weights whatever the thread count.
+    >>> inp = pydl.Input((8, 8, 1), name="image")
+    >>> x = layers.Conv2D(16, 3, padding="same", activation="relu")(inp)
+    >>> y = layers.Add()([x, layers.Conv2D(16, 3, padding="same")(x)])
+    >>> out = layers.Dense(10, name="digit")(layers.Flatten()(y))
+    >>> model = pydl.Model(inputs=inp, outputs=out, seed=0)
+
+    ``inputs`` and ``outputs`` are a tensor, a list or a dict of tensors; data for several
+    inputs or outputs is passed in the same structure (a list in order, or a dict by input
+    name / output name). Output names are the dict keys, else the names of the layers that
+    made them. ``seed`` fixes weight initialisation, shuffling and dropout masks: the same
+    seed gives bitwise identical weights whatever the thread count.
     """
 
-    def __init__(self, layers: Optional[Sequence[layers_mod.Layer]] = None, seed: int = 0,
-                 name: Optional[str] = None):
+    def __init__(self, inputs=None, outputs=None, name: Optional[str] = None, seed: int = 0):
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"Sequential: expected a non-negative int seed, got {seed!r}")
+            raise ValueError(f"{type(self).__name__}: expected a non-negative int seed, got {seed!r}")
         self.seed = int(seed)
-        self.name = name or "sequential"
+        self.name = name or ("sequential" if isinstance(self, Sequential) else "model")
         self.layers: List[layers_mod.Layer] = []
-        self.input_shape: Optional[Tuple[int, ...]] = None
         self.stop_training = False
         self.optimizer: Optional[optimizers_mod.Optimizer] = None
-        self.loss: Optional[losses_mod.Loss] = None
+        self.loss = None
         self.metrics: List[str] = []
+        self._losses: List[losses_mod.Loss] = []        # one per output
+        self._head_metrics: List[List[str]] = []        # one list per output
+        self._loss_weights: List[float] = []
         self._graph = None
         self._trainer = None
+        self._traced = None
         self._epochs_seen = 0  # epochs trained so far: keeps each fit's shuffles fresh
         # Lazy building and trainer creation happen on first use, perhaps in several threads
         # at once; the C++ graph's own use gate guards everything after.
         self._setup_lock = threading.RLock()
-        for layer in layers or []:
-            self.add(layer)
-
-    # ----------------------------------------------------------------- building
-    def add(self, layer: layers_mod.Layer) -> None:
-        if self._graph is not None:
-            raise RuntimeError(f"{self.name}: layers cannot be added after the model is built")
-        if isinstance(layer, layers_mod.Input):
-            if self.layers or self.input_shape is not None:
-                raise ValueError(f"{self.name}: Input must be the first layer")
-            self.input_shape = layer.shape
+        if isinstance(self, Sequential):
             return
-        if not isinstance(layer, layers_mod.Layer):
-            raise TypeError(f"{self.name}: expected a pydl layer, got {type(layer).__name__}")
-        if layer.name is None:
-            # Keras-style names: Conv2D -> conv2d, BatchNormalization -> batch_normalization
-            base = re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", type(layer).__name__).lower()
-            taken = {l.name for l in self.layers}
-            layer.name = base
-            i = 1
-            while layer.name in taken:
-                layer.name = f"{base}_{i}"
-                i += 1
-        elif any(l.name == layer.name for l in self.layers):
-            raise ValueError(f"{self.name}: two layers are named {layer.name!r}")
-        self.layers.append(layer)
+        if inputs is None or outputs is None:
+            raise ValueError("Model: give both inputs= and outputs= (tensors from pydl.Input and layer calls); "
+                             "for a stack of layers use pydl.Sequential")
+        self._input_kind, self.inputs, self._input_keys = _structure(inputs, "inputs")
+        self._output_kind, self.outputs, self._output_keys = _structure(outputs, "outputs")
+        for i, t in enumerate(self.inputs):
+            if isinstance(t, functional.SymbolicTensor) and t.layer is None and t.name is None:
+                t.name = "input" if i == 0 else f"input_{i}"
+        self._traced = functional.trace(self.inputs, self.outputs, self.name)
+        functional.assign_names(self._traced.layers, self.name)
+        self.layers = list(self._traced.layers)
+        names = [t.name for t in self.inputs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: two inputs are named {names}")
+        self.build()
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def input_names(self) -> List[str]:
+        if self._input_keys is not None:
+            return list(self._input_keys)
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> List[str]:
+        if self._output_keys is not None:
+            return [str(k) for k in self._output_keys]
+        return [t.layer.name if t.layer is not None else t.name for t in self.outputs]
+
+    def get_layer(self, name: str) -> layers_mod.Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"{self.name}: no layer named {name!r}; layers: {[l.name for l in self.layers]}")
 
     @property
     def built(self) -> bool:
         return self._graph is not None
 
-    def build(self, input_shape: Optional[Sequence[int]] = None) -> "Sequential":
-        """Create the C++ network (weights included) for ``input_shape`` (one sample)."""
+    def build(self, input_shape=None) -> "Model":
+        """Create the C++ network (weights included)."""
         with self._setup_lock:
-            return self._build_locked(input_shape)
-
-    def _build_locked(self, input_shape):
-        if self._graph is not None:
-            return self
-        if input_shape is not None:
-            self.input_shape = tuple(int(d) for d in input_shape)
-        if self.input_shape is None:
-            raise ValueError(f"{self.name}: the input shape is unknown; start the model with "
-                             "layers.Input(shape) or call fit/predict first")
-        if not self.layers:
-            raise ValueError(f"{self.name}: the model has no layers")
-        self._graph = _core.Graph(list(self.input_shape), [l.core_config() for l in self.layers])
-        self._built_input_shape = tuple(self._graph.input_shape)  # cached: checked on every call
-        self._graph.init_params(self.seed)
-        for layer in self.layers:  # fixed statistics given to Normalization layers
-            if isinstance(layer, layers_mod.Normalization) and layer.mean is not None:
-                self._set_layer_weights(layer.name, {"mean": layer.mean, "variance": layer.variance})
-        if self.optimizer is not None:
-            self._make_trainer()
+            if self._graph is None:
+                self._graph = self._make_graph(input_shape)
+                self._built_input_shapes = [tuple(s) for s in self._graph.input_shapes]  # checked on every call
+                self._graph.init_params(self.seed)
+                for layer in self.layers:
+                    layer._model = self  # layer.get_weights / set_weights reach the graph
+                    if isinstance(layer, layers_mod.Normalization) and layer.mean is not None:
+                        self._set_layer_weights(layer.name, {"mean": layer.mean, "variance": layer.variance})
+                if self.optimizer is not None:
+                    self._make_trainer()
         return self
 
+    def _make_graph(self, input_shape):
+        t = self._traced
+        graph = _core.Graph([list(x.shape) for x in t.inputs], [l.core_config() for l in t.layers], t.nodes, t.outputs)
+        n_in = len(t.inputs)
+        nodes = graph.nodes()
+        for tensor, i in t.tensor_ids.items():  # the shapes the C++ build inferred
+            if i >= n_in:
+                tensor.shape = tuple(nodes[i - n_in]["output_shape"])
+        return graph
+
     @property
-    def output_shape(self) -> Tuple[int, ...]:
+    def output_shape(self):
         self._require_built()
-        return tuple(self._graph.output_shape)
+        shapes = [tuple(s) for s in self._graph.output_shapes]
+        return shapes[0] if len(shapes) == 1 else shapes
 
     def _require_built(self):
-        if self._graph is None and self.input_shape is not None and self.layers:
-            self.build()  # the shape is known from Input: build on first use
         if self._graph is None:
-            raise ValueError(f"{self.name}: the model is not built yet; give it an Input layer "
-                             "or call fit/predict first")
+            self.build()
 
-    def _ensure_built(self, x: np.ndarray) -> None:
+    def _ensure_built(self, xs: List[np.ndarray]) -> None:
         if self._graph is None:
-            self.build(self.input_shape or x.shape[1:])
+            self.build()
 
     def _use(self, what: str, exclusive: bool):
         """Hold the graph for `what`: exclusively for training and weight changes, shared for
@@ -131,104 +155,245 @@ class Sequential(TrainingMixin):
                 self._make_trainer()
 
     # ---------------------------------------------------------------- compiling
-    def compile(self, optimizer="adam", loss="cross_entropy", metrics: Optional[Sequence[str]] = None) -> None:
-        """Choose the optimizer, the loss and the metrics reported by fit and evaluate."""
-        optimizer, loss = optimizers_mod.get(optimizer), losses_mod.get(loss)
-        metrics = _metric_logs.validate(list(metrics or []), loss.name)
+    def _per_output(self, value, what: str, default):
+        """A setting per output from one value (single output), a list in order or a dict by
+        output name; missing dict entries take `default`, unknown names are errors."""
+        names = self.output_names
+        if isinstance(value, dict):
+            unknown = [k for k in value if k not in names]
+            if unknown:
+                raise ValueError(f"{self.name}: {what} names outputs {unknown} that the model does not have; "
+                                 f"outputs: {names}")
+            return [value.get(n, default) for n in names]
+        if isinstance(value, (list, tuple)) and what != "metrics" or (what == "metrics" and value and
+                                                                        isinstance(value[0], (list, tuple))):
+            if len(value) != len(names):
+                raise ValueError(f"{self.name}: expected {len(names)} {what} (one per output {names}), got {len(value)}")
+            return list(value)
+        if len(names) > 1 and what == "loss":
+            raise ValueError(f"{self.name}: the model has {len(names)} outputs {names}; give loss as a dict by "
+                             "output name or a list in order")
+        return [value] * len(names)
+
+    def compile(self, optimizer="adam", loss="cross_entropy", metrics=None, loss_weights=None) -> None:
+        """Choose the optimizer, the loss(es), their weights and the metrics reported by fit
+        and evaluate. With several outputs, ``loss``, ``loss_weights`` and ``metrics`` are
+        dicts by output name or lists in order (a flat metrics list applies to every output);
+        the training loss is the weighted sum of the outputs' losses."""
+        self._require_built() if not isinstance(self, Sequential) else None
+        optimizer = optimizers_mod.get(optimizer)
+        n_out = len(self.output_names) if self._traced is not None else 1
+        if self._traced is None:  # Sequential: one output
+            losses, weights, metric_lists = [loss], [1.0 if loss_weights is None else loss_weights], [metrics or []]
+            if isinstance(loss_weights, (list, tuple)):
+                weights = list(loss_weights)
+        else:
+            losses = self._per_output(loss, "loss", None)
+            if any(l is None for l in losses):
+                missing = [n for n, l in zip(self.output_names, losses) if l is None]
+                raise ValueError(f"{self.name}: no loss for the outputs {missing}")
+            weights = self._per_output(1.0 if loss_weights is None else loss_weights, "loss_weights", 1.0)
+            metric_lists = self._per_output(metrics or [], "metrics", [])
+        losses = [losses_mod.get(l) for l in losses]
+        if len(weights) != n_out:
+            raise ValueError(f"{self.name}: expected {n_out} loss_weights, got {len(weights)}")
+        for w in weights:
+            if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) or not np.isfinite(w) or w < 0:
+                raise ValueError(f"{self.name}: loss_weights must be finite numbers >= 0, got {w!r}")
+        metric_lists = [_metric_logs.validate(list(m or []), l.name) for m, l in zip(metric_lists, losses)]
         with self._setup_lock:
+            def apply():
+                self.optimizer, self._losses, self._loss_weights = optimizer, losses, [float(w) for w in weights]
+                self._head_metrics = metric_lists
+                self.loss = losses[0] if n_out == 1 else (loss if isinstance(loss, dict) else losses)
+                self.metrics = metric_lists[0] if n_out == 1 else metrics
+                if self._graph is not None:
+                    self._make_trainer()
             if self._graph is None:
-                self.optimizer, self.loss, self.metrics = optimizer, loss, metrics
+                apply()
                 return
             with self._use("compile", exclusive=True):
-                self.optimizer, self.loss, self.metrics = optimizer, loss, metrics
-                self._make_trainer()
+                apply()
 
     def _make_trainer(self, keep_state: bool = False):
         old = self._trainer
-        self._trainer = _core.Trainer(
-            self._graph, self.loss.name, losses_mod.weights_array(self.loss).tolist(),
-            getattr(self.loss, "label_smoothing", 0.0), self.optimizer.core_config())
-        self._trainer.set_metrics(**_metric_logs.spec(self.metrics))
+        heads = [{"loss": l.name, "class_weights": losses_mod.weights_array(l).tolist(),
+                  "label_smoothing": getattr(l, "label_smoothing", 0.0), "weight": w}
+                 for l, w in zip(self._losses, self._loss_weights)]
+        self._trainer = _core.Trainer(self._graph, heads, self.optimizer.core_config())
+        for j, names in enumerate(self._head_metrics):
+            self._trainer.set_metrics(**_metric_logs.spec(names), head=j)
         if keep_state and old is not None:
             self._trainer.step = old.step
             for new, prev in zip(self._trainer.slots(), old.slots()):
                 new[:] = prev
 
     def _require_compiled(self, what: str):
-        if self.optimizer is None or self.loss is None:
+        if self.optimizer is None or not self._losses:
             raise RuntimeError(f"{self.name}: call compile() before {what}()")
 
     # ------------------------------------------------------------------ data in
-    def _prepare_x(self, x, what: str) -> np.ndarray:
-        arr = _checks.as_float32(x, what)
-        self._ensure_built(arr)
-        _checks.check_input_shape(arr, self._built_input_shape, self.name)
-        _checks.check_finite(arr, what)
-        return arr
+    def _by_structure(self, data, names: List[str], what: str) -> list:
+        """Arrays in model order from one array (one input/output), a list, or a dict by name."""
+        if isinstance(data, dict):
+            missing = [n for n in names if n not in data]
+            extra = [k for k in data if k not in names]
+            if missing or extra:
+                raise ValueError(f"{self.name}: {what} keys {sorted(map(str, data))} do not match the model's "
+                                 f"{names}" + (f" (missing {missing})" if missing else "") +
+                                 (f" (unknown {extra})" if extra else ""))
+            return [data[n] for n in names]
+        if isinstance(data, (list, tuple)) and len(names) > 1:
+            if len(data) != len(names):
+                raise ValueError(f"{self.name}: expected {len(names)} {what} arrays {names}, got {len(data)}")
+            return list(data)
+        if len(names) > 1:
+            raise ValueError(f"{self.name}: the model has {len(names)} {what}s {names}; pass a list or a dict")
+        return [data]
+
+    def _prepare_inputs(self, x, what: str = "x") -> List[np.ndarray]:
+        if self._traced is None:  # Sequential
+            arr = _checks.as_float32(x, what)
+            self._ensure_built([arr])
+            _checks.check_input_shape(arr, self._built_input_shapes[0], self.name)
+            _checks.check_finite(arr, what)
+            return [arr]
+        self._require_built()
+        names = self.input_names
+        arrays = []
+        for name, tensor, shape, value in zip(names, self.inputs, self._built_input_shapes,
+                                              self._by_structure(x, names, what)):
+            label = what if len(names) == 1 else f"{what}[{name!r}]"
+            arr = _checks.as_float32(functional.as_input_array(value, tensor, label), label)
+            _checks.check_input_shape(arr, shape, self.name)
+            _checks.check_finite(arr, label)
+            arrays.append(arr)
+        if len({len(a) for a in arrays}) > 1:
+            raise ValueError(f"{self.name}: the input arrays have different lengths {[len(a) for a in arrays]}")
+        return arrays
+
+    def _prepare_x(self, x, what: str = "x") -> np.ndarray:
+        """The one input array of a single-input model (DataLoaders and adapt)."""
+        return self._prepare_inputs(x, what)[0]
+
+    def _prepare_targets(self, y, n: int, what: str = "y") -> Tuple[list, list]:
+        """(labels per output, targets per output): for each output one is None, by its loss."""
+        names = self.output_names if self._traced is not None else ["output"]
+        ys = self._by_structure(y, names, what)
+        labels, targets = [], []
+        for j, (value, loss) in enumerate(zip(ys, self._losses)):
+            label = what if len(ys) == 1 else f"{what}[{names[j]!r}]"
+            out_shape = tuple(self._graph.output_shapes[j])
+            if loss.name == "cross_entropy":
+                if len(out_shape) != 1:
+                    raise ValueError(f"cross_entropy expects a model output of shape (None, classes), "
+                                     f"got (None, {', '.join(map(str, out_shape))})")
+                labels.append(_checks.class_labels(value, n, out_shape[0], label))
+                targets.append(None)
+            else:
+                labels.append(None)
+                targets.append(_checks.targets(value, n, out_shape, loss.name, label))
+        return labels, targets
 
     def _prepare_y(self, y, n: int, what: str = "y"):
-        """(labels, targets): one of them is None, by the loss."""
-        out_shape = tuple(self._graph.output_shape)
-        if self.loss.name == "cross_entropy":
-            if len(out_shape) != 1:
-                raise ValueError(f"cross_entropy expects a model output of shape (None, classes), "
-                                 f"got (None, {', '.join(map(str, out_shape))})")
-            return _checks.class_labels(y, n, out_shape[0], what), None
-        return None, _checks.targets(y, n, out_shape, self.loss.name, what)
+        """(labels, targets) of a single-output model."""
+        labels, targets = self._prepare_targets(y, n, what)
+        return labels[0], targets[0]
+
+    @staticmethod
+    def _prepare_sample_weight(sample_weight, n: int, what: str = "sample_weight") -> Optional[np.ndarray]:
+        if sample_weight is None:
+            return None
+        w = np.asarray(sample_weight)
+        if w.ndim == 2 and w.shape[1] == 1:
+            w = w[:, 0]
+        if w.ndim != 1 or len(w) != n:
+            raise ValueError(f"{what}: expected one weight per sample, shape ({n},), got {w.shape}")
+        if not (np.issubdtype(w.dtype, np.number) or w.dtype == np.bool_):
+            raise TypeError(f"{what}: expected numbers, got dtype {w.dtype}")
+        w = np.ascontiguousarray(w, dtype=np.float32)
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError(f"{what}: expected finite weights >= 0")
+        return w
 
     # ------------------------------------------------------- evaluate / predict
-    def evaluate(self, x, y, batch_size: int = 256, metrics: Optional[Sequence[str]] = None) -> Dict[str, float]:
+    def evaluate(self, x, y, batch_size: int = 256, metrics=None, sample_weight=None) -> Dict[str, float]:
         """Loss and metrics on ``(x, y)`` in inference mode (no dropout, no augmentation).
         ``metrics`` (default: the compiled ones) are accumulated in C++ across batches;
-        ``roc_auc`` is computed from the model's outputs at the end."""
+        ``roc_auc`` is computed from the model's outputs at the end. ``sample_weight`` weighs
+        each sample's loss (the weighted mean)."""
         self._require_compiled("evaluate")
         batch_size = _checks.batch_size(batch_size)
-        x = self._prepare_x(x, "x")
+        xs = self._prepare_inputs(x, "x")
         self._ensure_trainer()
-        labels, targets = self._prepare_y(y, len(x))
-        names = self.metrics if metrics is None else _metric_logs.validate(list(metrics), self.loss.name)
+        labels, targets = self._prepare_targets(y, len(xs[0]))
+        sw = self._prepare_sample_weight(sample_weight, len(xs[0]))
+        if metrics is None:
+            names = self._head_metrics
+        elif len(self._losses) == 1:
+            names = [_metric_logs.validate(list(metrics), self._losses[0].name)]
+        else:
+            names = [_metric_logs.validate(list(m or []), l.name)
+                     for m, l in zip(self._per_output(metrics, "metrics", []), self._losses)]
         # The metrics travel with the call: concurrent evaluations never see each other's.
-        stats = self._trainer.evaluate(x, labels, targets, batch_size, _metric_logs.spec(names))
-        logs = _metric_logs.logs_from_stats(stats, names, self.loss.name)
-        if "roc_auc" in names:
-            logs["roc_auc"] = self._roc_auc(x, labels, targets, batch_size)
+        stats = self._trainer.evaluate(xs, labels, targets, batch_size, [_metric_logs.spec(m) for m in names], sw)
+        logs = self._logs(stats, names)
+        if any("roc_auc" in m for m in names):
+            self._add_roc_auc(logs, xs, labels, targets, batch_size, names, "")
         return logs
 
-    def _roc_auc(self, x, labels, targets, batch_size) -> float:
+    def _add_roc_auc(self, logs, xs, labels, targets, batch_size, names, prefix: str) -> None:
         from .metrics import roc_auc
 
-        scores = self._graph.predict(x, batch_size)
-        if self.loss.name == "binary_cross_entropy":
-            return float(roc_auc(targets.reshape(-1) > 0.5, scores.reshape(-1)))
-        e = np.exp(scores - scores.max(axis=1, keepdims=True))
-        return float(roc_auc(labels, e / e.sum(axis=1, keepdims=True), multi_class="ovr"))
+        outs = self._graph.predict(xs, batch_size)
+        for j, (scores, loss) in enumerate(zip(outs, self._losses)):
+            if "roc_auc" not in names[j]:
+                continue
+            if loss.name == "binary_cross_entropy":
+                value = float(roc_auc(targets[j].reshape(-1) > 0.5, scores.reshape(-1)))
+            else:
+                e = np.exp(scores - scores.max(axis=1, keepdims=True))
+                value = float(roc_auc(labels[j], e / e.sum(axis=1, keepdims=True), multi_class="ovr"))
+            head = "" if len(self._losses) == 1 else f"{self.output_names[j]}_"
+            logs[f"{prefix}{head}roc_auc"] = value
 
-    def predict(self, x, batch_size: int = 256) -> np.ndarray:
-        """Model outputs (logits for classification losses) as float32, batched internally."""
+    def predict(self, x, batch_size: int = 256):
+        """Model outputs (logits for classification losses) as float32, batched internally:
+        one array, or a list (dict) of them when the model's outputs are a list (dict)."""
         batch_size = _checks.batch_size(batch_size)
-        x = self._prepare_x(x, "x")
-        return self._graph.predict(x, batch_size)
+        xs = self._prepare_inputs(x, "x")
+        if self._traced is None:
+            return self._graph.predict(xs[0], batch_size)
+        outs = self._graph.predict(xs, batch_size)
+        if self._output_kind == "single":
+            return outs[0]
+        if self._output_kind == "dict":
+            return dict(zip(self._output_keys, outs))
+        return outs
 
-    def loss_and_gradients(self, x, y, training: bool = False) -> Tuple[float, List[np.ndarray]]:
-        """The loss on the whole ``(x, y)`` as one batch, and its gradients with respect to
-        every weight, aligned with ``get_weights()``. ``training=True`` applies dropout."""
+    def loss_and_gradients(self, x, y, training: bool = False, sample_weight=None) -> Tuple[float, List[np.ndarray]]:
+        """The (total) loss on the whole ``(x, y)`` as one batch, and its gradients with respect
+        to every weight, aligned with ``get_weights()``. ``training=True`` applies dropout."""
         self._require_compiled("loss_and_gradients")
-        x = self._prepare_x(x, "x")
+        xs = self._prepare_inputs(x, "x")
         self._ensure_trainer()
-        labels, targets = self._prepare_y(y, len(x))
+        labels, targets = self._prepare_targets(y, len(xs[0]))
+        sw = self._prepare_sample_weight(sample_weight, len(xs[0]))
         with self._use("loss_and_gradients", exclusive=True):
-            loss = self._trainer.loss_and_gradients(x, labels, targets, bool(training), self.seed)
+            loss = self._trainer.loss_and_gradients(xs, labels, targets, bool(training), self.seed, sw)
             return float(loss), self._split(self._graph.grad_buffer(), None)
 
     # ------------------------------------------------------------------ weights
     def _buffers(self):
         return self._graph.param_buffer(), self._graph.state_buffer()
 
-    def _split(self, params_flat: np.ndarray, state_flat: Optional[np.ndarray]) -> List[np.ndarray]:
-        """Per-weight arrays in get_weights() order; non-trainable weights come from
-        state_flat, or are zeros (their gradient) when it is None."""
+    def _split(self, params_flat: np.ndarray, state_flat: Optional[np.ndarray], layer: Optional[str] = None):
+        """Per-weight arrays in get_weights() order (of one layer when given); non-trainable
+        weights come from state_flat, or are zeros (their gradient) when it is None."""
         out = []
         for p in self._graph.params():
+            if layer is not None and p["layer"] != layer:
+                continue
             if p["trainable"]:
                 src = params_flat
             elif state_flat is None:
@@ -239,24 +404,28 @@ class Sequential(TrainingMixin):
             out.append(src[p["offset"]: p["offset"] + p["size"]].reshape(p["shape"]).copy())
         return out
 
-    def get_weights(self) -> List[np.ndarray]:
+    def get_weights(self, layer: Optional[str] = None) -> List[np.ndarray]:
         """Copies of every weight, layer by layer (Dense: kernel then bias; BatchNormalization:
-        gamma, beta, moving_mean, moving_variance)."""
+        gamma, beta, moving_mean, moving_variance); of one layer when ``layer`` names it."""
         self._require_built()
         with self._use("get_weights", exclusive=False):
-            return self._split(*self._buffers())
+            return self._split(*self._buffers(), layer=layer)
 
-    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+    def set_weights(self, weights: Sequence[np.ndarray], layer: Optional[str] = None) -> None:
+        """Replace every weight (or one layer's, when ``layer`` names it), in get_weights order."""
         self._require_built()
-        params = self._graph.params()
+        params = [p for p in self._graph.params() if layer is None or p["layer"] == layer]
+        owner = self.name if layer is None else f"{self.name} layer {layer!r}"
         if len(weights) != len(params):
-            raise ValueError(f"{self.name}: expected {len(params)} weight arrays, got {len(weights)}")
+            raise ValueError(f"{owner}: expected {len(params)} weight arrays, got {len(weights)}")
         arrays = []
         for p, w in zip(params, weights):
             w = np.asarray(w)
             if tuple(w.shape) != tuple(p["shape"]):
-                raise ValueError(f"{self.name}: weight {p['layer']}/{p['name']} expects shape "
+                raise ValueError(f"{owner}: weight {p['layer']}/{p['name']} expects shape "
                                  f"{tuple(p['shape'])}, got {tuple(w.shape)}")
+            if not np.issubdtype(w.dtype, np.number):
+                raise TypeError(f"{owner}: weight {p['layer']}/{p['name']} must be numeric, got dtype {w.dtype}")
             arrays.append(np.asarray(w, dtype=np.float32))
         with self._use("set_weights", exclusive=True):
             params_flat, state_flat = self._buffers()
@@ -266,19 +435,16 @@ class Sequential(TrainingMixin):
 
     def _set_layer_weights(self, layer_name: str, values: Dict[str, object]) -> None:
         with self._use("set_weights", exclusive=True):
-            self._set_layer_weights_locked(layer_name, values)
+            params_flat, state_flat = self._buffers()
+            for p in self._graph.params():
+                if p["layer"] == layer_name and p["name"] in values:
+                    v = np.asarray(values[p["name"]], dtype=np.float32)
+                    if v.size != p["size"]:
+                        raise ValueError(f"{self.name}: {layer_name}/{p['name']} expects {tuple(p['shape'])} values, "
+                                         f"got shape {v.shape}")
+                    (params_flat if p["trainable"] else state_flat)[p["offset"]: p["offset"] + p["size"]] = v.ravel()
 
-    def _set_layer_weights_locked(self, layer_name: str, values: Dict[str, object]) -> None:
-        params_flat, state_flat = self._buffers()
-        for p in self._graph.params():
-            if p["layer"] == layer_name and p["name"] in values:
-                v = np.asarray(values[p["name"]], dtype=np.float32)
-                if v.size != p["size"]:
-                    raise ValueError(f"{self.name}: {layer_name}/{p['name']} expects {tuple(p['shape'])} values, "
-                                     f"got shape {v.shape}")
-                (params_flat if p["trainable"] else state_flat)[p["offset"]: p["offset"] + p["size"]] = v.ravel()
-
-    def adapt(self, x) -> "Sequential":
+    def adapt(self, x) -> "Model":
         """Set the statistics of the first layer, a ``layers.Normalization``, from training
         data ``x`` (mean and variance per feature or per channel, in float64)."""
         if not self.layers or not isinstance(self.layers[0], layers_mod.Normalization):
@@ -299,33 +465,125 @@ class Sequential(TrainingMixin):
         return int(sum(p["size"] for p in self._graph.params()))
 
     # ----------------------------------------------------------------- reports
-    def summary(self, print_fn=print) -> str:
-        """Print (and return) each layer's output shape and parameter count."""
+    def summary(self, print_fn=print, batch_size: int = 32) -> str:
+        """Print (and return) each layer call's output shape, parameter count and the
+        tensors it reads ("connected to"), and the activation memory planned for
+        ``batch_size`` samples (activations and their gradients, float32)."""
         self._require_built()
-        rows = [("Layer (type)", "Output shape", "Params")]
-        for info in self._graph.layers():
-            shape = "(" + ", ".join(["None", *map(str, info["output_shape"])]) + ")"
-            rows.append((f"{info['name']} ({info['kind']})", shape, f"{info['num_params']:,}"))
-        w = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
+        batch_size = _checks.batch_size(batch_size)
+        infos, nodes = self._graph.layers(), self._graph.nodes()
+        n_in = len(self._graph.input_shapes)
+        in_names = self.input_names if self._traced is not None else ["input"]
+        tensor_names = list(in_names) + [infos[n["layer"]]["name"] for n in nodes]
+        rows = [("Layer (type)", "Output shape", "Params", "Connected to")]
+        seen = set()
+        for k, node in enumerate(nodes):
+            info = infos[node["layer"]]
+            shape = "(" + ", ".join(["None", *map(str, node["output_shape"])]) + ")"
+            params = "0 (shared)" if node["layer"] in seen else f"{info['num_params']:,}"
+            seen.add(node["layer"])
+            rows.append((f"{info['name']} ({info['kind']})", shape, params,
+                         ", ".join(tensor_names[i] for i in node["inputs"])))
+        w = [max(len(r[i]) for r in rows) + 2 for i in range(4)]
         line = "-" * sum(w)
         out = [f'Model: "{self.name}"', line]
         for i, r in enumerate(rows):
-            out.append(r[0].ljust(w[0]) + r[1].ljust(w[1]) + r[2].rjust(w[2]))
+            out.append(r[0].ljust(w[0]) + r[1].ljust(w[1]) + r[2].rjust(w[2]) + "  " + r[3])
             if i == 0:
                 out.append("=" * sum(w))
-        out += [line, f"Total params: {self.count_params():,}"]
+        mib = self._graph.activation_floats_per_sample * batch_size * 4 / 2**20
+        trainable = sum(p["size"] for p in self._graph.params() if p["trainable"])
+        out += [line, f"Total params: {self.count_params():,}", f"Trainable params: {trainable:,}",
+                f"Non-trainable params: {self.count_params() - trainable:,}",
+                f"Activation memory for batch_size={batch_size}: {mib:.2f} MiB"]
+        del n_in
         text = "\n".join(out)
         if print_fn is not None:
             print_fn(text)
         return text
 
     def get_config(self) -> Dict:
+        t = self._traced
         return {"name": self.name, "seed": self.seed,
-                "input_shape": None if self.input_shape is None else list(self.input_shape),
-                "layers": [layers_mod.serialize(l) for l in self.layers]}
+                "inputs": [{"name": x.name, "shape": list(x.shape), "dtype": x.dtype} for x in t.inputs],
+                "layers": [layers_mod.serialize(l) for l in t.layers],
+                "nodes": [[layer, list(ins)] for layer, ins in t.nodes], "outputs": list(t.outputs),
+                "input_kind": self._input_kind, "input_keys": self._input_keys,
+                "output_kind": self._output_kind, "output_keys": self._output_keys}
 
     def save(self, path: str) -> None:
         """Save architecture, weights and optimizer state to one file (atomically)."""
         from .saving import save_model
 
         save_model(self, path)
+
+
+class Sequential(Model):
+    """A linear stack of layers: the chain case of Model.
+
+    >>> model = Sequential([layers.Input((64,)), layers.Dense(10)], seed=0)
+    """
+
+    def __init__(self, layers: Optional[Sequence[layers_mod.Layer]] = None, seed: int = 0,
+                 name: Optional[str] = None):
+        super().__init__(name=name, seed=seed)
+        self.input_shape: Optional[Tuple[int, ...]] = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer: layers_mod.Layer) -> None:
+        if self._graph is not None:
+            raise RuntimeError(f"{self.name}: layers cannot be added after the model is built")
+        if isinstance(layer, functional.Input):
+            if self.layers or self.input_shape is not None:
+                raise ValueError(f"{self.name}: Input must be the first layer")
+            self.input_shape = layer.shape
+            return
+        if not isinstance(layer, layers_mod.Layer):
+            raise TypeError(f"{self.name}: expected a pydl layer, got {type(layer).__name__}")
+        if getattr(layer, "merge", False):
+            raise ValueError(f"{self.name}: {type(layer).__name__} merges several tensors; build such models "
+                             "with pydl.Model(inputs, outputs)")
+        self.layers.append(layer)
+        functional.assign_names(self.layers, self.name)
+
+    @property
+    def output_names(self) -> List[str]:
+        return [self.layers[-1].name] if self.layers else ["output"]
+
+    def build(self, input_shape: Optional[Sequence[int]] = None) -> "Sequential":
+        """Create the C++ network (weights included) for ``input_shape`` (one sample)."""
+        with self._setup_lock:
+            if self._graph is None:
+                if input_shape is not None:
+                    self.input_shape = tuple(int(d) for d in input_shape)
+                if self.input_shape is None:
+                    raise ValueError(f"{self.name}: the input shape is unknown; start the model with "
+                                     "layers.Input(shape) or call fit/predict first")
+                if not self.layers:
+                    raise ValueError(f"{self.name}: the model has no layers")
+            return super().build()
+
+    def _make_graph(self, input_shape):
+        return _core.Graph(list(self.input_shape), [l.core_config() for l in self.layers])
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        self._require_built()
+        return tuple(self._graph.output_shape)
+
+    def _require_built(self):
+        if self._graph is None and self.input_shape is not None and self.layers:
+            self.build()  # the shape is known from Input: build on first use
+        if self._graph is None:
+            raise ValueError(f"{self.name}: the model is not built yet; give it an Input layer "
+                             "or call fit/predict first")
+
+    def _ensure_built(self, xs: List[np.ndarray]) -> None:
+        if self._graph is None:
+            self.build(self.input_shape or xs[0].shape[1:])
+
+    def get_config(self) -> Dict:
+        return {"name": self.name, "seed": self.seed,
+                "input_shape": None if self.input_shape is None else list(self.input_shape),
+                "layers": [layers_mod.serialize(l) for l in self.layers]}

@@ -34,12 +34,17 @@ class TrainingMixin:
     def fit(self, x, y=None, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, verbose: int = 1, class_weight=None,
             seed: Optional[int] = None, callbacks: Optional[Sequence[Callback]] = None,
-            raise_on_nonfinite: bool = True, resume_from: Optional[str] = None) -> History:
+            raise_on_nonfinite: bool = True, resume_from: Optional[str] = None, sample_weight=None) -> History:
         """Train until epoch ``epochs``; returns a History of per-epoch logs.
 
+        ``x``/``y`` are arrays, or lists / dicts of arrays for models with several inputs /
+        outputs (by input / output name); with several outputs the logs hold the total
+        ``loss`` and ``<output>_loss``, ``<output>_<metric>`` per output.
         ``validation_split`` holds out the last fraction of ``x``/``y`` (before shuffling);
-        ``validation_data=(x_val, y_val)`` takes precedence. ``class_weight`` is a dict
-        ``{class: weight}`` or ``"balanced"``. ``seed`` (default: the model's) drives the
+        ``validation_data=(x_val, y_val)`` (or ``(x_val, y_val, sample_weight_val)``) takes
+        precedence. ``sample_weight`` (one per sample, >= 0) weighs each sample's loss: the
+        loss is sum(w * l) / sum(w). ``class_weight`` (a single classification output) is a
+        dict ``{class: weight}`` or ``"balanced"``; with sample weights the two multiply. ``seed`` (default: the model's) drives the
         shuffles and dropout masks. A NaN/Inf loss stops the epoch before the bad update and
         raises FloatingPointError naming the batch, or with ``raise_on_nonfinite=False`` logs
         the loss as NaN (see callbacks.TerminateOnNaN). ``resume_from`` names a checkpoint of
@@ -58,26 +63,33 @@ class TrainingMixin:
         batch_size = _checks.batch_size(batch_size)
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split: expected a fraction in [0, 1), got {validation_split!r}")
-        x = self._prepare_x(x, "x")
+        xs = self._prepare_inputs(x, "x")
+        n = len(xs[0])
         self._ensure_trainer()
-        labels, targets = self._prepare_y(y, len(x))
+        labels, targets = self._prepare_targets(y, n)
+        sw = self._prepare_sample_weight(sample_weight, n)
         val = self._validation_arrays(validation_data)
         if val is None and validation_split > 0.0:
-            n_val = int(len(x) * validation_split)
-            if n_val < 1 or n_val >= len(x):
-                raise ValueError(f"validation_split={validation_split} leaves no samples on one side "
-                                 f"of {len(x)}")
-            cut = len(x) - n_val
-            val = (x[cut:], None if labels is None else labels[cut:], None if targets is None else targets[cut:])
-            x, labels, targets = x[:cut], (None if labels is None else labels[:cut]), \
-                (None if targets is None else targets[:cut])
+            n_val = int(n * validation_split)
+            if n_val < 1 or n_val >= n:
+                raise ValueError(f"validation_split={validation_split} leaves no samples on one side of {n}")
+            cut = n - n_val
+
+            def part(arrays, sl):
+                return [None if a is None else a[sl] for a in arrays]
+
+            val = (part(xs, slice(cut, None)), part(labels, slice(cut, None)), part(targets, slice(cut, None)),
+                   None if sw is None else sw[cut:])
+            xs, labels, targets = part(xs, slice(None, cut)), part(labels, slice(None, cut)), part(targets, slice(None, cut))
+            sw = None if sw is None else sw[:cut]
+            n = cut
 
         def run_epoch(progress, every, main_thread):
-            return self._trainer.fit_epoch(x, labels, targets, batch_size, bool(shuffle), run.seed,
-                                           self._epochs_seen, progress, every, main_thread)
+            return self._trainer.fit_epoch(xs, labels, targets, batch_size, bool(shuffle), run.seed,
+                                           self._epochs_seen, progress, every, main_thread, sw)
 
         weights = None if class_weight is None else self._class_weight_vector(class_weight, labels, targets)
-        run.steps_per_epoch = -(-len(x) // batch_size)
+        run.steps_per_epoch = -(-n // batch_size)
         return self._train(run, run_epoch, epochs, val, max(batch_size, 256), verbose, weights, callbacks)
 
     def _fit_loader(self, loader: DataLoader, y, epochs, validation_data, verbose, class_weight, run: _FitRun,
@@ -87,8 +99,11 @@ class TrainingMixin:
             raise ValueError("fit: with a DataLoader, leave y out (the loader's dataset carries the targets)")
         sample_shape = loader.sample_shape
         if self._graph is None:
-            self.build(self.input_shape or sample_shape)
-        _checks.check_input_shape(np.empty((0, *sample_shape)), self._built_input_shape, self.name)
+            self.build(getattr(self, "input_shape", None) or sample_shape)
+        if len(self._built_input_shapes) != 1 or len(self._losses) != 1:
+            raise ValueError(f"{self.name}: fit(DataLoader) trains models with one input and one output; pass "
+                             "arrays (lists or dicts of them) for this model")
+        _checks.check_input_shape(np.empty((0, *sample_shape)), self._built_input_shapes[0], self.name)
         self._ensure_trainer()
         val = self._validation_arrays(validation_data)
         seed = run.seed
@@ -97,7 +112,7 @@ class TrainingMixin:
         if core is not None:
             if loader.dataset.y is None:
                 raise ValueError("fit: the DataLoader's ArrayDataset has no y")
-            labels, targets = self._prepare_y(loader.dataset.y, len(loader.dataset))
+            labels, targets = self._prepare_targets(loader.dataset.y, len(loader.dataset))
 
             def run_epoch(progress, every, main_thread):
                 return self._trainer.fit_epoch_loader(core, labels, targets, seed, loader._next_epoch(), progress,
@@ -111,7 +126,7 @@ class TrainingMixin:
                 batches = 0
                 for xb, yb in loader:
                     xb = _checks.as_float32(xb, "batch x")
-                    _checks.check_input_shape(xb, self._built_input_shape, self.name)
+                    _checks.check_input_shape(xb, self._built_input_shapes[0], self.name)
                     lb, tb = self._prepare_y(yb, len(xb), "batch y")
                     if not self._trainer.train_batch(xb, lb, tb, seed):
                         break
@@ -179,10 +194,10 @@ class TrainingMixin:
                 if nonfinite:
                     logs["loss"] = float("nan")
                 if val is not None:
-                    vstats = self._trainer.evaluate(val[0], val[1], val[2], val_batch)
+                    vstats = self._trainer.evaluate(val[0], val[1], val[2], val_batch, None, val[3])
                     vlogs = self._logs(vstats)
-                    if "roc_auc" in self.metrics:
-                        vlogs["roc_auc"] = self._roc_auc(val[0], val[1], val[2], val_batch)
+                    if any("roc_auc" in m for m in self._head_metrics):
+                        self._add_roc_auc(vlogs, val[0], val[1], val[2], val_batch, self._head_metrics, "")
                     logs.update({f"val_{k}": v for k, v in vlogs.items()})
                 if verbose:
                     self._print_epoch(epoch, epochs, logs, verbose, bar)
@@ -228,24 +243,40 @@ class TrainingMixin:
         save_model(self, path, checkpoint=record)
 
     def _validation_arrays(self, validation_data):
-        """(x, labels, targets) of validation_data=(x_val, y_val), checked, or None."""
+        """(xs, labels, targets, sample_weight) of validation_data=(x_val, y_val[, w_val]),
+        checked, or None."""
         if validation_data is None:
             return None
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data: expected a tuple (x_val, y_val)")
-        vx = self._prepare_x(validation_data[0], "validation_data x")
-        return (vx, *self._prepare_y(validation_data[1], len(vx), "validation_data y"))
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data: expected a tuple (x_val, y_val) or (x_val, y_val, sample_weight)")
+        vxs = self._prepare_inputs(validation_data[0], "validation_data x")
+        labels, targets = self._prepare_targets(validation_data[1], len(vxs[0]), "validation_data y")
+        sw = None if len(validation_data) == 2 else self._prepare_sample_weight(
+            validation_data[2], len(vxs[0]), "validation_data sample_weight")
+        return vxs, labels, targets, sw
 
     def _class_weight_vector(self, class_weight, labels, targets) -> List[float]:
-        if self.loss.name == "cross_entropy":
-            n_classes = int(self._graph.output_shape[0])
+        if len(self._losses) != 1:
+            raise ValueError(f"{self.name}: class_weight applies to a model with a single output; weigh samples "
+                             "with sample_weight= instead")
+        loss, labels, targets = self._losses[0].name, labels[0], targets[0]
+        if loss == "cross_entropy":
+            n_classes = int(self._graph.output_shapes[0][0])
             return compute_class_weight(class_weight, labels, n_classes).tolist()
-        if self.loss.name == "binary_cross_entropy":
+        if loss == "binary_cross_entropy":
             return compute_class_weight(class_weight, (targets > 0.5).astype(np.int64).ravel(), 2).tolist()
-        raise ValueError(f"class_weight applies to classification losses, not {self.loss.name}")
+        raise ValueError(f"class_weight applies to classification losses, not {loss}")
 
-    def _logs(self, stats) -> Dict[str, float]:
-        return _metric_logs.logs_from_stats(stats, self.metrics, self.loss.name)
+    def _logs(self, stats, names=None) -> Dict[str, float]:
+        """Epoch logs: one output's as before; with several, the total loss then
+        ``<output>_loss`` and ``<output>_<metric>`` per output (Keras's names)."""
+        names = self._head_metrics if names is None else names
+        if len(self._losses) == 1:
+            return _metric_logs.logs_from_stats(stats, names[0], self._losses[0].name)
+        logs = {"loss": float(stats["loss"])}
+        for out, head, metrics, loss in zip(self.output_names, stats["heads"], names, self._losses):
+            logs.update({f"{out}_{k}": v for k, v in _metric_logs.logs_from_stats(head, metrics, loss.name).items()})
+        return logs
 
     def _progress_bar(self, verbose, epoch, epochs, steps):
         if verbose != 1:

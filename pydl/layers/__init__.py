@@ -9,18 +9,22 @@ from typing import Any, Dict
 from .base import ACTIVATIONS, Layer, _pair
 from .convolutional import (AvgPool2D, BatchNormalization, Conv2D, GlobalAvgPool2D, GlobalMaxPool2D, LayerNormalization,
                             MaxPool2D)
-from .core import Activation, Dense, Dropout, Flatten, Input, Normalization, Reshape
+from ..functional import Input
+from .core import Activation, Dense, Dropout, Flatten, Normalization, Reshape
+from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .recurrent import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
 
 __all__ = ["Layer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "MaxPool2D",
            "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "BatchNormalization", "LayerNormalization",
-           "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Normalization", "deserialize", "ACTIVATIONS"]
+           "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Normalization", "Add", "Subtract", "Multiply",
+           "Average", "Maximum", "Minimum", "Concatenate", "deserialize", "ACTIVATIONS"]
 
 
-_REGISTRY = {cls.__name__: cls for cls in (Input, Dense, Activation, Dropout, Flatten, Reshape, Conv2D, MaxPool2D,
+_REGISTRY = {cls.__name__: cls for cls in (Dense, Activation, Dropout, Flatten, Reshape, Conv2D, MaxPool2D,
                                            AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, BatchNormalization,
                                            LayerNormalization, Embedding, SimpleRNN, LSTM, GRU, Bidirectional,
-                                           Normalization)}
+                                           Normalization, Add, Subtract, Multiply, Average, Maximum, Minimum,
+                                           Concatenate)}
 
 
 def serialize(layer: Layer) -> Dict[str, Any]:

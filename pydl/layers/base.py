@@ -26,6 +26,29 @@ class Layer:
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string, got {name!r}")
         self.name = name
 
+    def __call__(self, inputs):
+        """Call the layer on a symbolic tensor (a list of them for merge layers) while building
+        a functional model; returns the symbolic output. Calling one layer object on several
+        tensors shares its weights."""
+        from ..functional import call_layer
+
+        return call_layer(self, inputs)
+
+    def get_weights(self):
+        """Copies of this layer's weights (needs the model it belongs to to be built)."""
+        return self._owner_model().get_weights(layer=self.name)
+
+    def set_weights(self, weights) -> None:
+        """Replace this layer's weights, in get_weights order."""
+        self._owner_model().set_weights(weights, layer=self.name)
+
+    def _owner_model(self):
+        model = getattr(self, "_model", None)
+        if model is None:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: its weights exist once a model containing it "
+                             "is built")
+        return model
+
     def get_config(self) -> Dict[str, Any]:
         return {"name": self.name}
 

@@ -1,4 +1,4 @@
-"""Core layers: Input, Dense, Activation, Dropout, Flatten, Reshape, Normalization."""
+"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Normalization."""
 from __future__ import annotations
 
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -6,25 +6,6 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .base import Layer, _check_activation
-
-
-class Input(Layer):
-    """The shape of one sample, without the batch axis: ``Input((64,))``, ``Input((28, 28, 1))``."""
-
-    def __init__(self, shape: Sequence[int], name: Optional[str] = None):
-        super().__init__(name)
-        if isinstance(shape, int):
-            shape = (shape,)
-        try:
-            shape = tuple(int(d) for d in shape)
-        except TypeError:
-            raise TypeError(f"Input: shape must be a tuple of ints, got {shape!r}") from None
-        if not shape or any(d < 1 for d in shape):
-            raise ValueError(f"Input: expected a non-empty shape of positive ints, got {shape}")
-        self.shape: Tuple[int, ...] = shape
-
-    def get_config(self):
-        return {"shape": list(self.shape), "name": self.name}
 
 
 class Dense(Layer):

@@ -1,0 +1,201 @@
+"""Symbolic tensors and the tracing of functional models.
+
+``pydl.Input(shape)`` makes a symbolic input; calling a layer on symbolic tensors records the
+call and returns the symbolic tensor of its output. ``trace(inputs, outputs)`` walks the calls
+back from the outputs and lays them out as the C++ graph wants them: the distinct layers, the
+calls in topological order as ``(layer index, input tensor ids)`` (ids: the model's inputs
+first, then one per call), and the output ids. Nothing is computed here: shapes are checked
+and inferred when the C++ graph is built.
+"""
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["SymbolicTensor", "Input", "call_layer", "trace", "Traced"]
+
+DTYPES = ("float32", "int32", "bool")
+
+
+class SymbolicTensor:
+    """The output of a layer call (or a model input) in a model under construction.
+
+    ``shape`` is the per-sample shape (no batch axis); it is known for inputs, and for other
+    tensors once a model containing them is built (``None`` before).
+    """
+
+    def __init__(self, layer=None, inputs: Sequence["SymbolicTensor"] = (), shape=None, name=None,
+                 dtype: str = "float32"):
+        self.layer = layer
+        self.inputs: Tuple[SymbolicTensor, ...] = tuple(inputs)
+        self.shape: Optional[Tuple[int, ...]] = None if shape is None else tuple(shape)
+        self.name = name
+        self.dtype = dtype
+
+    def __repr__(self) -> str:
+        made_by = "input" if self.layer is None else f"{type(self.layer).__name__} {self.layer.name or ''}".strip()
+        shape = "?" if self.shape is None else ", ".join(["None", *map(str, self.shape)])
+        return f"<SymbolicTensor ({shape}) from {made_by}>"
+
+    # Symbolic tensors are graph nodes, compared by identity (a set or dict key each).
+    __hash__ = object.__hash__
+
+
+class Input(SymbolicTensor):
+    """A model input: the shape of one sample, without the batch axis (``Input((64,))``,
+    ``Input((28, 28, 1), name="image")``). It is a symbolic tensor: call layers on it to build
+    a ``Model``, or put it first in a ``Sequential``. ``pydl.Input`` and ``layers.Input`` are
+    this class. ``dtype="int32"`` (ids, exact up to 2**24) or ``"bool"`` (masks) checks the
+    arrays given for it; the core computes in float32."""
+
+    def __init__(self, shape: Sequence[int], name: Optional[str] = None, dtype: str = "float32"):
+        if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+            shape = (shape,)
+        try:
+            dims = tuple(shape)
+        except TypeError:
+            raise TypeError(f"Input: shape must be a tuple of ints, got {shape!r}") from None
+        if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) for d in dims):
+            raise TypeError(f"Input: shape must be a tuple of ints, got {shape!r}")
+        dims = tuple(int(d) for d in dims)
+        if not dims or any(d < 1 for d in dims):
+            raise ValueError(f"Input: expected a non-empty shape of positive ints, got {dims}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"Input: name must be a non-empty string, got {name!r}")
+        if dtype not in DTYPES:
+            raise ValueError(f"Input: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        super().__init__(None, (), dims, name, dtype)
+
+    def get_config(self):
+        return {"shape": list(self.shape), "name": self.name, "dtype": self.dtype}
+
+
+def call_layer(layer, inputs) -> SymbolicTensor:
+    """What ``layer(inputs)`` does: record the call. Merge layers take a list of tensors."""
+    from .layers.base import Layer
+
+    owner = f"{type(layer).__name__}{'' if layer.name is None else ' ' + repr(layer.name)}"
+    merge = getattr(layer, "merge", False)
+    items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    for t in items:
+        if isinstance(t, Layer) and not isinstance(t, SymbolicTensor):
+            raise TypeError(f"{owner}: called on a layer ({type(t).__name__}); call it on tensors: "
+                            "the output of pydl.Input(...) or of another layer call")
+        if not isinstance(t, SymbolicTensor):
+            raise TypeError(f"{owner}: expected symbolic tensors (from pydl.Input or a layer call), got "
+                            f"{type(t).__name__}; layers are not called on arrays, models are (model.predict)")
+    if merge:
+        if not isinstance(inputs, (list, tuple)) or len(items) < 2:
+            raise ValueError(f"{owner}: expected a list of at least 2 tensors")
+    elif len(items) != 1:
+        raise ValueError(f"{owner}: expected one tensor, got {len(items)}")
+    return SymbolicTensor(layer, items)
+
+
+class Traced:
+    """A functional model's structure, as the C++ graph takes it."""
+
+    def __init__(self, inputs, layers, nodes, outputs, tensor_ids):
+        self.inputs: List[SymbolicTensor] = inputs
+        self.layers: List = layers                          # distinct, in order of first call
+        self.nodes: List[Tuple[int, List[int]]] = nodes      # (layer index, input tensor ids)
+        self.outputs: List[int] = outputs                     # tensor ids
+        self.tensor_ids: Dict[SymbolicTensor, int] = tensor_ids
+
+
+def keras_name(cls_name: str) -> str:
+    """Conv2D -> conv2d, BatchNormalization -> batch_normalization."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", cls_name).lower()
+
+
+def assign_names(layers, owner: str) -> None:
+    """Unique Keras-style names for unnamed layers; two layers given one name is an error."""
+    taken = {}
+    for layer in layers:
+        if layer.name is not None:
+            if layer.name in taken and taken[layer.name] is not layer:
+                raise ValueError(f"{owner}: two layers are named {layer.name!r}")
+            taken[layer.name] = layer
+    for layer in layers:
+        if layer.name is None:
+            base = keras_name(type(layer).__name__)
+            name, i = base, 1
+            while name in taken:
+                name, i = f"{base}_{i}", i + 1
+            layer.name = name
+            taken[name] = layer
+
+
+def trace(inputs: Sequence[SymbolicTensor], outputs: Sequence[SymbolicTensor], owner: str) -> Traced:
+    inputs, outputs = list(inputs), list(outputs)
+    if not inputs:
+        raise ValueError(f"{owner}: a model needs at least one input")
+    if not outputs:
+        raise ValueError(f"{owner}: a model needs at least one output")
+    for t in inputs:
+        if not isinstance(t, SymbolicTensor) or t.layer is not None:
+            raise TypeError(f"{owner}: inputs must be tensors made by pydl.Input, got {t!r}")
+    if len(set(inputs)) != len(inputs):
+        raise ValueError(f"{owner}: the same Input is given twice")
+    for t in outputs:
+        if not isinstance(t, SymbolicTensor):
+            raise TypeError(f"{owner}: outputs must be symbolic tensors (layer call results), got {type(t).__name__}")
+    given = set(inputs)
+    order: List[SymbolicTensor] = []
+    done, used = set(), set()
+    # Depth-first from the outputs, iteratively (deep residual nets exceed Python's recursion).
+    for out in outputs:
+        stack = [(out, False)]
+        while stack:
+            t, expanded = stack.pop()
+            if t in done:
+                continue
+            if t.layer is None:
+                if t not in given:
+                    raise ValueError(f"{owner}: an output depends on the Input {t.name or repr(t)}, which is not "
+                                     "among the model's inputs (a tensor of another model?)")
+                used.add(t)
+                done.add(t)
+                continue
+            if expanded:
+                done.add(t)
+                order.append(t)
+                continue
+            stack.append((t, True))
+            for u in reversed(t.inputs):
+                if u not in done:
+                    stack.append((u, False))
+    for t in inputs:
+        if t not in used:
+            raise ValueError(f"{owner}: the Input {t.name or repr(t)} is not used by any output")
+    layers, layer_index = [], {}
+    for t in order:
+        if id(t.layer) not in layer_index:
+            layer_index[id(t.layer)] = len(layers)
+            layers.append(t.layer)
+    tensor_ids = {t: i for i, t in enumerate(inputs)}
+    nodes = []
+    for t in order:
+        tensor_ids[t] = len(inputs) + len(nodes)
+        nodes.append((layer_index[id(t.layer)], [tensor_ids[u] for u in t.inputs]))
+    return Traced(inputs, layers, nodes, [tensor_ids[t] for t in outputs], tensor_ids)
+
+
+def as_input_array(x, tensor: SymbolicTensor, what: str) -> np.ndarray:
+    """An input array as float32 for the core, checked against the Input's dtype: int32 inputs
+    must hold integers (exact in float32 up to 2**24), bool inputs 0/1."""
+    if tensor.dtype == "float32":
+        return x
+    arr = np.asarray(x)
+    if tensor.dtype == "int32":
+        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.bool_)):
+            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+                raise ValueError(f"{what}: the Input {tensor.name!r} takes integers (dtype='int32')")
+        if arr.size and (arr.min() < -(2**24) or arr.max() > 2**24):
+            raise ValueError(f"{what}: the Input {tensor.name!r} takes integers within +-2**24")
+    elif tensor.dtype == "bool":
+        if arr.size and not np.all((arr == 0) | (arr == 1)):
+            raise ValueError(f"{what}: the Input {tensor.name!r} takes booleans (dtype='bool')")
+    return arr
