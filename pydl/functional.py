@@ -154,7 +154,7 @@ def trace(inputs: Sequence[SymbolicTensor], outputs: Sequence[SymbolicTensor], o
                 continue
             if t.layer is None:
                 if t not in given:
-                    raise ValueError(f"{owner}: an output depends on the Input {t.name or repr(t)}, which is not "
+                    raise ValueError(f"{owner}: an output depends on the Input {t.name if t.name is None else repr(t.name)}, which is not "
                                      "among the model's inputs (a tensor of another model?)")
                 used.add(t)
                 done.add(t)
@@ -169,7 +169,7 @@ def trace(inputs: Sequence[SymbolicTensor], outputs: Sequence[SymbolicTensor], o
                     stack.append((u, False))
     for t in inputs:
         if t not in used:
-            raise ValueError(f"{owner}: the Input {t.name or repr(t)} is not used by any output")
+            raise ValueError(f"{owner}: the Input {t.name if t.name is None else repr(t.name)} is not used by any output")
     layers, layer_index = [], {}
     for t in order:
         if id(t.layer) not in layer_index:
