@@ -28,7 +28,7 @@ from .readers import _file_kind, _open_regular
 __all__ = ["save_model", "load_model"]
 
 FORMAT = "pydl"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the model class and its graph (functional models); 1: Sequential only
 
 
 # Temp files are named .tmp-pydl-<host>-<pid>-<random>.pydl so that a later save can tell
@@ -126,12 +126,16 @@ def save_model(model, path: str, checkpoint: Optional[dict] = None) -> None:
     tensors = {}
     for p, w in zip(model._graph.params(), model.get_weights()):
         tensors[f"weights/{p['layer']}/{p['name']}"] = np.ascontiguousarray(w)
-    meta = {"format": FORMAT, "version": FORMAT_VERSION, "model": model.get_config(),
+    from .models import Sequential
+
+    meta = {"format": FORMAT, "version": FORMAT_VERSION,
+            "model": {"class": "Sequential" if isinstance(model, Sequential) else "Model", **model.get_config()},
             "epochs_seen": model._epochs_seen}
     if model.optimizer is not None:
         meta["compile"] = {"optimizer": {"kind": model.optimizer.kind, "config": model.optimizer.get_config()},
-                           "loss": {"name": model.loss.name, "config": model.loss.get_config()},
-                           "metrics": model.metrics}
+                           "losses": [{"name": l.name, "config": l.get_config()} for l in model._losses],
+                           "loss_weights": list(model._loss_weights),
+                           "metrics": [list(m) for m in model._head_metrics]}
         if model._trainer is not None:
             meta["compile"]["step"] = int(model._trainer.step)
             meta["compile"]["learning_rate"] = float(model._trainer.learning_rate)
@@ -280,8 +284,12 @@ def _obj(value, label: str, what: str) -> dict:
 
 
 def _model_spec(meta: dict, label: str) -> dict:
-    """meta["model"], its types checked (the layer configs are checked by the layers)."""
+    """meta["model"], its types checked (the layer configs are checked by the layers).
+    Version 1 files hold a Sequential; version 2 files name the class."""
     cfg = _obj(meta.get("model"), label, "model")
+    cls = "Sequential" if meta.get("version", 1) < 2 else cfg.get("class")
+    if cls not in ("Sequential", "Model"):
+        raise ValueError(f"{label}: model.class: expected 'Sequential' or 'Model', got {_show(cls)}")
     layers = cfg.get("layers")
     if not isinstance(layers, list):
         raise ValueError(f"{label}: model.layers: expected a list of layer specs, got {_show(layers)}")
@@ -289,12 +297,81 @@ def _model_spec(meta: dict, label: str) -> dict:
         raise ValueError(f"{label}: the model has no layers")
     if not isinstance(cfg.get("name"), str):
         raise ValueError(f"{label}: model.name: expected a string, got {_show(cfg.get('name'))}")
-    shape = cfg.get("input_shape")
+    _int(cfg.get("seed"), label, "model.seed")
+    if cls == "Sequential":
+        _shape(cfg.get("input_shape"), label, "model.input_shape")
+    else:
+        _graph_spec(cfg, label)
+    return {**cfg, "class": cls}
+
+
+def _shape(shape, label: str, what: str) -> None:
     if not (isinstance(shape, list) and shape and
             all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= _MAX_INT for d in shape)):
-        raise ValueError(f"{label}: model.input_shape: expected a list of positive ints, got {_show(shape)}")
-    _int(cfg.get("seed"), label, "model.seed")
-    return cfg
+        raise ValueError(f"{label}: {what}: expected a list of positive ints, got {_show(shape)}")
+
+
+def _graph_spec(cfg: dict, label: str) -> None:
+    """A functional model's inputs, calls and outputs: every id in range, calls in
+    topological order (each reads tensors made before it)."""
+    inputs = cfg.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise ValueError(f"{label}: model.inputs: expected a list of inputs, got {_show(inputs)}")
+    for i, spec in enumerate(inputs):
+        spec = _obj(spec, label, f"model.inputs[{i}]")
+        _shape(spec.get("shape"), label, f"model.inputs[{i}].shape")
+        if not isinstance(spec.get("name"), str) or spec.get("dtype", "float32") not in ("float32", "int32", "bool"):
+            raise ValueError(f"{label}: model.inputs[{i}]: expected a name and a dtype, got {_show(spec)}")
+    nodes, n_layers = cfg.get("nodes"), len(cfg["layers"])
+    if not isinstance(nodes, list):
+        raise ValueError(f"{label}: model.nodes: expected a list of [layer, [inputs]], got {_show(nodes)}")
+    count = len(inputs)
+    for k, node in enumerate(nodes):
+        ok = (isinstance(node, list) and len(node) == 2 and isinstance(node[0], int) and not isinstance(node[0], bool)
+              and 0 <= node[0] < n_layers and isinstance(node[1], list) and node[1]
+              and all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < count for t in node[1]))
+        if not ok:
+            raise ValueError(f"{label}: model.nodes[{k}]: expected [layer index < {n_layers}, [tensor ids < {count}]], "
+                             f"got {_show(node)}")
+        count += 1
+    outputs = cfg.get("outputs")
+    if not (isinstance(outputs, list) and outputs and
+            all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < count for t in outputs)):
+        raise ValueError(f"{label}: model.outputs: expected a list of tensor ids < {count}, got {_show(outputs)}")
+    for side, n in (("input", len(inputs)), ("output", len(outputs))):
+        kind, keys = cfg.get(f"{side}_kind"), cfg.get(f"{side}_keys")
+        if kind not in ("single", "list", "dict") or (kind == "single" and n != 1) or \
+                (kind == "dict") != isinstance(keys, list) or \
+                (kind == "dict" and (len(keys) != n or not all(isinstance(k, str) for k in keys))):
+            raise ValueError(f"{label}: model.{side}_kind/{side}_keys: {_show(kind)}, {_show(keys)} do not fit "
+                             f"{n} {side}s")
+
+
+def _rebuild(cfg: dict, specs: list):
+    """The model a checked config describes (layers already deserialized)."""
+    from .functional import Input
+    from .models import Model, Sequential
+
+    if cfg["class"] == "Sequential":
+        model = Sequential(specs, seed=cfg["seed"], name=cfg["name"])
+        return model.build(cfg["input_shape"])
+    tensors = [Input(tuple(i["shape"]), name=i["name"], dtype=i.get("dtype", "float32")) for i in cfg["inputs"]]
+    n_in = len(tensors)
+    for layer, ins in cfg["nodes"]:
+        args = [tensors[t] for t in ins]
+        tensors.append(specs[layer](args if getattr(specs[layer], "merge", False) else args[0]))
+
+    def shaped(kind, keys, items):
+        return items[0] if kind == "single" else (dict(zip(keys, items)) if kind == "dict" else items)
+
+    inputs = shaped(cfg["input_kind"], cfg["input_keys"], tensors[:n_in])
+    outputs = shaped(cfg["output_kind"], cfg["output_keys"], [tensors[t] for t in cfg["outputs"]])
+    return Model(inputs, outputs, name=cfg["name"], seed=cfg["seed"])
+
+
+def _architecture(cfg: dict) -> dict:
+    """What must match for a checkpoint to fit a model."""
+    return {k: cfg.get(k) for k in ("layers", "input_shape", "inputs", "nodes", "outputs")}
 
 
 def _compile_spec(meta: dict, label: str) -> Optional[dict]:
@@ -305,24 +382,39 @@ def _compile_spec(meta: dict, label: str) -> Optional[dict]:
         return None
     comp = _obj(comp, label, "compile")
     opt = _obj(comp.get("optimizer"), label, "compile.optimizer")
-    loss = _obj(comp.get("loss"), label, "compile.loss")
-    kind, name = opt.get("kind"), loss.get("name")
+    kind = opt.get("kind")
     if not isinstance(kind, str) or kind not in optimizers_mod._BY_NAME:
         raise ValueError(f"{label}: unknown optimizer kind {_show(kind)} (expected one of "
                          f"{', '.join(sorted(optimizers_mod._BY_NAME))})")
-    if not isinstance(name, str) or name not in losses_mod._BY_NAME:
-        raise ValueError(f"{label}: unknown loss {_show(name)}")
     opt_cfg = _obj(opt.get("config"), label, "compile.optimizer.config")
-    loss_cfg = _obj(loss.get("config", {}), label, "compile.loss.config")
     if "learning_rate" in opt_cfg:
         _learning_rate(opt_cfg["learning_rate"], label, "optimizer learning_rate")
     _finite_config(opt_cfg, label, "optimizer")
-    _finite_config(loss_cfg, label, "loss")
-    metrics = comp.get("metrics") or []
-    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
-        raise ValueError(f"{label}: compile.metrics: expected a list of metric names, got {_show(metrics)}")
-    out = {"kind": kind, "optimizer": opt_cfg, "loss": name, "loss_config": loss_cfg, "metrics": metrics,
-           "step": None, "learning_rate": None}
+    if "losses" in comp:  # version 2: one loss, weight and metric list per output
+        losses, weights, metrics = comp.get("losses"), comp.get("loss_weights"), comp.get("metrics")
+        if not (isinstance(losses, list) and losses and isinstance(weights, list) and isinstance(metrics, list)
+                and len(weights) == len(losses) == len(metrics)):
+            raise ValueError(f"{label}: compile: expected losses, loss_weights and metrics per output, got "
+                             f"{_show(losses)}, {_show(weights)}, {_show(metrics)}")
+    else:  # version 1
+        losses, weights, metrics = [comp.get("loss")], [1.0], [comp.get("metrics") or []]
+    out_losses = []
+    for j, loss in enumerate(losses):
+        loss = _obj(loss, label, f"compile.losses[{j}]")
+        name = loss.get("name")
+        if not isinstance(name, str) or name not in losses_mod._BY_NAME:
+            raise ValueError(f"{label}: unknown loss {_show(name)}")
+        loss_cfg = _obj(loss.get("config", {}), label, f"compile.losses[{j}].config")
+        _finite_config(loss_cfg, label, "loss")
+        out_losses.append((name, loss_cfg))
+    for w in weights:
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise ValueError(f"{label}: compile.loss_weights: expected finite numbers >= 0, got {_show(weights)}")
+    for m in metrics:
+        if not isinstance(m, list) or not all(isinstance(x, str) for x in m):
+            raise ValueError(f"{label}: compile.metrics: expected lists of metric names, got {_show(metrics)}")
+    out = {"kind": kind, "optimizer": opt_cfg, "losses": out_losses, "loss_weights": [float(w) for w in weights],
+           "metrics": metrics, "step": None, "learning_rate": None}
     if "step" in comp:
         out["step"] = _int(comp["step"], label, "step")
     if "learning_rate" in comp:
@@ -388,8 +480,6 @@ def _slots(model, tensors: dict, label: str) -> list:
 def load_model(path: str):
     """Load a model saved with ``model.save(path)``: architecture, weights, and (when it was
     compiled) optimizer, loss and optimizer state, ready to continue training."""
-    from .models import Sequential
-
     label = repr(path)
     tensors, meta = _read(path)
     cfg = _model_spec(meta, label)
@@ -407,8 +497,7 @@ def load_model(path: str):
         except _FORGED as e:
             raise ValueError(f"{label}: layer {i} ({_name(cls)}): {_short(e)}") from None
     try:
-        model = Sequential(specs, seed=cfg["seed"], name=cfg["name"])
-        model.build(cfg["input_shape"])
+        model = _rebuild(cfg, specs)
     # MemoryError too: the core refuses an architecture beyond its size limit with it, and
     # here it is the file that asks for that size.
     except (*_FORGED, MemoryError) as e:
@@ -418,8 +507,11 @@ def load_model(path: str):
     model._epochs_seen = epochs_seen
     if comp is not None:
         try:
+            losses = [losses_mod.from_config(name, config) for name, config in comp["losses"]]
+            single = len(losses) == 1
             model.compile(optimizers_mod.from_config(comp["kind"], comp["optimizer"]),
-                          losses_mod.from_config(comp["loss"], comp["loss_config"]), comp["metrics"])
+                          losses[0] if single else losses, comp["metrics"][0] if single else comp["metrics"],
+                          loss_weights=comp["loss_weights"][0] if single else comp["loss_weights"])
         except _FORGED as e:
             raise ValueError(f"{label}: the saved optimizer, loss or metrics are invalid: {_short(e)}") from None
         _apply_training_state(model, comp, _slots(model, tensors, label) if comp["step"] is not None else None)
@@ -435,7 +527,7 @@ def load_checkpoint_into(model, path: str, seed: Optional[int] = None) -> dict:
     tensors, meta = _read(path)
     record = _checkpoint_record(meta, label)
     cfg = _model_spec(meta, label)
-    if cfg["layers"] != model.get_config()["layers"]:
+    if _architecture(cfg) != _architecture(model.get_config()):
         raise ValueError(f"{label} holds a different architecture than {model.name}")
     comp = _compile_spec(meta, label)
     kind = None if comp is None else comp["kind"]
