@@ -22,9 +22,14 @@ class Callback:
 
     def __init__(self):
         self.model = None
+        self.params: Dict = {}
 
     def set_model(self, model) -> None:
         self.model = model
+
+    def set_params(self, params: Dict) -> None:
+        """What fit tells callbacks about the run: ``epochs``, ``steps`` (per epoch), ``verbose``."""
+        self.params = dict(params)
 
     def on_train_begin(self, logs: Optional[Dict] = None) -> None: ...
     def on_train_end(self, logs: Optional[Dict] = None) -> None: ...
@@ -186,7 +191,7 @@ class ModelCheckpoint(_Monitor):
                 return
             self.best = float(value)
         path = self.path.format(epoch=epoch + 1, **logs)
-        self.model._request_checkpoint(path)  # written once every callback has seen the epoch
+        self.model.request_checkpoint(path)  # written once every callback has seen the epoch
         self.last_saved = path
 
 
@@ -202,18 +207,18 @@ class LearningRateScheduler(Callback):
         self.schedule, self.verbose = schedule, verbose
 
     def on_epoch_begin(self, epoch, logs=None):
-        trainer = self.model._trainer
+        opt = self.model.optimizer
         if hasattr(self.schedule, "get_config"):  # a step schedule from pydl.schedules
-            start, steps = trainer.step, self.model._run.steps_per_epoch
-            trainer.set_lr_table([float(self.schedule(s)) for s in range(start, start + max(steps, 1))])
+            start, steps = opt.iterations, self.params.get("steps", 1)
+            opt.plan_learning_rates([float(self.schedule(s)) for s in range(start, start + max(steps, 1))])
         else:
-            trainer.learning_rate = float(self.schedule(epoch, trainer.learning_rate))
+            opt.learning_rate = float(self.schedule(epoch, opt.learning_rate))
         if self.verbose:
-            print(f"Epoch {epoch + 1}: learning rate {trainer.learning_rate:.6g}")
+            print(f"Epoch {epoch + 1}: learning rate {opt.learning_rate:.6g}")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = float(self.model._trainer.learning_rate)
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
 
 class ReduceLROnPlateau(_Monitor):
@@ -235,9 +240,9 @@ class ReduceLROnPlateau(_Monitor):
         self.wait, self.cooldown_left = 0, 0
 
     def on_epoch_end(self, epoch, logs=None):
-        trainer = self.model._trainer
+        opt = self.model.optimizer
         if logs is not None:
-            logs["learning_rate"] = float(trainer.learning_rate)
+            logs["learning_rate"] = float(opt.learning_rate)
         value = self._current(logs)
         if value is None:
             return
@@ -249,20 +254,20 @@ class ReduceLROnPlateau(_Monitor):
         elif self.cooldown_left == 0:
             self.wait += 1
             if self.wait >= self.patience:
-                new = max(trainer.learning_rate * self.factor, self.min_lr)
-                if new < trainer.learning_rate:
-                    trainer.learning_rate = new
+                new = max(opt.learning_rate * self.factor, self.min_lr)
+                if new < opt.learning_rate:
+                    opt.learning_rate = new
                 self.cooldown_left, self.wait = self.cooldown, 0
 
     def get_state(self):
         return {**super().get_state(), "wait": self.wait, "cooldown_left": self.cooldown_left,
-                "learning_rate": float(self.model._trainer.learning_rate) if self.model else None}
+                "learning_rate": float(self.model.optimizer.learning_rate) if self.model else None}
 
     def set_state(self, state):
         super().set_state(state)
         self.wait, self.cooldown_left = state.get("wait", 0), state.get("cooldown_left", 0)
         if state.get("learning_rate") is not None and self.model is not None:
-            self.model._trainer.learning_rate = state["learning_rate"]
+            self.model.optimizer.learning_rate = state["learning_rate"]
 
 
 class TerminateOnNaN(Callback):
@@ -304,12 +309,13 @@ class CSVLogger(Callback):
 class CallbackList:
     """Fans each hook out to every callback, in order."""
 
-    def __init__(self, callbacks, model):
+    def __init__(self, callbacks, model, params=None):
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks: expected pydl.callbacks.Callback instances, got {type(cb).__name__}")
             cb.set_model(model)
+            cb.set_params(params or {})
 
     def __getattr__(self, hook):
         def call(*args, **kwargs):

@@ -221,6 +221,7 @@ class Model(TrainingMixin):
                   "label_smoothing": getattr(l, "label_smoothing", 0.0), "weight": w}
                  for l, w in zip(self._losses, self._loss_weights)]
         self._trainer = _core.Trainer(self._graph, heads, self.optimizer.core_config())
+        self.optimizer.bind(self._trainer)
         for j, names in enumerate(self._head_metrics):
             self._trainer.set_metrics(**_metric_logs.spec(names), head=j)
         if keep_state and old is not None:

@@ -22,14 +22,47 @@ def _check(owner: str, name: str, value, low: float = 0.0, high: Optional[float]
 
 
 class Optimizer:
+    """Base of the optimizers. Once a model is compiled with it, ``learning_rate`` and
+    ``iterations`` (optimizer steps taken) read and write the model's C++ trainer: one source
+    of truth for callbacks, schedules, checkpoints and the user."""
+
     kind = ""
 
     def __init__(self, learning_rate: float, clipnorm: Optional[float] = None):
         owner = type(self).__name__
-        self.learning_rate = _check(owner, "learning_rate", learning_rate)
+        self._trainer = None
+        self._learning_rate = _check(owner, "learning_rate", learning_rate)
         self.clipnorm = None if clipnorm is None else _check(owner, "clipnorm", clipnorm)
         if self.clipnorm == 0.0:
             raise ValueError(f"{owner}: expected clipnorm > 0 (or None), got 0")
+
+    def bind(self, trainer) -> None:
+        """Back learning_rate and iterations by a model's C++ trainer (Model.compile does it)."""
+        self._trainer = trainer
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self._trainer.learning_rate) if self._trainer is not None else self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        value = _check(type(self).__name__, "learning_rate", value)
+        if self._trainer is not None:
+            self._trainer.learning_rate = value
+        self._learning_rate = value
+
+    @property
+    def iterations(self) -> int:
+        """Optimizer steps taken so far (0 before training)."""
+        return int(self._trainer.step) if self._trainer is not None else 0
+
+    def plan_learning_rates(self, rates) -> None:
+        """Learning rates for the coming steps, one per step from the current one, applied
+        inside the C++ training loop (after the last, the last stays); setting learning_rate
+        clears them."""
+        if self._trainer is None:
+            raise RuntimeError(f"{type(self).__name__}: compile a model with this optimizer first")
+        self._trainer.set_lr_table([float(r) for r in rates])
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "clipnorm": self.clipnorm}

@@ -157,7 +157,8 @@ class TrainingMixin:
                       callbacks) -> History:
         history = History()
         # History last: it records the logs after other callbacks add to them (learning_rate).
-        cbs = CallbackList([*(callbacks or []), history], self)
+        cbs = CallbackList([*(callbacks or []), history], self,
+                           {"epochs": epochs, "steps": run.steps_per_epoch, "verbose": verbose})
         run.callbacks = cbs.callbacks[:-1]
         self._run = run
         steps = run.steps_per_epoch
@@ -229,8 +230,9 @@ class TrainingMixin:
                 cb.set_state(state.get("state", {}))
         return int(record["epoch"]) + 1
 
-    def _request_checkpoint(self, path: str) -> None:
-        """callbacks.ModelCheckpoint asks for a checkpoint at the end of the current epoch."""
+    def request_checkpoint(self, path: str) -> None:
+        """Write a training checkpoint to ``path`` at the end of the current epoch of fit, once
+        every callback has seen it (what callbacks.ModelCheckpoint calls)."""
         self._run.pending_checkpoints.append(path)
 
     def _save_checkpoint(self, path: str, epoch: int) -> None:

@@ -218,3 +218,25 @@ def test_dag_training_is_bitwise_identical_for_1_and_2_threads(digits, threads):
         assert_split_iff_threads(n, before)
         runs.append(model.get_weights())
     assert_weights_equal(runs[0], runs[1])
+
+
+def test_optimizer_learning_rate_and_iterations_are_the_trainers():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(30, 4)).astype(np.float32), rng.integers(0, 2, 30)
+    model = pydl.Sequential([layers.Input((4,)), layers.Dense(2)], seed=0)
+    opt = pydl.optimizers.SGD(0.1)
+    model.compile(opt, "cross_entropy")
+    assert opt.iterations == 0
+    seen = []
+
+    class Probe(pydl.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append((self.params["steps"], self.params["epochs"], self.model.optimizer.iterations))
+            self.model.optimizer.learning_rate = 0.1 / (epoch + 1)
+
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[Probe()])
+    assert seen == [(4, 3, 0), (4, 3, 4), (4, 3, 8)]
+    assert opt.iterations == 12 and opt.learning_rate == pytest.approx(0.1 / 3)
+    assert opt.get_config()["learning_rate"] == pytest.approx(0.1 / 3)  # what a checkpoint saves
+    with pytest.raises(ValueError, match="learning_rate"):
+        opt.learning_rate = float("nan")
