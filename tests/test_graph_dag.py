@@ -181,3 +181,24 @@ def test_training_a_dag_is_bitwise_identical_for_1_and_2_threads(threads):
 def test_malformed_graphs_raise_value_error(inputs, layers, nodes, outputs, match):
     with pytest.raises(ValueError, match=match):
         _core.Graph(inputs, layers, nodes, outputs)
+
+
+def test_inference_replicas_plan_activations_by_liveness():
+    # 12 residual blocks of width 32: training keeps every activation (and its gradient), an
+    # inference replica only the tensors still to be read; predictions are unchanged.
+    layers, nodes, t = [], [], 0
+    for b in range(12):
+        layers += [dense(f"d{b}", 32, "relu"), {"type": "add", "name": f"s{b}"}]
+        nodes += [(2 * b, [t]), (2 * b + 1, [t, t + 1])]
+        t += 2
+    g = _core.Graph([[32]], layers, nodes, [t])
+    g.init_params(0)
+    assert g.activation_floats_per_sample == 2 * 24 * 32
+    assert g.inference_floats_per_sample <= 3 * 32  # the block's input, its branch and the sum
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(7, 32)).astype(np.float32)
+    w = weights(g)
+    h = x.astype(np.float64)
+    for b in range(12):
+        h = h + np.maximum(h @ w[f"d{b}"]["kernel"] + w[f"d{b}"]["bias"], 0)
+    np.testing.assert_allclose(g.predict(x, 3), h, rtol=1e-4, atol=1e-5)

@@ -285,6 +285,8 @@ void bind_nn(py::module_& m) {
                              "Inference replicas made so far (one per overlapping predict/evaluate).")
       .def_property_readonly("activation_floats_per_sample", &Graph::activation_floats_per_sample,
                              "Activation and activation-gradient floats planned per sample.")
+      .def_property_readonly("inference_floats_per_sample", &Graph::inference_floats_per_sample,
+                             "Activation floats an inference replica plans per sample (buffers reused by liveness).")
       .def("layers", [](const Graph& g) {
         py::list out;
         for (size_t i = 0; i < g.num_layers(); ++i) {

@@ -100,6 +100,8 @@ Graph::Graph(ReplicaOf r)
       outputs_(r.owner.outputs_), layer_offsets_(r.owner.layer_offsets_), needs_grad_(r.owner.needs_grad_),
       params_(r.owner.params_), num_params_(r.owner.num_params_), num_state_(r.owner.num_state_) {
   build_nodes();
+  inference_only_ = true;
+  plan_liveness();
   // Inference only reads the weights; the gradient slices are never touched.
   Graph& owner = const_cast<Graph&>(r.owner);
   bind_layers(owner.param_buf_.data(), owner.grad_buf_.data(), owner.state_buf_.data());
@@ -175,6 +177,59 @@ void Graph::build_nodes() {
     node_dxs_[k].resize(nodes_[k].inputs.size());
     node_masks_[k].reserve(nodes_[k].inputs.size());
   }
+}
+
+void Graph::plan_liveness() {
+  const size_t n_in = num_inputs(), n_t = shapes_.size();
+  constexpr int kForever = 1 << 30;
+  std::vector<int> last_use(n_t, -1);
+  for (size_t k = 0; k < nodes_.size(); ++k)
+    for (int in : nodes_[k].inputs) last_use[root_[in]] = std::max(last_use[root_[in]], int(k));
+  for (int o : outputs_) last_use[root_[o]] = kForever;
+  slot_of_.assign(n_t, -1);
+  slot_sizes_.clear();
+  std::vector<int> free_slots;
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    const size_t t = n_in + k;
+    if (root_[t] == int(t)) {
+      // The smallest free slot that fits, else the largest free one (grown), else a new one.
+      int best = -1;
+      for (int s : free_slots)
+        if (slot_sizes_[s] >= sizes_[t] && (best < 0 || slot_sizes_[s] < slot_sizes_[best])) best = s;
+      if (best < 0)
+        for (int s : free_slots)
+          if (best < 0 || slot_sizes_[s] > slot_sizes_[best]) best = s;
+      if (best < 0) {
+        best = int(slot_sizes_.size());
+        slot_sizes_.push_back(0);
+      } else {
+        free_slots.erase(std::find(free_slots.begin(), free_slots.end(), best));
+      }
+      slot_sizes_[best] = std::max(slot_sizes_[best], sizes_[t]);
+      slot_of_[t] = best;
+    }
+    // After node k ran, tensors it read last (and its own output when nothing reads it) free
+    // their slots.
+    std::vector<int> done = nodes_[k].inputs;
+    done.push_back(int(t));
+    for (int in : done) {
+      const int r = root_[in];
+      if (r >= int(n_in) && slot_of_[r] >= 0 && last_use[r] <= int(k) &&
+          std::find(free_slots.begin(), free_slots.end(), slot_of_[r]) == free_slots.end())
+        free_slots.push_back(slot_of_[r]);
+    }
+  }
+  slot_bufs_.resize(slot_sizes_.size());
+}
+
+int64_t Graph::inference_floats_per_sample() const {
+  if (inference_only_) {
+    int64_t n = 0;
+    for (int64_t s : slot_sizes_) n += s;
+    return n;
+  }
+  Graph replica(ReplicaOf{*this});
+  return replica.inference_floats_per_sample();
 }
 
 void Graph::bind_layers(float* params, float* grads, float* state) {
@@ -272,10 +327,13 @@ void Graph::plan(int64_t max_batch) {
   std::set<int> output_roots;
   for (int o : outputs_) output_roots.insert(root_[o]);
   int64_t widest_grad = 0;
+  for (size_t s = 0; s < slot_bufs_.size(); ++s)
+    slot_bufs_[s].resize(checked_mul(max_batch, slot_sizes_[s], "activations" + batch));
   for (size_t t = 0; t < shapes_.size(); ++t) {
     if (root_[t] != int(t)) continue;  // a view shares its root's buffers
     const std::string owner = t < n_in ? "Input" + batch : node_layers_[t - n_in]->label() + batch;
     const int64_t n = checked_mul(max_batch, sizes_[t], owner);
+    if (inference_only_) continue;  // activations live in slots; no gradients
     if (t >= n_in) act_bufs_[t].resize(n);
     if (needs_grad_[t] || output_roots.count(int(t))) {
       grad_bufs_[t].resize(n);
@@ -331,8 +389,9 @@ void Graph::forward(const std::vector<Matrix<const float>>& xs, const StepInfo& 
       if (l.output_aliases_input()) {
         act_[t] = act_[in];  // never written through: views are read-only
       } else {
-        l.forward(Matrix<float>(act_bufs_[t].data(), rows, sizes_[t]), Matrix<const float>(act_[in], rows, sizes_[in]), s);
-        act_[t] = act_bufs_[t].data();
+        float* out = out_buffer(t);
+        l.forward(Matrix<float>(out, rows, sizes_[t]), Matrix<const float>(act_[in], rows, sizes_[in]), s);
+        act_[t] = out;
       }
       mask_[t] = l.output_mask() ? l.output_mask() : (l.passes_mask() ? mask_[in] : nullptr);
       continue;
@@ -345,8 +404,9 @@ void Graph::forward(const std::vector<Matrix<const float>>& xs, const StepInfo& 
       xs_k[i] = Matrix<const float>(act_[in], rows, sizes_[in]);
       if (mask_[in] && std::find(masks.begin(), masks.end(), mask_[in]) == masks.end()) masks.push_back(mask_[in]);
     }
-    l.forward_merge(Matrix<float>(act_bufs_[t].data(), rows, sizes_[t]), xs_k, s);
-    act_[t] = act_bufs_[t].data();
+    float* out = out_buffer(t);
+    l.forward_merge(Matrix<float>(out, rows, sizes_[t]), xs_k, s);
+    act_[t] = out;
     // A merged step is valid where every masked input is valid.
     if (masks.size() <= 1) {
       mask_[t] = masks.empty() ? nullptr : masks[0];

@@ -103,8 +103,12 @@ class Graph {
   // Makes room for batches of up to max_batch samples; a no-op when already large enough.
   void plan(int64_t max_batch);
   int64_t planned_batch() const { return planned_; }
-  // Activation floats planned per sample (summaries report the memory of a batch).
+  // Activation floats planned per sample (summaries report the memory of a batch): the
+  // training graph's activations and their gradients, or an inference replica's live set.
   int64_t activation_floats_per_sample() const;
+  // What an inference replica plans per sample: buffers reused once their tensor's last
+  // reader ran, so a deep net holds only the tensors still to be read.
+  int64_t inference_floats_per_sample() const;
 
   // Runs every node over the inputs (one matrix per graph input, equal rows <= planned).
   void forward(const std::vector<Matrix<const float>>& xs, const StepInfo& s);
@@ -119,6 +123,9 @@ class Graph {
 
  private:
   void build_nodes();
+  // Inference replicas: assign each activation a slot of slot_bufs_ by liveness.
+  void plan_liveness();
+  float* out_buffer(size_t t) { return inference_only_ ? slot_bufs_[slot_of_[t]].data() : act_bufs_[t].data(); }
   void bind_layers(float* params, float* grads, float* state);
   // The tensor whose buffers tensor t shares (t itself unless an aliasing node made it).
   int root(int t) const { return root_[t]; }
@@ -143,6 +150,10 @@ class Graph {
   int64_t planned_ = 0;
   int64_t rows_ = 0;  // of the last forward
   std::vector<Buffer<float>> act_bufs_, grad_bufs_;  // per root tensor (inputs: no activation buffer)
+  bool inference_only_ = false;                      // a replica: forward only, no gradients
+  std::vector<int> slot_of_;                         // replicas: the slot of each root tensor
+  std::vector<int64_t> slot_sizes_;                  // floats per sample of each slot
+  std::vector<Buffer<float>> slot_bufs_;
   Buffer<float> grad_scratch_;                       // a later consumer's dx, added into the sum
   int64_t scratch_slot_ = 0;                         // floats per input slot of grad_scratch_
   std::vector<Matrix<const float>> single_input_ = std::vector<Matrix<const float>>(1);
