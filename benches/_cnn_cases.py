@@ -90,3 +90,48 @@ def torch_conv_case(torch, shape, filters, batch=TRAIN_BATCH):
         y = conv(xt)
         y.backward(y.detach())
     return step
+
+
+# The residual CNN (functional model): Conv(32)-ReLU -> [Conv(32)-ReLU -> Conv(32)] + skip ->
+# ReLU -> MaxPool2 -> Conv(64)-ReLU -> MaxPool2 -> Flatten -> Dense(10); Adam, batch 64.
+def pydl_resnet(seed=0):
+    inp = pydl.Input((28, 28, 1))
+    a = layers.Conv2D(32, 3, padding="same", activation="relu")(inp)
+    b = layers.Conv2D(32, 3, padding="same")(layers.Conv2D(32, 3, padding="same", activation="relu")(a))
+    h = layers.MaxPool2D()(layers.Activation("relu")(layers.Add()([a, b])))
+    h = layers.MaxPool2D()(layers.Conv2D(64, 3, padding="same", activation="relu")(h))
+    model = pydl.Model(inp, layers.Dense(10)(layers.Flatten()(h)), seed=seed)
+    model.compile(optimizer=optimizers.Adam(learning_rate=LR), loss="cross_entropy")
+    return model
+
+
+def torch_resnet(torch, seed=0):
+    torch.manual_seed(seed)
+    nn = torch.nn
+
+    class ResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(1, 32, 3, padding=1)
+            self.b1, self.b2 = nn.Conv2d(32, 32, 3, padding=1), nn.Conv2d(32, 32, 3, padding=1)
+            self.c = nn.Conv2d(32, 64, 3, padding=1)
+            self.out = nn.Linear(64 * 7 * 7, 10)
+
+        def forward(self, x):
+            a = torch.relu(self.a(x))
+            h = torch.max_pool2d(torch.relu(a + self.b2(torch.relu(self.b1(a)))), 2)
+            h = torch.max_pool2d(torch.relu(self.c(h)), 2)
+            return self.out(h.flatten(1))
+
+    return ResNet()
+
+
+def pydl_resnet_train_case():
+    x, y = images(TRAIN_SAMPLES)
+    model = pydl_resnet()
+    return lambda: model.fit(x, y, epochs=1, batch_size=TRAIN_BATCH, shuffle=True, verbose=0)
+
+
+def torch_resnet_train_case(torch):
+    x, y = images(TRAIN_SAMPLES)
+    return torch_epoch(torch, torch_resnet(torch), x.transpose(0, 3, 1, 2), y, TRAIN_BATCH, LR)

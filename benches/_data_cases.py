@@ -4,7 +4,7 @@ augmentation on vs off (the net of _cnn_cases.py)."""
 import numpy as np
 
 import _cnn_cases as CNN
-from pydl import preprocessing as P
+from pydl import data as P
 from pydl.data import ArrayDataset, DataLoader
 
 LOADER_SAMPLES, LOADER_BATCH = 8192, 128

@@ -37,3 +37,11 @@ def test_conv_layer_pydl(benchmark, name, shape, filters):
 @pytest.mark.parametrize("name,shape,filters", CNN.CONV_LAYERS, ids=[c[0] for c in CNN.CONV_LAYERS])
 def test_conv_layer_torch(benchmark, torch, name, shape, filters):
     _rate(benchmark, CNN.torch_conv_case(torch, shape, filters), CNN.TRAIN_BATCH, name)
+
+
+def test_resnet_train_pydl(benchmark):
+    _rate(benchmark, CNN.pydl_resnet_train_case(), CNN.TRAIN_SAMPLES, "resnet_train")
+
+
+def test_resnet_train_torch(benchmark, torch):
+    _rate(benchmark, CNN.torch_resnet_train_case(torch), CNN.TRAIN_SAMPLES, "resnet_train")

@@ -58,6 +58,9 @@ def main():
 
     vs_torch(f"cnn_train 28x28x1, b={CNN.TRAIN_BATCH} (samples/s)", CNN.pydl_train_case(),
              lambda: CNN.torch_train_case(torch), lambda t: f"{CNN.TRAIN_SAMPLES / t:,.0f}", repeat=5)
+    vs_torch(f"resnet_train (functional, residual block) 28x28x1, b={CNN.TRAIN_BATCH} (samples/s)",
+             CNN.pydl_resnet_train_case(), lambda: CNN.torch_resnet_train_case(torch),
+             lambda t: f"{CNN.TRAIN_SAMPLES / t:,.0f}", repeat=5)
     vs_torch(f"cnn_infer 28x28x1, b={CNN.INFER_BATCH} (samples/s)", CNN.pydl_infer_case(),
              lambda: CNN.torch_infer_case(torch), lambda t: f"{CNN.INFER_SAMPLES / t:,.0f}", repeat=5)
     for name, shape, filters in CNN.CONV_LAYERS:
