@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from . import _core
+from . import _core, _validate
 
 
 def as_float32(x, what: str = "x") -> np.ndarray:
@@ -89,7 +89,5 @@ def targets(y, n: int, output_shape: Tuple[int, ...], loss_name: str, what: str 
     return arr.reshape((n, *output_shape))
 
 
-def batch_size(value, what: str = "batch_size") -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{what}: expected a positive int, got {value!r}")
-    return int(value)
+def batch_size(value, owner: str) -> int:
+    return _validate.positive_int(owner, "batch_size", value)

@@ -61,7 +61,7 @@ def demo(args) -> int:
         try:  # plots need matplotlib, an optional extra
             stem = os.path.splitext(args.save)[0]
             history.plot(stem + "-history.png")
-            pydl.plot.confusion_matrix(metrics.confusion_matrix(y_test, y_pred, 10), path=stem + "-confusion.png")
+            pydl.report.plot.confusion_matrix(metrics.confusion_matrix(y_test, y_pred, 10), path=stem + "-confusion.png")
             print(f"wrote {stem}-history.png and {stem}-confusion.png")
         except ImportError as e:
             print(f"(no plots: {e})")

@@ -10,7 +10,18 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from . import _validate
+
 __all__ = ["Loss", "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "MeanAbsoluteError", "get"]
+
+
+def _class_weights(owner: str, weights) -> Optional[list]:
+    """None, or a sequence of finite weights >= 0 (one per class) as a list of floats."""
+    if weights is None:
+        return None
+    if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__"):
+        raise TypeError(f"{owner}: expected class_weights to be a sequence of numbers, got {weights!r}")
+    return [_validate.non_negative_float(owner, f"class_weights[{i}]", w) for i, w in enumerate(weights)]
 
 
 class Loss:
@@ -35,10 +46,8 @@ class CrossEntropy(Loss):
     name = "cross_entropy"
 
     def __init__(self, class_weights: Optional[Sequence[float]] = None, label_smoothing: float = 0.0):
-        if not 0.0 <= float(label_smoothing) <= 1.0:
-            raise ValueError(f"CrossEntropy: expected 0 <= label_smoothing <= 1, got {label_smoothing!r}")
-        self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
-        self.label_smoothing = float(label_smoothing)
+        self.class_weights = _class_weights("CrossEntropy", class_weights)
+        self.label_smoothing = _validate.number("CrossEntropy", "label_smoothing", label_smoothing, 0.0, 1.0)
 
     def get_config(self):
         return {"class_weights": self.class_weights, "label_smoothing": self.label_smoothing}
@@ -53,9 +62,9 @@ class BinaryCrossEntropy(Loss):
     name = "binary_cross_entropy"
 
     def __init__(self, class_weights: Optional[Sequence[float]] = None):
-        if class_weights is not None and len(class_weights) != 2:
-            raise ValueError(f"BinaryCrossEntropy: expected 2 class weights, got {len(class_weights)}")
-        self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
+        self.class_weights = _class_weights("BinaryCrossEntropy", class_weights)
+        if self.class_weights is not None and len(self.class_weights) != 2:
+            raise ValueError(f"BinaryCrossEntropy: expected 2 class weights, got {len(self.class_weights)}")
 
     def get_config(self):
         return {"class_weights": self.class_weights}

@@ -3,22 +3,11 @@ fused C++ pass over the flat parameter buffer. ``clipnorm`` clips the global gra
 first (as ``torch.nn.utils.clip_grad_norm_``)."""
 from __future__ import annotations
 
-import math
-
 from typing import Optional, Union
 
+from . import _validate
+
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "get"]
-
-
-def _check(owner: str, name: str, value, low: float = 0.0, high: Optional[float] = None,
-           high_open: bool = True):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{owner}: expected a number for {name}, got {value!r}")
-    ok = value >= low and (high is None or (value < high if high_open else value <= high))
-    if not ok or not math.isfinite(value):
-        rng = f">= {low}" if high is None else f"in [{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{owner}: expected {name} {rng}, got {value!r}")
-    return float(value)
 
 
 class Optimizer:
@@ -31,10 +20,8 @@ class Optimizer:
     def __init__(self, learning_rate: float, clipnorm: Optional[float] = None):
         owner = type(self).__name__
         self._trainer = None
-        self._learning_rate = _check(owner, "learning_rate", learning_rate)
-        self.clipnorm = None if clipnorm is None else _check(owner, "clipnorm", clipnorm)
-        if self.clipnorm == 0.0:
-            raise ValueError(f"{owner}: expected clipnorm > 0 (or None), got 0")
+        self._learning_rate = _validate.non_negative_float(owner, "learning_rate", learning_rate)
+        self.clipnorm = None if clipnorm is None else _validate.positive_float(owner, "clipnorm", clipnorm)
 
     def bind(self, trainer) -> None:
         """Back learning_rate and iterations by a model's C++ trainer (Model.compile does it)."""
@@ -46,7 +33,7 @@ class Optimizer:
 
     @learning_rate.setter
     def learning_rate(self, value) -> None:
-        value = _check(type(self).__name__, "learning_rate", value)
+        value = _validate.non_negative_float(type(self).__name__, "learning_rate", value)
         if self._trainer is not None:
             self._trainer.learning_rate = value
         self._learning_rate = value
@@ -85,9 +72,9 @@ class SGD(Optimizer):
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0, clipnorm: Optional[float] = None):
         super().__init__(learning_rate, clipnorm)
-        self.momentum = _check("SGD", "momentum", momentum)
-        self.nesterov = bool(nesterov)
-        self.weight_decay = _check("SGD", "weight_decay", weight_decay)
+        self.momentum = _validate.non_negative_float("SGD", "momentum", momentum)
+        self.nesterov = _validate.boolean("SGD", "nesterov", nesterov)
+        self.weight_decay = _validate.non_negative_float("SGD", "weight_decay", weight_decay)
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
 
@@ -106,10 +93,10 @@ class Adam(Optimizer):
                  epsilon: float = 1e-8, weight_decay: float = 0.0, clipnorm: Optional[float] = None):
         super().__init__(learning_rate, clipnorm)
         owner = type(self).__name__
-        self.beta_1 = _check(owner, "beta_1", beta_1, 0.0, 1.0)
-        self.beta_2 = _check(owner, "beta_2", beta_2, 0.0, 1.0)
-        self.epsilon = _check(owner, "epsilon", epsilon)
-        self.weight_decay = _check(owner, "weight_decay", weight_decay)
+        self.beta_1 = _validate.number(owner, "beta_1", beta_1, 0.0, 1.0, high_open=True)
+        self.beta_2 = _validate.number(owner, "beta_2", beta_2, 0.0, 1.0, high_open=True)
+        self.epsilon = _validate.non_negative_float(owner, "epsilon", epsilon)
+        self.weight_decay = _validate.non_negative_float(owner, "weight_decay", weight_decay)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

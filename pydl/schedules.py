@@ -20,35 +20,17 @@ or PyTorch produces the same numbers here:
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
 from typing import Any, Dict, Optional
+
+from . import _validate
 
 __all__ = ["LearningRateSchedule", "StepDecay", "ExponentialDecay", "CosineDecay", "OneCycle"]
 
 
-# ----------------------------------------------------------------------------- validation
 def _number(owner: str, name: str, value, *, low: float = 0.0, low_open: bool = True,
             high: Optional[float] = None, high_open: bool = False) -> float:
-    """``value`` as a float inside the given interval, or a ValueError naming the argument.
-
-    bool is rejected although it is an int: ``gamma=True`` is always a slip."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ValueError(f"{owner}: expected a number for {name}, got {value!r}")
-    v = float(value)
-    too_low = v <= low if low_open else v < low
-    too_high = high is not None and (v >= high if high_open else v > high)
-    if not math.isfinite(v) or too_low or too_high:
-        lo = "(" if low_open else "["
-        hi = "inf)" if high is None else f"{high}{')' if high_open else ']'}"
-        raise ValueError(f"{owner}: expected {name} in {lo}{low}, {hi}, got {value!r}")
-    return v
-
-
-def _count(owner: str, name: str, value, minimum: int = 1) -> int:
-    """``value`` as an int >= minimum (step counts must be whole numbers)."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{owner}: expected an int >= {minimum} for {name}, got {value!r}")
-    return int(value)
+    """A rate or factor: > 0 unless told otherwise."""
+    return _validate.number(owner, name, value, low, high, low_open=low_open, high_open=high_open)
 
 
 class LearningRateSchedule:
@@ -59,8 +41,7 @@ class LearningRateSchedule:
         self._config = dict(config)
 
     def __call__(self, step) -> float:
-        if isinstance(step, bool) or not isinstance(step, Real) or not math.isfinite(step) or step < 0:
-            raise ValueError(f"{type(self).__name__}: expected a step >= 0, got {step!r}")
+        _validate.number(type(self).__name__, "step", step, 0.0)
         return float(self._lr(step))
 
     def _lr(self, step) -> float:  # pragma: no cover - abstract
@@ -94,7 +75,7 @@ class StepDecay(LearningRateSchedule):
     def __init__(self, initial_learning_rate: float, step_size: int, gamma: float = 0.1):
         super().__init__(initial_learning_rate=initial_learning_rate, step_size=step_size, gamma=gamma)
         self.initial_learning_rate = _number("StepDecay", "initial_learning_rate", initial_learning_rate)
-        self.step_size = _count("StepDecay", "step_size", step_size)
+        self.step_size = _validate.positive_int("StepDecay", "step_size", step_size)
         self.gamma = _number("StepDecay", "gamma", gamma)
 
     def _lr(self, step):
@@ -117,11 +98,9 @@ class ExponentialDecay(LearningRateSchedule):
                          decay_rate=decay_rate, staircase=staircase)
         owner = "ExponentialDecay"
         self.initial_learning_rate = _number(owner, "initial_learning_rate", initial_learning_rate)
-        self.decay_steps = _count(owner, "decay_steps", decay_steps)
+        self.decay_steps = _validate.positive_int(owner, "decay_steps", decay_steps)
         self.decay_rate = _number(owner, "decay_rate", decay_rate)
-        if not isinstance(staircase, bool):
-            raise ValueError(f"{owner}: expected a bool for staircase, got {staircase!r}")
-        self.staircase = staircase
+        self.staircase = _validate.boolean(owner, "staircase", staircase)
 
     def _lr(self, step):
         p = step / self.decay_steps
@@ -159,9 +138,9 @@ class CosineDecay(LearningRateSchedule):
         # A warmup may start from 0 (the usual "warm up from nothing"), so allow it then.
         self.initial_learning_rate = _number(owner, "initial_learning_rate", initial_learning_rate,
                                              low_open=warmup_target is None)
-        self.decay_steps = _count(owner, "decay_steps", decay_steps)
+        self.decay_steps = _validate.positive_int(owner, "decay_steps", decay_steps)
         self.alpha = _number(owner, "alpha", alpha, low_open=False, high=1.0)
-        self.warmup_steps = _count(owner, "warmup_steps", warmup_steps, minimum=0)
+        self.warmup_steps = _validate.non_negative_int(owner, "warmup_steps", warmup_steps)
         self.warmup_target = None if warmup_target is None else _number(owner, "warmup_target", warmup_target)
         if self.warmup_steps > 0 and self.warmup_target is None:
             raise ValueError(f"{owner}: warmup_steps={warmup_steps} needs warmup_target (the learning rate "
@@ -206,13 +185,11 @@ class OneCycle(LearningRateSchedule):
         owner = "OneCycle"
         self.max_learning_rate = _number(owner, "max_learning_rate", max_learning_rate)
         # Two steps at least: one phase has to end where the other starts.
-        self.total_steps = _count(owner, "total_steps", total_steps, minimum=2)
+        self.total_steps = _validate.integer(owner, "total_steps", total_steps, minimum=2)
         self.pct_start = _number(owner, "pct_start", pct_start, high=1.0, high_open=True)
         self.div_factor = _number(owner, "div_factor", div_factor)
         self.final_div_factor = _number(owner, "final_div_factor", final_div_factor)
-        if anneal not in ("cos", "linear"):
-            raise ValueError(f"{owner}: expected anneal 'cos' or 'linear', got {anneal!r}")
-        self.anneal = anneal
+        self.anneal = _validate.choice(owner, "anneal", anneal, ("cos", "linear"))
         self.initial_learning_rate = self.max_learning_rate / self.div_factor
         self.final_learning_rate = self.initial_learning_rate / self.final_div_factor
         self._warmup_end = self.pct_start * self.total_steps - 1.0

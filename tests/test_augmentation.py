@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pydl import augmentation as A
 from pydl import _core
+from pydl import data as A
 
 
 def images(rng, n=3, h=9, w=11, c=2):

@@ -89,7 +89,7 @@ def test_cnn_layers_summary_and_errors():
         pydl.Sequential([layers.Input((4, 4, 1)), layers.Conv2D(4, 5)]).build()
     with pytest.raises(ValueError, match="cannot reshape"):
         pydl.Sequential([layers.Input((4, 4, 1)), layers.Reshape((5, -1))]).build()
-    with pytest.raises(ValueError, match="padding"):
+    with pytest.raises(TypeError, match="padding"):  # pools take 'valid' or 'same' only
         layers.MaxPool2D(padding=1)
 
 

@@ -13,8 +13,8 @@ import urllib.error
 import numpy as np
 import pytest
 
-from pydl import datasets, readers
-from pydl.readers import download, read_cifar10_batch, read_csv, read_idx, read_image_folder, read_npz
+from pydl.data import datasets, readers
+from pydl.data.readers import download, read_cifar10_batch, read_csv, read_idx, read_image_folder, read_npz
 
 IDX_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C,
              np.float32: 0x0D, np.float64: 0x0E}

@@ -1,4 +1,4 @@
-"""pydl.diagnose on histories of real, short pydl training runs that overfit, underfit,
+"""pydl.report.diagnose on histories of real, short pydl training runs that overfit, underfit,
 blow up, or train fine (only the NaN case is written by hand: fit itself stops on NaN)."""
 import math
 
@@ -7,7 +7,7 @@ import pytest
 
 import pydl
 from pydl import layers, optimizers
-from pydl.diagnose import Diagnosis, diagnose
+from pydl.report import Diagnosis, diagnose
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread (see conftest)

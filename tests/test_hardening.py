@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import pydl
-from pydl import augmentation, callbacks, layers, optimizers
+from pydl import callbacks, data, layers, optimizers
 
 from conftest import assert_weights_equal
 
@@ -110,7 +110,7 @@ def test_resize_beyond_the_size_limit_raises_in_the_loader():
     x = np.zeros((4, 8, 8, 1), np.uint8)
     with pytest.raises(ValueError, match="Resize"):
         pydl.DataLoader(pydl.ArrayDataset(x, np.zeros(4)), batch_size=2,
-                        transform=augmentation.Resize(2**31, 2**31))
+                        transform=data.Resize(2**31, 2**31))
 
 
 def test_drop_last_with_fewer_samples_than_a_batch_raises():
@@ -118,7 +118,7 @@ def test_drop_last_with_fewer_samples_than_a_batch_raises():
     with pytest.raises(ValueError, match="drop_last"):
         pydl.DataLoader(pydl.ArrayDataset(x, y), batch_size=32, drop_last=True)
 
-    class Custom(pydl.loader.Dataset):
+    class Custom(pydl.data.Dataset):
         def __len__(self):
             return 20
 

@@ -14,7 +14,7 @@ from safetensors.numpy import load_file, save_file
 import pydl
 from pydl import callbacks as cb
 from pydl import layers, optimizers
-from pydl.saving import load_checkpoint_into
+from pydl.engine.saving import load_checkpoint_into
 
 from conftest import assert_weights_equal
 

@@ -5,8 +5,8 @@ import pytest
 
 import pydl
 from pydl import layers, optimizers
+from pydl import data as P
 from pydl.data import ArrayDataset, DataLoader, Dataset
-from pydl import preprocessing as P
 
 from conftest import assert_weights_equal
 

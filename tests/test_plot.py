@@ -1,11 +1,12 @@
-"""pydl.plot: learning curves and confusion matrices rendered to real PNG files."""
+"""pydl.report.plot: learning curves and confusion matrices rendered to real PNG files."""
 import sys
 
 import numpy as np
 import pytest
 
 import pydl
-from pydl import layers, optimizers, plot
+from pydl import layers, optimizers
+from pydl.report import plot
 from pydl.callbacks import History
 
 matplotlib = pytest.importorskip("matplotlib")

@@ -6,7 +6,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 import pydl
 from pydl import layers
-from pydl.preprocessing import MinMaxScale, Normalize, Standardize
+from pydl.data import MinMaxScale, Normalize, Standardize
 
 
 def test_standardize_matches_sklearn(rng):

@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from pydl.readers import read_cifar10_batch, read_csv, read_idx, read_image_folder, read_npz
+from pydl.data.readers import read_cifar10_batch, read_csv, read_idx, read_image_folder, read_npz
 
 
 def npz_with(path, members):
@@ -292,7 +292,7 @@ def test_npz_compressed_and_version3_still_load(tmp_path):
 def test_cifar10_archive_member_sizes_are_checked_before_reading(tmp_path):
     import tarfile
 
-    from pydl import datasets
+    from pydl.data import datasets
 
     def archive_with(size):
         p = tmp_path / "cifar-10-binary.tar.gz"

@@ -8,7 +8,7 @@ from sklearn.neighbors import NearestNeighbors
 
 import pydl
 from pydl import layers, optimizers
-from pydl.resampling import SMOTE, RandomOverSampler, RandomUnderSampler
+from pydl.data import SMOTE, RandomOverSampler, RandomUnderSampler
 
 STRATEGIES = ["auto", {0: 60, 2: 40}]
 
@@ -130,8 +130,10 @@ def test_bad_inputs(rng):
         RandomOverSampler({0: 10}).fit_resample(x, y)
     with pytest.raises(ValueError, match="cannot grow class 2 from 12 to 50"):
         RandomUnderSampler({2: 50}).fit_resample(x, y)
-    with pytest.raises(ValueError, match="non-negative int"):
+    with pytest.raises(TypeError, match="target for class 2 to be a non-negative int"):
         SMOTE(sampling_strategy={2: 20.5}).fit_resample(x, y)
+    with pytest.raises(ValueError, match="target for class 2 to be a non-negative int"):
+        SMOTE(sampling_strategy={2: -1}).fit_resample(x, y)
     with pytest.raises(ValueError, match="different lengths: 97 samples vs 96 labels"):
         RandomOverSampler().fit_resample(x, y[:-1])
     with pytest.raises(ValueError, match="empty"):
@@ -146,9 +148,9 @@ def test_bad_inputs(rng):
         SMOTE().fit_resample(x[:, :, None], y)
     with pytest.raises(ValueError, match="NaN"):
         SMOTE().fit_resample(np.where(x > 2, np.nan, x), y)
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match="SMOTE: expected k_neighbors to be a positive int, got 0"):
         SMOTE(k_neighbors=0)
-    with pytest.raises(TypeError, match="k_neighbors must be an int"):
+    with pytest.raises(TypeError, match="SMOTE: expected k_neighbors to be a positive int, got 2.5"):
         SMOTE(k_neighbors=2.5)
 
 
@@ -174,7 +176,7 @@ def test_oversampling_raises_minority_recall(rng):
 
 @pytest.mark.parametrize("chunk_elems", [7, 1 << 22])  # tiny chunks exercise the row blocking
 def test_nearest_neighbors_match_sklearn(rng, chunk_elems):
-    from pydl.resampling import _nearest_neighbors
+    from pydl.data.resampling import _nearest_neighbors
     pts = rng.standard_normal((40, 4))
     ref = NearestNeighbors(n_neighbors=5).fit(pts).kneighbors(return_distance=False)
     np.testing.assert_array_equal(_nearest_neighbors(pts, 5, chunk_elems=chunk_elems), ref)

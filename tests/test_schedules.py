@@ -129,12 +129,10 @@ def test_get_config_returns_arguments_as_given():
 @pytest.mark.parametrize("make,match", [
     (lambda: StepDecay(0.0, 10), "initial_learning_rate"),
     (lambda: StepDecay(0.1, 0), "step_size"),
-    (lambda: StepDecay(0.1, 2.5), "step_size"),
     (lambda: StepDecay(0.1, 10, gamma=-1), "gamma"),
     (lambda: StepDecay(float("nan"), 10), "initial_learning_rate"),
     (lambda: ExponentialDecay(0.1, 0, 0.9), "decay_steps"),
     (lambda: ExponentialDecay(0.1, 10, 0.0), "decay_rate"),
-    (lambda: ExponentialDecay(0.1, 10, 0.9, staircase="yes"), "staircase"),
     (lambda: CosineDecay(0.1, 10, alpha=1.5), "alpha"),
     (lambda: CosineDecay(0.1, 10, warmup_steps=-1, warmup_target=0.2), "warmup_steps"),
     (lambda: CosineDecay(0.1, 10, warmup_steps=5), "warmup_target"),
@@ -143,16 +141,27 @@ def test_get_config_returns_arguments_as_given():
     (lambda: OneCycle(0.1, 100, pct_start=1.0), "pct_start"),
     (lambda: OneCycle(0.1, 100, div_factor=0), "div_factor"),
     (lambda: OneCycle(0.1, 100, anneal="cosine"), "anneal"),
-    (lambda: OneCycle(True, 100), "max_learning_rate"),
 ])
 def test_invalid_arguments_raise(make, match):
     with pytest.raises(ValueError, match=match):
         make()
 
 
-@pytest.mark.parametrize("step", [-1, float("nan"), "3", None, True])
-def test_invalid_steps_raise(step):
-    with pytest.raises(ValueError, match="step"):
+@pytest.mark.parametrize("make,match", [  # the wrong kind of value: a TypeError
+    (lambda: StepDecay(0.1, 2.5), "step_size"),
+    (lambda: ExponentialDecay(0.1, 10, 0.9, staircase="yes"), "staircase"),
+    (lambda: OneCycle(True, 100), "max_learning_rate"),
+    (lambda: OneCycle(0.1, 100, anneal=1), "anneal"),
+])
+def test_wrong_kinds_raise_type_error(make, match):
+    with pytest.raises(TypeError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("step,error", [(-1, ValueError), (float("nan"), ValueError), ("3", TypeError),
+                                        (None, TypeError), (True, TypeError)])
+def test_invalid_steps_raise(step, error):
+    with pytest.raises(error, match="step"):
         StepDecay(0.1, 10)(step)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import model_selection as skms
 
-from pydl.splits import KFold, StratifiedKFold
+from pydl.data import KFold, StratifiedKFold
 
 
 def _assert_same_folds(ours, theirs):
@@ -128,11 +128,11 @@ def test_constructor_validation(cls):
     s = cls(3, shuffle=True, seed=5)
     assert (s.n_splits, s.shuffle, s.seed) == (3, True, 5)
     assert cls().n_splits == 5 and cls().shuffle is False and cls().seed is None
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="expected n_splits to be an int >= 2, got 1"):
         cls(1)
-    with pytest.raises(TypeError, match="n_splits must be an int"):
+    with pytest.raises(TypeError, match="expected n_splits to be an int"):
         cls(2.0)
-    with pytest.raises(TypeError, match="n_splits must be an int"):
+    with pytest.raises(TypeError, match="expected n_splits to be an int"):
         cls(True)
-    with pytest.raises(TypeError, match="shuffle must be True or False"):
+    with pytest.raises(TypeError, match="expected shuffle to be True or False"):
         cls(3, shuffle="yes")

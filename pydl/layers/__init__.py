@@ -6,10 +6,10 @@ what the constructor was given, so a model can be rebuilt from JSON.
 """
 from typing import Any, Dict
 
-from .base import ACTIVATIONS, Layer, _pair
+from .base import ACTIVATIONS, Layer
 from .convolutional import (AvgPool2D, BatchNormalization, Conv2D, GlobalAvgPool2D, GlobalMaxPool2D, LayerNormalization,
                             MaxPool2D)
-from ..functional import Input
+from ..engine.functional import Input
 from .core import Activation, Dense, Dropout, Flatten, Normalization, Reshape
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .recurrent import GRU, LSTM, Bidirectional, Embedding, SimpleRNN

@@ -1,19 +1,15 @@
 """The Layer base class and the argument checks every layer spec shares."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional
 
-import numpy as np
+from .. import _validate
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "linear")
 
+
 def _check_activation(owner: str, activation: Optional[str]) -> Optional[str]:
-    if activation is None:
-        return None
-    if not isinstance(activation, str) or activation not in ACTIVATIONS:
-        raise ValueError(f"{owner}: unknown activation {activation!r}; expected one of "
-                         f"{', '.join(ACTIVATIONS)} (or None)")
-    return activation
+    return _validate.choice(owner, "activation", activation, (*ACTIVATIONS, None))
 
 
 class Layer:
@@ -22,15 +18,13 @@ class Layer:
     core_type: str = ""
 
     def __init__(self, name: Optional[str] = None):
-        if name is not None and (not isinstance(name, str) or not name):
-            raise ValueError(f"{type(self).__name__}: name must be a non-empty string, got {name!r}")
-        self.name = name
+        self.name = None if name is None else _validate.non_empty_str(type(self).__name__, "name", name)
 
     def __call__(self, inputs):
         """Call the layer on a symbolic tensor (a list of them for merge layers) while building
         a functional model; returns the symbolic output. Calling one layer object on several
         tensors shares its weights."""
-        from ..functional import call_layer
+        from ..engine.functional import call_layer  # lazy: engine imports layers
 
         return call_layer(self, inputs)
 
@@ -61,38 +55,14 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-def _two_ints(owner: str, name: str, value, minimum: int, accepted: str = "an int or a pair of ints"):
-    """An int (used twice) or a pair of ints, each >= minimum, as a list of two ints."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (int(value), int(value))
-    try:
-        a, b = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: {name} must be {accepted}, got {value!r}") from None
-    if a < minimum or b < minimum:
-        raise ValueError(f"{owner}: {name} must be {'positive' if minimum == 1 else f'>= {minimum}'}, got {value!r}")
-    return [a, b]
-
-
-def _pair(owner: str, name: str, value, allow_none: bool = False):
-    """An int or a pair of ints, as a list of two positive ints."""
-    if value is None and allow_none:
-        return None
-    return _two_ints(owner, name, value, 1)
+_PADDINGS = ("valid", "same")
 
 
 def _padding(owner: str, padding, allow_explicit: bool = True):
-    if isinstance(padding, str):
-        if padding not in ("valid", "same"):
-            raise ValueError(f"{owner}: padding must be 'valid', 'same'"
-                             f"{', an int or (ph, pw)' if allow_explicit else ''}; got {padding!r}")
-        return padding
+    """'valid', 'same', or (convolutions only) an int or a (ph, pw) pair of ints >= 0."""
     if not allow_explicit:
-        raise ValueError(f"{owner}: padding must be 'valid' or 'same', got {padding!r}")
-    return _two_ints(owner, "padding", padding, 0, "'valid', 'same', an int or (ph, pw);")
-
-
-def _positive_int(owner: str, name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{owner}: expected {name} to be a positive int, got {value!r}")
-    return int(value)
+        return _validate.choice(owner, "padding", padding, _PADDINGS)
+    expected = "'valid', 'same', a non-negative int or a (ph, pw) pair of them"
+    if isinstance(padding, str):
+        return _validate.choice(owner, "padding", padding, _PADDINGS, expected)
+    return _validate.int_pair(owner, "padding", padding, minimum=0, expected=expected)

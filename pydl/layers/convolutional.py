@@ -1,11 +1,10 @@
 """Image layers (channels-last): Conv2D, pooling, BatchNormalization, LayerNormalization."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Optional
 
-import numpy as np
-
-from .base import Layer, _check_activation, _padding, _pair
+from .. import _validate
+from .base import Layer, _check_activation, _padding
 
 
 class Conv2D(Layer):
@@ -21,17 +20,15 @@ class Conv2D(Layer):
     def __init__(self, filters: int, kernel_size, strides=1, padding="valid", dilation_rate=1,
                  activation: Optional[str] = None, use_bias: bool = True, name: Optional[str] = None):
         super().__init__(name)
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
-            raise ValueError(f"Conv2D: expected filters to be a positive int, got {filters!r}")
-        self.filters = int(filters)
-        self.kernel_size = _pair("Conv2D", "kernel_size", kernel_size)
-        self.strides = _pair("Conv2D", "strides", strides)
+        self.filters = _validate.positive_int("Conv2D", "filters", filters)
+        self.kernel_size = _validate.int_pair("Conv2D", "kernel_size", kernel_size)
+        self.strides = _validate.int_pair("Conv2D", "strides", strides)
         self.padding = _padding("Conv2D", padding)
-        self.dilation_rate = _pair("Conv2D", "dilation_rate", dilation_rate)
+        self.dilation_rate = _validate.int_pair("Conv2D", "dilation_rate", dilation_rate)
         if self.dilation_rate != [1, 1] and self.strides != [1, 1]:
             raise ValueError("Conv2D: strides > 1 with dilation_rate > 1 is not supported (as in Keras)")
         self.activation = _check_activation("Conv2D", activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = _validate.boolean("Conv2D", "use_bias", use_bias)
 
     def get_config(self):
         return {"filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
@@ -48,8 +45,8 @@ class _Pool2D(Layer):
     def __init__(self, pool_size=2, strides=None, padding="valid", name: Optional[str] = None):
         super().__init__(name)
         owner = type(self).__name__
-        self.pool_size = _pair(owner, "pool_size", pool_size)
-        self.strides = _pair(owner, "strides", strides, allow_none=True)
+        self.pool_size = _validate.int_pair(owner, "pool_size", pool_size)
+        self.strides = None if strides is None else _validate.int_pair(owner, "strides", strides)
         self.padding = _padding(owner, padding, allow_explicit=False)
 
     def get_config(self):
@@ -90,12 +87,8 @@ class BatchNormalization(Layer):
 
     def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, name: Optional[str] = None):
         super().__init__(name)
-        if not 0.0 <= float(momentum) <= 1.0:
-            raise ValueError(f"BatchNormalization: expected 0 <= momentum <= 1, got {momentum!r}")
-        if not float(epsilon) > 0:
-            raise ValueError(f"BatchNormalization: expected epsilon > 0, got {epsilon!r}")
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.momentum = _validate.number("BatchNormalization", "momentum", momentum, 0.0, 1.0)
+        self.epsilon = _validate.positive_float("BatchNormalization", "epsilon", epsilon)
 
     def get_config(self):
         return {"momentum": self.momentum, "epsilon": self.epsilon, "name": self.name}
@@ -108,9 +101,7 @@ class LayerNormalization(Layer):
 
     def __init__(self, epsilon: float = 1e-5, name: Optional[str] = None):
         super().__init__(name)
-        if not float(epsilon) > 0:
-            raise ValueError(f"LayerNormalization: expected epsilon > 0, got {epsilon!r}")
-        self.epsilon = float(epsilon)
+        self.epsilon = _validate.positive_float("LayerNormalization", "epsilon", epsilon)
 
     def get_config(self):
         return {"epsilon": self.epsilon, "name": self.name}

@@ -1,11 +1,12 @@
 """Core layers: Dense, Activation, Dropout, Flatten, Reshape, Normalization."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import numpy as np
 
-from .base import Layer, _check_activation
+from .. import _validate
+from .base import ACTIVATIONS, Layer, _check_activation
 
 
 class Dense(Layer):
@@ -20,11 +21,9 @@ class Dense(Layer):
     def __init__(self, units: int, activation: Optional[str] = None, use_bias: bool = True,
                  name: Optional[str] = None):
         super().__init__(name)
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"Dense: expected units to be a positive int, got {units!r}")
-        self.units = units
+        self.units = _validate.positive_int("Dense", "units", units)
         self.activation = _check_activation("Dense", activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = _validate.boolean("Dense", "use_bias", use_bias)
 
     def get_config(self):
         return {"units": self.units, "activation": self.activation, "use_bias": self.use_bias,
@@ -38,9 +37,7 @@ class Activation(Layer):
 
     def __init__(self, activation: str, name: Optional[str] = None):
         super().__init__(name)
-        if activation is None:
-            raise ValueError("Activation: expected an activation name, got None")
-        self.activation = _check_activation("Activation", activation)
+        self.activation = _validate.choice("Activation", "activation", activation, ACTIVATIONS)
 
     def get_config(self):
         return {"activation": self.activation, "name": self.name}
@@ -54,9 +51,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float, name: Optional[str] = None):
         super().__init__(name)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-            raise ValueError(f"Dropout: expected 0 <= rate < 1, got {rate!r}")
-        self.rate = float(rate)
+        self.rate = _validate.number("Dropout", "rate", rate, 0.0, 1.0, high_open=True)
 
     def get_config(self):
         return {"rate": self.rate, "name": self.name}
@@ -75,10 +70,8 @@ class Reshape(Layer):
 
     def __init__(self, target_shape: Sequence[int], name: Optional[str] = None):
         super().__init__(name)
-        try:
-            self.target_shape = [int(d) for d in target_shape]
-        except TypeError:
-            raise ValueError(f"Reshape: target_shape must be a tuple of ints, got {target_shape!r}") from None
+        # -1 marks the one inferred axis; the C++ layer checks the rest against the input.
+        self.target_shape = _validate.int_list("Reshape", "target_shape", target_shape, minimum=-1)
 
     def get_config(self):
         return {"target_shape": list(self.target_shape), "name": self.name}
@@ -94,8 +87,7 @@ class Normalization(Layer):
 
     def __init__(self, mean=None, variance=None, per: str = "feature", name: Optional[str] = None):
         super().__init__(name)
-        if per not in ("feature", "channel"):
-            raise ValueError(f"Normalization: per must be 'feature' or 'channel', got {per!r}")
+        per = _validate.choice("Normalization", "per", per, ("feature", "channel"))
         if (mean is None) != (variance is None):
             raise ValueError("Normalization: give both mean and variance, or neither (then call model.adapt)")
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64).tolist()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .. import _validate
 from .base import Layer
 
 
@@ -53,10 +54,10 @@ class Concatenate(_Merge):
 
     def __init__(self, axis: int = -1, name: Optional[str] = None):
         super().__init__(name)
-        if isinstance(axis, bool) or not isinstance(axis, int) or axis == 0:
-            raise ValueError(f"Concatenate: expected a non-zero int axis (the batch axis 0 cannot be "
-                             f"concatenated), got {axis!r}")
-        self.axis = axis
+        self.axis = _validate.integer("Concatenate", "axis", axis)
+        if self.axis == 0:
+            raise ValueError("Concatenate: expected axis to be a non-zero int (the batch axis 0 cannot be "
+                             "concatenated), got 0")
 
     def get_config(self):
         return {"axis": self.axis, "name": self.name}

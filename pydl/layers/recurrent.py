@@ -1,11 +1,10 @@
 """Sequence layers (batch first, (N, T, F)): Embedding, SimpleRNN, LSTM, GRU, Bidirectional."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Optional
 
-import numpy as np
-
-from .base import Layer, _check_activation, _positive_int
+from .. import _validate
+from .base import Layer, _check_activation
 
 
 class Embedding(Layer):
@@ -18,9 +17,9 @@ class Embedding(Layer):
 
     def __init__(self, input_dim: int, output_dim: int, mask_zero: bool = False, name: Optional[str] = None):
         super().__init__(name)
-        self.input_dim = _positive_int("Embedding", "input_dim", input_dim)
-        self.output_dim = _positive_int("Embedding", "output_dim", output_dim)
-        self.mask_zero = bool(mask_zero)
+        self.input_dim = _validate.positive_int("Embedding", "input_dim", input_dim)
+        self.output_dim = _validate.positive_int("Embedding", "output_dim", output_dim)
+        self.mask_zero = _validate.boolean("Embedding", "mask_zero", mask_zero)
 
     def get_config(self):
         return {"input_dim": self.input_dim, "output_dim": self.output_dim, "mask_zero": self.mask_zero,
@@ -34,8 +33,8 @@ class _Recurrent(Layer):
 
     def __init__(self, units: int, return_sequences: bool = False, name: Optional[str] = None):
         super().__init__(name)
-        self.units = _positive_int(type(self).__name__, "units", units)
-        self.return_sequences = bool(return_sequences)
+        self.units = _validate.positive_int(type(self).__name__, "units", units)
+        self.return_sequences = _validate.boolean(type(self).__name__, "return_sequences", return_sequences)
 
     def get_config(self):
         return {"units": self.units, "return_sequences": self.return_sequences, "name": self.name}
@@ -84,13 +83,8 @@ class Bidirectional(Layer):
             from . import deserialize
 
             layer = deserialize(layer)
-        if not isinstance(layer, _Recurrent):
-            raise TypeError(f"Bidirectional: expected a SimpleRNN, LSTM or GRU layer, got {type(layer).__name__}")
-        if merge_mode not in self.MERGE_MODES:
-            raise ValueError(f"Bidirectional: merge_mode must be one of {', '.join(self.MERGE_MODES)}, "
-                             f"got {merge_mode!r}")
-        self.layer = layer
-        self.merge_mode = merge_mode
+        self.layer = _validate.instance("Bidirectional", "layer", layer, _Recurrent, "a SimpleRNN, LSTM or GRU layer")
+        self.merge_mode = _validate.choice("Bidirectional", "merge_mode", merge_mode, self.MERGE_MODES)
 
     def get_config(self):
         from . import serialize

@@ -56,6 +56,8 @@ from scipy.linalg.lapack import dpotrs as _dpotrs
 from scipy.optimize import minimize
 from scipy.special import ndtr as _ncdf   # the standard normal cdf, = scipy.stats.norm.cdf
 
+from .. import _validate
+
 __all__ = ["GaussianProcess", "expected_improvement", "propose"]
 
 _SQRT5 = math.sqrt(5.0)
@@ -159,12 +161,10 @@ class GaussianProcess:
             if not (0 < lo <= hi and math.isfinite(hi)):
                 raise ValueError(f"GaussianProcess: {name} must satisfy 0 < low <= high, "
                                  f"got {(lo, hi)!r}")
-        if isinstance(n_restarts, bool) or int(n_restarts) != n_restarts or n_restarts < 0:
-            raise ValueError(f"GaussianProcess: n_restarts must be an int >= 0, got {n_restarts!r}")
+        self.n_restarts = _validate.non_negative_int("GaussianProcess", "n_restarts", n_restarts)
         self.length_scale_bounds = tuple(map(float, length_scale_bounds))
         self.signal_variance_bounds = tuple(map(float, signal_variance_bounds))
         self.noise_bounds = tuple(map(float, noise_bounds))
-        self.n_restarts = int(n_restarts)
         self.rng = _as_rng(seed)
         self._theta: Optional[np.ndarray] = None   # log-parameters of the last fit
         self.X: Optional[np.ndarray] = None

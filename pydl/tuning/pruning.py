@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Dict, List
 
+from .. import _validate
+
 __all__ = ["SuccessiveHalving", "Hyperband"]
 
 
@@ -17,9 +19,9 @@ class SuccessiveHalving:
     (judged once at least ``reduction_factor`` earlier trials got there)."""
 
     def __init__(self, min_epochs: int = 1, reduction_factor: int = 3):
-        if int(min_epochs) < 1 or int(reduction_factor) < 2:
-            raise ValueError("SuccessiveHalving: expected min_epochs >= 1 and reduction_factor >= 2")
-        self.min_epochs, self.reduction_factor = int(min_epochs), int(reduction_factor)
+        owner = type(self).__name__
+        self.min_epochs = _validate.positive_int(owner, "min_epochs", min_epochs)
+        self.reduction_factor = _validate.integer(owner, "reduction_factor", reduction_factor, minimum=2)
 
     def bracket_of(self, trial_number: int, max_epochs: int) -> int:
         return 0

@@ -53,7 +53,7 @@ class SearchResult:
                 for t in self.trials]
 
     def save(self, path: str) -> None:
-        from ..saving import _atomic_write
+        from ..engine.saving import _atomic_write
 
         if str(path).endswith(".csv"):
             rows = self.table()
@@ -79,7 +79,7 @@ class SearchResult:
 
     def plot(self, path: Optional[str] = None):
         """Objective per trial and per parameter (matplotlib); saved as PNG with ``path``."""
-        from ..plot import plot_search
+        from ..report.plot import plot_search
 
         return plot_search(self, path=path)
 

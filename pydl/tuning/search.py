@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
+from .. import _validate
 from .result import SearchResult, Trial
 from .space import Space
 from .trial import run_trial
@@ -35,18 +36,17 @@ class Search:
     def __init__(self, build: Optional[Callable], space: Space, objective="val_accuracy", max_trials: int = 10,
                  seed: int = 0, executor=None, pruner=None, direction: str = "auto", concurrent_trials: int = 2,
                  threads_per_trial: Optional[int] = None):
-        if not isinstance(space, Space):
-            raise TypeError(f"{type(self).__name__}: space must be a tuning.Space, got {type(space).__name__}")
+        owner = type(self).__name__
+        _validate.instance(owner, "space", space, Space, "a tuning.Space")
         if build is None and not callable(objective):
-            raise ValueError(f"{type(self).__name__}: without build, objective must be a function hp -> score")
-        if int(max_trials) < 1 or int(concurrent_trials) < 1:
-            raise ValueError(f"{type(self).__name__}: max_trials and concurrent_trials must be >= 1")
-        if direction not in ("auto", "max", "min"):
-            raise ValueError(f"{type(self).__name__}: direction must be 'auto', 'max' or 'min'")
+            raise ValueError(f"{owner}: without build, objective must be a function hp -> score")
         self.build, self.space, self.objective = build, space, objective
-        self.max_trials, self.seed, self.executor, self.pruner = int(max_trials), int(seed), executor, pruner
-        self.direction, self.concurrent_trials, self.threads_per_trial = direction, int(concurrent_trials), \
-            threads_per_trial
+        self.max_trials = _validate.positive_int(owner, "max_trials", max_trials)
+        self.seed = _validate.non_negative_int(owner, "seed", seed)
+        self.executor, self.pruner = executor, pruner
+        self.direction = _validate.choice(owner, "direction", direction, ("auto", "max", "min"))
+        self.concurrent_trials = _validate.positive_int(owner, "concurrent_trials", concurrent_trials)
+        self.threads_per_trial = _validate.optional_int(owner, "threads_per_trial", threads_per_trial, minimum=1)
 
     @property
     def maximize(self) -> bool:
@@ -77,10 +77,12 @@ class Search:
             raise ValueError("fit() needs build(hp) -> compiled model; use run() to tune a function")
         if not isinstance(self.objective, str):
             raise ValueError("fit(): objective must name a logged metric, e.g. 'val_accuracy'")
-        if cv is not None and int(cv) < 2:
-            raise ValueError(f"cv must be >= 2 folds, got {cv}")
-        base = {"kind": "model", "build": self.build, "x": x, "y": y, "epochs": int(epochs),
-                "batch_size": int(batch_size), "validation_split": validation_split,
+        owner = f"{type(self).__name__}.fit"
+        cv = None if cv is None else _validate.integer(owner, "cv", cv, minimum=2)
+        base = {"kind": "model", "build": self.build, "x": x, "y": y,
+                "epochs": _validate.positive_int(owner, "epochs", epochs),
+                "batch_size": _validate.positive_int(owner, "batch_size", batch_size),
+                "validation_split": validation_split,
                 "validation_data": validation_data, "cv": cv, "fit_kwargs": fit_kwargs,
                 "objective": self.objective, "maximize": self.maximize,
                 "pruner": None if cv else self.pruner}
@@ -159,7 +161,7 @@ class GridSearch(Search):
     ``step=``), in order; ``max_trials`` caps the count (default: the whole grid)."""
 
     def __init__(self, build, space, objective="val_accuracy", max_trials: Optional[int] = None, **kw):
-        self._grid = space.grid()
+        self._grid = _validate.instance("GridSearch", "space", space, Space, "a tuning.Space").grid()
         super().__init__(build, space, objective, max_trials or len(self._grid), **kw)
 
     def _budget(self):
@@ -185,7 +187,7 @@ class BayesianSearch(Search):
 
     def __init__(self, build, space, objective="val_accuracy", max_trials: int = 10, initial_trials: int = 5, **kw):
         super().__init__(build, space, objective, max_trials, **kw)
-        self.initial_trials = int(initial_trials)
+        self.initial_trials = _validate.non_negative_int("BayesianSearch", "initial_trials", initial_trials)
 
     def _propose(self, rng, done, count):
         from .gp import GaussianProcess, propose

@@ -9,6 +9,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .. import _validate
+
 __all__ = ["Float", "Int", "Choice", "Space"]
 
 
@@ -36,14 +38,23 @@ class Float(Param):
 
     def __init__(self, low: float, high: float, log: bool = False, values: Optional[Sequence[float]] = None,
                  step: Optional[float] = None):
-        low, high = float(low), float(high)
-        if not (low <= high if isinstance(self, Int) else low < high):
-            raise ValueError(f"{type(self).__name__}: expected low < high, got {low}, {high}")
-        if log and low <= 0:
-            raise ValueError(f"{type(self).__name__}: log=True needs low > 0, got {low}")
-        if step is not None and step <= 0:
-            raise ValueError(f"{type(self).__name__}: step must be > 0, got {step}")
-        self.low, self.high, self.log, self.values, self.step = low, high, bool(log), values, step
+        owner = type(self).__name__
+        low, high = _validate.number(owner, "low", low), _validate.number(owner, "high", high)
+        if not low < high:
+            raise ValueError(f"{owner}: expected low < high, got {low}, {high}")
+        self._common(owner, low, high, log, values, step)
+
+    def _common(self, owner, low, high, log, values, step):
+        self.log = _validate.boolean(owner, "log", log)
+        if self.log and low <= 0:
+            raise ValueError(f"{owner}: log=True needs low > 0, got {low}")
+        if step is not None:
+            step = (_validate.positive_int if isinstance(self, Int) else _validate.positive_float)(owner, "step", step)
+        if values is not None:
+            values = list(values)
+            if not values:
+                raise ValueError(f"{owner}: expected values to be a non-empty list, got []")
+        self.low, self.high, self.values, self.step = low, high, values, step
 
     def _to_unit(self, v: float) -> float:
         if self.log:
@@ -79,8 +90,11 @@ class Int(Float):
 
     def __init__(self, low: int, high: int, log: bool = False, values: Optional[Sequence[int]] = None,
                  step: Optional[int] = None):
-        super().__init__(low, high, log, values, step)
-        self.low, self.high = int(low), int(high)
+        owner = "Int"
+        low, high = _validate.integer(owner, "low", low), _validate.integer(owner, "high", high)
+        if not low <= high:
+            raise ValueError(f"{owner}: expected low <= high, got {low}, {high}")
+        self._common(owner, low, high, log, values, step)
 
     def decode(self, u):
         # Stretch by half a unit at both ends so the end points are as likely as the rest.
@@ -137,8 +151,7 @@ class Space:
         if not params:
             raise ValueError("Space: expected at least one parameter")
         for name, p in params.items():
-            if not isinstance(p, Param):
-                raise TypeError(f"Space: {name} must be a Float, Int or Choice, got {type(p).__name__}")
+            _validate.instance("Space", name, p, Param, "a Float, Int or Choice")
         self.params: Dict[str, Param] = dict(params)
 
     @property

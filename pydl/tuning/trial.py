@@ -76,14 +76,14 @@ def _train(task, result):
 
 
 def _cross_validate(task, result):
-    from ..splits import StratifiedKFold
+    from ..data.splits import StratifiedKFold
 
     _set_threads(task)
     x, y = np.asarray(task["x"]), np.asarray(task["y"])
     folds = StratifiedKFold(task["cv"], shuffle=True, seed=task["seed"]) if y.ndim == 1 and \
         np.issubdtype(y.dtype, np.integer) else None
     if folds is None:
-        from ..splits import KFold
+        from ..data.splits import KFold
 
         folds = KFold(task["cv"], shuffle=True, seed=task["seed"])
     scores = []

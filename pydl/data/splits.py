@@ -1,6 +1,7 @@
-"""Cross-validation splitters: ``KFold`` and ``StratifiedKFold`` (scikit-learn-like).
+"""Splitting data: ``train_test_split`` (stratified by default) and the cross-validation
+splitters ``KFold`` and ``StratifiedKFold`` (scikit-learn-like).
 
-Both yield ``(train_idx, test_idx)`` pairs of sorted int64 index arrays. Without shuffling
+The splitters yield ``(train_idx, test_idx)`` pairs of sorted int64 index arrays. Without shuffling
 they give exactly the folds of ``sklearn.model_selection.KFold`` / ``StratifiedKFold``
 (scikit-learn >= 1.2); shuffled folds come from ``numpy.random.default_rng(seed)`` and so
 differ from scikit-learn's, but are reproducible for a given seed (``seed`` is ignored
@@ -13,7 +14,43 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["KFold", "StratifiedKFold"]
+from .. import _validate
+
+__all__ = ["train_test_split", "KFold", "StratifiedKFold"]
+
+
+def train_test_split(x, y, test_size: float = 0.25, stratify: bool = True,
+                     seed: Optional[int] = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split arrays into ``x_train, x_test, y_train, y_test``.
+
+    With ``stratify`` (the default) each class keeps its proportion in both parts; each
+    class contributes ``round(test_size * count)`` samples to the test set.
+    """
+    x = np.asarray(x)
+    y = np.asarray(y)
+    n = len(x)
+    if n != len(y):
+        raise ValueError(f"x and y have different lengths: {n} vs {len(y)}")
+    test_size = _validate.number("train_test_split", "test_size", test_size, 0.0, 1.0, low_open=True,
+                                 high_open=True)
+    stratify = _validate.boolean("train_test_split", "stratify", stratify)
+    rng = np.random.default_rng(seed)
+    if stratify:
+        test_idx = []
+        for cls in np.unique(y):
+            members = np.flatnonzero(y == cls)
+            rng.shuffle(members)
+            test_idx.append(members[: int(round(test_size * len(members)))])
+        test = np.sort(np.concatenate(test_idx))
+    else:
+        test = np.sort(rng.permutation(n)[: int(round(test_size * n))])
+    mask = np.zeros(n, dtype=bool)
+    mask[test] = True
+    if mask.all() or not mask.any():
+        raise ValueError(f"test_size={test_size} leaves one side of the split empty for {n} samples")
+    train = np.flatnonzero(~mask)
+    train = train[rng.permutation(len(train))]
+    return x[train], x[test], y[train], y[test]
 
 
 def _num_samples(x, what: str = "x") -> int:
@@ -34,16 +71,9 @@ class _BaseKFold:
 
     def __init__(self, n_splits: int = 5, shuffle: bool = False, seed: Optional[int] = None):
         name = type(self).__name__
-        # bool is an int subclass; KFold(True) is almost certainly a mistake, so refuse it.
-        if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)):
-            raise TypeError(f"{name}: n_splits must be an int, got {type(n_splits).__name__}")
-        if n_splits < 2:
-            raise ValueError(f"{name}: n_splits must be at least 2, got {n_splits}")
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"{name}: shuffle must be True or False, got {shuffle!r}")
-        self.n_splits = n_splits
-        self.shuffle = shuffle
-        self.seed = seed
+        self.n_splits = _validate.integer(name, "n_splits", n_splits, minimum=2)
+        self.shuffle = _validate.boolean(name, "shuffle", shuffle)
+        self.seed = _validate.optional_int(name, "seed", seed, minimum=0)
 
     def get_n_splits(self, x=None, y=None) -> int:
         """Number of (train, test) pairs that ``split`` yields."""

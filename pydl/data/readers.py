@@ -24,6 +24,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .. import _validate
+
 __all__ = ["read_idx", "read_cifar10_batch", "read_csv", "read_image_folder", "read_npz",
            "download"]
 
@@ -355,12 +357,10 @@ def read_image_folder(path: PathLike, size: Optional[Tuple[int, int]] = None,
     except ImportError:
         raise ImportError("read_image_folder needs Pillow: pip install pillow") from None
     modes = {"rgb": "RGB", "grayscale": "L"}
-    if color_mode not in modes:
-        raise ValueError(f"color_mode: expected 'rgb' or 'grayscale', got {color_mode!r}")
+    color_mode = _validate.choice("read_image_folder", "color_mode", color_mode, tuple(modes))
     if size is not None:
-        if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size):
-            raise ValueError(f"size: expected (height, width) with positive ints, got {size!r}")
-        size = (int(size[0]), int(size[1]))
+        size = tuple(_validate.int_pair("read_image_folder", "size", size,
+                                        expected="a (height, width) pair of positive ints"))
     root = os.fspath(path)
     if not os.path.isdir(root):
         raise ValueError(f"{root}: not a directory")

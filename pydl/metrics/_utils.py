@@ -22,7 +22,7 @@ AVERAGES = (None, "micro", "macro", "weighted")
 def warn(msg, category=UndefinedMetricWarning):
     """Warn, attributing the warning to the first caller outside the metrics modules."""
     level, frame = 2, sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__") in (__name__, "pydl.metrics"):
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("pydl.metrics"):
         level, frame = level + 1, frame.f_back
     warnings.warn(msg, category, stacklevel=level)
 

@@ -1,18 +1,21 @@
-"""Resampling for imbalanced classification: ``fit_resample(x, y) -> (x_res, y_res)``.
+"""Imbalanced classification: resamplers (``fit_resample(x, y) -> (x_res, y_res)``) and
+class weights.
 
 ``RandomOverSampler`` and ``SMOTE`` add minority samples, ``RandomUnderSampler`` drops
 majority ones. Their class counts follow imbalanced-learn's for the same
 ``sampling_strategy``; the random draws come from ``numpy.random.default_rng(seed)`` and
-are reproducible for a given seed. (For reweighting instead of resampling see
-``pydl.data.compute_class_weight``.)
+are reproducible for a given seed. ``compute_class_weight`` reweights instead of
+resampling (``fit(..., class_weight=...)``).
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 
-__all__ = ["RandomOverSampler", "RandomUnderSampler", "SMOTE"]
+from .. import _validate
+
+__all__ = ["RandomOverSampler", "RandomUnderSampler", "SMOTE", "compute_class_weight"]
 
 
 def _check_xy(x, y, name: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -60,9 +63,7 @@ def _targets(strategy, classes: np.ndarray, counts: np.ndarray, over: bool) -> D
         if cls not in targets:
             raise ValueError(f"sampling_strategy: class {cls!r} is not present in y "
                              f"(classes: {classes.tolist()})")
-        if isinstance(want, bool) or not isinstance(want, (int, np.integer)) or want < 0:
-            raise ValueError(f"sampling_strategy: the target for class {cls!r} must be a "
-                             f"non-negative int, got {want!r}")
+        want = _validate.non_negative_int("sampling_strategy", f"the target for class {cls!r}", want)
         have = targets[cls]
         if over and want < have:
             raise ValueError(f"sampling_strategy: over-sampling cannot shrink class {cls!r} "
@@ -78,7 +79,7 @@ class _Sampler:
     def __init__(self, sampling_strategy="auto", seed: Optional[int] = None):
         _check_strategy(sampling_strategy)
         self.sampling_strategy = sampling_strategy
-        self.seed = seed
+        self.seed = _validate.optional_int(type(self).__name__, "seed", seed, minimum=0)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(sampling_strategy={self.sampling_strategy!r}, seed={self.seed!r})"
@@ -157,12 +158,8 @@ class SMOTE(_Sampler):
     """
 
     def __init__(self, k_neighbors: int = 5, sampling_strategy="auto", seed: Optional[int] = None):
-        if isinstance(k_neighbors, bool) or not isinstance(k_neighbors, (int, np.integer)):
-            raise TypeError(f"SMOTE: k_neighbors must be an int, got {type(k_neighbors).__name__}")
-        if k_neighbors < 1:
-            raise ValueError(f"SMOTE: k_neighbors must be at least 1, got {k_neighbors}")
+        self.k_neighbors = _validate.positive_int("SMOTE", "k_neighbors", k_neighbors)
         super().__init__(sampling_strategy, seed)
-        self.k_neighbors = k_neighbors
 
     def __repr__(self) -> str:
         return (f"SMOTE(k_neighbors={self.k_neighbors}, sampling_strategy={self.sampling_strategy!r}, "
@@ -199,3 +196,31 @@ class SMOTE(_Sampler):
         x_res = np.concatenate([x.astype(out_dtype, copy=False)] + new_x)
         y_res = np.concatenate([y] + new_y)
         return x_res, y_res
+
+
+def compute_class_weight(class_weight: Union[str, Dict[int, float]], y, num_classes: Optional[int] = None) -> np.ndarray:
+    """Per-class weights as an array indexed by class id.
+
+    ``"balanced"`` gives ``n_samples / (n_classes * count_c)`` (scikit-learn's formula);
+    a dict maps class ids to weights (missing classes weigh 1).
+    """
+    y = np.asarray(y).astype(np.int64).ravel()
+    if num_classes is None:
+        num_classes = int(y.max()) + 1 if y.size else 0
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight: expected 'balanced' or a dict, got {class_weight!r}")
+        counts = np.bincount(y, minlength=num_classes).astype(np.float64)
+        present = counts > 0
+        w = np.ones(num_classes)
+        w[present] = len(y) / (present.sum() * counts[present])
+        return w
+    if isinstance(class_weight, dict):
+        w = np.ones(num_classes)
+        for k, v in class_weight.items():
+            k = _validate.integer("class_weight", "a class id", k)
+            if not 0 <= k < num_classes:
+                raise ValueError(f"class_weight: class {k!r} is out of range [0, {num_classes - 1}]")
+            w[k] = _validate.non_negative_float("class_weight", f"the weight of class {k}", v)
+        return w
+    raise TypeError(f"class_weight: expected 'balanced' or a dict, got {type(class_weight).__name__}")

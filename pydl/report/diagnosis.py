@@ -3,7 +3,7 @@
 Example::
 
     history = model.fit(x, y, epochs=40, validation_data=(x_val, y_val), verbose=0)
-    print(pydl.diagnose.diagnose(history))
+    print(pydl.diagnose(history))
     # validation loss rose 38% from its minimum at epoch 12 (0.675 -> 0.934) while training
     # loss kept falling (0.0235 -> 6.06e-05): overfitting; try Dropout, EarlyStopping(...), ...
 

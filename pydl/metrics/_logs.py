@@ -7,6 +7,8 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from .classification import metrics_from_confusion
+
 CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "log_loss", "roc_auc")
 REGRESSION = ("mse", "mae", "r2")
 _TOP_K = re.compile(r"^top_(\d+)_accuracy$")
@@ -50,8 +52,6 @@ def spec(metrics: Sequence[str]) -> dict:
 def _prf(cm: np.ndarray, binary: bool) -> Dict[str, float]:
     """Precision, recall, F1 from a confusion matrix: the positive class for binary models,
     the unweighted mean over classes (macro) otherwise; 0/0 counts as 0."""
-    from .metrics import metrics_from_confusion
-
     m = metrics_from_confusion(cm)
     if binary:
         return {k: float(m[k][1]) for k in ("precision", "recall", "f1")}

@@ -20,10 +20,10 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from . import layers as layers_mod
-from . import losses as losses_mod
-from . import optimizers as optimizers_mod
-from .readers import _file_kind, _open_regular
+from .. import layers as layers_mod
+from .. import losses as losses_mod
+from .. import optimizers as optimizers_mod
+from ..data.readers import _file_kind, _open_regular
 
 __all__ = ["save_model", "load_model"]
 
@@ -126,7 +126,7 @@ def save_model(model, path: str, checkpoint: Optional[dict] = None) -> None:
     tensors = {}
     for p, w in zip(model._graph.params(), model.get_weights()):
         tensors[f"weights/{p['layer']}/{p['name']}"] = np.ascontiguousarray(w)
-    from .models import Sequential
+    from .model import Sequential  # lazy: model -> training -> saving -> model
 
     meta = {"format": FORMAT, "version": FORMAT_VERSION,
             "model": {"class": "Sequential" if isinstance(model, Sequential) else "Model", **model.get_config()},
@@ -350,7 +350,7 @@ def _graph_spec(cfg: dict, label: str) -> None:
 def _rebuild(cfg: dict, specs: list):
     """The model a checked config describes (layers already deserialized)."""
     from .functional import Input
-    from .models import Model, Sequential
+    from .model import Model, Sequential  # lazy: model -> training -> saving -> model
 
     if cfg["class"] == "Sequential":
         model = Sequential(specs, seed=cfg["seed"], name=cfg["name"])

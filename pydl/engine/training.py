@@ -10,10 +10,11 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import _checks, _metric_logs
-from .callbacks import Callback, CallbackList, History
-from .data import compute_class_weight
-from .loader import DataLoader
+from .. import _checks
+from ..metrics import _logs as _metric_logs
+from ..callbacks import Callback, CallbackList, History
+from ..data import compute_class_weight
+from ..data.loader import DataLoader
 
 
 @dataclass
@@ -60,7 +61,7 @@ class TrainingMixin:
             return self._fit_loader(x, y, epochs, validation_data, verbose, class_weight, run, callbacks)
         if y is None:
             raise ValueError("fit: y is required with array data (only a DataLoader carries its own targets)")
-        batch_size = _checks.batch_size(batch_size)
+        batch_size = _checks.batch_size(batch_size, "fit")
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split: expected a fraction in [0, 1), got {validation_split!r}")
         xs = self._prepare_inputs(x, "x")
@@ -220,7 +221,7 @@ class TrainingMixin:
 
     def _resume(self, run: _FitRun) -> int:
         """Load a checkpoint's training state and callback states; returns the next epoch."""
-        from .saving import load_checkpoint_into
+        from .saving import load_checkpoint_into  # lazy: model -> training -> saving -> model
 
         record = load_checkpoint_into(self, run.resume_from, seed=run.seed)  # checks all, then applies
         if run.loader is not None and record.get("loader_epoch") is not None:
@@ -236,7 +237,7 @@ class TrainingMixin:
         self._run.pending_checkpoints.append(path)
 
     def _save_checkpoint(self, path: str, epoch: int) -> None:
-        from .saving import save_model
+        from .saving import save_model  # lazy: model -> training -> saving -> model
 
         run = self._run
         record = {"epoch": epoch, "seed": run.seed,

@@ -1,4 +1,4 @@
-"""Image augmentation for channels-last batches ``(N, H, W, C)``, run by C++ kernels.
+"""Image transforms (augmentation) for channels-last batches ``(N, H, W, C)``, run by C++ kernels.
 
 Each transform is random per sample and reproducible: with ``seed=s``, sample i of a call
 gets the same draws every time. Inside a ``DataLoader`` the draws are keyed by the epoch
@@ -13,21 +13,18 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from . import _core
-from .layers import _pair
+from .. import _core, _validate
 
 __all__ = ["Transform", "Compose", "RandomFlip", "RandomRotation", "RandomCrop", "RandomZoom",
            "RandomBrightness", "RandomContrast", "Resize", "CenterCrop"]
 
 
 def _size(owner: str, size) -> List[int]:
-    return _pair(owner, "size", size)
+    return _validate.int_pair(owner, "size", size)
 
 
 def _fraction(owner: str, name: str, v, high: float = 1.0) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= high:
-        raise ValueError(f"{owner}: expected 0 <= {name} <= {high}, got {v!r}")
-    return float(v)
+    return _validate.number(owner, name, v, 0.0, high)
 
 
 class Transform:
@@ -51,10 +48,8 @@ class Compose(Transform):
     """Applies transforms in order."""
 
     def __init__(self, transforms: Sequence[Transform]):
-        for t in transforms:
-            if not isinstance(t, Transform):
-                raise TypeError(f"Compose: expected pydl transforms, got {type(t).__name__}")
-        self.transforms = list(transforms)
+        self.transforms = [_validate.instance("Compose", "transforms", t, Transform, "pydl transforms")
+                           for t in transforms]
 
     def ops(self):
         return [op for t in self.transforms for op in t.ops()]
@@ -67,9 +62,7 @@ class RandomFlip(Transform):
     MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
     def __init__(self, mode: str = "horizontal"):
-        if mode not in self.MODES:
-            raise ValueError(f"RandomFlip: mode must be one of {', '.join(self.MODES)}, got {mode!r}")
-        self.mode = mode
+        self.mode = _validate.choice("RandomFlip", "mode", mode, self.MODES)
 
     def ops(self):
         return [{"kind": "flip", "horizontal": "horizontal" in self.mode, "vertical": "vertical" in self.mode}]
@@ -77,14 +70,8 @@ class RandomFlip(Transform):
 
 def _range(owner: str, name: str, value, low: float, high: float):
     """A symmetric bound (a number) or an explicit (low, high) range, validated."""
-    if isinstance(value, (tuple, list)):
-        try:
-            lo, hi = (float(v) for v in value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{owner}: {name} must be a number or a (low, high) pair, got {value!r}") from None
-        if not (low <= lo <= hi <= high):
-            raise ValueError(f"{owner}: expected {low} <= low <= high <= {high} for {name}, got {value!r}")
-        return (lo, hi)
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return _validate.number_range(owner, name, value, low, high)
     return _fraction(owner, name, value, high)
 
 
@@ -94,7 +81,7 @@ class RandomRotation(Transform):
 
     def __init__(self, degrees, fill: float = 0.0):
         self.degrees = _range("RandomRotation", "degrees", degrees, -180.0, 180.0)
-        self.fill = float(fill)
+        self.fill = _validate.number("RandomRotation", "fill", fill)
 
     def ops(self):
         op = {"kind": "rotate", "fill": self.fill}
@@ -110,10 +97,8 @@ class RandomCrop(Transform):
 
     def __init__(self, size, padding: int = 0, fill: float = 0.0):
         self.size = _size("RandomCrop", size)
-        if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
-            raise ValueError(f"RandomCrop: padding must be an int >= 0, got {padding!r}")
-        self.padding = int(padding)
-        self.fill = float(fill)
+        self.padding = _validate.non_negative_int("RandomCrop", "padding", padding)
+        self.fill = _validate.number("RandomCrop", "fill", fill)
 
     def ops(self):
         return [{"kind": "crop", "height": self.size[0], "width": self.size[1], "padding": self.padding,
@@ -126,8 +111,8 @@ class RandomZoom(Transform):
 
     def __init__(self, factor: float = 0.0, fill: float = 0.0, scale=None):
         self.factor = _fraction("RandomZoom", "factor", factor, 0.9)
-        self.scale = None if scale is None else _range("RandomZoom", "scale", tuple(scale), 0.1, 10.0)
-        self.fill = float(fill)
+        self.scale = None if scale is None else _validate.number_range("RandomZoom", "scale", scale, 0.1, 10.0)
+        self.fill = _validate.number("RandomZoom", "fill", fill)
 
     def ops(self):
         op = {"kind": "zoom", "factor": self.factor, "fill": self.fill}
@@ -144,13 +129,7 @@ class _ValueJitter(Transform):
     def __init__(self, factor: float, value_range=(0.0, 255.0)):
         owner = type(self).__name__
         self.factor = _fraction(owner, "factor", factor)
-        try:
-            low, high = (float(v) for v in value_range)
-        except (TypeError, ValueError):
-            raise ValueError(f"{owner}: value_range must be (low, high), got {value_range!r}") from None
-        if not low < high:
-            raise ValueError(f"{owner}: value_range must have low < high, got {value_range!r}")
-        self.value_range = (low, high)
+        self.value_range = _validate.number_range(owner, "value_range", value_range, strict=True)
 
     def ops(self):
         return [{"kind": self.kind, "factor": self.factor, "low": self.value_range[0], "high": self.value_range[1]}]
@@ -175,10 +154,9 @@ class Resize(Transform):
     TensorFlow's and OpenCV's) or ``"nearest"`` (as Pillow's NEAREST)."""
 
     def __init__(self, height: int, width: int, method: str = "bilinear"):
-        self.height, self.width = _size("Resize", (height, width))
-        if method not in ("bilinear", "nearest"):
-            raise ValueError(f"Resize: method must be 'bilinear' or 'nearest', got {method!r}")
-        self.method = method
+        self.height = _validate.positive_int("Resize", "height", height)
+        self.width = _validate.positive_int("Resize", "width", width)
+        self.method = _validate.choice("Resize", "method", method, ("bilinear", "nearest"))
 
     def ops(self):
         return [{"kind": "resize", "height": self.height, "width": self.width, "nearest": self.method == "nearest"}]

@@ -9,11 +9,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _checks, _core, _metric_logs
+from .. import _checks, _core
+from ..metrics import _logs as _metric_logs
 from . import functional
-from . import layers as layers_mod
-from . import losses as losses_mod
-from . import optimizers as optimizers_mod
+from .. import layers as layers_mod
+from .. import losses as losses_mod
+from .. import optimizers as optimizers_mod
 from .training import TrainingMixin
 
 __all__ = ["Model", "Sequential"]
@@ -324,7 +325,7 @@ class Model(TrainingMixin):
         ``roc_auc`` is computed from the model's outputs at the end. ``sample_weight`` weighs
         each sample's loss (the weighted mean)."""
         self._require_compiled("evaluate")
-        batch_size = _checks.batch_size(batch_size)
+        batch_size = _checks.batch_size(batch_size, "evaluate")
         xs = self._prepare_inputs(x, "x")
         self._ensure_trainer()
         labels, targets = self._prepare_targets(y, len(xs[0]))
@@ -344,7 +345,7 @@ class Model(TrainingMixin):
         return logs
 
     def _add_roc_auc(self, logs, xs, labels, targets, batch_size, names, prefix: str) -> None:
-        from .metrics import roc_auc
+        from ..metrics import roc_auc
 
         outs = self._graph.predict(xs, batch_size)
         for j, (scores, loss) in enumerate(zip(outs, self._losses)):
@@ -361,7 +362,7 @@ class Model(TrainingMixin):
     def predict(self, x, batch_size: int = 256):
         """Model outputs (logits for classification losses) as float32, batched internally:
         one array, or a list (dict) of them when the model's outputs are a list (dict)."""
-        batch_size = _checks.batch_size(batch_size)
+        batch_size = _checks.batch_size(batch_size, "predict")
         xs = self._prepare_inputs(x, "x")
         if self._traced is None:
             return self._graph.predict(xs[0], batch_size)
@@ -451,7 +452,7 @@ class Model(TrainingMixin):
         if not self.layers or not isinstance(self.layers[0], layers_mod.Normalization):
             raise ValueError(f"{self.name}: adapt() needs a layers.Normalization as the first layer")
         arr = self._prepare_x(x, "x").astype(np.float64)
-        from .preprocessing import _stats_axes
+        from ..data.preprocessing import _stats_axes
 
         layer = self.layers[0]
         axes = _stats_axes(arr, layer.per)
@@ -471,7 +472,7 @@ class Model(TrainingMixin):
         tensors it reads ("connected to"), and the activation memory planned for
         ``batch_size`` samples (activations and their gradients, float32)."""
         self._require_built()
-        batch_size = _checks.batch_size(batch_size)
+        batch_size = _checks.batch_size(batch_size, "summary")
         infos, nodes = self._graph.layers(), self._graph.nodes()
         n_in = len(self._graph.input_shapes)
         in_names = self.input_names if self._traced is not None else ["input"]
@@ -514,7 +515,7 @@ class Model(TrainingMixin):
 
     def save(self, path: str) -> None:
         """Save architecture, weights and optimizer state to one file (atomically)."""
-        from .saving import save_model
+        from .saving import save_model  # lazy: model -> training -> saving -> model
 
         save_model(self, path)
 

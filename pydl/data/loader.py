@@ -13,8 +13,8 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-from . import _checks, _core
-from .augmentation import Transform
+from .. import _checks, _core, _validate
+from .transforms import Transform
 
 __all__ = ["Dataset", "ArrayDataset", "DataLoader"]
 
@@ -65,22 +65,24 @@ class DataLoader:
             raise TypeError("DataLoader: wrap arrays as ArrayDataset(x, y)")
         if len(dataset) == 0:
             raise ValueError("DataLoader: the dataset is empty")
-        if transform is not None and not isinstance(transform, Transform):
-            raise TypeError(f"DataLoader: transform must be a pydl augmentation, got {type(transform).__name__}")
-        if isinstance(prefetch, bool) or not isinstance(prefetch, (int, np.integer)) or not 1 <= prefetch <= 64:
-            raise ValueError(f"DataLoader: prefetch must be an int in [1, 64], got {prefetch!r}")
-        batch_size = _checks.batch_size(batch_size)
+        if transform is not None:
+            _validate.instance("DataLoader", "transform", transform, Transform, "a pydl transform")
+        prefetch = _validate.integer("DataLoader", "prefetch", prefetch, 1, 64)
+        batch_size = _checks.batch_size(batch_size, "DataLoader")
+        shuffle = _validate.boolean("DataLoader", "shuffle", shuffle)
+        drop_last = _validate.boolean("DataLoader", "drop_last", drop_last)
+        seed = _validate.optional_int("DataLoader", "seed", seed, minimum=0)
         if drop_last and len(dataset) < batch_size:
             raise ValueError(f"DataLoader: drop_last=True with batch_size {batch_size} and only {len(dataset)} "
                              "samples leaves no batch; lower batch_size or set drop_last=False")
         self.dataset = dataset
         self.batch_size = batch_size
-        self.shuffle = bool(shuffle)
+        self.shuffle = shuffle
         self.seed = seed
-        self.drop_last = bool(drop_last)
+        self.drop_last = drop_last
         self.transform = transform
-        self.prefetch = int(prefetch)
-        self._seed = int(np.random.SeedSequence().entropy % (1 << 63)) if seed is None else int(seed)
+        self.prefetch = prefetch
+        self._seed = int(np.random.SeedSequence().entropy % (1 << 63)) if seed is None else seed
         self._epoch = 0
         self._core_loader = None
         if isinstance(dataset, ArrayDataset):

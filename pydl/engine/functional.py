@@ -14,6 +14,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import _validate
+
 __all__ = ["SymbolicTensor", "Input", "call_layer", "trace", "Traced"]
 
 DTYPES = ("float32", "int32", "bool")
@@ -51,21 +53,10 @@ class Input(SymbolicTensor):
     arrays given for it; the core computes in float32."""
 
     def __init__(self, shape: Sequence[int], name: Optional[str] = None, dtype: str = "float32"):
-        if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-            shape = (shape,)
-        try:
-            dims = tuple(shape)
-        except TypeError:
-            raise TypeError(f"Input: shape must be a tuple of ints, got {shape!r}") from None
-        if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) for d in dims):
-            raise TypeError(f"Input: shape must be a tuple of ints, got {shape!r}")
-        dims = tuple(int(d) for d in dims)
-        if not dims or any(d < 1 for d in dims):
-            raise ValueError(f"Input: expected a non-empty shape of positive ints, got {dims}")
-        if name is not None and (not isinstance(name, str) or not name):
-            raise ValueError(f"Input: name must be a non-empty string, got {name!r}")
-        if dtype not in DTYPES:
-            raise ValueError(f"Input: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        dims = tuple(_validate.int_list("Input", "shape", shape, minimum=1, scalar=True))
+        if name is not None:
+            _validate.non_empty_str("Input", "name", name)
+        dtype = _validate.choice("Input", "dtype", dtype, DTYPES)
         super().__init__(None, (), dims, name, dtype)
 
     def get_config(self):
@@ -74,7 +65,7 @@ class Input(SymbolicTensor):
 
 def call_layer(layer, inputs) -> SymbolicTensor:
     """What ``layer(inputs)`` does: record the call. Merge layers take a list of tensors."""
-    from .layers.base import Layer
+    from ..layers.base import Layer
 
     owner = f"{type(layer).__name__}{'' if layer.name is None else ' ' + repr(layer.name)}"
     merge = getattr(layer, "merge", False)

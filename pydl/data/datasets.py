@@ -5,7 +5,7 @@ shipped inside scikit-learn: no download. ``load_mnist``, ``load_fashion_mnist``
 ``load_cifar10`` read the original files, either from a local ``path`` or downloaded
 once into a cache folder (``cache_dir``, else ``$PYDL_DATA_DIR``, else
 ``~/.cache/pydl/datasets``) with their SHA-256 checked. The format readers they use
-live in :mod:`pydl.readers`.
+live in :mod:`pydl.data.readers`.
 """
 from __future__ import annotations
 

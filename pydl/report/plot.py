@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["plot_history", "confusion_matrix"]
+__all__ = ["plot_history", "confusion_matrix", "plot_search"]
 
 _INSTALL_HINT = "plotting needs matplotlib: pip install 'pydl[plot]'"
 

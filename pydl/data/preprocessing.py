@@ -1,18 +1,28 @@
 """Preprocessing fitted on training data only: ``Standardize``, ``MinMaxScale`` and
 ``Normalize`` (each with ``fit``, ``transform``, ``inverse_transform``, ``fit_transform`` and
-``as_layer()`` for use as a model's first layer, saved with the model), plus the image
-augmentation transforms of ``pydl.augmentation``, re-exported here."""
+``as_layer()`` for use as a model's first layer, saved with the model). The image
+augmentation transforms live in ``pydl.data.transforms`` (import them from ``pydl.data``)."""
 from __future__ import annotations
 
+import warnings
 from typing import Optional, Sequence
 
 import numpy as np
 
-from .augmentation import (CenterCrop, Compose, RandomBrightness, RandomContrast, RandomCrop, RandomFlip,
-                           RandomRotation, RandomZoom, Resize, Transform)
+from .. import _validate
+from . import transforms as _transforms
 
-__all__ = ["Standardize", "MinMaxScale", "Normalize", "Transform", "Compose", "RandomFlip", "RandomRotation",
-           "RandomCrop", "RandomZoom", "RandomBrightness", "RandomContrast", "Resize", "CenterCrop"]
+__all__ = ["Standardize", "MinMaxScale", "Normalize"]
+
+
+def __getattr__(name: str):
+    # pydl 0.1 re-exported the augmentation transforms here; old code keeps working, pointed
+    # at the one place they live.
+    if name in _transforms.__all__:
+        warnings.warn(f"pydl.preprocessing.{name} is pydl.data.{name}; import it from pydl.data",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(_transforms, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _stats_axes(x: np.ndarray, per: str):
@@ -29,9 +39,7 @@ class _Scaler:
     """y = (x - offset_) / scale_ with statistics learned by fit."""
 
     def __init__(self, per: str = "feature"):
-        if per not in ("feature", "channel"):
-            raise ValueError(f"{type(self).__name__}: per must be 'feature' or 'channel', got {per!r}")
-        self.per = per
+        self.per = _validate.choice(type(self).__name__, "per", per, ("feature", "channel"))
 
     def _data(self, x, fitting: bool = False) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -60,7 +68,7 @@ class _Scaler:
 
     def as_layer(self, name: Optional[str] = None):
         """A ``layers.Normalization`` computing this transform inside the model."""
-        from .layers import Normalization
+        from ..layers import Normalization  # lazy: layers -> engine -> training -> data
 
         if not hasattr(self, "offset_"):
             raise RuntimeError(f"{type(self).__name__}: call fit() first")
@@ -85,10 +93,7 @@ class MinMaxScale(_Scaler):
 
     def __init__(self, feature_range: Sequence[float] = (0.0, 1.0), per: str = "feature"):
         super().__init__(per)
-        lo, hi = (float(v) for v in feature_range)
-        if not lo < hi:
-            raise ValueError(f"MinMaxScale: feature_range must be (low, high) with low < high, got {feature_range!r}")
-        self.feature_range = (lo, hi)
+        self.feature_range = _validate.number_range("MinMaxScale", "feature_range", feature_range, strict=True)
 
     def fit(self, x) -> "MinMaxScale":
         x = self._data(x, fitting=True)

@@ -1,0 +1,38 @@
+"""CSVLogger: one row per epoch, flushed as training goes."""
+from __future__ import annotations
+
+import csv
+import os
+from typing import List, Optional
+
+from .. import _validate
+from .base import Callback
+
+__all__ = ["CSVLogger"]
+
+
+class CSVLogger(Callback):
+    """Appends one row per epoch (epoch, then the logs) to a CSV file, flushed each epoch."""
+
+    def __init__(self, path: str, separator: str = ",", append: bool = False):
+        super().__init__()
+        self.path = str(path)
+        self.separator = _validate.non_empty_str("CSVLogger", "separator", separator)
+        self.append = _validate.boolean("CSVLogger", "append", append)
+        self._keys: Optional[List[str]] = None
+
+    def on_train_begin(self, logs=None):
+        if not self.append and os.path.exists(self.path):
+            os.remove(self.path)
+        self._keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        new_file = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        if self._keys is None:
+            self._keys = sorted(logs)
+        with open(self.path, "a", newline="") as f:
+            writer = csv.writer(f, delimiter=self.separator)
+            if new_file:
+                writer.writerow(["epoch", *self._keys])
+            writer.writerow([epoch, *(repr(float(logs[k])) if k in logs else "" for k in self._keys)])
