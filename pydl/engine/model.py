@@ -474,7 +474,6 @@ class Model(TrainingMixin):
         self._require_built()
         batch_size = _checks.batch_size(batch_size, "summary")
         infos, nodes = self._graph.layers(), self._graph.nodes()
-        n_in = len(self._graph.input_shapes)
         in_names = self.input_names if self._traced is not None else ["input"]
         tensor_names = list(in_names) + [infos[n["layer"]]["name"] for n in nodes]
         rows = [("Layer (type)", "Output shape", "Params", "Connected to")]
@@ -494,11 +493,12 @@ class Model(TrainingMixin):
             if i == 0:
                 out.append("=" * sum(w))
         mib = self._graph.activation_floats_per_sample * batch_size * 4 / 2**20
+        infer_mib = self._graph.inference_floats_per_sample * batch_size * 4 / 2**20
         trainable = sum(p["size"] for p in self._graph.params() if p["trainable"])
         out += [line, f"Total params: {self.count_params():,}", f"Trainable params: {trainable:,}",
                 f"Non-trainable params: {self.count_params() - trainable:,}",
-                f"Activation memory for batch_size={batch_size}: {mib:.2f} MiB"]
-        del n_in
+                f"Activation memory for batch_size={batch_size}: {mib:.2f} MiB training (with gradients), "
+                f"{infer_mib:.2f} MiB inference"]
         text = "\n".join(out)
         if print_fn is not None:
             print_fn(text)
