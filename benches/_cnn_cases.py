@@ -40,15 +40,16 @@ def torch_cnn(torch, seed=0):
                          nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
-def pydl_train_case():
+def pydl_train_case(make_model=None):
+    """One training epoch of TRAIN_SAMPLES images (the plain CNN unless make_model is given)."""
     x, y = images(TRAIN_SAMPLES)
-    model = pydl_cnn()
+    model = (make_model or pydl_cnn)()
     return lambda: model.fit(x, y, epochs=1, batch_size=TRAIN_BATCH, shuffle=True, verbose=0)
 
 
-def torch_train_case(torch):
+def torch_train_case(torch, make_model=None):
     x, y = images(TRAIN_SAMPLES)
-    return torch_epoch(torch, torch_cnn(torch), x.transpose(0, 3, 1, 2), y, TRAIN_BATCH, LR)
+    return torch_epoch(torch, (make_model or torch_cnn)(torch), x.transpose(0, 3, 1, 2), y, TRAIN_BATCH, LR)
 
 
 def pydl_infer_case():
@@ -127,11 +128,8 @@ def torch_resnet(torch, seed=0):
 
 
 def pydl_resnet_train_case():
-    x, y = images(TRAIN_SAMPLES)
-    model = pydl_resnet()
-    return lambda: model.fit(x, y, epochs=1, batch_size=TRAIN_BATCH, shuffle=True, verbose=0)
+    return pydl_train_case(pydl_resnet)
 
 
 def torch_resnet_train_case(torch):
-    x, y = images(TRAIN_SAMPLES)
-    return torch_epoch(torch, torch_resnet(torch), x.transpose(0, 3, 1, 2), y, TRAIN_BATCH, LR)
+    return torch_train_case(torch, torch_resnet)
