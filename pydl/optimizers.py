@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
+import numpy as np
+
 from . import _validate
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "get"]
@@ -40,8 +42,39 @@ class Optimizer:
 
     @property
     def iterations(self) -> int:
-        """Optimizer steps taken so far (0 before training)."""
+        """Optimizer steps taken so far (0 before training); schedules and Adam's bias
+        correction count from it."""
         return int(self._trainer.step) if self._trainer is not None else 0
+
+    @iterations.setter
+    def iterations(self, value: int) -> None:
+        self._bound("iterations").step = _validate.non_negative_int(type(self).__name__, "iterations", value)
+
+    def variables(self) -> list:
+        """Copies of the optimizer state (momentum, or Adam's m and v), each shaped like the
+        model's flat parameter vector; empty before compile or for plain SGD."""
+        return [] if self._trainer is None else [np.array(s) for s in self._trainer.slots()]
+
+    def set_variables(self, values) -> None:
+        """Replace the optimizer state with arrays shaped like variables()."""
+        slots = self._bound("set_variables").slots()
+        values = list(values)
+        if len(values) != len(slots):
+            raise ValueError(f"{type(self).__name__}: expected {len(slots)} state arrays, got {len(values)}")
+        arrays = []
+        for dst, v in zip(slots, values):
+            v = np.asarray(v)
+            if v.shape != dst.shape or not np.issubdtype(v.dtype, np.floating):
+                raise ValueError(f"{type(self).__name__}: expected float state of shape {dst.shape}, got {v.dtype} "
+                                 f"{v.shape}")
+            arrays.append(v)
+        for dst, v in zip(slots, arrays):
+            dst[:] = v
+
+    def _bound(self, what: str):
+        if self._trainer is None:
+            raise RuntimeError(f"{type(self).__name__}: {what} needs a compiled, built model")
+        return self._trainer
 
     def plan_learning_rates(self, rates) -> None:
         """Learning rates for the coming steps, one per step from the current one, applied

@@ -461,6 +461,31 @@ class Model(TrainingMixin):
         self._set_layer_weights(layer.name, {"mean": layer.mean, "variance": layer.variance})
         return self
 
+    def weight_specs(self) -> List[Dict]:
+        """Each weight's ``path`` ("layer/name"), ``shape`` and ``trainable``, in get_weights order."""
+        self._require_built()
+        return [{"path": f"{p['layer']}/{p['name']}", "shape": tuple(p["shape"]), "trainable": bool(p["trainable"])}
+                for p in self._graph.params()]
+
+    @property
+    def epochs_trained(self) -> int:
+        """Epochs trained so far; each fit's shuffles continue from here (checkpoints restore it)."""
+        return self._epochs_seen
+
+    @epochs_trained.setter
+    def epochs_trained(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{self.name}: epochs_trained must be an int >= 0, got {value!r}")
+        self._epochs_seen = int(value)
+
+    def get_compile_config(self) -> Optional[Dict]:
+        """What compile was given, one entry per output: ``optimizer``, ``losses`` (Loss objects),
+        ``loss_weights``, ``metrics`` (lists of names); None before compile."""
+        if self.optimizer is None:
+            return None
+        return {"optimizer": self.optimizer, "losses": list(self._losses), "loss_weights": list(self._loss_weights),
+                "metrics": [list(m) for m in self._head_metrics]}
+
     def count_params(self) -> int:
         """All weights, trainable and not (as Keras counts them)."""
         self._require_built()

@@ -122,25 +122,24 @@ def save_model(model, path: str, checkpoint: Optional[dict] = None) -> None:
     is stored alongside for ``fit(resume_from=path)``."""
     from safetensors.numpy import save
 
-    model._require_built()
+    model.build()
     tensors = {}
-    for p, w in zip(model._graph.params(), model.get_weights()):
-        tensors[f"weights/{p['layer']}/{p['name']}"] = np.ascontiguousarray(w)
+    for spec, w in zip(model.weight_specs(), model.get_weights()):
+        tensors[f"weights/{spec['path']}"] = np.ascontiguousarray(w)
     from .model import Sequential  # lazy: model -> training -> saving -> model
 
     meta = {"format": FORMAT, "version": FORMAT_VERSION,
             "model": {"class": "Sequential" if isinstance(model, Sequential) else "Model", **model.get_config()},
-            "epochs_seen": model._epochs_seen}
-    if model.optimizer is not None:
+            "epochs_seen": model.epochs_trained}
+    comp = model.get_compile_config()
+    if comp is not None:
         meta["compile"] = {"optimizer": {"kind": model.optimizer.kind, "config": model.optimizer.get_config()},
-                           "losses": [{"name": l.name, "config": l.get_config()} for l in model._losses],
-                           "loss_weights": list(model._loss_weights),
-                           "metrics": [list(m) for m in model._head_metrics]}
-        if model._trainer is not None:
-            meta["compile"]["step"] = int(model._trainer.step)
-            meta["compile"]["learning_rate"] = float(model._trainer.learning_rate)
-            for i, slot in enumerate(model._trainer.slots()):
-                tensors[f"optimizer/slot{i}"] = np.array(slot)
+                           "losses": [{"name": l.name, "config": l.get_config()} for l in comp["losses"]],
+                           "loss_weights": comp["loss_weights"], "metrics": comp["metrics"],
+                           "step": model.optimizer.iterations,
+                           "learning_rate": float(model.optimizer.learning_rate)}
+        for i, slot in enumerate(model.optimizer.variables()):
+            tensors[f"optimizer/slot{i}"] = slot
     if checkpoint is not None:
         meta["checkpoint"] = checkpoint
     _atomic_write(path, save(tensors, metadata={"pydl": json.dumps(meta)}))
@@ -443,8 +442,8 @@ def _checkpoint_record(meta: dict, label: str) -> dict:
 def _weights(model, tensors: dict, label: str) -> list:
     """The file's weights in get_weights() order, each checked against the built model."""
     out = []
-    params = model._graph.params()
-    keys = [f"weights/{p['layer']}/{p['name']}" for p in params]
+    params = model.weight_specs()
+    keys = [f"weights/{p['path']}" for p in params]
     extra = sorted(set(k for k in tensors if k.startswith("weights/")) - set(keys))
     if extra:
         raise ValueError(f"{label}: the weights {_show(extra)} are not in the saved architecture "
@@ -453,8 +452,8 @@ def _weights(model, tensors: dict, label: str) -> list:
         if key not in tensors:
             raise ValueError(f"{label} lacks the weight {key}")
         t = tensors[key]
-        if t.shape != tuple(p["shape"]):
-            raise ValueError(f"{label}: weight {key}: expected shape {tuple(p['shape'])}, got {t.shape}")
+        if t.shape != p["shape"]:
+            raise ValueError(f"{label}: weight {key}: expected shape {p['shape']}, got {t.shape}")
         if t.dtype != np.float32:
             raise ValueError(f"{label}: weight {key}: expected float32, got {t.dtype}")
         out.append(t)
@@ -463,7 +462,7 @@ def _weights(model, tensors: dict, label: str) -> list:
 
 def _slots(model, tensors: dict, label: str) -> list:
     out = []
-    for i, slot in enumerate(model._trainer.slots()):
+    for i, slot in enumerate(model.optimizer.variables()):
         key = f"optimizer/slot{i}"
         if key not in tensors:
             raise ValueError(f"{label}: optimizer state {key} is missing")
@@ -504,7 +503,7 @@ def load_model(path: str):
         raise ValueError(f"{label}: the saved architecture does not build: "
                          f"{type(e).__name__ + ': ' if isinstance(e, MemoryError) else ''}{_short(e)}") from None
     model.set_weights(_weights(model, tensors, label))
-    model._epochs_seen = epochs_seen
+    model.epochs_trained = epochs_seen
     if comp is not None:
         try:
             losses = [losses_mod.from_config(name, config) for name, config in comp["losses"]]
@@ -538,23 +537,20 @@ def load_checkpoint_into(model, path: str, seed: Optional[int] = None) -> dict:
         raise ValueError(f"{label}: the checkpoint was trained with seed {record['seed']}, this fit "
                          f"uses seed {seed}")
     epochs_seen = _int(meta.get("epochs_seen", 0), label, "epochs_seen")
-    model._require_built()
+    model.build()  # compiled and built: the optimizer is bound to a trainer
     weights = _weights(model, tensors, label)
-    if model._trainer is None:
-        model._make_trainer()  # a fresh trainer: holds no state that a refusal could lose
     slots = _slots(model, tensors, label) if comp["step"] is not None else None
     model.set_weights(weights)
-    model._epochs_seen = epochs_seen
+    model.epochs_trained = epochs_seen
     _apply_training_state(model, comp, slots)
     return record
 
 
 def _apply_training_state(model, comp: dict, slots: Optional[list]) -> None:
     """Set what _compile_spec and _slots checked; nothing here can fail on file contents."""
-    trainer = model._trainer
+    opt = model.optimizer
     if comp["step"] is not None:
-        trainer.step = comp["step"]
-        for dst, src in zip(trainer.slots(), slots):
-            dst[:] = src
+        opt.iterations = comp["step"]
+        opt.set_variables(slots)
     if comp["learning_rate"] is not None:
-        trainer.learning_rate = comp["learning_rate"]
+        opt.learning_rate = comp["learning_rate"]
