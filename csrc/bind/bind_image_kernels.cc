@@ -125,7 +125,7 @@ void def_norm(py::module_& k) {
   // x viewed as (rows, channels) with channels = last axis.
   k.def("batchnorm_forward", [](Array<T> x, Array<T> gamma, Array<T> beta, py::array_t<T> moving_mean,
                                 py::array_t<T> moving_var, bool training, double momentum, double eps) {
-    const int64_t c = x.shape(x.ndim() - 1), rows = x.size() / c;
+    const auto [rows, c] = rows_by_last_axis(x, "batchnorm_forward x");
     for (const py::array* a : {static_cast<py::array*>(&gamma), static_cast<py::array*>(&beta),
                                static_cast<py::array*>(&moving_mean), static_cast<py::array*>(&moving_var)})
       require_size(*a, c, "batchnorm_forward parameters");
@@ -143,9 +143,9 @@ void def_norm(py::module_& k) {
     return py::make_tuple(y, stats);
   }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("moving_mean"), py::arg("moving_var"),
      py::arg("training"), py::arg("momentum") = 0.9, py::arg("epsilon") = 1e-5);
-  k.def("batchnorm_backward", [](Array<T> dy, Array<T> x, Array<T> gamma, py::array_t<double> stats,
+  k.def("batchnorm_backward", [](Array<T> dy, Array<T> x, Array<T> gamma, Array<double> stats,
                                  Array<T> moving_mean, Array<T> moving_var, bool training, double eps) {
-    const int64_t c = x.shape(x.ndim() - 1), rows = x.size() / c;
+    const auto [rows, c] = rows_by_last_axis(x, "batchnorm_backward x");
     require_size(dy, x.size(), "batchnorm_backward dy");
     require_size(gamma, c, "batchnorm_backward gamma");
     require_size(stats, 2 * c, "batchnorm_backward stats");
@@ -166,7 +166,7 @@ void def_norm(py::module_& k) {
   }, py::arg("dy"), py::arg("x"), py::arg("gamma"), py::arg("stats"), py::arg("moving_mean"),
      py::arg("moving_var"), py::arg("training"), py::arg("epsilon") = 1e-5);
   k.def("layernorm_forward", [](Array<T> x, Array<T> gamma, Array<T> beta, double eps) {
-    const int64_t c = x.shape(x.ndim() - 1), rows = x.size() / c;
+    const auto [rows, c] = rows_by_last_axis(x, "layernorm_forward x");
     require_size(gamma, c, "layernorm_forward gamma");
     require_size(beta, c, "layernorm_forward beta");
     Array<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
@@ -175,8 +175,8 @@ void def_norm(py::module_& k) {
                          beta.data(), rows, c, eps);
     return py::make_tuple(y, stats);
   }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("epsilon") = 1e-5);
-  k.def("layernorm_backward", [](Array<T> dy, Array<T> x, Array<T> gamma, py::array_t<double> stats) {
-    const int64_t c = x.shape(x.ndim() - 1), rows = x.size() / c;
+  k.def("layernorm_backward", [](Array<T> dy, Array<T> x, Array<T> gamma, Array<double> stats) {
+    const auto [rows, c] = rows_by_last_axis(x, "layernorm_backward x");
     require_size(dy, x.size(), "layernorm_backward dy");
     require_size(gamma, c, "layernorm_backward gamma");
     require_size(stats, 2 * rows, "layernorm_backward stats");

@@ -62,16 +62,15 @@ void def_layers(py::module_& k) {
     auto ym = as_matrix<T>(y, "y");
     auto xm = as_matrix<const T>(x, "x");
     // softmax runs over the last axis
-    const int64_t last = x.shape(x.ndim() - 1);
-    activation_forward<T>(Matrix<T>(ym.data, ym.size() / last, last),
-                          Matrix<const T>(xm.data, xm.size() / last, last), parse_activation(act));
+    const auto [rows, last] = rows_by_last_axis(x, "activation_forward x");
+    activation_forward<T>(Matrix<T>(ym.data, rows, last), Matrix<const T>(xm.data, rows, last), parse_activation(act));
     return y;
   }, py::arg("x"), py::arg("activation"));
   k.def("activation_backward", [](Array<T> dy, Array<T> x, Array<T> y, const std::string& act) {
     require_size(x, dy.size(), "activation_backward x");
     require_size(y, dy.size(), "activation_backward y");
     Array<T> dx = empty_like(dy);
-    const int64_t last = dy.shape(dy.ndim() - 1), rows = dy.size() / last;
+    const auto [rows, last] = rows_by_last_axis(dy, "activation_backward dy");
     activation_backward<T>(Matrix<T>(dx.mutable_data(), rows, last), Matrix<const T>(dy.data(), rows, last),
                            Matrix<const T>(x.data(), rows, last), Matrix<const T>(y.data(), rows, last),
                            parse_activation(act));

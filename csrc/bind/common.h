@@ -43,6 +43,16 @@ inline void require_rank(const py::array& a, int rank, const std::string& what) 
     throw ValueError(what + ": expected an array of rank " + std::to_string(rank) + ", got rank " +
                      std::to_string(a.ndim()));
 }
+// (rows, features) of an array read as rows of its last axis (softmax, normalization);
+// refuses a scalar and an empty last axis, which would divide by zero.
+template <typename A>
+std::pair<int64_t, int64_t> rows_by_last_axis(const A& a, const std::string& what) {
+  if (a.ndim() < 1) throw ValueError(what + ": expected an array of rank >= 1, got a scalar");
+  const int64_t c = a.shape(a.ndim() - 1);
+  if (c < 1) throw ValueError(what + ": expected a non-empty last axis, got shape with " + std::to_string(c));
+  return {int64_t(a.size()) / c, c};
+}
+
 // Scatter indices (argmax of pooling) must stay inside [0, limit).
 inline void require_indices(const py::array_t<int32_t>& idx, int64_t limit, const std::string& what) {
   const int32_t* p = idx.data();

@@ -160,8 +160,11 @@ def _read_idx_stream(f, name: str, size: Optional[int], gz_size: Optional[int] =
     if f.read(1):
         raise ValueError(f"{name}: unexpected trailing bytes after the IDX data ({what}, found more)")
     arr = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize)
-    # astype copies: the result owns its memory and is in native byte order.
-    return arr.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
+    try:
+        # astype copies: the result owns its memory and is in native byte order.
+        return arr.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
+    except ValueError as e:  # an empty array whose other dims numpy cannot represent
+        raise ValueError(f"{name}: IDX shape {shape} is not representable: {e}") from None
 
 
 # ------------------------------------------------------------------------ CIFAR-10
@@ -383,7 +386,8 @@ def read_image_folder(path: PathLike, size: Optional[Tuple[int, int]] = None,
                         # Pillow sizes are (width, height); ours are (height, width).
                         im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
                     arr = np.asarray(im, dtype=np.uint8)
-            except (OSError, ValueError, Image.DecompressionBombError) as e:
+            # Pillow raises SyntaxError for some corrupt PNG chunks.
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
                 raise ValueError(f"{fpath}: cannot read image ({e})") from None
             if images and arr.shape[:2] != images[0].shape[:2]:
                 first = images[0].shape[:2]
