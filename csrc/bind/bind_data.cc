@@ -11,7 +11,7 @@ namespace {
 
 AugmentOp to_op(const py::dict& d) {
   AugmentOp op;
-  const std::string kind = d["kind"].cast<std::string>();
+  const std::string kind = required_str(d, "kind", "augmentation op");
   if (kind == "flip") op.kind = AugmentOp::Flip;
   else if (kind == "rotate") op.kind = AugmentOp::Rotate;
   else if (kind == "crop") op.kind = AugmentOp::Crop;
@@ -84,14 +84,14 @@ void bind_data(py::module_& m) {
   py::class_<PyLoader>(m, "ArrayLoader", "Batches of an array data set made on a background thread.")
       .def(py::init([](py::array x, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed, int prefetch,
                        const py::list& ops) {
-             auto* p = new PyLoader();
+             auto p = std::make_unique<PyLoader>();  // freed if a check below throws
              const bool u8 = py::isinstance<py::array_t<uint8_t>>(x) && x.dtype().is(py::dtype::of<uint8_t>());
              if (u8) p->data = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>(x);
              else p->data = Array<float>(x);
              if (p->data.ndim() < 1) throw ValueError("DataLoader: x needs a sample axis");
              p->loader = std::make_unique<ArrayLoader>(p->data.data(), u8, sample_shape(p->data), p->data.shape(0),
                                                        batch_size, shuffle, drop_last, seed, prefetch, to_ops(ops));
-             return p;
+             return p.release();
            }),
            py::arg("x"), py::arg("batch_size"), py::arg("shuffle"), py::arg("drop_last"), py::arg("seed"),
            py::arg("prefetch"), py::arg("ops"))

@@ -38,6 +38,7 @@ void def_conv(py::module_& k) {
     if (kern.shape(2) != x.shape(3)) throw ValueError("conv2d: kernel channels differ from x channels");
     Conv2dArgs a = window(x.shape(0), x.shape(1), x.shape(2), x.shape(3), kern.shape(3), {kern.shape(0), kern.shape(1)},
                           strides, dilation, padding);
+    if (b) require_size(*b, a.f, "conv2d_forward bias");
     Array<T> y({a.n, a.oh, a.ow, a.f});
     std::unique_ptr<T[]> ws(new T[a.workspace_size() + 1]);  // uninitialised: im2col writes it all
     conv2d_forward<T>(y.mutable_data(), nullptr, x.data(), kern.data(), b ? b->data() : nullptr,
@@ -98,6 +99,7 @@ void def_conv(py::module_& k) {
   k.def("global_pool_forward", [](Array<T> x, const std::string& kind) {
     need_rank(x, 4, "x");
     const int64_t n = x.shape(0), p = x.shape(1) * x.shape(2), c = x.shape(3);
+    if (p < 1) throw ValueError("global_pool_forward: expected images with at least one pixel");
     Array<T> y({n, c});
     py::array_t<int32_t> arg({n, c});
     if (kind == "max") global_max_pool_forward<T>(y.mutable_data(), arg.mutable_data(), x.data(), n, p, c);

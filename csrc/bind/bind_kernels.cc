@@ -170,7 +170,7 @@ void def_loss_optim(py::module_& k) {
   k.def("optimizer_step", [](py::array_t<T> params, Array<T> grads, std::optional<py::array_t<T>> slot0,
                              std::optional<py::array_t<T>> slot1, const py::dict& config, int64_t step) {
     OptimizerConfig c;
-    c.kind = parse_optimizer(config["kind"].template cast<std::string>());
+    c.kind = parse_optimizer(required_str(config, "kind", "optimizer_step config"));
     for (auto [key, field] : {std::pair<const char*, double*>{"learning_rate", &c.learning_rate},
                               {"momentum", &c.momentum}, {"weight_decay", &c.weight_decay},
                               {"beta_1", &c.beta_1}, {"beta_2", &c.beta_2}, {"epsilon", &c.epsilon}})

@@ -48,7 +48,7 @@ LayerConfig to_layer_config(const py::dict& d) {
 
 OptimizerConfig to_optimizer_config(const py::dict& d) {
   OptimizerConfig c;
-  c.kind = parse_optimizer(d["kind"].cast<std::string>());
+  c.kind = parse_optimizer(required_str(d, "kind", "optimizer config"));
   auto num = [&](const char* k, double& field) { read_field(d, k, field); };
   num("learning_rate", c.learning_rate);
   num("momentum", c.momentum);
@@ -163,7 +163,7 @@ py::dict head_dict(const HeadStats& h, int64_t samples) {
 
 HeadConfig to_head(const py::dict& d) {
   HeadConfig h;
-  h.loss = parse_loss(d["loss"].cast<std::string>());
+  h.loss = parse_loss(required_str(d, "loss", "trainer head"));
   read_field(d, "class_weights", h.class_weights);
   read_field(d, "label_smoothing", h.label_smoothing);
   read_field(d, "weight", h.weight);

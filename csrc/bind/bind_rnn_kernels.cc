@@ -16,6 +16,9 @@ RnnArgs args_of(const Array<T>& x, const Array<T>& rec, const std::string& cell,
   a.reverse = reverse;
   a.return_sequences = seq;
   if (rec.shape(1) != a.gu()) throw ValueError("rnn: recurrent kernel must be (U, G*U)");
+  if (a.n < 1 || a.t < 1 || a.f < 1 || a.u < 1)
+    throw ValueError("rnn: expected non-empty x (N, T, F) and units, got N=" + std::to_string(a.n) + " T=" +
+                     std::to_string(a.t) + " F=" + std::to_string(a.f) + " U=" + std::to_string(a.u));
   return a;
 }
 

@@ -60,6 +60,13 @@ inline void require_indices(const py::array_t<int32_t>& idx, int64_t limit, cons
     if (p[i] < 0 || p[i] >= limit) throw ValueError(what + ": index " + std::to_string(p[i]) + " out of range");
 }
 
+// d[key] as a string; ValueError naming `what` when it is missing or not a string.
+inline std::string required_str(const py::dict& d, const char* key, const std::string& what) {
+  if (!d.contains(key) || !py::isinstance<py::str>(d[key]))
+    throw ValueError(what + ": expected a string under '" + key + "'");
+  return d[key].cast<std::string>();
+}
+
 // field = d[key] when the key is there and not None (optional settings from Python dicts).
 template <typename T>
 void read_field(const py::dict& d, const char* key, T& field) {

@@ -20,9 +20,9 @@ inline float fast_exp(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  int32_t bits;
+  uint32_t bits;  // unsigned: shifting a negative exponent left is undefined for int32_t
   std::memcpy(&bits, &p, sizeof(bits));
-  bits += static_cast<int32_t>(n) << 23;  // times 2^n
+  bits += static_cast<uint32_t>(static_cast<int32_t>(n)) << 23;  // times 2^n
   std::memcpy(&p, &bits, sizeof(bits));
   return p;
 }

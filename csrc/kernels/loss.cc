@@ -122,6 +122,7 @@ double loss_forward_backward(Matrix<T> dlogits, double* ws, Matrix<const T> logi
                              const int32_t* labels, Matrix<const T> targets,
                              const LossArgs<T>& args) {
   if (logits.rows == 0) throw ValueError("loss: empty batch");
+  if (logits.cols < 1) throw ValueError("loss: logits have no columns");
   if (args.kind == LossKind::CrossEntropy)
     cross_entropy_rows(dlogits, ws, logits, labels, args);
   else

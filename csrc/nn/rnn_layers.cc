@@ -1,6 +1,7 @@
 // SimpleRNN, LSTM, GRU and Bidirectional over (None, steps, features) inputs.
 #include "core/buffer.h"
 #include "core/errors.h"
+#include "core/sizes.h"
 #include "kernels/rnn.h"
 #include "nn/layers.h"
 
@@ -17,6 +18,7 @@ struct RnnCore {
     if (in.size() != 2)
       throw ValueError(l.label() + ": expected sequences (None, steps, features), got " + shape_str(in));
     if (units < 1) throw ValueError(l.label() + ": expected units >= 1, got " + std::to_string(units));
+    checked_mul(4, units, l.label() + " units");  // gates and a Bidirectional concat multiply it
     args.cell = cell;
     args.t = in[0];
     args.f = in[1];
@@ -109,7 +111,7 @@ class BidirectionalLayer : public Layer {
     const RnnCell cell = parse_rnn_cell(config_.cell);
     fwd_.build(*this, in, cell, config_.units, config_.activation, config_.return_sequences, false);
     bwd_.build(*this, in, cell, config_.units, config_.activation, config_.return_sequences, true);
-    const int64_t width = merge_ == Merge::Concat ? 2 * config_.units : config_.units;
+    const int64_t width = merge_ == Merge::Concat ? checked_mul(2, config_.units, label()) : config_.units;
     output_ = config_.return_sequences ? Shape{in[0], width} : Shape{width};
     return output_;
   }
