@@ -52,8 +52,10 @@ Shape augment_output_shape(const AugmentOp& op, const Shape& in) {
   switch (op.kind) {
     case AugmentOp::Crop:
     case AugmentOp::CenterCrop: {
-      const int64_t ph = op.kind == AugmentOp::Crop ? 2 * op.padding : 0;
-      if (op.height < 1 || op.width < 1 || op.height > in[0] + ph || op.width > in[1] + ph)
+      if (op.padding < 0) throw ValueError("crop: padding must be >= 0");
+      const int64_t ph = op.kind == AugmentOp::Crop ? checked_mul(2, op.padding, "crop padding") : 0;
+      if (op.height < 1 || op.width < 1 || op.height > checked_add(in[0], ph, "crop padding") ||
+          op.width > checked_add(in[1], ph, "crop padding"))
         throw ValueError("crop of " + std::to_string(op.height) + "x" + std::to_string(op.width) +
                          " does not fit images of " + std::to_string(in[0]) + "x" + std::to_string(in[1]) +
                          (ph ? " plus padding" : ""));
