@@ -48,6 +48,9 @@ void affine(float* out, const float* in, int64_t h, int64_t w, int64_t c, const 
 
 Shape augment_output_shape(const AugmentOp& op, const Shape& in) {
   if (in.size() != 3) throw ValueError("augmentation expects images (height, width, channels)");
+  if (in[0] < 1 || in[1] < 1 || in[2] < 1)  // an empty axis would make h - 1 a negative index
+    throw ValueError("augmentation expects non-empty images, got " + std::to_string(in[0]) + "x" +
+                     std::to_string(in[1]) + "x" + std::to_string(in[2]));
   checked_product(in, "augmentation input");
   switch (op.kind) {
     case AugmentOp::Crop:
