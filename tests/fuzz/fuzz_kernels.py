@@ -178,6 +178,14 @@ def _augment(a):
     b = a.b
     transforms = [_transform(a) for _ in range(b.int_in(1, 3))]
     x = a.array(4, dtype=np.float32)
+    # Resizes and crops to tens of thousands of pixels a side are valid requests that would
+    # make gigabytes of output (the core refuses only what exceeds the machine's memory): the
+    # fuzzer skips them, as it skips arrays too big to make.
+    n = x.shape[0] if x.ndim else 1
+    for t in transforms:
+        hw = [getattr(t, k, 1) for k in ("height", "width")]
+        if all(isinstance(v, int) for v in hw) and n * hw[0] * hw[1] * (x.shape[-1] if x.ndim else 1) > MAX_VALUES * 64:
+            raise Skip
     return augmentation.Compose(transforms)(x, seed=b.uint(8))
 
 
