@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "bind/common.h"
+#include "core/sizes.h"
 #include "kernels/conv2d.h"
 #include "kernels/norm.h"
 #include "kernels/pool.h"
@@ -83,6 +84,8 @@ void def_conv(py::module_& k) {
   k.def("pool2d_backward", [](Array<T> dy, py::array_t<int32_t> argmax, std::vector<int64_t> x_shape,
                               const std::string& kind, P pool, std::optional<P> strides, const std::string& padding) {
     if (x_shape.size() != 4) throw ValueError("pool2d_backward: x_shape must be (N, H, W, C)");
+    checked_product(x_shape, "pool2d_backward x_shape");
+    checked_mul(x_shape[0], x_shape[1] * x_shape[2] * x_shape[3], "pool2d_backward x_shape");
     Conv2dArgs a = window(x_shape[0], x_shape[1], x_shape[2], x_shape[3], x_shape[3], pool, strides.value_or(pool),
                           {1, 1}, py::str(padding));
     require_size(dy, a.n * a.oh * a.ow * a.c, "pool2d_backward dy");
@@ -109,7 +112,9 @@ void def_conv(py::module_& k) {
   k.def("global_pool_backward", [](Array<T> dy, py::array_t<int32_t> argmax, std::vector<int64_t> x_shape,
                                    const std::string& kind) {
     if (x_shape.size() != 4) throw ValueError("global_pool_backward: x_shape must be (N, H, W, C)");
+    checked_product(x_shape, "global_pool_backward x_shape");  // sizes from the caller: no overflow
     const int64_t n = x_shape[0], p = x_shape[1] * x_shape[2], c = x_shape[3];
+    if (p < 1) throw ValueError("global_pool_backward: expected images with at least one pixel");
     require_size(dy, n * c, "global_pool_backward dy");
     if (kind == "max") {
       require_size(argmax, n * c, "global_pool_backward argmax");
