@@ -178,7 +178,9 @@ py::dict run_epoch(std::optional<py::function>& progress, bool check_interrupt,
   if (progress) {
     fn = [&progress](int64_t done, double loss) {
       py::gil_scoped_acquire acquire;
-      (*progress)(done, loss);
+      // None or True: go on; False: a callback asked to stop after this batch.
+      py::object r = (*progress)(done, loss);
+      return r.is_none() || r.cast<bool>();
     };
   }
   EpochStats s;

@@ -102,7 +102,7 @@ py::dict stats_dict(const EpochStats& s);              // bind_nn.cc
 // Runs epoch(progress_fn) with the GIL released and Ctrl-C turned into a flag; the Python
 // progress callback (if any) is called with the GIL held. Returns stats_dict of the result.
 py::dict run_epoch(std::optional<py::function>& progress, bool check_interrupt,
-                   const std::function<EpochStats(const std::function<void(int64_t, double)>&)>& epoch);
+                   const std::function<EpochStats(const ProgressFn&)>& epoch);
 void bind_trainer_data(py::class_<Trainer>& trainer);  // bind_data.cc: loader-driven training
 }  // namespace bind
 }  // namespace pydl

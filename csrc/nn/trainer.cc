@@ -104,10 +104,11 @@ void Trainer::measure_bounds() {
                                          slots() >= 2 ? slot1_.data() : nullptr, g_.num_params());
 }
 
-void Trainer::report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st) {
-  if (!progress || every <= 0 || st.batches % every != 0) return;
-  progress(st.batches, st.mean_loss());
+bool Trainer::report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st) {
+  if (!progress || every <= 0 || st.batches % every != 0) return true;
+  const bool go_on = progress(st.batches, st.mean_loss());
   measure_bounds();  // the Python callback may have written the weights
+  return go_on;
 }
 
 void BatchBuffers::plan(int64_t rows, const Graph& g) {
@@ -222,7 +223,7 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
     const int64_t rows = std::min(batch_size, d.n - start);
     batch_.gather(d, order + start, rows, g_);
     if (!train_step(rows, seed, st)) break;
-    report_progress(progress, every, st);
+    if (!report_progress(progress, every, st)) break;
   }
   // A Ctrl-C during the last batch must not be lost when the loop ends by itself.
   if (check_interrupt && InterruptGuard::requested()) st.interrupted = true;
@@ -296,7 +297,7 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
       for (int64_t r = 0; r < b->rows; ++r) batch_.sample_weight.data()[r] = d.sample_weight[b->indices.data()[r]];
     batch_.views[0] = Matrix<const float>(b->x.data(), b->rows, g_.input_size());
     if (!train_step(b->rows, seed, st)) break;
-    report_progress(progress, every, st);
+    if (!report_progress(progress, every, st)) break;
   }
   if (check_interrupt && InterruptGuard::requested()) st.interrupted = true;
   return st;

@@ -58,7 +58,8 @@ struct EpochStats {
 };
 
 // Called every `every` batches with (batches done, running mean loss); at batch boundaries.
-using ProgressFn = std::function<void(int64_t, double)>;
+// Returning false ends the epoch there (a callback set stop_training).
+using ProgressFn = std::function<bool(int64_t, double)>;
 
 // Inference over n samples in batches (no dropout): xs as in DataRef, outs[j] is
 // (n, output_size(j)).
@@ -130,8 +131,8 @@ class Trainer {
   void plan(int64_t batch_size);
   // The weights' and moments' magnitudes, for optimizer_step's cheap finiteness proof.
   void measure_bounds();
-  // Calls progress every `every` batches, then re-measures the bounds.
-  void report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st);
+  // Calls progress every `every` batches, then re-measures the bounds; false: stop the epoch.
+  bool report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st);
   // The weighted loss of g's outputs against the targets in b; d loss / d outputs into g's
   // output gradients when with_grad; head losses and metrics into st when given.
   double batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_grad, EpochStats* st,

@@ -15,7 +15,7 @@ from . import functional
 from .. import layers as layers_mod
 from .. import losses as losses_mod
 from .. import optimizers as optimizers_mod
-from .training import TrainingMixin
+from . import training
 
 __all__ = ["Model", "Sequential"]
 
@@ -29,7 +29,7 @@ def _structure(value, what: str) -> Tuple[str, list, Optional[list]]:
     return "single", [value], None
 
 
-class Model(TrainingMixin):
+class Model:
     """A model over a DAG of layer calls.
 
     >>> inp = pydl.Input((8, 8, 1), name="image")
@@ -62,6 +62,7 @@ class Model(TrainingMixin):
         self._trainer = None
         self._traced = None
         self._epochs_seen = 0  # epochs trained so far: keeps each fit's shuffles fresh
+        self._run = None      # the fit() in progress (training.FitRun)
         # Lazy building and trainer creation happen on first use, perhaps in several threads
         # at once; the C++ graph's own use gate guards everything after.
         self._setup_lock = threading.RLock()
@@ -317,6 +318,85 @@ class Model(TrainingMixin):
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ValueError(f"{what}: expected finite weights >= 0")
         return w
+
+    # ----------------------------------------------------------------- training
+    def fit(self, x, y=None, epochs: int = 1, batch_size: Optional[int] = None, validation_split: float = 0.0,
+            validation_data=None, shuffle: Optional[bool] = None, verbose: int = 1, class_weight=None,
+            seed: Optional[int] = None, callbacks: Optional[Sequence] = None,
+            raise_on_nonfinite: bool = True, resume_from: Optional[str] = None, sample_weight=None):
+        """Train until epoch ``epochs``; returns a History of per-epoch logs.
+
+        ``x``/``y`` are arrays, or lists / dicts of arrays for models with several inputs /
+        outputs (by input / output name); with several outputs the logs hold the total
+        ``loss`` and ``<output>_loss``, ``<output>_<metric>`` per output. ``x`` may be a
+        DataLoader instead (then leave ``y``, ``batch_size``, ``shuffle`` and
+        ``sample_weight`` out: the loader decides them). ``batch_size`` defaults to 32 and
+        ``shuffle`` to True for arrays.
+        ``validation_split`` holds out the last fraction of the samples (before shuffling; of
+        a DataLoader's ArrayDataset too); ``validation_data=(x_val, y_val)`` (or ``(x_val,
+        y_val, sample_weight_val)``, or a DataLoader) takes precedence for arrays.
+        ``sample_weight`` (one per sample, >= 0) weighs each sample's loss: the loss is
+        sum(w * l) / sum(w). ``class_weight`` (a single classification output) is a dict
+        ``{class: weight}``, a list / array with one weight per class, or ``"balanced"``; with
+        sample weights the two multiply. ``verbose``: 0 silent, 1 a progress bar per epoch,
+        2 one line per epoch. ``seed`` (default: the model's) drives the shuffles and dropout
+        masks. ``callbacks``: pydl.callbacks.Callback objects; their batch hooks run at the
+        progress interval (see Callback.batch_interval). A NaN/Inf loss stops the epoch before
+        the bad update and raises FloatingPointError naming the batch, or with
+        ``raise_on_nonfinite=False`` logs the loss as NaN (see callbacks.TerminateOnNaN).
+        ``resume_from`` names a checkpoint of callbacks.ModelCheckpoint: training continues
+        after its epoch with the same data order, dropout masks, optimizer state and callback
+        states, to the same weights as a run that was never interrupted.
+        """
+        self._require_compiled("fit")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs: expected a non-negative int, got {epochs!r}")
+        if (isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.number))
+                or not 0.0 <= validation_split < 1.0):
+            raise ValueError(f"validation_split: expected a fraction in [0, 1), got {validation_split!r}")
+        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+            raise ValueError(f"verbose: expected 0 (silent), 1 (progress bar) or 2 (one line per epoch), got {verbose!r}")
+        run = training.FitRun(self.seed if seed is None else int(seed), bool(raise_on_nonfinite), resume_from)
+        fit = training.fit_loader if isinstance(x, training.DataLoader) else training.fit_arrays
+        return fit(self, x, y, epochs, batch_size, float(validation_split), validation_data, shuffle, verbose,
+                   class_weight, run, callbacks, sample_weight)
+
+    def request_checkpoint(self, path: str) -> None:
+        """Write a training checkpoint to ``path`` at the end of the current epoch of fit, once
+        every callback has seen it (what callbacks.ModelCheckpoint calls)."""
+        run = getattr(self, "_run", None)
+        if run is None:
+            raise RuntimeError(f"{self.name}: request_checkpoint() is for callbacks while fit() runs")
+        run.pending_checkpoints.append(path)
+
+    def _validation_arrays(self, validation_data):
+        """(xs, labels, targets, sample_weight) of validation_data=(x_val, y_val[, w_val]) or a
+        DataLoader over an ArrayDataset, checked; or None."""
+        if validation_data is None:
+            return None
+        if isinstance(validation_data, training.DataLoader):
+            ds = validation_data.dataset
+            if getattr(ds, "y", None) is None or not hasattr(ds, "x"):
+                raise ValueError("validation_data: a DataLoader used for validation must hold an ArrayDataset with y")
+            validation_data = (ds.x, ds.y)
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data: expected a tuple (x_val, y_val) or (x_val, y_val, sample_weight)")
+        vxs = self._prepare_inputs(validation_data[0], "validation_data x")
+        labels, targets = self._prepare_targets(validation_data[1], len(vxs[0]), "validation_data y")
+        sw = None if len(validation_data) == 2 else self._prepare_sample_weight(
+            validation_data[2], len(vxs[0]), "validation_data sample_weight")
+        return vxs, labels, targets, sw
+
+    def _logs(self, stats, names=None) -> Dict[str, float]:
+        """Epoch logs: one output's as before; with several, the total loss then
+        ``<output>_loss`` and ``<output>_<metric>`` per output (Keras's names)."""
+        names = self._head_metrics if names is None else names
+        if len(self._losses) == 1:
+            return _metric_logs.logs_from_stats(stats, names[0], self._losses[0].name)
+        logs = {"loss": float(stats["loss"])}
+        for out, head, metrics, loss in zip(self.output_names, stats["heads"], names, self._losses):
+            logs.update({f"{out}_{k}": v for k, v in _metric_logs.logs_from_stats(head, metrics, loss.name).items()})
+        return logs
 
     # ------------------------------------------------------- evaluate / predict
     def evaluate(self, x, y, batch_size: int = 256, metrics=None, sample_weight=None) -> Dict[str, float]:
