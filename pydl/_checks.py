@@ -44,7 +44,10 @@ def check_finite(arr: np.ndarray, what: str = "x") -> None:
 def check_input_shape(x: np.ndarray, input_shape: Tuple[int, ...], model_name: str) -> None:
     if tuple(x.shape[1:]) != tuple(input_shape):
         expected = ", ".join(["None", *map(str, input_shape)])
-        raise ValueError(f"{model_name}: expected input of shape ({expected}), got {tuple(x.shape)}")
+        hint = ""
+        if tuple(x.shape) == tuple(input_shape):  # one sample without its batch axis
+            hint = "; this looks like one sample: add the batch axis, e.g. x[None] or x.reshape(1, *x.shape)"
+        raise ValueError(f"{model_name}: expected input of shape ({expected}), got {tuple(x.shape)}{hint}")
 
 
 def class_labels(y, n: int, num_classes: int, what: str = "y") -> np.ndarray:

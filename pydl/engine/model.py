@@ -29,6 +29,11 @@ def _structure(value, what: str) -> Tuple[str, list, Optional[list]]:
     return "single", [value], None
 
 
+def _check_verbose(verbose, what: str) -> None:
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"{what}: verbose must be 0, 1 or 2, got {verbose!r}")
+
+
 class Model:
     """A model over a DAG of layer calls.
 
@@ -399,11 +404,27 @@ class Model:
         return logs
 
     # ------------------------------------------------------- evaluate / predict
-    def evaluate(self, x, y, batch_size: int = 256, metrics=None, sample_weight=None) -> Dict[str, float]:
+    def evaluate(self, x, y, batch_size: int = 256, metrics=None, sample_weight=None, verbose: int = 0,
+                 return_dict: bool = True):
         """Loss and metrics on ``(x, y)`` in inference mode (no dropout, no augmentation).
         ``metrics`` (default: the compiled ones) are accumulated in C++ across batches;
         ``roc_auc`` is computed from the model's outputs at the end. ``sample_weight`` weighs
-        each sample's loss (the weighted mean)."""
+        each sample's loss (the weighted mean). Returns a dict ``{"loss": ..., metric: ...}``;
+        ``return_dict=False`` returns Keras' list ``[loss, *metrics]`` in that order (the loss
+        alone as a float when there are no metrics). ``verbose=1`` or ``2`` prints the logs
+        on one line; 0 (the default) prints nothing."""
+        _check_verbose(verbose, "evaluate")
+        if not isinstance(return_dict, (bool, np.bool_)):
+            raise TypeError(f"evaluate: return_dict must be True or False, got {return_dict!r}")
+        logs = self._evaluate(x, y, batch_size, metrics, sample_weight)
+        if verbose:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def _evaluate(self, x, y, batch_size, metrics, sample_weight) -> Dict[str, float]:
         self._require_compiled("evaluate")
         batch_size = _checks.batch_size(batch_size, "evaluate")
         xs = self._prepare_inputs(x, "x")
@@ -439,9 +460,32 @@ class Model:
             head = "" if len(self._losses) == 1 else f"{self.output_names[j]}_"
             logs[f"{prefix}{head}roc_auc"] = value
 
-    def predict(self, x, batch_size: int = 256):
+    def __call__(self, x):
+        """``model(x)``: inference on arrays, the same as ``predict(x)``."""
+        if isinstance(x, functional.SymbolicTensor) or (
+                isinstance(x, (list, tuple, dict)) and any(isinstance(v, functional.SymbolicTensor)
+                                                          for v in (x.values() if isinstance(x, dict) else x))):
+            raise TypeError(f"{self.name}: calling a model on symbolic tensors (a model used as a layer) is not "
+                            "supported; build one Model from the layers instead")
+        return self.predict(x)
+
+    def predict(self, x, batch_size: int = 256, verbose: int = 0):
         """Model outputs (logits for classification losses) as float32, batched internally:
-        one array, or a list (dict) of them when the model's outputs are a list (dict)."""
+        one array, or a list (dict) of them when the model's outputs are a list (dict).
+        ``verbose=1`` or ``2`` prints how many samples were predicted and how long it took;
+        0 (the default) prints nothing."""
+        _check_verbose(verbose, "predict")
+        if not verbose:
+            return self._predict(x, batch_size)
+        import time
+
+        t0 = time.perf_counter()
+        out = self._predict(x, batch_size)
+        first = out if isinstance(out, np.ndarray) else next(iter(out.values() if isinstance(out, dict) else out))
+        print(f"predict: {len(first)} samples in {time.perf_counter() - t0:.3f} s")
+        return out
+
+    def _predict(self, x, batch_size):
         batch_size = _checks.batch_size(batch_size, "predict")
         xs = self._prepare_inputs(x, "x")
         if self._traced is None:

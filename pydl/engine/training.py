@@ -184,17 +184,23 @@ class _BatchHooks:
     def begin_epoch(self):
         self.last_end = -1
         for cb, _ in self.users:
-            cb.on_train_batch_begin(0, {})
+            _hook(cb, "on_train_batch_begin", 0, {})
 
     def at(self, done: int, loss: float) -> None:
         """After batch index done - 1."""
         logs = {"loss": float(loss)}
         for cb, interval in self.users:
             if done % interval == 0 or done == self.steps:
-                cb.on_train_batch_end(done - 1, dict(logs))
+                _hook(cb, "on_train_batch_end", done - 1, dict(logs))
                 if done < self.steps and not cb.model.stop_training:
-                    cb.on_train_batch_begin(done, {})
+                    _hook(cb, "on_train_batch_begin", done, {})
         self.last_end = done
+
+
+def _hook(cb: Callback, hook: str, *args) -> None:
+    fn = getattr(cb, hook, None)
+    if fn is not None:
+        fn(*args)
 
 
 def _overrides(cb: Callback, hook: str) -> bool:
@@ -260,7 +266,7 @@ def _train_locked(model, run: FitRun, run_epoch, epochs, val, val_batch, verbose
                     "step (lower the learning rate, or clip with clipnorm=)")
             if hooks.users and stats["batches"] > 0 and hooks.last_end != stats["batches"] and not nonfinite:
                 for cb, _ in hooks.users:  # the epoch's last batch, when no progress call reported it
-                    cb.on_train_batch_end(stats["batches"] - 1, {"loss": float(stats["loss"])})
+                    _hook(cb, "on_train_batch_end", stats["batches"] - 1, {"loss": float(stats["loss"])})
             model.epochs_trained += 1
             logs = model._logs(stats)
             if nonfinite:
