@@ -68,21 +68,20 @@ class Conv2DLayer : public Layer {
     Conv2dArgs a = args_;
     a.n = x.rows;
     float* z = s.training && activation_needs_input(act_) ? z_.data() : nullptr;
-    conv2d_forward<float>(y.data, z, x.data, params_, bias(), act_, a, cols_.data());
+    conv2d_forward<float>(y.data, z, x.data, param(0), bias(), act_, a, cols_.data());
   }
 
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float> y) override {
     Conv2dArgs a = args_;
     a.n = x.rows;
-    float* db = config_.use_bias ? grads_ + kernel_size() : nullptr;
-    conv2d_backward<float>(dx.data, grads_, db, dy.data, x.data, y.data,
-                           activation_needs_input(act_) ? z_.data() : nullptr, params_, act_, a, cols_.data(),
+    float* db = config_.use_bias ? grad(1) : nullptr;
+    conv2d_backward<float>(dx.data, grad(0), db, dy.data, x.data, y.data,
+                           activation_needs_input(act_) ? z_.data() : nullptr, param(0), act_, a, cols_.data(),
                            reduce_.data());
   }
 
  private:
-  int64_t kernel_size() const { return args_.kh * args_.kw * args_.c * args_.f; }
-  const float* bias() const { return config_.use_bias ? params_ + kernel_size() : nullptr; }
+  const float* bias() const { return config_.use_bias ? param(1) : nullptr; }
 
   Activation act_;
   Conv2dArgs args_;

@@ -45,14 +45,14 @@ class DenseLayer : public Layer {
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x,
                 Matrix<const float> y) override {
     Matrix<const float> z(activation_needs_input(act_) ? z_.data() : nullptr, x.rows, config_.units);
-    Matrix<float> dw(grads_, input_[0], config_.units);
-    float* db = config_.use_bias ? grads_ + input_[0] * config_.units : nullptr;
+    Matrix<float> dw(grad(0), input_[0], config_.units);
+    float* db = config_.use_bias ? grad(1) : nullptr;
     dense_backward<float>(dx, dw, db, dy, x, y, z, kernel(), act_);
   }
 
  private:
-  Matrix<const float> kernel() const { return Matrix<const float>(params_, input_[0], config_.units); }
-  const float* bias() const { return config_.use_bias ? params_ + input_[0] * config_.units : nullptr; }
+  Matrix<const float> kernel() const { return Matrix<const float>(param(0), input_[0], config_.units); }
+  const float* bias() const { return config_.use_bias ? param(1) : nullptr; }
 
   Activation act_;
   Buffer<float> z_;  // pre-activations, kept only when the activation's gradient needs them

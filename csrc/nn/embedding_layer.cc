@@ -53,7 +53,7 @@ class EmbeddingLayer : public Layer {
     }
     parallel_range(count, std::max<int64_t>(1, 8192 / d), [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
-        const float* row = params_ + ids_.data()[i] * d;
+        const float* row = param(0) + ids_.data()[i] * d;
         std::copy(row, row + d, y.data + i * d);
       }
     });
@@ -66,7 +66,7 @@ class EmbeddingLayer : public Layer {
     // order: the sum order never depends on the thread count.
     parallel_range(d, rows_ * d >= (1 << 15) ? 32 : d, [&](int64_t j0, int64_t j1) {
       for (int64_t i = 0; i < rows_; ++i) {
-        float* g = grads_ + ids_.data()[i] * d;
+        float* g = grad(0) + ids_.data()[i] * d;
         const float* src = dy.data + i * d;
         for (int64_t j = j0; j < j1; ++j) g[j] += src[j];
       }

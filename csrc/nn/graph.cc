@@ -51,7 +51,6 @@ Graph::Graph(std::vector<Shape> input_shapes, const std::vector<LayerConfig>& la
                          shape_str(shapes_[nodes_[first_node_[i]].inputs[0]]) + " and " +
                          shape_str(shapes_[nodes_[k].inputs[0]]) + "), so its weights cannot be shared");
     }
-    layer_offsets_.emplace_back(num_params_, num_state_);
     int64_t layer_size = 0;
     for (bool trainable : {true, false})
       for (const auto& spec : specs) {
@@ -73,12 +72,17 @@ Graph::Graph(std::vector<Shape> input_shapes, const std::vector<LayerConfig>& la
     check_fits_in_memory(uint64_t(bytes), "the model's " + std::to_string(num_params_ + num_state_) +
                                               " weights (largest layer: " + largest + " with " +
                                               std::to_string(largest_size) + ") and their gradients");
-  // get_weights order: each layer's weights in param_specs order.
+  // get_weights order: each layer's weights in param_specs order, which is also the order of
+  // the views each layer is bound to.
   std::vector<ParamEntry> ordered;
+  layer_params_.assign(layer_configs_.size(), {});
   for (size_t i = 0; i < layer_configs_.size(); ++i)
     for (const auto& spec : layer(i).param_specs())
       for (const auto& e : params_)
-        if (e.layer == layer_configs_[i].name && e.name == spec.name) ordered.push_back(e);
+        if (e.layer == layer_configs_[i].name && e.name == spec.name) {
+          layer_params_[i].push_back(int(ordered.size()));
+          ordered.push_back(e);
+        }
   params_ = std::move(ordered);
   // A tensor needs a gradient when some trainable weight lies upstream of it.
   const size_t n_in = num_inputs();
@@ -97,7 +101,7 @@ Graph::Graph(std::vector<Shape> input_shapes, const std::vector<LayerConfig>& la
 
 Graph::Graph(ReplicaOf r)
     : input_shapes_(r.owner.input_shapes_), layer_configs_(r.owner.layer_configs_), nodes_(r.owner.nodes_),
-      outputs_(r.owner.outputs_), layer_offsets_(r.owner.layer_offsets_), needs_grad_(r.owner.needs_grad_),
+      outputs_(r.owner.outputs_), layer_params_(r.owner.layer_params_), needs_grad_(r.owner.needs_grad_),
       params_(r.owner.params_), num_params_(r.owner.num_params_), num_state_(r.owner.num_state_) {
   build_nodes();
   inference_only_ = true;
@@ -234,8 +238,13 @@ int64_t Graph::inference_floats_per_sample() const {
 
 void Graph::bind_layers(float* params, float* grads, float* state) {
   for (size_t k = 0; k < nodes_.size(); ++k) {
-    const auto& off = layer_offsets_[nodes_[k].layer];
-    node_layers_[k]->bind(params + off.first, grads + off.first, state + off.second);
+    std::vector<ParamView> views;
+    for (int p : layer_params_[nodes_[k].layer]) {
+      const ParamEntry& e = params_[p];
+      views.push_back(e.spec.trainable ? ParamView{params + e.offset, grads + e.offset}
+                                       : ParamView{state + e.offset, nullptr});
+    }
+    node_layers_[k]->bind(std::move(views));
   }
 }
 

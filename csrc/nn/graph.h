@@ -137,7 +137,7 @@ class Graph {
   std::vector<int> outputs_;
   std::vector<std::unique_ptr<Layer>> node_layers_;  // one instance per node (own workspaces)
   std::vector<int> first_node_;                      // per layer
-  std::vector<std::pair<int64_t, int64_t>> layer_offsets_;  // (params, state) per layer
+  std::vector<std::vector<int>> layer_params_;  // per layer: its entries of params_, in param_specs order
   std::vector<Shape> shapes_;    // per tensor
   std::vector<int64_t> sizes_;   // per tensor, per sample
   std::vector<int> root_;        // per tensor

@@ -53,6 +53,12 @@ struct ParamSpec {
   bool trainable = true;
 };
 
+// Where one ParamSpec's values live, as the graph laid them out.
+struct ParamView {
+  float* value = nullptr;
+  float* grad = nullptr;  // null for non-trainable weights
+};
+
 struct StepInfo {
   bool training = false;
   uint64_t seed = 0;  // for dropout masks
@@ -84,9 +90,10 @@ class Layer {
   virtual bool output_aliases_input() const { return false; }
   // Allocates per-batch workspace for up to max_batch samples (never during a step).
   virtual void plan(int64_t /*max_batch*/) {}
-  // Points the layer at its slices of the flat parameter, gradient and state buffers
-  // (trainable parameters in param_specs order, then the non-trainable ones).
-  void bind(float* params, float* grads, float* state) { params_ = params; grads_ = grads; state_ = state; }
+  // The graph hands the layer one view per ParamSpec, in param_specs order: the weight (in
+  // the flat parameter buffer, or the state buffer when not trainable) and its gradient (null
+  // when not trainable). Layers never compute offsets themselves.
+  void bind(std::vector<ParamView> views) { views_ = std::move(views); }
 
   // Masking: Embedding(mask_zero=True) creates a (batch, steps) mask of valid steps; layers
   // that keep the time axis pass it on; recurrent layers consume it.
@@ -105,10 +112,12 @@ class Layer {
                               const std::vector<Matrix<const float>>& /*xs*/, Matrix<const float> /*y*/) {}
 
  protected:
+  // The weights of param_specs()[i] and their gradient (see bind).
+  float* param(size_t i) const { return views_[i].value; }
+  float* grad(size_t i) const { return views_[i].grad; }
+
   LayerConfig config_;
-  float* params_ = nullptr;
-  float* grads_ = nullptr;
-  float* state_ = nullptr;
+  std::vector<ParamView> views_;
   const uint8_t* mask_ = nullptr;
   Shape input_, output_;
   int index_ = 0;

@@ -47,19 +47,19 @@ class BatchNormLayer : public NormLayer {
     const int64_t rows = x.rows * rows_per_sample(), c = channels();
     training_ = s.training;
     if (training_)
-      batchnorm_forward_train<float>(y.data, stats_.data(), stats_.data() + c, state_, state_ + c, x.data,
-                                     params_, params_ + c, rows, c, config_.momentum, config_.epsilon, ws_.data());
+      batchnorm_forward_train<float>(y.data, stats_.data(), stats_.data() + c, param(2), param(3), x.data,
+                                     param(0), param(1), rows, c, config_.momentum, config_.epsilon, ws_.data());
     else
-      batchnorm_forward_infer<float>(y.data, x.data, params_, params_ + c, state_, state_ + c, rows, c,
+      batchnorm_forward_infer<float>(y.data, x.data, param(0), param(1), param(2), param(3), rows, c,
                                      config_.epsilon);
   }
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
     const int64_t rows = x.rows * rows_per_sample(), c = channels();
     if (training_)
-      batchnorm_backward_train<float>(dx.data, grads_, grads_ + c, dy.data, x.data, params_, stats_.data(),
+      batchnorm_backward_train<float>(dx.data, grad(0), grad(1), dy.data, x.data, param(0), stats_.data(),
                                       stats_.data() + c, rows, c, ws_.data());
     else
-      batchnorm_backward_infer<float>(dx.data, grads_, grads_ + c, dy.data, x.data, params_, state_, state_ + c,
+      batchnorm_backward_infer<float>(dx.data, grad(0), grad(1), dy.data, x.data, param(0), param(2), param(3),
                                       rows, c, config_.epsilon, ws_.data());
   }
 
@@ -78,12 +78,12 @@ class LayerNormLayer : public NormLayer {
   void plan(int64_t max_batch) override { stats_.resize(2 * max_batch * rows_per_sample()); }
   void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
     const int64_t rows = x.rows * rows_per_sample();
-    layernorm_forward<float>(y.data, stats_.data(), stats_.data() + rows, x.data, params_, params_ + channels(),
+    layernorm_forward<float>(y.data, stats_.data(), stats_.data() + rows, x.data, param(0), param(1),
                              rows, channels(), config_.epsilon);
     rows_ = rows;
   }
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
-    layernorm_backward<float>(dx.data, grads_, grads_ + channels(), dy.data, x.data, params_, stats_.data(),
+    layernorm_backward<float>(dx.data, grad(0), grad(1), dy.data, x.data, param(0), stats_.data(),
                               stats_.data() + rows_, rows_, channels());
   }
 
@@ -109,14 +109,14 @@ class NormalizationLayer : public NormLayer {
   }
   void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
     const int64_t s = stats_size(), n = x.size();
-    const float* mean = state_;
-    const float* var = state_ + s;
+    const float* mean = param(0);
+    const float* var = param(1);
     for (int64_t i = 0; i < n; ++i) y.data[i] = (x.data[i] - mean[i % s]) * inv_std(var[i % s]);
   }
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float>, Matrix<const float>) override {
     if (!dx.data) return;
     const int64_t s = stats_size(), n = dy.size();
-    for (int64_t i = 0; i < n; ++i) dx.data[i] = dy.data[i] * inv_std(state_[s + i % s]);
+    for (int64_t i = 0; i < n; ++i) dx.data[i] = dy.data[i] * inv_std(param(1)[i % s]);
   }
 
  private:

@@ -35,36 +35,45 @@ struct RnnCore {
             {prefix + "recurrent_kernel", {args.u, gu}, Init::Orthogonal, 0, 0},
             bias};
   }
-  int64_t param_count() const {
-    return args.f * args.gu() + args.u * args.gu() + (args.cell == RnnCell::GRU ? 2 : 1) * args.gu();
-  }
-  RnnWeights<float> weights(const float* p) const {
-    return {p, p + args.f * args.gu(), p + (args.f + args.u) * args.gu()};
-  }
   void plan(int64_t max_batch) {
     RnnArgs a = args;
     a.n = max_batch;
     ws.resize(rnn_workspace(a));
   }
-  void forward(float* y, const float* x, const float* params, const uint8_t* mask, int64_t n) {
+  void forward(float* y, const float* x, const RnnWeights<float>& w, const uint8_t* mask, int64_t n) {
     RnnArgs a = args;
     a.n = n;
-    rnn_forward<float>(y, x, weights(params), mask, nullptr, nullptr, a, ws.data());
+    rnn_forward<float>(y, x, w, mask, nullptr, nullptr, a, ws.data());
   }
-  void backward(float* dx, float* grads, const float* dy, const float* x, const float* params, const uint8_t* mask,
-                int64_t n) {
+  // g: the gradients of kernel, recurrent_kernel and bias (accumulated).
+  void backward(float* dx, float* const g[3], const float* dy, const float* x, const RnnWeights<float>& w,
+                const uint8_t* mask, int64_t n) {
     RnnArgs a = args;
     a.n = n;
-    RnnWeights<float> g = weights(grads);
-    rnn_backward<float>(dx, const_cast<float*>(g.kernel), const_cast<float*>(g.recurrent), const_cast<float*>(g.bias),
-                        nullptr, nullptr, dy, x, weights(params), mask, nullptr, nullptr, a, ws.data());
+    rnn_backward<float>(dx, g[0], g[1], g[2], nullptr, nullptr, dy, x, w, mask, nullptr, nullptr, a, ws.data());
   }
   int64_t out_units() const { return args.u; }
 };
 
-class RnnLayer : public Layer {
+// A layer running RnnCores: each core's three weights are the specs first .. first + 2.
+class RecurrentLayer : public Layer {
  public:
   using Layer::Layer;
+
+ protected:
+  RnnWeights<float> weights(size_t first) const { return {param(first), param(first + 1), param(first + 2)}; }
+  void forward_core(RnnCore& core, size_t first, float* y, Matrix<const float> x) {
+    core.forward(y, x.data, weights(first), mask_, x.rows);
+  }
+  void backward_core(RnnCore& core, size_t first, float* dx, const float* dy, Matrix<const float> x) {
+    float* const g[3] = {grad(first), grad(first + 1), grad(first + 2)};
+    core.backward(dx, g, dy, x.data, weights(first), mask_, x.rows);
+  }
+};
+
+class RnnLayer : public RecurrentLayer {
+ public:
+  using RecurrentLayer::RecurrentLayer;
   const char* kind() const override {
     switch (parse_rnn_cell(config_.type)) {
       case RnnCell::Simple: return "SimpleRNN";
@@ -83,10 +92,10 @@ class RnnLayer : public Layer {
   std::vector<ParamSpec> param_specs() const override { return core_.specs(""); }
   void plan(int64_t max_batch) override { core_.plan(max_batch); }
   void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
-    core_.forward(y.data, x.data, params_, mask_, x.rows);
+    forward_core(core_, 0, y.data, x);
   }
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
-    core_.backward(dx.data, grads_, dy.data, x.data, params_, mask_, x.rows);
+    backward_core(core_, 0, dx.data, dy.data, x);
   }
 
  private:
@@ -94,9 +103,9 @@ class RnnLayer : public Layer {
 };
 
 // Runs the wrapped cell forwards and backwards in time and merges the two outputs.
-class BidirectionalLayer : public Layer {
+class BidirectionalLayer : public RecurrentLayer {
  public:
-  explicit BidirectionalLayer(LayerConfig c) : Layer(std::move(c)) {
+  explicit BidirectionalLayer(LayerConfig c) : RecurrentLayer(std::move(c)) {
     const std::string& m = config_.merge_mode;
     if (m == "concat") merge_ = Merge::Concat;
     else if (m == "sum") merge_ = Merge::Sum;
@@ -132,8 +141,8 @@ class BidirectionalLayer : public Layer {
     dxb_.resize(max_batch * shape_size(input_));
   }
   void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
-    fwd_.forward(yf_.data(), x.data, params_, mask_, x.rows);
-    bwd_.forward(yb_.data(), x.data, params_ + fwd_.param_count(), mask_, x.rows);
+    forward_core(fwd_, 0, yf_.data(), x);
+    forward_core(bwd_, kBackwardFirst, yb_.data(), x);
     const int64_t rows = x.rows * (config_.return_sequences ? input_[0] : 1), u = config_.units;
     for (int64_t r = 0; r < rows; ++r) {
       const float* a = yf_.data() + r * u;
@@ -162,14 +171,14 @@ class BidirectionalLayer : public Layer {
         case Merge::Mul: for (int64_t j = 0; j < u; ++j) { ga[j] = g[j] * b[j]; gb[j] = g[j] * a[j]; } break;
       }
     }
-    fwd_.backward(dx.data, grads_, dyf_.data(), x.data, params_, mask_, x.rows);
-    bwd_.backward(dx.data ? dxb_.data() : nullptr, grads_ + fwd_.param_count(), dyb_.data(), x.data,
-                  params_ + fwd_.param_count(), mask_, x.rows);
+    backward_core(fwd_, 0, dx.data, dyf_.data(), x);
+    backward_core(bwd_, kBackwardFirst, dx.data ? dxb_.data() : nullptr, dyb_.data(), x);
     if (dx.data)
       for (int64_t i = 0; i < dx.size(); ++i) dx.data[i] += dxb_.data()[i];
   }
 
  private:
+  static constexpr size_t kBackwardFirst = 3;  // param_specs: forward_'s three, then backward_'s
   enum class Merge { Concat, Sum, Ave, Mul };
   Merge merge_ = Merge::Concat;
   RnnCore fwd_, bwd_;
