@@ -184,8 +184,10 @@ def test_malformed_graphs_raise_value_error(inputs, layers, nodes, outputs, matc
 
 
 def test_inference_replicas_plan_activations_by_liveness():
-    # 12 residual blocks of width 32: training keeps every activation (and its gradient), an
-    # inference replica only the tensors still to be read; predictions are unchanged.
+    # 12 residual blocks of width 32. Training keeps every activation here (each is read by a
+    # backward: relu's by its own derivative, the sums as the next Dense's x) but only 3
+    # gradients at once (the output's, and a block's two); an inference replica keeps only
+    # the tensors still to be read. Predictions are unchanged.
     layers, nodes, t = [], [], 0
     for b in range(12):
         layers += [dense(f"d{b}", 32, "relu"), {"type": "add", "name": f"s{b}"}]
@@ -193,7 +195,7 @@ def test_inference_replicas_plan_activations_by_liveness():
         t += 2
     g = _core.Graph([[32]], layers, nodes, [t])
     g.init_params(0)
-    assert g.activation_floats_per_sample == 2 * 24 * 32
+    assert g.activation_floats_per_sample == (24 + 3) * 32
     assert g.inference_floats_per_sample <= 3 * 32  # the block's input, its branch and the sum
     rng = np.random.default_rng(5)
     x = rng.normal(size=(7, 32)).astype(np.float32)
@@ -202,3 +204,59 @@ def test_inference_replicas_plan_activations_by_liveness():
     for b in range(12):
         h = h + np.maximum(h @ w[f"d{b}"]["kernel"] + w[f"d{b}"]["bias"], 0)
     np.testing.assert_allclose(g.predict(x, 3), h, rtol=1e-4, atol=1e-5)
+
+
+def _residual_chain(blocks, width):
+    """x -> blocks of [d = Dense(linear)(h); s = Add(h, d); h = relu(s)] -> Dense(2)."""
+    layers, nodes, h = [], [], 0
+    for b in range(blocks):
+        layers += [dense(f"d{b}", width), {"type": "add", "name": f"s{b}"},
+                   {"type": "activation", "name": f"r{b}", "activation": "relu"}]
+        k = len(nodes)
+        nodes += [(3 * b, [h]), (3 * b + 1, [h, k + 1]), (3 * b + 2, [k + 2])]
+        h = k + 3
+    layers.append(dense("out", 2))
+    nodes.append((3 * blocks, [h]))
+    return layers, nodes, h + 1
+
+
+def test_training_plan_reuses_what_backward_never_reads():
+    # Per block, d (a linear Dense's output, read by Add, whose backward reads nothing) and s
+    # (read by relu, whose backward reads only its output) are transient; the relu outputs are
+    # kept (the next Dense's x, and relu's own y). Slot by slot: d takes a free slot, s a
+    # second, d's is freed after Add and taken by the kept relu output, s's is freed after
+    # relu and serves the next block's d: 12 kept slots plus one cycling slot, and the small
+    # output reuses the free one. Gradients need 3 slots of 32 (the upstream sum, s's and d's).
+    layers, nodes, out = _residual_chain(12, 32)
+    g = _core.Graph([[32]], layers, nodes, [out])
+    g.init_params(0)
+    assert g.activation_floats_per_sample == (12 + 1) * 32 + 3 * 32
+    old_plan = 2 * (36 * 32 + 2)  # every tensor and its gradient
+    assert g.activation_floats_per_sample < old_plan / 4
+
+
+def test_training_with_reused_buffers_keeps_exact_gradients():
+    # The same residual chain, small: the buffers the plan reuses must not corrupt backward.
+    # Gradients against float64 central differences of an independent numpy forward.
+    rng = np.random.default_rng(3)
+    blocks, width = 4, 6
+    layers, nodes, out = _residual_chain(blocks, width)
+    g = _core.Graph([[width]], layers, nodes, [out])
+    g.init_params(2)
+    t = _core.Trainer(g, [{"loss": "mse"}], ADAM)
+    x = rng.normal(size=(5, width)).astype(np.float32)
+    target = rng.normal(size=(5, 2)).astype(np.float32)
+    loss = t.loss_and_gradients(x, None, target)
+    w = weights(g)
+
+    def forward(w):
+        h = x.astype(np.float64)
+        for b in range(blocks):
+            h = np.maximum(h + h @ w[f"d{b}"]["kernel"] + w[f"d{b}"]["bias"], 0)
+        y = h @ w["out"]["kernel"] + w["out"]["bias"]
+        return np.mean((y - target) ** 2)
+
+    assert abs(loss - forward(w)) < 1e-5 * forward(w)
+    from conftest import numeric_grad
+    want = {layer: {name: numeric_grad(lambda: forward(w), arr) for name, arr in ps.items()} for layer, ps in w.items()}
+    assert_grads(grads(g), want, tol=1e-4)

@@ -11,6 +11,8 @@ class ActivationLayer : public Layer {
  public:
   explicit ActivationLayer(LayerConfig c) : Layer(std::move(c)), act_(parse_activation(config_.activation)) {}
   const char* kind() const override { return "Activation"; }
+  bool backward_reads_input() const override { return act_ == Activation::GELU; }
+  bool backward_reads_output() const override { return act_ != Activation::Linear && act_ != Activation::GELU; }
   bool passes_mask() const override { return true; }
 
   Shape build(const Shape& in, int index) override {

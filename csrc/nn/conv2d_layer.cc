@@ -38,6 +38,8 @@ class Conv2DLayer : public Layer {
       throw ValueError(label() + ": expected filters >= 1, got " + std::to_string(config_.units));
   }
   const char* kind() const override { return "Conv2D"; }
+  // dW needs x; act'(.) needs y (GELU keeps its own pre-activation z_).
+  bool backward_reads_output() const override { return act_ != Activation::Linear && act_ != Activation::GELU; }
 
   Shape build(const Shape& in, int index) override {
     require_images(*this, in);

@@ -15,6 +15,8 @@ class DenseLayer : public Layer {
       throw ValueError(label() + ": expected units >= 1, got " + std::to_string(config_.units));
   }
   const char* kind() const override { return "Dense"; }
+  // dW needs x; act'(.) needs y (GELU keeps its own pre-activation z_).
+  bool backward_reads_output() const override { return act_ != Activation::Linear && act_ != Activation::GELU; }
 
   Shape build(const Shape& in, int index) override {
     if (in.size() != 1)

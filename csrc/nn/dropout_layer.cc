@@ -17,6 +17,8 @@ class DropoutLayer : public Layer {
       throw ValueError(label() + ": expected 0 <= rate < 1, got " + std::to_string(config_.rate));
   }
   const char* kind() const override { return "Dropout"; }
+  bool backward_reads_input() const override { return false; }  // its own mask
+  bool backward_reads_output() const override { return false; }
   bool passes_mask() const override { return true; }
 
   Shape build(const Shape& in, int index) override {

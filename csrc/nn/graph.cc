@@ -93,6 +93,8 @@ Graph::Graph(std::vector<Shape> input_shapes, const std::vector<LayerConfig>& la
     for (int t : nodes_[k].inputs) upstream = upstream || needs_grad_[t];
     needs_grad_[n_in + k] = upstream;
   }
+  plan_activation_slots();
+  plan_gradient_slots();
   param_buf_.resize(num_params_);
   grad_buf_.resize(num_params_);
   state_buf_.resize(num_state_);
@@ -105,7 +107,7 @@ Graph::Graph(ReplicaOf r)
       params_(r.owner.params_), num_params_(r.owner.num_params_), num_state_(r.owner.num_state_) {
   build_nodes();
   inference_only_ = true;
-  plan_liveness();
+  plan_activation_slots();
   // Inference only reads the weights; the gradient slices are never touched.
   Graph& owner = const_cast<Graph&>(r.owner);
   bind_layers(owner.param_buf_.data(), owner.grad_buf_.data(), owner.state_buf_.data());
@@ -170,8 +172,6 @@ void Graph::build_nodes() {
   act_.assign(n_t, nullptr);
   mask_.assign(n_t, nullptr);
   grad_written_.assign(n_t, false);
-  act_bufs_.resize(n_t);
-  grad_bufs_.resize(n_t);
   merged_masks_.resize(nodes_.size());
   node_xs_.resize(nodes_.size());
   node_dxs_.resize(nodes_.size());
@@ -183,47 +183,95 @@ void Graph::build_nodes() {
   }
 }
 
-void Graph::plan_liveness() {
+namespace {
+
+// Buffers shared by tensors whose lifetimes do not overlap. A tensor takes the smallest free
+// slot that fits, else the largest free one (grown), else a new one.
+struct SlotPool {
+  std::vector<int64_t>& sizes;  // floats per sample of each slot
+  std::vector<int> free_slots;
+
+  int acquire(int64_t size) {
+    int best = -1;
+    for (int s : free_slots)
+      if (sizes[s] >= size && (best < 0 || sizes[s] < sizes[best])) best = s;
+    if (best < 0)
+      for (int s : free_slots)
+        if (best < 0 || sizes[s] > sizes[best]) best = s;
+    if (best < 0) {
+      best = int(sizes.size());
+      sizes.push_back(0);
+    } else {
+      free_slots.erase(std::find(free_slots.begin(), free_slots.end(), best));
+    }
+    sizes[best] = std::max(sizes[best], size);
+    return best;
+  }
+  void release(int s) {
+    if (s >= 0 && std::find(free_slots.begin(), free_slots.end(), s) == free_slots.end()) free_slots.push_back(s);
+  }
+};
+
+}  // namespace
+
+bool Graph::runs_backward(size_t k) const {
+  const Layer& l = *node_layers_[k];
+  return needs_grad_[num_inputs() + k] && (l.arity() == Layer::kMerge || !l.output_aliases_input());
+}
+
+void Graph::plan_activation_slots() {
   const size_t n_in = num_inputs(), n_t = shapes_.size();
   constexpr int kForever = 1 << 30;
   std::vector<int> last_use(n_t, -1);
   for (size_t k = 0; k < nodes_.size(); ++k)
     for (int in : nodes_[k].inputs) last_use[root_[in]] = std::max(last_use[root_[in]], int(k));
-  for (int o : outputs_) last_use[root_[o]] = kForever;
+  for (int o : outputs_) last_use[root_[o]] = kForever;  // the loss and predict read them
+  if (!inference_only_) {
+    // Training keeps what some backward reads until backward ran; the rest is reused as in
+    // inference once forward is done with it.
+    for (size_t k = 0; k < nodes_.size(); ++k) {
+      if (!runs_backward(k)) continue;
+      const Layer& l = *node_layers_[k];
+      if (l.backward_reads_output()) last_use[root_[n_in + k]] = kForever;
+      if (l.backward_reads_input())
+        for (int in : nodes_[k].inputs) last_use[root_[in]] = kForever;
+    }
+  }
   slot_of_.assign(n_t, -1);
   slot_sizes_.clear();
-  std::vector<int> free_slots;
+  SlotPool pool{slot_sizes_, {}};
   for (size_t k = 0; k < nodes_.size(); ++k) {
     const size_t t = n_in + k;
-    if (root_[t] == int(t)) {
-      // The smallest free slot that fits, else the largest free one (grown), else a new one.
-      int best = -1;
-      for (int s : free_slots)
-        if (slot_sizes_[s] >= sizes_[t] && (best < 0 || slot_sizes_[s] < slot_sizes_[best])) best = s;
-      if (best < 0)
-        for (int s : free_slots)
-          if (best < 0 || slot_sizes_[s] > slot_sizes_[best]) best = s;
-      if (best < 0) {
-        best = int(slot_sizes_.size());
-        slot_sizes_.push_back(0);
-      } else {
-        free_slots.erase(std::find(free_slots.begin(), free_slots.end(), best));
-      }
-      slot_sizes_[best] = std::max(slot_sizes_[best], sizes_[t]);
-      slot_of_[t] = best;
-    }
+    if (root_[t] == int(t)) slot_of_[t] = pool.acquire(sizes_[t]);
     // After node k ran, tensors it read last (and its own output when nothing reads it) free
     // their slots.
     std::vector<int> done = nodes_[k].inputs;
     done.push_back(int(t));
     for (int in : done) {
       const int r = root_[in];
-      if (r >= int(n_in) && slot_of_[r] >= 0 && last_use[r] <= int(k) &&
-          std::find(free_slots.begin(), free_slots.end(), slot_of_[r]) == free_slots.end())
-        free_slots.push_back(slot_of_[r]);
+      if (r >= int(n_in) && last_use[r] <= int(k)) pool.release(slot_of_[r]);
     }
   }
   slot_bufs_.resize(slot_sizes_.size());
+}
+
+void Graph::plan_gradient_slots() {
+  // Backward runs the nodes in reverse. A tensor's gradient is written first by its last
+  // consumer (the losses write the outputs' before backward starts) and read last by its
+  // producer, after which its slot serves an earlier tensor.
+  const size_t n_in = num_inputs(), n_t = shapes_.size();
+  grad_slot_of_.assign(n_t, -1);
+  grad_slot_sizes_.clear();
+  SlotPool pool{grad_slot_sizes_, {}};
+  for (int o : outputs_)
+    if (grad_slot_of_[root_[o]] < 0) grad_slot_of_[root_[o]] = pool.acquire(sizes_[root_[o]]);
+  for (size_t k = nodes_.size(); k-- > 0;) {
+    if (!runs_backward(k)) continue;
+    for (int in : nodes_[k].inputs)
+      if (needs_grad_[in] && grad_slot_of_[root_[in]] < 0) grad_slot_of_[root_[in]] = pool.acquire(sizes_[root_[in]]);
+    pool.release(grad_slot_of_[n_in + k]);  // runs_backward: node k's output is its own root
+  }
+  grad_slot_bufs_.resize(grad_slot_sizes_.size());
 }
 
 int64_t Graph::inference_floats_per_sample() const {
@@ -333,21 +381,14 @@ void Graph::plan(int64_t max_batch) {
   const std::string batch = " with batch_size " + std::to_string(max_batch);
   const size_t n_in = num_inputs();
   for (size_t i = 0; i < n_in; ++i) checked_mul(max_batch, input_sizes_[i], "Input " + shape_str(input_shapes_[i]) + batch);
-  std::set<int> output_roots;
-  for (int o : outputs_) output_roots.insert(root_[o]);
-  int64_t widest_grad = 0;
+  for (size_t t = n_in; t < shapes_.size(); ++t)  // too large: name the layer before allocating
+    if (root_[t] == int(t)) checked_mul(max_batch, sizes_[t], node_layers_[t - n_in]->label() + batch);
   for (size_t s = 0; s < slot_bufs_.size(); ++s)
     slot_bufs_[s].resize(checked_mul(max_batch, slot_sizes_[s], "activations" + batch));
-  for (size_t t = 0; t < shapes_.size(); ++t) {
-    if (root_[t] != int(t)) continue;  // a view shares its root's buffers
-    const std::string owner = t < n_in ? "Input" + batch : node_layers_[t - n_in]->label() + batch;
-    const int64_t n = checked_mul(max_batch, sizes_[t], owner);
-    if (inference_only_) continue;  // activations live in slots; no gradients
-    if (t >= n_in) act_bufs_[t].resize(n);
-    if (needs_grad_[t] || output_roots.count(int(t))) {
-      grad_bufs_[t].resize(n);
-      widest_grad = std::max(widest_grad, n);
-    }
+  int64_t widest_grad = 0;
+  for (size_t s = 0; s < grad_slot_bufs_.size(); ++s) {
+    grad_slot_bufs_[s].resize(checked_mul(max_batch, grad_slot_sizes_[s], "activation gradients" + batch));
+    widest_grad = std::max(widest_grad, max_batch * grad_slot_sizes_[s]);
   }
   // A later consumer of a tensor writes its dx here, then adds it into the sum: one region
   // per input slot, since a merge may read one tensor twice.
@@ -363,10 +404,8 @@ void Graph::plan(int64_t max_batch) {
 
 int64_t Graph::activation_floats_per_sample() const {
   int64_t n = 0;
-  std::set<int> output_roots;
-  for (int o : outputs_) output_roots.insert(root_[o]);
-  for (size_t t = num_inputs(); t < shapes_.size(); ++t)
-    if (root_[t] == int(t)) n += sizes_[t] * ((needs_grad_[t] || output_roots.count(int(t))) ? 2 : 1);
+  for (int64_t s : slot_sizes_) n += s;
+  for (int64_t s : grad_slot_sizes_) n += s;
   return n;
 }
 
@@ -437,7 +476,7 @@ Matrix<const float> Graph::output(size_t j) const {
 }
 
 Matrix<float> Graph::output_grad(size_t j) {
-  return Matrix<float>(grad_bufs_[root_[outputs_[j]]].data(), rows_, sizes_[outputs_[j]]);
+  return Matrix<float>(grad_buffer(root_[outputs_[j]]), rows_, sizes_[outputs_[j]]);
 }
 
 void Graph::backward() {
@@ -453,7 +492,7 @@ void Graph::backward() {
     // weight, and for tensors no output reads (dead branches).
     if (!needs_grad_[t] || (l.arity() != Layer::kMerge && l.output_aliases_input()) || !grad_written_[root_[t]])
       continue;
-    Matrix<float> dy(grad_bufs_[root_[t]].data(), rows, sizes_[t]);
+    Matrix<float> dy(grad_buffer(root_[t]), rows, sizes_[t]);
     Matrix<const float> y(act_[t], rows, sizes_[t]);
     // Where each input's gradient goes: straight into the tensor's sum when this is the first
     // contribution, else into a scratch region that is added afterwards.
@@ -465,7 +504,7 @@ void Graph::backward() {
         bool earlier_slot = false;  // this node already writes r directly through a lower slot
         for (size_t q = 0; q < i; ++q) earlier_slot = earlier_slot || (root_[node.inputs[q]] == r && needs_grad_[node.inputs[q]]);
         target = grad_written_[r] || earlier_slot ? grad_scratch_.data() + int64_t(i) * scratch_slot_
-                                                  : grad_bufs_[r].data();
+                                                  : grad_buffer(r);
       }
       dxs[i] = Matrix<float>(target, rows, sizes_[in]);
     }
@@ -480,11 +519,11 @@ void Graph::backward() {
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const int r = root_[node.inputs[i]];
       if (!dxs[i].data) continue;
-      if (dxs[i].data == grad_bufs_[r].data()) {
+      if (dxs[i].data == grad_buffer(r)) {
         grad_written_[r] = true;
         continue;
       }
-      float* sum = grad_bufs_[r].data();
+      float* sum = grad_buffer(r);
       const float* part = dxs[i].data;
       parallel_range(dxs[i].size(), 1 << 16, [&](int64_t lo, int64_t hi) {
         for (int64_t e = lo; e < hi; ++e) sum[e] += part[e];

@@ -104,7 +104,7 @@ class Graph {
   void plan(int64_t max_batch);
   int64_t planned_batch() const { return planned_; }
   // Activation floats planned per sample (summaries report the memory of a batch): the
-  // training graph's activations and their gradients, or an inference replica's live set.
+  // training graph's activation and gradient slots, or an inference replica's.
   int64_t activation_floats_per_sample() const;
   // What an inference replica plans per sample: buffers reused once their tensor's last
   // reader ran, so a deep net holds only the tensors still to be read.
@@ -123,9 +123,15 @@ class Graph {
 
  private:
   void build_nodes();
-  // Inference replicas: assign each activation a slot of slot_bufs_ by liveness.
-  void plan_liveness();
-  float* out_buffer(size_t t) { return inference_only_ ? slot_bufs_[slot_of_[t]].data() : act_bufs_[t].data(); }
+  // Whether node k's backward runs: it needs gradients and is not a view (Flatten).
+  bool runs_backward(size_t k) const;
+  // Each activation gets a slot of slot_bufs_ by liveness: freed once its last reader ran
+  // (inference), or, in training, kept through backward when some backward reads it.
+  void plan_activation_slots();
+  // Each activation gradient gets a slot of grad_slot_bufs_ by liveness in backward's order.
+  void plan_gradient_slots();
+  float* out_buffer(size_t t) { return slot_bufs_[slot_of_[t]].data(); }
+  float* grad_buffer(int root) { return grad_slot_bufs_[grad_slot_of_[root]].data(); }
   void bind_layers(float* params, float* grads, float* state);
   // The tensor whose buffers tensor t shares (t itself unless an aliasing node made it).
   int root(int t) const { return root_[t]; }
@@ -149,11 +155,13 @@ class Graph {
 
   int64_t planned_ = 0;
   int64_t rows_ = 0;  // of the last forward
-  std::vector<Buffer<float>> act_bufs_, grad_bufs_;  // per root tensor (inputs: no activation buffer)
   bool inference_only_ = false;                      // a replica: forward only, no gradients
-  std::vector<int> slot_of_;                         // replicas: the slot of each root tensor
+  std::vector<int> slot_of_;                         // the activation slot of each root tensor
   std::vector<int64_t> slot_sizes_;                  // floats per sample of each slot
   std::vector<Buffer<float>> slot_bufs_;
+  std::vector<int> grad_slot_of_;                    // training: the gradient slot of each root tensor
+  std::vector<int64_t> grad_slot_sizes_;
+  std::vector<Buffer<float>> grad_slot_bufs_;
   Buffer<float> grad_scratch_;                       // a later consumer's dx, added into the sum
   int64_t scratch_slot_ = 0;                         // floats per input slot of grad_scratch_
   std::vector<Matrix<const float>> single_input_ = std::vector<Matrix<const float>>(1);

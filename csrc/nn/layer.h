@@ -86,6 +86,12 @@ class Layer {
   virtual Shape build(const Shape& input, int index) = 0;
   virtual Shape build_merge(const std::vector<Shape>& /*inputs*/, int /*index*/) { return {}; }
   virtual std::vector<ParamSpec> param_specs() const { return {}; }
+  // Which forward tensors backward reads (x, y of backward / backward_merge). The training
+  // graph reuses the buffer of a tensor no backward reads once forward is done with it, so a
+  // deep net does not hold activations backward never needs. Saying false where backward does
+  // read the tensor corrupts gradients: only override after checking the backward kernel.
+  virtual bool backward_reads_input() const { return true; }
+  virtual bool backward_reads_output() const { return true; }
   // The output is the input, reinterpreted (Flatten): no buffer and no copy.
   virtual bool output_aliases_input() const { return false; }
   // Allocates per-batch workspace for up to max_batch samples (never during a step).

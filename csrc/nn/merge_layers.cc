@@ -38,6 +38,10 @@ class ElementwiseMerge : public MergeBase {
  public:
   ElementwiseMerge(LayerConfig c, MergeOp op, const char* kind) : MergeBase(std::move(c)), op_(op), kind_(kind) {}
   const char* kind() const override { return kind_; }
+  bool backward_reads_input() const override {
+    return op_ == MergeOp::Multiply || op_ == MergeOp::Maximum || op_ == MergeOp::Minimum;
+  }
+  bool backward_reads_output() const override { return false; }
 
   Shape build_merge(const std::vector<Shape>& in, int index) override {
     index_ = index;
@@ -71,6 +75,8 @@ class ConcatenateLayer : public MergeBase {
  public:
   using MergeBase::MergeBase;
   const char* kind() const override { return "Concatenate"; }
+  bool backward_reads_input() const override { return false; }
+  bool backward_reads_output() const override { return false; }
 
   Shape build_merge(const std::vector<Shape>& in, int index) override {
     index_ = index;

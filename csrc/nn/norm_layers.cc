@@ -101,6 +101,8 @@ class NormalizationLayer : public NormLayer {
       throw ValueError(label() + ": per must be 'feature' or 'channel', got '" + config_.per + "'");
   }
   const char* kind() const override { return "Normalization"; }
+  bool backward_reads_input() const override { return false; }  // fixed statistics
+  bool backward_reads_output() const override { return false; }
   std::vector<ParamSpec> param_specs() const override {
     const Shape stats = per_channel() ? Shape{channels()} : input_;
     ParamSpec mean{"mean", stats, Init::Zeros, 0, 0}, var{"variance", stats, Init::Ones, 0, 0};

@@ -24,6 +24,8 @@ class Pool2DLayer : public Layer {
       throw ValueError(label() + ": padding must be 'valid' or 'same', got '" + config_.padding + "'");
   }
   const char* kind() const override { return max_ ? "MaxPool2D" : "AvgPool2D"; }
+  bool backward_reads_input() const override { return false; }  // max: its own argmax
+  bool backward_reads_output() const override { return false; }
 
   Shape build(const Shape& in, int index) override {
     require_images(*this, in);
@@ -61,6 +63,8 @@ class GlobalPoolLayer : public Layer {
  public:
   GlobalPoolLayer(LayerConfig c, bool max) : Layer(std::move(c)), max_(max) {}
   const char* kind() const override { return max_ ? "GlobalMaxPool2D" : "GlobalAvgPool2D"; }
+  bool backward_reads_input() const override { return false; }  // max: its own argmax
+  bool backward_reads_output() const override { return false; }
 
   Shape build(const Shape& in, int index) override {
     require_images(*this, in);
