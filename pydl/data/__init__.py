@@ -6,11 +6,12 @@ Import classes and functions from here (``pydl.data.DataLoader``, ``pydl.data.Ra
 The data set loaders and file readers are namespaces of their own: ``pydl.data.datasets``
 (``load_digits``, ``load_mnist``, ...) and ``pydl.data.readers`` (``read_idx``, ``read_csv``, ...).
 """
-from . import datasets, loader, preprocessing, readers, resampling, splits, transforms
+from . import datasets, loader, preprocessing, readers, resampling, splits, timeseries, transforms
 from .loader import ArrayDataset, DataLoader, Dataset
 from .preprocessing import MinMaxScale, Normalize, Standardize
 from .resampling import SMOTE, RandomOverSampler, RandomUnderSampler, compute_class_weight
 from .splits import KFold, StratifiedKFold, train_test_split
+from .timeseries import timeseries_dataset_from_array
 from .transforms import (CenterCrop, Compose, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
                          RandomZoom, Resize, Transform)
 
@@ -18,6 +19,6 @@ __all__ = ["Dataset", "ArrayDataset", "DataLoader",
            "Transform", "Compose", "RandomFlip", "RandomRotation", "RandomCrop", "RandomZoom", "RandomBrightness",
            "RandomContrast", "Resize", "CenterCrop",
            "Standardize", "MinMaxScale", "Normalize",
-           "train_test_split", "KFold", "StratifiedKFold",
+           "train_test_split", "KFold", "StratifiedKFold", "timeseries_dataset_from_array",
            "compute_class_weight", "RandomOverSampler", "RandomUnderSampler", "SMOTE",
            "datasets", "readers"]

@@ -1,6 +1,7 @@
 """Datasets and the DataLoader.
 
-``ArrayDataset(x, y)`` wraps in-memory arrays; any object with ``__len__`` and
+``ArrayDataset(x, y)`` wraps in-memory arrays (``DataLoader((x, y))`` and ``DataLoader((x,))``
+build it for you); any object with ``__len__`` and
 ``__getitem__(i) -> (x_i, y_i)`` is a map-style dataset too. ``DataLoader`` batches a
 dataset, shuffles it each epoch and applies training-time transforms. For array datasets
 the gather, uint8 -> float32 conversion and augmentation run in C++ on a background thread
@@ -49,20 +50,42 @@ class ArrayDataset(Dataset):
         return self.x[i], (None if self.y is None else self.y[i])
 
 
+def _as_dataset(dataset):
+    """A tuple ``(x, y)`` or ``(x,)`` of arrays as an ArrayDataset (what Keras and tf.data
+    users pass); datasets pass through. A tuple is never read as a dataset of
+    samples: a dataset of samples is a list or a Dataset."""
+    if isinstance(dataset, np.ndarray):
+        # Refused rather than guessed: a bare array carries no targets, and fit(loader) would
+        # only fail later. (x,) says "batches of x alone" explicitly.
+        raise TypeError("DataLoader: got a bare array; pass (x, y) (or ArrayDataset(x, y)) for training, or (x,) "
+                        "for batches of x alone")
+    if isinstance(dataset, tuple):
+        if len(dataset) not in (1, 2):
+            raise ValueError(f"DataLoader: a tuple is read as arrays (x, y) or (x,), got a tuple of {len(dataset)} "
+                             "items; sample weights are not batched by loaders (pass them to fit with arrays), "
+                             "and a dataset of samples is a list or a pydl.data.Dataset")
+        return ArrayDataset(*dataset)
+    return dataset
+
+
 class DataLoader:
     """Batches of ``dataset``: ``for x_batch, y_batch in loader`` or ``model.fit(loader)``.
 
+    ``dataset`` is a map-style dataset (``ArrayDataset(x, y)``, a ``Dataset``, a list of
+    ``(x_i, y_i)`` pairs), or a tuple of arrays: ``(x, y)`` or ``(x,)``, taken as
+    ``ArrayDataset(x, y)`` / ``ArrayDataset(x)`` (batches ``(x_batch, None)``). A bare
+    array is refused (TypeError): it has no targets, say ``(x,)`` if that is meant.
     ``transform`` (a pydl augmentation, e.g. ``Compose([RandomFlip(), RandomCrop(28, 2)])``)
     runs in training only. ``seed=None`` draws a seed once; a given seed reproduces every
-    epoch's order and augmentation exactly.
+    epoch's order and augmentation exactly. ``split(fraction)`` holds out a validation loader.
     """
 
     def __init__(self, dataset, batch_size: int = 32, shuffle: bool = True, seed: Optional[int] = None,
                  drop_last: bool = False, transform: Optional[Transform] = None, prefetch: int = 2):
+        dataset = _as_dataset(dataset)
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
-            raise TypeError(f"DataLoader: expected a dataset with __len__ and __getitem__, got {type(dataset).__name__}")
-        if isinstance(dataset, np.ndarray):
-            raise TypeError("DataLoader: wrap arrays as ArrayDataset(x, y)")
+            raise TypeError(f"DataLoader: expected a dataset with __len__ and __getitem__, or arrays (x, y), got "
+                            f"{type(dataset).__name__}")
         if len(dataset) == 0:
             raise ValueError("DataLoader: the dataset is empty")
         if transform is not None:
@@ -95,6 +118,33 @@ class DataLoader:
             self._core_loader = _core.ArrayLoader(np.ascontiguousarray(x), self.batch_size, self.shuffle,
                                                   self.drop_last, self._seed, self.prefetch,
                                                   transform.ops() if transform is not None else [])
+
+    def split(self, validation_split: float) -> Tuple["DataLoader", "DataLoader"]:
+        """``(train_loader, validation_loader)``: the last ``validation_split`` of the samples
+        (before shuffling, as ``fit(x, y, validation_split=)`` and Keras hold them out:
+        ``int(n * validation_split)`` samples) go to the validation loader, the rest to the
+        training one. Both keep this loader's batch_size, shuffle, transform, prefetch and
+        seed (a drawn seed is carried over, so the split reproduces); drop_last applies to
+        the training loader only, so that every held-out sample is scored. The arrays are
+        views, not copies. Only array-backed loaders (an ArrayDataset) can be split: cut a
+        custom dataset yourself before building its loaders."""
+        if not isinstance(self.dataset, ArrayDataset):
+            raise TypeError(f"DataLoader.split: needs a loader over an ArrayDataset (arrays), got a "
+                            f"{type(self.dataset).__name__}; split a custom dataset before building its loaders")
+        fraction = _validate.number("DataLoader.split", "validation_split", validation_split, 0.0, 1.0,
+                                    low_open=True, high_open=True)
+        n = len(self.dataset)
+        n_val = int(n * fraction)
+        if n_val < 1 or n_val >= n:
+            raise ValueError(f"DataLoader.split: validation_split={fraction} leaves no samples on one side of {n}")
+        cut = n - n_val
+        x, y = self.dataset.x, self.dataset.y
+
+        def loader(sl, drop_last):
+            return DataLoader(ArrayDataset(x[sl], None if y is None else y[sl]), self.batch_size, self.shuffle,
+                              self._seed, drop_last, self.transform, self.prefetch)
+
+        return loader(slice(None, cut), self.drop_last), loader(slice(cut, None), False)
 
     def __len__(self) -> int:
         n = len(self.dataset)

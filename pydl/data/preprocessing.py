@@ -35,33 +35,53 @@ def _stats_axes(x: np.ndarray, per: str):
     raise ValueError(f"per must be 'feature' or 'channel', got {per!r}")
 
 
-class _Scaler:
-    """y = (x - offset_) / scale_ with statistics learned by fit."""
+def _resolve_per(per: Optional[str], ndim: int) -> str:
+    """per=None: "channel" for sequence windows (N, T, F), "feature" otherwise. Statistics
+    per time step would make a window's scaling depend on where in the window a step sits
+    (and refuse windows of another length), so features are the only sensible unit there;
+    for (N, F) data the two are the same; images keep per-pixel statistics unless asked."""
+    if per is not None:
+        return per
+    return "channel" if ndim == 3 else "feature"
 
-    def __init__(self, per: str = "feature"):
-        self.per = _validate.choice(type(self).__name__, "per", per, ("feature", "channel"))
+
+class _Scaler:
+    """y = (x - offset_) / scale_ with statistics learned by fit. 1-D data is one feature
+    (a series): its statistics have shape (1,) and transforms return 1-D arrays."""
+
+    def __init__(self, per: Optional[str] = None):
+        owner = type(self).__name__
+        self.per = None if per is None else _validate.choice(owner, "per", per, ("feature", "channel"))
 
     def _data(self, x, fitting: bool = False) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[:, None]  # one feature
         if x.ndim < 2 or len(x) == 0:
-            raise ValueError(f"{type(self).__name__}: expected a batch of samples (N, ...), got shape {x.shape}")
-        if not fitting:
+            raise ValueError(f"{type(self).__name__}: expected a batch of samples (N, ...) or a 1-D series, "
+                             f"got shape {x.shape}")
+        if fitting:
+            self.per_ = _resolve_per(self.per, x.ndim)
+        else:
             if not hasattr(self, "offset_"):
                 raise RuntimeError(f"{type(self).__name__}: call fit() first")
             expected = self.offset_.shape
-            got = x.shape[-1:] if self.per == "channel" else x.shape[1:]
+            got = x.shape[-1:] if self.per_ == "channel" else x.shape[1:]
             if tuple(got) != tuple(expected):
                 raise ValueError(f"{type(self).__name__}: fitted on samples with statistics of shape {expected}, "
                                  f"got data of shape {x.shape}")
         return x
 
+    def _apply(self, x, f) -> np.ndarray:
+        one_d = np.ndim(x) == 1
+        out = f(self._data(x)).astype(np.float32)
+        return out[:, 0] if one_d else out
+
     def transform(self, x) -> np.ndarray:
-        x = self._data(x)
-        return ((x - self.offset_) / self.scale_).astype(np.float32)
+        return self._apply(x, lambda v: (v - self.offset_) / self.scale_)
 
     def inverse_transform(self, y) -> np.ndarray:
-        y = self._data(y)
-        return (y * self.scale_ + self.offset_).astype(np.float32)
+        return self._apply(y, lambda v: v * self.scale_ + self.offset_)
 
     def fit_transform(self, x) -> np.ndarray:
         return self.fit(x).transform(x)
@@ -72,16 +92,21 @@ class _Scaler:
 
         if not hasattr(self, "offset_"):
             raise RuntimeError(f"{type(self).__name__}: call fit() first")
-        return Normalization(mean=self.offset_.tolist(), variance=(self.scale_ ** 2).tolist(), per=self.per, name=name)
+        return Normalization(mean=self.offset_.tolist(), variance=(self.scale_ ** 2).tolist(), per=self.per_,
+                             name=name)
 
 
 class Standardize(_Scaler):
-    """Zero mean, unit variance per feature (``per="feature"``) or per channel
-    (``per="channel"``, the last axis of images). Constant features are left centred."""
+    """Zero mean, unit variance per feature (``per="feature"``: each position of a sample)
+    or per channel (``per="channel"``: the last axis, statistics over every other axis).
+    ``per=None`` (default) picks "channel" for sequence windows ``(N, T, F)`` (one
+    statistic per feature over samples and time steps: the only sensible choice, see
+    ``_resolve_per``) and "feature" otherwise; the choice made is ``per_``. A 1-D array is
+    one feature. Constant features are left centred."""
 
     def fit(self, x) -> "Standardize":
         x = self._data(x, fitting=True)
-        axes = _stats_axes(x, self.per)
+        axes = _stats_axes(x, self.per_)
         self.offset_ = x.mean(axis=axes)
         std = x.std(axis=axes)
         self.scale_ = np.where(std > 0, std, 1.0)
@@ -89,15 +114,16 @@ class Standardize(_Scaler):
 
 
 class MinMaxScale(_Scaler):
-    """Maps the training range of each feature (or channel) onto ``feature_range``."""
+    """Maps the training range of each feature (or channel) onto ``feature_range``; ``per``
+    as in :class:`Standardize` (default: per feature of sequence windows ``(N, T, F)``)."""
 
-    def __init__(self, feature_range: Sequence[float] = (0.0, 1.0), per: str = "feature"):
+    def __init__(self, feature_range: Sequence[float] = (0.0, 1.0), per: Optional[str] = None):
         super().__init__(per)
         self.feature_range = _validate.number_range("MinMaxScale", "feature_range", feature_range, strict=True)
 
     def fit(self, x) -> "MinMaxScale":
         x = self._data(x, fitting=True)
-        axes = _stats_axes(x, self.per)
+        axes = _stats_axes(x, self.per_)
         lo, hi = self.feature_range
         xmin, xmax = x.min(axis=axes), x.max(axis=axes)
         span = np.where(xmax > xmin, xmax - xmin, 1.0)
@@ -108,10 +134,11 @@ class MinMaxScale(_Scaler):
 
 class Normalize(_Scaler):
     """``(x - mean) / std`` with given statistics (e.g. ImageNet's per-channel values);
-    ``fit`` only checks the shapes."""
+    ``fit`` only checks the shapes. A 1-D array is one feature (``mean=[m], std=[s]``)."""
 
     def __init__(self, mean, std, per: str = "channel"):
         super().__init__(per)
+        self.per_ = per
         self.mean = np.asarray(mean, dtype=np.float64)
         self.std = np.asarray(std, dtype=np.float64)
         if self.mean.shape != self.std.shape or np.any(self.std <= 0):

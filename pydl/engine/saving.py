@@ -117,11 +117,51 @@ def _atomic_write(path: str, data: bytes) -> None:
         pass
 
 
+# Suffixes that promise a format pydl does not write, with what that format is.
+_FOREIGN_SUFFIXES = {".h5": "HDF5 (Keras 2)", ".hdf5": "HDF5", ".keras": "Keras 3", ".pt": "PyTorch",
+                     ".pth": "PyTorch", ".bin": "PyTorch", ".ckpt": "TensorFlow/Lightning checkpoint",
+                     ".onnx": "ONNX", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib",
+                     ".json": "JSON", ".yaml": "YAML", ".safetensors": "plain safetensors", ".npz": "numpy",
+                     ".npy": "numpy", ".pb": "TensorFlow SavedModel", ".tflite": "TensorFlow Lite",
+                     ".zip": "zip", ".gz": "gzip", ".tar": "tar"}
+SUFFIX = ".pydl"
+
+
+def check_suffix(path: str, what: str = "save") -> str:
+    """``path`` itself when it ends in ``.pydl`` (any case). A suffix that promises another
+    format (``.h5``, ``.keras``, ``.pt``, ...) or no suffix at all is a ValueError: a file is
+    never written under a name that lies about its contents, and, as in Keras 3, pydl does
+    not guess a suffix for a name without one."""
+    name = os.path.basename(path)
+    stem, suffix = os.path.splitext(name)
+    if suffix.lower() == SUFFIX:
+        return path
+    if not suffix or not stem:
+        raise ValueError(f"{what}: {path!r} has no suffix; pydl writes .pydl files (safetensors with the "
+                         f"architecture as JSON): add .pydl, e.g. {path + SUFFIX!r}")
+    fmt = _FOREIGN_SUFFIXES.get(suffix.lower())
+    promise = f"{fmt} format" if fmt else f"a {suffix!r} file"
+    raise ValueError(f"{what}: {path!r} promises {promise}, but pydl writes .pydl files (safetensors with the "
+                     f"architecture as JSON) and nothing else; use {os.path.join(os.path.dirname(path), stem + SUFFIX)!r}")
+
+
+def check_model_path(path, what: str = "save") -> str:
+    """The path a model file may be written to, as a str (see check_suffix); a path that
+    exists but is not a regular file is refused first, as the write would refuse it."""
+    if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
+        raise TypeError(f"{what}: expected path to be a str or os.PathLike, got {type(path).__name__}")
+    path = os.fspath(path)
+    _target(path)
+    return check_suffix(path, what)
+
+
 def save_model(model, path: str, checkpoint: Optional[dict] = None) -> None:
-    """Write ``model`` to ``path``; ``checkpoint`` (training position and callback states)
-    is stored alongside for ``fit(resume_from=path)``."""
+    """Write ``model`` to ``path`` (which must end in ``.pydl``, see check_suffix);
+    ``checkpoint`` (training position and callback states) is stored alongside for
+    ``fit(resume_from=path)``."""
     from safetensors.numpy import save
 
+    path = check_model_path(path)
     model.build()
     tensors = {}
     for spec, w in zip(model.weight_specs(), model.get_weights()):
@@ -167,6 +207,10 @@ def _read(path: str) -> Tuple[dict, dict]:
         raise OSError(f"cannot read model file {path!r}: {e.strerror or e}") from e
     with f:
         head = f.read(8)
+        foreign = _foreign_format(head)
+        if foreign:
+            raise ValueError(f"{label} is {foreign}, not a pydl model file; pydl reads the .pydl files that "
+                             "model.save writes")
         if len(head) < 8:
             raise ValueError(f"{unreadable}: {size} bytes, too short for the 8-byte header length")
         n = int.from_bytes(head, "little")
@@ -189,6 +233,19 @@ def _read(path: str) -> Tuple[dict, dict]:
     except (SafetensorError, ValueError, TypeError, KeyError) as e:
         raise ValueError(f"{unreadable}: {e}") from None
     return tensors, meta
+
+
+def _foreign_format(head: bytes) -> Optional[str]:
+    """The format the file's first bytes announce, for files that are clearly something else."""
+    if head.startswith(b"\x89HDF"):
+        return "an HDF5 file (a Keras .h5 model?)"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (a .keras or PyTorch model?)"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "a Python pickle"
+    if head.startswith(b"\x93NUMPY"):
+        return "a numpy .npy array"
+    return None
 
 
 def _parse_header(data: bytes, unreadable: str, label: str) -> Tuple[int, dict]:

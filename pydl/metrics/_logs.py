@@ -1,17 +1,43 @@
 """Metric names accepted by compile/evaluate, and their values computed from what the C++
-trainer accumulated over an epoch (counts and sums, never per-batch Python)."""
+trainer accumulated over an epoch (counts and sums, never per-batch Python).
+
+A compiled metric is a string: a name (``"accuracy"``), an alias of one (``"acc"``), or the
+``spec`` of a metric object (``"f1[average=weighted,name=f1_score]"``, see
+:mod:`.objects`). Each logs under its own spelling, as Keras does (``"acc"`` logs "acc"),
+except ``"auc"``: ROC AUC needs every output score, which the C++ sums do not keep; the
+engine computes it from the model's predictions on the validation / evaluation data at the
+end (exact, scikit-learn's ``roc_auc_score``), under the key "roc_auc", so ``"auc"``
+compiles to ``"roc_auc"``.
+"""
 from __future__ import annotations
 
+import math
 import re
-from typing import Dict, Sequence
+from typing import Dict, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from .classification import metrics_from_confusion
+from .objects import AVERAGES, Metric
 
 CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "log_loss", "roc_auc")
-REGRESSION = ("mse", "mae", "r2")
+REGRESSION = ("mse", "mae", "r2", "rmse")
+_PRF = ("precision", "recall", "f1")
+# alias -> (the metric it computes, the loss it needs or None)
+ALIASES = {"acc": ("accuracy", None), "sparse_categorical_accuracy": ("accuracy", "cross_entropy"),
+           "binary_accuracy": ("accuracy", "binary_cross_entropy"), "f1_score": ("f1", None),
+           "auc": ("roc_auc", None), "root_mean_squared_error": ("rmse", None),
+           "mean_squared_error": ("mse", None), "mean_absolute_error": ("mae", None)}
 _TOP_K = re.compile(r"^top_(\d+)_accuracy$")
+_SPEC = re.compile(r"^(precision|recall|f1)\[average=(\w+)(?:,name=(\w+))?\]$")
+
+
+class Entry(NamedTuple):
+    key: str                 # the log key
+    kind: str                # what is computed: a CLASSIFICATION / REGRESSION name or "top_k"
+    average: str = "auto"    # precision / recall / f1 only
+    k: int = 0               # top_k only
+    needs: Optional[str] = None  # the loss an alias requires
 
 
 def top_k_of(name: str) -> int:
@@ -22,40 +48,70 @@ def top_k_of(name: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-def validate(metrics: Sequence[str], loss_name: str) -> list:
-    out = []
+def parse(metric: str) -> Entry:
+    """What a compiled metric string computes and logs under; ValueError for unknown ones."""
+    k = top_k_of(metric)
+    if k:
+        return Entry(metric, "top_k", k=k)
+    if metric in CLASSIFICATION + REGRESSION:
+        return Entry(metric, metric)
+    if metric in ALIASES:
+        kind, needs = ALIASES[metric]
+        return Entry(kind if kind == "roc_auc" else metric, kind, needs=needs)
+    m = _SPEC.match(metric)
+    if m and m.group(2) in AVERAGES:
+        return Entry(m.group(3) or m.group(1), m.group(1), average=m.group(2))
+    raise ValueError(f"unknown metric {metric!r}: expected one of {', '.join(CLASSIFICATION + REGRESSION)}, "
+                     f"top_k_accuracy / top_<k>_accuracy, an alias ({', '.join(ALIASES)}) or a metric object "
+                     "(metrics.Precision / Recall / F1Score(average=...))")
+
+
+def validate(metrics: Sequence, loss_name: str) -> list:
+    """The compiled strings of ``metrics`` (names, aliases, metric objects), checked against
+    the loss; two metrics logging under one key are refused."""
+    out, keys = [], {}
     for m in metrics:
-        if not isinstance(m, str):
-            raise TypeError(f"metrics: expected metric names, got {m!r}")
-        k = top_k_of(m)
-        if m not in CLASSIFICATION + REGRESSION and not k:
-            raise ValueError(f"unknown metric {m!r}: expected one of {', '.join(CLASSIFICATION + REGRESSION)} "
-                             "or top_k_accuracy / top_<k>_accuracy")
-        if (m in CLASSIFICATION or k) and loss_name in ("mse", "mae"):
+        if isinstance(m, Metric):
+            m = m.spec
+        elif not isinstance(m, str):
+            raise TypeError(f"metrics: expected metric names or pydl.metrics objects (F1Score, Precision, Recall), "
+                            f"got {m!r}")
+        e = parse(m)
+        if e.needs and loss_name != e.needs:
+            raise ValueError(f"metric {m!r} needs the {e.needs} loss, not {loss_name}; use 'accuracy'")
+        if e.kind in CLASSIFICATION + ("top_k",) and loss_name in ("mse", "mae"):
             raise ValueError(f"metric {m!r} needs a classification loss, not {loss_name}")
-        if k and loss_name != "cross_entropy":
+        if e.kind == "top_k" and loss_name != "cross_entropy":
             raise ValueError(f"metric {m!r} needs the cross_entropy loss")
-        if m in REGRESSION and loss_name not in ("mse", "mae"):
+        if e.kind in REGRESSION and loss_name not in ("mse", "mae"):
             raise ValueError(f"metric {m!r} is for regression losses (mse, mae), not {loss_name}")
-        out.append(m)
+        if e.average == "binary" and loss_name != "binary_cross_entropy":
+            raise ValueError(f"metric {m!r}: average='binary' scores the positive class of a binary model "
+                             f"(binary_cross_entropy), not a {loss_name} one; use 'macro', 'micro' or 'weighted'")
+        if e.key in keys:
+            raise ValueError(f"metrics {keys[e.key]!r} and {m!r} would both log as {e.key!r}; give one a name=")
+        keys[e.key] = m
+        out.append("roc_auc" if e.kind == "roc_auc" else m)
     return out
 
 
 def spec(metrics: Sequence[str]) -> dict:
     """What the C++ trainer must accumulate for these metrics."""
-    return {"confusion": any(m in ("precision", "recall", "f1") for m in metrics),
-            "top_k": max([top_k_of(m) for m in metrics] + [0]),
-            "regression": any(m in REGRESSION for m in metrics),
-            "log_loss": "log_loss" in metrics}
+    entries = [parse(m) for m in metrics]
+    return {"confusion": any(e.kind in _PRF for e in entries),
+            "top_k": max([e.k for e in entries] + [0]),
+            "regression": any(e.kind in REGRESSION for e in entries),
+            "log_loss": any(e.kind == "log_loss" for e in entries)}
 
 
-def _prf(cm: np.ndarray, binary: bool) -> Dict[str, float]:
-    """Precision, recall, F1 from a confusion matrix: the positive class for binary models,
-    the unweighted mean over classes (macro) otherwise; 0/0 counts as 0."""
-    m = metrics_from_confusion(cm)
-    if binary:
-        return {k: float(m[k][1]) for k in ("precision", "recall", "f1")}
-    return {k: float(v) for k, v in m["macro"].items()}
+def _prf(m: dict, kind: str, average: str, binary: bool) -> float:
+    """One of precision / recall / F1 from metrics_from_confusion's dict: "auto" is the
+    positive class for binary models and the macro mean over classes otherwise."""
+    if average == "auto":
+        average = "binary" if binary else "macro"
+    if average == "binary":
+        return float(m[kind][1])
+    return float(m[average][kind])
 
 
 def logs_from_stats(stats: dict, metrics: Sequence[str], loss_name: str) -> Dict[str, float]:
@@ -63,23 +119,27 @@ def logs_from_stats(stats: dict, metrics: Sequence[str], loss_name: str) -> Dict
     cm = np.asarray(stats.get("confusion") or [], dtype=np.int64)
     if cm.size:
         k = int(round(np.sqrt(cm.size)))
-        prf = _prf(cm.reshape(k, k), binary=loss_name == "binary_cross_entropy")
+        prf = metrics_from_confusion(cm.reshape(k, k))
+    binary = loss_name == "binary_cross_entropy"
     for m in metrics:
-        if m == "accuracy" and stats["counted"]:
-            logs[m] = stats["correct"] / stats["counted"]
-        elif top_k_of(m) and stats["top_k_total"]:
-            logs[m] = stats["top_k_correct"] / stats["top_k_total"]
-        elif m in ("precision", "recall", "f1") and cm.size:
-            logs[m] = prf[m]
-        elif m == "log_loss" and stats["nll_count"]:
-            logs[m] = stats["nll"] / stats["nll_count"]
-        elif m in REGRESSION and stats["count"]:
+        e = parse(m)
+        if e.kind == "accuracy" and stats["counted"]:
+            logs[e.key] = stats["correct"] / stats["counted"]
+        elif e.kind == "top_k" and stats["top_k_total"]:
+            logs[e.key] = stats["top_k_correct"] / stats["top_k_total"]
+        elif e.kind in _PRF and cm.size:
+            logs[e.key] = _prf(prf, e.kind, e.average, binary)
+        elif e.kind == "log_loss" and stats["nll_count"]:
+            logs[e.key] = stats["nll"] / stats["nll_count"]
+        elif e.kind in REGRESSION and stats["count"]:
             n = stats["count"]
-            if m == "mse":
-                logs[m] = stats["sq_err"] / n
-            elif m == "mae":
-                logs[m] = stats["abs_err"] / n
+            if e.kind == "mse":
+                logs[e.key] = stats["sq_err"] / n
+            elif e.kind == "rmse":
+                logs[e.key] = math.sqrt(stats["sq_err"] / n)
+            elif e.kind == "mae":
+                logs[e.key] = stats["abs_err"] / n
             else:  # r2 over all target values
                 sst = stats["sum_t2"] - stats["sum_t"] ** 2 / n
-                logs[m] = 1.0 - stats["sq_err"] / sst if sst > 0 else (1.0 if stats["sq_err"] == 0 else 0.0)
+                logs[e.key] = 1.0 - stats["sq_err"] / sst if sst > 0 else (1.0 if stats["sq_err"] == 0 else 0.0)
     return logs

@@ -18,17 +18,27 @@ class Trial:
     curve: List[float] = field(default_factory=list)  # objective per epoch (per fold with cv)
     error: Optional[str] = None
     duration: float = 0.0
+    # the 1-based epoch each run scored at: one entry, or one per fold with cv
+    best_epochs: List[Optional[int]] = field(default_factory=list)
 
 
 class SearchResult:
     """``best_params``, ``best_score``, ``best_model`` and ``trials`` (every trial, failed and
-    pruned ones included). ``save(path)`` writes JSON or CSV (by extension)."""
+    pruned ones included). ``save(path)`` writes JSON or CSV (by extension).
 
-    def __init__(self, trials: List[Trial], maximize: bool, objective: str, best_model=None):
+    ``best_model`` is the model that earned ``best_score``: the best trial's model with the
+    weights of its best epoch. Under ``cv`` no single model earned the score (it is the mean
+    over the folds), so ``fold_models`` holds the k fold models, each at its best epoch (the
+    ones whose fold values were averaged), and ``best_model`` is the best configuration
+    refit on all the data for the median (rounded up) of the folds' best epochs, as
+    scikit-learn's ``refit=True`` does; it has no held-out score of its own."""
+
+    def __init__(self, trials: List[Trial], maximize: bool, objective: str, best_model=None, fold_models=None):
         self.trials = list(trials)
         self.maximize = maximize
         self.objective = objective
         self.best_model = best_model
+        self.fold_models = fold_models
 
     @property
     def best_trial(self) -> Optional[Trial]:

@@ -9,7 +9,9 @@ again with it skips the trials already done.
 """
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, List, Optional
 
@@ -18,7 +20,7 @@ import numpy as np
 from .. import _validate
 from .result import SearchResult, Trial
 from .space import Space
-from .trial import run_trial
+from .trial import build_model, run_trial
 
 __all__ = ["GridSearch", "RandomSearch", "BayesianSearch"]
 
@@ -53,7 +55,7 @@ class Search:
         if self.direction != "auto":
             return self.direction == "max"
         return not (isinstance(self.objective, str) and ("loss" in self.objective or self.objective in
-                                                          ("val_mse", "val_mae", "mse", "mae")))
+                                                          ("val_mse", "val_mae", "val_rmse", "mse", "mae", "rmse")))
 
     # ---------------------------------------------------------------- proposals
     def _propose(self, rng: np.random.Generator, done: List[Trial], count: int) -> List[Dict[str, Any]]:
@@ -69,20 +71,37 @@ class Search:
             raise ValueError("run() needs objective to be a function hp -> score; use fit() for models")
         return self._search({"kind": "function", "objective": self.objective}, checkpoint, "objective")
 
-    def fit(self, x, y, validation_split: float = 0.2, validation_data=None, epochs: int = 10, batch_size: int = 32,
-            cv: Optional[int] = None, checkpoint: Optional[str] = None, **fit_kwargs) -> SearchResult:
+    def fit(self, x, y, validation_split: Optional[float] = None, validation_data=None, epochs: int = 10,
+            batch_size: int = 32, cv: Optional[int] = None, checkpoint: Optional[str] = None, verbose: int = 0,
+            **fit_kwargs) -> SearchResult:
         """Train ``build(hp)`` for each trial and score it by ``objective`` (e.g.
-        ``"val_accuracy"``) at its best epoch, or by its mean over ``cv`` stratified folds."""
+        ``"val_accuracy"``) at its best epoch, or by its mean over ``cv`` stratified folds.
+
+        Without ``cv`` each trial validates on ``validation_data`` or else the last
+        ``validation_split`` (default 0.2) of ``x``/``y``; with ``cv`` on each fold's held-out
+        part (so neither may be given). ``verbose`` is passed to each trial's ``model.fit``;
+        other keywords (``callbacks``, ``class_weight``, ...) too, except ``seed``: trial
+        ``t`` trains with seed ``Search.seed * 1_000_003 + t``. ``result.best_model`` is the
+        model that earned the best score (see :class:`SearchResult`). Raises RuntimeError when
+        every trial failed (chained to the first trial's exception), warns when some did."""
         if self.build is None:
             raise ValueError("fit() needs build(hp) -> compiled model; use run() to tune a function")
         if not isinstance(self.objective, str):
             raise ValueError("fit(): objective must name a logged metric, e.g. 'val_accuracy'")
         owner = f"{type(self).__name__}.fit"
+        if "seed" in fit_kwargs:
+            raise ValueError(f"{owner}: seed is set per trial (Search.seed * 1_000_003 + trial number); give "
+                             f"the search seed= instead of fit seed={fit_kwargs['seed']!r}")
         cv = None if cv is None else _validate.integer(owner, "cv", cv, minimum=2)
+        if cv is not None and (validation_data is not None or validation_split is not None):
+            raise ValueError(f"{owner}: with cv={cv} every fold validates on its held-out part; leave out "
+                             "validation_split and validation_data")
+        if validation_split is None:
+            validation_split = 0.2
         base = {"kind": "model", "build": self.build, "x": x, "y": y,
                 "epochs": _validate.positive_int(owner, "epochs", epochs),
                 "batch_size": _validate.positive_int(owner, "batch_size", batch_size),
-                "validation_split": validation_split,
+                "validation_split": validation_split, "verbose": _validate.non_negative_int(owner, "verbose", verbose),
                 "validation_data": validation_data, "cv": cv, "fit_kwargs": fit_kwargs,
                 "objective": self.objective, "maximize": self.maximize,
                 "pruner": None if cv else self.pruner}
@@ -98,6 +117,7 @@ class Search:
         threads = self.threads_per_trial or (1 if self.executor is not None else None)
         trials: List[Trial] = []
         best_weights, best_key = None, None
+        first_exception = None
         budget = self._budget()
         while len(trials) < budget:
             count = min(self.concurrent_trials, budget - len(trials))
@@ -113,7 +133,7 @@ class Search:
                     futures.append(prior)
                     continue
                 task = dict(base, number=number, params=params, threads=threads, reference=reference,
-                            seed=self.seed * 1_000_003 + number)
+                            seed=self._trial_seed(number))
                 futures.append(executor.submit(run_trial, task))
             for f in futures:
                 if isinstance(f, Trial):
@@ -121,28 +141,106 @@ class Search:
                     continue
                 r = f.result()
                 trials.append(Trial(r["number"], r["params"], r["status"], r["score"], r["curve"], r["error"],
-                                    r.get("duration", 0.0)))
+                                    r.get("duration", 0.0), r.get("best_epochs", [])))
+                if first_exception is None and r.get("exception") is not None:
+                    first_exception = r["exception"]
                 if r.get("weights") is not None and r["status"] == "complete" and r["score"] is not None:
                     key = r["score"] if self.maximize else -r["score"]
                     if best_key is None or key > best_key:
-                        best_weights, best_key = r["weights"], key
+                        best_weights, best_key = (r["number"], r["weights"]), key
             if checkpoint:
                 SearchResult(trials, self.maximize, objective_name).save(checkpoint)
         result = SearchResult(trials, self.maximize, objective_name)
-        if base["kind"] == "model" and result.best_trial is not None:
-            result.best_model = self._best_model(base, result, best_weights)
+        self._report_failures(result, first_exception)
+        best = result.best_trial
+        # Weights kept for a trial that is not the best (the best was resumed from the
+        # checkpoint) do not count: that trial is trained again instead.
+        best_weights = best_weights[1] if best_weights is not None and best is not None and \
+            best_weights[0] == best.number else None
+        if base["kind"] == "model":
+            if base.get("cv"):
+                result.fold_models = self._fold_models(base, best, best_weights)
+                result.best_model = self._refit(base, best)
+            else:
+                result.best_model = self._best_model(base, best, best_weights)
         return result
 
-    def _best_model(self, base, result, weights):
-        model = self.build(dict(result.best_params))
-        if weights is not None and not base.get("cv"):
+    def _trial_seed(self, number: int) -> int:
+        return self.seed * 1_000_003 + number
+
+    @staticmethod
+    def _report_failures(result: SearchResult, first_exception) -> None:
+        """Raise when no trial scored (all failed, or none reached a finite score); warn
+        when some failed, naming how many and the first error."""
+        failed = [t for t in result.trials if t.status == "failed"]
+        if failed and len(failed) == len(result.trials):
+            first = failed[0]
+            raise RuntimeError(f"all {len(failed)} trials failed; the first (trial {first.number}, params "
+                               f"{first.params}) raised {first.error}") from first_exception
+        if result.trials and result.best_trial is None:
+            raise RuntimeError(f"no trial reached a finite score for '{result.objective}' "
+                               f"({len(result.trials)} trials: {[t.status for t in result.trials]}, scores "
+                               f"{[t.score for t in result.trials]})")
+        if failed:
+            first = failed[0]
+            warnings.warn(f"{len(failed)} of {len(result.trials)} trials failed; the first (trial {first.number}, "
+                          f"params {first.params}) raised {first.error}. See result.trials[i].error",
+                          RuntimeWarning, stacklevel=4)
+
+    def _trial_task(self, base, trial: Trial, **changes) -> Dict[str, Any]:
+        """The task that trained ``trial``, to train it again in this process (same seed,
+        data and fit arguments: the same weights, epoch for epoch)."""
+        return dict(base, number=trial.number, params=dict(trial.params), threads=None, reference={},
+                    seed=self._trial_seed(trial.number), pruner=None, verbose=0, **changes)
+
+    def _best_model(self, base, trial: Optional[Trial], weights):
+        """The best trial's model with its best epoch's weights."""
+        if trial is None:
+            return None
+        if weights is None:
+            # Its weights were not kept (a resumed search): train it again up to its best
+            # epoch, which gives that epoch's weights exactly (training is deterministic).
+            from .trial import run_trial as _run
+
+            again = _run(self._trial_task(base, trial, epochs=trial.best_epochs[0]))
+            if again["status"] != "complete" or again["weights"] is None:
+                raise RuntimeError(f"retraining trial {trial.number} to rebuild best_model failed: {again['error']}")
+            weights = again["weights"]
+        model = build_model(self._trial_task(base, trial))
+        model.build(np.asarray(base["x"]).shape[1:])
+        model.set_weights(weights)
+        return model
+
+    def _fold_models(self, base, trial: Optional[Trial], weights):
+        """The best trial's k fold models, each at its best epoch."""
+        if trial is None:
+            return None
+        if weights is None:  # a resumed search: train the folds again (deterministic)
+            from .trial import run_trial as _run
+
+            again = _run(self._trial_task(base, trial))
+            if again["status"] != "complete" or again["weights"] is None:
+                raise RuntimeError(f"retraining trial {trial.number} to rebuild fold_models failed: {again['error']}")
+            weights = again["weights"]
+        models = []
+        for w in weights:
+            model = build_model(self._trial_task(base, trial))
             model.build(np.asarray(base["x"]).shape[1:])
-            model.set_weights(weights)
-            return model
-        # Trained under cross-validation, or its weights were not kept (a resumed search):
-        # train the best configuration once on all the data.
-        model.fit(base["x"], base["y"], epochs=base["epochs"], batch_size=base["batch_size"], verbose=0,
-                  seed=self.seed, **base["fit_kwargs"])
+            model.set_weights(w)
+            models.append(model)
+        return models
+
+    def _refit(self, base, trial: Optional[Trial]):
+        """Under cv: the best configuration trained on all the data, without validation,
+        for the median (rounded up) of the folds' best epochs, with the trial's seed."""
+        if trial is None:
+            return None
+        epochs = int(math.ceil(float(np.median([e for e in trial.best_epochs if e is not None]))))
+        task = self._trial_task(base, trial)
+        model = build_model(task)
+        fit_kwargs = dict(base["fit_kwargs"])
+        model.fit(base["x"], base["y"], epochs=epochs, batch_size=base["batch_size"], verbose=0,
+                  seed=task["seed"], **fit_kwargs)
         return model
 
     @staticmethod
