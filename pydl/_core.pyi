@@ -120,6 +120,10 @@ def find_nonfinite(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -
     """
     Flat index of the first NaN or Inf in x, or -1.
     """
+def layer_types() -> dict[str, str]:
+    """
+    Every registered C++ layer type (the config's 'type') and the kind it reports ('Dense').
+    """
 def get_num_threads() -> int:
     """
     Number of threads pydl kernels use.

@@ -2,46 +2,55 @@
 #include "bind/common.h"
 #include "core/interrupt.h"
 #include "nn/graph.h"
+#include "nn/layer_registry.h"
 #include "nn/trainer.h"
 
 namespace pydl::bind {
 namespace {
 
+// One config value, by its Python type alone: the layer's own parser decides what it means.
+// bool before int (a Python bool is an int); numpy integers count as ints (they have __index__).
+LayerConfig::Value to_config_value(py::handle v, const std::string& layer, const std::string& key) {
+  auto unusable = [&](const char* why) {
+    return ValueError("layer '" + layer + "': config key '" + key + "' has an unusable value " +
+                      std::string(py::repr(v)) + " (" + why + ")");
+  };
+  auto as_int = [&](py::handle x) -> int64_t {
+    try {
+      return py::int_(py::reinterpret_borrow<py::object>(x)).cast<int64_t>();
+    } catch (const py::cast_error&) {
+      throw unusable("an int beyond int64");
+    } catch (const py::error_already_set&) {
+      throw unusable("an int beyond int64");
+    }
+  };
+  auto is_bool = [](py::handle x) { return PyBool_Check(x.ptr()) || py::isinstance(x, py::module_::import("numpy").attr("bool_")); };
+  auto is_int = [&](py::handle x) { return !is_bool(x) && PyIndex_Check(x.ptr()); };
+  if (v.is_none()) return LayerConfig::None{};
+  if (is_bool(v)) return bool(py::bool_(py::reinterpret_borrow<py::object>(v)));
+  if (is_int(v)) return as_int(v);
+  if (PyFloat_Check(v.ptr())) return v.cast<double>();
+  if (py::isinstance<py::str>(v)) return std::string(py::str(v));
+  if (py::isinstance<py::list>(v) || py::isinstance<py::tuple>(v)) {
+    LayerConfig::IntList out;
+    for (auto item : v) {
+      if (!is_int(item)) throw unusable("expected a list of ints");
+      out.push_back(as_int(item));
+    }
+    return out;
+  }
+  throw unusable("expected an int, float, bool, str, None or a list of ints");
+}
+
+// A layer's dict, key by key; which keys are known is the layer's business (layer_registry.h).
 LayerConfig to_layer_config(const py::dict& d) {
   LayerConfig c;
+  const std::string layer = d.contains("name") ? std::string(py::str(d["name"])) : std::string();
   for (auto item : d) {
+    if (!py::isinstance<py::str>(item.first))
+      throw ValueError("layer '" + layer + "': config keys must be strings, got " + std::string(py::repr(item.first)));
     const std::string key = py::str(item.first);
-    py::handle v = item.second;
-    try {
-    if (key == "type") c.type = py::str(v);
-    else if (key == "name") c.name = py::str(v);
-    else if (key == "units") c.units = v.cast<int64_t>();
-    else if (key == "activation") c.activation = v.is_none() ? "linear" : std::string(py::str(v));
-    else if (key == "use_bias") c.use_bias = v.cast<bool>();
-    else if (key == "rate") c.rate = v.cast<double>();
-    else if (key == "kernel_size" || key == "pool_size") c.kernel_size = v.cast<std::vector<int64_t>>();
-    else if (key == "strides") c.strides = v.is_none() ? std::vector<int64_t>{} : v.cast<std::vector<int64_t>>();
-    else if (key == "dilation_rate") c.dilation = v.cast<std::vector<int64_t>>();
-    else if (key == "padding") {
-      if (py::isinstance<py::str>(v)) c.padding = py::str(v);
-      else { c.padding = "explicit"; c.pad = v.cast<std::vector<int64_t>>(); }
-    }
-    else if (key == "target_shape") c.target_shape = v.cast<std::vector<int64_t>>();
-    else if (key == "momentum") c.momentum = v.cast<double>();
-    else if (key == "epsilon") c.epsilon = v.cast<double>();
-    else if (key == "input_dim") c.input_dim = v.cast<int64_t>();
-    else if (key == "output_dim") c.units = v.cast<int64_t>();
-    else if (key == "mask_zero") c.mask_zero = v.cast<bool>();
-    else if (key == "return_sequences") c.return_sequences = v.cast<bool>();
-    else if (key == "cell") c.cell = py::str(v);
-    else if (key == "merge_mode") c.merge_mode = py::str(v);
-    else if (key == "per") c.per = py::str(v);
-    else if (key == "axis") c.axis = v.cast<int64_t>();
-    // Other keys (e.g. Python-only settings) are not the core's concern.
-    } catch (const py::cast_error&) {  // e.g. an int beyond int64, or a string for a size
-      throw ValueError("layer '" + c.name + "': config key '" + key + "' has an unusable value " +
-                       std::string(py::repr(v)));
-    }
+    c.set(key, to_config_value(item.second, layer, key));
   }
   return c;
 }
@@ -238,6 +247,11 @@ MetricSpec to_metric_spec(const py::dict& d) {
 }  // namespace
 
 void bind_nn(py::module_& m) {
+  m.def("layer_types", [] {
+    py::dict out;
+    for (const auto& t : registered_layer_types()) out[py::str(t.type)] = t.kind;
+    return out;
+  }, "Every registered C++ layer type (the config's 'type') and the kind it reports ('Dense').");
   py::class_<GateUse>(m, "GraphUse", "Holds a Graph's use gate while inside a with block.")
       .def("__enter__", [](GateUse& u) {
         if (u.held) throw ValueError("GraphUse: already entered");

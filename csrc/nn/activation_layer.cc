@@ -1,16 +1,15 @@
 // Activation: a standalone activation function over the whole per-sample tensor
-// (softmax over the last axis).
+// (softmax over the last axis). Config: activation.
 #include "core/errors.h"
 #include "kernels/activation.h"
-#include "nn/layers.h"
+#include "nn/layer_registry.h"
 
 namespace pydl {
 namespace {
 
 class ActivationLayer : public Layer {
  public:
-  explicit ActivationLayer(LayerConfig c) : Layer(std::move(c)), act_(parse_activation(config_.activation)) {}
-  const char* kind() const override { return "Activation"; }
+  explicit ActivationLayer(const LayerConfig& c) : Layer(c), act_(parse_activation(c.get_string("activation"))) {}
   bool backward_reads_input() const override { return act_ == Activation::GELU; }
   bool backward_reads_output() const override { return act_ != Activation::Linear && act_ != Activation::GELU; }
   bool passes_mask() const override { return true; }
@@ -40,10 +39,7 @@ class ActivationLayer : public Layer {
   Activation act_;
 };
 
+PYDL_REGISTER_LAYER("activation", "Activation", construct<ActivationLayer>);
+
 }  // namespace
-
-std::unique_ptr<Layer> make_activation_layer(const LayerConfig& c) {
-  return std::make_unique<ActivationLayer>(c);
-}
-
 }  // namespace pydl

@@ -1,20 +1,20 @@
 // Dense: y = act(x @ kernel + bias), kernel (in, units), bias (units,).
+// Config: units, activation (default linear), use_bias (default true).
 #include "core/buffer.h"
 #include "core/errors.h"
 #include "kernels/dense.h"
-#include "nn/layer.h"
-#include "nn/layers.h"
+#include "nn/layer_registry.h"
 
 namespace pydl {
 namespace {
 
 class DenseLayer : public Layer {
  public:
-  explicit DenseLayer(LayerConfig c) : Layer(std::move(c)), act_(parse_activation(config_.activation)) {
-    if (config_.units < 1)
-      throw ValueError(label() + ": expected units >= 1, got " + std::to_string(config_.units));
+  explicit DenseLayer(const LayerConfig& c)
+      : Layer(c), units_(c.get_int("units")), act_(parse_activation(c.get_string("activation", "linear"))),
+        use_bias_(c.get_bool("use_bias", true)) {
+    if (units_ < 1) throw ValueError(label() + ": expected units >= 1, got " + std::to_string(units_));
   }
-  const char* kind() const override { return "Dense"; }
   // dW needs x; act'(.) needs y (GELU keeps its own pre-activation z_).
   bool backward_reads_output() const override { return act_ != Activation::Linear && act_ != Activation::GELU; }
 
@@ -24,44 +24,44 @@ class DenseLayer : public Layer {
                        "; add a Flatten layer before it");
     input_ = in;
     index_ = index;
-    output_ = {config_.units};
+    output_ = {units_};
     return output_;
   }
 
   std::vector<ParamSpec> param_specs() const override {
-    std::vector<ParamSpec> p{{"kernel", {input_[0], config_.units}, Init::GlorotUniform, input_[0], config_.units}};
-    if (config_.use_bias) p.push_back({"bias", {config_.units}, Init::Zeros, 0, 0});
+    std::vector<ParamSpec> p{{"kernel", {input_[0], units_}, Init::GlorotUniform, input_[0], units_}};
+    if (use_bias_) p.push_back({"bias", {units_}, Init::Zeros, 0, 0});
     return p;
   }
 
   void plan(int64_t max_batch) override {
-    if (activation_needs_input(act_)) z_.resize(max_batch * config_.units);
+    if (activation_needs_input(act_)) z_.resize(max_batch * units_);
   }
 
   void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) override {
     Matrix<float> z;
-    if (s.training && activation_needs_input(act_)) z = Matrix<float>(z_.data(), x.rows, config_.units);
+    if (s.training && activation_needs_input(act_)) z = Matrix<float>(z_.data(), x.rows, units_);
     dense_forward<float>(y, z, x, kernel(), bias(), act_);
   }
 
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x,
                 Matrix<const float> y) override {
-    Matrix<const float> z(activation_needs_input(act_) ? z_.data() : nullptr, x.rows, config_.units);
-    Matrix<float> dw(grad(0), input_[0], config_.units);
-    float* db = config_.use_bias ? grad(1) : nullptr;
-    dense_backward<float>(dx, dw, db, dy, x, y, z, kernel(), act_);
+    Matrix<const float> z(activation_needs_input(act_) ? z_.data() : nullptr, x.rows, units_);
+    Matrix<float> dw(grad(0), input_[0], units_);
+    dense_backward<float>(dx, dw, use_bias_ ? grad(1) : nullptr, dy, x, y, z, kernel(), act_);
   }
 
  private:
-  Matrix<const float> kernel() const { return Matrix<const float>(param(0), input_[0], config_.units); }
-  const float* bias() const { return config_.use_bias ? param(1) : nullptr; }
+  Matrix<const float> kernel() const { return Matrix<const float>(param(0), input_[0], units_); }
+  const float* bias() const { return use_bias_ ? param(1) : nullptr; }
 
+  int64_t units_;
   Activation act_;
+  bool use_bias_;
   Buffer<float> z_;  // pre-activations, kept only when the activation's gradient needs them
 };
 
+PYDL_REGISTER_LAYER("dense", "Dense", construct<DenseLayer>);
+
 }  // namespace
-
-std::unique_ptr<Layer> make_dense_layer(const LayerConfig& c) { return std::make_unique<DenseLayer>(c); }
-
 }  // namespace pydl

@@ -1,22 +1,21 @@
-// Dropout: random zeroing in training, identity in evaluate/predict.
+// Dropout: random zeroing in training, identity in evaluate/predict. Config: rate.
 #include <algorithm>
 
 #include "core/buffer.h"
 #include "core/errors.h"
 #include "core/rng.h"
 #include "kernels/dropout.h"
-#include "nn/layers.h"
+#include "nn/layer_registry.h"
 
 namespace pydl {
 namespace {
 
 class DropoutLayer : public Layer {
  public:
-  explicit DropoutLayer(LayerConfig c) : Layer(std::move(c)) {
-    if (!(config_.rate >= 0.0 && config_.rate < 1.0))
-      throw ValueError(label() + ": expected 0 <= rate < 1, got " + std::to_string(config_.rate));
+  explicit DropoutLayer(const LayerConfig& c) : Layer(c), rate_(c.get_double("rate")) {
+    if (!(rate_ >= 0.0 && rate_ < 1.0))
+      throw ValueError(label() + ": expected 0 <= rate < 1, got " + std::to_string(rate_));
   }
-  const char* kind() const override { return "Dropout"; }
   bool backward_reads_input() const override { return false; }  // its own mask
   bool backward_reads_output() const override { return false; }
   bool passes_mask() const override { return true; }
@@ -29,13 +28,13 @@ class DropoutLayer : public Layer {
   void plan(int64_t max_batch) override { mask_.resize(max_batch * shape_size(input_)); }
 
   void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) override {
-    training_ = s.training && config_.rate > 0.0;
+    training_ = s.training && rate_ > 0.0;
     if (!training_) {
       std::copy(x.data, x.data + x.size(), y.data);
       return;
     }
     CounterRng rng(s.seed, 0x5eed0000ULL + uint64_t(index_));
-    dropout_forward<float>(y, mask_.data(), x, config_.rate, rng, s.step << 32);
+    dropout_forward<float>(y, mask_.data(), x, rate_, rng, s.step << 32);
   }
 
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float>, Matrix<const float>) override {
@@ -44,16 +43,17 @@ class DropoutLayer : public Layer {
       std::copy(dy.data, dy.data + dy.size(), dx.data);
       return;
     }
-    dropout_backward<float>(dx, dy, mask_.data(), config_.rate);
+    dropout_backward<float>(dx, dy, mask_.data(), rate_);
   }
 
  private:
+  double rate_;
   Buffer<uint8_t> mask_;
   bool training_ = false;  // whether the last forward dropped anything
 };
 
-}  // namespace
+PYDL_REGISTER_LAYER("dropout", "Dropout", construct<DropoutLayer>);
 
-std::unique_ptr<Layer> make_dropout_layer(const LayerConfig& c) { return std::make_unique<DropoutLayer>(c); }
+}  // namespace
 
 }  // namespace pydl

@@ -9,6 +9,7 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "core/sizes.h"
+#include "nn/layer_registry.h"
 
 namespace pydl {
 namespace {
@@ -32,7 +33,7 @@ Graph::Graph(std::vector<Shape> input_shapes, const std::vector<LayerConfig>& la
   if (input_shapes_.empty()) throw ValueError("a model needs at least one input");
   std::set<std::string> names;
   for (const auto& c : layer_configs_)
-    if (!names.insert(c.name).second) throw ValueError("two layers are named '" + c.name + "'");
+    if (!names.insert(c.name()).second) throw ValueError("two layers are named '" + c.name() + "'");
   build_nodes();
   // Each layer's weights once, in param_specs order of its first call; every other call of a
   // shared layer must ask for the same shapes.
@@ -79,7 +80,7 @@ Graph::Graph(std::vector<Shape> input_shapes, const std::vector<LayerConfig>& la
   for (size_t i = 0; i < layer_configs_.size(); ++i)
     for (const auto& spec : layer(i).param_specs())
       for (const auto& e : params_)
-        if (e.layer == layer_configs_[i].name && e.name == spec.name) {
+        if (e.layer == layer_configs_[i].name() && e.name == spec.name) {
           layer_params_[i].push_back(int(ordered.size()));
           ordered.push_back(e);
         }
@@ -160,7 +161,7 @@ void Graph::build_nodes() {
     root_.push_back(!merge && l.output_aliases_input() ? root_[node.inputs[0]] : t);
   }
   for (size_t i = 0; i < layer_configs_.size(); ++i)
-    if (first_node_[i] < 0) throw ValueError("layer '" + layer_configs_[i].name + "' is never called");
+    if (first_node_[i] < 0) throw ValueError("layer '" + layer_configs_[i].name() + "' is never called");
   if (outputs_.empty()) throw ValueError("a model needs at least one output");
   std::set<int> output_roots;
   for (int o : outputs_) {

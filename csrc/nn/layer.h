@@ -9,37 +9,13 @@
 #include <vector>
 
 #include "core/view.h"
+#include "nn/layer_config.h"
 
 namespace pydl {
 
 using Shape = std::vector<int64_t>;  // per sample: the batch axis is never included
 std::string shape_str(const Shape& s);  // "(None, 8, 8, 1)"
 int64_t shape_size(const Shape& s);
-
-// Everything any layer may be configured with; each layer reads its own fields.
-struct LayerConfig {
-  std::string type;  // dense, activation, dropout, flatten, reshape, conv2d, max_pool2d, ...
-  std::string name;
-  int64_t units = 0;  // Dense units, Conv2D filters
-  std::string activation;
-  bool use_bias = true;
-  double rate = 0.0;
-  std::vector<int64_t> kernel_size;   // Conv2D (kh, kw); pools: pool_size
-  std::vector<int64_t> strides;       // (sh, sw)
-  std::vector<int64_t> dilation;      // (dh, dw)
-  std::string padding = "valid";      // "valid", "same" or "explicit"
-  std::vector<int64_t> pad;           // explicit (ph, pw)
-  std::vector<int64_t> target_shape;  // Reshape; one entry may be -1
-  double momentum = 0.9;              // BatchNormalization
-  double epsilon = 1e-5;              // BatchNormalization, LayerNormalization
-  int64_t input_dim = 0;              // Embedding vocabulary size
-  bool mask_zero = false;             // Embedding: id 0 marks padding
-  bool return_sequences = false;      // recurrent layers
-  std::string cell;                   // Bidirectional: simple_rnn, lstm or gru
-  std::string merge_mode = "concat";  // Bidirectional: concat, sum, ave, mul
-  std::string per = "feature";        // Normalization: statistics per "feature" or per "channel"
-  int64_t axis = -1;                  // Concatenate (Keras numbering: the batch axis is 0)
-};
 
 enum class Init { Zeros, Ones, GlorotUniform, Orthogonal, EmbeddingUniform, LstmBias };
 
@@ -67,12 +43,14 @@ struct StepInfo {
 
 class Layer {
  public:
-  explicit Layer(LayerConfig c) : config_(std::move(c)) {}
+  // Subclasses read the rest of their configuration in their constructors (see
+  // layer_registry.h: keys nobody reads are errors).
+  explicit Layer(const LayerConfig& c) : name_(c.get_string("name")), kind_(c.kind()) {}
   virtual ~Layer() = default;
 
-  const LayerConfig& config() const { return config_; }
-  const std::string& name() const { return config_.name; }
-  virtual const char* kind() const = 0;  // "Dense": used in error messages and summaries
+  const std::string& name() const { return name_; }
+  // "Dense": the kind the type was registered with; used in error messages and summaries.
+  const char* kind() const { return kind_.c_str(); }
   // "Dense 'dense_1'": how errors name this layer.
   std::string label() const { return std::string(kind()) + " '" + name() + "'"; }
 
@@ -122,14 +100,11 @@ class Layer {
   float* param(size_t i) const { return views_[i].value; }
   float* grad(size_t i) const { return views_[i].grad; }
 
-  LayerConfig config_;
+  std::string name_, kind_;
   std::vector<ParamView> views_;
   const uint8_t* mask_ = nullptr;
   Shape input_, output_;
   int index_ = 0;
 };
-
-// Builds the layer named by config.type; throws ValueError for an unknown type.
-std::unique_ptr<Layer> make_layer(const LayerConfig& config);
 
 }  // namespace pydl

@@ -1,11 +1,12 @@
 // Merge layers: Add, Subtract, Multiply, Average, Maximum, Minimum (equal shapes) and
 // Concatenate(axis), over two or more tensors. No weights; the math is in kernels/merge.
+// Config: Concatenate axis (-1, Keras numbering: the batch axis is 0); the others none.
 #include <string>
 #include <vector>
 
 #include "core/errors.h"
 #include "kernels/merge.h"
-#include "nn/layers.h"
+#include "nn/layer_registry.h"
 
 namespace pydl {
 namespace {
@@ -36,8 +37,7 @@ class MergeBase : public Layer {
 
 class ElementwiseMerge : public MergeBase {
  public:
-  ElementwiseMerge(LayerConfig c, MergeOp op, const char* kind) : MergeBase(std::move(c)), op_(op), kind_(kind) {}
-  const char* kind() const override { return kind_; }
+  ElementwiseMerge(const LayerConfig& c, MergeOp op) : MergeBase(c), op_(op) {}
   bool backward_reads_input() const override {
     return op_ == MergeOp::Multiply || op_ == MergeOp::Maximum || op_ == MergeOp::Minimum;
   }
@@ -50,7 +50,7 @@ class ElementwiseMerge : public MergeBase {
     for (size_t i = 1; i < in.size(); ++i)
       if (in[i] != in[0])
         throw ValueError(label() + ": inputs 0 and " + std::to_string(i) + " have shapes " + shape_str(in[0]) +
-                         " and " + shape_str(in[i]) + "; " + kind_ + " needs equal shapes");
+                         " and " + shape_str(in[i]) + "; " + kind() + " needs equal shapes");
     size_tables(in.size());
     output_ = in[0];
     return output_;
@@ -68,19 +68,17 @@ class ElementwiseMerge : public MergeBase {
 
  private:
   MergeOp op_;
-  const char* kind_;
 };
 
 class ConcatenateLayer : public MergeBase {
  public:
-  using MergeBase::MergeBase;
-  const char* kind() const override { return "Concatenate"; }
+  explicit ConcatenateLayer(const LayerConfig& c) : MergeBase(c), axis_(c.get_int("axis", -1)) {}
   bool backward_reads_input() const override { return false; }
   bool backward_reads_output() const override { return false; }
 
   Shape build_merge(const std::vector<Shape>& in, int index) override {
     index_ = index;
-    const int64_t rank = int64_t(in[0].size()), axis = config_.axis;
+    const int64_t rank = int64_t(in[0].size()), axis = axis_;
     // Keras counts the batch axis: axis -1 is the last, 1 the first per-sample axis, 0 the batch.
     if (axis == 0 || axis > rank || axis < -rank)
       throw ValueError(label() + ": axis " + std::to_string(axis) + " is not a per-sample axis of inputs " +
@@ -117,20 +115,23 @@ class ConcatenateLayer : public MergeBase {
   }
 
  private:
+  int64_t axis_;
   std::vector<int64_t> widths_;
   int64_t outer_ = 1, inner_ = 1;  // per sample
 };
 
-}  // namespace
-
-std::unique_ptr<Layer> make_merge_layer(const LayerConfig& c) {
-  if (c.type == "add") return std::make_unique<ElementwiseMerge>(c, MergeOp::Add, "Add");
-  if (c.type == "subtract") return std::make_unique<ElementwiseMerge>(c, MergeOp::Subtract, "Subtract");
-  if (c.type == "multiply") return std::make_unique<ElementwiseMerge>(c, MergeOp::Multiply, "Multiply");
-  if (c.type == "average") return std::make_unique<ElementwiseMerge>(c, MergeOp::Average, "Average");
-  if (c.type == "maximum") return std::make_unique<ElementwiseMerge>(c, MergeOp::Maximum, "Maximum");
-  if (c.type == "minimum") return std::make_unique<ElementwiseMerge>(c, MergeOp::Minimum, "Minimum");
-  return std::make_unique<ConcatenateLayer>(c);
+template <MergeOp Op>
+std::unique_ptr<Layer> construct_merge(const LayerConfig& c) {
+  return std::make_unique<ElementwiseMerge>(c, Op);
 }
 
+PYDL_REGISTER_LAYER("add", "Add", construct_merge<MergeOp::Add>);
+PYDL_REGISTER_LAYER("subtract", "Subtract", construct_merge<MergeOp::Subtract>);
+PYDL_REGISTER_LAYER("multiply", "Multiply", construct_merge<MergeOp::Multiply>);
+PYDL_REGISTER_LAYER("average", "Average", construct_merge<MergeOp::Average>);
+PYDL_REGISTER_LAYER("maximum", "Maximum", construct_merge<MergeOp::Maximum>);
+PYDL_REGISTER_LAYER("minimum", "Minimum", construct_merge<MergeOp::Minimum>);
+PYDL_REGISTER_LAYER("concatenate", "Concatenate", construct<ConcatenateLayer>);
+
+}  // namespace
 }  // namespace pydl

@@ -1,10 +1,12 @@
-// BatchNormalization and LayerNormalization over the last axis.
+// BatchNormalization and LayerNormalization over the last axis, and Normalization with fixed
+// statistics. Config: BatchNormalization momentum (0.9), epsilon (1e-5); LayerNormalization
+// epsilon (1e-5); Normalization per ('feature' or 'channel').
 #include <cmath>
 
 #include "core/buffer.h"
 #include "core/errors.h"
 #include "kernels/norm.h"
-#include "nn/layers.h"
+#include "nn/layer_registry.h"
 
 namespace pydl {
 namespace {
@@ -14,7 +16,6 @@ class NormLayer : public Layer {
   using Layer::Layer;
   bool passes_mask() const override { return true; }
   Shape build(const Shape& in, int index) override {
-    if (!(config_.epsilon > 0)) throw ValueError(label() + ": expected epsilon > 0");
     input_ = output_ = in;
     index_ = index;
     return output_;
@@ -22,15 +23,20 @@ class NormLayer : public Layer {
  protected:
   int64_t channels() const { return input_.back(); }
   int64_t rows_per_sample() const { return shape_size(input_) / channels(); }
+  double parse_epsilon(const LayerConfig& c) const {
+    const double eps = c.get_double("epsilon", 1e-5);
+    if (!(eps > 0)) throw ValueError(label() + ": expected epsilon > 0, got " + LayerConfig::repr(eps));
+    return eps;
+  }
 };
 
 class BatchNormLayer : public NormLayer {
  public:
-  explicit BatchNormLayer(LayerConfig c) : NormLayer(std::move(c)) {
-    if (!(config_.momentum >= 0 && config_.momentum <= 1))
-      throw ValueError(label() + ": expected 0 <= momentum <= 1, got " + std::to_string(config_.momentum));
+  explicit BatchNormLayer(const LayerConfig& c)
+      : NormLayer(c), momentum_(c.get_double("momentum", 0.9)), epsilon_(parse_epsilon(c)) {
+    if (!(momentum_ >= 0 && momentum_ <= 1))
+      throw ValueError(label() + ": expected 0 <= momentum <= 1, got " + std::to_string(momentum_));
   }
-  const char* kind() const override { return "BatchNormalization"; }
 
   std::vector<ParamSpec> param_specs() const override {
     const int64_t c = channels();
@@ -48,10 +54,10 @@ class BatchNormLayer : public NormLayer {
     training_ = s.training;
     if (training_)
       batchnorm_forward_train<float>(y.data, stats_.data(), stats_.data() + c, param(2), param(3), x.data,
-                                     param(0), param(1), rows, c, config_.momentum, config_.epsilon, ws_.data());
+                                     param(0), param(1), rows, c, momentum_, epsilon_, ws_.data());
     else
       batchnorm_forward_infer<float>(y.data, x.data, param(0), param(1), param(2), param(3), rows, c,
-                                     config_.epsilon);
+                                     epsilon_);
   }
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
     const int64_t rows = x.rows * rows_per_sample(), c = channels();
@@ -60,18 +66,18 @@ class BatchNormLayer : public NormLayer {
                                       stats_.data() + c, rows, c, ws_.data());
     else
       batchnorm_backward_infer<float>(dx.data, grad(0), grad(1), dy.data, x.data, param(0), param(2), param(3),
-                                      rows, c, config_.epsilon, ws_.data());
+                                      rows, c, epsilon_, ws_.data());
   }
 
  private:
+  double momentum_, epsilon_;
   Buffer<double> stats_, ws_;  // batch mean and 1/std; reduction workspace
   bool training_ = false;      // which statistics the last forward used
 };
 
 class LayerNormLayer : public NormLayer {
  public:
-  using NormLayer::NormLayer;
-  const char* kind() const override { return "LayerNormalization"; }
+  explicit LayerNormLayer(const LayerConfig& c) : NormLayer(c), epsilon_(parse_epsilon(c)) {}
   std::vector<ParamSpec> param_specs() const override {
     return {{"gamma", {channels()}, Init::Ones, 0, 0}, {"beta", {channels()}, Init::Zeros, 0, 0}};
   }
@@ -79,7 +85,7 @@ class LayerNormLayer : public NormLayer {
   void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
     const int64_t rows = x.rows * rows_per_sample();
     layernorm_forward<float>(y.data, stats_.data(), stats_.data() + rows, x.data, param(0), param(1),
-                             rows, channels(), config_.epsilon);
+                             rows, channels(), epsilon_);
     rows_ = rows;
   }
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
@@ -88,6 +94,7 @@ class LayerNormLayer : public NormLayer {
   }
 
  private:
+  double epsilon_;
   Buffer<double> stats_;  // per-row mean, then per-row 1/std
   int64_t rows_ = 0;
 };
@@ -96,11 +103,10 @@ class LayerNormLayer : public NormLayer {
 // given), per channel (last axis) or per feature (every position of a sample).
 class NormalizationLayer : public NormLayer {
  public:
-  explicit NormalizationLayer(LayerConfig c) : NormLayer(std::move(c)) {
-    if (config_.per != "feature" && config_.per != "channel")
-      throw ValueError(label() + ": per must be 'feature' or 'channel', got '" + config_.per + "'");
+  explicit NormalizationLayer(const LayerConfig& c) : NormLayer(c), per_(c.get_string("per", "feature")) {
+    if (per_ != "feature" && per_ != "channel")
+      throw ValueError(label() + ": per must be 'feature' or 'channel', got '" + per_ + "'");
   }
-  const char* kind() const override { return "Normalization"; }
   bool backward_reads_input() const override { return false; }  // fixed statistics
   bool backward_reads_output() const override { return false; }
   std::vector<ParamSpec> param_specs() const override {
@@ -122,18 +128,15 @@ class NormalizationLayer : public NormLayer {
   }
 
  private:
-  bool per_channel() const { return config_.per == "channel"; }
+  bool per_channel() const { return per_ == "channel"; }
   int64_t stats_size() const { return per_channel() ? channels() : shape_size(input_); }
   static float inv_std(float v) { return v > 0.0f ? 1.0f / std::sqrt(v) : 1.0f; }  // constant features pass
+  std::string per_;
 };
 
+PYDL_REGISTER_LAYER("batch_norm", "BatchNormalization", construct<BatchNormLayer>);
+PYDL_REGISTER_LAYER("layer_norm", "LayerNormalization", construct<LayerNormLayer>);
+PYDL_REGISTER_LAYER("normalization", "Normalization", construct<NormalizationLayer>);
+
 }  // namespace
-
-std::unique_ptr<Layer> make_normalization_layer(const LayerConfig& c) {
-  return std::make_unique<NormalizationLayer>(c);
-}
-
-std::unique_ptr<Layer> make_batch_norm_layer(const LayerConfig& c) { return std::make_unique<BatchNormLayer>(c); }
-std::unique_ptr<Layer> make_layer_norm_layer(const LayerConfig& c) { return std::make_unique<LayerNormLayer>(c); }
-
 }  // namespace pydl

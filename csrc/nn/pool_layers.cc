@@ -1,14 +1,12 @@
 // MaxPool2D, AvgPool2D (padding excluded from the average), GlobalAvgPool2D, GlobalMaxPool2D.
+// Config of the windowed pools: pool_size, strides, padding; the global pools take none.
 #include "core/buffer.h"
 #include "core/errors.h"
 #include "kernels/pool.h"
-#include "nn/layers.h"
+#include "nn/layer_registry.h"
+#include "nn/window_config.h"
 
 namespace pydl {
-
-void require_images(const Layer& l, const Shape& in);
-Conv2dArgs window_args(const Layer& l, const Shape& in, int64_t filters, bool pool);
-
 namespace {
 
 // Max pools record argmax offsets within one image as int32.
@@ -19,11 +17,7 @@ void require_int32_images(const Layer& l, const Shape& in) {
 
 class Pool2DLayer : public Layer {
  public:
-  Pool2DLayer(LayerConfig c, bool max) : Layer(std::move(c)), max_(max) {
-    if (config_.padding != "valid" && config_.padding != "same")
-      throw ValueError(label() + ": padding must be 'valid' or 'same', got '" + config_.padding + "'");
-  }
-  const char* kind() const override { return max_ ? "MaxPool2D" : "AvgPool2D"; }
+  Pool2DLayer(const LayerConfig& c, bool max) : Layer(c), max_(max), window_(parse_pool_window(c)) {}
   bool backward_reads_input() const override { return false; }  // max: its own argmax
   bool backward_reads_output() const override { return false; }
 
@@ -32,7 +26,7 @@ class Pool2DLayer : public Layer {
     if (max_) require_int32_images(*this, in);
     input_ = in;
     index_ = index;
-    args_ = window_args(*this, in, in[2], true);
+    args_ = window_args(*this, window_, in, in[2]);
     output_ = {args_.oh, args_.ow, in[2]};
     return output_;
   }
@@ -55,14 +49,14 @@ class Pool2DLayer : public Layer {
 
  private:
   bool max_;
+  WindowConfig window_;
   Conv2dArgs args_;
   Buffer<int32_t> argmax_;
 };
 
 class GlobalPoolLayer : public Layer {
  public:
-  GlobalPoolLayer(LayerConfig c, bool max) : Layer(std::move(c)), max_(max) {}
-  const char* kind() const override { return max_ ? "GlobalMaxPool2D" : "GlobalAvgPool2D"; }
+  GlobalPoolLayer(const LayerConfig& c, bool max) : Layer(c), max_(max) {}
   bool backward_reads_input() const override { return false; }  // max: its own argmax
   bool backward_reads_output() const override { return false; }
 
@@ -94,15 +88,15 @@ class GlobalPoolLayer : public Layer {
   Buffer<int32_t> argmax_;
 };
 
+template <class L, bool Max>
+std::unique_ptr<Layer> construct_pool(const LayerConfig& c) {
+  return std::make_unique<L>(c, Max);
+}
+
+PYDL_REGISTER_LAYER("max_pool2d", "MaxPool2D", (construct_pool<Pool2DLayer, true>));
+PYDL_REGISTER_LAYER("avg_pool2d", "AvgPool2D", (construct_pool<Pool2DLayer, false>));
+PYDL_REGISTER_LAYER("global_max_pool2d", "GlobalMaxPool2D", (construct_pool<GlobalPoolLayer, true>));
+PYDL_REGISTER_LAYER("global_avg_pool2d", "GlobalAvgPool2D", (construct_pool<GlobalPoolLayer, false>));
+
 }  // namespace
-
-std::unique_ptr<Layer> make_max_pool2d_layer(const LayerConfig& c) { return std::make_unique<Pool2DLayer>(c, true); }
-std::unique_ptr<Layer> make_avg_pool2d_layer(const LayerConfig& c) { return std::make_unique<Pool2DLayer>(c, false); }
-std::unique_ptr<Layer> make_global_avg_pool2d_layer(const LayerConfig& c) {
-  return std::make_unique<GlobalPoolLayer>(c, false);
-}
-std::unique_ptr<Layer> make_global_max_pool2d_layer(const LayerConfig& c) {
-  return std::make_unique<GlobalPoolLayer>(c, true);
-}
-
 }  // namespace pydl

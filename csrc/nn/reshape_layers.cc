@@ -1,8 +1,8 @@
 // Flatten and Reshape: row-major data keeps its order, so the output aliases the input:
-// no copy forward or backward.
+// no copy forward or backward. Reshape's config: target_shape (one entry may be -1).
 #include "core/errors.h"
 #include "core/sizes.h"
-#include "nn/layers.h"
+#include "nn/layer_registry.h"
 
 namespace pydl {
 namespace {
@@ -18,7 +18,6 @@ class AliasLayer : public Layer {
 class FlattenLayer : public AliasLayer {
  public:
   using AliasLayer::AliasLayer;
-  const char* kind() const override { return "Flatten"; }
   Shape build(const Shape& in, int index) override {
     input_ = in;
     index_ = index;
@@ -29,12 +28,11 @@ class FlattenLayer : public AliasLayer {
 
 class ReshapeLayer : public AliasLayer {
  public:
-  using AliasLayer::AliasLayer;
-  const char* kind() const override { return "Reshape"; }
+  explicit ReshapeLayer(const LayerConfig& c) : AliasLayer(c), target_(c.get_int_list("target_shape")) {}
   Shape build(const Shape& in, int index) override {
     input_ = in;
     index_ = index;
-    Shape out = config_.target_shape;
+    Shape out = target_;
     int64_t known = 1, unknown = -1;
     for (size_t i = 0; i < out.size(); ++i) {
       if (out[i] == -1 && unknown < 0) unknown = int64_t(i);
@@ -54,11 +52,14 @@ class ReshapeLayer : public AliasLayer {
     output_ = out;
     return output_;
   }
+
+ private:
+  Shape target_;
 };
 
-}  // namespace
+PYDL_REGISTER_LAYER("flatten", "Flatten", construct<FlattenLayer>);
+PYDL_REGISTER_LAYER("reshape", "Reshape", construct<ReshapeLayer>);
 
-std::unique_ptr<Layer> make_flatten_layer(const LayerConfig& c) { return std::make_unique<FlattenLayer>(c); }
-std::unique_ptr<Layer> make_reshape_layer(const LayerConfig& c) { return std::make_unique<ReshapeLayer>(c); }
+}  // namespace
 
 }  // namespace pydl

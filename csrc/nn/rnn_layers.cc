@@ -1,9 +1,11 @@
 // SimpleRNN, LSTM, GRU and Bidirectional over (None, steps, features) inputs.
+// Config: units, return_sequences (false), activation (SimpleRNN only: tanh); Bidirectional
+// also cell (simple_rnn, lstm or gru: activation only with simple_rnn) and merge_mode (concat).
 #include "core/buffer.h"
 #include "core/errors.h"
 #include "core/sizes.h"
 #include "kernels/rnn.h"
-#include "nn/layers.h"
+#include "nn/layer_registry.h"
 
 namespace pydl {
 namespace {
@@ -58,9 +60,17 @@ struct RnnCore {
 // A layer running RnnCores: each core's three weights are the specs first .. first + 2.
 class RecurrentLayer : public Layer {
  public:
-  using Layer::Layer;
+  RecurrentLayer(const LayerConfig& c, RnnCell cell)
+      : Layer(c), cell_(cell), units_(c.get_int("units")), return_sequences_(c.get_bool("return_sequences", false)),
+        activation_(cell == RnnCell::Simple ? c.get_string("activation", "tanh") : "tanh") {}
+  bool passes_mask() const override { return return_sequences_; }
 
  protected:
+  RnnCell cell_;
+  int64_t units_;
+  bool return_sequences_;
+  std::string activation_;
+
   RnnWeights<float> weights(size_t first) const { return {param(first), param(first + 1), param(first + 2)}; }
   void forward_core(RnnCore& core, size_t first, float* y, Matrix<const float> x) {
     core.forward(y, x.data, weights(first), mask_, x.rows);
@@ -74,21 +84,13 @@ class RecurrentLayer : public Layer {
 class RnnLayer : public RecurrentLayer {
  public:
   using RecurrentLayer::RecurrentLayer;
-  const char* kind() const override {
-    switch (parse_rnn_cell(config_.type)) {
-      case RnnCell::Simple: return "SimpleRNN";
-      case RnnCell::LSTM: return "LSTM";
-      default: return "GRU";
-    }
-  }
   Shape build(const Shape& in, int index) override {
     input_ = in;
     index_ = index;
-    core_.build(*this, in, parse_rnn_cell(config_.type), config_.units, config_.activation, config_.return_sequences, false);
-    output_ = config_.return_sequences ? Shape{in[0], config_.units} : Shape{config_.units};
+    core_.build(*this, in, cell_, units_, activation_, return_sequences_, false);
+    output_ = return_sequences_ ? Shape{in[0], units_} : Shape{units_};
     return output_;
   }
-  bool passes_mask() const override { return config_.return_sequences; }
   std::vector<ParamSpec> param_specs() const override { return core_.specs(""); }
   void plan(int64_t max_batch) override { core_.plan(max_batch); }
   void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
@@ -105,26 +107,23 @@ class RnnLayer : public RecurrentLayer {
 // Runs the wrapped cell forwards and backwards in time and merges the two outputs.
 class BidirectionalLayer : public RecurrentLayer {
  public:
-  explicit BidirectionalLayer(LayerConfig c) : RecurrentLayer(std::move(c)) {
-    const std::string& m = config_.merge_mode;
+  explicit BidirectionalLayer(const LayerConfig& c) : RecurrentLayer(c, parse_rnn_cell(c.get_string("cell"))) {
+    const std::string m = c.get_string("merge_mode", "concat");
     if (m == "concat") merge_ = Merge::Concat;
     else if (m == "sum") merge_ = Merge::Sum;
     else if (m == "ave") merge_ = Merge::Ave;
     else if (m == "mul") merge_ = Merge::Mul;
     else throw ValueError(label() + ": merge_mode must be concat, sum, ave or mul, got '" + m + "'");
   }
-  const char* kind() const override { return "Bidirectional"; }
   Shape build(const Shape& in, int index) override {
     input_ = in;
     index_ = index;
-    const RnnCell cell = parse_rnn_cell(config_.cell);
-    fwd_.build(*this, in, cell, config_.units, config_.activation, config_.return_sequences, false);
-    bwd_.build(*this, in, cell, config_.units, config_.activation, config_.return_sequences, true);
-    const int64_t width = merge_ == Merge::Concat ? checked_mul(2, config_.units, label()) : config_.units;
-    output_ = config_.return_sequences ? Shape{in[0], width} : Shape{width};
+    fwd_.build(*this, in, cell_, units_, activation_, return_sequences_, false);
+    bwd_.build(*this, in, cell_, units_, activation_, return_sequences_, true);
+    const int64_t width = merge_ == Merge::Concat ? checked_mul(2, units_, label()) : units_;
+    output_ = return_sequences_ ? Shape{in[0], width} : Shape{width};
     return output_;
   }
-  bool passes_mask() const override { return config_.return_sequences; }
   std::vector<ParamSpec> param_specs() const override {
     auto p = fwd_.specs("forward_");
     for (auto& s : bwd_.specs("backward_")) p.push_back(s);
@@ -133,7 +132,7 @@ class BidirectionalLayer : public RecurrentLayer {
   void plan(int64_t max_batch) override {
     fwd_.plan(max_batch);
     bwd_.plan(max_batch);
-    const int64_t per = (config_.return_sequences ? input_[0] : 1) * config_.units;
+    const int64_t per = (return_sequences_ ? input_[0] : 1) * units_;
     yf_.resize(max_batch * per);
     yb_.resize(max_batch * per);
     dyf_.resize(max_batch * per);
@@ -143,7 +142,7 @@ class BidirectionalLayer : public RecurrentLayer {
   void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
     forward_core(fwd_, 0, yf_.data(), x);
     forward_core(bwd_, kBackwardFirst, yb_.data(), x);
-    const int64_t rows = x.rows * (config_.return_sequences ? input_[0] : 1), u = config_.units;
+    const int64_t rows = x.rows * (return_sequences_ ? input_[0] : 1), u = units_;
     for (int64_t r = 0; r < rows; ++r) {
       const float* a = yf_.data() + r * u;
       const float* b = yb_.data() + r * u;
@@ -157,7 +156,7 @@ class BidirectionalLayer : public RecurrentLayer {
     }
   }
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
-    const int64_t rows = x.rows * (config_.return_sequences ? input_[0] : 1), u = config_.units;
+    const int64_t rows = x.rows * (return_sequences_ ? input_[0] : 1), u = units_;
     for (int64_t r = 0; r < rows; ++r) {
       float* ga = dyf_.data() + r * u;
       float* gb = dyb_.data() + r * u;
@@ -185,11 +184,15 @@ class BidirectionalLayer : public RecurrentLayer {
   Buffer<float> yf_, yb_, dyf_, dyb_, dxb_;
 };
 
-}  // namespace
-
-std::unique_ptr<Layer> make_rnn_layer(const LayerConfig& c) { return std::make_unique<RnnLayer>(c); }
-std::unique_ptr<Layer> make_bidirectional_layer(const LayerConfig& c) {
-  return std::make_unique<BidirectionalLayer>(c);
+template <RnnCell Cell>
+std::unique_ptr<Layer> construct_rnn(const LayerConfig& c) {
+  return std::make_unique<RnnLayer>(c, Cell);
 }
 
+PYDL_REGISTER_LAYER("simple_rnn", "SimpleRNN", construct_rnn<RnnCell::Simple>);
+PYDL_REGISTER_LAYER("lstm", "LSTM", construct_rnn<RnnCell::LSTM>);
+PYDL_REGISTER_LAYER("gru", "GRU", construct_rnn<RnnCell::GRU>);
+PYDL_REGISTER_LAYER("bidirectional", "Bidirectional", construct<BidirectionalLayer>);
+
+}  // namespace
 }  // namespace pydl

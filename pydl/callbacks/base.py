@@ -28,7 +28,17 @@ class Callback:
     ``on_train_batch_begin/end`` call them (as in Keras 3). Which hooks the training loop
     calls is the engine's business; a method named ``on_*`` that is no hook (a typo such as
     ``on_epoch_ended``) is reported by :func:`unknown_hooks` and warned about by fit.
+
+    Batch hooks: fit runs whole epochs in C++ and comes back to Python only now and then, so
+    ``on_train_batch_begin/end`` run every ``batch_interval`` batches (None, the default: the
+    progress interval, about 20 times an epoch; 1: every batch, slower for tiny models) and
+    at an epoch's last batch; ``logs["loss"]`` is the epoch's running mean loss. Setting
+    ``self.model.stop_training = True`` there ends training after that batch. Validation
+    runs whole in C++: ``on_test_begin/end`` wrap it, test-batch and predict hooks are not
+    called by fit (it warns when a callback defines them).
     """
+
+    batch_interval: Optional[int] = None
 
     def __init__(self):
         self.model = None

@@ -20,15 +20,14 @@ import numpy as np
 
 from .. import _checks
 from ..callbacks import Callback, CallbackList, History
-try:  # TEMP until the callbacks branch lands
-    from ..callbacks.base import unknown_hooks
-except ImportError:
-    def unknown_hooks(cb):
-        return []
 from ..data import compute_class_weight
 from ..data.loader import DataLoader
 
-BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end")
+BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+# Hooks of Keras' Callback that fit never calls here: validation runs whole in C++ (no test
+# batches), and fit does not predict.
+HOOKS_FIT_NEVER_CALLS = ("on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
+                         "on_predict_batch_begin", "on_predict_batch_end")
 
 
 @dataclass
@@ -103,7 +102,7 @@ def fit_loader(model, loader: DataLoader, y, epochs, batch_size, validation_spli
     if validation_split > 0.0:
         if validation_data is not None:
             raise ValueError("fit: give validation_split or validation_data, not both")
-        loader, val_loader = loader.split_validation(validation_split)
+        loader, val_loader = loader.split(validation_split)
         validation_data = val_loader
     sample_shape = loader.sample_shape
     if model._graph is None:
@@ -164,8 +163,9 @@ def train(model, run: FitRun, run_epoch, epochs, val, val_batch, verbose, class_
 
 class _BatchHooks:
     """Drives on_train_batch_begin/end from the C++ loop's progress calls: each callback that
-    defines them is called every ``batch_interval`` batches (its attribute; None: the
-    progress interval, about 20 times an epoch) and at the epoch's last batch."""
+    defines them (or Keras 2's on_batch_begin/end) is called every ``batch_interval`` batches
+    (its attribute; None: the progress interval, about 20 times an epoch) and at the epoch's
+    last batch."""
 
     def __init__(self, callbacks: List[Callback], steps: int):
         self.steps = steps
@@ -208,11 +208,13 @@ def _overrides(cb: Callback, hook: str) -> bool:
     return mine is not None and mine is not getattr(Callback, hook, None)
 
 
-def _warn_unknown_hooks(callbacks: List[Callback]) -> None:
+def _warn_uncalled_hooks(callbacks: List[Callback]) -> None:
+    # (Misspelt hooks are warned about by CallbackList.)
     for cb in callbacks:
-        for name in unknown_hooks(cb):
-            warnings.warn(f"{type(cb).__name__}.{name}: pydl calls no hook of that name, so it never runs "
-                          "(see pydl.callbacks.Callback for the hooks)", UserWarning, stacklevel=4)
+        for name in HOOKS_FIT_NEVER_CALLS:
+            if _overrides(cb, name):
+                warnings.warn(f"{type(cb).__name__}.{name}: fit never calls this hook (validation runs whole in "
+                              "C++, without test batches, and fit does not predict)", UserWarning, stacklevel=4)
 
 
 def _train_locked(model, run: FitRun, run_epoch, epochs, val, val_batch, verbose, class_weights,
@@ -222,7 +224,7 @@ def _train_locked(model, run: FitRun, run_epoch, epochs, val, val_batch, verbose
     cbs = CallbackList([*(callbacks or []), history], model,
                        {"epochs": epochs, "steps": run.steps_per_epoch, "verbose": verbose})
     run.callbacks = cbs.callbacks[:-1]
-    _warn_unknown_hooks(run.callbacks)
+    _warn_uncalled_hooks(run.callbacks)
     model._run = run
     steps = run.steps_per_epoch
     hooks = _BatchHooks(run.callbacks, steps)
@@ -272,10 +274,12 @@ def _train_locked(model, run: FitRun, run_epoch, epochs, val, val_batch, verbose
             if nonfinite:
                 logs["loss"] = float("nan")
             if val is not None:
+                cbs.on_test_begin({})
                 vstats = model._trainer.evaluate(val[0], val[1], val[2], val_batch, None, val[3])
                 vlogs = model._logs(vstats)
                 if any("roc_auc" in m for m in model._head_metrics):
                     model._add_roc_auc(vlogs, val[0], val[1], val[2], val_batch, model._head_metrics, "")
+                cbs.on_test_end(dict(vlogs))
                 logs.update({f"val_{k}": v for k, v in vlogs.items()})
             if verbose:
                 _print_epoch(epoch, epochs, logs, bar)

@@ -4,9 +4,7 @@ A layer's constructor only stores its configuration; the C++ network creates the
 once the input shape is known (at ``Sequential`` build time). ``get_config`` returns exactly
 what the constructor was given, so a model can be rebuilt from JSON.
 """
-from typing import Any, Dict
-
-from .base import ACTIVATIONS, Layer
+from .base import ACTIVATIONS, Layer, deserialize, registered_layers, serialize
 from .convolutional import (AvgPool2D, BatchNormalization, Conv2D, GlobalAvgPool2D, GlobalMaxPool2D, LayerNormalization,
                             MaxPool2D)
 from ..engine.functional import Input
@@ -17,24 +15,5 @@ from .recurrent import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
 __all__ = ["Layer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "MaxPool2D",
            "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "BatchNormalization", "LayerNormalization",
            "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Normalization", "Add", "Subtract", "Multiply",
-           "Average", "Maximum", "Minimum", "Concatenate", "deserialize", "ACTIVATIONS"]
+           "Average", "Maximum", "Minimum", "Concatenate", "deserialize", "registered_layers", "ACTIVATIONS"]
 
-
-_REGISTRY = {cls.__name__: cls for cls in (Dense, Activation, Dropout, Flatten, Reshape, Conv2D, MaxPool2D,
-                                           AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, BatchNormalization,
-                                           LayerNormalization, Embedding, SimpleRNN, LSTM, GRU, Bidirectional,
-                                           Normalization, Add, Subtract, Multiply, Average, Maximum, Minimum,
-                                           Concatenate)}
-
-
-def serialize(layer: Layer) -> Dict[str, Any]:
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
-
-
-def deserialize(spec: Dict[str, Any]) -> Layer:
-    """Rebuild a layer from ``{"class_name": ..., "config": {...}}``."""
-    try:
-        cls = _REGISTRY[spec["class_name"]]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown layer spec {spec!r}") from None
-    return cls(**spec["config"])

@@ -1,7 +1,13 @@
-"""The Layer base class and the argument checks every layer spec shares."""
+"""The Layer base class, the registry of layer classes for save/load, and the argument checks
+every layer spec shares.
+
+Every public subclass registers itself under its class name when it is defined (private
+bases, whose names start with ``_``, do not): ``deserialize`` finds it there, so adding a
+layer is one class here and one registration in C++ (csrc/nn/layer_registry.h).
+"""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Type
 
 from .. import _validate
 
@@ -12,10 +18,31 @@ def _check_activation(owner: str, activation: Optional[str]) -> Optional[str]:
     return _validate.choice(owner, "activation", activation, (*ACTIVATIONS, None))
 
 
+_REGISTRY: Dict[str, Type["Layer"]] = {}
+
+
 class Layer:
-    """Base class of layer specs. ``core_type`` names the C++ layer that executes it."""
+    """Base class of layer specs. ``core_type`` names the C++ layer that executes it.
+
+    ``get_config`` is what a saved model stores (exactly the constructor's arguments);
+    ``core_config`` is what the C++ layer parses, and must hold exactly the keys it reads:
+    the C++ side rejects any other key.
+    """
 
     core_type: str = ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        name = cls.__name__
+        if name.startswith("_"):
+            return
+        known = _REGISTRY.get(name)
+        # The same class defined again (a module reloaded) replaces itself; another class of
+        # that name would make saved models ambiguous.
+        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise TypeError(f"a layer class named {name!r} is already registered ({known.__module__}."
+                            f"{known.__qualname__}); saved models name layers by class, so pick another name")
+        _REGISTRY[name] = cls
 
     def __init__(self, name: Optional[str] = None):
         self.name = None if name is None else _validate.non_empty_str(type(self).__name__, "name", name)
@@ -53,6 +80,25 @@ class Layer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}({args})"
+
+
+def registered_layers() -> Dict[str, Type[Layer]]:
+    """Every registered layer class by class name (a copy)."""
+    return dict(_REGISTRY)
+
+
+def serialize(layer: Layer) -> Dict[str, Any]:
+    """``{"class_name": ..., "config": layer.get_config()}``, what saved models store."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(spec: Dict[str, Any]) -> Layer:
+    """Rebuild a layer from ``{"class_name": ..., "config": {...}}``."""
+    try:
+        cls = _REGISTRY[spec["class_name"]]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown layer spec {spec!r}") from None
+    return cls(**spec["config"])
 
 
 _PADDINGS = ("valid", "same")

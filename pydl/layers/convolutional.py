@@ -35,11 +35,6 @@ class Conv2D(Layer):
                 "padding": self.padding, "dilation_rate": self.dilation_rate, "activation": self.activation,
                 "use_bias": self.use_bias, "name": self.name}
 
-    def core_config(self):
-        cfg = super().core_config()
-        cfg["units"] = cfg.pop("filters")
-        return cfg
-
 
 class _Pool2D(Layer):
     def __init__(self, pool_size=2, strides=None, padding="valid", name: Optional[str] = None):

@@ -100,4 +100,6 @@ class Normalization(Layer):
         return {"mean": self.mean, "variance": self.variance, "per": self.per, "name": self.name}
 
     def core_config(self):
+        # mean and variance are not configuration in C++: they are the layer's non-trainable
+        # weights, written after the graph is built (and saved with the other weights).
         return {"type": self.core_type, "name": self.name, "per": self.per}

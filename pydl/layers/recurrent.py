@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import _validate
-from .base import Layer, _check_activation
+from .base import Layer, _check_activation, deserialize, serialize
 
 
 class Embedding(Layer):
@@ -80,19 +80,17 @@ class Bidirectional(Layer):
     def __init__(self, layer: _Recurrent, merge_mode: str = "concat", name: Optional[str] = None):
         super().__init__(name)
         if isinstance(layer, dict):  # from a saved config
-            from . import deserialize
-
             layer = deserialize(layer)
         self.layer = _validate.instance("Bidirectional", "layer", layer, _Recurrent, "a SimpleRNN, LSTM or GRU layer")
         self.merge_mode = _validate.choice("Bidirectional", "merge_mode", merge_mode, self.MERGE_MODES)
 
     def get_config(self):
-        from . import serialize
-
         return {"layer": serialize(self.layer), "merge_mode": self.merge_mode, "name": self.name}
 
     def core_config(self):
-        inner = self.layer.get_config()
-        return {"type": "bidirectional", "name": self.name, "cell": self.layer.core_type,
-                "units": inner["units"], "return_sequences": inner["return_sequences"],
-                "activation": inner.get("activation", "tanh"), "merge_mode": self.merge_mode}
+        # One C++ layer runs both directions: the wrapped layer's settings are flattened in
+        # (its name is the wrapper's concern only); LSTM and GRU have no activation key.
+        inner = self.layer.core_config()
+        inner.pop("name")
+        cfg = {"type": "bidirectional", "name": self.name, "cell": inner.pop("type"), "merge_mode": self.merge_mode}
+        return {**cfg, **inner}
