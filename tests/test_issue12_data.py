@@ -213,7 +213,7 @@ def test_scalers_default_to_per_feature_statistics_over_windows(rng):
     assert Standardize().fit(rng.random((10, 4))).offset_.shape == (4,)
     assert Standardize().fit(rng.random((10, 4, 4, 2))).offset_.shape == (4, 4, 2)
     assert Standardize(per="feature").fit(w).offset_.shape == (12, 3)
-    assert Standardize().per is None  # stored as given
+    assert Standardize().per == "auto"  # stored as given
 
 
 def test_scaler_as_layer_after_windows(rng):

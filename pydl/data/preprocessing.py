@@ -35,12 +35,12 @@ def _stats_axes(x: np.ndarray, per: str):
     raise ValueError(f"per must be 'feature' or 'channel', got {per!r}")
 
 
-def _resolve_per(per: Optional[str], ndim: int) -> str:
-    """per=None: "channel" for sequence windows (N, T, F), "feature" otherwise. Statistics
+def _resolve_per(per: str, ndim: int) -> str:
+    """per="auto": "channel" for sequence windows (N, T, F), "feature" otherwise. Statistics
     per time step would make a window's scaling depend on where in the window a step sits
     (and refuse windows of another length), so features are the only sensible unit there;
     for (N, F) data the two are the same; images keep per-pixel statistics unless asked."""
-    if per is not None:
+    if per != "auto":
         return per
     return "channel" if ndim == 3 else "feature"
 
@@ -49,9 +49,8 @@ class _Scaler:
     """y = (x - offset_) / scale_ with statistics learned by fit. 1-D data is one feature
     (a series): its statistics have shape (1,) and transforms return 1-D arrays."""
 
-    def __init__(self, per: Optional[str] = None):
-        owner = type(self).__name__
-        self.per = None if per is None else _validate.choice(owner, "per", per, ("feature", "channel"))
+    def __init__(self, per: str = "auto"):
+        self.per = _validate.choice(type(self).__name__, "per", per, ("auto", "feature", "channel"))
 
     def _data(self, x, fitting: bool = False) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -99,7 +98,7 @@ class _Scaler:
 class Standardize(_Scaler):
     """Zero mean, unit variance per feature (``per="feature"``: each position of a sample)
     or per channel (``per="channel"``: the last axis, statistics over every other axis).
-    ``per=None`` (default) picks "channel" for sequence windows ``(N, T, F)`` (one
+    ``per="auto"`` (default) picks "channel" for sequence windows ``(N, T, F)`` (one
     statistic per feature over samples and time steps: the only sensible choice, see
     ``_resolve_per``) and "feature" otherwise; the choice made is ``per_``. A 1-D array is
     one feature. Constant features are left centred."""
@@ -117,7 +116,7 @@ class MinMaxScale(_Scaler):
     """Maps the training range of each feature (or channel) onto ``feature_range``; ``per``
     as in :class:`Standardize` (default: per feature of sequence windows ``(N, T, F)``)."""
 
-    def __init__(self, feature_range: Sequence[float] = (0.0, 1.0), per: Optional[str] = None):
+    def __init__(self, feature_range: Sequence[float] = (0.0, 1.0), per: str = "auto"):
         super().__init__(per)
         self.feature_range = _validate.number_range("MinMaxScale", "feature_range", feature_range, strict=True)
 
@@ -137,8 +136,9 @@ class Normalize(_Scaler):
     ``fit`` only checks the shapes. A 1-D array is one feature (``mean=[m], std=[s]``)."""
 
     def __init__(self, mean, std, per: str = "channel"):
-        super().__init__(per)
-        self.per_ = per
+        # Given statistics have a fixed shape: no "auto", the caller says what they are per.
+        super().__init__(_validate.choice("Normalize", "per", per, ("feature", "channel")))
+        self.per_ = self.per
         self.mean = np.asarray(mean, dtype=np.float64)
         self.std = np.asarray(std, dtype=np.float64)
         if self.mean.shape != self.std.shape or np.any(self.std <= 0):

@@ -80,7 +80,8 @@ def validate(metrics: Sequence, loss_name: str) -> list:
         if e.needs and loss_name != e.needs:
             raise ValueError(f"metric {m!r} needs the {e.needs} loss, not {loss_name}; use 'accuracy'")
         if e.kind in CLASSIFICATION + ("top_k",) and loss_name in ("mse", "mae"):
-            raise ValueError(f"metric {m!r} needs a classification loss, not {loss_name}")
+            raise ValueError(f"unknown metric {m!r} for a regression loss ({loss_name}): it needs a classification "
+                             f"loss; regression metrics are {', '.join(REGRESSION)}")
         if e.kind == "top_k" and loss_name != "cross_entropy":
             raise ValueError(f"metric {m!r} needs the cross_entropy loss")
         if e.kind in REGRESSION and loss_name not in ("mse", "mae"):
