@@ -3,10 +3,12 @@
 #include "kernels/activation.h"
 #include "kernels/dense.h"
 #include "kernels/dropout.h"
+#include "kernels/embedding.h"
 #include "kernels/gemm.h"
 #include "kernels/loss.h"
 #include "kernels/merge.h"
 #include "kernels/metrics.h"
+#include "kernels/norm.h"
 #include "kernels/optim.h"
 
 namespace pydl::bind {
@@ -217,6 +219,13 @@ void def_loss_optim(py::module_& k) {
      py::arg("kind") = "cross_entropy");
 }
 
+// Every id in [0, limit): kernels index tables with them unchecked.
+void require_indices_below(const Array<int64_t>& ids, int64_t limit, const std::string& what) {
+  for (int64_t i = 0; i < ids.size(); ++i)
+    if (ids.data()[i] < 0 || ids.data()[i] >= limit)
+      throw ValueError(what + ": id " + std::to_string(ids.data()[i]) + " is not in [0, " + std::to_string(limit) + ")");
+}
+
 MergeOp parse_merge(const std::string& op) {
   if (op == "add") return MergeOp::Add;
   if (op == "subtract") return MergeOp::Subtract;
@@ -315,6 +324,79 @@ void def_merge(py::module_& k) {
   }, py::arg("dy"), py::arg("widths"), py::arg("axis"));
 }
 
+// Embedding gather / scatter-add, Normalization with fixed statistics and Bidirectional's
+// merge: the math their layers call.
+template <typename T>
+void def_sequence_kernels(py::module_& k) {
+  k.def("embedding_ids", [](Array<T> x, int64_t vocab) {
+    if (vocab < 1) throw ValueError("embedding_ids: expected vocab >= 1");
+    std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
+    Array<int64_t> ids(shape);
+    Array<uint8_t> mask(shape);
+    const int64_t bad = embedding_ids<T>(ids.mutable_data(), mask.mutable_data(), x.data(), x.size(), vocab);
+    if (bad >= 0)
+      throw ValueError("embedding_ids: x at flat position " + std::to_string(bad) + " is not an integer in [0, " +
+                       std::to_string(vocab) + ")");
+    return py::make_tuple(ids, mask);
+  }, py::arg("x"), py::arg("vocab"), "(ids as int64, mask of ids != 0); ValueError names the first bad id.");
+  k.def("embedding_forward", [](Array<T> table, Array<int64_t> ids) {
+    require_rank(table, 2, "embedding_forward table");
+    if (table.shape(1) < 1) throw ValueError("embedding_forward: expected a table with at least one column");
+    require_indices_below(ids, table.shape(0), "embedding_forward ids");
+    std::vector<py::ssize_t> shape(ids.shape(), ids.shape() + ids.ndim());
+    shape.push_back(table.shape(1));
+    Array<T> y(shape);
+    embedding_forward<T>(y.mutable_data(), ids.data(), table.data(), ids.size(), table.shape(1));
+    return y;
+  }, py::arg("table"), py::arg("ids"), "table[ids]: shape ids.shape + (dim,).");
+  k.def("embedding_backward", [](Array<T> dy, Array<int64_t> ids, int64_t vocab) {
+    require_indices_below(ids, vocab, "embedding_backward ids");
+    if (ids.size() == 0 || dy.size() % ids.size() != 0)
+      throw ValueError("embedding_backward: expected dy of shape ids.shape + (dim,)");
+    const int64_t dim = dy.size() / ids.size();
+    Array<T> dtable({vocab, dim});
+    std::fill(dtable.mutable_data(), dtable.mutable_data() + dtable.size(), T(0));
+    embedding_backward<T>(dtable.mutable_data(), dy.data(), ids.data(), ids.size(), dim);
+    return dtable;
+  }, py::arg("dy"), py::arg("ids"), py::arg("vocab"), "d loss / d table (vocab, dim), repeated ids summed.");
+
+  k.def("normalization_forward", [](Array<T> x, Array<T> mean, Array<T> var) {
+    require_size(var, mean.size(), "normalization_forward variance");
+    if (mean.size() == 0 || x.size() % mean.size() != 0)
+      throw ValueError("normalization_forward: x's size must be a multiple of the statistics' size");
+    Array<T> y = empty_like(x);
+    normalization_forward<T>(y.mutable_data(), x.data(), mean.data(), var.data(), x.size(), mean.size());
+    return y;
+  }, py::arg("x"), py::arg("mean"), py::arg("variance"), "(x - mean) / sqrt(variance), statistics repeating.");
+  k.def("normalization_backward", [](Array<T> dy, Array<T> var) {
+    if (var.size() == 0 || dy.size() % var.size() != 0)
+      throw ValueError("normalization_backward: dy's size must be a multiple of the statistics' size");
+    Array<T> dx = empty_like(dy);
+    normalization_backward<T>(dx.mutable_data(), dy.data(), var.data(), dy.size(), var.size());
+    return dx;
+  }, py::arg("dy"), py::arg("variance"));
+
+  k.def("bidirectional_merge_forward", [](const std::string& mode, Array<T> a, Array<T> b) {
+    const BidirectionalMerge m = parse_bidirectional_merge(mode);
+    const auto [rows, u] = rows_by_last_axis(a, "bidirectional_merge_forward a");
+    require_size(b, a.size(), "bidirectional_merge_forward b");
+    std::vector<py::ssize_t> shape(a.shape(), a.shape() + a.ndim());
+    if (m == BidirectionalMerge::Concat) shape.back() *= 2;
+    Array<T> y(shape);
+    bidirectional_merge_forward<T>(m, y.mutable_data(), a.data(), b.data(), rows, u);
+    return y;
+  }, py::arg("mode"), py::arg("a"), py::arg("b"), "Bidirectional's merge over the last axis.");
+  k.def("bidirectional_merge_backward", [](const std::string& mode, Array<T> dy, Array<T> a, Array<T> b) {
+    const BidirectionalMerge m = parse_bidirectional_merge(mode);
+    const auto [rows, u] = rows_by_last_axis(a, "bidirectional_merge_backward a");
+    require_size(b, a.size(), "bidirectional_merge_backward b");
+    require_size(dy, m == BidirectionalMerge::Concat ? 2 * a.size() : a.size(), "bidirectional_merge_backward dy");
+    Array<T> da = empty_like(a), db = empty_like(b);
+    bidirectional_merge_backward<T>(m, da.mutable_data(), db.mutable_data(), dy.data(), a.data(), b.data(), rows, u);
+    return py::make_tuple(da, db);
+  }, py::arg("mode"), py::arg("dy"), py::arg("a"), py::arg("b"), "(d loss / d a, d loss / d b).");
+}
+
 }  // namespace
 
 void bind_kernels(py::module_& m) {
@@ -327,6 +409,8 @@ void bind_kernels(py::module_& m) {
   def_loss_optim<double>(k);
   def_merge<float>(k);
   def_merge<double>(k);
+  def_sequence_kernels<float>(k);
+  def_sequence_kernels<double>(k);
 }
 
 }  // namespace pydl::bind

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/errors.h"
 #include "core/parallel.h"
 
 namespace pydl {
@@ -90,11 +91,67 @@ void concat_backward(T* const* dxs, const T* dy, const int64_t* widths, int k, i
   });
 }
 
+BidirectionalMerge parse_bidirectional_merge(const std::string& mode) {
+  if (mode == "concat") return BidirectionalMerge::Concat;
+  if (mode == "sum") return BidirectionalMerge::Sum;
+  if (mode == "ave") return BidirectionalMerge::Ave;
+  if (mode == "mul") return BidirectionalMerge::Mul;
+  throw ValueError("merge_mode must be concat, sum, ave or mul, got '" + mode + "'");
+}
+
+template <typename T>
+void bidirectional_merge_forward(BidirectionalMerge mode, T* y, const T* a, const T* b, int64_t rows,
+                                 int64_t u) {
+  const int64_t width = mode == BidirectionalMerge::Concat ? 2 * u : u;
+  parallel_range(rows, std::max<int64_t>(1, kGrain / width), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* ar = a + r * u;
+      const T* br = b + r * u;
+      T* o = y + r * width;
+      switch (mode) {
+        case BidirectionalMerge::Concat: std::copy(ar, ar + u, o); std::copy(br, br + u, o + u); break;
+        case BidirectionalMerge::Sum: for (int64_t j = 0; j < u; ++j) o[j] = ar[j] + br[j]; break;
+        case BidirectionalMerge::Ave: for (int64_t j = 0; j < u; ++j) o[j] = T(0.5) * (ar[j] + br[j]); break;
+        case BidirectionalMerge::Mul: for (int64_t j = 0; j < u; ++j) o[j] = ar[j] * br[j]; break;
+      }
+    }
+  });
+}
+
+template <typename T>
+void bidirectional_merge_backward(BidirectionalMerge mode, T* da, T* db, const T* dy, const T* a, const T* b,
+                                  int64_t rows, int64_t u) {
+  const int64_t width = mode == BidirectionalMerge::Concat ? 2 * u : u;
+  parallel_range(rows, std::max<int64_t>(1, kGrain / width), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      T* ga = da + r * u;
+      T* gb = db + r * u;
+      const T* g = dy + r * width;
+      const T* ar = a + r * u;
+      const T* br = b + r * u;
+      switch (mode) {
+        case BidirectionalMerge::Concat: std::copy(g, g + u, ga); std::copy(g + u, g + 2 * u, gb); break;
+        case BidirectionalMerge::Sum: std::copy(g, g + u, ga); std::copy(g, g + u, gb); break;
+        case BidirectionalMerge::Ave: for (int64_t j = 0; j < u; ++j) ga[j] = gb[j] = T(0.5) * g[j]; break;
+        case BidirectionalMerge::Mul:
+          for (int64_t j = 0; j < u; ++j) {
+            ga[j] = g[j] * br[j];
+            gb[j] = g[j] * ar[j];
+          }
+          break;
+      }
+    }
+  });
+}
+
 #define PYDL_INSTANTIATE(T)                                                                         \
   template void merge_forward<T>(MergeOp, T*, const T* const*, int, int64_t);                       \
   template void merge_backward<T>(MergeOp, T* const*, const T*, const T* const*, int, int64_t);     \
   template void concat_forward<T>(T*, const T* const*, const int64_t*, int, int64_t, int64_t);      \
-  template void concat_backward<T>(T* const*, const T*, const int64_t*, int, int64_t, int64_t);
+  template void concat_backward<T>(T* const*, const T*, const int64_t*, int, int64_t, int64_t);     \
+  template void bidirectional_merge_forward<T>(BidirectionalMerge, T*, const T*, const T*, int64_t, int64_t); \
+  template void bidirectional_merge_backward<T>(BidirectionalMerge, T*, T*, const T*, const T*, const T*,   \
+                                                int64_t, int64_t);
 PYDL_INSTANTIATE(float)
 PYDL_INSTANTIATE(double)
 #undef PYDL_INSTANTIATE

@@ -155,6 +155,27 @@ void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, con
   });
 }
 
+namespace {
+template <typename T>
+T normalization_scale(T var) {
+  return var > T(0) ? T(1) / std::sqrt(var) : T(1);
+}
+}  // namespace
+
+template <typename T>
+void normalization_forward(T* y, const T* x, const T* mean, const T* var, int64_t n, int64_t period) {
+  parallel_range(n, 1 << 14, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) y[i] = (x[i] - mean[i % period]) * normalization_scale(var[i % period]);
+  });
+}
+
+template <typename T>
+void normalization_backward(T* dx, const T* dy, const T* var, int64_t n, int64_t period) {
+  parallel_range(n, 1 << 14, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) dx[i] = dy[i] * normalization_scale(var[i % period]);
+  });
+}
+
 #define PYDL_INSTANTIATE(T)                                                                          \
   template void batchnorm_forward_train<T>(T*, double*, double*, T*, T*, const T*, const T*, const T*, \
                                            int64_t, int64_t, double, double, double*);               \
@@ -167,7 +188,9 @@ void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, con
   template void layernorm_forward<T>(T*, double*, double*, const T*, const T*, const T*, int64_t,     \
                                      int64_t, double);                                               \
   template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const double*,        \
-                                      const double*, int64_t, int64_t);
+                                      const double*, int64_t, int64_t);                              \
+  template void normalization_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t);          \
+  template void normalization_backward<T>(T*, const T*, const T*, int64_t, int64_t);
 PYDL_INSTANTIATE(float)
 PYDL_INSTANTIATE(double)
 #undef PYDL_INSTANTIATE

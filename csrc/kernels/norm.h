@@ -1,6 +1,7 @@
 // Normalization over the last axis of x viewed as (rows, channels).
 // BatchNormalization: statistics per channel over all rows (batch and spatial positions).
 // LayerNormalization: statistics per row over its channels.
+// Normalization: fixed statistics (non-trainable weights), repeating every `period` values.
 // Parameter gradients accumulate (+=); dx is overwritten (=).
 #pragma once
 #include <cstdint>
@@ -39,5 +40,13 @@ void layernorm_forward(T* y, double* mean, double* invstd, const T* x, const T* 
 template <typename T>
 void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
                         const double* mean, const double* invstd, int64_t rows, int64_t channels);
+
+// Normalization: y[i] = (x[i] - mean[i % period]) / sqrt(var[i % period]) over n values; a
+// variance <= 0 (a constant feature) divides by 1 instead, so the feature passes unscaled.
+template <typename T>
+void normalization_forward(T* y, const T* x, const T* mean, const T* var, int64_t n, int64_t period);
+// dx[i] = dy[i] / sqrt(var[i % period]) (the statistics are constants; same rule for var <= 0).
+template <typename T>
+void normalization_backward(T* dx, const T* dy, const T* var, int64_t n, int64_t period);
 
 }  // namespace pydl

@@ -2,12 +2,12 @@
 // output_dim) table. With mask_zero, id 0 marks padding and the layer emits a step mask.
 // Ids travel as float32, which holds every integer up to 2^24 and rounds above it (2^24 + 1
 // reads as 2^24): larger vocabularies are refused rather than silently aliased.
-// Config: input_dim, output_dim, mask_zero (default false).
-#include <cmath>
+// Config: input_dim, output_dim, mask_zero (default false). The math is in kernels/embedding.
+#include <algorithm>
 
 #include "core/buffer.h"
 #include "core/errors.h"
-#include "core/parallel.h"
+#include "kernels/embedding.h"
 #include "nn/layer_registry.h"
 
 namespace pydl {
@@ -44,35 +44,18 @@ class EmbeddingLayer : public Layer {
   const uint8_t* output_mask() const override { return mask_zero_ ? mask_out_.data() : nullptr; }
 
   void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
-    const int64_t count = x.size(), d = output_dim_;
-    for (int64_t i = 0; i < count; ++i) {
-      const float v = x.data[i];
-      if (!(v >= 0.0f && v < float(input_dim_)) || v != std::floor(v))
-        throw ValueError(label() + ": id " + std::to_string(v) + " at flat position " + std::to_string(i) +
-                         " is not an integer in [0, " + std::to_string(input_dim_) + ")");
-      ids_.data()[i] = int64_t(v);
-      if (mask_zero_) mask_out_.data()[i] = ids_.data()[i] != 0;
-    }
-    parallel_range(count, std::max<int64_t>(1, 8192 / d), [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const float* row = param(0) + ids_.data()[i] * d;
-        std::copy(row, row + d, y.data + i * d);
-      }
-    });
+    const int64_t count = x.size();
+    const int64_t bad = embedding_ids<float>(ids_.data(), mask_zero_ ? mask_out_.data() : nullptr, x.data, count,
+                                             input_dim_);
+    if (bad >= 0)
+      throw ValueError(label() + ": id " + std::to_string(x.data[bad]) + " at flat position " + std::to_string(bad) +
+                       " is not an integer in [0, " + std::to_string(input_dim_) + ")");
+    embedding_forward<float>(y.data, ids_.data(), param(0), count, output_dim_);
     rows_ = count;
   }
 
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float>, Matrix<const float>) override {
-    const int64_t d = output_dim_;
-    // Only the rows that were used are touched. Split over the embedding columns, rows in
-    // order: the sum order never depends on the thread count.
-    parallel_range(d, rows_ * d >= (1 << 15) ? 32 : d, [&](int64_t j0, int64_t j1) {
-      for (int64_t i = 0; i < rows_; ++i) {
-        float* g = grad(0) + ids_.data()[i] * d;
-        const float* src = dy.data + i * d;
-        for (int64_t j = j0; j < j1; ++j) g[j] += src[j];
-      }
-    });
+    embedding_backward<float>(grad(0), dy.data, ids_.data(), rows_, output_dim_);  // only the used rows
     if (dx.data) std::fill(dx.data, dx.data + dx.size(), 0.0f);  // ids have no gradient
   }
 
@@ -87,5 +70,4 @@ class EmbeddingLayer : public Layer {
 PYDL_REGISTER_LAYER("embedding", "Embedding", construct<EmbeddingLayer>);
 
 }  // namespace
-
 }  // namespace pydl

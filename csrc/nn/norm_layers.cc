@@ -1,8 +1,6 @@
 // BatchNormalization and LayerNormalization over the last axis, and Normalization with fixed
 // statistics. Config: BatchNormalization momentum (0.9), epsilon (1e-5); LayerNormalization
 // epsilon (1e-5); Normalization per ('feature' or 'channel').
-#include <cmath>
-
 #include "core/buffer.h"
 #include "core/errors.h"
 #include "kernels/norm.h"
@@ -116,21 +114,15 @@ class NormalizationLayer : public NormLayer {
     return {mean, var};
   }
   void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
-    const int64_t s = stats_size(), n = x.size();
-    const float* mean = param(0);
-    const float* var = param(1);
-    for (int64_t i = 0; i < n; ++i) y.data[i] = (x.data[i] - mean[i % s]) * inv_std(var[i % s]);
+    normalization_forward<float>(y.data, x.data, param(0), param(1), x.size(), stats_size());
   }
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float>, Matrix<const float>) override {
-    if (!dx.data) return;
-    const int64_t s = stats_size(), n = dy.size();
-    for (int64_t i = 0; i < n; ++i) dx.data[i] = dy.data[i] * inv_std(param(1)[i % s]);
+    if (dx.data) normalization_backward<float>(dx.data, dy.data, param(1), dy.size(), stats_size());
   }
 
  private:
   bool per_channel() const { return per_ == "channel"; }
   int64_t stats_size() const { return per_channel() ? channels() : shape_size(input_); }
-  static float inv_std(float v) { return v > 0.0f ? 1.0f / std::sqrt(v) : 1.0f; }  // constant features pass
   std::string per_;
 };
 

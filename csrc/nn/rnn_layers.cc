@@ -4,6 +4,7 @@
 #include "core/buffer.h"
 #include "core/errors.h"
 #include "core/sizes.h"
+#include "kernels/merge.h"
 #include "kernels/rnn.h"
 #include "nn/layer_registry.h"
 
@@ -107,20 +108,15 @@ class RnnLayer : public RecurrentLayer {
 // Runs the wrapped cell forwards and backwards in time and merges the two outputs.
 class BidirectionalLayer : public RecurrentLayer {
  public:
-  explicit BidirectionalLayer(const LayerConfig& c) : RecurrentLayer(c, parse_rnn_cell(c.get_string("cell"))) {
-    const std::string m = c.get_string("merge_mode", "concat");
-    if (m == "concat") merge_ = Merge::Concat;
-    else if (m == "sum") merge_ = Merge::Sum;
-    else if (m == "ave") merge_ = Merge::Ave;
-    else if (m == "mul") merge_ = Merge::Mul;
-    else throw ValueError(label() + ": merge_mode must be concat, sum, ave or mul, got '" + m + "'");
-  }
+  explicit BidirectionalLayer(const LayerConfig& c)
+      : RecurrentLayer(c, parse_rnn_cell(c.get_string("cell"))),
+        merge_(parse_bidirectional_merge(c.get_string("merge_mode", "concat"))) {}
   Shape build(const Shape& in, int index) override {
     input_ = in;
     index_ = index;
     fwd_.build(*this, in, cell_, units_, activation_, return_sequences_, false);
     bwd_.build(*this, in, cell_, units_, activation_, return_sequences_, true);
-    const int64_t width = merge_ == Merge::Concat ? checked_mul(2, units_, label()) : units_;
+    const int64_t width = merge_ == BidirectionalMerge::Concat ? checked_mul(2, units_, label()) : units_;
     output_ = return_sequences_ ? Shape{in[0], width} : Shape{width};
     return output_;
   }
@@ -142,44 +138,24 @@ class BidirectionalLayer : public RecurrentLayer {
   void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
     forward_core(fwd_, 0, yf_.data(), x);
     forward_core(bwd_, kBackwardFirst, yb_.data(), x);
-    const int64_t rows = x.rows * (return_sequences_ ? input_[0] : 1), u = units_;
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* a = yf_.data() + r * u;
-      const float* b = yb_.data() + r * u;
-      float* o = y.data + r * (merge_ == Merge::Concat ? 2 * u : u);
-      switch (merge_) {
-        case Merge::Concat: std::copy(a, a + u, o); std::copy(b, b + u, o + u); break;
-        case Merge::Sum: for (int64_t j = 0; j < u; ++j) o[j] = a[j] + b[j]; break;
-        case Merge::Ave: for (int64_t j = 0; j < u; ++j) o[j] = 0.5f * (a[j] + b[j]); break;
-        case Merge::Mul: for (int64_t j = 0; j < u; ++j) o[j] = a[j] * b[j]; break;
-      }
-    }
+    bidirectional_merge_forward<float>(merge_, y.data, yf_.data(), yb_.data(), merged_rows(x.rows), units_);
   }
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
-    const int64_t rows = x.rows * (return_sequences_ ? input_[0] : 1), u = units_;
-    for (int64_t r = 0; r < rows; ++r) {
-      float* ga = dyf_.data() + r * u;
-      float* gb = dyb_.data() + r * u;
-      const float* g = dy.data + r * (merge_ == Merge::Concat ? 2 * u : u);
-      const float* a = yf_.data() + r * u;
-      const float* b = yb_.data() + r * u;
-      switch (merge_) {
-        case Merge::Concat: std::copy(g, g + u, ga); std::copy(g + u, g + 2 * u, gb); break;
-        case Merge::Sum: std::copy(g, g + u, ga); std::copy(g, g + u, gb); break;
-        case Merge::Ave: for (int64_t j = 0; j < u; ++j) ga[j] = gb[j] = 0.5f * g[j]; break;
-        case Merge::Mul: for (int64_t j = 0; j < u; ++j) { ga[j] = g[j] * b[j]; gb[j] = g[j] * a[j]; } break;
-      }
-    }
+    bidirectional_merge_backward<float>(merge_, dyf_.data(), dyb_.data(), dy.data, yf_.data(), yb_.data(),
+                                        merged_rows(x.rows), units_);
     backward_core(fwd_, 0, dx.data, dyf_.data(), x);
     backward_core(bwd_, kBackwardFirst, dx.data ? dxb_.data() : nullptr, dyb_.data(), x);
-    if (dx.data)
-      for (int64_t i = 0; i < dx.size(); ++i) dx.data[i] += dxb_.data()[i];
+    if (dx.data) {  // both directions read x: their input gradients add (y may alias xs[0])
+      const float* parts[2] = {dx.data, dxb_.data()};
+      merge_forward<float>(MergeOp::Add, dx.data, parts, 2, dx.size());
+    }
   }
 
  private:
   static constexpr size_t kBackwardFirst = 3;  // param_specs: forward_'s three, then backward_'s
-  enum class Merge { Concat, Sum, Ave, Mul };
-  Merge merge_ = Merge::Concat;
+  // Rows of units each direction outputs: one per step with return_sequences, else one.
+  int64_t merged_rows(int64_t batch) const { return batch * (return_sequences_ ? input_[0] : 1); }
+  BidirectionalMerge merge_;
   RnnCore fwd_, bwd_;
   Buffer<float> yf_, yb_, dyf_, dyb_, dxb_;
 };

@@ -1,0 +1,49 @@
+#include "kernels/embedding.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/parallel.h"
+
+namespace pydl {
+
+template <typename T>
+int64_t embedding_ids(int64_t* ids, uint8_t* mask, const T* x, int64_t count, int64_t vocab) {
+  for (int64_t i = 0; i < count; ++i) {
+    const T v = x[i];
+    if (!(v >= T(0) && v < T(vocab)) || v != std::floor(v)) return i;
+    ids[i] = int64_t(v);
+    if (mask) mask[i] = ids[i] != 0;
+  }
+  return -1;
+}
+
+template <typename T>
+void embedding_forward(T* y, const int64_t* ids, const T* table, int64_t count, int64_t dim) {
+  parallel_range(count, std::max<int64_t>(1, 8192 / dim), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const T* row = table + ids[i] * dim;
+      std::copy(row, row + dim, y + i * dim);
+    }
+  });
+}
+
+template <typename T>
+void embedding_backward(T* dtable, const T* dy, const int64_t* ids, int64_t count, int64_t dim) {
+  parallel_range(dim, count * dim >= (1 << 15) ? 32 : dim, [&](int64_t j0, int64_t j1) {
+    for (int64_t i = 0; i < count; ++i) {
+      T* g = dtable + ids[i] * dim;
+      const T* src = dy + i * dim;
+      for (int64_t j = j0; j < j1; ++j) g[j] += src[j];
+    }
+  });
+}
+
+#define PYDL_EMBEDDING(T)                                                                 \
+  template int64_t embedding_ids<T>(int64_t*, uint8_t*, const T*, int64_t, int64_t);    \
+  template void embedding_forward<T>(T*, const int64_t*, const T*, int64_t, int64_t);   \
+  template void embedding_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t);
+PYDL_EMBEDDING(float)
+PYDL_EMBEDDING(double)
+
+}  // namespace pydl
