@@ -165,3 +165,103 @@ def test_predict_one_unbatched_sample_says_add_the_batch_axis():
     with pytest.raises(ValueError, match="add the batch axis"):
         m.predict(x[0])
     assert m.predict(x[0][None]).shape == (1, 2)
+
+
+def test_fit_loader_validation_split_holds_out_the_last_fraction():
+    x, y = _data(n=100)
+    a, b = _model(), _model()
+    ha = a.fit(DataLoader((x, y), batch_size=16, shuffle=False), epochs=2, verbose=0, validation_split=0.2)
+    hb = b.fit(x[:80], y[:80], batch_size=16, shuffle=False, epochs=2, verbose=0, validation_data=(x[80:], y[80:]))
+    assert_weights_equal(a.get_weights(), b.get_weights())
+    assert len(ha.history["val_loss"]) == len(hb.history["val_loss"]) == 2
+    np.testing.assert_allclose(ha.history["val_loss"], hb.history["val_loss"], rtol=1e-6)
+    with pytest.raises(ValueError, match="not both"):
+        _model().fit(DataLoader((x, y)), validation_split=0.2, validation_data=(x, y), verbose=0)
+
+
+def test_validation_loader_applies_only_deterministic_transforms():
+    from pydl.data.transforms import Compose, RandomFlip, Resize
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 8, 8, 1)).astype(np.float32)
+    y = rng.integers(0, 2, 40)
+    m = pydl.Sequential([layers.Input((4, 4, 1)), layers.Flatten(), layers.Dense(2)], seed=0)
+    m.compile(loss="cross_entropy")
+    t = Compose([RandomFlip(), Resize(4, 4)])
+    h = m.fit(DataLoader((x[:30], y[:30]), batch_size=10, transform=t), epochs=1, verbose=0,
+              validation_data=DataLoader((x[30:], y[30:]), transform=t))
+    want = m.evaluate(Resize(4, 4)(x[30:]), y[30:])["loss"]
+    assert h.history["val_loss"] == [pytest.approx(want, rel=1e-6)]
+
+
+def test_keras2_batch_hook_names_and_uncalled_hooks():
+    x, y = _data()
+
+    class Keras2(callbacks.Callback):
+        batch_interval = 1
+
+        def __init__(self):
+            super().__init__()
+            self.ends = []
+
+        def on_batch_end(self, batch, logs=None):
+            self.ends.append(batch)
+
+    cb = Keras2()
+    _model().fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[cb])
+    assert cb.ends == [0, 1, 2]
+
+    class WantsTestBatches(callbacks.Callback):
+        def on_test_batch_end(self, batch, logs=None):
+            pass
+
+    with pytest.warns(UserWarning, match="never calls"):
+        _model().fit(x, y, epochs=1, verbose=0, callbacks=[WantsTestBatches()])
+
+    class Typo(callbacks.Callback):
+        def on_epoch_ended(self, epoch, logs=None):
+            pass
+
+    with pytest.warns(RuntimeWarning, match="on_epoch_ended"):
+        _model().fit(x, y, epochs=1, verbose=0, callbacks=[Typo()])
+
+
+def test_on_test_begin_end_wrap_validation():
+    x, y = _data()
+    seen = []
+
+    class Tests(callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            seen.append("begin")
+
+        def on_test_end(self, logs=None):
+            seen.append(("end", sorted(logs)))
+
+    _model().fit(x, y, epochs=2, verbose=0, validation_split=0.25, callbacks=[Tests()])
+    assert seen == ["begin", ("end", ["accuracy", "loss"])] * 2
+
+
+def test_input_shape_on_the_first_layer_equals_an_input_layer():
+    x, y = _data()
+    a = pydl.Sequential([layers.Dense(8, activation="relu", input_shape=(6,)), layers.Dense(2)], seed=0)
+    b = pydl.Sequential([layers.Input((6,)), layers.Dense(8, activation="relu"), layers.Dense(2)], seed=0)
+    for m in (a, b):
+        m.compile(optimizer="sgd", loss="cross_entropy")
+        m.fit(x, y, epochs=1, verbose=0)
+    assert_weights_equal(a.get_weights(), b.get_weights())
+    with pytest.raises(ValueError, match="first layer only"):
+        pydl.Sequential([layers.Dense(8, input_shape=(6,)), layers.Dense(2, input_shape=(8,))])
+    with pytest.raises(ValueError, match="pydl.Input"):
+        layers.Dense(2, input_shape=(6,))(pydl.Input((6,)))
+    with pytest.raises(ValueError, match="input_shape"):
+        layers.Dense(2, input_shape=(0,))
+
+
+def test_custom_python_layer_is_refused_with_what_is_supported():
+    class Square(layers.Layer):
+        def call(self, x):
+            return x * x
+
+    with pytest.raises(TypeError, match="custom Python layers .* not supported.*Dense"):
+        pydl.Sequential([layers.Input((6,)), Square()])
+    with pytest.raises(TypeError, match="custom Python layers"):
+        Square()(pydl.Input((6,)))

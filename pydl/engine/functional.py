@@ -68,6 +68,12 @@ def call_layer(layer, inputs) -> SymbolicTensor:
     from ..layers.base import Layer
 
     owner = f"{type(layer).__name__}{'' if layer.name is None else ' ' + repr(layer.name)}"
+    from ..layers.base import require_core_layer
+
+    require_core_layer(layer)
+    if getattr(layer, "input_shape", None) is not None:
+        raise ValueError(f"{owner}: input_shape= is for a Sequential's first layer; in a functional model the "
+                         "shape comes from pydl.Input(shape)")
     merge = getattr(layer, "merge", False)
     items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     for t in items:

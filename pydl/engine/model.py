@@ -29,6 +29,28 @@ def _structure(value, what: str) -> Tuple[str, list, Optional[list]]:
     return "single", [value], None
 
 
+def _loader_validation_arrays(loader):
+    """(x, y) a DataLoader validates with: its ArrayDataset's arrays through the transform's
+    deterministic steps (Resize, CenterCrop); random augmentations are off in validation,
+    as Keras' augmentation layers are at inference."""
+    from ..data.transforms import CenterCrop, Compose, Resize
+
+    ds = loader.dataset
+    if getattr(ds, "y", None) is None or not hasattr(ds, "x"):
+        raise ValueError("validation_data: a DataLoader used for validation must hold an ArrayDataset with y")
+    x = ds.x
+    steps, todo = [], [loader.transform] if loader.transform is not None else []
+    while todo:
+        t = todo.pop(0)
+        if isinstance(t, Compose):
+            todo[:0] = t.transforms
+        elif isinstance(t, (Resize, CenterCrop)):
+            steps.append(t)
+    if steps:
+        x = Compose(steps)(x)
+    return x, ds.y
+
+
 def _check_verbose(verbose, what: str) -> None:
     if isinstance(verbose, bool) or verbose not in (0, 1, 2):
         raise ValueError(f"{what}: verbose must be 0, 1 or 2, got {verbose!r}")
@@ -380,10 +402,7 @@ class Model:
         if validation_data is None:
             return None
         if isinstance(validation_data, training.DataLoader):
-            ds = validation_data.dataset
-            if getattr(ds, "y", None) is None or not hasattr(ds, "x"):
-                raise ValueError("validation_data: a DataLoader used for validation must hold an ArrayDataset with y")
-            validation_data = (ds.x, ds.y)
+            validation_data = _loader_validation_arrays(validation_data)
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data: expected a tuple (x_val, y_val) or (x_val, y_val, sample_weight)")
         vxs = self._prepare_inputs(validation_data[0], "validation_data x")
@@ -695,6 +714,13 @@ class Sequential(Model):
         if getattr(layer, "merge", False):
             raise ValueError(f"{self.name}: {type(layer).__name__} merges several tensors; build such models "
                              "with pydl.Model(inputs, outputs)")
+        layers_mod.base.require_core_layer(layer)
+        shape = getattr(layer, "input_shape", None)
+        if shape is not None:  # Keras 2: Dense(8, input_shape=(4,)) as the first layer
+            if self.layers or self.input_shape is not None:
+                raise ValueError(f"{self.name}: input_shape= belongs on the first layer only (and not beside an "
+                                 f"Input); {type(layer).__name__} {layer.name or ''} got {shape}")
+            self.input_shape = shape
         self.layers.append(layer)
         functional.assign_names(self.layers, self.name)
 

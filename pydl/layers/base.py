@@ -7,6 +7,7 @@ layer is one class here and one registration in C++ (csrc/nn/layer_registry.h).
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Dict, Optional, Type
 
 from .. import _validate
@@ -19,6 +20,39 @@ def _check_activation(owner: str, activation: Optional[str]) -> Optional[str]:
 
 
 _REGISTRY: Dict[str, Type["Layer"]] = {}
+
+
+def _accepts_input_shape(init):
+    """Keras 2's habit ``Dense(8, input_shape=(4,))`` on a Sequential's first layer: the
+    shape is kept on the layer (``layer.input_shape``) and Sequential starts from it."""
+    if getattr(init, "_takes_input_shape", False):
+        return init
+
+    @functools.wraps(init)
+    def __init__(self, *args, input_shape=None, **kwargs):
+        init(self, *args, **kwargs)
+        if input_shape is not None:
+            owner = type(self).__name__
+            if isinstance(input_shape, (int,)) and not isinstance(input_shape, bool):
+                input_shape = (input_shape,)
+            if not isinstance(input_shape, (tuple, list)) or not input_shape:
+                raise TypeError(f"{owner}: input_shape must be a tuple of positive ints (one sample, no batch "
+                                f"axis), got {input_shape!r}")
+            self.input_shape = tuple(_validate.positive_int(owner, "input_shape", d) for d in input_shape)
+        elif not hasattr(self, "input_shape"):
+            self.input_shape = None
+
+    __init__._takes_input_shape = True
+    return __init__
+
+
+def require_core_layer(layer) -> None:
+    """Layers run in C++: a subclass without a C++ layer behind it cannot be part of a model."""
+    if not type(layer).core_type:
+        supported = ", ".join(sorted(n for n, c in _REGISTRY.items() if c.core_type))
+        raise TypeError(f"{type(layer).__name__}: pydl runs every layer in C++, and custom Python layers (with "
+                        f"their own call/forward) are not supported; build the model from the built-in layers: "
+                        f"{supported}")
 
 
 class Layer:
@@ -34,6 +68,8 @@ class Layer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         name = cls.__name__
+        if "__init__" in vars(cls):
+            cls.__init__ = _accepts_input_shape(cls.__init__)
         if name.startswith("_"):
             return
         known = _REGISTRY.get(name)
@@ -42,7 +78,8 @@ class Layer:
         if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
             raise TypeError(f"a layer class named {name!r} is already registered ({known.__module__}."
                             f"{known.__qualname__}); saved models name layers by class, so pick another name")
-        _REGISTRY[name] = cls
+        if cls.core_type:  # without a C++ layer behind it there is nothing to save or load
+            _REGISTRY[name] = cls
 
     def __init__(self, name: Optional[str] = None):
         self.name = None if name is None else _validate.non_empty_str(type(self).__name__, "name", name)
@@ -75,6 +112,7 @@ class Layer:
 
     def core_config(self) -> Dict[str, Any]:
         """What the C++ core needs: the config plus the layer type."""
+        require_core_layer(self)
         return {"type": self.core_type, **self.get_config()}
 
     def __repr__(self) -> str:
