@@ -168,29 +168,23 @@ void def_loss_optim(py::module_& k) {
      py::arg("sample_weights") = py::none());
 
   k.def("optimizer_step", [](py::array_t<T> params, Array<T> grads, std::optional<py::array_t<T>> slot0,
-                             std::optional<py::array_t<T>> slot1, const py::dict& config, int64_t step) {
-    OptimizerConfig c;
-    c.kind = parse_optimizer(required_str(config, "kind", "optimizer_step config"));
-    for (auto [key, field] : {std::pair<const char*, double*>{"learning_rate", &c.learning_rate},
-                              {"momentum", &c.momentum}, {"weight_decay", &c.weight_decay},
-                              {"beta_1", &c.beta_1}, {"beta_2", &c.beta_2}, {"epsilon", &c.epsilon}})
-      if (config.contains(key)) *field = config[key].template cast<double>();
-    if (config.contains("nesterov")) c.nesterov = config["nesterov"].template cast<bool>();
-    validate(c);
+                             std::optional<py::array_t<T>> slot1, const py::dict& config, int64_t step,
+                             std::optional<py::array_t<T>> slot2) {
+    const OptimizerConfig c = to_optimizer_config(config);
     const int64_t n = params.size();
     if (grads.size() != n) throw ValueError("optimizer_step: grads and params differ in size");
-    T* s0 = nullptr; T* s1 = nullptr;
-    if (optimizer_slots(c) >= 1) {
-      if (!slot0 || slot0->size() != n) throw ValueError("optimizer_step: slot0 of the params' size needed");
-      s0 = inplace(*slot0, "slot0");
-    }
-    if (optimizer_slots(c) >= 2) {
-      if (!slot1 || slot1->size() != n) throw ValueError("optimizer_step: slot1 of the params' size needed");
-      s1 = inplace(*slot1, "slot1");
+    std::optional<py::array_t<T>>* given[kMaxSlots] = {&slot0, &slot1, &slot2};
+    SlotPtrs<T> slots{};
+    for (int k = 0; k < optimizer_slots(c); ++k) {
+      const std::string name = "slot" + std::to_string(k);
+      if (!*given[k] || (*given[k])->size() != n)
+        throw ValueError("optimizer_step: " + name + " of the params' size needed");
+      slots[k] = inplace(**given[k], name.c_str());
     }
     if (step < 1) throw ValueError("optimizer_step: step counts from 1");
-    return optimizer_step<T>(inplace(params, "params"), grads.data(), s0, s1, n, c, step);
-  }, py::arg("params"), py::arg("grads"), py::arg("slot0"), py::arg("slot1"), py::arg("config"), py::arg("step"));
+    return optimizer_step<T>(inplace(params, "params"), grads.data(), slots, n, c, step);
+  }, py::arg("params"), py::arg("grads"), py::arg("slot0"), py::arg("slot1"), py::arg("config"), py::arg("step"),
+     py::arg("slot2") = py::none(), "One fused step; slots in optimizer_slots' order (see optim.h).");
 
   k.def("global_norm", [](Array<T> g) { return global_norm<T>(g.data(), g.size()); }, py::arg("g"));
   k.def("clip_by_global_norm", [](py::array_t<T> g, double max_norm) {

@@ -1,4 +1,6 @@
 // Graph and Trainer: the compiled network and the training engine.
+#include <algorithm>
+
 #include "bind/common.h"
 #include "core/interrupt.h"
 #include "nn/graph.h"
@@ -46,20 +48,53 @@ LayerConfig to_layer_config(const py::dict& d) {
   return c;
 }
 
+}  // namespace
+
+// Each kind takes its own keys (Keras' names); any other key is an error, so that a typo or
+// another library's name ("lr") is never silently ignored.
 OptimizerConfig to_optimizer_config(const py::dict& d) {
   OptimizerConfig c;
   c.kind = parse_optimizer(required_str(d, "kind", "optimizer config"));
-  auto num = [&](const char* k, double& field) { read_field(d, k, field); };
-  num("learning_rate", c.learning_rate);
-  num("momentum", c.momentum);
-  num("weight_decay", c.weight_decay);
-  num("beta_1", c.beta_1);
-  num("beta_2", c.beta_2);
-  num("epsilon", c.epsilon);
-  num("clipnorm", c.clipnorm);
-  if (d.contains("nesterov")) c.nesterov = d["nesterov"].cast<bool>();
+  std::vector<std::string> keys{"kind", "learning_rate", "clipnorm", "weight_decay"};
+  switch (c.kind) {
+    case OptimizerKind::SGD: keys.insert(keys.end(), {"momentum", "nesterov"}); break;
+    case OptimizerKind::Adam:
+    case OptimizerKind::AdamW: keys.insert(keys.end(), {"beta_1", "beta_2", "epsilon"}); break;
+    case OptimizerKind::RMSprop: keys.insert(keys.end(), {"rho", "momentum", "epsilon", "centered"}); break;
+    case OptimizerKind::Adagrad: keys.insert(keys.end(), {"initial_accumulator_value", "epsilon"}); break;
+  }
+  for (auto item : d) {
+    const std::string key = py::str(item.first);
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      std::string known;
+      for (size_t i = 1; i < keys.size(); ++i) known += (i > 1 ? ", " : "") + keys[i];
+      throw ValueError(std::string("optimizer ") + optimizer_name(c.kind) + ": unknown setting '" + key +
+                       "' (expected " + known + ")");
+    }
+  }
+  try {
+    read_field(d, "learning_rate", c.learning_rate);
+    read_field(d, "clipnorm", c.clipnorm);
+    read_field(d, "weight_decay", c.weight_decay);
+    read_field(d, "momentum", c.momentum);
+    read_field(d, "nesterov", c.nesterov);
+    read_field(d, "beta_1", c.beta_1);
+    read_field(d, "beta_2", c.beta_2);
+    read_field(d, "rho", c.rho);
+    read_field(d, "centered", c.centered);
+    read_field(d, "initial_accumulator_value", c.initial_accumulator_value);
+    // Adam's default epsilon is 1e-8, Keras' RMSprop and Adagrad use 1e-7.
+    if (c.kind == OptimizerKind::RMSprop || c.kind == OptimizerKind::Adagrad) c.epsilon = 1e-7;
+    read_field(d, "epsilon", c.epsilon);
+  } catch (const py::cast_error&) {
+    throw ValueError(std::string("optimizer ") + optimizer_name(c.kind) + ": a setting has an unusable value in " +
+                     std::string(py::repr(d)));
+  }
+  validate(c);
   return c;
 }
+
+namespace {
 
 std::string shape_of(const py::array& x) {
   std::string got = "(";
@@ -455,6 +490,29 @@ void bind_nn(py::module_& m) {
       .def_property("step", &Trainer::step, &Trainer::set_step)
       .def_property("learning_rate", [](const Trainer& t) { return t.optimizer().learning_rate; },
                     &Trainer::set_learning_rate)
+      .def("set_frozen", [](Trainer& t, const py::iterable& ranges) {
+        std::vector<ParamRange> rs;
+        for (auto item : ranges) {
+          auto pair = py::reinterpret_borrow<py::object>(item);
+          if (!py::isinstance<py::sequence>(pair) || py::len(pair) != 2)
+            throw py::type_error("set_frozen: expected (offset, size) pairs, got " + std::string(py::repr(pair)));
+          try {
+            rs.push_back(ParamRange{pair[py::int_(0)].cast<int64_t>(), pair[py::int_(1)].cast<int64_t>()});
+          } catch (const py::cast_error&) {
+            throw py::type_error("set_frozen: expected integer (offset, size) pairs, got " + std::string(py::repr(pair)));
+          }
+        }
+        t.set_frozen(std::move(rs));
+      }, py::arg("ranges"),
+      "Freezes (offset, size) ranges of the flat parameter buffer (see Graph.params() for each "
+      "weight's offset and size): training gives them no update, no weight decay and no optimizer "
+      "state change, and clipnorm leaves their gradients out. Replaces the previous ranges; [] "
+      "unfreezes everything.")
+      .def_property_readonly("frozen", [](const Trainer& t) {
+        std::vector<std::pair<int64_t, int64_t>> out;
+        for (const ParamRange& r : t.frozen()) out.emplace_back(r.offset, r.size);
+        return out;
+      }, "The frozen (offset, size) ranges, sorted by offset.")
       .def("slots", [](py::object self) {
         Trainer& t = self.cast<Trainer&>();
         py::list out;

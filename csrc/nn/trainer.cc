@@ -38,8 +38,33 @@ Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig op
     set_class_weights(j, heads_[j].class_weights);
   }
   const int64_t n = g_.num_params();
-  if (slots() >= 1) slot0_.resize(n);
-  if (slots() >= 2) slot1_.resize(n);
+  for (int k = 0; k < slots(); ++k) slots_[k].resize(n);
+  if (opt_.kind == OptimizerKind::Adagrad)  // the accumulator starts at its initial value, as in PyTorch
+    std::fill(slots_[0].data(), slots_[0].data() + n, float(opt_.initial_accumulator_value));
+}
+
+SlotPtrs<float> Trainer::slot_ptrs() {
+  SlotPtrs<float> p{};
+  for (int k = 0; k < slots(); ++k) p[k] = slots_[k].data();
+  return p;
+}
+
+void Trainer::set_frozen(std::vector<ParamRange> ranges) {
+  const int64_t n = g_.num_params();
+  for (const ParamRange& r : ranges) {
+    if (r.offset < 0) throw ValueError("set_frozen: expected offsets >= 0, got " + std::to_string(r.offset));
+    if (r.size < 1) throw ValueError("set_frozen: expected sizes >= 1, got " + std::to_string(r.size));
+    if (r.size > n - r.offset)
+      throw ValueError("set_frozen: range (" + std::to_string(r.offset) + ", " + std::to_string(r.size) +
+                       ") reaches beyond the " + std::to_string(n) + " parameters (num_params)");
+  }
+  std::sort(ranges.begin(), ranges.end(), [](const ParamRange& a, const ParamRange& b) { return a.offset < b.offset; });
+  for (size_t i = 1; i < ranges.size(); ++i)
+    if (ranges[i].offset < ranges[i - 1].offset + ranges[i - 1].size)
+      throw ValueError("set_frozen: ranges overlap at offset " + std::to_string(ranges[i].offset));
+  UseGate::Exclusive use(g_.gate(), "set_frozen");
+  frozen_ = std::move(ranges);
+  bounds_.known = false;  // the bounds cover the parameters a step updates
 }
 
 void Trainer::set_class_weights(size_t j, std::vector<float> w) {
@@ -100,8 +125,7 @@ void Trainer::set_step(int64_t s) {
 }
 
 void Trainer::measure_bounds() {
-  bounds_ = measure_update_bounds<float>(g_.param_data(), slots() >= 1 ? slot0_.data() : nullptr,
-                                         slots() >= 2 ? slot1_.data() : nullptr, g_.num_params());
+  bounds_ = measure_update_bounds<float>(g_.param_data(), slot_ptrs(), g_.num_params(), &frozen_);
 }
 
 void Trainer::report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st) {
@@ -241,14 +265,18 @@ bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st) {
   }
   g_.zero_grads();
   g_.backward();
-  if (opt_.clipnorm > 0) clip_by_global_norm<float>(g_.grad_data(), n_params, opt_.clipnorm);
+  if (opt_.clipnorm > 0) {
+    // Frozen parameters take no part in the norm (PyTorch and Keras clip the trainable ones).
+    for (const ParamRange& r : frozen_) std::fill(g_.grad_data() + r.offset, g_.grad_data() + r.offset + r.size, 0.0f);
+    clip_by_global_norm<float>(g_.grad_data(), n_params, opt_.clipnorm);
+  }
   const double lr_before = opt_.learning_rate;
   if (!lr_table_.empty()) {
     const int64_t i = std::min<int64_t>(step_ - lr_table_start_, int64_t(lr_table_.size()) - 1);
     opt_.learning_rate = lr_table_[std::max<int64_t>(i, 0)];
   }
-  if (!optimizer_step<float>(g_.param_data(), g_.grad_data(), slot0_.data(), slot1_.data(), n_params, opt_,
-                             step_ + 1, &bounds_)) {
+  if (!optimizer_step<float>(g_.param_data(), g_.grad_data(), slot_ptrs(), n_params, opt_, step_ + 1, &bounds_,
+                             &frozen_)) {
     // Refused: weights, moments, step and learning rate stay those of the last finite step.
     opt_.learning_rate = lr_before;
     st.nonfinite_batch = st.batches;

@@ -6,6 +6,7 @@
 // Training holds the graph's gate exclusively; evaluate and predict hold it shared and run on
 // a leased replica of the graph with buffers of their own (see graph.h).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -121,7 +122,12 @@ class Trainer {
   int64_t step() const { return step_; }
   void set_step(int64_t s);
   int slots() const { return optimizer_slots(opt_); }
-  float* slot_data(int i) { return i == 0 ? slot0_.data() : slot1_.data(); }
+  float* slot_data(int i) { return slots_.at(size_t(i)).data(); }
+  // Frozen parameters: ranges of the flat buffer that training leaves alone (no update, no
+  // weight decay, no optimizer state change; their gradients are left out of clipnorm's
+  // norm). Any order; overlapping or out-of-range ranges are refused. Empty: none frozen.
+  void set_frozen(std::vector<ParamRange> ranges);
+  const std::vector<ParamRange>& frozen() const { return frozen_; }
   // Checks that d fits the graph's inputs and heads (`what` names the caller in errors).
   void check_data(const DataRef& d, const char* what) const;
 
@@ -130,6 +136,7 @@ class Trainer {
   void plan(int64_t batch_size);
   // The weights' and moments' magnitudes, for optimizer_step's cheap finiteness proof.
   void measure_bounds();
+  SlotPtrs<float> slot_ptrs();
   // Calls progress every `every` batches, then re-measures the bounds.
   void report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st);
   // The weighted loss of g's outputs against the targets in b; d loss / d outputs into g's
@@ -148,7 +155,8 @@ class Trainer {
   bool sample_weighted_ = false;     // this epoch's data carries sample weights
   OptimizerConfig opt_;
   int64_t step_ = 0;
-  Buffer<float> slot0_, slot1_;
+  std::array<Buffer<float>, kMaxSlots> slots_;
+  std::vector<ParamRange> frozen_;  // sorted, disjoint
   UpdateBounds bounds_;
   BatchBuffers batch_;         // training's own
   Buffer<int64_t> order_all_;  // the epoch's sample order
