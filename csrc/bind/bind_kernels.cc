@@ -139,23 +139,32 @@ template <typename T>
 void def_loss_optim(py::module_& k) {
   k.def("loss", [](Array<T> logits, std::optional<Array<int32_t>> labels, std::optional<Array<T>> targets,
                    const std::string& kind, std::optional<Array<T>> class_weights, double label_smoothing,
-                   std::optional<Array<T>> sample_weights) {
+                   std::optional<Array<T>> sample_weights, bool from_logits, std::optional<Array<T>> pos_weight) {
     if (logits.ndim() != 2) throw ValueError("loss: expected 2-D logits");
     LossArgs<T> a;
     a.kind = parse_loss(kind);
     a.class_weights = class_weights ? class_weights->data() : nullptr;
     a.label_smoothing = label_smoothing;
+    a.from_logits = from_logits;
+    if (pos_weight) {
+      if (a.kind != LossKind::BinaryCrossEntropy) throw ValueError("loss: pos_weight applies to binary_cross_entropy");
+      if (pos_weight->size() != 1 && pos_weight->size() != logits.shape(1))
+        throw ValueError("loss: expected one pos_weight or one per column");
+      a.pos_weight = pos_weight->data();
+      a.pos_weight_size = pos_weight->size();
+    }
     const int64_t rows = logits.shape(0), cols = logits.shape(1);
     if (sample_weights && sample_weights->size() != rows) throw ValueError("loss: expected one sample weight per row");
     a.sample_weights = sample_weights ? sample_weights->data() : nullptr;
-    if (a.kind == LossKind::CrossEntropy) {
+    if (uses_labels(a.kind)) {
       if (!labels || labels->size() != rows) throw ValueError("loss: cross_entropy needs one label per row");
       for (int64_t i = 0; i < rows; ++i)
         if (labels->data()[i] < 0 || labels->data()[i] >= cols) throw ValueError("loss: label out of range");
       if (class_weights && class_weights->size() != cols) throw ValueError("loss: expected one weight per class");
     } else {
       if (!targets || targets->size() != rows * cols) throw ValueError("loss: expected targets shaped like logits");
-      if (class_weights && class_weights->size() != 2) throw ValueError("loss: expected 2 class weights");
+      if (class_weights && (a.kind != LossKind::BinaryCrossEntropy || class_weights->size() != 2))
+        throw ValueError("loss: expected 2 class weights, for binary_cross_entropy");
     }
     Array<T> grad = empty_like(logits);
     std::vector<double> ws(2 * rows);
@@ -165,7 +174,7 @@ void def_loss_optim(py::module_& k) {
     return py::make_tuple(l, grad);
   }, py::arg("logits"), py::arg("labels") = py::none(), py::arg("targets") = py::none(),
      py::arg("kind") = "cross_entropy", py::arg("class_weights") = py::none(), py::arg("label_smoothing") = 0.0,
-     py::arg("sample_weights") = py::none());
+     py::arg("sample_weights") = py::none(), py::arg("from_logits") = true, py::arg("pos_weight") = py::none());
 
   k.def("optimizer_step", [](py::array_t<T> params, Array<T> grads, std::optional<py::array_t<T>> slot0,
                              std::optional<py::array_t<T>> slot1, const py::dict& config, int64_t step,
@@ -191,7 +200,7 @@ void def_loss_optim(py::module_& k) {
     return clip_by_global_norm<T>(inplace(g, "g"), g.size(), max_norm);
   }, py::arg("g"), py::arg("max_norm"));
   k.def("accuracy_count", [](Array<T> logits, std::optional<Array<int32_t>> labels,
-                             std::optional<Array<T>> targets, const std::string& kind) {
+                             std::optional<Array<T>> targets, const std::string& kind, bool from_logits) {
     const LossKind lk = parse_loss(kind);
     auto lm = as_matrix<const T>(logits, "logits");
     if (lk == LossKind::CrossEntropy) {
@@ -199,16 +208,16 @@ void def_loss_optim(py::module_& k) {
       require_size(*labels, lm.rows, "accuracy_count labels");
       for (int64_t i = 0; i < lm.rows; ++i)
         if (labels->data()[i] < 0 || labels->data()[i] >= lm.cols) throw ValueError("accuracy_count: label out of range");
-    } else if (lk == LossKind::BinaryCrossEntropy) {
-      if (!targets) throw ValueError("accuracy_count: binary_cross_entropy needs targets");
+    } else if (is_classification(lk)) {
+      if (!targets) throw ValueError(std::string("accuracy_count: ") + loss_name(lk) + " needs targets");
       require_size(*targets, lm.size(), "accuracy_count targets");
     }
     Matrix<const T> tm = targets ? as_matrix<const T>(*targets, "targets") : Matrix<const T>();
     AccuracyCount a = accuracy_count<T>(as_matrix<const T>(logits, "logits"), labels ? labels->data() : nullptr,
-                                        tm, parse_loss(kind));
+                                        tm, lk, from_logits);
     return py::make_tuple(a.correct, a.total);
   }, py::arg("logits"), py::arg("labels") = py::none(), py::arg("targets") = py::none(),
-     py::arg("kind") = "cross_entropy");
+     py::arg("kind") = "cross_entropy", py::arg("from_logits") = true);
 }
 
 MergeOp parse_merge(const std::string& op) {

@@ -196,12 +196,33 @@ py::dict head_dict(const HeadStats& h, int64_t samples) {
   return d;
 }
 
+// One output's loss: loss, class_weights, label_smoothing, weight, from_logits, pos_weight (a
+// number or one per output column); other keys are errors.
 HeadConfig to_head(const py::dict& d) {
   HeadConfig h;
   h.loss = parse_loss(required_str(d, "loss", "trainer head"));
-  read_field(d, "class_weights", h.class_weights);
-  read_field(d, "label_smoothing", h.label_smoothing);
-  read_field(d, "weight", h.weight);
+  static const char* const kKeys[] = {"loss", "class_weights", "label_smoothing", "weight", "from_logits",
+                                      "pos_weight"};
+  for (auto item : d) {
+    const std::string key = py::str(item.first);
+    if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) == std::end(kKeys))
+      throw ValueError("trainer head: unknown key '" + key +
+                       "' (expected loss, class_weights, label_smoothing, weight, from_logits, pos_weight)");
+  }
+  try {
+    read_field(d, "class_weights", h.class_weights);
+    read_field(d, "label_smoothing", h.label_smoothing);
+    read_field(d, "weight", h.weight);
+    read_field(d, "from_logits", h.from_logits);
+    if (d.contains("pos_weight") && !d["pos_weight"].is_none()) {
+      py::handle pw = d["pos_weight"];
+      if (py::isinstance<py::float_>(pw) || py::isinstance<py::int_>(pw)) h.pos_weight = {pw.cast<float>()};
+      else h.pos_weight = pw.cast<std::vector<float>>();
+    }
+  } catch (const py::cast_error&) {
+    throw ValueError(std::string("trainer head (") + loss_name(h.loss) + "): a setting has an unusable value in " +
+                     std::string(py::repr(d)));
+  }
   return h;
 }
 
@@ -423,7 +444,8 @@ void bind_nn(py::module_& m) {
              return new Trainer(g, std::move(hs), to_optimizer_config(optimizer));
            }),
            py::arg("graph"), py::arg("heads"), py::arg("optimizer"), py::keep_alive<1, 2>(),
-           "heads: one dict per model output: loss, class_weights, label_smoothing, weight.")
+           "heads: one dict per model output: loss, class_weights, label_smoothing, weight, from_logits "
+           "(default True), pos_weight (binary: a number or one per output column).")
       .def(py::init([](Graph& g, const std::string& loss, std::vector<float> class_weights,
                        double label_smoothing, const py::dict& optimizer) {
              return new Trainer(g, {HeadConfig{parse_loss(loss), std::move(class_weights), label_smoothing, 1.0}},
@@ -487,6 +509,12 @@ void bind_nn(py::module_& m) {
                     "The first output's class weights (empty: none).")
       .def("set_class_weights", &Trainer::set_class_weights, py::arg("head"), py::arg("weights"))
       .def_property_readonly("num_heads", &Trainer::num_heads)
+      .def_property_readonly("fused_heads", [](const Trainer& t) {
+        std::vector<bool> out;
+        for (size_t j = 0; j < t.num_heads(); ++j) out.push_back(t.fused(j));
+        return out;
+      }, "Per output: whether its loss (from_logits=False) is computed from the logits under the "
+         "output's final sigmoid/softmax Activation node, whose backward is then skipped.")
       .def_property("step", &Trainer::step, &Trainer::set_step)
       .def_property("learning_rate", [](const Trainer& t) { return t.optimizer().learning_rate; },
                     &Trainer::set_learning_rate)

@@ -1,6 +1,11 @@
-// Losses on logits, forward and backward in one pass. All reduce by the mean, as PyTorch's
-// defaults do: cross-entropy over the batch (weighted by class weights when given, divided
-// by the sum of the targets' weights), the others over every element.
+// Losses, forward and backward in one pass. All reduce by the mean, as PyTorch's defaults do:
+// cross-entropy over the batch (weighted by class weights when given, divided by the sum of
+// the targets' weights), the others over every element.
+//
+// Inputs are logits by default (numerically stable log-sum-exp / softplus forms). With
+// from_logits = false they are probabilities, as Keras reads them: clipped to
+// [kProbEpsilon, 1 - kProbEpsilon] (categorical ones first divided by their row sum), and the
+// gradient is the exact gradient of that clipped expression (zero where the clip is active).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -9,25 +14,40 @@
 
 namespace pydl {
 
-enum class LossKind { CrossEntropy, BinaryCrossEntropy, MSE, MAE };
+// CrossEntropy: integer class labels (sparse); CategoricalCrossEntropy: one-hot or soft targets
+// shaped like the output.
+enum class LossKind { CrossEntropy, BinaryCrossEntropy, MSE, MAE, CategoricalCrossEntropy };
 
 LossKind parse_loss(const std::string& name);  // throws ValueError naming the choices
 const char* loss_name(LossKind k);
+inline bool uses_labels(LossKind k) { return k == LossKind::CrossEntropy; }
+inline bool is_softmax_loss(LossKind k) {
+  return k == LossKind::CrossEntropy || k == LossKind::CategoricalCrossEntropy;
+}
+inline bool is_classification(LossKind k) { return is_softmax_loss(k) || k == LossKind::BinaryCrossEntropy; }
+
+constexpr double kProbEpsilon = 1e-7;  // Keras' backend epsilon
 
 template <typename T>
 struct LossArgs {
   LossKind kind = LossKind::CrossEntropy;
   const T* class_weights = nullptr;  // cross-entropy: one per class; binary: {w0, w1}
-  double label_smoothing = 0.0;      // cross-entropy only
+  double label_smoothing = 0.0;      // cross-entropy, categorical
   // One per row, or null: multiplies the row's loss and weight, so the mean stays
   // sum(w * l) / sum(w) (with class weights the two multiply). A batch whose sample weights
   // are all zero has loss 0 and a zero gradient.
   const T* sample_weights = nullptr;
+  bool from_logits = true;
+  // Binary: PyTorch's BCEWithLogitsLoss pos_weight, multiplying the positive term
+  // -y log p; pos_weight_size 1 (one for all columns) or one per column; null: none.
+  const T* pos_weight = nullptr;
+  int64_t pos_weight_size = 0;
 };
 
-// Returns the reduced loss. When dlogits.data is non-null it receives d loss / d logits
-// (it may alias nothing else). `labels` (int32 class ids) is read for cross-entropy,
-// `targets` (shaped like logits) for the others. `workspace` holds 2 * rows doubles.
+// Returns the reduced loss. When dlogits.data is non-null it receives d loss / d logits (or
+// d loss / d probabilities; it may alias nothing else). `labels` (int32 class ids) is read for
+// cross-entropy, `targets` (shaped like logits) for the others. `workspace` holds 2 * rows
+// doubles.
 template <typename T>
 double loss_forward_backward(Matrix<T> dlogits, double* workspace, Matrix<const T> logits,
                              const int32_t* labels, Matrix<const T> targets,

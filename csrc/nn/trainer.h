@@ -21,8 +21,8 @@
 namespace pydl {
 
 // A data set the caller owns: xs[i] is (n, input_size(i)) float32, one per graph input; per
-// head j, labels[j] (n,) int32 for cross-entropy or targets[j] (n, output_size(j)) float32
-// for the other losses; sample_weight (n,) or null.
+// head j, labels[j] (n,) int32 for (sparse) cross-entropy or targets[j] (n, output_size(j))
+// float32 for the other losses (categorical_crossentropy included); sample_weight (n,) or null.
 struct DataRef {
   std::vector<const float*> xs;
   int64_t n = 0;
@@ -37,6 +37,12 @@ struct HeadConfig {
   std::vector<float> class_weights;  // empty: none
   double label_smoothing = 0.0;
   double weight = 1.0;               // its share of the total loss
+  // false: the output holds probabilities. When a sigmoid (binary) or softmax (cross-entropy,
+  // categorical) Activation node makes the output (Graph::output_activation), the loss is
+  // fused: computed from that node's input as logits, exactly and stably, and backward starts
+  // there. Otherwise the probabilities are clipped as Keras does.
+  bool from_logits = true;
+  std::vector<float> pos_weight;     // binary only: empty, one value, or one per output column
 };
 
 struct HeadStats {
@@ -106,6 +112,8 @@ class Trainer {
   double loss_and_gradients(const DataRef& data, bool training, uint64_t seed);
 
   size_t num_heads() const { return heads_.size(); }
+  // Whether head j's loss is fused with the output's final sigmoid/softmax (see HeadConfig).
+  bool fused(size_t j) const { return fused_.at(j) != 0; }
   const HeadConfig& head(size_t j) const { return heads_[j]; }
   // Replaces head j's class weights (empty: none); checked like the constructor's.
   void set_class_weights(size_t j, std::vector<float> w);
@@ -150,6 +158,11 @@ class Trainer {
   Graph& g_;
   std::vector<HeadConfig> heads_;
   std::vector<LossArgs<float>> loss_args_;
+  std::vector<uint8_t> fused_;       // per head: the loss reads the output's logits
+  // The matrix head j's loss and metrics read: the output, or its logits when fused.
+  static Matrix<const float> loss_input(Graph& g, const std::vector<uint8_t>& fused, size_t j) {
+    return fused[j] ? g.output_logits(j) : g.output(j);
+  }
   std::vector<MetricSpec> metric_specs_;
   std::vector<double> head_losses_;  // of the last batch
   bool sample_weighted_ = false;     // this epoch's data carries sample weights
