@@ -157,9 +157,20 @@ DataHolder make_data(const Trainer& t, const py::object& x, const py::object& la
     if (!ts[j].is_none()) {
       h.targets.push_back(Array<float>::ensure(ts[j]));
       if (!h.targets.back()) throw ValueError(what + ": targets are not a numeric array");
-      if (d.n < 0) d.n = h.targets.back().shape(0);
-      if (h.targets.back().size() != d.n * g.output_size(j))
-        throw ValueError(what + ": expected targets of shape " + shape_str(g.output_shape(j)));
+      const Array<float>& tj = h.targets.back();
+      if (tj.ndim() < 1) throw ValueError(what + ": expected an array of targets, got a scalar");
+      if (d.n < 0) d.n = tj.shape(0);
+      // Categorical targets are class distributions: exactly (samples, classes), so labels or
+      // a transposed array cannot pass for them.
+      bool ok = tj.size() == d.n * g.output_size(j);
+      if (t.head(j).loss == LossKind::CategoricalCrossEntropy)
+        ok = ok && tj.ndim() == 2 && tj.shape(0) == d.n && tj.shape(1) == g.output_size(j);
+      if (!ok) {
+        std::string want = "(" + std::to_string(d.n);
+        for (int64_t dim : g.output_shape(j)) want += ", " + std::to_string(dim);
+        throw ValueError(what + ": " + loss_name(t.head(j).loss) + " expects targets of shape " + want + "), got " +
+                         shape_of(tj));
+      }
       tp = h.targets.back().data();
     }
     d.labels.push_back(lp);
