@@ -453,3 +453,130 @@ def test_python_loss_classes():
 def test_python_loss_arguments_are_checked(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+def test_evaluate_reads_live_logits_when_later_nodes_could_reuse_their_buffer(rng):
+    # z -> p (sigmoid output 0); then q = dense(x), r = dense(q) (output 1) run after p. An
+    # inference replica frees a tensor's buffer after its last reader: the fused loss reads z
+    # after the whole forward, so z must stay alive.
+    layers = [dense("z", 4), act("p", "sigmoid"), dense("q", 4), dense("r", 4)]
+    g = _core.Graph([[3]], layers, [(0, [0]), (1, [1]), (2, [0]), (3, [3])], [2, 4])
+    g.init_params(4)
+    heads = [{"loss": "binary_cross_entropy", "from_logits": False}, {"loss": "mse"}]
+    tr = _core.Trainer(g, heads, {"kind": "sgd"})
+    assert tr.fused_heads == [True, False]
+    x = rng.normal(size=(9, 3)).astype(np.float32)
+    t = (rng.random((9, 4)) > 0.5).astype(np.float32)
+    r = rng.normal(size=(9, 4)).astype(np.float32)
+    buf = np.array(g.param_buffer(), np.float64)
+    z = x.astype(np.float64) @ buf[:12].reshape(3, 4) + buf[12:16]
+    ev = tr.evaluate(x, [None, None], [t, r], 9)
+    assert ev["heads"][0]["loss"] == pytest.approx(bce_logits_ref(z, t.astype(np.float64)), rel=1e-6)
+
+
+# ------------------------------------------------------------------ custom loss (Python object)
+class Huberish:
+    """Per-sample loss sum_c log(cosh(y_pred - y_true)), counted calls."""
+
+    def __init__(self, fail_at=None, bad=None):
+        self.calls = self.gradients = 0
+        self.fail_at, self.bad = fail_at, bad
+
+    def call(self, y_true, y_pred):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise KeyError("no such target")
+        assert y_true.dtype == np.float32 and y_pred.dtype == np.float32 and y_true.shape == y_pred.shape
+        out = np.log(np.cosh(y_pred.astype(np.float64) - y_true)).sum(axis=1)
+        return out[:, None] if self.bad == "call" else out
+
+    def gradient(self, y_true, y_pred):
+        self.gradients += 1
+        g = np.tanh(y_pred.astype(np.float64) - y_true)
+        return g[:, :1] if self.bad == "gradient" else g
+
+
+def custom_problem(rng, n=12):
+    g = linear_graph(3, 2)
+    g.init_params(5)
+    x = rng.normal(size=(n, 3)).astype(np.float32)
+    t = rng.normal(size=(n, 2)).astype(np.float32)
+    return g, x, t
+
+
+def test_custom_loss_loss_and_gradients_match_numpy(rng):
+    g, x, t = custom_problem(rng)
+    obj = Huberish()
+    tr = _core.Trainer(g, [{"loss": "custom", "object": obj}], {"kind": "sgd"})
+    sw = (rng.random(12) + 0.1).astype(np.float32)
+    buf = np.array(g.param_buffer(), np.float64)
+
+    def total(params):
+        z = x.astype(np.float64) @ params[:6].reshape(3, 2) + params[6:]
+        per = np.log(np.cosh(z - t)).sum(axis=1)
+        return (sw * per).sum() / sw.sum()
+
+    loss = tr.loss_and_gradients(x, None, t, sample_weight=sw)
+    assert (obj.calls, obj.gradients) == (1, 1)  # once per batch
+    assert loss == pytest.approx(total(buf), rel=1e-6)
+    np.testing.assert_allclose(g.grad_buffer(), numeric_grad(total, buf), rtol=1e-5, atol=1e-7)
+    ev = tr.evaluate(x, None, t, 12, sample_weight=sw)
+    assert ev["loss"] == pytest.approx(total(buf), rel=1e-6)
+    tr.evaluate(x, None, t, 5, sample_weight=sw)
+    assert obj.calls == 1 + 1 + 3 and obj.gradients == 1  # evaluate: once per batch, no gradient
+
+
+def test_custom_loss_trains_like_the_builtin_mse(rng):
+    class HalfSquares:
+        def call(self, y_true, y_pred):
+            return ((y_pred.astype(np.float64) - y_true) ** 2).mean(axis=1)
+
+        def gradient(self, y_true, y_pred):
+            return 2 * (y_pred.astype(np.float64) - y_true) / y_pred.shape[1]
+
+    weights = []
+    for head in ({"loss": "custom", "object": HalfSquares()}, {"loss": "mse"}):
+        g, x, t = custom_problem(np.random.default_rng(8), n=40)
+        tr = _core.Trainer(g, [head], {"kind": "adam", "learning_rate": 0.01})
+        for epoch in range(3):
+            stats = tr.fit_epoch(x, None, t, 8, True, 0, epoch)
+        assert stats["batches"] == 5
+        weights.append(np.array(g.param_buffer()))
+    np.testing.assert_allclose(weights[0], weights[1], rtol=1e-5, atol=1e-6)
+
+
+def test_custom_loss_exception_propagates_and_keeps_the_last_complete_step(rng):
+    g, x, t = custom_problem(rng, n=32)
+    start = np.array(g.param_buffer())
+    tr = _core.Trainer(g, [{"loss": "custom", "object": Huberish(fail_at=3)}], {"kind": "sgd", "learning_rate": 0.1})
+    with pytest.raises(KeyError, match="no such target"):
+        tr.fit_epoch(x, None, t, 8, False, 0, 0)
+    assert tr.step == 2
+    # the same two batches through a trainer whose loss never fails
+    g2 = linear_graph(3, 2)
+    g2.param_buffer()[:] = start
+    tr2 = _core.Trainer(g2, [{"loss": "custom", "object": Huberish()}], {"kind": "sgd", "learning_rate": 0.1})
+    tr2.fit_epoch(x[:16], None, t[:16], 8, False, 0, 0)
+    np.testing.assert_array_equal(g.param_buffer(), g2.param_buffer())
+    # the gate was released and the trainer stays usable
+    assert tr.train_batch(x[:8], None, t[:8], 0) and tr.step == 3
+
+
+@pytest.mark.parametrize("bad, match", [("call", r"custom loss call: expected a float array of shape \(12,\), "
+                                                 r"got \(12, 1\)"),
+                                        ("gradient", r"custom loss gradient: .*shape \(12, 2\), got \(12, 1\)")])
+def test_custom_loss_results_are_shape_checked(rng, bad, match):
+    g, x, t = custom_problem(rng)
+    tr = _core.Trainer(g, [{"loss": "custom", "object": Huberish(bad=bad)}], {"kind": "sgd"})
+    with pytest.raises(ValueError, match=match):
+        tr.loss_and_gradients(x, None, t)
+
+
+def test_custom_loss_object_and_head_are_checked():
+    g = linear_graph(3, 2)
+    with pytest.raises(TypeError, match=r"call\(y_true, y_pred\) and gradient"):
+        _core.Trainer(g, [{"loss": "custom", "object": object()}], {"kind": "sgd"})
+    with pytest.raises(ValueError, match="'custom' and an 'object'"):
+        _core.Trainer(g, [{"loss": "custom"}], {"kind": "sgd"})
+    with pytest.raises(ValueError, match="'custom' and an 'object'"):
+        _core.Trainer(g, [{"loss": "mse", "object": Huberish()}], {"kind": "sgd"})

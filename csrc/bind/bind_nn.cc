@@ -207,19 +207,70 @@ py::dict head_dict(const HeadStats& h, int64_t samples) {
   return d;
 }
 
+// A Python object with call(y_true, y_pred) -> per-sample losses and gradient(y_true, y_pred)
+// -> d loss_i / d y_pred, as a CustomLoss. y_true and y_pred are float32 copies shaped
+// (rows, *output_shape); the results are checked for their shapes. The GIL is taken for the
+// call only; a Python exception propagates as itself.
+CustomLoss python_loss(const py::object& obj, const Shape& out_shape) {
+  for (const char* m : {"call", "gradient"})
+    if (!py::hasattr(obj, m) || !PyCallable_Check(obj.attr(m).ptr()))
+      throw py::type_error("custom loss: expected an object with call(y_true, y_pred) and gradient(y_true, y_pred) "
+                           "methods, got " + std::string(py::repr(obj)));
+  // The object is released with the GIL held, whichever thread drops the last copy.
+  std::shared_ptr<py::object> held(new py::object(obj), [](py::object* o) {
+    py::gil_scoped_acquire gil;
+    delete o;
+  });
+  return [held, out_shape](Matrix<const float> y_pred, Matrix<const float> y_true, double* per_sample,
+                           Matrix<float> grad) {
+    py::gil_scoped_acquire gil;
+    std::vector<py::ssize_t> shape{py::ssize_t(y_pred.rows)};
+    for (int64_t d : out_shape) shape.push_back(py::ssize_t(d));
+    auto copy = [&](Matrix<const float> m) {
+      py::array_t<float> a(shape);
+      std::copy(m.data, m.data + m.size(), a.mutable_data());
+      return a;
+    };
+    py::array_t<float> yp = copy(y_pred), yt = copy(y_true);
+    // r as float64, exactly of `want`'s shape.
+    auto checked = [&](const py::object& r, const char* what, const std::vector<py::ssize_t>& want) {
+      auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(r);
+      bool ok = a && a.ndim() == py::ssize_t(want.size());
+      for (size_t i = 0; ok && i < want.size(); ++i) ok = a.shape(py::ssize_t(i)) == want[i];
+      if (!ok) {
+        std::string w = "(";
+        for (size_t i = 0; i < want.size(); ++i) w += (i ? ", " : "") + std::to_string(want[i]);
+        throw ValueError(std::string("custom loss ") + what + ": expected a float array of shape " + w +
+                         (want.size() == 1 ? ",)" : ")") + ", got " +
+                         (a ? shape_of(a) : std::string(py::repr(py::type::of(r)))));
+      }
+      return a;
+    };
+    auto losses = checked((*held).attr("call")(yt, yp), "call", {shape[0]});
+    std::copy(losses.data(), losses.data() + y_pred.rows, per_sample);
+    if (!grad.data) return;
+    auto g = checked((*held).attr("gradient")(yt, yp), "gradient", shape);
+    for (int64_t i = 0; i < grad.size(); ++i) grad.data[i] = float(g.data()[i]);
+  };
+}
+
 // One output's loss: loss, class_weights, label_smoothing, weight, from_logits, pos_weight (a
-// number or one per output column); other keys are errors.
-HeadConfig to_head(const py::dict& d) {
+// number or one per output column), object (loss "custom": see python_loss); other keys are
+// errors.
+HeadConfig to_head(const py::dict& d, const Shape& out_shape) {
   HeadConfig h;
   h.loss = parse_loss(required_str(d, "loss", "trainer head"));
   static const char* const kKeys[] = {"loss", "class_weights", "label_smoothing", "weight", "from_logits",
-                                      "pos_weight"};
+                                      "pos_weight", "object"};
   for (auto item : d) {
     const std::string key = py::str(item.first);
     if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) == std::end(kKeys))
       throw ValueError("trainer head: unknown key '" + key +
-                       "' (expected loss, class_weights, label_smoothing, weight, from_logits, pos_weight)");
+                       "' (expected loss, class_weights, label_smoothing, weight, from_logits, pos_weight, object)");
   }
+  if (d.contains("object") != (h.loss == LossKind::Custom))
+    throw ValueError("trainer head: loss 'custom' and an 'object' go together");
+  if (h.loss == LossKind::Custom) h.custom = python_loss(d["object"], out_shape);
   try {
     read_field(d, "class_weights", h.class_weights);
     read_field(d, "label_smoothing", h.label_smoothing);
@@ -451,7 +502,12 @@ void bind_nn(py::module_& m) {
   trainer
       .def(py::init([](Graph& g, const py::list& heads, const py::dict& optimizer) {
              std::vector<HeadConfig> hs;
-             for (auto h : heads) hs.push_back(to_head(h.cast<py::dict>()));
+             size_t j = 0;
+             for (auto h : heads) {
+               if (!py::isinstance<py::dict>(h)) throw py::type_error("Trainer: expected one dict per head");
+               hs.push_back(to_head(h.cast<py::dict>(), j < g.num_outputs() ? g.output_shape(j) : Shape{}));
+               ++j;
+             }
              return new Trainer(g, std::move(hs), to_optimizer_config(optimizer));
            }),
            py::arg("graph"), py::arg("heads"), py::arg("optimizer"), py::keep_alive<1, 2>(),

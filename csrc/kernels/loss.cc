@@ -17,6 +17,7 @@ LossKind parse_loss(const std::string& name) {
     return LossKind::BinaryCrossEntropy;
   if (name == "mse" || name == "mean_squared_error") return LossKind::MSE;
   if (name == "mae" || name == "mean_absolute_error") return LossKind::MAE;
+  if (name == "custom") return LossKind::Custom;
   throw ValueError("unknown loss '" + name +
                    "': expected one of cross_entropy (sparse_categorical_crossentropy), "
                    "categorical_crossentropy, binary_cross_entropy, mse, mae");
@@ -29,6 +30,7 @@ const char* loss_name(LossKind k) {
     case LossKind::BinaryCrossEntropy: return "binary_cross_entropy";
     case LossKind::MSE: return "mse";
     case LossKind::MAE: return "mae";
+    case LossKind::Custom: return "custom";
   }
   return "?";
 }
@@ -204,6 +206,7 @@ double loss_forward_backward(Matrix<T> dlogits, double* ws, Matrix<const T> logi
                              const LossArgs<T>& args) {
   if (logits.rows == 0) throw ValueError("loss: empty batch");
   if (logits.cols < 1) throw ValueError("loss: logits have no columns");
+  if (args.kind == LossKind::Custom) throw ValueError("loss: a custom loss runs through custom_loss_forward_backward");
   if (args.kind == LossKind::CrossEntropy && args.from_logits)
     cross_entropy_rows(dlogits, ws, logits, labels, args);
   else if (is_softmax_loss(args.kind))
@@ -222,6 +225,33 @@ double loss_forward_backward(Matrix<T> dlogits, double* ws, Matrix<const T> logi
     const T inv = T(1.0 / weight);
     parallel_range(dlogits.size(), 1 << 15, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) dlogits.data[i] *= inv;
+    });
+  }
+  return loss / weight;
+}
+
+double custom_loss_forward_backward(const CustomLoss& fn, Matrix<float> grad, double* ws, Matrix<const float> y_pred,
+                                    Matrix<const float> y_true, const float* sample_weights) {
+  if (y_pred.rows == 0) throw ValueError("loss: empty batch");
+  fn(y_pred, y_true, ws, grad);
+  double loss = 0, weight = 0;  // serial, in row order: thread-count independent
+  for (int64_t i = 0; i < y_pred.rows; ++i) {
+    const double w = sample_weights ? double(sample_weights[i]) : 1.0;
+    loss += w * ws[i];
+    weight += w;
+  }
+  if (weight == 0) {  // every sample weighted out
+    if (grad.data) std::fill(grad.data, grad.data + grad.size(), 0.0f);
+    return 0.0;
+  }
+  if (grad.data) {
+    parallel_range(grad.rows, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(grad.cols, 1)),
+                   [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        const float s = float((sample_weights ? double(sample_weights[i]) : 1.0) / weight);
+        float* gi = grad.row(i);
+        for (int64_t c = 0; c < grad.cols; ++c) gi[c] *= s;
+      }
     });
   }
   return loss / weight;

@@ -8,6 +8,7 @@
 // gradient is the exact gradient of that clipped expression (zero where the clip is active).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/view.h"
@@ -15,8 +16,8 @@
 namespace pydl {
 
 // CrossEntropy: integer class labels (sparse); CategoricalCrossEntropy: one-hot or soft targets
-// shaped like the output.
-enum class LossKind { CrossEntropy, BinaryCrossEntropy, MSE, MAE, CategoricalCrossEntropy };
+// shaped like the output; Custom: a CustomLoss function (targets shaped like the output).
+enum class LossKind { CrossEntropy, BinaryCrossEntropy, MSE, MAE, CategoricalCrossEntropy, Custom };
 
 LossKind parse_loss(const std::string& name);  // throws ValueError naming the choices
 const char* loss_name(LossKind k);
@@ -52,5 +53,18 @@ template <typename T>
 double loss_forward_backward(Matrix<T> dlogits, double* workspace, Matrix<const T> logits,
                              const int32_t* labels, Matrix<const T> targets,
                              const LossArgs<T>& args);
+
+// A loss defined outside the core (a Python object, through the bindings): writes each
+// sample's loss to per_sample[0..rows) and, when grad.data is non-null, d loss_i / d y_pred
+// into grad (row i for sample i). Runs on the calling thread; what it throws propagates.
+using CustomLoss = std::function<void(Matrix<const float> y_pred, Matrix<const float> y_true, double* per_sample,
+                                      Matrix<float> grad)>;
+
+// A custom loss reduced as the built-in ones are: sum_i w_i l_i / sum_i w_i with sample weights
+// (all zero: loss 0, zero gradient), the plain mean without; the gradient scaled to match.
+// `workspace` holds rows doubles.
+double custom_loss_forward_backward(const CustomLoss& fn, Matrix<float> grad, double* workspace,
+                                    Matrix<const float> y_pred, Matrix<const float> y_true,
+                                    const float* sample_weights);
 
 }  // namespace pydl

@@ -35,6 +35,8 @@ Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig op
     if (is_softmax_loss(h.loss) && g_.output_shape(j).size() != 1)
       throw ValueError(name + " expects a model output of shape (None, classes), got " +
                        shape_str(g_.output_shape(j)));
+    if ((h.loss == LossKind::Custom) != bool(h.custom))
+      throw ValueError(h.custom ? "a custom loss function needs loss 'custom'" : "loss 'custom' needs its function");
     if (!h.from_logits && !is_classification(h.loss))
       throw ValueError("from_logits applies to the cross-entropy losses, not " + name);
     if (!h.pos_weight.empty()) {
@@ -211,7 +213,9 @@ double Trainer::batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_gr
     Matrix<const float> targets(b.targets[j].data(), rows, out.cols);
     LossArgs<float> args = loss_args_[j];
     args.sample_weights = sample_weighted_ ? b.sample_weight.data() : nullptr;
-    const double loss = loss_forward_backward<float>(grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
+    const double loss = heads_[j].custom
+        ? custom_loss_forward_backward(heads_[j].custom, grad, b.loss_ws.data(), out, targets, args.sample_weights)
+        : loss_forward_backward<float>(grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
     // The total is sum_j w_j loss_j: each head's gradient scales by its weight.
     const double w = heads_[j].weight;
     if (with_grad && w != 1.0) {
@@ -396,8 +400,10 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::ve
       Matrix<const float> targets(b.targets[j].data(), rows, out.cols);
       LossArgs<float> args = loss_args_[j];
       args.sample_weights = d.sample_weight ? b.sample_weight.data() : nullptr;
-      head_losses[j] = loss_forward_backward<float>(Matrix<float>(nullptr, rows, out.cols), b.loss_ws.data(), out,
-                                                    b.labels[j].data(), targets, args);
+      const Matrix<float> no_grad(nullptr, rows, out.cols);
+      head_losses[j] = heads_[j].custom
+          ? custom_loss_forward_backward(heads_[j].custom, no_grad, b.loss_ws.data(), out, targets, args.sample_weights)
+          : loss_forward_backward<float>(no_grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
       total += heads_[j].weight * head_losses[j];
       HeadStats& h = st.heads[j];
       AccuracyCount a = accuracy_count<float>(out, b.labels[j].data(), targets, heads_[j].loss, args.from_logits);

@@ -43,6 +43,7 @@ struct HeadConfig {
   // there. Otherwise the probabilities are clipped as Keras does.
   bool from_logits = true;
   std::vector<float> pos_weight;     // binary only: empty, one value, or one per output column
+  CustomLoss custom;                 // LossKind::Custom: the loss, called once per batch
 };
 
 struct HeadStats {
