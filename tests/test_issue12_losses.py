@@ -387,8 +387,10 @@ def test_softmax_accuracy_confusion_and_log_loss(rng, loss_name, mode):
     np.add.at(cm, (labels, pred), 1)
     lp = log_probs(out, from_logits=mode == "logits")
     nll = -lp[np.arange(60), labels].sum()
-    ev = tr.evaluate(x, *ys, 16, METRICS)
+    ev = tr.evaluate(x, *ys, 16, {**METRICS, "top_k": 2})
     assert 0 < ev["correct"] < 60
+    top2 = np.argsort(-out, axis=1, kind="stable")[:, :2]
+    assert (ev["top_k_correct"], ev["top_k_total"]) == (int((top2 == labels[:, None]).any(axis=1).sum()), 60)
     assert (ev["correct"], ev["counted"]) == (int(np.sum(pred == labels)), 60)
     assert ev["confusion"] == cm.ravel().tolist()
     assert ev["nll"] == pytest.approx(nll, rel=1e-4) and ev["nll_count"] == 60

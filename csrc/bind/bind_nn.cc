@@ -614,7 +614,8 @@ void bind_nn(py::module_& m) {
         // Slots have the parameter count; the graph is the trainer's keep-alive partner.
         for (int i = 0; i < t.slots(); ++i) out.append(view_of(t.slot_data(i), t.num_params(), self));
         return out;
-      }, "Optimizer state buffers (momentum, or Adam's m and v) as writable views.");
+      }, "Optimizer state buffers as writable views, in optim.h's order: SGD's momentum; Adam's m, v; "
+         "RMSprop's square_avg, then its momentum buffer (momentum > 0), then grad_avg (centered); Adagrad's sum.");
 }
 
 }  // namespace pydl::bind
