@@ -582,3 +582,31 @@ def test_custom_loss_object_and_head_are_checked():
         _core.Trainer(g, [{"loss": "custom"}], {"kind": "sgd"})
     with pytest.raises(ValueError, match="'custom' and an 'object'"):
         _core.Trainer(g, [{"loss": "mse", "object": Huberish()}], {"kind": "sgd"})
+
+
+@pytest.mark.parametrize("loss_name", ["categorical_crossentropy", "cross_entropy"])
+def test_fused_probability_losses_are_bitwise_identical_for_1_2_3_threads(threads, loss_name):
+    import pydl
+    from conftest import assert_split_iff_threads, split_regions
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(4096, 16)).astype(np.float32)  # loss rows split in chunks of 2048
+    labels = rng.integers(0, 4, 4096).astype(np.int32)
+    ys = (labels, None) if loss_name == "cross_entropy" else (None, np.eye(4, dtype=np.float32)[labels])
+    runs = []
+    for n in (1, 2, 3):
+        pydl.set_num_threads(n)
+        g = _core.Graph([[16]], [dense("h", 32, "relu"), dense("z", 4), act("p", "softmax")],
+                        [(0, [0]), (1, [1]), (2, [2])], [3])
+        g.init_params(0)
+        tr = _core.Trainer(g, [{"loss": loss_name, "from_logits": False, "label_smoothing": 0.05}],
+                           {"kind": "rmsprop", "learning_rate": 0.01, "centered": True})
+        assert tr.fused_heads == [True]
+        before = split_regions()
+        for epoch in range(2):
+            stats = tr.fit_epoch(x, *ys, 4096, True, 0, epoch)
+        assert_split_iff_threads(n, before)
+        runs.append((np.array(g.param_buffer()), stats["loss"]))
+    for w, loss in runs[1:]:
+        np.testing.assert_array_equal(w, runs[0][0])
+        assert loss == runs[0][1]

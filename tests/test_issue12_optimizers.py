@@ -209,6 +209,17 @@ def test_core_refuses_unknown_or_bad_optimizer_keys(cfg, match):
         _core.Trainer(g, [{"loss": "mse"}], cfg)
 
 
+def test_kernel_binding_refuses_what_it_would_ignore(rng):
+    p, g, s = np.zeros(4), np.ones(4), [np.zeros(4) for _ in range(3)]
+    with pytest.raises(ValueError, match="clipnorm"):
+        kernels.optimizer_step(p, g, s[0], s[1], {"kind": "rmsprop", "clipnorm": 1.0}, 1, slot2=s[2])
+    with pytest.raises(ValueError, match="unknown setting 'lr'"):
+        kernels.optimizer_step(p, g, s[0], s[1], {"kind": "adagrad", "lr": 1.0}, 1)
+    with pytest.raises(ValueError, match="slot2"):  # centered with momentum needs three slots
+        kernels.optimizer_step(p, g, s[0], s[1], {"kind": "rmsprop", "momentum": 0.5, "centered": True}, 1)
+    assert np.all(p == 0)
+
+
 def test_adagrad_accumulator_starts_at_initial_value():
     g, t = mse_trainer({"kind": "adagrad", "learning_rate": 0.1, "initial_accumulator_value": 0.25})
     (acc,) = t.slots()

@@ -180,6 +180,8 @@ void def_loss_optim(py::module_& k) {
                              std::optional<py::array_t<T>> slot1, const py::dict& config, int64_t step,
                              std::optional<py::array_t<T>> slot2) {
     const OptimizerConfig c = to_optimizer_config(config);
+    if (c.clipnorm > 0)  // not silently skipped: clipping is the trainer's step, or clip_by_global_norm
+      throw ValueError("optimizer_step: clipnorm is not applied here; call clip_by_global_norm on the grads first");
     const int64_t n = params.size();
     if (grads.size() != n) throw ValueError("optimizer_step: grads and params differ in size");
     std::optional<py::array_t<T>>* given[kMaxSlots] = {&slot0, &slot1, &slot2};
