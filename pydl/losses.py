@@ -1,8 +1,15 @@
 """Losses. All reduce by the mean, as PyTorch's defaults do.
 
-``cross_entropy`` is softmax cross-entropy from logits with integer labels;
-``binary_cross_entropy`` is sigmoid cross-entropy from logits with 0/1 targets;
+``cross_entropy`` (``sparse_categorical_crossentropy``) is softmax cross-entropy with
+integer labels; ``categorical_crossentropy`` the same with one-hot (or soft) targets shaped
+like the output; ``binary_cross_entropy`` is sigmoid cross-entropy with targets in [0, 1];
 ``mse`` and ``mae`` average over every element.
+
+The cross-entropies read logits by default (``from_logits=True``). With
+``from_logits=False`` the outputs are probabilities: when the model's output is a final
+``sigmoid``/``softmax`` activation the trainer computes the loss from that activation's input
+(exact and stable: ``Trainer.fused_heads`` says where), otherwise the probabilities are
+clipped to [1e-7, 1 - 1e-7] as Keras does.
 """
 from __future__ import annotations
 
@@ -12,7 +19,8 @@ import numpy as np
 
 from . import _validate
 
-__all__ = ["Loss", "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "MeanAbsoluteError", "get"]
+__all__ = ["Loss", "CrossEntropy", "CategoricalCrossEntropy", "BinaryCrossEntropy", "MeanSquaredError",
+           "MeanAbsoluteError", "get"]
 
 
 def _class_weights(owner: str, weights) -> Optional[list]:
@@ -24,11 +32,36 @@ def _class_weights(owner: str, weights) -> Optional[list]:
     return [_validate.non_negative_float(owner, f"class_weights[{i}]", w) for i, w in enumerate(weights)]
 
 
+def _pos_weight(owner: str, value) -> Union[None, float, list]:
+    """None, a finite number >= 0, or a non-empty sequence of them (one per output column)."""
+    if value is None:
+        return None
+    if _validate.is_number(value):
+        return _validate.non_negative_float(owner, "pos_weight", value)
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{owner}: expected pos_weight to be a number or a sequence of numbers, got {value!r}")
+    if len(value) == 0:
+        raise ValueError(f"{owner}: expected pos_weight to hold one value per output column, got an empty sequence")
+    return [_validate.non_negative_float(owner, f"pos_weight[{i}]", w) for i, w in enumerate(value)]
+
+
 class Loss:
     name: str = ""
 
     def get_config(self):
         return {}
+
+    def head_config(self) -> dict:
+        """What the C++ trainer's head needs (its ``weight`` aside): the loss name and its
+        settings, as ``pydl._core.Trainer`` reads them."""
+        cfg = self.get_config()
+        head = {"loss": self.name, "class_weights": cfg.get("class_weights") or [],
+                "label_smoothing": cfg.get("label_smoothing", 0.0)}
+        if "from_logits" in cfg:
+            head["from_logits"] = cfg["from_logits"]
+        if cfg.get("pos_weight") is not None:
+            head["pos_weight"] = cfg["pos_weight"]
+        return head
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -36,38 +69,66 @@ class Loss:
 
 
 class CrossEntropy(Loss):
-    """Softmax cross-entropy from logits; labels are class ids ``0..C-1``.
+    """Softmax cross-entropy; labels are class ids ``0..C-1`` (Keras'
+    sparse_categorical_crossentropy).
 
     ``class_weights`` (one per class) weight each sample by its class and divide by the
     sum of those weights; ``label_smoothing`` mixes the one-hot target with the uniform
-    distribution. Both follow ``torch.nn.CrossEntropyLoss``.
+    distribution. Both follow ``torch.nn.CrossEntropyLoss``. ``from_logits=False``: the
+    outputs are probabilities (see the module docstring).
     """
 
     name = "cross_entropy"
 
-    def __init__(self, class_weights: Optional[Sequence[float]] = None, label_smoothing: float = 0.0):
+    def __init__(self, class_weights: Optional[Sequence[float]] = None, label_smoothing: float = 0.0,
+                 from_logits: bool = True):
         self.class_weights = _class_weights("CrossEntropy", class_weights)
         self.label_smoothing = _validate.number("CrossEntropy", "label_smoothing", label_smoothing, 0.0, 1.0)
+        self.from_logits = _validate.boolean("CrossEntropy", "from_logits", from_logits)
 
     def get_config(self):
-        return {"class_weights": self.class_weights, "label_smoothing": self.label_smoothing}
+        return {"class_weights": self.class_weights, "label_smoothing": self.label_smoothing,
+                "from_logits": self.from_logits}
+
+
+class CategoricalCrossEntropy(Loss):
+    """Softmax cross-entropy against one-hot or soft targets shaped like the output
+    (Keras' categorical_crossentropy): ``-sum_c t_c log p_c`` per sample.
+    ``label_smoothing`` mixes the targets with the uniform distribution. Class weights do not
+    apply (weigh samples with ``sample_weight``). ``from_logits=False``: the outputs are
+    probabilities (see the module docstring)."""
+
+    name = "categorical_crossentropy"
+
+    def __init__(self, label_smoothing: float = 0.0, from_logits: bool = True):
+        owner = "CategoricalCrossEntropy"
+        self.label_smoothing = _validate.number(owner, "label_smoothing", label_smoothing, 0.0, 1.0)
+        self.from_logits = _validate.boolean(owner, "from_logits", from_logits)
+
+    def get_config(self):
+        return {"label_smoothing": self.label_smoothing, "from_logits": self.from_logits}
 
 
 class BinaryCrossEntropy(Loss):
-    """Sigmoid cross-entropy from logits; targets in ``[0, 1]``, one per output unit.
+    """Sigmoid cross-entropy; targets in ``[0, 1]``, one per output unit.
 
-    ``class_weights=(w0, w1)`` weight each element by its target's class and divide by
-    the sum of the weights."""
+    ``class_weights=(w0, w1)`` weight each element by its target's class and divide by the
+    sum of the weights. ``pos_weight`` (a number, or one per output column) multiplies the
+    positive term ``-y log p``, as ``torch.nn.BCEWithLogitsLoss(pos_weight=...)``.
+    ``from_logits=False``: the outputs are probabilities (see the module docstring)."""
 
     name = "binary_cross_entropy"
 
-    def __init__(self, class_weights: Optional[Sequence[float]] = None):
+    def __init__(self, class_weights: Optional[Sequence[float]] = None, from_logits: bool = True,
+                 pos_weight: Union[None, float, Sequence[float]] = None):
         self.class_weights = _class_weights("BinaryCrossEntropy", class_weights)
         if self.class_weights is not None and len(self.class_weights) != 2:
             raise ValueError(f"BinaryCrossEntropy: expected 2 class weights, got {len(self.class_weights)}")
+        self.from_logits = _validate.boolean("BinaryCrossEntropy", "from_logits", from_logits)
+        self.pos_weight = _pos_weight("BinaryCrossEntropy", pos_weight)
 
     def get_config(self):
-        return {"class_weights": self.class_weights}
+        return {"class_weights": self.class_weights, "from_logits": self.from_logits, "pos_weight": self.pos_weight}
 
 
 class MeanSquaredError(Loss):
@@ -80,6 +141,7 @@ class MeanAbsoluteError(Loss):
 
 _BY_NAME = {
     "cross_entropy": CrossEntropy, "sparse_categorical_crossentropy": CrossEntropy,
+    "categorical_crossentropy": CategoricalCrossEntropy, "categorical_cross_entropy": CategoricalCrossEntropy,
     "binary_cross_entropy": BinaryCrossEntropy, "binary_crossentropy": BinaryCrossEntropy,
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
@@ -87,13 +149,14 @@ _BY_NAME = {
 
 
 def get(loss: Union[str, Loss]) -> Loss:
-    """A Loss from a name (``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"``, ``"mae"``)."""
+    """A Loss from a name (``"cross_entropy"``, ``"categorical_crossentropy"``,
+    ``"binary_cross_entropy"``, ``"mse"``, ``"mae"``, or a Keras alias of them)."""
     if isinstance(loss, Loss):
         return loss
     if isinstance(loss, str) and loss in _BY_NAME:
         return _BY_NAME[loss]()
-    raise ValueError(f"unknown loss {loss!r}: expected one of cross_entropy, binary_cross_entropy, "
-                     "mse, mae, or a pydl.losses.Loss")
+    raise ValueError(f"unknown loss {loss!r}: expected one of cross_entropy, categorical_crossentropy, "
+                     "binary_cross_entropy, mse, mae, or a pydl.losses.Loss")
 
 
 def from_config(name: str, config: dict) -> Loss:

@@ -1,5 +1,5 @@
-"""Optimizers with PyTorch's update rules (torch.optim.SGD, Adam, AdamW), each run as one
-fused C++ pass over the flat parameter buffer. ``clipnorm`` clips the global gradient norm
+"""Optimizers with Keras' argument names and PyTorch's update rules (torch.optim.SGD, Adam,
+AdamW, RMSprop, Adagrad), each run as one fused C++ pass over the flat parameter buffer. ``clipnorm`` clips the global gradient norm
 first (as ``torch.nn.utils.clip_grad_norm_``)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _validate
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "get"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get"]
 
 
 class Optimizer:
@@ -51,8 +51,10 @@ class Optimizer:
         self._bound("iterations").step = _validate.non_negative_int(type(self).__name__, "iterations", value)
 
     def variables(self) -> list:
-        """Copies of the optimizer state (momentum, or Adam's m and v), each shaped like the
-        model's flat parameter vector; empty before compile or for plain SGD."""
+        """Copies of the optimizer state (SGD's momentum; Adam's m and v; RMSprop's mean
+        square, then its momentum buffer and mean gradient when used; Adagrad's sum of
+        squares), each shaped like the model's flat parameter vector; empty before compile or
+        for plain SGD."""
         return [] if self._trainer is None else [np.array(s) for s in self._trainer.slots()]
 
     def set_variables(self, values) -> None:
@@ -146,16 +148,60 @@ class AdamW(Adam):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, clipnorm)
 
 
-_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+class RMSprop(Optimizer):
+    """RMSprop (Hinton) as torch.optim.RMSprop with ``alpha = rho``: a running mean of squared
+    gradients divides each step, ``epsilon`` added after the square root. ``centered``
+    subtracts the squared running mean of the gradients (an estimate of their variance);
+    ``momentum`` > 0 keeps a buffer of the scaled steps. ``weight_decay`` adds an L2 term to
+    the gradient."""
+
+    kind = "rmsprop"
+
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-7,
+                 centered: bool = False, weight_decay: float = 0.0, clipnorm: Optional[float] = None):
+        super().__init__(learning_rate, clipnorm)
+        self.rho = _validate.number("RMSprop", "rho", rho, 0.0, 1.0, high_open=True)
+        self.momentum = _validate.non_negative_float("RMSprop", "momentum", momentum)
+        self.epsilon = _validate.non_negative_float("RMSprop", "epsilon", epsilon)
+        self.centered = _validate.boolean("RMSprop", "centered", centered)
+        self.weight_decay = _validate.non_negative_float("RMSprop", "weight_decay", weight_decay)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
+                "centered": self.centered, "weight_decay": self.weight_decay}
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.) as torch.optim.Adagrad: each parameter's step divides by the
+    square root of its accumulated squared gradients (starting at
+    ``initial_accumulator_value``) plus ``epsilon``. ``weight_decay`` adds an L2 term."""
+
+    kind = "adagrad"
+
+    def __init__(self, learning_rate: float = 0.001, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7,
+                 weight_decay: float = 0.0, clipnorm: Optional[float] = None):
+        super().__init__(learning_rate, clipnorm)
+        self.initial_accumulator_value = _validate.non_negative_float("Adagrad", "initial_accumulator_value",
+                                                                      initial_accumulator_value)
+        self.epsilon = _validate.non_negative_float("Adagrad", "epsilon", epsilon)
+        self.weight_decay = _validate.non_negative_float("Adagrad", "weight_decay", weight_decay)
+
+    def get_config(self):
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon, "weight_decay": self.weight_decay}
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
 
 
 def get(optimizer: Union[str, Optimizer]) -> Optimizer:
-    """An Optimizer from a name (``"sgd"``, ``"adam"``, ``"adamw"``) with default settings."""
+    """An Optimizer from a name (``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``,
+    ``"adagrad"``, any case) with default settings."""
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, str) and optimizer.lower() in _BY_NAME:
         return _BY_NAME[optimizer.lower()]()
-    raise ValueError(f"unknown optimizer {optimizer!r}: expected sgd, adam, adamw or a "
+    raise ValueError(f"unknown optimizer {optimizer!r}: expected sgd, adam, adamw, rmsprop, adagrad or a "
                      "pydl.optimizers.Optimizer")
 
 

@@ -77,3 +77,11 @@ def test_a_pydl_file_under_another_name_still_loads(tmp_path):
     os.rename(tmp_path / "m.pydl", tmp_path / "old.h5")
     got = pydl.load_model(str(tmp_path / "old.h5")).get_weights()
     assert len(got) == 2 and all(np.array_equal(a, b) for a, b in zip(got, model.get_weights()))
+
+
+def test_a_safetensors_header_length_that_looks_like_pickle_magic_is_not_called_pickle():
+    # A header of 0x0380 bytes starts with b"\x80\x03", the magic of a protocol-3 pickle; the
+    # JSON brace after the 8-byte length says safetensors.
+    from pydl.engine.saving import _foreign_format
+    assert _foreign_format((0x380).to_bytes(8, "little") + b"{") is None
+    assert _foreign_format(b"\x80\x03]q\x00(K\x01K\x02e.") == "a Python pickle"

@@ -293,7 +293,7 @@ FORGED_FIELDS = [
     (set_in("model", "input_shape", [32]), r"input_shape|expects|expected"),
     (set_in("compile", 5), r"compile: expected an object"),
     (set_in("compile", "optimizer", "adam"), r"compile.optimizer: expected an object"),
-    (set_in("compile", "optimizer", "kind", "rmsprop"), r"optimizer.*rmsprop"),
+    (set_in("compile", "optimizer", "kind", "lamb"), r"optimizer.*lamb"),
     (set_in("compile", "optimizer", "config", {"bogus": 1}), r"optimizer"),
     (set_in("compile", "optimizer", "config", {"learning_rate": "fast"}), r"learning.rate"),
     (set_in("compile", "optimizer", "config", [1]), r"optimizer"),

@@ -141,23 +141,32 @@ template <typename T>
 void def_loss_optim(py::module_& k) {
   k.def("loss", [](Array<T> logits, std::optional<Array<int32_t>> labels, std::optional<Array<T>> targets,
                    const std::string& kind, std::optional<Array<T>> class_weights, double label_smoothing,
-                   std::optional<Array<T>> sample_weights) {
+                   std::optional<Array<T>> sample_weights, bool from_logits, std::optional<Array<T>> pos_weight) {
     if (logits.ndim() != 2) throw ValueError("loss: expected 2-D logits");
     LossArgs<T> a;
     a.kind = parse_loss(kind);
     a.class_weights = class_weights ? class_weights->data() : nullptr;
     a.label_smoothing = label_smoothing;
+    a.from_logits = from_logits;
+    if (pos_weight) {
+      if (a.kind != LossKind::BinaryCrossEntropy) throw ValueError("loss: pos_weight applies to binary_cross_entropy");
+      if (pos_weight->size() != 1 && pos_weight->size() != logits.shape(1))
+        throw ValueError("loss: expected one pos_weight or one per column");
+      a.pos_weight = pos_weight->data();
+      a.pos_weight_size = pos_weight->size();
+    }
     const int64_t rows = logits.shape(0), cols = logits.shape(1);
     if (sample_weights && sample_weights->size() != rows) throw ValueError("loss: expected one sample weight per row");
     a.sample_weights = sample_weights ? sample_weights->data() : nullptr;
-    if (a.kind == LossKind::CrossEntropy) {
+    if (uses_labels(a.kind)) {
       if (!labels || labels->size() != rows) throw ValueError("loss: cross_entropy needs one label per row");
       for (int64_t i = 0; i < rows; ++i)
         if (labels->data()[i] < 0 || labels->data()[i] >= cols) throw ValueError("loss: label out of range");
       if (class_weights && class_weights->size() != cols) throw ValueError("loss: expected one weight per class");
     } else {
       if (!targets || targets->size() != rows * cols) throw ValueError("loss: expected targets shaped like logits");
-      if (class_weights && class_weights->size() != 2) throw ValueError("loss: expected 2 class weights");
+      if (class_weights && (a.kind != LossKind::BinaryCrossEntropy || class_weights->size() != 2))
+        throw ValueError("loss: expected 2 class weights, for binary_cross_entropy");
     }
     Array<T> grad = empty_like(logits);
     std::vector<double> ws(2 * rows);
@@ -167,39 +176,35 @@ void def_loss_optim(py::module_& k) {
     return py::make_tuple(l, grad);
   }, py::arg("logits"), py::arg("labels") = py::none(), py::arg("targets") = py::none(),
      py::arg("kind") = "cross_entropy", py::arg("class_weights") = py::none(), py::arg("label_smoothing") = 0.0,
-     py::arg("sample_weights") = py::none());
+     py::arg("sample_weights") = py::none(), py::arg("from_logits") = true, py::arg("pos_weight") = py::none());
 
   k.def("optimizer_step", [](py::array_t<T> params, Array<T> grads, std::optional<py::array_t<T>> slot0,
-                             std::optional<py::array_t<T>> slot1, const py::dict& config, int64_t step) {
-    OptimizerConfig c;
-    c.kind = parse_optimizer(required_str(config, "kind", "optimizer_step config"));
-    for (auto [key, field] : {std::pair<const char*, double*>{"learning_rate", &c.learning_rate},
-                              {"momentum", &c.momentum}, {"weight_decay", &c.weight_decay},
-                              {"beta_1", &c.beta_1}, {"beta_2", &c.beta_2}, {"epsilon", &c.epsilon}})
-      if (config.contains(key)) *field = config[key].template cast<double>();
-    if (config.contains("nesterov")) c.nesterov = config["nesterov"].template cast<bool>();
-    validate(c);
+                             std::optional<py::array_t<T>> slot1, const py::dict& config, int64_t step,
+                             std::optional<py::array_t<T>> slot2) {
+    const OptimizerConfig c = to_optimizer_config(config);
+    if (c.clipnorm > 0)  // not silently skipped: clipping is the trainer's step, or clip_by_global_norm
+      throw ValueError("optimizer_step: clipnorm is not applied here; call clip_by_global_norm on the grads first");
     const int64_t n = params.size();
     if (grads.size() != n) throw ValueError("optimizer_step: grads and params differ in size");
-    T* s0 = nullptr; T* s1 = nullptr;
-    if (optimizer_slots(c) >= 1) {
-      if (!slot0 || slot0->size() != n) throw ValueError("optimizer_step: slot0 of the params' size needed");
-      s0 = inplace(*slot0, "slot0");
-    }
-    if (optimizer_slots(c) >= 2) {
-      if (!slot1 || slot1->size() != n) throw ValueError("optimizer_step: slot1 of the params' size needed");
-      s1 = inplace(*slot1, "slot1");
+    std::optional<py::array_t<T>>* given[kMaxSlots] = {&slot0, &slot1, &slot2};
+    SlotPtrs<T> slots{};
+    for (int k = 0; k < optimizer_slots(c); ++k) {
+      const std::string name = "slot" + std::to_string(k);
+      if (!*given[k] || (*given[k])->size() != n)
+        throw ValueError("optimizer_step: " + name + " of the params' size needed");
+      slots[k] = inplace(**given[k], name.c_str());
     }
     if (step < 1) throw ValueError("optimizer_step: step counts from 1");
-    return optimizer_step<T>(inplace(params, "params"), grads.data(), s0, s1, n, c, step);
-  }, py::arg("params"), py::arg("grads"), py::arg("slot0"), py::arg("slot1"), py::arg("config"), py::arg("step"));
+    return optimizer_step<T>(inplace(params, "params"), grads.data(), slots, n, c, step);
+  }, py::arg("params"), py::arg("grads"), py::arg("slot0"), py::arg("slot1"), py::arg("config"), py::arg("step"),
+     py::arg("slot2") = py::none(), "One fused step; slots in optimizer_slots' order (see optim.h).");
 
   k.def("global_norm", [](Array<T> g) { return global_norm<T>(g.data(), g.size()); }, py::arg("g"));
   k.def("clip_by_global_norm", [](py::array_t<T> g, double max_norm) {
     return clip_by_global_norm<T>(inplace(g, "g"), g.size(), max_norm);
   }, py::arg("g"), py::arg("max_norm"));
   k.def("accuracy_count", [](Array<T> logits, std::optional<Array<int32_t>> labels,
-                             std::optional<Array<T>> targets, const std::string& kind) {
+                             std::optional<Array<T>> targets, const std::string& kind, bool from_logits) {
     const LossKind lk = parse_loss(kind);
     auto lm = as_matrix<const T>(logits, "logits");
     if (lk == LossKind::CrossEntropy) {
@@ -207,16 +212,16 @@ void def_loss_optim(py::module_& k) {
       require_size(*labels, lm.rows, "accuracy_count labels");
       for (int64_t i = 0; i < lm.rows; ++i)
         if (labels->data()[i] < 0 || labels->data()[i] >= lm.cols) throw ValueError("accuracy_count: label out of range");
-    } else if (lk == LossKind::BinaryCrossEntropy) {
-      if (!targets) throw ValueError("accuracy_count: binary_cross_entropy needs targets");
+    } else if (is_classification(lk)) {
+      if (!targets) throw ValueError(std::string("accuracy_count: ") + loss_name(lk) + " needs targets");
       require_size(*targets, lm.size(), "accuracy_count targets");
     }
     Matrix<const T> tm = targets ? as_matrix<const T>(*targets, "targets") : Matrix<const T>();
     AccuracyCount a = accuracy_count<T>(as_matrix<const T>(logits, "logits"), labels ? labels->data() : nullptr,
-                                        tm, parse_loss(kind));
+                                        tm, lk, from_logits);
     return py::make_tuple(a.correct, a.total);
   }, py::arg("logits"), py::arg("labels") = py::none(), py::arg("targets") = py::none(),
-     py::arg("kind") = "cross_entropy");
+     py::arg("kind") = "cross_entropy", py::arg("from_logits") = true);
 }
 
 // Every id in [0, limit): kernels index tables with them unchecked.

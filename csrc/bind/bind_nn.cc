@@ -1,4 +1,6 @@
 // Graph and Trainer: the compiled network and the training engine.
+#include <algorithm>
+
 #include "bind/common.h"
 #include "core/interrupt.h"
 #include "nn/graph.h"
@@ -55,20 +57,53 @@ LayerConfig to_layer_config(const py::dict& d) {
   return c;
 }
 
+}  // namespace
+
+// Each kind takes its own keys (Keras' names); any other key is an error, so that a typo or
+// another library's name ("lr") is never silently ignored.
 OptimizerConfig to_optimizer_config(const py::dict& d) {
   OptimizerConfig c;
   c.kind = parse_optimizer(required_str(d, "kind", "optimizer config"));
-  auto num = [&](const char* k, double& field) { read_field(d, k, field); };
-  num("learning_rate", c.learning_rate);
-  num("momentum", c.momentum);
-  num("weight_decay", c.weight_decay);
-  num("beta_1", c.beta_1);
-  num("beta_2", c.beta_2);
-  num("epsilon", c.epsilon);
-  num("clipnorm", c.clipnorm);
-  if (d.contains("nesterov")) c.nesterov = d["nesterov"].cast<bool>();
+  std::vector<std::string> keys{"kind", "learning_rate", "clipnorm", "weight_decay"};
+  switch (c.kind) {
+    case OptimizerKind::SGD: keys.insert(keys.end(), {"momentum", "nesterov"}); break;
+    case OptimizerKind::Adam:
+    case OptimizerKind::AdamW: keys.insert(keys.end(), {"beta_1", "beta_2", "epsilon"}); break;
+    case OptimizerKind::RMSprop: keys.insert(keys.end(), {"rho", "momentum", "epsilon", "centered"}); break;
+    case OptimizerKind::Adagrad: keys.insert(keys.end(), {"initial_accumulator_value", "epsilon"}); break;
+  }
+  for (auto item : d) {
+    const std::string key = py::str(item.first);
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      std::string known;
+      for (size_t i = 1; i < keys.size(); ++i) known += (i > 1 ? ", " : "") + keys[i];
+      throw ValueError(std::string("optimizer ") + optimizer_name(c.kind) + ": unknown setting '" + key +
+                       "' (expected " + known + ")");
+    }
+  }
+  try {
+    read_field(d, "learning_rate", c.learning_rate);
+    read_field(d, "clipnorm", c.clipnorm);
+    read_field(d, "weight_decay", c.weight_decay);
+    read_field(d, "momentum", c.momentum);
+    read_field(d, "nesterov", c.nesterov);
+    read_field(d, "beta_1", c.beta_1);
+    read_field(d, "beta_2", c.beta_2);
+    read_field(d, "rho", c.rho);
+    read_field(d, "centered", c.centered);
+    read_field(d, "initial_accumulator_value", c.initial_accumulator_value);
+    // Adam's default epsilon is 1e-8, Keras' RMSprop and Adagrad use 1e-7.
+    if (c.kind == OptimizerKind::RMSprop || c.kind == OptimizerKind::Adagrad) c.epsilon = 1e-7;
+    read_field(d, "epsilon", c.epsilon);
+  } catch (const py::cast_error&) {
+    throw ValueError(std::string("optimizer ") + optimizer_name(c.kind) + ": a setting has an unusable value in " +
+                     std::string(py::repr(d)));
+  }
+  validate(c);
   return c;
 }
+
+namespace {
 
 std::string shape_of(const py::array& x) {
   std::string got = "(";
@@ -131,9 +166,20 @@ DataHolder make_data(const Trainer& t, const py::object& x, const py::object& la
     if (!ts[j].is_none()) {
       h.targets.push_back(Array<float>::ensure(ts[j]));
       if (!h.targets.back()) throw ValueError(what + ": targets are not a numeric array");
-      if (d.n < 0) d.n = h.targets.back().shape(0);
-      if (h.targets.back().size() != d.n * g.output_size(j))
-        throw ValueError(what + ": expected targets of shape " + shape_str(g.output_shape(j)));
+      const Array<float>& tj = h.targets.back();
+      if (tj.ndim() < 1) throw ValueError(what + ": expected an array of targets, got a scalar");
+      if (d.n < 0) d.n = tj.shape(0);
+      // Categorical targets are class distributions: exactly (samples, classes), so labels or
+      // a transposed array cannot pass for them.
+      bool ok = tj.size() == d.n * g.output_size(j);
+      if (t.head(j).loss == LossKind::CategoricalCrossEntropy)
+        ok = ok && tj.ndim() == 2 && tj.shape(0) == d.n && tj.shape(1) == g.output_size(j);
+      if (!ok) {
+        std::string want = "(" + std::to_string(d.n);
+        for (int64_t dim : g.output_shape(j)) want += ", " + std::to_string(dim);
+        throw ValueError(what + ": " + loss_name(t.head(j).loss) + " expects targets of shape " + want + "), got " +
+                         shape_of(tj));
+      }
       tp = h.targets.back().data();
     }
     d.labels.push_back(lp);
@@ -170,12 +216,84 @@ py::dict head_dict(const HeadStats& h, int64_t samples) {
   return d;
 }
 
-HeadConfig to_head(const py::dict& d) {
+// A Python object with call(y_true, y_pred) -> per-sample losses and gradient(y_true, y_pred)
+// -> d loss_i / d y_pred, as a CustomLoss. y_true and y_pred are float32 copies shaped
+// (rows, *output_shape); the results are checked for their shapes. The GIL is taken for the
+// call only; a Python exception propagates as itself.
+CustomLoss python_loss(const py::object& obj, const Shape& out_shape) {
+  for (const char* m : {"call", "gradient"})
+    if (!py::hasattr(obj, m) || !PyCallable_Check(obj.attr(m).ptr()))
+      throw py::type_error("custom loss: expected an object with call(y_true, y_pred) and gradient(y_true, y_pred) "
+                           "methods, got " + std::string(py::repr(obj)));
+  // The object is released with the GIL held, whichever thread drops the last copy.
+  std::shared_ptr<py::object> held(new py::object(obj), [](py::object* o) {
+    py::gil_scoped_acquire gil;
+    delete o;
+  });
+  return [held, out_shape](Matrix<const float> y_pred, Matrix<const float> y_true, double* per_sample,
+                           Matrix<float> grad) {
+    py::gil_scoped_acquire gil;
+    std::vector<py::ssize_t> shape{py::ssize_t(y_pred.rows)};
+    for (int64_t d : out_shape) shape.push_back(py::ssize_t(d));
+    auto copy = [&](Matrix<const float> m) {
+      py::array_t<float> a(shape);
+      std::copy(m.data, m.data + m.size(), a.mutable_data());
+      return a;
+    };
+    py::array_t<float> yp = copy(y_pred), yt = copy(y_true);
+    // r as float64, exactly of `want`'s shape.
+    auto checked = [&](const py::object& r, const char* what, const std::vector<py::ssize_t>& want) {
+      auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(r);
+      bool ok = a && a.ndim() == py::ssize_t(want.size());
+      for (size_t i = 0; ok && i < want.size(); ++i) ok = a.shape(py::ssize_t(i)) == want[i];
+      if (!ok) {
+        std::string w = "(";
+        for (size_t i = 0; i < want.size(); ++i) w += (i ? ", " : "") + std::to_string(want[i]);
+        throw ValueError(std::string("custom loss ") + what + ": expected a float array of shape " + w +
+                         (want.size() == 1 ? ",)" : ")") + ", got " +
+                         (a ? shape_of(a) : std::string(py::repr(py::type::of(r)))));
+      }
+      return a;
+    };
+    auto losses = checked((*held).attr("call")(yt, yp), "call", {shape[0]});
+    std::copy(losses.data(), losses.data() + y_pred.rows, per_sample);
+    if (!grad.data) return;
+    auto g = checked((*held).attr("gradient")(yt, yp), "gradient", shape);
+    for (int64_t i = 0; i < grad.size(); ++i) grad.data[i] = float(g.data()[i]);
+  };
+}
+
+// One output's loss: loss, class_weights, label_smoothing, weight, from_logits, pos_weight (a
+// number or one per output column), object (loss "custom": see python_loss); other keys are
+// errors.
+HeadConfig to_head(const py::dict& d, const Shape& out_shape) {
   HeadConfig h;
   h.loss = parse_loss(required_str(d, "loss", "trainer head"));
-  read_field(d, "class_weights", h.class_weights);
-  read_field(d, "label_smoothing", h.label_smoothing);
-  read_field(d, "weight", h.weight);
+  static const char* const kKeys[] = {"loss", "class_weights", "label_smoothing", "weight", "from_logits",
+                                      "pos_weight", "object"};
+  for (auto item : d) {
+    const std::string key = py::str(item.first);
+    if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) == std::end(kKeys))
+      throw ValueError("trainer head: unknown key '" + key +
+                       "' (expected loss, class_weights, label_smoothing, weight, from_logits, pos_weight, object)");
+  }
+  if (d.contains("object") != (h.loss == LossKind::Custom))
+    throw ValueError("trainer head: loss 'custom' and an 'object' go together");
+  if (h.loss == LossKind::Custom) h.custom = python_loss(d["object"], out_shape);
+  try {
+    read_field(d, "class_weights", h.class_weights);
+    read_field(d, "label_smoothing", h.label_smoothing);
+    read_field(d, "weight", h.weight);
+    read_field(d, "from_logits", h.from_logits);
+    if (d.contains("pos_weight") && !d["pos_weight"].is_none()) {
+      py::handle pw = d["pos_weight"];
+      if (py::isinstance<py::float_>(pw) || py::isinstance<py::int_>(pw)) h.pos_weight = {pw.cast<float>()};
+      else h.pos_weight = pw.cast<std::vector<float>>();
+    }
+  } catch (const py::cast_error&) {
+    throw ValueError(std::string("trainer head (") + loss_name(h.loss) + "): a setting has an unusable value in " +
+                     std::string(py::repr(d)));
+  }
   return h;
 }
 
@@ -400,11 +518,17 @@ void bind_nn(py::module_& m) {
   trainer
       .def(py::init([](Graph& g, const py::list& heads, const py::dict& optimizer) {
              std::vector<HeadConfig> hs;
-             for (auto h : heads) hs.push_back(to_head(h.cast<py::dict>()));
+             size_t j = 0;
+             for (auto h : heads) {
+               if (!py::isinstance<py::dict>(h)) throw py::type_error("Trainer: expected one dict per head");
+               hs.push_back(to_head(h.cast<py::dict>(), j < g.num_outputs() ? g.output_shape(j) : Shape{}));
+               ++j;
+             }
              return new Trainer(g, std::move(hs), to_optimizer_config(optimizer));
            }),
            py::arg("graph"), py::arg("heads"), py::arg("optimizer"), py::keep_alive<1, 2>(),
-           "heads: one dict per model output: loss, class_weights, label_smoothing, weight.")
+           "heads: one dict per model output: loss, class_weights, label_smoothing, weight, from_logits "
+           "(default True), pos_weight (binary: a number or one per output column).")
       .def(py::init([](Graph& g, const std::string& loss, std::vector<float> class_weights,
                        double label_smoothing, const py::dict& optimizer) {
              return new Trainer(g, {HeadConfig{parse_loss(loss), std::move(class_weights), label_smoothing, 1.0}},
@@ -468,16 +592,46 @@ void bind_nn(py::module_& m) {
                     "The first output's class weights (empty: none).")
       .def("set_class_weights", &Trainer::set_class_weights, py::arg("head"), py::arg("weights"))
       .def_property_readonly("num_heads", &Trainer::num_heads)
+      .def_property_readonly("fused_heads", [](const Trainer& t) {
+        std::vector<bool> out;
+        for (size_t j = 0; j < t.num_heads(); ++j) out.push_back(t.fused(j));
+        return out;
+      }, "Per output: whether its loss (from_logits=False) is computed from the logits under the "
+         "output's final sigmoid/softmax Activation node, whose backward is then skipped.")
       .def_property("step", &Trainer::step, &Trainer::set_step)
       .def_property("learning_rate", [](const Trainer& t) { return t.optimizer().learning_rate; },
                     &Trainer::set_learning_rate)
+      .def("set_frozen", [](Trainer& t, const py::iterable& ranges) {
+        std::vector<ParamRange> rs;
+        for (auto item : ranges) {
+          auto pair = py::reinterpret_borrow<py::object>(item);
+          if (!py::isinstance<py::sequence>(pair) || py::len(pair) != 2)
+            throw py::type_error("set_frozen: expected (offset, size) pairs, got " + std::string(py::repr(pair)));
+          try {
+            rs.push_back(ParamRange{pair[py::int_(0)].cast<int64_t>(), pair[py::int_(1)].cast<int64_t>()});
+          } catch (const py::cast_error&) {
+            throw py::type_error("set_frozen: expected integer (offset, size) pairs, got " + std::string(py::repr(pair)));
+          }
+        }
+        t.set_frozen(std::move(rs));
+      }, py::arg("ranges"),
+      "Freezes (offset, size) ranges of the flat parameter buffer (see Graph.params() for each "
+      "weight's offset and size): training gives them no update, no weight decay and no optimizer "
+      "state change, and clipnorm leaves their gradients out. Replaces the previous ranges; [] "
+      "unfreezes everything.")
+      .def_property_readonly("frozen", [](const Trainer& t) {
+        std::vector<std::pair<int64_t, int64_t>> out;
+        for (const ParamRange& r : t.frozen()) out.emplace_back(r.offset, r.size);
+        return out;
+      }, "The frozen (offset, size) ranges, sorted by offset.")
       .def("slots", [](py::object self) {
         Trainer& t = self.cast<Trainer&>();
         py::list out;
         // Slots have the parameter count; the graph is the trainer's keep-alive partner.
         for (int i = 0; i < t.slots(); ++i) out.append(view_of(t.slot_data(i), t.num_params(), self));
         return out;
-      }, "Optimizer state buffers (momentum, or Adam's m and v) as writable views.");
+      }, "Optimizer state buffers as writable views, in optim.h's order: SGD's momentum; Adam's m, v; "
+         "RMSprop's square_avg, then its momentum buffer (momentum > 0), then grad_avg (centered); Adagrad's sum.");
 }
 
 }  // namespace pydl::bind

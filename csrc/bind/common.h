@@ -99,6 +99,8 @@ struct DataHolder {
 DataHolder make_data(const Trainer& t, const py::object& x, const py::object& labels, const py::object& targets,
                      const py::object& sample_weight, const std::string& what, bool with_x = true);  // bind_nn.cc
 py::dict stats_dict(const EpochStats& s);              // bind_nn.cc
+// An optimizer dict ({"kind": ..., settings}) as a checked config; unknown keys are errors.
+OptimizerConfig to_optimizer_config(const py::dict& d);  // bind_nn.cc
 // Runs epoch(progress_fn) with the GIL released and Ctrl-C turned into a flag; the Python
 // progress callback (if any) is called with the GIL held. Returns stats_dict of the result.
 py::dict run_epoch(std::optional<py::function>& progress, bool check_interrupt,

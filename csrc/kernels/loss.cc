@@ -11,20 +11,26 @@ namespace pydl {
 LossKind parse_loss(const std::string& name) {
   if (name == "cross_entropy" || name == "sparse_categorical_crossentropy")
     return LossKind::CrossEntropy;
+  if (name == "categorical_crossentropy" || name == "categorical_cross_entropy")
+    return LossKind::CategoricalCrossEntropy;
   if (name == "binary_cross_entropy" || name == "binary_crossentropy")
     return LossKind::BinaryCrossEntropy;
   if (name == "mse" || name == "mean_squared_error") return LossKind::MSE;
   if (name == "mae" || name == "mean_absolute_error") return LossKind::MAE;
+  if (name == "custom") return LossKind::Custom;
   throw ValueError("unknown loss '" + name +
-                   "': expected one of cross_entropy, binary_cross_entropy, mse, mae");
+                   "': expected one of cross_entropy (sparse_categorical_crossentropy), "
+                   "categorical_crossentropy, binary_cross_entropy, mse, mae");
 }
 
 const char* loss_name(LossKind k) {
   switch (k) {
     case LossKind::CrossEntropy: return "cross_entropy";
+    case LossKind::CategoricalCrossEntropy: return "categorical_crossentropy";
     case LossKind::BinaryCrossEntropy: return "binary_cross_entropy";
     case LossKind::MSE: return "mse";
     case LossKind::MAE: return "mae";
+    case LossKind::Custom: return "custom";
   }
   return "?";
 }
@@ -72,6 +78,68 @@ void cross_entropy_rows(Matrix<T> g, double* ws, Matrix<const T> z, const int32_
   });
 }
 
+// The general softmax-family row: loss = sum_c beta_c (-log p_c) with
+//   sparse:      beta_c = (1 - eps) w_y [c == y] + eps / C w_c, row weight w_y (as above);
+//   categorical: beta_c = (1 - eps) t_c + eps / C,             row weight 1.
+// From logits, -log p_c = lse - z_c and d/dz_k = B softmax_k - beta_k (B = sum beta). From
+// probabilities x (Keras): q = x / sum(x), p = clip(q, e, 1 - e); with a_c = beta_c [q_c
+// unclipped] / p_c, d/dx_k = (sum_c a_c q_c - a_k) / sum(x).
+template <typename T>
+void softmax_family_rows(Matrix<T> g, double* ws, Matrix<const T> z, const int32_t* labels, Matrix<const T> t,
+                         const LossArgs<T>& a) {
+  const int64_t rows = z.rows, classes = z.cols;
+  const double eps = a.label_smoothing, e = kProbEpsilon;
+  const bool sparse = a.kind == LossKind::CrossEntropy;
+  parallel_range(rows, std::max<int64_t>(1, (1 << 13) / classes), [&](int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const T* zi = z.row(i);
+    const T* ti = sparse ? nullptr : t.row(i);
+    const int32_t y = sparse ? labels[i] : 0;
+    const double wy = sparse && a.class_weights ? double(a.class_weights[y]) : 1.0;
+    auto beta = [&](int64_t c) {
+      if (!sparse) return (1 - eps) * double(ti[c]) + eps / double(classes);
+      const double wc = a.class_weights ? double(a.class_weights[c]) : 1.0;
+      return (1 - eps) * wy * (c == y ? 1.0 : 0.0) + eps / double(classes) * wc;
+    };
+    const double sw = a.sample_weights ? double(a.sample_weights[i]) : 1.0;
+    double loss = 0;
+    T* gi = g.data ? g.row(i) : nullptr;
+    if (a.from_logits) {
+      double m = zi[0];
+      for (int64_t c = 1; c < classes; ++c) m = std::max(m, double(zi[c]));
+      double s = 0;
+      for (int64_t c = 0; c < classes; ++c) s += std::exp(double(zi[c]) - m);
+      const double log_s = std::log(s) + m;
+      double B = 0;
+      for (int64_t c = 0; c < classes; ++c) {
+        const double b = beta(c);
+        loss += b * (log_s - double(zi[c]));
+        B += b;
+      }
+      if (gi)
+        for (int64_t c = 0; c < classes; ++c) gi[c] = T(sw * (B * std::exp(double(zi[c]) - log_s) - beta(c)));
+    } else {
+      double s = 0;
+      for (int64_t c = 0; c < classes; ++c) s += double(zi[c]);
+      double A = 0;  // sum_c a_c q_c
+      for (int64_t c = 0; c < classes; ++c) {
+        const double q = double(zi[c]) / s, p = std::min(std::max(q, e), 1 - e), b = beta(c);
+        loss -= b * std::log(p);
+        if (q >= e && q <= 1 - e) A += b / p * q;
+      }
+      if (gi)
+        for (int64_t c = 0; c < classes; ++c) {
+          const double q = double(zi[c]) / s, p = std::min(std::max(q, e), 1 - e);
+          const double ac = q >= e && q <= 1 - e ? beta(c) / p : 0.0;
+          gi[c] = T(sw * (A - ac) / s);
+        }
+    }
+    ws[2 * i] = sw * loss;
+    ws[2 * i + 1] = sw * wy;
+  }
+  });
+}
+
 template <typename T>
 void elementwise_rows(Matrix<T> g, double* ws, Matrix<const T> z, Matrix<const T> t,
                       const LossArgs<T>& a) {
@@ -89,10 +157,25 @@ void elementwise_rows(Matrix<T> g, double* ws, Matrix<const T> z, Matrix<const T
       switch (a.kind) {
         case LossKind::BinaryCrossEntropy: {
           if (a.class_weights) w = a.class_weights[y > 0.5 ? 1 : 0];
-          // max(x, 0) - x y + log(1 + exp(-|x|)): stable for any x
-          l = std::max(x, 0.0) - x * y + std::log1p(std::exp(-std::abs(x)));
+          const double pw = a.pos_weight ? double(a.pos_weight[a.pos_weight_size == 1 ? 0 : j]) : 1.0;
+          if (!a.from_logits) {
+            // -(pw y log p + (1 - y) log(1 - p)), p = clip(x, e, 1 - e); no gradient where clipped
+            const double e = kProbEpsilon, p = std::min(std::max(x, e), 1 - e);
+            l = -(pw * y * std::log(p) + (1 - y) * std::log(1 - p));
+            d = x >= e && x <= 1 - e ? -pw * y / p + (1 - y) / (1 - p) : 0.0;
+            break;
+          }
+          // softplus(x) = max(x, 0) + log1p(exp(-|x|)): stable for any x
           const double sig = x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
-          d = sig - y;
+          if (!a.pos_weight) {
+            l = std::max(x, 0.0) - x * y + std::log1p(std::exp(-std::abs(x)));
+            d = sig - y;
+          } else {
+            // pw y softplus(-x) + (1 - y) softplus(x), softplus(-x) = softplus(x) - x
+            const double sp = std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x)));
+            l = pw * y * (sp - x) + (1 - y) * sp;
+            d = sig * (pw * y + 1 - y) - pw * y;
+          }
           break;
         }
         case LossKind::MSE:
@@ -123,8 +206,11 @@ double loss_forward_backward(Matrix<T> dlogits, double* ws, Matrix<const T> logi
                              const LossArgs<T>& args) {
   if (logits.rows == 0) throw ValueError("loss: empty batch");
   if (logits.cols < 1) throw ValueError("loss: logits have no columns");
-  if (args.kind == LossKind::CrossEntropy)
+  if (args.kind == LossKind::Custom) throw ValueError("loss: a custom loss runs through custom_loss_forward_backward");
+  if (args.kind == LossKind::CrossEntropy && args.from_logits)
     cross_entropy_rows(dlogits, ws, logits, labels, args);
+  else if (is_softmax_loss(args.kind))
+    softmax_family_rows(dlogits, ws, logits, labels, targets, args);
   else
     elementwise_rows(dlogits, ws, logits, targets, args);
   // Serial sum in row order: the same result whatever the thread count.
@@ -139,6 +225,33 @@ double loss_forward_backward(Matrix<T> dlogits, double* ws, Matrix<const T> logi
     const T inv = T(1.0 / weight);
     parallel_range(dlogits.size(), 1 << 15, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) dlogits.data[i] *= inv;
+    });
+  }
+  return loss / weight;
+}
+
+double custom_loss_forward_backward(const CustomLoss& fn, Matrix<float> grad, double* ws, Matrix<const float> y_pred,
+                                    Matrix<const float> y_true, const float* sample_weights) {
+  if (y_pred.rows == 0) throw ValueError("loss: empty batch");
+  fn(y_pred, y_true, ws, grad);
+  double loss = 0, weight = 0;  // serial, in row order: thread-count independent
+  for (int64_t i = 0; i < y_pred.rows; ++i) {
+    const double w = sample_weights ? double(sample_weights[i]) : 1.0;
+    loss += w * ws[i];
+    weight += w;
+  }
+  if (weight == 0) {  // every sample weighted out
+    if (grad.data) std::fill(grad.data, grad.data + grad.size(), 0.0f);
+    return 0.0;
+  }
+  if (grad.data) {
+    parallel_range(grad.rows, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(grad.cols, 1)),
+                   [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        const float s = float((sample_weights ? double(sample_weights[i]) : 1.0) / weight);
+        float* gi = grad.row(i);
+        for (int64_t c = 0; c < grad.cols; ++c) gi[c] *= s;
+      }
     });
   }
   return loss / weight;

@@ -1,36 +1,70 @@
-// Losses on logits, forward and backward in one pass. All reduce by the mean, as PyTorch's
-// defaults do: cross-entropy over the batch (weighted by class weights when given, divided
-// by the sum of the targets' weights), the others over every element.
+// Losses, forward and backward in one pass. All reduce by the mean, as PyTorch's defaults do:
+// cross-entropy over the batch (weighted by class weights when given, divided by the sum of
+// the targets' weights), the others over every element.
+//
+// Inputs are logits by default (numerically stable log-sum-exp / softplus forms). With
+// from_logits = false they are probabilities, as Keras reads them: clipped to
+// [kProbEpsilon, 1 - kProbEpsilon] (categorical ones first divided by their row sum), and the
+// gradient is the exact gradient of that clipped expression (zero where the clip is active).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/view.h"
 
 namespace pydl {
 
-enum class LossKind { CrossEntropy, BinaryCrossEntropy, MSE, MAE };
+// CrossEntropy: integer class labels (sparse); CategoricalCrossEntropy: one-hot or soft targets
+// shaped like the output; Custom: a CustomLoss function (targets shaped like the output).
+enum class LossKind { CrossEntropy, BinaryCrossEntropy, MSE, MAE, CategoricalCrossEntropy, Custom };
 
 LossKind parse_loss(const std::string& name);  // throws ValueError naming the choices
 const char* loss_name(LossKind k);
+inline bool uses_labels(LossKind k) { return k == LossKind::CrossEntropy; }
+inline bool is_softmax_loss(LossKind k) {
+  return k == LossKind::CrossEntropy || k == LossKind::CategoricalCrossEntropy;
+}
+inline bool is_classification(LossKind k) { return is_softmax_loss(k) || k == LossKind::BinaryCrossEntropy; }
+
+constexpr double kProbEpsilon = 1e-7;  // Keras' backend epsilon
 
 template <typename T>
 struct LossArgs {
   LossKind kind = LossKind::CrossEntropy;
   const T* class_weights = nullptr;  // cross-entropy: one per class; binary: {w0, w1}
-  double label_smoothing = 0.0;      // cross-entropy only
+  double label_smoothing = 0.0;      // cross-entropy, categorical
   // One per row, or null: multiplies the row's loss and weight, so the mean stays
   // sum(w * l) / sum(w) (with class weights the two multiply). A batch whose sample weights
   // are all zero has loss 0 and a zero gradient.
   const T* sample_weights = nullptr;
+  bool from_logits = true;
+  // Binary: PyTorch's BCEWithLogitsLoss pos_weight, multiplying the positive term
+  // -y log p; pos_weight_size 1 (one for all columns) or one per column; null: none.
+  const T* pos_weight = nullptr;
+  int64_t pos_weight_size = 0;
 };
 
-// Returns the reduced loss. When dlogits.data is non-null it receives d loss / d logits
-// (it may alias nothing else). `labels` (int32 class ids) is read for cross-entropy,
-// `targets` (shaped like logits) for the others. `workspace` holds 2 * rows doubles.
+// Returns the reduced loss. When dlogits.data is non-null it receives d loss / d logits (or
+// d loss / d probabilities; it may alias nothing else). `labels` (int32 class ids) is read for
+// cross-entropy, `targets` (shaped like logits) for the others. `workspace` holds 2 * rows
+// doubles.
 template <typename T>
 double loss_forward_backward(Matrix<T> dlogits, double* workspace, Matrix<const T> logits,
                              const int32_t* labels, Matrix<const T> targets,
                              const LossArgs<T>& args);
+
+// A loss defined outside the core (a Python object, through the bindings): writes each
+// sample's loss to per_sample[0..rows) and, when grad.data is non-null, d loss_i / d y_pred
+// into grad (row i for sample i). Runs on the calling thread; what it throws propagates.
+using CustomLoss = std::function<void(Matrix<const float> y_pred, Matrix<const float> y_true, double* per_sample,
+                                      Matrix<float> grad)>;
+
+// A custom loss reduced as the built-in ones are: sum_i w_i l_i / sum_i w_i with sample weights
+// (all zero: loss 0, zero gradient), the plain mean without; the gradient scaled to match.
+// `workspace` holds rows doubles.
+double custom_loss_forward_backward(const CustomLoss& fn, Matrix<float> grad, double* workspace,
+                                    Matrix<const float> y_pred, Matrix<const float> y_true,
+                                    const float* sample_weights);
 
 }  // namespace pydl

@@ -5,21 +5,40 @@
 
 namespace pydl {
 
+namespace {
+
+// First maximum wins, as numpy's argmax.
+template <typename T>
+int64_t argmax(const T* v, int64_t n) {
+  int64_t best = 0;
+  for (int64_t c = 1; c < n; ++c)
+    if (v[c] > v[best]) best = c;
+  return best;
+}
+
+// The class of row i: its label (sparse) or its target's argmax (categorical).
+template <typename T>
+int64_t true_class(LossKind kind, const int32_t* labels, Matrix<const T> t, int64_t i) {
+  return kind == LossKind::CrossEntropy ? int64_t(labels[i]) : argmax(t.row(i), t.cols);
+}
+
+// A binary output's decision: logit > 0, or probability > 0.5 (the same point).
+template <typename T>
+bool positive(T x, bool from_logits) {
+  return from_logits ? x > T(0) : x > T(0.5);
+}
+
+}  // namespace
+
 template <typename T>
 AccuracyCount accuracy_count(Matrix<const T> z, const int32_t* labels, Matrix<const T> t,
-                             LossKind kind) {
+                             LossKind kind, bool from_logits) {
   AccuracyCount r;
-  if (kind == LossKind::CrossEntropy) {
-    for (int64_t i = 0; i < z.rows; ++i) {
-      const T* zi = z.row(i);
-      int64_t best = 0;
-      for (int64_t c = 1; c < z.cols; ++c)
-        if (zi[c] > zi[best]) best = c;  // first maximum wins, as numpy's argmax
-      r.correct += best == labels[i];
-    }
+  if (is_softmax_loss(kind)) {
+    for (int64_t i = 0; i < z.rows; ++i) r.correct += argmax(z.row(i), z.cols) == true_class(kind, labels, t, i);
     r.total = z.rows;
   } else if (kind == LossKind::BinaryCrossEntropy) {
-    for (int64_t i = 0; i < z.size(); ++i) r.correct += (z.data[i] > T(0)) == (t.data[i] > T(0.5));
+    for (int64_t i = 0; i < z.size(); ++i) r.correct += positive(z.data[i], from_logits) == (t.data[i] > T(0.5));
     r.total = z.size();
   }
   return r;
@@ -27,38 +46,57 @@ AccuracyCount accuracy_count(Matrix<const T> z, const int32_t* labels, Matrix<co
 
 template <typename T>
 void accumulate_metrics(MetricSums& s, const MetricSpec& spec, Matrix<const T> z, const int32_t* labels,
-                        Matrix<const T> t, LossKind kind) {
+                        Matrix<const T> t, LossKind kind, bool from_logits) {
   if (!spec.confusion && spec.top_k == 0 && !spec.regression && !spec.log_loss) return;
-  const bool ce = kind == LossKind::CrossEntropy, bce = kind == LossKind::BinaryCrossEntropy;
+  const bool ce = is_softmax_loss(kind), bce = kind == LossKind::BinaryCrossEntropy;
   const int64_t classes = ce ? z.cols : 2;
+  const double e = kProbEpsilon;
   if (spec.confusion && (ce || bce) && s.confusion.empty()) s.confusion.assign(classes * classes, 0);
   if (ce) {
     for (int64_t i = 0; i < z.rows; ++i) {
       const T* zi = z.row(i);
-      const int32_t y = labels[i];
-      int64_t best = 0, above = 0;
-      for (int64_t c = 1; c < z.cols; ++c)
-        if (zi[c] > zi[best]) best = c;
-      if (spec.confusion) ++s.confusion[y * classes + best];
+      const int64_t y = true_class(kind, labels, t, i);
+      int64_t above = 0;
+      if (spec.confusion) ++s.confusion[y * classes + argmax(zi, z.cols)];
       if (spec.top_k > 0) {
         for (int64_t c = 0; c < z.cols; ++c) above += zi[c] > zi[y];
         s.top_k_correct += above < spec.top_k;
         ++s.top_k_total;
       }
       if (spec.log_loss) {
+        // -sum_c t_c log p_c (t one-hot for labels); p from logits, or normalised and clipped
+        // probabilities as the loss reads them.
         double m = zi[0], sum = 0;
-        for (int64_t c = 1; c < z.cols; ++c) m = std::max(m, double(zi[c]));
-        for (int64_t c = 0; c < z.cols; ++c) sum += std::exp(double(zi[c]) - m);
-        s.nll += std::log(sum) + m - double(zi[y]);
+        if (from_logits) {
+          for (int64_t c = 1; c < z.cols; ++c) m = std::max(m, double(zi[c]));
+          for (int64_t c = 0; c < z.cols; ++c) sum += std::exp(double(zi[c]) - m);
+        } else {
+          for (int64_t c = 0; c < z.cols; ++c) sum += double(zi[c]);
+        }
+        auto neg_log_p = [&](int64_t c) {
+          return from_logits ? std::log(sum) + m - double(zi[c])
+                             : -std::log(std::min(std::max(double(zi[c]) / sum, e), 1 - e));
+        };
+        if (kind == LossKind::CrossEntropy) {
+          s.nll += neg_log_p(y);
+        } else {
+          for (int64_t c = 0; c < z.cols; ++c)
+            if (t.row(i)[c] != T(0)) s.nll += double(t.row(i)[c]) * neg_log_p(c);
+        }
         ++s.nll_count;
       }
     }
   } else if (bce) {
     for (int64_t i = 0; i < z.size(); ++i) {
       const double x = z.data[i], y = t.data[i];
-      if (spec.confusion) ++s.confusion[(y > 0.5 ? 2 : 0) + (x > 0 ? 1 : 0)];
+      if (spec.confusion) ++s.confusion[(y > 0.5 ? 2 : 0) + (positive(z.data[i], from_logits) ? 1 : 0)];
       if (spec.log_loss) {
-        s.nll += std::max(x, 0.0) - x * y + std::log1p(std::exp(-std::abs(x)));
+        if (from_logits) {
+          s.nll += std::max(x, 0.0) - x * y + std::log1p(std::exp(-std::abs(x)));
+        } else {
+          const double p = std::min(std::max(x, e), 1 - e);
+          s.nll -= y * std::log(p) + (1 - y) * std::log(1 - p);
+        }
         ++s.nll_count;
       }
     }
@@ -76,13 +114,13 @@ void accumulate_metrics(MetricSums& s, const MetricSpec& spec, Matrix<const T> z
 }
 
 template void accumulate_metrics<float>(MetricSums&, const MetricSpec&, Matrix<const float>, const int32_t*,
-                                        Matrix<const float>, LossKind);
+                                        Matrix<const float>, LossKind, bool);
 template void accumulate_metrics<double>(MetricSums&, const MetricSpec&, Matrix<const double>, const int32_t*,
-                                         Matrix<const double>, LossKind);
+                                         Matrix<const double>, LossKind, bool);
 
 template AccuracyCount accuracy_count<float>(Matrix<const float>, const int32_t*,
-                                             Matrix<const float>, LossKind);
+                                             Matrix<const float>, LossKind, bool);
 template AccuracyCount accuracy_count<double>(Matrix<const double>, const int32_t*,
-                                              Matrix<const double>, LossKind);
+                                              Matrix<const double>, LossKind, bool);
 
 }  // namespace pydl

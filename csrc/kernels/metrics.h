@@ -1,4 +1,6 @@
-// Metrics accumulated in C++ across batches: counts of correct predictions.
+// Metrics accumulated in C++ across batches: counts of correct predictions. Outputs are
+// logits (from_logits) or probabilities: a binary decision is logit > 0 or probability > 0.5,
+// a class is the argmax either way; log_loss reads probabilities as the loss does (clipped).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -13,11 +15,11 @@ struct AccuracyCount {
   int64_t total = 0;
 };
 
-// Cross-entropy: argmax(logits) == label per row. Binary: (logit > 0) == (target > 0.5) per
-// element. Regression losses have no accuracy (total stays 0).
+// Cross-entropy: argmax(logits) == label per row (categorical: == argmax(target)). Binary:
+// (logit > 0) == (target > 0.5) per element. Regression losses have no accuracy (total 0).
 template <typename T>
 AccuracyCount accuracy_count(Matrix<const T> logits, const int32_t* labels,
-                             Matrix<const T> targets, LossKind kind);
+                             Matrix<const T> targets, LossKind kind, bool from_logits = true);
 
 // What an epoch or an evaluation accumulates beyond the loss, chosen by the compiled metrics.
 struct MetricSpec {
@@ -39,6 +41,6 @@ struct MetricSums {
 // Adds one batch to sums (sums.confusion is sized here on first use).
 template <typename T>
 void accumulate_metrics(MetricSums& sums, const MetricSpec& spec, Matrix<const T> logits, const int32_t* labels,
-                        Matrix<const T> targets, LossKind kind);
+                        Matrix<const T> targets, LossKind kind, bool from_logits = true);
 
 }  // namespace pydl

@@ -12,6 +12,9 @@ class ActivationLayer : public Layer {
   explicit ActivationLayer(const LayerConfig& c) : Layer(c), act_(parse_activation(c.get_string("activation"))) {}
   bool backward_reads_input() const override { return act_ == Activation::GELU; }
   bool backward_reads_output() const override { return act_ != Activation::Linear && act_ != Activation::GELU; }
+  std::string fusable_activation() const override {
+    return act_ == Activation::Sigmoid ? "sigmoid" : act_ == Activation::Softmax ? "softmax" : "";
+  }
   bool passes_mask() const override { return true; }
 
   Shape build(const Shape& in, int index) override {

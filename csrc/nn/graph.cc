@@ -182,6 +182,30 @@ void Graph::build_nodes() {
     node_dxs_[k].resize(nodes_[k].inputs.size());
     node_masks_[k].reserve(nodes_[k].inputs.size());
   }
+  find_output_logits(output_roots);
+}
+
+void Graph::find_output_logits(const std::set<int>& output_roots) {
+  // Output j qualifies when a sigmoid/softmax Activation node makes it, nothing else reads it
+  // (its gradient is the loss's alone), and the activation reads a node's tensor that is no
+  // output itself (so the loss may own that tensor's gradient).
+  const size_t n_in = num_inputs();
+  output_logits_.assign(outputs_.size(), -1);
+  output_activation_.assign(outputs_.size(), "");
+  for (size_t j = 0; j < outputs_.size(); ++j) {
+    const int t = outputs_[j];
+    if (t < int(n_in)) continue;
+    const GraphNode& node = nodes_[t - n_in];
+    const std::string act = node_layers_[t - n_in]->fusable_activation();
+    if (act.empty()) continue;
+    const int in = node.inputs[0];
+    bool read_elsewhere = false;
+    for (const GraphNode& other : nodes_)
+      read_elsewhere = read_elsewhere || std::find(other.inputs.begin(), other.inputs.end(), t) != other.inputs.end();
+    if (read_elsewhere || in < int(n_in) || output_roots.count(root_[in])) continue;
+    output_logits_[j] = in;
+    output_activation_[j] = act;
+  }
 }
 
 namespace {
@@ -227,6 +251,8 @@ void Graph::plan_activation_slots() {
   for (size_t k = 0; k < nodes_.size(); ++k)
     for (int in : nodes_[k].inputs) last_use[root_[in]] = std::max(last_use[root_[in]], int(k));
   for (int o : outputs_) last_use[root_[o]] = kForever;  // the loss and predict read them
+  for (int t : output_logits_)
+    if (t >= 0) last_use[root_[t]] = kForever;  // a fused loss reads it after the forward
   if (!inference_only_) {
     // Training keeps what some backward reads until backward ran; the rest is reused as in
     // inference once forward is done with it.
@@ -264,7 +290,12 @@ void Graph::plan_gradient_slots() {
   grad_slot_of_.assign(n_t, -1);
   grad_slot_sizes_.clear();
   SlotPool pool{grad_slot_sizes_, {}};
-  for (int o : outputs_)
+  // A fused loss writes its logits' gradient (an output's activation input) before backward
+  // starts too.
+  std::vector<int> seeded(outputs_.begin(), outputs_.end());
+  for (int t : output_logits_)
+    if (t >= 0) seeded.push_back(t);
+  for (int o : seeded)
     if (grad_slot_of_[root_[o]] < 0) grad_slot_of_[root_[o]] = pool.acquire(sizes_[root_[o]]);
   for (size_t k = nodes_.size(); k-- > 0;) {
     if (!runs_backward(k)) continue;
@@ -480,11 +511,29 @@ Matrix<float> Graph::output_grad(size_t j) {
   return Matrix<float>(grad_buffer(root_[outputs_[j]]), rows_, sizes_[outputs_[j]]);
 }
 
-void Graph::backward() {
+Matrix<const float> Graph::output_logits(size_t j) const {
+  const int t = output_logits_.at(j);
+  if (t < 0) throw ValueError("output " + std::to_string(j) + " is not made by a sigmoid/softmax Activation");
+  return Matrix<const float>(act_[t], rows_, sizes_[t]);
+}
+
+Matrix<float> Graph::output_logits_grad(size_t j) {
+  const int t = output_logits_.at(j);
+  if (t < 0) throw ValueError("output " + std::to_string(j) + " is not made by a sigmoid/softmax Activation");
+  return Matrix<float>(grad_buffer(root_[t]), rows_, sizes_[t]);
+}
+
+void Graph::backward(const std::vector<uint8_t>* seed_at_logits) {
   const size_t n_in = num_inputs();
   const int64_t rows = rows_;
   std::fill(grad_written_.begin(), grad_written_.end(), false);
-  for (int o : outputs_) grad_written_[root_[o]] = true;  // the losses wrote them
+  // The losses wrote these. An output seeded at its logits leaves the activation's own
+  // gradient unwritten, so the loop below skips that node.
+  for (size_t j = 0; j < outputs_.size(); ++j) {
+    const bool at_logits = seed_at_logits && j < seed_at_logits->size() && (*seed_at_logits)[j];
+    if (at_logits && output_logits_[j] < 0) throw ValueError("backward: output " + std::to_string(j) + " has no logits");
+    grad_written_[root_[at_logits ? output_logits_[j] : outputs_[j]]] = true;
+  }
   for (size_t k = nodes_.size(); k-- > 0;) {
     Layer& l = *node_layers_[k];
     const GraphNode& node = nodes_[k];

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -118,11 +119,22 @@ class Graph {
   // Where the loss writes d loss / d output j for the last forward's rows (overwritten).
   Matrix<float> output_grad(size_t j = 0);
   // Back-propagates the output gradients; parameter gradients accumulate into grad_data().
-  void backward();
+  // Where seed_at_logits[j] is set, output j's loss wrote output_logits_grad(j) instead of
+  // output_grad(j), and the final activation node's backward is skipped.
+  void backward(const std::vector<uint8_t>* seed_at_logits = nullptr);
+
+  // Loss fusion. "sigmoid" or "softmax" when output j is made by such an Activation node that
+  // nothing else reads, over a node's tensor that is no output: a loss may then read that
+  // tensor as logits (output_logits) and write its gradient there (output_logits_grad, then
+  // backward(seed_at_logits)). "" otherwise. Replicas keep the logits alive for evaluate.
+  const std::string& output_activation(size_t j) const { return output_activation_.at(j); }
+  Matrix<const float> output_logits(size_t j) const;
+  Matrix<float> output_logits_grad(size_t j);
   void zero_grads() { grad_buf_.zero(); }
 
  private:
   void build_nodes();
+  void find_output_logits(const std::set<int>& output_roots);
   // Whether node k's backward runs: it needs gradients and is not a view (Flatten).
   bool runs_backward(size_t k) const;
   // Each activation gets a slot of slot_bufs_ by liveness: freed once its last reader ran
@@ -148,6 +160,8 @@ class Graph {
   std::vector<int64_t> sizes_;   // per tensor, per sample
   std::vector<int> root_;        // per tensor
   std::vector<bool> needs_grad_; // per tensor: some trainable weight lies upstream
+  std::vector<int> output_logits_;              // per output: the fusable activation's input, or -1
+  std::vector<std::string> output_activation_;  // per output: "sigmoid", "softmax" or ""
   std::vector<ParamEntry> params_;
   int64_t num_params_ = 0;
   int64_t num_state_ = 0;

@@ -70,6 +70,9 @@ class Layer {
   // read the tensor corrupts gradients: only override after checking the backward kernel.
   virtual bool backward_reads_input() const { return true; }
   virtual bool backward_reads_output() const { return true; }
+  // "sigmoid" or "softmax" for an Activation layer applying it (a loss may fuse with it and
+  // read its input as logits), else "".
+  virtual std::string fusable_activation() const { return ""; }
   // The output is the input, reinterpreted (Flatten): no buffer and no copy.
   virtual bool output_aliases_input() const { return false; }
   // Allocates per-batch workspace for up to max_batch samples (never during a step).

@@ -22,31 +22,80 @@ Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig op
   loss_args_.resize(heads_.size());
   metric_specs_.resize(heads_.size());
   head_losses_.assign(heads_.size(), 0.0);
+  fused_.assign(heads_.size(), 0);
   for (size_t j = 0; j < heads_.size(); ++j) {
     const HeadConfig& h = heads_[j];
+    const std::string name = loss_name(h.loss);
     if (!(h.label_smoothing >= 0.0 && h.label_smoothing <= 1.0))
       throw ValueError("label_smoothing: expected a value in [0, 1], got " + std::to_string(h.label_smoothing));
-    if (h.label_smoothing > 0 && h.loss != LossKind::CrossEntropy)
-      throw ValueError("label_smoothing applies to cross_entropy only");
+    if (h.label_smoothing > 0 && !is_softmax_loss(h.loss))
+      throw ValueError("label_smoothing applies to cross_entropy and categorical_crossentropy, not " + name);
     if (!(h.weight >= 0.0) || !std::isfinite(h.weight))
       throw ValueError("loss_weights: expected finite values >= 0, got " + std::to_string(h.weight));
-    if (h.loss == LossKind::CrossEntropy && g_.output_shape(j).size() != 1)
-      throw ValueError("cross_entropy expects a model output of shape (None, classes), got " +
+    if (is_softmax_loss(h.loss) && g_.output_shape(j).size() != 1)
+      throw ValueError(name + " expects a model output of shape (None, classes), got " +
                        shape_str(g_.output_shape(j)));
+    if ((h.loss == LossKind::Custom) != bool(h.custom))
+      throw ValueError(h.custom ? "a custom loss function needs loss 'custom'" : "loss 'custom' needs its function");
+    if (!h.from_logits && !is_classification(h.loss))
+      throw ValueError("from_logits applies to the cross-entropy losses, not " + name);
+    if (!h.pos_weight.empty()) {
+      if (h.loss != LossKind::BinaryCrossEntropy)
+        throw ValueError("pos_weight applies to binary_cross_entropy, not " + name);
+      const int64_t cols = g_.output_size(j);
+      if (int64_t(h.pos_weight.size()) != 1 && int64_t(h.pos_weight.size()) != cols)
+        throw ValueError("pos_weight: expected one value or one per output column (" + std::to_string(cols) +
+                         "), got " + std::to_string(h.pos_weight.size()));
+      for (float v : h.pos_weight)
+        if (!(v >= 0.0f) || !std::isfinite(v)) throw ValueError("pos_weight: expected finite values >= 0");
+    }
+    // A loss on probabilities made by the matching final activation reads its logits instead.
+    const std::string& act = g_.output_activation(j);
+    fused_[j] = !h.from_logits && ((h.loss == LossKind::BinaryCrossEntropy && act == "sigmoid") ||
+                                   (is_softmax_loss(h.loss) && act == "softmax"));
     loss_args_[j].kind = h.loss;
     loss_args_[j].label_smoothing = h.label_smoothing;
+    loss_args_[j].from_logits = h.from_logits || fused_[j];
+    loss_args_[j].pos_weight = h.pos_weight.empty() ? nullptr : heads_[j].pos_weight.data();
+    loss_args_[j].pos_weight_size = int64_t(h.pos_weight.size());
     set_class_weights(j, heads_[j].class_weights);
   }
   const int64_t n = g_.num_params();
-  if (slots() >= 1) slot0_.resize(n);
-  if (slots() >= 2) slot1_.resize(n);
+  for (int k = 0; k < slots(); ++k) slots_[k].resize(n);
+  if (opt_.kind == OptimizerKind::Adagrad)  // the accumulator starts at its initial value, as in PyTorch
+    std::fill(slots_[0].data(), slots_[0].data() + n, float(opt_.initial_accumulator_value));
+}
+
+SlotPtrs<float> Trainer::slot_ptrs() {
+  SlotPtrs<float> p{};
+  for (int k = 0; k < slots(); ++k) p[k] = slots_[k].data();
+  return p;
+}
+
+void Trainer::set_frozen(std::vector<ParamRange> ranges) {
+  const int64_t n = g_.num_params();
+  for (const ParamRange& r : ranges) {
+    if (r.offset < 0) throw ValueError("set_frozen: expected offsets >= 0, got " + std::to_string(r.offset));
+    if (r.size < 1) throw ValueError("set_frozen: expected sizes >= 1, got " + std::to_string(r.size));
+    if (r.size > n - r.offset)
+      throw ValueError("set_frozen: range (" + std::to_string(r.offset) + ", " + std::to_string(r.size) +
+                       ") reaches beyond the " + std::to_string(n) + " parameters (num_params)");
+  }
+  std::sort(ranges.begin(), ranges.end(), [](const ParamRange& a, const ParamRange& b) { return a.offset < b.offset; });
+  for (size_t i = 1; i < ranges.size(); ++i)
+    if (ranges[i].offset < ranges[i - 1].offset + ranges[i - 1].size)
+      throw ValueError("set_frozen: ranges overlap at offset " + std::to_string(ranges[i].offset));
+  UseGate::Exclusive use(g_.gate(), "set_frozen");
+  frozen_ = std::move(ranges);
+  bounds_.known = false;  // the bounds cover the parameters a step updates
 }
 
 void Trainer::set_class_weights(size_t j, std::vector<float> w) {
   HeadConfig& h = heads_.at(j);
   if (!w.empty()) {
     if (h.loss != LossKind::CrossEntropy && h.loss != LossKind::BinaryCrossEntropy)
-      throw ValueError(std::string("class weights apply to classification losses, not ") + loss_name(h.loss));
+      throw ValueError(std::string("class weights apply to cross_entropy and binary_cross_entropy, not ") +
+                       loss_name(h.loss) + (h.loss == LossKind::CategoricalCrossEntropy ? " (use sample_weight)" : ""));
     const int64_t expected = h.loss == LossKind::CrossEntropy ? g_.output_size(j) : 2;
     if (int64_t(w.size()) != expected)
       throw ValueError("class weights: expected " + std::to_string(expected) + " values, got " +
@@ -72,7 +121,7 @@ void Trainer::check_data(const DataRef& d, const char* what) const {
     throw ValueError(std::string(what) + ": expected targets for each of the " + std::to_string(heads_.size()) +
                      " outputs");
   for (size_t j = 0; j < heads_.size(); ++j) {
-    const bool ce = heads_[j].loss == LossKind::CrossEntropy;
+    const bool ce = uses_labels(heads_[j].loss);
     if (ce ? !d.labels[j] : !d.targets[j])
       throw ValueError(std::string(what) + ": output " + std::to_string(j) + " has no " + (ce ? "labels" : "targets"));
   }
@@ -100,8 +149,7 @@ void Trainer::set_step(int64_t s) {
 }
 
 void Trainer::measure_bounds() {
-  bounds_ = measure_update_bounds<float>(g_.param_data(), slots() >= 1 ? slot0_.data() : nullptr,
-                                         slots() >= 2 ? slot1_.data() : nullptr, g_.num_params());
+  bounds_ = measure_update_bounds<float>(g_.param_data(), slot_ptrs(), g_.num_params(), &frozen_);
 }
 
 bool Trainer::report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st) {
@@ -160,12 +208,15 @@ double Trainer::batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_gr
                            const std::vector<MetricSpec>& metrics) {
   double total = 0;
   for (size_t j = 0; j < heads_.size(); ++j) {
-    Matrix<const float> out = g.output(j);
-    Matrix<float> grad = with_grad ? g.output_grad(j) : Matrix<float>(nullptr, rows, out.cols);
+    Matrix<const float> out = loss_input(g, fused_, j);
+    Matrix<float> grad = !with_grad ? Matrix<float>(nullptr, rows, out.cols)
+                                    : fused_[j] ? g.output_logits_grad(j) : g.output_grad(j);
     Matrix<const float> targets(b.targets[j].data(), rows, out.cols);
     LossArgs<float> args = loss_args_[j];
     args.sample_weights = sample_weighted_ ? b.sample_weight.data() : nullptr;
-    const double loss = loss_forward_backward<float>(grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
+    const double loss = heads_[j].custom
+        ? custom_loss_forward_backward(heads_[j].custom, grad, b.loss_ws.data(), out, targets, args.sample_weights)
+        : loss_forward_backward<float>(grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
     // The total is sum_j w_j loss_j: each head's gradient scales by its weight.
     const double w = heads_[j].weight;
     if (with_grad && w != 1.0) {
@@ -178,10 +229,11 @@ double Trainer::batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_gr
     head_losses_[j] = loss;
     if (st) {
       HeadStats& h = st->heads[j];
-      AccuracyCount a = accuracy_count<float>(out, b.labels[j].data(), targets, heads_[j].loss);
+      const bool logits = loss_args_[j].from_logits;
+      AccuracyCount a = accuracy_count<float>(out, b.labels[j].data(), targets, heads_[j].loss, logits);
       h.accuracy.correct += a.correct;
       h.accuracy.total += a.total;
-      accumulate_metrics<float>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss);
+      accumulate_metrics<float>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss, logits);
     }
   }
   return total;
@@ -241,15 +293,19 @@ bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st) {
     return false;
   }
   g_.zero_grads();
-  g_.backward();
-  if (opt_.clipnorm > 0) clip_by_global_norm<float>(g_.grad_data(), n_params, opt_.clipnorm);
+  g_.backward(&fused_);
+  if (opt_.clipnorm > 0) {
+    // Frozen parameters take no part in the norm (PyTorch and Keras clip the trainable ones).
+    for (const ParamRange& r : frozen_) std::fill(g_.grad_data() + r.offset, g_.grad_data() + r.offset + r.size, 0.0f);
+    clip_by_global_norm<float>(g_.grad_data(), n_params, opt_.clipnorm);
+  }
   const double lr_before = opt_.learning_rate;
   if (!lr_table_.empty()) {
     const int64_t i = std::min<int64_t>(step_ - lr_table_start_, int64_t(lr_table_.size()) - 1);
     opt_.learning_rate = lr_table_[std::max<int64_t>(i, 0)];
   }
-  if (!optimizer_step<float>(g_.param_data(), g_.grad_data(), slot0_.data(), slot1_.data(), n_params, opt_,
-                             step_ + 1, &bounds_)) {
+  if (!optimizer_step<float>(g_.param_data(), g_.grad_data(), slot_ptrs(), n_params, opt_, step_ + 1, &bounds_,
+                             &frozen_)) {
     // Refused: weights, moments, step and learning rate stay those of the last finite step.
     opt_.learning_rate = lr_before;
     st.nonfinite_batch = st.batches;
@@ -341,18 +397,21 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::ve
     g.forward(b.views, StepInfo{});
     double total = 0;
     for (size_t j = 0; j < heads_.size(); ++j) {  // as batch_loss, without shared state
-      Matrix<const float> out = g.output(j);
+      Matrix<const float> out = loss_input(g, fused_, j);
       Matrix<const float> targets(b.targets[j].data(), rows, out.cols);
       LossArgs<float> args = loss_args_[j];
       args.sample_weights = d.sample_weight ? b.sample_weight.data() : nullptr;
-      head_losses[j] = loss_forward_backward<float>(Matrix<float>(nullptr, rows, out.cols), b.loss_ws.data(), out,
-                                                    b.labels[j].data(), targets, args);
+      const Matrix<float> no_grad(nullptr, rows, out.cols);
+      head_losses[j] = heads_[j].custom
+          ? custom_loss_forward_backward(heads_[j].custom, no_grad, b.loss_ws.data(), out, targets, args.sample_weights)
+          : loss_forward_backward<float>(no_grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
       total += heads_[j].weight * head_losses[j];
       HeadStats& h = st.heads[j];
-      AccuracyCount a = accuracy_count<float>(out, b.labels[j].data(), targets, heads_[j].loss);
+      AccuracyCount a = accuracy_count<float>(out, b.labels[j].data(), targets, heads_[j].loss, args.from_logits);
       h.accuracy.correct += a.correct;
       h.accuracy.total += a.total;
-      accumulate_metrics<float>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss);
+      accumulate_metrics<float>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss,
+                                args.from_logits);
     }
     add_losses(st, total, head_losses, rows);
   }
@@ -395,7 +454,7 @@ double Trainer::loss_and_gradients(const DataRef& d, bool training, uint64_t see
   g_.forward(batch_.views, StepInfo{training, seed, uint64_t(step_ + 1)});
   const double loss = batch_loss(g_, batch_, d.n, true, nullptr, metric_specs_);
   g_.zero_grads();
-  g_.backward();
+  g_.backward(&fused_);
   return loss;
 }
 

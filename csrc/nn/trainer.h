@@ -6,6 +6,7 @@
 // Training holds the graph's gate exclusively; evaluate and predict hold it shared and run on
 // a leased replica of the graph with buffers of their own (see graph.h).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -20,8 +21,8 @@
 namespace pydl {
 
 // A data set the caller owns: xs[i] is (n, input_size(i)) float32, one per graph input; per
-// head j, labels[j] (n,) int32 for cross-entropy or targets[j] (n, output_size(j)) float32
-// for the other losses; sample_weight (n,) or null.
+// head j, labels[j] (n,) int32 for (sparse) cross-entropy or targets[j] (n, output_size(j))
+// float32 for the other losses (categorical_crossentropy included); sample_weight (n,) or null.
 struct DataRef {
   std::vector<const float*> xs;
   int64_t n = 0;
@@ -36,6 +37,13 @@ struct HeadConfig {
   std::vector<float> class_weights;  // empty: none
   double label_smoothing = 0.0;
   double weight = 1.0;               // its share of the total loss
+  // false: the output holds probabilities. When a sigmoid (binary) or softmax (cross-entropy,
+  // categorical) Activation node makes the output (Graph::output_activation), the loss is
+  // fused: computed from that node's input as logits, exactly and stably, and backward starts
+  // there. Otherwise the probabilities are clipped as Keras does.
+  bool from_logits = true;
+  std::vector<float> pos_weight;     // binary only: empty, one value, or one per output column
+  CustomLoss custom;                 // LossKind::Custom: the loss, called once per batch
 };
 
 struct HeadStats {
@@ -106,6 +114,8 @@ class Trainer {
   double loss_and_gradients(const DataRef& data, bool training, uint64_t seed);
 
   size_t num_heads() const { return heads_.size(); }
+  // Whether head j's loss is fused with the output's final sigmoid/softmax (see HeadConfig).
+  bool fused(size_t j) const { return fused_.at(j) != 0; }
   const HeadConfig& head(size_t j) const { return heads_[j]; }
   // Replaces head j's class weights (empty: none); checked like the constructor's.
   void set_class_weights(size_t j, std::vector<float> w);
@@ -122,7 +132,12 @@ class Trainer {
   int64_t step() const { return step_; }
   void set_step(int64_t s);
   int slots() const { return optimizer_slots(opt_); }
-  float* slot_data(int i) { return i == 0 ? slot0_.data() : slot1_.data(); }
+  float* slot_data(int i) { return slots_.at(size_t(i)).data(); }
+  // Frozen parameters: ranges of the flat buffer that training leaves alone (no update, no
+  // weight decay, no optimizer state change; their gradients are left out of clipnorm's
+  // norm). Any order; overlapping or out-of-range ranges are refused. Empty: none frozen.
+  void set_frozen(std::vector<ParamRange> ranges);
+  const std::vector<ParamRange>& frozen() const { return frozen_; }
   // Checks that d fits the graph's inputs and heads (`what` names the caller in errors).
   void check_data(const DataRef& d, const char* what) const;
 
@@ -131,6 +146,7 @@ class Trainer {
   void plan(int64_t batch_size);
   // The weights' and moments' magnitudes, for optimizer_step's cheap finiteness proof.
   void measure_bounds();
+  SlotPtrs<float> slot_ptrs();
   // Calls progress every `every` batches, then re-measures the bounds; false: stop the epoch.
   bool report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st);
   // The weighted loss of g's outputs against the targets in b; d loss / d outputs into g's
@@ -144,12 +160,18 @@ class Trainer {
   Graph& g_;
   std::vector<HeadConfig> heads_;
   std::vector<LossArgs<float>> loss_args_;
+  std::vector<uint8_t> fused_;       // per head: the loss reads the output's logits
+  // The matrix head j's loss and metrics read: the output, or its logits when fused.
+  static Matrix<const float> loss_input(Graph& g, const std::vector<uint8_t>& fused, size_t j) {
+    return fused[j] ? g.output_logits(j) : g.output(j);
+  }
   std::vector<MetricSpec> metric_specs_;
   std::vector<double> head_losses_;  // of the last batch
   bool sample_weighted_ = false;     // this epoch's data carries sample weights
   OptimizerConfig opt_;
   int64_t step_ = 0;
-  Buffer<float> slot0_, slot1_;
+  std::array<Buffer<float>, kMaxSlots> slots_;
+  std::vector<ParamRange> frozen_;  // sorted, disjoint
   UpdateBounds bounds_;
   BatchBuffers batch_;         // training's own
   Buffer<int64_t> order_all_;  // the epoch's sample order

@@ -207,7 +207,8 @@ def _read(path: str) -> Tuple[dict, dict]:
         raise OSError(f"cannot read model file {path!r}: {e.strerror or e}") from e
     with f:
         head = f.read(8)
-        foreign = _foreign_format(head)
+        foreign = _foreign_format(head + f.read(1))  # the 9th byte tells a safetensors header apart
+        f.seek(len(head))
         if foreign:
             raise ValueError(f"{label} is {foreign}, not a pydl model file; pydl reads the .pydl files that "
                              "model.save writes")
@@ -237,6 +238,8 @@ def _read(path: str) -> Tuple[dict, dict]:
 
 def _foreign_format(head: bytes) -> Optional[str]:
     """The format the file's first bytes announce, for files that are clearly something else."""
+    if len(head) > 8 and head[8:9] == b"{":
+        return None  # a safetensors header (8-byte length, then JSON): a pickle's magic may be its length
     if head.startswith(b"\x89HDF"):
         return "an HDF5 file (a Keras .h5 model?)"
     if head.startswith(b"PK\x03\x04"):
