@@ -5,11 +5,13 @@ integer labels; ``categorical_crossentropy`` the same with one-hot (or soft) tar
 like the output; ``binary_cross_entropy`` is sigmoid cross-entropy with targets in [0, 1];
 ``mse`` and ``mae`` average over every element.
 
-The cross-entropies read logits by default (``from_logits=True``). With
-``from_logits=False`` the outputs are probabilities: when the model's output is a final
-``sigmoid``/``softmax`` activation the trainer computes the loss from that activation's input
-(exact and stable: ``Trainer.fused_heads`` says where), otherwise the probabilities are
-clipped to [1e-7, 1 - 1e-7] as Keras does.
+``from_logits`` (cross-entropies) says what the model's outputs are. The default, None,
+decides by the output layer: one that ends in ``sigmoid``/``softmax`` computes
+probabilities, and the loss is computed from its pre-activation values (exact and stable:
+the trainer fuses the loss with that activation); any other output is taken as logits.
+``from_logits=True`` on a sigmoid/softmax output is refused (it would apply the activation
+twice); ``from_logits=False`` on another output clips the values to [1e-7, 1 - 1e-7] and
+treats them as probabilities, as Keras does. See pydl/engine/heads.py.
 """
 from __future__ import annotations
 
@@ -45,6 +47,10 @@ def _pos_weight(owner: str, value) -> Union[None, float, list]:
     return [_validate.non_negative_float(owner, f"pos_weight[{i}]", w) for i, w in enumerate(value)]
 
 
+def _optional_bool(owner: str, name: str, value) -> Optional[bool]:
+    return None if value is None else _validate.boolean(owner, name, value)
+
+
 class Loss:
     name: str = ""
 
@@ -57,7 +63,7 @@ class Loss:
         cfg = self.get_config()
         head = {"loss": self.name, "class_weights": cfg.get("class_weights") or [],
                 "label_smoothing": cfg.get("label_smoothing", 0.0)}
-        if "from_logits" in cfg:
+        if cfg.get("from_logits") is not None:
             head["from_logits"] = cfg["from_logits"]
         if cfg.get("pos_weight") is not None:
             head["pos_weight"] = cfg["pos_weight"]
@@ -74,17 +80,17 @@ class CrossEntropy(Loss):
 
     ``class_weights`` (one per class) weight each sample by its class and divide by the
     sum of those weights; ``label_smoothing`` mixes the one-hot target with the uniform
-    distribution. Both follow ``torch.nn.CrossEntropyLoss``. ``from_logits=False``: the
-    outputs are probabilities (see the module docstring).
+    distribution. Both follow ``torch.nn.CrossEntropyLoss``. ``from_logits``: what the outputs
+    are (default: decided by the output layer; see the module docstring).
     """
 
     name = "cross_entropy"
 
     def __init__(self, class_weights: Optional[Sequence[float]] = None, label_smoothing: float = 0.0,
-                 from_logits: bool = True):
+                 from_logits: Optional[bool] = None):
         self.class_weights = _class_weights("CrossEntropy", class_weights)
         self.label_smoothing = _validate.number("CrossEntropy", "label_smoothing", label_smoothing, 0.0, 1.0)
-        self.from_logits = _validate.boolean("CrossEntropy", "from_logits", from_logits)
+        self.from_logits = _optional_bool("CrossEntropy", "from_logits", from_logits)
 
     def get_config(self):
         return {"class_weights": self.class_weights, "label_smoothing": self.label_smoothing,
@@ -95,15 +101,15 @@ class CategoricalCrossEntropy(Loss):
     """Softmax cross-entropy against one-hot or soft targets shaped like the output
     (Keras' categorical_crossentropy): ``-sum_c t_c log p_c`` per sample.
     ``label_smoothing`` mixes the targets with the uniform distribution. Class weights do not
-    apply (weigh samples with ``sample_weight``). ``from_logits=False``: the outputs are
-    probabilities (see the module docstring)."""
+    apply (weigh samples with ``sample_weight``). ``from_logits``: what the outputs
+    are (default: decided by the output layer; see the module docstring)."""
 
     name = "categorical_crossentropy"
 
-    def __init__(self, label_smoothing: float = 0.0, from_logits: bool = True):
+    def __init__(self, label_smoothing: float = 0.0, from_logits: Optional[bool] = None):
         owner = "CategoricalCrossEntropy"
         self.label_smoothing = _validate.number(owner, "label_smoothing", label_smoothing, 0.0, 1.0)
-        self.from_logits = _validate.boolean(owner, "from_logits", from_logits)
+        self.from_logits = _optional_bool(owner, "from_logits", from_logits)
 
     def get_config(self):
         return {"label_smoothing": self.label_smoothing, "from_logits": self.from_logits}
@@ -115,16 +121,17 @@ class BinaryCrossEntropy(Loss):
     ``class_weights=(w0, w1)`` weight each element by its target's class and divide by the
     sum of the weights. ``pos_weight`` (a number, or one per output column) multiplies the
     positive term ``-y log p``, as ``torch.nn.BCEWithLogitsLoss(pos_weight=...)``.
-    ``from_logits=False``: the outputs are probabilities (see the module docstring)."""
+    ``from_logits``: what the outputs are (default: decided by the output layer; see the module
+    docstring)."""
 
     name = "binary_cross_entropy"
 
-    def __init__(self, class_weights: Optional[Sequence[float]] = None, from_logits: bool = True,
+    def __init__(self, class_weights: Optional[Sequence[float]] = None, from_logits: Optional[bool] = None,
                  pos_weight: Union[None, float, Sequence[float]] = None):
         self.class_weights = _class_weights("BinaryCrossEntropy", class_weights)
         if self.class_weights is not None and len(self.class_weights) != 2:
             raise ValueError(f"BinaryCrossEntropy: expected 2 class weights, got {len(self.class_weights)}")
-        self.from_logits = _validate.boolean("BinaryCrossEntropy", "from_logits", from_logits)
+        self.from_logits = _optional_bool("BinaryCrossEntropy", "from_logits", from_logits)
         self.pos_weight = _pos_weight("BinaryCrossEntropy", pos_weight)
 
     def get_config(self):

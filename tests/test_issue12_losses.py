@@ -439,7 +439,7 @@ def test_python_loss_classes():
     c = losses.CategoricalCrossEntropy(label_smoothing=0.1, from_logits=False)
     assert c.head_config() == {"loss": "categorical_crossentropy", "class_weights": [], "label_smoothing": 0.1,
                                "from_logits": False}
-    assert losses.CrossEntropy().from_logits is True and losses.BinaryCrossEntropy(pos_weight=2).pos_weight == 2.0
+    assert losses.CrossEntropy().from_logits is None and losses.BinaryCrossEntropy(pos_weight=2).pos_weight == 2.0
     g = linear_graph(4, 2)
     assert _core.Trainer(g, [b.head_config()], {"kind": "sgd"}).fused_heads == [False]
 

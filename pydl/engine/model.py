@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _checks, _core
 from ..metrics import _logs as _metric_logs
-from . import functional
+from . import functional, heads as heads_mod
 from .. import layers as layers_mod
 from .. import losses as losses_mod
 from .. import optimizers as optimizers_mod
@@ -151,7 +151,9 @@ class Model:
 
     def _make_graph(self, input_shape):
         t = self._traced
-        graph = _core.Graph([list(x.shape) for x in t.inputs], [l.core_config() for l in t.layers], t.nodes, t.outputs)
+        configs, nodes, outputs = heads_mod.split_dag_outputs(t.layers, [l.core_config() for l in t.layers],
+                                                              t.nodes, t.outputs, len(t.inputs))
+        graph = _core.Graph([list(x.shape) for x in t.inputs], configs, nodes, outputs)
         n_in = len(t.inputs)
         nodes = graph.nodes()
         for tensor, i in t.tensor_ids.items():  # the shapes the C++ build inferred
@@ -230,6 +232,8 @@ class Model:
             if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) or not np.isfinite(w) or w < 0:
                 raise ValueError(f"{self.name}: loss_weights must be finite numbers >= 0, got {w!r}")
         metric_lists = [_metric_logs.validate(list(m or []), l.name) for m, l in zip(metric_lists, losses)]
+        for loss, act, name in zip(losses, self._output_activations(), self.output_names):
+            heads_mod.resolve_from_logits(loss, act, name)  # refuses from_logits=True on probabilities now
         with self._setup_lock:
             def apply():
                 self.optimizer, self._losses, self._loss_weights = optimizer, losses, [float(w) for w in weights]
@@ -244,11 +248,17 @@ class Model:
             with self._use("compile", exclusive=True):
                 apply()
 
+    def _output_activations(self) -> List[Optional[str]]:
+        """The activation each output layer ends in (None: a layer without one)."""
+        if self._traced is None:
+            return [heads_mod.final_activation(self.layers[-1]) if self.layers else None]
+        return [None if t.layer is None else heads_mod.final_activation(t.layer) for t in self.outputs]
+
     def _make_trainer(self, keep_state: bool = False):
         old = self._trainer
-        heads = [{"loss": l.name, "class_weights": losses_mod.weights_array(l).tolist(),
-                  "label_smoothing": getattr(l, "label_smoothing", 0.0), "weight": w}
-                 for l, w in zip(self._losses, self._loss_weights)]
+        heads = heads_mod.head_configs(self._losses, self._loss_weights, self._output_activations(),
+                                       self.output_names)
+        self._from_logits = [h.get("from_logits") for h in heads]
         self._trainer = _core.Trainer(self._graph, heads, self.optimizer.core_config())
         self.optimizer.bind(self._trainer)
         for j, names in enumerate(self._head_metrics):
@@ -471,11 +481,12 @@ class Model:
         for j, (scores, loss) in enumerate(zip(outs, self._losses)):
             if "roc_auc" not in names[j]:
                 continue
+            p = heads_mod.probabilities(scores, loss, self._from_logits[j], self.output_names[j])
             if loss.name == "binary_cross_entropy":
-                value = float(roc_auc(targets[j].reshape(-1) > 0.5, scores.reshape(-1)))
+                value = float(roc_auc(targets[j].reshape(-1) > 0.5, p.reshape(-1)))
             else:
-                e = np.exp(scores - scores.max(axis=1, keepdims=True))
-                value = float(roc_auc(labels[j], e / e.sum(axis=1, keepdims=True), multi_class="ovr"))
+                truth = labels[j] if labels[j] is not None else targets[j].argmax(axis=1)
+                value = float(roc_auc(truth, p, multi_class="ovr"))
             head = "" if len(self._losses) == 1 else f"{self.output_names[j]}_"
             logs[f"{prefix}{head}roc_auc"] = value
 
@@ -489,8 +500,10 @@ class Model:
         return self.predict(x)
 
     def predict(self, x, batch_size: int = 256, verbose: int = 0):
-        """Model outputs (logits for classification losses) as float32, batched internally:
-        one array, or a list (dict) of them when the model's outputs are a list (dict).
+        """What the output layers compute, as float32, batched internally: probabilities for an
+        output layer that ends in sigmoid/softmax, else its values (logits for a linear
+        classification output; ``predict_proba`` gives probabilities either way). One array,
+        or a list (dict) of them when the model's outputs are a list (dict).
         ``verbose=1`` or ``2`` prints how many samples were predicted and how long it took;
         0 (the default) prints nothing."""
         _check_verbose(verbose, "predict")
@@ -503,6 +516,21 @@ class Model:
         first = out if isinstance(out, np.ndarray) else next(iter(out.values() if isinstance(out, dict) else out))
         print(f"predict: {len(first)} samples in {time.perf_counter() - t0:.3f} s")
         return out
+
+    def predict_proba(self, x, batch_size: int = 256):
+        """Class probabilities, whether the output layer computes them (ends in sigmoid or
+        softmax) or logits (then sigmoid / softmax is applied here): for each output trained
+        with a cross-entropy, in the structure ``predict`` returns."""
+        self._require_compiled("predict_proba")
+        self._require_built()
+        self._ensure_trainer()
+        out = self._predict(x, batch_size)
+        items = out if isinstance(out, list) else list(out.values()) if isinstance(out, dict) else [out]
+        probs = [heads_mod.probabilities(v, loss, fl, name)
+                 for v, loss, fl, name in zip(items, self._losses, self._from_logits, self.output_names)]
+        if isinstance(out, dict):
+            return dict(zip(out.keys(), probs))
+        return probs if isinstance(out, list) else probs[0]
 
     def _predict(self, x, batch_size):
         batch_size = _checks.batch_size(batch_size, "predict")
@@ -647,6 +675,8 @@ class Model:
         rows = [("Layer (type)", "Output shape", "Params", "Connected to")]
         seen = set()
         for k, node in enumerate(nodes):
+            if node["layer"] >= len(self.layers):
+                continue  # an output's sigmoid/softmax split off its layer for the loss (engine/heads.py)
             info = infos[node["layer"]]
             shape = "(" + ", ".join(["None", *map(str, node["output_shape"])]) + ")"
             params = "0 (shared)" if node["layer"] in seen else f"{info['num_params']:,}"
@@ -742,7 +772,8 @@ class Sequential(Model):
             return super().build()
 
     def _make_graph(self, input_shape):
-        return _core.Graph(list(self.input_shape), [l.core_config() for l in self.layers])
+        return _core.Graph(list(self.input_shape),
+                           heads_mod.split_chain_output(self.layers, [l.core_config() for l in self.layers]))
 
     @property
     def output_shape(self) -> Tuple[int, ...]:
