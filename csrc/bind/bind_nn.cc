@@ -415,6 +415,13 @@ void bind_nn(py::module_& m) {
         return out;
       })
       .def_property_readonly("num_params", &Graph::num_params)
+      .def("set_layer_frozen", [](Graph& g, const std::string& name, bool frozen) {
+             for (size_t i = 0; i < g.num_layers(); ++i)
+               if (g.layer(i).name() == name) return g.set_layer_frozen(i, frozen);
+             throw ValueError("set_layer_frozen: no layer named '" + name + "'");
+           }, py::arg("name"), py::arg("frozen"),
+           "layer.trainable = False: BatchNormalization then trains in inference mode (the trainer's "
+           "frozen ranges keep the weights).")
       .def_property_readonly("replicas_made", &Graph::replicas_made,
                              "Inference replicas made so far (one per overlapping predict/evaluate).")
       .def_property_readonly("activation_floats_per_sample", &Graph::activation_floats_per_sample,

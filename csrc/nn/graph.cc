@@ -316,6 +316,12 @@ int64_t Graph::inference_floats_per_sample() const {
   return replica.inference_floats_per_sample();
 }
 
+void Graph::set_layer_frozen(size_t i, bool frozen) {
+  if (i >= layer_configs_.size()) throw ValueError("set_layer_frozen: no layer " + std::to_string(i));
+  for (size_t k = 0; k < nodes_.size(); ++k)
+    if (nodes_[k].layer == int(i)) node_layers_[k]->set_frozen(frozen);
+}
+
 void Graph::bind_layers(float* params, float* grads, float* state) {
   for (size_t k = 0; k < nodes_.size(); ++k) {
     std::vector<ParamView> views;

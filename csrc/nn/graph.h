@@ -93,6 +93,8 @@ class Graph {
   const Shape& layer_output_shape(size_t i) const { return shapes_[num_inputs() + first_node_[i]]; }
 
   const std::vector<ParamEntry>& params() const { return params_; }
+  // layer.trainable = False / True for layer i (every call of it; replicas are inference-only).
+  void set_layer_frozen(size_t i, bool frozen);
   int64_t num_params() const { return num_params_; }
   float* param_data() { return param_buf_.data(); }
   float* grad_data() { return grad_buf_.data(); }

@@ -70,6 +70,10 @@ class Layer {
   // read the tensor corrupts gradients: only override after checking the backward kernel.
   virtual bool backward_reads_input() const { return true; }
   virtual bool backward_reads_output() const { return true; }
+  // layer.trainable = False: its weights are frozen by the trainer; a layer whose training
+  // forward differs in more than its weights (BatchNormalization: batch statistics, moving
+  // averages) then runs as in inference, as Keras does.
+  virtual void set_frozen(bool /*frozen*/) {}
   // "sigmoid" or "softmax" for an Activation layer applying it (a loss may fuse with it and
   // read its input as logits), else "".
   virtual std::string fusable_activation() const { return ""; }

@@ -43,13 +43,14 @@ class BatchNormLayer : public NormLayer {
     mm.trainable = mv.trainable = false;
     return {{"gamma", {c}, Init::Ones, 0, 0}, {"beta", {c}, Init::Zeros, 0, 0}, mm, mv};
   }
+  void set_frozen(bool frozen) override { frozen_ = frozen; }
   void plan(int64_t max_batch) override {
     stats_.resize(2 * channels());
     ws_.resize(batchnorm_workspace(max_batch * rows_per_sample(), channels()));
   }
   void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) override {
     const int64_t rows = x.rows * rows_per_sample(), c = channels();
-    training_ = s.training;
+    training_ = s.training && !frozen_;  // frozen: the moving statistics, left as they are
     if (training_)
       batchnorm_forward_train<float>(y.data, stats_.data(), stats_.data() + c, param(2), param(3), x.data,
                                      param(0), param(1), rows, c, momentum_, epsilon_, ws_.data());
@@ -71,6 +72,7 @@ class BatchNormLayer : public NormLayer {
   double momentum_, epsilon_;
   Buffer<double> stats_, ws_;  // batch mean and 1/std; reduction workspace
   bool training_ = false;      // which statistics the last forward used
+  bool frozen_ = false;
 };
 
 class LayerNormLayer : public NormLayer {

@@ -106,6 +106,8 @@ class Model:
         self._traced = functional.trace(self.inputs, self.outputs, self.name)
         functional.assign_names(self._traced.layers, self.name)
         self.layers = list(self._traced.layers)
+        for layer in self.layers:
+            layer._model = self
         names = [t.name for t in self.inputs]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.name}: two inputs are named {names}")
@@ -145,6 +147,7 @@ class Model:
                     layer._model = self  # layer.get_weights / set_weights reach the graph
                     if isinstance(layer, layers_mod.Normalization) and layer.mean is not None:
                         self._set_layer_weights(layer.name, {"mean": layer.mean, "variance": layer.variance})
+                self._apply_trainable()
                 if self.optimizer is not None:
                     self._make_trainer()
         return self
@@ -181,6 +184,7 @@ class Model:
         return self._graph.use(what, exclusive)
 
     def _ensure_trainer(self) -> None:
+        self._require_built()
         with self._setup_lock:
             if self._trainer is None:
                 self._make_trainer()
@@ -260,6 +264,7 @@ class Model:
                                        self.output_names)
         self._from_logits = [h.get("from_logits") for h in heads]
         self._trainer = _core.Trainer(self._graph, heads, self.optimizer.core_config())
+        self._apply_trainable()
         self.optimizer.bind(self._trainer)
         for j, names in enumerate(self._head_metrics):
             self._trainer.set_metrics(**_metric_logs.spec(names), head=j)
@@ -267,6 +272,18 @@ class Model:
             self._trainer.step = old.step
             for new, prev in zip(self._trainer.slots(), old.slots()):
                 new[:] = prev
+
+    def _apply_trainable(self) -> None:
+        """layer.trainable = False: the trainer freezes the layer's weights (no update, no
+        optimizer state change) and the layer trains in inference mode where that differs."""
+        if self._graph is None:
+            return
+        frozen = {l.name for l in self.layers if not l.trainable}
+        for layer in self.layers:
+            self._graph.set_layer_frozen(layer.name, layer.name in frozen)
+        if self._trainer is not None:
+            self._trainer.set_frozen([(p["offset"], p["size"]) for p in self._graph.params()
+                                      if p["trainable"] and p["layer"] in frozen])
 
     def _require_compiled(self, what: str):
         if self.optimizer is None or not self._losses:
@@ -692,7 +709,8 @@ class Model:
                 out.append("=" * sum(w))
         mib = self._graph.activation_floats_per_sample * batch_size * 4 / 2**20
         infer_mib = self._graph.inference_floats_per_sample * batch_size * 4 / 2**20
-        trainable = sum(p["size"] for p in self._graph.params() if p["trainable"])
+        frozen = {l.name for l in self.layers if not l.trainable}
+        trainable = sum(p["size"] for p in self._graph.params() if p["trainable"] and p["layer"] not in frozen)
         out += [line, f"Total params: {self.count_params():,}", f"Trainable params: {trainable:,}",
                 f"Non-trainable params: {self.count_params() - trainable:,}",
                 f"Activation memory for batch_size={batch_size}: {mib:.2f} MiB training (with gradients), "
@@ -752,6 +770,7 @@ class Sequential(Model):
                                  f"Input); {type(layer).__name__} {layer.name or ''} got {shape}")
             self.input_shape = shape
         self.layers.append(layer)
+        layer._model = self  # layer.get_weights() builds the model when its input shape is known
         functional.assign_names(self.layers, self.name)
 
     @property

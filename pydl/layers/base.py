@@ -92,6 +92,20 @@ class Layer:
 
         return call_layer(self, inputs)
 
+    @property
+    def trainable(self) -> bool:
+        """False freezes the layer's weights: training leaves them (and their optimizer state)
+        alone, and a BatchNormalization then runs in inference mode (its moving statistics),
+        as in Keras. Takes effect at once, also between fits; saved with the model."""
+        return getattr(self, "_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        self._trainable = _validate.boolean(type(self).__name__, "trainable", value)
+        model = getattr(self, "_model", None)
+        if model is not None:
+            model._apply_trainable()
+
     def get_weights(self):
         """Copies of this layer's weights (needs the model it belongs to to be built)."""
         return self._owner_model().get_weights(layer=self.name)
@@ -127,7 +141,10 @@ def registered_layers() -> Dict[str, Type[Layer]]:
 
 def serialize(layer: Layer) -> Dict[str, Any]:
     """``{"class_name": ..., "config": layer.get_config()}``, what saved models store."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    spec = {"class_name": type(layer).__name__, "config": layer.get_config()}
+    if not layer.trainable:  # only when frozen: files of trainable models stay as they were
+        spec["trainable"] = False
+    return spec
 
 
 def deserialize(spec: Dict[str, Any]) -> Layer:
@@ -136,7 +153,12 @@ def deserialize(spec: Dict[str, Any]) -> Layer:
         cls = _REGISTRY[spec["class_name"]]
     except (KeyError, TypeError):
         raise ValueError(f"unknown layer spec {spec!r}") from None
-    return cls(**spec["config"])
+    layer = cls(**spec["config"])
+    trainable = spec.get("trainable", True)
+    if not isinstance(trainable, bool):
+        raise ValueError(f"layer spec {spec['class_name']!r}: 'trainable' must be true or false, got {trainable!r}")
+    layer._trainable = trainable
+    return layer
 
 
 _PADDINGS = ("valid", "same")
