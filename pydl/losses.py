@@ -52,14 +52,32 @@ def _optional_bool(owner: str, name: str, value) -> Optional[bool]:
 
 
 class Loss:
+    """Base class of losses. The built-in ones run in C++.
+
+    A custom loss subclasses Loss and defines ``call(y_true, y_pred)``, returning the loss of
+    each sample (shape ``(n,)``), and ``gradient(y_true, y_pred)``, returning d loss_i / d
+    y_pred_i for each sample (shaped like ``y_pred``); both get float32 numpy arrays,
+    ``y_true`` shaped like the output. pydl reduces them as the built-in losses,
+    ``sum_i w_i l_i / sum_i w_i`` with sample weights (the mean without). This is a slower
+    path: the C++ loop calls the two methods once per batch, holding the GIL for the call.
+    Saved models record the class name; ``load_model(path, custom_objects={name: cls})``
+    rebuilds it with ``cls(**get_config())``.
+    """
+
     name: str = ""
 
     def get_config(self):
         return {}
 
+    @property
+    def is_custom(self) -> bool:
+        return not self.name
+
     def head_config(self) -> dict:
         """What the C++ trainer's head needs (its ``weight`` aside): the loss name and its
         settings, as ``pydl._core.Trainer`` reads them."""
+        if self.is_custom:
+            return {"loss": "custom", "object": self}
         cfg = self.get_config()
         head = {"loss": self.name, "class_weights": cfg.get("class_weights") or [],
                 "label_smoothing": cfg.get("label_smoothing", 0.0)}
@@ -157,16 +175,44 @@ _BY_NAME = {
 
 def get(loss: Union[str, Loss]) -> Loss:
     """A Loss from a name (``"cross_entropy"``, ``"categorical_crossentropy"``,
-    ``"binary_cross_entropy"``, ``"mse"``, ``"mae"``, or a Keras alias of them)."""
+    ``"binary_cross_entropy"``, ``"mse"``, ``"mae"``, or a Keras alias of them), or a Loss
+    object (a custom one: see Loss)."""
     if isinstance(loss, Loss):
+        if loss.is_custom:
+            missing = [m for m in ("call", "gradient") if not callable(getattr(loss, m, None))]
+            if missing:
+                raise TypeError(f"custom loss {type(loss).__name__}: define {' and '.join(missing)}(y_true, y_pred) "
+                                "(per-sample losses, and their gradient with respect to y_pred: pydl has no "
+                                "autodiff for Python code)")
         return loss
+    if callable(loss) and not isinstance(loss, type):
+        raise TypeError(f"loss: a plain function ({getattr(loss, '__name__', loss)!r}) cannot be differentiated "
+                        "here; subclass pydl.losses.Loss with call(y_true, y_pred) and gradient(y_true, y_pred)")
     if isinstance(loss, str) and loss in _BY_NAME:
         return _BY_NAME[loss]()
     raise ValueError(f"unknown loss {loss!r}: expected one of cross_entropy, categorical_crossentropy, "
                      "binary_cross_entropy, mse, mae, or a pydl.losses.Loss")
 
 
-def from_config(name: str, config: dict) -> Loss:
+CUSTOM_PREFIX = "custom:"
+
+
+def saved_name(loss: Loss) -> str:
+    """How a file names the loss: its name, or ``custom:<class name>``."""
+    return CUSTOM_PREFIX + type(loss).__name__ if loss.is_custom else loss.name
+
+
+def from_config(name: str, config: dict, custom_objects: Optional[dict] = None) -> Loss:
+    if name.startswith(CUSTOM_PREFIX):
+        cls_name = name[len(CUSTOM_PREFIX):]
+        cls = (custom_objects or {}).get(cls_name)
+        if cls is None:
+            raise ValueError(f"the model was compiled with the custom loss {cls_name}: pass "
+                             f"load_model(path, custom_objects={{{cls_name!r}: {cls_name}}})")
+        loss = cls(**config)
+        if not isinstance(loss, Loss):
+            raise TypeError(f"custom_objects[{cls_name!r}] must make a pydl.losses.Loss, got {type(loss).__name__}")
+        return get(loss)
     return _BY_NAME[name](**config)
 
 

@@ -51,6 +51,19 @@ def _loader_validation_arrays(loader):
     return x, ds.y
 
 
+def _validate_metrics(names, loss):
+    """The metric names for one output; a custom loss takes the regression metrics (its
+    targets are shaped like the output, so mse, mae, r2 compare them value by value)."""
+    if not loss.is_custom:
+        return _metric_logs.validate(names, loss.name)
+    try:
+        return _metric_logs.validate(names, "mse")
+    except ValueError as e:
+        raise ValueError(f"metrics {names} with the custom loss {type(loss).__name__}: only the regression "
+                         f"metrics (mse, mae, rmse, r2, ...) apply, since pydl cannot tell what its outputs mean; "
+                         f"({e})") from None
+
+
 def _check_verbose(verbose, what: str) -> None:
     if isinstance(verbose, bool) or verbose not in (0, 1, 2):
         raise ValueError(f"{what}: verbose must be 0, 1 or 2, got {verbose!r}")
@@ -235,7 +248,7 @@ class Model:
         for w in weights:
             if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) or not np.isfinite(w) or w < 0:
                 raise ValueError(f"{self.name}: loss_weights must be finite numbers >= 0, got {w!r}")
-        metric_lists = [_metric_logs.validate(list(m or []), l.name) for m, l in zip(metric_lists, losses)]
+        metric_lists = [_validate_metrics(list(m or []), l) for m, l in zip(metric_lists, losses)]
         for loss, act, name in zip(losses, self._output_activations(), self.output_names):
             heads_mod.resolve_from_logits(loss, act, name)  # refuses from_logits=True on probabilities now
         with self._setup_lock:
@@ -349,7 +362,7 @@ class Model:
                 targets.append(None)
             else:
                 labels.append(None)
-                targets.append(_checks.targets(value, n, out_shape, loss.name, label))
+                targets.append(_checks.targets(value, n, out_shape, loss.name or type(loss).__name__, label))
         return labels, targets
 
     def _prepare_y(self, y, n: int, what: str = "y"):
@@ -480,9 +493,9 @@ class Model:
         if metrics is None:
             names = self._head_metrics
         elif len(self._losses) == 1:
-            names = [_metric_logs.validate(list(metrics), self._losses[0].name)]
+            names = [_validate_metrics(list(metrics), self._losses[0])]
         else:
-            names = [_metric_logs.validate(list(m or []), l.name)
+            names = [_validate_metrics(list(m or []), l)
                      for m, l in zip(self._per_output(metrics, "metrics", []), self._losses)]
         # The metrics travel with the call: concurrent evaluations never see each other's.
         stats = self._trainer.evaluate(xs, labels, targets, batch_size, [_metric_logs.spec(m) for m in names], sw)

@@ -174,7 +174,7 @@ def save_model(model, path: str, checkpoint: Optional[dict] = None) -> None:
     comp = model.get_compile_config()
     if comp is not None:
         meta["compile"] = {"optimizer": {"kind": model.optimizer.kind, "config": model.optimizer.get_config()},
-                           "losses": [{"name": l.name, "config": l.get_config()} for l in comp["losses"]],
+                           "losses": [{"name": losses_mod.saved_name(l), "config": l.get_config()} for l in comp["losses"]],
                            "loss_weights": comp["loss_weights"], "metrics": comp["metrics"],
                            "step": model.optimizer.iterations,
                            "learning_rate": float(model.optimizer.learning_rate)}
@@ -461,7 +461,8 @@ def _compile_spec(meta: dict, label: str) -> Optional[dict]:
     for j, loss in enumerate(losses):
         loss = _obj(loss, label, f"compile.losses[{j}]")
         name = loss.get("name")
-        if not isinstance(name, str) or name not in losses_mod._BY_NAME:
+        if not isinstance(name, str) or (name not in losses_mod._BY_NAME and not (
+                name.startswith(losses_mod.CUSTOM_PREFIX) and name[len(losses_mod.CUSTOM_PREFIX):].isidentifier())):
             raise ValueError(f"{label}: unknown loss {_show(name)}")
         loss_cfg = _obj(loss.get("config", {}), label, f"compile.losses[{j}].config")
         _finite_config(loss_cfg, label, "loss")
@@ -536,9 +537,11 @@ def _slots(model, tensors: dict, label: str) -> list:
 
 # ------------------------------------------------------------------------- loading
 
-def load_model(path: str):
+def load_model(path: str, custom_objects: Optional[dict] = None):
     """Load a model saved with ``model.save(path)``: architecture, weights, and (when it was
-    compiled) optimizer, loss and optimizer state, ready to continue training."""
+    compiled) optimizer, loss and optimizer state, ready to continue training.
+    ``custom_objects`` maps the class names of custom losses (pydl.losses.Loss subclasses)
+    to their classes."""
     label = repr(path)
     tensors, meta = _read(path)
     cfg = _model_spec(meta, label)
@@ -566,7 +569,7 @@ def load_model(path: str):
     model.epochs_trained = epochs_seen
     if comp is not None:
         try:
-            losses = [losses_mod.from_config(name, config) for name, config in comp["losses"]]
+            losses = [losses_mod.from_config(name, config, custom_objects) for name, config in comp["losses"]]
             single = len(losses) == 1
             model.compile(optimizers_mod.from_config(comp["kind"], comp["optimizer"]),
                           losses[0] if single else losses, comp["metrics"][0] if single else comp["metrics"],
