@@ -68,9 +68,11 @@ def test_bayesian_beats_random_on_branin_averaged_over_seeds():
 
 
 def test_failed_trials_are_recorded_and_the_search_goes_on():
-    r = tuning.RandomSearch(None, tuning.Space(x=tuning.Float(0, 1)), objective=H.failing_sometimes,
-                            max_trials=30, seed=1).run()
+    with pytest.warns(RuntimeWarning, match=r"6 of 30 trials failed"):
+        r = tuning.RandomSearch(None, tuning.Space(x=tuning.Float(0, 1)), objective=H.failing_sometimes,
+                                max_trials=30, seed=1).run()
     failed = [t for t in r.trials if t.status == "failed"]
+    assert len(failed) == 6
     assert failed and all("diverged" in t.error for t in failed)
     assert len(r.trials) == 30 and r.best_score <= 0.8
 
