@@ -8,6 +8,7 @@ import numpy as np
 import _cases as C
 import _cnn_cases as CNN
 import _data_cases as D
+import _jax_cases as JAX
 import _rnn_cases as RNN
 import _tuning_cases as TUNE
 import pydl
@@ -27,7 +28,8 @@ def cpu_model():
 def main():
     note = C.configure_threads(C.THREADS)
     torch = C.try_torch()
-    rows = []  # (case, pydl text, peer text, ratio)
+    jax = JAX.try_jax()
+    rows = []  # (case, pydl text, peer text, ratio[, jax text, jax ratio])
 
     for m, n, k in C.GEMM_SHAPES:
         big = m * n * k >= 4096 ** 3
@@ -36,18 +38,21 @@ def main():
         g = [C.gemm_flop(m, n, k) / x / 1e9 for x in t]
         rows.append((f"sgemm {m}x{n}x{k} (GFLOP/s)", f"{g[0]:.1f}", f"numpy {g[1]:.1f}", t[1] / t[0]))
 
-    def vs_torch(case, pydl_fn, torch_fn, fmt, repeat=15, number=1):
-        if torch is None:
-            tp = C.best_of(pydl_fn, repeat, number)
-            rows.append((case, fmt(tp), "torch not installed", None))
-            return tp, None
-        tp, tt = C.best_of(pydl_fn, repeat, number), C.best_of(torch_fn(), repeat, number)
-        rows.append((case, fmt(tp), "torch " + fmt(tt), tt / tp))
+    def vs_torch(case, pydl_fn, torch_fn, fmt, repeat=15, number=1, jax_fn=None):
+        """pydl against PyTorch eager (and JAX jit when jax_fn is given), same run."""
+        tp = C.best_of(pydl_fn, repeat, number)
+        tt = None if torch is None else C.best_of(torch_fn(), repeat, number)
+        row = [case, fmt(tp), "torch not installed" if tt is None else "torch " + fmt(tt),
+               None if tt is None else tt / tp]
+        if jax_fn is not None:
+            tj = None if jax is None else C.best_of(jax_fn(), repeat, number)
+            row += ["jax not installed" if tj is None else "jax " + fmt(tj), None if tj is None else tj / tp]
+        rows.append(tuple(row))
         return tp, tt
 
     n, b = C.MLP_SAMPLES, C.MLP_BATCH
     vs_torch(f"train MLP 784-256-256-10, b={b} (samples/s)", C.pydl_train_case(),
-             lambda: C.torch_train_case(torch), lambda t: f"{n / t:,.0f}", repeat=9)
+             lambda: C.torch_train_case(torch), lambda t: f"{n / t:,.0f}", repeat=9, jax_fn=JAX.mlp_train_case)
     vs_torch("infer MLP 784-256-256-10, b=1 (us/call)", C.pydl_infer_case(),
              lambda: C.torch_infer_case(torch), lambda t: f"{t * 1e6:.1f}", number=200)
     tn, tb = C.TINY_SAMPLES, C.TINY_BATCH
@@ -57,10 +62,11 @@ def main():
                       lambda: C.torch_train_case(torch, C.TINY_SIZES, tn, tb), lambda t: f"{t / per:.1f}")
 
     vs_torch(f"cnn_train 28x28x1, b={CNN.TRAIN_BATCH} (samples/s)", CNN.pydl_train_case(),
-             lambda: CNN.torch_train_case(torch), lambda t: f"{CNN.TRAIN_SAMPLES / t:,.0f}", repeat=5)
+             lambda: CNN.torch_train_case(torch), lambda t: f"{CNN.TRAIN_SAMPLES / t:,.0f}", repeat=5,
+             jax_fn=JAX.cnn_train_case)
     vs_torch(f"resnet_train (functional, residual block) 28x28x1, b={CNN.TRAIN_BATCH} (samples/s)",
              CNN.pydl_resnet_train_case(), lambda: CNN.torch_resnet_train_case(torch),
-             lambda t: f"{CNN.TRAIN_SAMPLES / t:,.0f}", repeat=5)
+             lambda t: f"{CNN.TRAIN_SAMPLES / t:,.0f}", repeat=5, jax_fn=JAX.resnet_train_case)
     vs_torch(f"cnn_infer 28x28x1, b={CNN.INFER_BATCH} (samples/s)", CNN.pydl_infer_case(),
              lambda: CNN.torch_infer_case(torch), lambda t: f"{CNN.INFER_SAMPLES / t:,.0f}", repeat=5)
     for name, shape, filters in CNN.CONV_LAYERS:
@@ -70,7 +76,8 @@ def main():
 
     for cell in ("lstm", "gru"):
         vs_torch(f"{cell}_train T=32 F=32 U=128, b={RNN.BATCH} (samples/s)", RNN.pydl_train_case(cell),
-                 lambda: RNN.torch_train_case(torch, cell), lambda t: f"{RNN.SAMPLES / t:,.0f}", repeat=5)
+                 lambda: RNN.torch_train_case(torch, cell), lambda t: f"{RNN.SAMPLES / t:,.0f}", repeat=5,
+                 jax_fn=JAX.lstm_train_case if cell == "lstm" else None)
 
     for shape in D.SHAPES:
         t = C.best_of(D.loader_case(shape), 3)
@@ -90,12 +97,16 @@ def main():
         rows.append((f"tuning digits MLP, 20 trials: {kind} (best val accuracy / s)", f"{acc:.4f} / {t:.2f}",
                      f"random {base_acc:.4f} / {base_t:.2f}", None))
 
-    versions = f"pydl {pydl.__version__}, numpy {np.__version__}, torch " + (torch.__version__ if torch else "n/a")
+    versions = (f"pydl {pydl.__version__}, numpy {np.__version__}, torch " + (torch.__version__ if torch else "n/a")
+                + ", jax " + (jax.__version__ if jax else "n/a"))
     print(f"Threads: {C.THREADS} ({note}); CPU: {cpu_model()}; {versions}\n")
-    print("| case | pydl | peer | ratio (pydl/peer speed) |")
-    print("|---|---:|---:|---:|")
-    for case, a, p, r in rows:
-        print(f"| {case} | {a} | {p} | {'n/a' if r is None else f'{r:.2f}'} |")
+    print("| case | pydl | peer | ratio (pydl/peer speed) | JAX jit | ratio (pydl/JAX speed) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    fmt = lambda r: "n/a" if r is None else f"{r:.2f}"  # noqa: E731
+    for row in rows:
+        case, a, p, r = row[:4]
+        j, rj = row[4:] if len(row) == 6 else ("", None)
+        print(f"| {case} | {a} | {p} | {fmt(r)} | {j} | {fmt(rj) if j else ''} |")
     if tt is not None:
         print(f"\nTiny-MLP per-step time: pydl {tp / per:.1f} us, torch {tt / per:.1f} us, "
               f"difference (torch - pydl) {(tt - tp) / per:+.1f} us/step.")
