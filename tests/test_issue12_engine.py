@@ -265,3 +265,41 @@ def test_custom_python_layer_is_refused_with_what_is_supported():
         pydl.Sequential([layers.Input((6,)), Square()])
     with pytest.raises(TypeError, match="custom Python layers"):
         Square()(pydl.Input((6,)))
+
+
+@pytest.mark.parametrize("alias, canonical, kind", [
+    ("sparse_categorical_crossentropy", "cross_entropy", "labels"),
+    ("categorical_cross_entropy", "categorical_crossentropy", "onehot"),
+    ("binary_crossentropy", "binary_cross_entropy", "binary"),
+    ("mean_squared_error", "mse", "values"),
+    ("mean_absolute_error", "mae", "values"),
+])
+def test_loss_aliases_train_like_the_canonical_name(alias, canonical, kind):
+    x, y = _data()
+    target = {"labels": y, "onehot": np.eye(2, dtype=np.float32)[y], "binary": y[:, None].astype(np.float32),
+              "values": x[:, :2].copy()}[kind]
+    units = 1 if kind == "binary" else 2
+
+    def run(loss):
+        m = pydl.Sequential([layers.Input((6,)), layers.Dense(4, activation="relu"), layers.Dense(units)], seed=0)
+        m.compile(optimizer="adam", loss=loss)
+        h = m.fit(x, target, epochs=2, verbose=0)
+        return m.get_weights(), h.history["loss"]
+
+    (wa, la), (wb, lb) = run(alias), run(canonical)
+    assert_weights_equal(wa, wb)
+    assert la == lb and len(la) == 2
+
+
+@pytest.mark.parametrize("name, obj", [("rmsprop", "RMSprop"), ("adagrad", "Adagrad"), ("adamw", "AdamW")])
+def test_optimizer_names_equal_their_classes(name, obj):
+    from pydl import optimizers
+    x, y = _data()
+
+    def run(opt):
+        m = pydl.Sequential([layers.Input((6,)), layers.Dense(2)], seed=0)
+        m.compile(optimizer=opt, loss="cross_entropy")
+        m.fit(x, y, epochs=2, verbose=0)
+        return m.get_weights()
+
+    assert_weights_equal(run(name), run(getattr(optimizers, obj)()))
