@@ -25,13 +25,17 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
-def main():
+def main(only=()):
+    """``only``: run just the cases whose name contains one of these words (all by default)."""
     note = C.configure_threads(C.THREADS)
+
+    def wanted(case):
+        return not only or any(w in case for w in only)
     torch = C.try_torch()
     jax = JAX.try_jax()
     rows = []  # (case, pydl text, peer text, ratio[, jax text, jax ratio])
 
-    for m, n, k in C.GEMM_SHAPES:
+    for m, n, k in C.GEMM_SHAPES if wanted("sgemm") else ():
         big = m * n * k >= 4096 ** 3
         repeat, number = (3, 1) if big else (15, max(1, int(1e8 // C.gemm_flop(m, n, k))))
         t = [C.best_of(C.gemm_case(lib, m, n, k), repeat, number) for lib in ("pydl", "numpy")]
@@ -40,6 +44,8 @@ def main():
 
     def vs_torch(case, pydl_fn, torch_fn, fmt, repeat=15, number=1, jax_fn=None):
         """pydl against PyTorch eager (and JAX jit when jax_fn is given), same run."""
+        if not wanted(case):
+            return None, None
         tp = C.best_of(pydl_fn, repeat, number)
         tt = None if torch is None else C.best_of(torch_fn(), repeat, number)
         row = [case, fmt(tp), "torch not installed" if tt is None else "torch " + fmt(tt),
@@ -79,16 +85,17 @@ def main():
                  lambda: RNN.torch_train_case(torch, cell), lambda t: f"{RNN.SAMPLES / t:,.0f}", repeat=5,
                  jax_fn=JAX.lstm_train_case if cell == "lstm" else None)
 
-    for shape in D.SHAPES:
+    for shape in D.SHAPES if wanted("loader") else ():
         t = C.best_of(D.loader_case(shape), 3)
         rows.append((f"loader flip+crop+rotation {'x'.join(map(str, shape))} (images/s)",
                      f"{D.LOADER_SAMPLES / t:,.0f}", "torchvision not compared", None))
-    plain, augmented = (C.best_of(D.cnn_train_case(a), 3) for a in (False, True))
-    rows.append(("cnn_train from a DataLoader, augmented vs plain (samples/s)", f"{CNN.TRAIN_SAMPLES / augmented:,.0f}",
-                 f"plain {CNN.TRAIN_SAMPLES / plain:,.0f}", plain / augmented))
+    if wanted("loader"):
+        plain, augmented = (C.best_of(D.cnn_train_case(a), 3) for a in (False, True))
+        rows.append(("cnn_train from a DataLoader, augmented vs plain (samples/s)", f"{CNN.TRAIN_SAMPLES / augmented:,.0f}",
+                     f"plain {CNN.TRAIN_SAMPLES / plain:,.0f}", plain / augmented))
 
-    base_acc, base_t = TUNE.pydl_search("random")
-    for kind in ("random", "bayesian", "hyperband", "optuna"):
+    base_acc, base_t = TUNE.pydl_search("random") if wanted("tuning") else (None, None)
+    for kind in ("random", "bayesian", "hyperband", "optuna") if wanted("tuning") else ():
         try:
             acc, t = TUNE.optuna_search() if kind == "optuna" else TUNE.pydl_search(kind)
         except ImportError:
@@ -107,10 +114,12 @@ def main():
         case, a, p, r = row[:4]
         j, rj = row[4:] if len(row) == 6 else ("", None)
         print(f"| {case} | {a} | {p} | {fmt(r)} | {j} | {fmt(rj) if j else ''} |")
-    if tt is not None:
+    if tt is not None and tp is not None:
         print(f"\nTiny-MLP per-step time: pydl {tp / per:.1f} us, torch {tt / per:.1f} us, "
               f"difference (torch - pydl) {(tt - tp) / per:+.1f} us/step.")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(tuple(sys.argv[1:]))
