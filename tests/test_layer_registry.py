@@ -125,6 +125,8 @@ SAMPLES = {
     "Maximum": (lambda: layers.Maximum(), [[3], [3]]),
     "Minimum": (lambda: layers.Minimum(), [[3], [3]]),
     "Concatenate": (lambda: layers.Concatenate(axis=1), [[2, 3], [1, 3]]),
+    "MultiHeadAttention": (lambda: layers.MultiHeadAttention(2, 3, value_dim=2, dropout=0.1, output_shape=5),
+                           [[4, 3], [6, 2]]),
 }
 
 

@@ -87,6 +87,9 @@ SIZED = {
     "LSTM": (lambda **k: layers.LSTM(**{"units": 3, **k}), {"units": 3}),
     "GRU": (lambda **k: layers.GRU(**{"units": 3, **k}), {"units": 3}),
     "Bidirectional": (lambda units=3: layers.Bidirectional(layers.LSTM(units)), {"units": 3}),
+    # value_dim and output_shape also take None (key_dim, the query's features)
+    "MultiHeadAttention": (lambda **k: layers.MultiHeadAttention(**{"num_heads": 2, "key_dim": 3, **k}),
+                           {"num_heads": 2, "key_dim": 3}),
 }
 # Layers without integer sizes (their other arguments are covered below).
 UNSIZED = {"Activation", "Dropout", "Flatten", "Reshape", "GlobalAvgPool2D", "GlobalMaxPool2D",
@@ -158,7 +161,8 @@ def test_models_built_from_numpy_sizes_equal_those_from_ints():
 FLAGS = [(layers.Dense, {"units": 2}, "use_bias"), (layers.Conv2D, {"filters": 2, "kernel_size": 3}, "use_bias"),
          (layers.Embedding, {"input_dim": 4, "output_dim": 2}, "mask_zero"),
          (layers.SimpleRNN, {"units": 2}, "return_sequences"), (layers.LSTM, {"units": 2}, "return_sequences"),
-         (layers.GRU, {"units": 2}, "return_sequences")]
+         (layers.GRU, {"units": 2}, "return_sequences"),
+         (layers.MultiHeadAttention, {"num_heads": 2, "key_dim": 2}, "use_bias")]
 
 
 @pytest.mark.parametrize("cls,kwargs,flag", FLAGS)

@@ -76,6 +76,7 @@ void read_field(const py::dict& d, const char* key, T& field) {
 void bind_kernels(py::module_& m);
 void bind_image_kernels(py::module_& m);
 void bind_rnn_kernels(py::module_& m);
+void bind_attention_kernels(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_data(py::module_& m);
 

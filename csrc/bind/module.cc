@@ -36,6 +36,7 @@ PYBIND11_MODULE(_core, m) {
   pydl::bind::bind_kernels(m);
   pydl::bind::bind_image_kernels(m);
   pydl::bind::bind_rnn_kernels(m);
+  pydl::bind::bind_attention_kernels(m);
   pydl::bind::bind_data(m);
   pydl::bind::bind_nn(m);
 }

@@ -488,13 +488,17 @@ void Graph::forward(const std::vector<Matrix<const float>>& xs, const StepInfo& 
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const int in = node.inputs[i];
       xs_k[i] = Matrix<const float>(act_[in], rows, sizes_[in]);
+      l.set_merge_mask(i, mask_[in]);
       if (mask_[in] && std::find(masks.begin(), masks.end(), mask_[in]) == masks.end()) masks.push_back(mask_[in]);
     }
     float* out = out_buffer(t);
     l.forward_merge(Matrix<float>(out, rows, sizes_[t]), xs_k, s);
     act_[t] = out;
-    // A merged step is valid where every masked input is valid.
-    if (masks.size() <= 1) {
+    // A merged step is valid where every masked input is valid (unless the layer says whose
+    // mask its output carries).
+    if (l.output_mask_input() >= 0) {
+      mask_[t] = mask_[node.inputs[l.output_mask_input()]];
+    } else if (masks.size() <= 1) {
       mask_[t] = masks.empty() ? nullptr : masks[0];
     } else {
       uint8_t* m = merged_masks_[k].data();

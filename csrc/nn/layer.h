@@ -91,6 +91,14 @@ class Layer {
   virtual const uint8_t* output_mask() const { return nullptr; }
   virtual bool passes_mask() const { return false; }
   void set_input_mask(const uint8_t* m) { mask_ = m; }
+  // Merge layers that read their inputs' masks (MultiHeadAttention: query and key padding)
+  // size merge_masks_ in build_merge; the graph sets entry i to input i's mask before every
+  // forward_merge. output_mask_input says which input's mask the output carries (-1: the AND
+  // of every input's mask, what elementwise merges want).
+  void set_merge_mask(size_t i, const uint8_t* m) {
+    if (i < merge_masks_.size()) merge_masks_[i] = m;
+  }
+  virtual int output_mask_input() const { return -1; }
 
   virtual void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) = 0;
   // dy may be overwritten; dx.data is null for the first layer (no input gradient needed).
@@ -110,6 +118,7 @@ class Layer {
   std::string name_, kind_;
   std::vector<ParamView> views_;
   const uint8_t* mask_ = nullptr;
+  std::vector<const uint8_t*> merge_masks_;
   Shape input_, output_;
   int index_ = 0;
 };

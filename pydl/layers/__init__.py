@@ -4,6 +4,7 @@ A layer's constructor only stores its configuration; the C++ network creates the
 once the input shape is known (at ``Sequential`` build time). ``get_config`` returns exactly
 what the constructor was given, so a model can be rebuilt from JSON.
 """
+from .attention import MultiHeadAttention
 from .base import ACTIVATIONS, Layer, deserialize, registered_layers, serialize
 from .convolutional import (AvgPool2D, BatchNormalization, Conv2D, GlobalAvgPool2D, GlobalMaxPool2D, LayerNormalization,
                             MaxPool2D)
@@ -15,5 +16,5 @@ from .recurrent import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
 __all__ = ["Layer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "MaxPool2D",
            "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "BatchNormalization", "LayerNormalization",
            "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Normalization", "Add", "Subtract", "Multiply",
-           "Average", "Maximum", "Minimum", "Concatenate", "deserialize", "registered_layers", "ACTIVATIONS"]
+           "Average", "Maximum", "Minimum", "Concatenate", "MultiHeadAttention", "deserialize", "registered_layers", "ACTIVATIONS"]
 

@@ -124,6 +124,14 @@ class Layer:
     def get_config(self) -> Dict[str, Any]:
         return {"name": self.name}
 
+    def _call_config(self) -> Optional[Dict[str, Any]]:
+        """The arguments of the layer's call beyond its tensors (MultiHeadAttention's
+        use_causal_mask), which a saved model must replay; None for layers without."""
+        return None
+
+    def _restore_call_config(self, cfg) -> None:
+        raise ValueError(f"{type(self).__name__}: takes no call_config, got {cfg!r}")
+
     def core_config(self) -> Dict[str, Any]:
         """What the C++ core needs: the config plus the layer type."""
         require_core_layer(self)
@@ -144,6 +152,9 @@ def serialize(layer: Layer) -> Dict[str, Any]:
     spec = {"class_name": type(layer).__name__, "config": layer.get_config()}
     if not layer.trainable:  # only when frozen: files of trainable models stay as they were
         spec["trainable"] = False
+    call = layer._call_config()
+    if call is not None:
+        spec["call_config"] = call
     return spec
 
 
@@ -158,6 +169,8 @@ def deserialize(spec: Dict[str, Any]) -> Layer:
     if not isinstance(trainable, bool):
         raise ValueError(f"layer spec {spec['class_name']!r}: 'trainable' must be true or false, got {trainable!r}")
     layer._trainable = trainable
+    if "call_config" in spec:
+        layer._restore_call_config(spec["call_config"])
     return layer
 
 

@@ -1,0 +1,55 @@
+// Scaled dot-product attention, fused (FlashAttention-style), forward and backward:
+//   O = softmax(scale * Q K^T + mask) V,   scale = 1 / sqrt(dk) unless given.
+// Layout: batch, time, heads, features, what the input projections produce without a
+// transpose: Q (N, Tq, H, dk), K (N, Tk, H, dk), V (N, Tk, H, dv), O (N, Tq, H, dv).
+// Per (batch, head), tiles of queries meet tiles of keys with an online softmax: the Tq x Tk
+// score matrix is never stored. Forward keeps only the row-wise log-sum-exp, lse (N, H, Tq);
+// backward recomputes the scores tile by tile from it. Memory stays linear in T.
+//
+// Masks (each optional, 1 = attend): key (N, Tk) padding, query (N, Tq) padding (a masked
+// query row attends to nothing), attn (N, Tq, Tk) general, causal (key j <= query i, which
+// needs Tq == Tk). Tiles that are masked entirely are skipped. A query row that may attend to
+// no key gets O = 0 and no gradient (its lse is +inf), never NaN.
+//
+// Dropout on the attention weights (training): weight (i, j) is kept with probability
+// 1 - dropout and scaled by 1 / (1 - dropout); keep bits are counter-based draws of
+// (rng, flat index of (b, h, i, j)), so backward regenerates exactly forward's.
+//
+// OpenMP over (batch, head) pairs, each computed whole by one thread in a fixed order: results
+// are bitwise identical for any thread count. dq, dk, dv are overwritten (=).
+#pragma once
+#include <cstdint>
+
+#include "core/rng.h"
+
+namespace pydl {
+
+struct AttentionArgs {
+  int64_t n = 0, tq = 0, tk = 0, heads = 0, dk = 0, dv = 0;
+  bool causal = false;
+  double scale = 0.0;    // 0: 1 / sqrt(dk)
+  double dropout = 0.0;  // rate on the attention weights, in [0, 1)
+  CounterRng rng{0, 0};  // keep bits when dropout > 0
+};
+
+struct AttentionMasks {
+  const uint8_t* key = nullptr;    // (N, Tk)
+  const uint8_t* query = nullptr;  // (N, Tq)
+  const uint8_t* attn = nullptr;   // (N, Tq, Tk)
+};
+
+// Throws ValueError naming the bad size (any below 1, dropout outside [0, 1), causal with
+// Tq != Tk).
+void check_attention_args(const AttentionArgs& a);
+
+// o (N, Tq, H, dv), lse (N, H, Tq) are overwritten.
+template <typename T>
+void attention_forward(T* o, T* lse, const T* q, const T* k, const T* v, const AttentionMasks& m,
+                       const AttentionArgs& a);
+
+// dout shaped like o; o and lse as forward left them. dq, dk, dv overwritten (=).
+template <typename T>
+void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* o,
+                        const T* lse, const AttentionMasks& m, const AttentionArgs& a);
+
+}  // namespace pydl
