@@ -12,6 +12,7 @@ from . import _aliases  # noqa: F401,E402  (the module paths of pydl 0.1; after 
 __version__ = "0.1.0"
 
 __all__ = ["Model", "Sequential", "Input", "load_model", "set_num_threads", "get_num_threads", "ArrayDataset", "DataLoader",
-           "diagnose", "layers", "losses", "optimizers", "regularizers", "initializers", "schedules", "callbacks", "metrics", "data", "tuning",
+           "diagnose", "layers", "losses", "optimizers", "regularizers", "initializers", "schedules", "callbacks",
+           "metrics", "data", "tuning",
            "report", "engine", "datasets", "readers", "preprocessing", "augmentation", "loader", "splits",
            "resampling", "plot", "__version__"]
