@@ -495,6 +495,14 @@ def test_variable_length_ids_with_mask_in_a_functional_model(rng, tmp_path):
     assert np.array_equal(back.predict(padded), m.predict(padded))
 
 
+def test_variable_length_data_loader(rng):
+    x, y = rng.standard_normal((16, 6, 3)).astype(np.float32), rng.integers(0, 2, 16)
+    var, fixed = lstm_model(None), lstm_model(6)
+    for m in (var, fixed):
+        m.fit(pydl.DataLoader(pydl.ArrayDataset(x, y), batch_size=8, shuffle=False), epochs=1, verbose=0)
+    assert_weights_equal(var.get_weights(), fixed.get_weights())
+
+
 def test_variable_length_errors_are_clear(rng):
     bad = pydl.Sequential([layers.Input((None, 3)), layers.Flatten(), layers.Dense(2)])
     bad.predict(np.zeros((1, 1, 3), np.float32))  # the length it was built for works
