@@ -90,7 +90,6 @@ void fill_init(float* w, int64_t size, const ParamSpec& spec, const CounterRng& 
   Scaling vs{0.0, false, true};
   switch (spec.init) {
     case Init::Zeros:
-    case Init::LstmBias:
       for (int64_t i = 0; i < size; ++i) w[i] = 0.0f;
       break;
     case Init::Ones:
@@ -125,7 +124,7 @@ void fill_init(float* w, int64_t size, const ParamSpec& spec, const CounterRng& 
       for (int64_t i = 0; i < size; ++i) w[i] = float(stddev * truncated_normal_at(rng, uint64_t(i)));
     }
   }
-  if (spec.init == Init::LstmBias || spec.forget_ones)
+  if (spec.forget_ones)
     for (int64_t i = size / 4; i < size / 2; ++i) w[i] = 1.0f;
 }
 

@@ -18,10 +18,9 @@ std::string shape_str(const Shape& s);  // "(None, 8, 8, 1)"
 int64_t shape_size(const Shape& s);
 
 // Keras' initializers with Keras' default scales (nn/initializers.h has the formulas).
-// LstmBias: zeros with the forget gate's quarter ones (Keras' unit_forget_bias).
 enum class Init {
   Zeros, Ones, GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal,
-  RandomNormal, RandomUniform, LstmBias
+  RandomNormal, RandomUniform
 };
 
 struct ParamSpec {
