@@ -26,7 +26,8 @@ def build(cfg, inputs=([4],)):
 def test_unknown_key_is_an_error_naming_it_and_the_known_keys():
     with pytest.raises(ValueError) as e:
         _core.Graph([4], [dense(foo=1)])
-    assert str(e.value) == "Dense 'd1': unknown config key 'foo' (expected one of units, activation, use_bias, name)"
+    assert str(e.value) == ("Dense 'd1': unknown config key 'foo' (expected one of units, activation, use_bias, "
+                            "kernel_initializer, kernel_l1, kernel_l2, bias_initializer, bias_l1, bias_l2, name)")
 
 
 def test_the_old_silently_dropped_keys_are_refused():

@@ -123,9 +123,10 @@ def test_numpy_int_sizes_are_accepted_like_ints(name, arg):
     json.dumps(from_numpy.get_config())  # plain Python ints: the config saves as JSON
 
 
-# strides=None is valid for pools (it means pool_size): that pair is not a bad input.
+# strides=None is valid for pools (it means pool_size), and None in an Input shape is an axis
+# of any length (test_issue12_layer_options.py): those pairs are not bad inputs.
 BAD_KINDS = [(name, arg, bad) for name, arg in CASES for bad in (True, False, 3.0, np.float64(2), "3", None)
-             if not (bad is None and arg == "strides" and name.endswith("Pool2D"))]
+             if not (bad is None and ((arg == "strides" and name.endswith("Pool2D")) or name == "Input"))]
 
 
 @pytest.mark.parametrize("name,arg,bad", BAD_KINDS)

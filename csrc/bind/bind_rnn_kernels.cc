@@ -30,12 +30,21 @@ void check_rnn_inputs(const RnnArgs& a, const std::optional<Array<T>>& bias,
   if (mask) require_size(*mask, a.n * a.t, "rnn mask");
 }
 
+// Dropout scales (0 or 1 / (1 - rate)): input (N, F), recurrent (N, U); None for none.
+template <typename T>
+RnnDropout<T> dropout_of(const RnnArgs& a, const std::optional<Array<T>>& in, const std::optional<Array<T>>& rec) {
+  if (in) require_size(*in, a.n * a.f, "rnn input_dropout");
+  if (rec) require_size(*rec, a.n * a.u, "rnn recurrent_dropout");
+  return {in ? in->data() : nullptr, rec ? rec->data() : nullptr};
+}
+
 template <typename T>
 void def_rnn(py::module_& k) {
   k.def("rnn_forward", [](Array<T> x, Array<T> kernel, Array<T> recurrent, std::optional<Array<T>> bias,
                           const std::string& cell, const std::string& act, bool reverse, bool return_sequences,
                           std::optional<py::array_t<uint8_t>> mask, std::optional<Array<T>> h0,
-                          std::optional<Array<T>> c0) {
+                          std::optional<Array<T>> c0, std::optional<Array<T>> input_dropout,
+                          std::optional<Array<T>> recurrent_dropout) {
     RnnArgs a = args_of(x, recurrent, cell, act, reverse, return_sequences);
     if (kernel.size() != a.f * a.gu()) throw ValueError("rnn: kernel must be (F, G*U)");
     check_rnn_inputs(a, bias, mask);
@@ -45,15 +54,17 @@ void def_rnn(py::module_& k) {
     Array<T> ws({rnn_workspace(a)});
     RnnWeights<T> w{kernel.data(), recurrent.data(), bias ? bias->data() : nullptr};
     rnn_forward<T>(y.mutable_data(), x.data(), w, mask ? mask->data() : nullptr, h0 ? h0->data() : nullptr,
-                   c0 ? c0->data() : nullptr, a, ws.mutable_data());
+                   c0 ? c0->data() : nullptr, a, ws.mutable_data(), dropout_of(a, input_dropout, recurrent_dropout));
     return py::make_tuple(y, ws);
   }, py::arg("x"), py::arg("kernel"), py::arg("recurrent"), py::arg("bias") = py::none(), py::arg("cell") = "lstm",
      py::arg("activation") = "tanh", py::arg("reverse") = false, py::arg("return_sequences") = false,
-     py::arg("mask") = py::none(), py::arg("h0") = py::none(), py::arg("c0") = py::none());
+     py::arg("mask") = py::none(), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
+     py::arg("input_dropout") = py::none(), py::arg("recurrent_dropout") = py::none());
   k.def("rnn_backward", [](Array<T> dy, Array<T> x, Array<T> kernel, Array<T> recurrent,
                            std::optional<Array<T>> bias, const std::string& cell, const std::string& act,
                            bool reverse, bool return_sequences, std::optional<py::array_t<uint8_t>> mask,
-                           Array<T> workspace) {
+                           Array<T> workspace, std::optional<Array<T>> input_dropout,
+                           std::optional<Array<T>> recurrent_dropout) {
     RnnArgs a = args_of(x, recurrent, cell, act, reverse, return_sequences);
     if (workspace.size() != rnn_workspace(a)) throw ValueError("rnn_backward: workspace of another shape");
     if (kernel.size() != a.f * a.gu()) throw ValueError("rnn: kernel must be (F, G*U)");
@@ -67,10 +78,11 @@ void def_rnn(py::module_& k) {
     RnnWeights<T> w{kernel.data(), recurrent.data(), bias ? bias->data() : nullptr};
     rnn_backward<T>(dx.mutable_data(), dk.mutable_data(), dr.mutable_data(), bias ? db.mutable_data() : nullptr,
                     dh0.mutable_data(), dc0.mutable_data(), dy.data(), x.data(), w, mask ? mask->data() : nullptr,
-                    nullptr, nullptr, a, ws.mutable_data());
+                    nullptr, nullptr, a, ws.mutable_data(), dropout_of(a, input_dropout, recurrent_dropout));
     return py::make_tuple(dx, dk, dr, db, dh0, dc0);
   }, py::arg("dy"), py::arg("x"), py::arg("kernel"), py::arg("recurrent"), py::arg("bias"), py::arg("cell"),
-     py::arg("activation"), py::arg("reverse"), py::arg("return_sequences"), py::arg("mask"), py::arg("workspace"));
+     py::arg("activation"), py::arg("reverse"), py::arg("return_sequences"), py::arg("mask"), py::arg("workspace"),
+     py::arg("input_dropout") = py::none(), py::arg("recurrent_dropout") = py::none());
 }
 
 }  // namespace

@@ -105,7 +105,8 @@ PYDL_SIMD_CLONES void gru_row(double* g, double* h, double* hn, const double* xr
 // Views of the workspace, all time-major: row (t, n) is at t * N + n.
 template <typename T>
 struct Buffers {
-  T *xt, *xw, *gates, *hn, *h, *c, *hprev, *cprev, *hr, *dh, *dxw, *dhr, *dnext, *dcnext, *dxt;
+  // hd: the states entering the recurrent product after recurrent dropout (used with it only).
+  T *xt, *xw, *gates, *hn, *h, *c, *hprev, *cprev, *hr, *dh, *dxw, *dhr, *dnext, *dcnext, *dxt, *hd;
   Buffers(T* ws, const RnnArgs& a) {
     const int64_t tn = a.t * a.n, gu = a.gu();
     T* p = ws;
@@ -113,11 +114,11 @@ struct Buffers {
     xt = take(tn * a.f); xw = take(tn * gu); gates = take(tn * gu); hn = take(tn * a.u);
     h = take(tn * a.u); c = take(tn * a.u); hprev = take(tn * a.u); cprev = take(tn * a.u);
     hr = take(a.n * gu); dh = take(tn * a.u); dxw = take(tn * gu); dhr = take(tn * gu);
-    dnext = take(a.n * a.u); dcnext = take(a.n * a.u); dxt = take(tn * a.f);
+    dnext = take(a.n * a.u); dcnext = take(a.n * a.u); dxt = take(tn * a.f); hd = take(tn * a.u);
   }
   static int64_t size(const RnnArgs& a) {
     const int64_t tn = a.t * a.n, gu = a.gu();
-    return tn * a.f * 2 + tn * gu * 4 + tn * a.u * 6 + a.n * gu + 2 * a.n * a.u;
+    return tn * a.f * 2 + tn * gu * 4 + tn * a.u * 7 + a.n * gu + 2 * a.n * a.u;
   }
 };
 
@@ -137,12 +138,36 @@ void to_batch_major(T* dst, const T* src, int64_t n, int64_t t, int64_t d) {
   });
 }
 
+// v[(s, i, j)] *= scale[(i, j)] for every step s of a (T, N, D) time-major array, or of a
+// (N, T, D) batch-major one when batch_major: one mask per sequence, reused at every step.
+template <typename T>
+void scale_per_sequence(T* v, const T* scale, int64_t n, int64_t t, int64_t d, bool batch_major) {
+  parallel_range(n * t, std::max<int64_t>(1, 16384 / std::max<int64_t>(d, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* sc = scale + (batch_major ? r / t : r % n) * d;
+      T* row = v + r * d;
+      for (int64_t j = 0; j < d; ++j) row[j] *= sc[j];
+    }
+  });
+}
+
 inline int64_t step_time(const RnnArgs& a, int64_t s) { return a.reverse ? a.t - 1 - s : s; }
 inline int64_t last_time(const RnnArgs& a) { return a.reverse ? 0 : a.t - 1; }
 
 }  // namespace
 
 int64_t rnn_workspace(const RnnArgs& a) { return Buffers<float>::size(a); }
+
+template <typename T>
+void rnn_dropout_scales(T* scale, int64_t n, double rate, const CounterRng& rng, uint64_t counter) {
+  const T keep_scale = T(1.0 / (1.0 - rate));
+  const float threshold = static_cast<float>(rate);
+  parallel_range(n, 1 << 14, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) scale[i] = rng.uniform(counter + uint64_t(i)) >= threshold ? keep_scale : T(0);
+  });
+}
+template void rnn_dropout_scales<float>(float*, int64_t, double, const CounterRng&, uint64_t);
+template void rnn_dropout_scales<double>(double*, int64_t, double, const CounterRng&, uint64_t);
 
 RnnCell parse_rnn_cell(const std::string& name) {
   if (name == "simple_rnn" || name == "simple") return RnnCell::Simple;
@@ -153,11 +178,13 @@ RnnCell parse_rnn_cell(const std::string& name) {
 
 template <typename T>
 void rnn_forward(T* y, const T* x, const RnnWeights<T>& w, const uint8_t* mask, const T* h0,
-                 const T* c0, const RnnArgs& a, T* ws) {
+                 const T* c0, const RnnArgs& a, T* ws, const RnnDropout<T>& drop) {
   Buffers<T> b(ws, a);
   const int64_t n = a.n, u = a.u, gu = a.gu(), tn = a.t * a.n;
   const bool gru = a.cell == RnnCell::GRU, lstm = a.cell == RnnCell::LSTM;
   to_time_major(b.xt, x, n, a.t, a.f);
+  // Dropped inputs are what the kernel sees, in forward and in its gradient (dk reads xt).
+  if (drop.input) scale_per_sequence(b.xt, drop.input, n, a.t, a.f, false);
   // The input projection of every step at once; GRU's recurrent bias joins per step below.
   gemm<T>(Matrix<T>(b.xw, tn, gu), Matrix<const T>(b.xt, tn, a.f), false, Matrix<const T>(w.kernel, a.f, gu),
           false, T(1), T(0), w.bias);
@@ -170,7 +197,13 @@ void rnn_forward(T* y, const T* x, const RnnWeights<T>& w, const uint8_t* mask, 
       hp[i] = tp < 0 ? (h0 ? h0[i] : T(0)) : b.h[tp * n * u + i];
       cp[i] = tp < 0 ? (c0 ? c0[i] : T(0)) : b.c[tp * n * u + i];
     }
-    gemm<T>(Matrix<T>(b.hr, n, gu), Matrix<const T>(hp, n, u), false, Matrix<const T>(w.recurrent, u, gu), false,
+    const T* hin = hp;  // what the recurrent kernel reads
+    if (drop.recurrent) {
+      T* hd = b.hd + t * n * u;
+      for (int64_t i = 0; i < n * u; ++i) hd[i] = hp[i] * drop.recurrent[i];
+      hin = hd;
+    }
+    gemm<T>(Matrix<T>(b.hr, n, gu), Matrix<const T>(hin, n, u), false, Matrix<const T>(w.recurrent, u, gu), false,
             T(1), T(0), bias_h);
     parallel_range(n, std::max<int64_t>(1, 4096 / gu), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
@@ -205,7 +238,7 @@ void rnn_forward(T* y, const T* x, const RnnWeights<T>& w, const uint8_t* mask, 
 template <typename T>
 void rnn_backward(T* dx, T* dk, T* dr, T* db, T* dh0, T* dc0, const T* dy, const T* x,
                   const RnnWeights<T>& w, const uint8_t* mask, const T* h0, const T* c0,
-                  const RnnArgs& a, T* ws) {
+                  const RnnArgs& a, T* ws, const RnnDropout<T>& drop) {
   (void)x; (void)h0; (void)c0;  // forward kept what backward needs in the workspace
   Buffers<T> b(ws, a);
   const int64_t n = a.n, u = a.u, gu = a.gu(), tn = a.t * a.n;
@@ -261,17 +294,24 @@ void rnn_backward(T* dx, T* dk, T* dr, T* db, T* dh0, T* dc0, const T* dy, const
         }
       }
     });
-    // d state before this step += d(recurrent pre-activation) @ recurrent^T
-    gemm<T>(Matrix<T>(b.dnext, n, u), Matrix<const T>(dhr_all + t * n * gu, n, gu), false,
-            Matrix<const T>(w.recurrent, u, gu), true, T(1), T(1));
+    // d state before this step += d(recurrent pre-activation) @ recurrent^T (through the
+    // recurrent dropout scale when there is one; hr is free scratch in backward).
+    if (!drop.recurrent) {
+      gemm<T>(Matrix<T>(b.dnext, n, u), Matrix<const T>(dhr_all + t * n * gu, n, gu), false,
+              Matrix<const T>(w.recurrent, u, gu), true, T(1), T(1));
+    } else {
+      gemm<T>(Matrix<T>(b.hr, n, u), Matrix<const T>(dhr_all + t * n * gu, n, gu), false,
+              Matrix<const T>(w.recurrent, u, gu), true, T(1), T(0));
+      for (int64_t i = 0; i < n * u; ++i) b.dnext[i] += b.hr[i] * drop.recurrent[i];
+    }
   }
   if (dh0) std::copy(b.dnext, b.dnext + n * u, dh0);
   if (dc0) std::copy(b.dcnext, b.dcnext + n * u, dc0);
   // Whole-sequence weight gradients: one GEMM each, summed over (t, n) rows by BLAS.
   gemm<T>(Matrix<T>(dk, a.f, gu), Matrix<const T>(b.xt, tn, a.f), true, Matrix<const T>(b.dxw, tn, gu), false,
           T(1), T(1));
-  gemm<T>(Matrix<T>(dr, u, gu), Matrix<const T>(b.hprev, tn, u), true, Matrix<const T>(dhr_all, tn, gu), false,
-          T(1), T(1));
+  gemm<T>(Matrix<T>(dr, u, gu), Matrix<const T>(drop.recurrent ? b.hd : b.hprev, tn, u), true,
+          Matrix<const T>(dhr_all, tn, gu), false, T(1), T(1));
   if (db) {
     bias_backward<T>(db, Matrix<const T>(b.dxw, tn, gu));
     if (gru) bias_backward<T>(db + gu, Matrix<const T>(b.dhr, tn, gu));
@@ -280,14 +320,16 @@ void rnn_backward(T* dx, T* dk, T* dr, T* db, T* dh0, T* dc0, const T* dy, const
     gemm<T>(Matrix<T>(b.dxt, tn, a.f), Matrix<const T>(b.dxw, tn, gu), false, Matrix<const T>(w.kernel, a.f, gu),
             true);
     to_batch_major(dx, b.dxt, n, a.t, a.f);
+    if (drop.input) scale_per_sequence(dx, drop.input, n, a.t, a.f, true);
   }
 }
 
 #define PYDL_INSTANTIATE(T)                                                                        \
   template void rnn_forward<T>(T*, const T*, const RnnWeights<T>&, const uint8_t*, const T*,       \
-                               const T*, const RnnArgs&, T*);                                      \
+                               const T*, const RnnArgs&, T*, const RnnDropout<T>&);                \
   template void rnn_backward<T>(T*, T*, T*, T*, T*, T*, const T*, const T*, const RnnWeights<T>&,  \
-                                const uint8_t*, const T*, const T*, const RnnArgs&, T*);
+                                const uint8_t*, const T*, const T*, const RnnArgs&, T*,            \
+                                const RnnDropout<T>&);
 PYDL_INSTANTIATE(float)
 PYDL_INSTANTIATE(double)
 #undef PYDL_INSTANTIATE

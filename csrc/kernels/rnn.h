@@ -4,10 +4,15 @@
 // each step's recurrent product is one GEMM over contiguous rows. The input projection of the
 // whole sequence is one GEMM. Masked steps (mask[n, t] == 0) leave the state unchanged and
 // get no gradient. Parameter gradients accumulate (+=); dx is overwritten (=).
+// Dropout (training only, RnnDropout): the input scale (N, F) multiplies x_t and the recurrent
+// scale (N, U) multiplies the state entering the recurrent product h_{t-1} U, the same at
+// every step (one mask per sequence, as Keras; Gal & Ghahramani's variational dropout). The
+// cell update itself (LSTM's c, GRU's z * h_{t-1}) reads the undropped state.
 #pragma once
 #include <cstdint>
 #include <string>
 
+#include "core/rng.h"
 #include "kernels/activation.h"
 
 namespace pydl {
@@ -37,19 +42,32 @@ struct RnnWeights {
   const T* bias = nullptr;  // may be null (no bias)
 };
 
+// Inverted-dropout scales (0 or 1 / (1 - rate)), null for none: input (N, F), recurrent (N, U).
+template <typename T>
+struct RnnDropout {
+  const T* input = nullptr;
+  const T* recurrent = nullptr;
+};
+
+// Draws n inverted-dropout scales: 0 with probability rate, else 1 / (1 - rate); value i is a
+// pure function of (rng, counter + i), whatever the thread count (as kernels/dropout.h).
+template <typename T>
+void rnn_dropout_scales(T* scale, int64_t n, double rate, const CounterRng& rng, uint64_t counter);
+
 // Per-sequence storage kept from forward to backward, planned once (rnn_workspace floats).
 int64_t rnn_workspace(const RnnArgs& a);
 
 // h0, c0: initial states (N, U), null for zeros; mask (N, T), null for none.
 template <typename T>
 void rnn_forward(T* y, const T* x, const RnnWeights<T>& w, const uint8_t* mask, const T* h0,
-                 const T* c0, const RnnArgs& a, T* workspace);
+                 const T* c0, const RnnArgs& a, T* workspace, const RnnDropout<T>& drop = {});
 
 // dy shaped like y. dk, dr, db accumulate; dx (N, T, F), dh0, dc0 (N, U) are overwritten
-// and skipped when null. The workspace must hold what the matching forward left there.
+// and skipped when null. The workspace must hold what the matching forward left there; drop
+// must be the forward's.
 template <typename T>
 void rnn_backward(T* dx, T* dk, T* dr, T* db, T* dh0, T* dc0, const T* dy, const T* x,
                   const RnnWeights<T>& w, const uint8_t* mask, const T* h0, const T* c0,
-                  const RnnArgs& a, T* workspace);
+                  const RnnArgs& a, T* workspace, const RnnDropout<T>& drop = {});
 
 }  // namespace pydl

@@ -1,9 +1,11 @@
 // Conv2D over channels-last images: kernel (kh, kw, c_in, filters), bias (filters,).
-// Config: filters, kernel_size, strides, padding, dilation_rate, activation, use_bias.
+// Config: filters, kernel_size, strides, padding, dilation_rate, activation, use_bias, and per
+// weight its initializer and regularizer factors (nn/weight_options.h): kernel_*, bias_*.
 #include "core/buffer.h"
 #include "core/errors.h"
 #include "kernels/conv2d.h"
 #include "nn/layer_registry.h"
+#include "nn/weight_options.h"
 #include "nn/window_config.h"
 
 namespace pydl {
@@ -13,7 +15,8 @@ class Conv2DLayer : public Layer {
  public:
   explicit Conv2DLayer(const LayerConfig& c)
       : Layer(c), filters_(c.get_int("filters")), window_(parse_conv_window(c)),
-        act_(parse_activation(c.get_string("activation", "linear"))), use_bias_(c.get_bool("use_bias", true)) {
+        act_(parse_activation(c.get_string("activation", "linear"))), use_bias_(c.get_bool("use_bias", true)),
+        kernel_(WeightOptions::parse(c, "kernel", Init::GlorotUniform)), bias_(WeightOptions::parse(c, "bias", Init::Zeros)) {
     if (filters_ < 1) throw ValueError(label() + ": expected filters >= 1, got " + std::to_string(filters_));
   }
   // dW needs x; act'(.) needs y (GELU keeps its own pre-activation z_).
@@ -30,9 +33,9 @@ class Conv2DLayer : public Layer {
 
   std::vector<ParamSpec> param_specs() const override {
     const int64_t area = args_.kh * args_.kw;
-    std::vector<ParamSpec> p{{"kernel", {args_.kh, args_.kw, args_.c, args_.f}, Init::GlorotUniform,
-                              area * args_.c, area * args_.f}};
-    if (use_bias_) p.push_back({"bias", {args_.f}, Init::Zeros, 0, 0});
+    std::vector<ParamSpec> p{kernel_.apply({"kernel", {args_.kh, args_.kw, args_.c, args_.f}, Init::GlorotUniform,
+                                            area * args_.c, area * args_.f})};
+    if (use_bias_) p.push_back(bias_.apply({"bias", {args_.f}, Init::Zeros, 0, 0}));
     return p;
   }
 
@@ -64,6 +67,7 @@ class Conv2DLayer : public Layer {
   WindowConfig window_;
   Activation act_;
   bool use_bias_;
+  WeightOptions kernel_, bias_;
   Conv2dArgs args_;
   Buffer<float> cols_, z_;
   Buffer<double> reduce_;

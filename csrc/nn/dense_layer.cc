@@ -1,9 +1,11 @@
 // Dense: y = act(x @ kernel + bias), kernel (in, units), bias (units,).
-// Config: units, activation (default linear), use_bias (default true).
+// Config: units, activation (default linear), use_bias (default true), and per weight its
+// initializer and regularizer factors (nn/weight_options.h): kernel_*, bias_*.
 #include "core/buffer.h"
 #include "core/errors.h"
 #include "kernels/dense.h"
 #include "nn/layer_registry.h"
+#include "nn/weight_options.h"
 
 namespace pydl {
 namespace {
@@ -12,7 +14,8 @@ class DenseLayer : public Layer {
  public:
   explicit DenseLayer(const LayerConfig& c)
       : Layer(c), units_(c.get_int("units")), act_(parse_activation(c.get_string("activation", "linear"))),
-        use_bias_(c.get_bool("use_bias", true)) {
+        use_bias_(c.get_bool("use_bias", true)), kernel_(WeightOptions::parse(c, "kernel", Init::GlorotUniform)),
+        bias_(WeightOptions::parse(c, "bias", Init::Zeros)) {
     if (units_ < 1) throw ValueError(label() + ": expected units >= 1, got " + std::to_string(units_));
   }
   // dW needs x; act'(.) needs y (GELU keeps its own pre-activation z_).
@@ -29,8 +32,8 @@ class DenseLayer : public Layer {
   }
 
   std::vector<ParamSpec> param_specs() const override {
-    std::vector<ParamSpec> p{{"kernel", {input_[0], units_}, Init::GlorotUniform, input_[0], units_}};
-    if (use_bias_) p.push_back({"bias", {units_}, Init::Zeros, 0, 0});
+    std::vector<ParamSpec> p{kernel_.apply({"kernel", {input_[0], units_}, Init::GlorotUniform, input_[0], units_})};
+    if (use_bias_) p.push_back(bias_.apply({"bias", {units_}, Init::Zeros, 0, 0}));
     return p;
   }
 
@@ -58,6 +61,7 @@ class DenseLayer : public Layer {
   int64_t units_;
   Activation act_;
   bool use_bias_;
+  WeightOptions kernel_, bias_;
   Buffer<float> z_;  // pre-activations, kept only when the activation's gradient needs them
 };
 

@@ -2,13 +2,16 @@
 // output_dim) table. With mask_zero, id 0 marks padding and the layer emits a step mask.
 // Ids travel as float32, which holds every integer up to 2^24 and rounds above it (2^24 + 1
 // reads as 2^24): larger vocabularies are refused rather than silently aliased.
-// Config: input_dim, output_dim, mask_zero (default false). The math is in kernels/embedding.
+// Config: input_dim, output_dim, mask_zero (default false), embeddings_initializer (default
+// random_uniform, Keras' U(-0.05, 0.05)) and embeddings_l1 / _l2 (nn/weight_options.h). The
+// math is in kernels/embedding.
 #include <algorithm>
 
 #include "core/buffer.h"
 #include "core/errors.h"
 #include "kernels/embedding.h"
 #include "nn/layer_registry.h"
+#include "nn/weight_options.h"
 
 namespace pydl {
 namespace {
@@ -19,7 +22,8 @@ class EmbeddingLayer : public Layer {
  public:
   explicit EmbeddingLayer(const LayerConfig& c)
       : Layer(c), input_dim_(c.get_int("input_dim")), output_dim_(c.get_int("output_dim")),
-        mask_zero_(c.get_bool("mask_zero", false)) {
+        mask_zero_(c.get_bool("mask_zero", false)),
+        embeddings_(WeightOptions::parse(c, "embeddings", Init::RandomUniform)) {
     if (input_dim_ < 1 || output_dim_ < 1)
       throw ValueError(label() + ": expected input_dim >= 1 and output_dim >= 1");
     if (input_dim_ > kMaxVocabulary)
@@ -35,7 +39,7 @@ class EmbeddingLayer : public Layer {
     return output_;
   }
   std::vector<ParamSpec> param_specs() const override {
-    return {{"embeddings", {input_dim_, output_dim_}, Init::EmbeddingUniform, 0, 0}};
+    return {embeddings_.apply({"embeddings", {input_dim_, output_dim_}, Init::RandomUniform, 0, 0})};
   }
   void plan(int64_t max_batch) override {
     if (mask_zero_) mask_out_.resize(max_batch * shape_size(input_));
@@ -62,6 +66,7 @@ class EmbeddingLayer : public Layer {
  private:
   int64_t input_dim_, output_dim_;
   bool mask_zero_;
+  WeightOptions embeddings_;
   Buffer<int64_t> ids_;
   Buffer<uint8_t> mask_out_;
   int64_t rows_ = 0;

@@ -9,6 +9,7 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "core/sizes.h"
+#include "nn/initializers.h"
 #include "nn/layer_registry.h"
 
 namespace pydl {
@@ -353,65 +354,13 @@ Graph::Lease::~Lease() {
   owner_.idle_replicas_.push_back(std::move(g_));
 }
 
-// Rows (or columns, whichever are fewer) orthonormal: Gram-Schmidt over Gaussian draws.
-static void orthogonal_init(float* w, int64_t rows, int64_t cols, const CounterRng& rng) {
-  const bool by_rows = rows <= cols;
-  const int64_t count = by_rows ? rows : cols, len = by_rows ? cols : rows;
-  std::vector<double> v(count * len);
-  for (int64_t i = 0; i < count * len; ++i) {  // Box-Muller
-    const double u1 = 1.0 - rng.uniform_double(2 * uint64_t(i)), u2 = rng.uniform_double(2 * uint64_t(i) + 1);
-    v[i] = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-  }
-  for (int64_t a = 0; a < count; ++a) {
-    double* va = v.data() + a * len;
-    for (int64_t b = 0; b < a; ++b) {
-      const double* vb = v.data() + b * len;
-      double dot = 0;
-      for (int64_t k = 0; k < len; ++k) dot += va[k] * vb[k];
-      for (int64_t k = 0; k < len; ++k) va[k] -= dot * vb[k];
-    }
-    double norm = 0;
-    for (int64_t k = 0; k < len; ++k) norm += va[k] * va[k];
-    norm = std::sqrt(norm);
-    for (int64_t k = 0; k < len; ++k) va[k] /= norm;
-  }
-  for (int64_t a = 0; a < count; ++a)
-    for (int64_t k = 0; k < len; ++k) (by_rows ? w[a * cols + k] : w[k * cols + a]) = float(v[a * len + k]);
-}
-
 void Graph::init_params(uint64_t seed) {
   for (size_t p = 0; p < params_.size(); ++p) {
     const ParamEntry& e = params_[p];
     float* w = (e.spec.trainable ? param_buf_.data() : state_buf_.data()) + e.offset;
-    CounterRng rng(seed, 0x1a1700ULL + p);
-    switch (e.spec.init) {
-      case Init::Zeros:
-        for (int64_t i = 0; i < e.size; ++i) w[i] = 0.0f;
-        break;
-      case Init::Ones:
-        for (int64_t i = 0; i < e.size; ++i) w[i] = 1.0f;
-        break;
-      case Init::GlorotUniform: {
-        const double limit = std::sqrt(6.0 / double(e.spec.fan_in + e.spec.fan_out));
-        for (int64_t i = 0; i < e.size; ++i)
-          w[i] = float((2.0 * rng.uniform_double(uint64_t(i)) - 1.0) * limit);
-        break;
-      }
-      case Init::EmbeddingUniform:  // Keras: uniform in [-0.05, 0.05]
-        for (int64_t i = 0; i < e.size; ++i) w[i] = float((2.0 * rng.uniform_double(uint64_t(i)) - 1.0) * 0.05);
-        break;
-      case Init::LstmBias: {  // zeros, forget gate (second quarter) ones
-        const int64_t u = e.size / 4;
-        for (int64_t i = 0; i < e.size; ++i) w[i] = i >= u && i < 2 * u ? 1.0f : 0.0f;
-        break;
-      }
-      case Init::Orthogonal:
-        orthogonal_init(w, e.shape[0], e.size / e.shape[0], rng);
-        break;
-    }
+    fill_init(w, e.size, e.spec, CounterRng(seed, 0x1a1700ULL + p));
   }
 }
-
 
 void Graph::plan(int64_t max_batch) {
   if (max_batch < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(max_batch));

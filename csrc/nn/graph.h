@@ -101,7 +101,8 @@ class Graph {
   int64_t num_state() const { return num_state_; }
   float* state_data() { return state_buf_.data(); }
 
-  // Glorot-uniform kernels and zero biases, from counter-based draws keyed by seed.
+  // Each weight from its ParamSpec initializer (nn/initializers.h), from counter-based draws
+  // keyed by seed and the weight's index.
   void init_params(uint64_t seed);
   // Makes room for batches of up to max_batch samples; a no-op when already large enough.
   void plan(int64_t max_batch);

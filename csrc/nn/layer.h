@@ -17,13 +17,21 @@ using Shape = std::vector<int64_t>;  // per sample: the batch axis is never incl
 std::string shape_str(const Shape& s);  // "(None, 8, 8, 1)"
 int64_t shape_size(const Shape& s);
 
-enum class Init { Zeros, Ones, GlorotUniform, Orthogonal, EmbeddingUniform, LstmBias };
+// Keras' initializers with Keras' default scales (nn/initializers.h has the formulas).
+enum class Init {
+  Zeros, Ones, GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal,
+  RandomNormal, RandomUniform
+};
 
 struct ParamSpec {
   std::string name;  // "kernel", "bias"
   Shape shape;
   Init init = Init::Zeros;
-  int64_t fan_in = 0, fan_out = 0;
+  int64_t fan_in = 0, fan_out = 0;  // 0: from the shape, as Keras computes them
+  // Keras' regularizers: the trainer adds l1 * sum|w| + l2 * sum w^2 to the training loss.
+  double l1 = 0.0, l2 = 0.0;
+  // Keras' unit_forget_bias: after `init`, the second quarter (LSTM's forget gate) is ones.
+  bool forget_ones = false;
   // Non-trainable weights (BatchNormalization's moving statistics) live in the graph's state
   // buffer: the optimizer never sees them and they have no gradient.
   bool trainable = true;

@@ -1,20 +1,48 @@
 // SimpleRNN, LSTM, GRU and Bidirectional over (None, steps, features) inputs.
-// Config: units, return_sequences (false), activation (SimpleRNN only: tanh); Bidirectional
-// also cell (simple_rnn, lstm or gru: activation only with simple_rnn) and merge_mode (concat).
+// Config: units, return_sequences (false), activation (SimpleRNN only: tanh); dropout and
+// recurrent_dropout (0: in training, one mask per sequence and feature / unit, the same at
+// every step, drawn from (seed, step, node index, direction)); per weight its initializer
+// and regularizer factors (nn/weight_options.h): kernel_*, recurrent_*, bias_*; LSTM also
+// unit_forget_bias (true). Bidirectional also cell (simple_rnn, lstm or gru: activation only
+// with simple_rnn) and merge_mode (concat); each direction draws its own masks.
+#include <utility>
+
 #include "core/buffer.h"
 #include "core/errors.h"
+#include "core/rng.h"
 #include "core/sizes.h"
 #include "kernels/merge.h"
 #include "kernels/rnn.h"
 #include "nn/layer_registry.h"
+#include "nn/weight_options.h"
 
 namespace pydl {
 namespace {
 
-// One direction of a recurrent layer: its geometry, parameter specs and workspace.
+// The weight and dropout options a recurrent layer's config holds (the same for both
+// directions of a Bidirectional).
+struct RnnOptions {
+  WeightOptions kernel, recurrent, bias;
+  bool unit_forget_bias = true;
+  double dropout = 0.0, recurrent_dropout = 0.0;
+
+  RnnOptions(const LayerConfig& c, RnnCell cell)
+      : kernel(WeightOptions::parse(c, "kernel", Init::GlorotUniform)),
+        recurrent(WeightOptions::parse(c, "recurrent", Init::Orthogonal)),
+        bias(WeightOptions::parse(c, "bias", Init::Zeros)),
+        unit_forget_bias(cell == RnnCell::LSTM ? c.get_bool("unit_forget_bias", true) : false),
+        dropout(c.get_double("dropout", 0.0)), recurrent_dropout(c.get_double("recurrent_dropout", 0.0)) {
+    for (auto [key, v] : {std::pair<const char*, double>{"dropout", dropout}, {"recurrent_dropout", recurrent_dropout}})
+      if (!(v >= 0.0 && v < 1.0))
+        throw ValueError(c.label() + ": expected 0 <= " + key + " < 1, got " + std::to_string(v));
+  }
+};
+
+// One direction of a recurrent layer: its geometry, parameter specs, workspace and dropout.
 struct RnnCore {
   RnnArgs args;
-  Buffer<float> ws;
+  Buffer<float> ws, in_scale, rec_scale;
+  bool dropped = false;  // the last forward ran with dropout (backward must use its masks)
 
   void build(const Layer& l, const Shape& in, RnnCell cell, int64_t units, const std::string& act, bool seq,
              bool reverse) {
@@ -30,30 +58,49 @@ struct RnnCore {
     args.return_sequences = seq;
     args.reverse = reverse;
   }
-  std::vector<ParamSpec> specs(const std::string& prefix) const {
+  std::vector<ParamSpec> specs(const std::string& prefix, const RnnOptions& o) const {
     const int64_t gu = args.gu();
-    ParamSpec bias{prefix + "bias", {gu}, args.cell == RnnCell::LSTM ? Init::LstmBias : Init::Zeros, 0, 0};
+    const bool lstm = args.cell == RnnCell::LSTM;
+    ParamSpec bias = o.bias.apply({prefix + "bias", {gu}, Init::Zeros, 0, 0});
+    bias.forget_ones = lstm && o.unit_forget_bias;
     if (args.cell == RnnCell::GRU) bias.shape = {2, gu};  // input bias, recurrent bias
-    return {{prefix + "kernel", {args.f, gu}, Init::GlorotUniform, args.f, gu},
-            {prefix + "recurrent_kernel", {args.u, gu}, Init::Orthogonal, 0, 0},
+    return {o.kernel.apply({prefix + "kernel", {args.f, gu}, Init::GlorotUniform, args.f, gu}),
+            o.recurrent.apply({prefix + "recurrent_kernel", {args.u, gu}, Init::Orthogonal, args.u, gu}),
             bias};
   }
-  void plan(int64_t max_batch) {
+  void plan(int64_t max_batch, const RnnOptions& o) {
     RnnArgs a = args;
     a.n = max_batch;
     ws.resize(rnn_workspace(a));
+    if (o.dropout > 0) in_scale.resize(max_batch * args.f);
+    if (o.recurrent_dropout > 0) rec_scale.resize(max_batch * args.u);
+  }
+  // Training with a rate > 0: fresh masks for this step from stream (seed, `stream`).
+  void draw(const StepInfo& s, const RnnOptions& o, uint64_t stream, int64_t n) {
+    dropped = s.training && (o.dropout > 0 || o.recurrent_dropout > 0);
+    if (!dropped) return;
+    CounterRng rng(s.seed, stream);
+    if (o.dropout > 0) rnn_dropout_scales<float>(in_scale.data(), n * args.f, o.dropout, rng, s.step << 32);
+    // The recurrent masks take the second half of the step's counter range.
+    if (o.recurrent_dropout > 0)
+      rnn_dropout_scales<float>(rec_scale.data(), n * args.u, o.recurrent_dropout, rng, (s.step << 32) + (1ULL << 31));
+  }
+  RnnDropout<float> drop() const {
+    if (!dropped) return {};
+    return {in_scale.size() ? in_scale.data() : nullptr, rec_scale.size() ? rec_scale.data() : nullptr};
   }
   void forward(float* y, const float* x, const RnnWeights<float>& w, const uint8_t* mask, int64_t n) {
     RnnArgs a = args;
     a.n = n;
-    rnn_forward<float>(y, x, w, mask, nullptr, nullptr, a, ws.data());
+    rnn_forward<float>(y, x, w, mask, nullptr, nullptr, a, ws.data(), drop());
   }
   // g: the gradients of kernel, recurrent_kernel and bias (accumulated).
   void backward(float* dx, float* const g[3], const float* dy, const float* x, const RnnWeights<float>& w,
                 const uint8_t* mask, int64_t n) {
     RnnArgs a = args;
     a.n = n;
-    rnn_backward<float>(dx, g[0], g[1], g[2], nullptr, nullptr, dy, x, w, mask, nullptr, nullptr, a, ws.data());
+    rnn_backward<float>(dx, g[0], g[1], g[2], nullptr, nullptr, dy, x, w, mask, nullptr, nullptr, a, ws.data(),
+                        drop());
   }
   int64_t out_units() const { return args.u; }
 };
@@ -63,7 +110,7 @@ class RecurrentLayer : public Layer {
  public:
   RecurrentLayer(const LayerConfig& c, RnnCell cell)
       : Layer(c), cell_(cell), units_(c.get_int("units")), return_sequences_(c.get_bool("return_sequences", false)),
-        activation_(cell == RnnCell::Simple ? c.get_string("activation", "tanh") : "tanh") {}
+        activation_(cell == RnnCell::Simple ? c.get_string("activation", "tanh") : "tanh"), options_(c, cell) {}
   bool passes_mask() const override { return return_sequences_; }
 
  protected:
@@ -71,9 +118,12 @@ class RecurrentLayer : public Layer {
   int64_t units_;
   bool return_sequences_;
   std::string activation_;
+  RnnOptions options_;
 
   RnnWeights<float> weights(size_t first) const { return {param(first), param(first + 1), param(first + 2)}; }
-  void forward_core(RnnCore& core, size_t first, float* y, Matrix<const float> x) {
+  // direction: 0 forwards, 1 backwards in time (each draws its own masks).
+  void forward_core(RnnCore& core, size_t first, float* y, Matrix<const float> x, const StepInfo& s, int direction) {
+    core.draw(s, options_, 0x7d0d0000ULL + 2 * uint64_t(index_) + uint64_t(direction), x.rows);
     core.forward(y, x.data, weights(first), mask_, x.rows);
   }
   void backward_core(RnnCore& core, size_t first, float* dx, const float* dy, Matrix<const float> x) {
@@ -92,10 +142,10 @@ class RnnLayer : public RecurrentLayer {
     output_ = return_sequences_ ? Shape{in[0], units_} : Shape{units_};
     return output_;
   }
-  std::vector<ParamSpec> param_specs() const override { return core_.specs(""); }
-  void plan(int64_t max_batch) override { core_.plan(max_batch); }
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
-    forward_core(core_, 0, y.data, x);
+  std::vector<ParamSpec> param_specs() const override { return core_.specs("", options_); }
+  void plan(int64_t max_batch) override { core_.plan(max_batch, options_); }
+  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) override {
+    forward_core(core_, 0, y.data, x, s, 0);
   }
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
     backward_core(core_, 0, dx.data, dy.data, x);
@@ -121,13 +171,13 @@ class BidirectionalLayer : public RecurrentLayer {
     return output_;
   }
   std::vector<ParamSpec> param_specs() const override {
-    auto p = fwd_.specs("forward_");
-    for (auto& s : bwd_.specs("backward_")) p.push_back(s);
+    auto p = fwd_.specs("forward_", options_);
+    for (auto& s : bwd_.specs("backward_", options_)) p.push_back(s);
     return p;
   }
   void plan(int64_t max_batch) override {
-    fwd_.plan(max_batch);
-    bwd_.plan(max_batch);
+    fwd_.plan(max_batch, options_);
+    bwd_.plan(max_batch, options_);
     const int64_t per = (return_sequences_ ? input_[0] : 1) * units_;
     yf_.resize(max_batch * per);
     yb_.resize(max_batch * per);
@@ -135,9 +185,9 @@ class BidirectionalLayer : public RecurrentLayer {
     dyb_.resize(max_batch * per);
     dxb_.resize(max_batch * shape_size(input_));
   }
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
-    forward_core(fwd_, 0, yf_.data(), x);
-    forward_core(bwd_, kBackwardFirst, yb_.data(), x);
+  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) override {
+    forward_core(fwd_, 0, yf_.data(), x, s, 0);
+    forward_core(bwd_, kBackwardFirst, yb_.data(), x, s, 1);
     bidirectional_merge_forward<float>(merge_, y.data, yf_.data(), yb_.data(), merged_rows(x.rows), units_);
   }
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {

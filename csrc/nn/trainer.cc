@@ -60,6 +60,9 @@ Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig op
     loss_args_[j].pos_weight_size = int64_t(h.pos_weight.size());
     set_class_weights(j, heads_[j].class_weights);
   }
+  for (const ParamEntry& e : g_.params())
+    if (e.spec.trainable && (e.spec.l1 > 0 || e.spec.l2 > 0))
+      regularized_.push_back({e.offset, e.size, e.spec.l1, e.spec.l2});
   const int64_t n = g_.num_params();
   for (int k = 0; k < slots(); ++k) slots_[k].resize(n);
   if (opt_.kind == OptimizerKind::Adagrad)  // the accumulator starts at its initial value, as in PyTorch
@@ -146,6 +149,40 @@ void Trainer::set_lr_table(std::vector<double> table) {
 void Trainer::set_step(int64_t s) {
   if (s < 0) throw ValueError("step: expected a count >= 0, got " + std::to_string(s));
   step_ = s;
+}
+
+bool Trainer::is_frozen(int64_t offset) const {
+  // Frozen ranges cover whole layers, so a weight lies in one or in none.
+  for (const ParamRange& f : frozen_)
+    if (offset >= f.offset && offset < f.offset + f.size) return true;
+  return false;
+}
+
+double Trainer::penalty() const {
+  double total = 0;
+  for (const Regularized& r : regularized_) {
+    if (is_frozen(r.offset)) continue;
+    const float* w = g_.param_data() + r.offset;
+    double l1 = 0, l2 = 0;
+    for (int64_t i = 0; i < r.size; ++i) {
+      l1 += std::fabs(double(w[i]));
+      l2 += double(w[i]) * double(w[i]);
+    }
+    total += r.l1 * l1 + r.l2 * l2;
+  }
+  return total;
+}
+
+void Trainer::add_penalty_gradient() {
+  for (const Regularized& r : regularized_) {
+    if (is_frozen(r.offset)) continue;
+    const float* w = g_.param_data() + r.offset;
+    float* g = g_.grad_data() + r.offset;
+    const float a = float(r.l1), b = float(2.0 * r.l2);
+    parallel_range(r.size, 1 << 15, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) g[i] += b * w[i] + (w[i] > 0 ? a : w[i] < 0 ? -a : 0.0f);
+    });
+  }
 }
 
 void Trainer::measure_bounds() {
@@ -286,7 +323,7 @@ bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st) {
   const int64_t n_params = g_.num_params();
   StepInfo info{true, seed, uint64_t(step_ + 1)};
   g_.forward(batch_.views, info);
-  const double loss = batch_loss(g_, batch_, rows, true, &st, metric_specs_);
+  const double loss = batch_loss(g_, batch_, rows, true, &st, metric_specs_) + penalty();
   if (!std::isfinite(loss)) {
     // Stop before the update: the model keeps its last finite weights.
     st.nonfinite_batch = st.batches;
@@ -294,6 +331,7 @@ bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st) {
   }
   g_.zero_grads();
   g_.backward(&fused_);
+  add_penalty_gradient();
   if (opt_.clipnorm > 0) {
     // Frozen parameters take no part in the norm (PyTorch and Keras clip the trainable ones).
     for (const ParamRange& r : frozen_) std::fill(g_.grad_data() + r.offset, g_.grad_data() + r.offset + r.size, 0.0f);
@@ -390,12 +428,13 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::ve
   b.plan(planned, g);
   EpochStats st = new_stats();
   std::vector<double> head_losses(heads_.size());
+  const double reg = penalty();  // the weights do not change during evaluate
   for (int64_t start = 0; start < d.n; start += batch_size) {
     const int64_t rows = std::min(batch_size, d.n - start);
     for (int64_t r = 0; r < rows; ++r) b.order.data()[r] = start + r;
     b.gather(d, b.order.data(), rows, g);
     g.forward(b.views, StepInfo{});
-    double total = 0;
+    double total = reg;
     for (size_t j = 0; j < heads_.size(); ++j) {  // as batch_loss, without shared state
       Matrix<const float> out = loss_input(g, fused_, j);
       Matrix<const float> targets(b.targets[j].data(), rows, out.cols);
@@ -455,7 +494,8 @@ double Trainer::loss_and_gradients(const DataRef& d, bool training, uint64_t see
   const double loss = batch_loss(g_, batch_, d.n, true, nullptr, metric_specs_);
   g_.zero_grads();
   g_.backward(&fused_);
-  return loss;
+  add_penalty_gradient();
+  return loss + penalty();
 }
 
 }  // namespace pydl

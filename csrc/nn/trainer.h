@@ -3,6 +3,11 @@
 // caller owns. A model with several outputs has one head per output: its loss, class
 // weights, loss weight and metrics; the training loss is the weighted sum of the heads'.
 // Nothing is allocated per step: buffers are sized once per batch size, never beyond the data.
+// Weight regularizers (ParamSpec l1, l2: Keras' convention l1 * sum|w| + l2 * sum w^2) are
+// added here, once per weight however many nodes share it, to the total loss of training,
+// evaluate and loss_and_gradients, and their gradient to the weight gradients before clipping;
+// frozen weights carry no penalty (Keras counts trainable weights' only). Per-output losses
+// leave them out, as Keras'.
 // Training holds the graph's gate exclusively; evaluate and predict hold it shared and run on
 // a leased replica of the graph with buffers of their own (see graph.h).
 #pragma once
@@ -144,6 +149,11 @@ class Trainer {
  private:
   EpochStats new_stats() const;
   void plan(int64_t batch_size);
+  // The regularizers' penalty at the current weights (serial, in double: the same for every
+  // thread count), and its gradient added into the graph's gradients.
+  double penalty() const;
+  void add_penalty_gradient();
+  bool is_frozen(int64_t offset) const;
   // The weights' and moments' magnitudes, for optimizer_step's cheap finiteness proof.
   void measure_bounds();
   SlotPtrs<float> slot_ptrs();
@@ -172,6 +182,8 @@ class Trainer {
   int64_t step_ = 0;
   std::array<Buffer<float>, kMaxSlots> slots_;
   std::vector<ParamRange> frozen_;  // sorted, disjoint
+  struct Regularized { int64_t offset, size; double l1, l2; };
+  std::vector<Regularized> regularized_;  // trainable weights with a regularizer
   UpdateBounds bounds_;
   BatchBuffers batch_;         // training's own
   Buffer<int64_t> order_all_;  // the epoch's sample order

@@ -50,10 +50,16 @@ class Input(SymbolicTensor):
     ``Input((28, 28, 1), name="image")``). It is a symbolic tensor: call layers on it to build
     a ``Model``, or put it first in a ``Sequential``. ``pydl.Input`` and ``layers.Input`` are
     this class. ``dtype="int32"`` (ids, exact up to 2**24) or ``"bool"`` (masks) checks the
-    arrays given for it; the core computes in float32."""
+    arrays given for it; the core computes in float32.
 
-    def __init__(self, shape: Sequence[int], name: Optional[str] = None, dtype: str = "float32"):
-        dims = tuple(_validate.int_list("Input", "shape", shape, minimum=1, scalar=True))
+    ``None`` marks an axis whose length each call chooses (``Input((None, 8))`` for sequences
+    of any length, ``Input((None,))`` for ids before an Embedding): every sample of one call
+    shares it (pad mixed lengths, with ``Embedding(mask_zero=True)`` to mask the padding).
+    The layers' weights must not depend on it (a recurrent layer's do not, a Dense on the
+    time axis' do: that is refused when it happens). See ``free_axes``."""
+
+    def __init__(self, shape: Sequence[Optional[int]], name: Optional[str] = None, dtype: str = "float32"):
+        dims = tuple(free_axes_shape(shape))
         if name is not None:
             _validate.non_empty_str("Input", "name", name)
         dtype = _validate.choice("Input", "dtype", dtype, DTYPES)
@@ -61,6 +67,23 @@ class Input(SymbolicTensor):
 
     def get_config(self):
         return {"shape": list(self.shape), "name": self.name, "dtype": self.dtype}
+
+
+def free_axes_shape(shape) -> List[Optional[int]]:
+    """A per-sample shape whose entries are positive ints or None (a length chosen per call)."""
+    if isinstance(shape, (tuple, list)) and any(d is None for d in shape):
+        fixed = [1 if d is None else d for d in shape]
+        _validate.int_list("Input", "shape", fixed, minimum=1)  # the same message for a bad entry
+        return [None if d is None else int(d) for d in shape]
+    return _validate.int_list("Input", "shape", shape, minimum=1, scalar=True)
+
+
+def concrete_shape(declared: Sequence[Optional[int]], x: np.ndarray) -> Tuple[int, ...]:
+    """x's per-sample shape when it fits ``declared`` (None takes any length), else None."""
+    got = tuple(int(d) for d in x.shape[1:])
+    if len(got) != len(declared) or any(d is not None and d != g for d, g in zip(declared, got)):
+        return None
+    return got
 
 
 def call_layer(layer, inputs) -> SymbolicTensor:

@@ -153,8 +153,12 @@ class Model:
         """Create the C++ network (weights included)."""
         with self._setup_lock:
             if self._graph is None:
-                self._graph = self._make_graph(input_shape)
+                # A None axis (a length each call chooses) is built at length 1 first: the
+                # weights never depend on it (checked when another length comes).
+                shapes = [tuple(1 if d is None else d for d in s) for s in self._declared_input_shapes()]
+                self._graph = self._make_graph(shapes)
                 self._built_input_shapes = [tuple(s) for s in self._graph.input_shapes]  # checked on every call
+                self._graphs = {tuple(self._built_input_shapes): self._graph}
                 self._graph.init_params(self.seed)
                 for layer in self.layers:
                     layer._model = self  # layer.get_weights / set_weights reach the graph
@@ -165,17 +169,78 @@ class Model:
                     self._make_trainer()
         return self
 
-    def _make_graph(self, input_shape):
+    def _make_graph(self, shapes):
+        """The C++ graph for these concrete per-sample input shapes (one per input)."""
         t = self._traced
         configs, nodes, outputs = heads_mod.split_dag_outputs(t.layers, [l.core_config() for l in t.layers],
                                                               t.nodes, t.outputs, len(t.inputs))
-        graph = _core.Graph([list(x.shape) for x in t.inputs], configs, nodes, outputs)
+        graph = _core.Graph([list(s) for s in shapes], configs, nodes, outputs)
         n_in = len(t.inputs)
         nodes = graph.nodes()
         for tensor, i in t.tensor_ids.items():  # the shapes the C++ build inferred
             if i >= n_in:
                 tensor.shape = tuple(nodes[i - n_in]["output_shape"])
         return graph
+
+    def _declared_input_shapes(self) -> List[Tuple]:
+        """Each input's per-sample shape as declared (None: any length per call)."""
+        return [tuple(t.shape) for t in self.inputs]
+
+    # Graphs kept per distinct set of input lengths of a model with None axes: switching back
+    # to a length seen before re-plans nothing. Beyond this many, the oldest is dropped.
+    _MAX_LENGTH_GRAPHS = 8
+
+    def _match_input_shapes(self, arrays: List[np.ndarray], names: List[str], switch: bool) -> None:
+        """Check the arrays against the declared input shapes. With None axes, the graph for
+        the arrays' lengths becomes the model's (built once per distinct lengths, the same
+        weights copied in, the optimizer state carried over); switch=False (validation data
+        inside a fit) requires the lengths the model runs with now."""
+        declared = self._declared_input_shapes()
+        if not any(d is None for s in declared for d in s):
+            for arr, shape in zip(arrays, self._built_input_shapes):
+                _checks.check_input_shape(arr, shape, self.name)
+            return
+        shapes = []
+        for arr, shape in zip(arrays, declared):
+            concrete = functional.concrete_shape(shape, arr)
+            if concrete is None:
+                _checks.check_input_shape(arr, shape, self.name)  # raises, showing the None axes
+            shapes.append(concrete)
+        if shapes == list(self._built_input_shapes):
+            return
+        if not switch:
+            raise ValueError(f"{self.name}: {names[0]} has per-sample shapes {shapes}, but this fit trains on "
+                             f"{list(self._built_input_shapes)}; within one call every sequence has one length: "
+                             "pad them to one (Embedding(mask_zero=True) masks id-0 padding)")
+        self._switch_input_shapes(shapes)
+
+    def _switch_input_shapes(self, shapes: List[Tuple[int, ...]]) -> None:
+        with self._setup_lock:
+            key = tuple(shapes)
+            graph = self._graphs.get(key)
+            if graph is None:
+                graph = self._make_graph(shapes)
+                old = {(p["layer"], p["name"]): tuple(p["shape"]) for p in self._graph.params()}
+                new = {(p["layer"], p["name"]): tuple(p["shape"]) for p in graph.params()}
+                if old != new:
+                    moved = sorted({layer for (layer, w) in old if old[(layer, w)] != new.get((layer, w))})
+                    raise ValueError(f"{self.name}: the weights of layer(s) {moved} depend on the length of an "
+                                     f"input's None axis (weights for {list(self._built_input_shapes)} differ from "
+                                     f"those for {shapes}); keep that axis out of weighted layers (a recurrent "
+                                     "layer with return_sequences=False before a Dense), or give the Input a "
+                                     "fixed shape")
+                if len(self._graphs) >= self._MAX_LENGTH_GRAPHS:
+                    stale = next(k for k, g in self._graphs.items() if g is not self._graph)
+                    del self._graphs[stale]
+                self._graphs[key] = graph
+            with self._graph.use("a change of input length", False), graph.use("a change of input length", True):
+                graph.param_buffer()[:] = self._graph.param_buffer()
+                graph.state_buffer()[:] = self._graph.state_buffer()
+            self._graph = graph
+            self._built_input_shapes = list(key)
+            self._apply_trainable()
+            if self._trainer is not None:
+                self._make_trainer(keep_state=True)
 
     @property
     def output_shape(self):
@@ -321,23 +386,26 @@ class Model:
             raise ValueError(f"{self.name}: the model has {len(names)} {what}s {names}; pass a list or a dict")
         return [data]
 
-    def _prepare_inputs(self, x, what: str = "x") -> List[np.ndarray]:
+    def _prepare_inputs(self, x, what: str = "x", switch: bool = True) -> List[np.ndarray]:
+        """The input arrays as float32, checked (shape, dtype, finiteness); see
+        _match_input_shapes for inputs with None axes and ``switch``."""
         if self._traced is None:  # Sequential
             arr = _checks.as_float32(x, what)
             self._ensure_built([arr])
-            _checks.check_input_shape(arr, self._built_input_shapes[0], self.name)
+            self._match_input_shapes([arr], [what], switch)
             _checks.check_finite(arr, what)
             return [arr]
         self._require_built()
         names = self.input_names
         arrays = []
-        for name, tensor, shape, value in zip(names, self.inputs, self._built_input_shapes,
-                                              self._by_structure(x, names, what)):
+        labels = []
+        for name, tensor, value in zip(names, self.inputs, self._by_structure(x, names, what)):
             label = what if len(names) == 1 else f"{what}[{name!r}]"
-            arr = _checks.as_float32(functional.as_input_array(value, tensor, label), label)
-            _checks.check_input_shape(arr, shape, self.name)
+            arrays.append(_checks.as_float32(functional.as_input_array(value, tensor, label), label))
+            labels.append(label)
+        self._match_input_shapes(arrays, labels, switch)
+        for arr, label in zip(arrays, labels):
             _checks.check_finite(arr, label)
-            arrays.append(arr)
         if len({len(a) for a in arrays}) > 1:
             raise ValueError(f"{self.name}: the input arrays have different lengths {[len(a) for a in arrays]}")
         return arrays
@@ -445,7 +513,7 @@ class Model:
             validation_data = _loader_validation_arrays(validation_data)
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data: expected a tuple (x_val, y_val) or (x_val, y_val, sample_weight)")
-        vxs = self._prepare_inputs(validation_data[0], "validation_data x")
+        vxs = self._prepare_inputs(validation_data[0], "validation_data x", switch=False)
         labels, targets = self._prepare_targets(validation_data[1], len(vxs[0]), "validation_data y")
         sw = None if len(validation_data) == 2 else self._prepare_sample_weight(
             validation_data[2], len(vxs[0]), "validation_data sample_weight")
@@ -795,7 +863,7 @@ class Sequential(Model):
         with self._setup_lock:
             if self._graph is None:
                 if input_shape is not None:
-                    self.input_shape = tuple(int(d) for d in input_shape)
+                    self.input_shape = tuple(None if d is None else int(d) for d in input_shape)
                 if self.input_shape is None:
                     raise ValueError(f"{self.name}: the input shape is unknown; start the model with "
                                      "layers.Input(shape) or call fit/predict first")
@@ -803,8 +871,11 @@ class Sequential(Model):
                     raise ValueError(f"{self.name}: the model has no layers")
             return super().build()
 
-    def _make_graph(self, input_shape):
-        return _core.Graph(list(self.input_shape),
+    def _declared_input_shapes(self) -> List[Tuple]:
+        return [tuple(self.input_shape)]
+
+    def _make_graph(self, shapes):
+        return _core.Graph(list(shapes[0]),
                            heads_mod.split_chain_output(self.layers, [l.core_config() for l in self.layers]))
 
     @property

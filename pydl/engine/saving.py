@@ -365,9 +365,10 @@ def _model_spec(meta: dict, label: str) -> dict:
 
 
 def _shape(shape, label: str, what: str) -> None:
+    # null: an axis whose length each call chooses (Input((None, 8))).
     if not (isinstance(shape, list) and shape and
-            all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= _MAX_INT for d in shape)):
-        raise ValueError(f"{label}: {what}: expected a list of positive ints, got {_show(shape)}")
+            all(d is None or (isinstance(d, int) and not isinstance(d, bool) and 0 < d <= _MAX_INT) for d in shape)):
+        raise ValueError(f"{label}: {what}: expected a list of positive ints (or null), got {_show(shape)}")
 
 
 def _graph_spec(cfg: dict, label: str) -> None:

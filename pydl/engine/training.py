@@ -110,7 +110,8 @@ def fit_loader(model, loader: DataLoader, y, epochs, batch_size, validation_spli
     if len(model._built_input_shapes) != 1 or len(model._losses) != 1:
         raise ValueError(f"{model.name}: fit(DataLoader) trains models with one input and one output; pass "
                          "arrays (lists or dicts of them) for this model")
-    _checks.check_input_shape(np.empty((0, *sample_shape)), model._built_input_shapes[0], model.name)
+    # Checked like arrays: an Input with None axes takes the loader's lengths (Model._match_input_shapes).
+    model._match_input_shapes([np.empty((0, *sample_shape))], ["x"], True)
     model._ensure_trainer()
     val = model._validation_arrays(validation_data)
     seed = run.seed

@@ -10,13 +10,39 @@ from __future__ import annotations
 import functools
 from typing import Any, Dict, Optional, Type
 
-from .. import _validate
+from .. import _validate, initializers, regularizers
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "linear")
 
 
 def _check_activation(owner: str, activation: Optional[str]) -> Optional[str]:
     return _validate.choice(owner, "activation", activation, (*ACTIVATIONS, None))
+
+
+def _initializer(owner: str, argument: str, value) -> str:
+    """An initializer name (pydl.initializers.NAMES), checked."""
+    return initializers.check(owner, argument, value)
+
+
+def _regularizer(owner: str, argument: str, value):
+    """A regularizer argument, checked and stored as given (a saved config's dict becomes
+    the Regularizer it describes)."""
+    reg = regularizers.get(owner, argument, value)
+    return reg if isinstance(value, dict) else value
+
+
+def _regularizer_factors(owner: str, cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """The C++ layers take each ``<w>_regularizer`` as two numbers ``<w>_l1``, ``<w>_l2``."""
+    out = {}
+    for key, value in cfg.items():
+        if not key.endswith("_regularizer"):
+            out[key] = value
+            continue
+        prefix = key[: -len("_regularizer")]
+        reg = regularizers.get(owner, key, value)
+        out[f"{prefix}_l1"] = 0.0 if reg is None else reg.l1
+        out[f"{prefix}_l2"] = 0.0 if reg is None else reg.l2
+    return out
 
 
 _REGISTRY: Dict[str, Type["Layer"]] = {}
@@ -135,7 +161,7 @@ class Layer:
     def core_config(self) -> Dict[str, Any]:
         """What the C++ core needs: the config plus the layer type."""
         require_core_layer(self)
-        return {"type": self.core_type, **self.get_config()}
+        return _regularizer_factors(type(self).__name__, {"type": self.core_type, **self.get_config()})
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")

@@ -3,22 +3,25 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .. import _validate
-from .base import Layer, _check_activation, _padding
+from .. import _validate, regularizers
+from .base import Layer, _check_activation, _initializer, _padding, _regularizer
 
 
 class Conv2D(Layer):
     """2-D convolution over channels-last images ``(N, H, W, C)``.
 
-    Weights: ``kernel`` of shape ``(kh, kw, c_in, filters)`` (Glorot-uniform) and ``bias``
-    ``(filters,)``. ``padding="same"`` pads like TensorFlow/Keras (the odd pixel at the
+    Weights: ``kernel`` of shape ``(kh, kw, c_in, filters)`` and ``bias`` ``(filters,)``,
+    initialised by ``kernel_initializer`` / ``bias_initializer`` (Glorot-uniform and zeros by
+    default) and penalised by ``kernel_regularizer`` / ``bias_regularizer`` (see Dense). ``padding="same"`` pads like TensorFlow/Keras (the odd pixel at the
     bottom/right); an int or ``(ph, pw)`` pads symmetrically.
     """
 
     core_type = "conv2d"
 
     def __init__(self, filters: int, kernel_size, strides=1, padding="valid", dilation_rate=1,
-                 activation: Optional[str] = None, use_bias: bool = True, name: Optional[str] = None):
+                 activation: Optional[str] = None, use_bias: bool = True, name: Optional[str] = None,
+                 kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 kernel_regularizer=None, bias_regularizer=None):
         super().__init__(name)
         self.filters = _validate.positive_int("Conv2D", "filters", filters)
         self.kernel_size = _validate.int_pair("Conv2D", "kernel_size", kernel_size)
@@ -29,11 +32,18 @@ class Conv2D(Layer):
             raise ValueError("Conv2D: strides > 1 with dilation_rate > 1 is not supported (as in Keras)")
         self.activation = _check_activation("Conv2D", activation)
         self.use_bias = _validate.boolean("Conv2D", "use_bias", use_bias)
+        self.kernel_initializer = _initializer("Conv2D", "kernel_initializer", kernel_initializer)
+        self.bias_initializer = _initializer("Conv2D", "bias_initializer", bias_initializer)
+        self.kernel_regularizer = _regularizer("Conv2D", "kernel_regularizer", kernel_regularizer)
+        self.bias_regularizer = _regularizer("Conv2D", "bias_regularizer", bias_regularizer)
 
     def get_config(self):
         return {"filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
                 "padding": self.padding, "dilation_rate": self.dilation_rate, "activation": self.activation,
-                "use_bias": self.use_bias, "name": self.name}
+                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer,
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer), "name": self.name}
 
 
 class _Pool2D(Layer):

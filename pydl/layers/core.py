@@ -5,29 +5,38 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .. import _validate
-from .base import ACTIVATIONS, Layer, _check_activation
+from .. import _validate, regularizers
+from .base import ACTIVATIONS, Layer, _check_activation, _initializer, _regularizer
 
 
 class Dense(Layer):
     """Fully connected layer: ``activation(x @ kernel + bias)``.
 
-    Weights: ``kernel`` of shape ``(in_features, units)`` (Glorot-uniform initialised) and
-    ``bias`` of shape ``(units,)`` (zeros) when ``use_bias``.
+    Weights: ``kernel`` of shape ``(in_features, units)`` and ``bias`` of shape ``(units,)``
+    when ``use_bias``, initialised by ``kernel_initializer`` / ``bias_initializer`` (names of
+    pydl.initializers; Glorot-uniform and zeros by default) and penalised in training by
+    ``kernel_regularizer`` / ``bias_regularizer`` (pydl.regularizers; none by default).
     """
 
     core_type = "dense"
 
     def __init__(self, units: int, activation: Optional[str] = None, use_bias: bool = True,
-                 name: Optional[str] = None):
+                 name: Optional[str] = None, kernel_initializer: str = "glorot_uniform",
+                 bias_initializer: str = "zeros", kernel_regularizer=None, bias_regularizer=None):
         super().__init__(name)
         self.units = _validate.positive_int("Dense", "units", units)
         self.activation = _check_activation("Dense", activation)
         self.use_bias = _validate.boolean("Dense", "use_bias", use_bias)
+        self.kernel_initializer = _initializer("Dense", "kernel_initializer", kernel_initializer)
+        self.bias_initializer = _initializer("Dense", "bias_initializer", bias_initializer)
+        self.kernel_regularizer = _regularizer("Dense", "kernel_regularizer", kernel_regularizer)
+        self.bias_regularizer = _regularizer("Dense", "bias_regularizer", bias_regularizer)
 
     def get_config(self):
         return {"units": self.units, "activation": self.activation, "use_bias": self.use_bias,
-                "name": self.name}
+                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer), "name": self.name}
 
 
 class Activation(Layer):
