@@ -69,7 +69,7 @@ def test_binary_aliases_precision_is_the_positive_class(binary_model):
     assert got["precision"] == pytest.approx(skm.precision_score(y[:, 0], pred), abs=1e-12)
     assert got["recall"] == pytest.approx(skm.recall_score(y[:, 0], pred), abs=1e-12)
     assert got["f1_score"] == pytest.approx(skm.f1_score(y[:, 0], pred), abs=1e-12)
-    assert "auc" not in got and got["roc_auc"] == pytest.approx(skm.roc_auc_score(y[:, 0], scores), abs=1e-12)
+    assert "roc_auc" not in got and got["auc"] == pytest.approx(skm.roc_auc_score(y[:, 0], scores), abs=1e-12)
     macro = model.evaluate(x, y, metrics=[metrics.Precision(average="macro"), metrics.Recall(average="binary")])
     assert macro["precision"] == pytest.approx(skm.precision_score(y[:, 0], pred, average="macro"), abs=1e-12)
     assert macro["recall"] == got["recall"]
@@ -95,7 +95,7 @@ def test_history_keys_are_kerass(digits_model):
     m = pydl.Sequential([layers.Input((64,)), layers.Dense(10)], seed=0)
     m.compile("adam", "cross_entropy", metrics=["acc", metrics.F1Score(), metrics.Precision(average="micro"), "auc"])
     h = m.fit(x, y, epochs=2, validation_split=0.25, verbose=0)
-    for key in ("acc", "val_acc", "f1_score", "val_f1_score", "precision", "val_precision", "val_roc_auc"):
+    for key in ("acc", "val_acc", "f1_score", "val_f1_score", "precision", "val_precision", "val_auc"):
         assert len(h.history[key]) == 2, (key, list(h.history))
     assert h.history["precision"] == h.history["acc"]  # micro precision of single-label data is accuracy
 

@@ -568,7 +568,7 @@ class Model:
         # The metrics travel with the call: concurrent evaluations never see each other's.
         stats = self._trainer.evaluate(xs, labels, targets, batch_size, [_metric_logs.spec(m) for m in names], sw)
         logs = self._logs(stats, names)
-        if any("roc_auc" in m for m in names):
+        if any(_metric_logs.auc_keys(m) for m in names):
             self._add_roc_auc(logs, xs, labels, targets, batch_size, names, "")
         return logs
 
@@ -577,7 +577,8 @@ class Model:
 
         outs = self._graph.predict(xs, batch_size)
         for j, (scores, loss) in enumerate(zip(outs, self._losses)):
-            if "roc_auc" not in names[j]:
+            keys = _metric_logs.auc_keys(names[j])
+            if not keys:
                 continue
             p = heads_mod.probabilities(scores, loss, self._from_logits[j], self.output_names[j])
             if loss.name == "binary_cross_entropy":
@@ -586,7 +587,8 @@ class Model:
                 truth = labels[j] if labels[j] is not None else targets[j].argmax(axis=1)
                 value = float(roc_auc(truth, p, multi_class="ovr"))
             head = "" if len(self._losses) == 1 else f"{self.output_names[j]}_"
-            logs[f"{prefix}{head}roc_auc"] = value
+            for key in keys:
+                logs[f"{prefix}{head}{key}"] = value
 
     def __call__(self, x):
         """``model(x)``: inference on arrays, the same as ``predict(x)``."""

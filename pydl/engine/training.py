@@ -19,6 +19,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .. import _checks
+from ..metrics import _logs as _metric_logs
 from ..callbacks import Callback, CallbackList, History
 from ..data import compute_class_weight
 from ..data.loader import DataLoader
@@ -278,7 +279,7 @@ def _train_locked(model, run: FitRun, run_epoch, epochs, val, val_batch, verbose
                 cbs.on_test_begin({})
                 vstats = model._trainer.evaluate(val[0], val[1], val[2], val_batch, None, val[3])
                 vlogs = model._logs(vstats)
-                if any("roc_auc" in m for m in model._head_metrics):
+                if any(_metric_logs.auc_keys(m) for m in model._head_metrics):
                     model._add_roc_auc(vlogs, val[0], val[1], val[2], val_batch, model._head_metrics, "")
                 cbs.on_test_end(dict(vlogs))
                 logs.update({f"val_{k}": v for k, v in vlogs.items()})

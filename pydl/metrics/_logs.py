@@ -6,14 +6,14 @@ A compiled metric is a string: a name (``"accuracy"``), an alias of one (``"acc"
 :mod:`.objects`). Each logs under its own spelling, as Keras does (``"acc"`` logs "acc"),
 except ``"auc"``: ROC AUC needs every output score, which the C++ sums do not keep; the
 engine computes it from the model's predictions on the validation / evaluation data at the
-end (exact, scikit-learn's ``roc_auc_score``), under the key "roc_auc", so ``"auc"``
-compiles to ``"roc_auc"``.
+end (exact, scikit-learn's ``roc_auc_score``), under the name it was compiled with
+(``"roc_auc"``, or Keras' ``"auc"``).
 """
 from __future__ import annotations
 
 import math
 import re
-from typing import Dict, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -57,7 +57,7 @@ def parse(metric: str) -> Entry:
         return Entry(metric, metric)
     if metric in ALIASES:
         kind, needs = ALIASES[metric]
-        return Entry(kind if kind == "roc_auc" else metric, kind, needs=needs)
+        return Entry(metric, kind, needs=needs)
     m = _SPEC.match(metric)
     if m and m.group(2) in AVERAGES:
         return Entry(m.group(3) or m.group(1), m.group(1), average=m.group(2))
@@ -92,8 +92,14 @@ def validate(metrics: Sequence, loss_name: str) -> list:
         if e.key in keys:
             raise ValueError(f"metrics {keys[e.key]!r} and {m!r} would both log as {e.key!r}; give one a name=")
         keys[e.key] = m
-        out.append("roc_auc" if e.kind == "roc_auc" else m)
+        out.append(m)
     return out
+
+
+def auc_keys(metrics: Sequence[str]) -> List[str]:
+    """The log keys of the ROC AUC metrics ("roc_auc", or Keras' "auc"): computed from the
+    model's outputs, not from C++ sums."""
+    return [parse(m).key for m in metrics if parse(m).kind == "roc_auc"]
 
 
 def spec(metrics: Sequence[str]) -> dict:
