@@ -38,4 +38,5 @@ PYBIND11_MODULE(_core, m) {
   pydl::bind::bind_rnn_kernels(m);
   pydl::bind::bind_data(m);
   pydl::bind::bind_nn(m);
+  pydl::bind::bind_distributed(m);
 }
