@@ -52,10 +52,14 @@ class _Job:
         # Our own duplicates: the user's messages on comm never meet ours.
         self.comm = comm.Dup()
         self.fail_comm = comm.Dup()
+        def handle(obj) -> int:  # as a signed 64-bit value (MPICH's int handles come sign-extended)
+            h = MPI._handleof(obj)
+            return (h + 2**63) % 2**64 - 2**63
+
         self.reducer = _core.make_mpi_reducer(
-            MPI.__file__, sizes["Comm"], MPI._sizeof(MPI.Status), MPI._handleof(self.comm),
-            MPI._handleof(self.fail_comm), MPI._handleof(MPI.FLOAT), MPI._handleof(MPI.DOUBLE),
-            MPI._handleof(MPI.BYTE), MPI._handleof(MPI.SUM), float(timeout), max(1, int(bucket_mb * 2**18)))
+            MPI.__file__, sizes["Comm"], MPI._sizeof(MPI.Status), handle(self.comm), handle(self.fail_comm),
+            handle(MPI.FLOAT), handle(MPI.DOUBLE), handle(MPI.BYTE), handle(MPI.SUM), float(timeout),
+            max(1, int(bucket_mb * 2**18)))
         self.rank = self.reducer.rank
         self.size = self.reducer.size
         self.broken = False
