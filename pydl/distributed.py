@@ -13,8 +13,9 @@ writes checkpoint and CSV files; stop decisions are rank 0's.
 
 Faults: a rank whose fit raises tells the others, which raise DistributedError naming its
 error; a rank that dies or hangs makes the others raise DistributedError after ``timeout``
-seconds. After either, the job cannot train any more and exits with MPI_Abort (status 1) at
-interpreter exit rather than hang in MPI_Finalize.
+seconds. After either, the job cannot train any more; at interpreter exit it is aborted
+(MPI_Abort, status 1) if MPI_Finalize has not returned within FINALIZE_GRACE_S seconds,
+rather than hang.
 
 The transport is mpi4py's MPI library, reached from C++ through the handles mpi4py gives
 (no MPI at build time): ``pip install "pydl[mpi]"`` brings mpi4py and the mpich wheel; on a
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import threading
 import zlib
 from typing import Optional
 
@@ -37,6 +39,7 @@ DistributedError = _core.DistributedError
 DistributedError.__doc__ = ("Another rank of a data-parallel job failed (the message names it and its error), or "
                             "no rank answered within pydl.distributed.init's timeout.")
 
+FINALIZE_GRACE_S = 10.0
 _job: Optional["_Job"] = None
 _fitting_rank: Optional[int] = None  # the rank while a distributed fit runs (files: rank 0 only)
 
@@ -81,12 +84,20 @@ class _Job:
     def fail(self, exc: BaseException) -> None:
         """This rank's fit raised: tell the others (unless it is their failure coming back)."""
         self.broken = True
+        if getattr(exc, "_pydl_every_rank", False):  # raised alike on every rank: nothing is pending
+            self.broken = False
+            return
         if not isinstance(exc, DistributedError):
             self.reducer.report_failure(f"{type(exc).__name__}: {exc}")
 
-    def abort_if_broken(self) -> None:
+    def guard_exit(self) -> None:
+        """At interpreter exit after a failure: MPI_Finalize (mpi4py's exit handler, after
+        this one) may wait for collectives that will never complete; a timer aborts the job
+        if it has not returned in FINALIZE_GRACE_S seconds."""
         if self.broken:
-            self.comm.Abort(1)
+            timer = threading.Timer(FINALIZE_GRACE_S, lambda: self.comm.Abort(1))
+            timer.daemon = True
+            timer.start()
 
 
 def init(comm=None, timeout: float = 300.0, bucket_mb: float = 25.0) -> None:
@@ -99,21 +110,21 @@ def init(comm=None, timeout: float = 300.0, bucket_mb: float = 25.0) -> None:
     finishes them (PyTorch DDP's default, 25). Calling init again replaces the job's settings.
     """
     global _job
-    try:
-        from mpi4py import MPI
-    except ImportError as e:
-        raise ImportError('pydl.distributed needs mpi4py: pip install "pydl[mpi]" (mpi4py and the mpich wheel)') from e
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ValueError(f"init: timeout must be a number of seconds > 0, got {timeout!r}")
     if isinstance(bucket_mb, bool) or not isinstance(bucket_mb, (int, float)) or not bucket_mb > 0:
         raise ValueError(f"init: bucket_mb must be a number > 0, got {bucket_mb!r}")
+    try:
+        from mpi4py import MPI  # initialises MPI (checked arguments first: no MPI for a typo)
+    except ImportError as e:
+        raise ImportError('pydl.distributed needs mpi4py: pip install "pydl[mpi]" (mpi4py and the mpich wheel)') from e
     comm = MPI.COMM_WORLD if comm is None else comm
     if not isinstance(comm, MPI.Comm):
         raise TypeError(f"init: comm must be an mpi4py communicator, got {type(comm).__name__}")
     first = _job is None
     _job = _Job(MPI, comm, float(timeout), float(bucket_mb))
     if first:  # after mpi4py's own exit handler was registered: ours runs first
-        atexit.register(lambda: _job is not None and _job.abort_if_broken())
+        atexit.register(lambda: _job is not None and _job.guard_exit())
 
 
 def _require() -> _Job:
@@ -180,9 +191,13 @@ def begin_fit(model, job: _Job, fit_signature) -> None:
     if differ:
         r, i = differ[0]
         name = _SIGNATURE_NAMES[i] if i < len(_SIGNATURE_NAMES) else f"value {i}"
-        raise ValueError(f"fit(distributed=True): the models or fit arguments differ across ranks: rank {r} has "
-                         f"{name} {table[r, i]:g}, rank 0 has {table[0, i]:g} (every rank must build the same "
-                         "model with the same seed and call fit with the same data and arguments)")
+        what = (f"a different {name} than rank 0" if i == 0 else
+                f"{name} {table[r, i]:g}, rank 0 has {table[0, i]:g}")
+        error = ValueError(f"fit(distributed=True): the models or fit arguments differ across ranks: rank {r} has "
+                           f"{what} (every rank must build the same model with the same seed and call fit with "
+                           "the same data and arguments)")
+        error._pydl_every_rank = True
+        raise error
     _core.broadcast_training_state(model._trainer, job.reducer)
     _core.set_reducer(model._trainer, job.reducer)
     _fitting_rank = job.rank
