@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import threading
 import zlib
 from typing import Optional
 
@@ -92,12 +91,10 @@ class _Job:
 
     def guard_exit(self) -> None:
         """At interpreter exit after a failure: MPI_Finalize (mpi4py's exit handler, after
-        this one) may wait for collectives that will never complete; a timer aborts the job
-        if it has not returned in FINALIZE_GRACE_S seconds."""
+        this one) may wait for ranks that will never answer; a C++ thread (the exit holds
+        the GIL) aborts the job if the process is still there FINALIZE_GRACE_S seconds on."""
         if self.broken:
-            timer = threading.Timer(FINALIZE_GRACE_S, lambda: self.comm.Abort(1))
-            timer.daemon = True
-            timer.start()
+            self.reducer.abort_job_after(FINALIZE_GRACE_S)
 
 
 def init(comm=None, timeout: float = 300.0, bucket_mb: float = 25.0) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 import numpy as np
 
@@ -54,6 +55,15 @@ class KillAt(callbacks.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+class HangAt(callbacks.Callback):
+    """Rank 1 stops answering at a batch of the second epoch (a hung rank)."""
+    batch_interval = 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if dist.rank() == 1 and self.model.epochs_trained == 1 and batch == 2:
+            time.sleep(120)
+
+
 class RaiseAt(callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == 1:
@@ -83,6 +93,9 @@ def main(scenario: str, out: str) -> None:
     elif scenario == "kill":
         model = build()
         fit(model, 4, distributed=True, callbacks=[KillAt()])
+    elif scenario == "hang":
+        model = build()
+        fit(model, 4, distributed=True, callbacks=[HangAt()])
     elif scenario == "raise":
         model = build()
         try:

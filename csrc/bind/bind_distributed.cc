@@ -33,7 +33,9 @@ void bind_distributed(py::module_& m) {
            },
            py::arg("values"), py::arg("root") = 0, "Copies root's C-contiguous float32 array to every rank, in place.")
       .def("report_failure", &GradientReducer::report_failure, py::arg("message"),
-           "Tell the other ranks this one failed (their next wait raises DistributedError).");
+           "Tell the other ranks this one failed (their next wait raises DistributedError).")
+      .def("abort_job_after", &GradientReducer::abort_job_after, py::arg("seconds"),
+           "End the whole job with status 1 after `seconds` unless this process exited first.");
 
   m.def("make_mpi_reducer",
         [](const std::string& library, int handle_bytes, int status_bytes, int64_t comm, int64_t fail_comm,

@@ -73,6 +73,10 @@ class GradientReducer {
   // Tells the other ranks that this one failed with `message` (they throw DistributedError
   // at their next wait); does not wait for them.
   virtual void report_failure(const std::string& message) = 0;
+  // A broken job's exit watchdog: unless the process has exited by then, ends the whole job
+  // with status 1 after `seconds` (a thread of its own: works while the exit waits in the
+  // transport's shutdown, holding the GIL).
+  virtual void abort_job_after(double seconds) = 0;
 };
 
 }  // namespace pydl

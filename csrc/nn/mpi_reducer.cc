@@ -36,6 +36,7 @@ struct Api {
   int (*iprobe)(int, int, H, int*, void*);
   int (*recv)(void*, int, H, int, int, H, void*);
   int (*isend)(const void*, int, H, int, int, H, H*);
+  int (*abort)(H, int);
 
   explicit Api(void* lib) {
     comm_rank = reinterpret_cast<decltype(comm_rank)>(find(lib, "MPI_Comm_rank"));
@@ -46,6 +47,7 @@ struct Api {
     iprobe = reinterpret_cast<decltype(iprobe)>(find(lib, "MPI_Iprobe"));
     recv = reinterpret_cast<decltype(recv)>(find(lib, "MPI_Recv"));
     isend = reinterpret_cast<decltype(isend)>(find(lib, "MPI_Isend"));
+    abort = reinterpret_cast<decltype(abort)>(find(lib, "MPI_Abort"));
   }
 };
 
@@ -136,6 +138,15 @@ class MpiReducer final : public GradientReducer {
     for (int p = 0; p < size_; ++p)
       if (p != rank_) api_.isend(fail_out_.data(), kFailBytes, byte_, p, kFailTag, fail_comm_, &fail_requests_[size_t(p)]);
     if (broken_.empty()) broken_ = "rank " + std::to_string(rank_) + " failed: " + message;
+  }
+
+  void abort_job_after(double seconds) override {
+    auto abort = api_.abort;
+    H comm = comm_;
+    std::thread([abort, comm, seconds] {
+      std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+      abort(comm, 1);
+    }).detach();
   }
 
  private:
