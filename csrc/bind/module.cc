@@ -39,4 +39,5 @@ PYBIND11_MODULE(_core, m) {
   pydl::bind::bind_attention_kernels(m);
   pydl::bind::bind_data(m);
   pydl::bind::bind_nn(m);
+  pydl::bind::bind_distributed(m);
 }

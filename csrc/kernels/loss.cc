@@ -257,6 +257,19 @@ double custom_loss_forward_backward(const CustomLoss& fn, Matrix<float> grad, do
   return loss / weight;
 }
 
+double loss_weight_total(const double* ws, int64_t rows) {
+  double weight = 0;  // as loss_forward_backward sums it: serial, in row order
+  for (int64_t i = 0; i < rows; ++i) weight += ws[2 * i + 1];
+  return weight;
+}
+
+double custom_loss_weight_total(const float* sample_weights, int64_t rows) {
+  if (!sample_weights) return double(rows);
+  double weight = 0;
+  for (int64_t i = 0; i < rows; ++i) weight += double(sample_weights[i]);
+  return weight;
+}
+
 template double loss_forward_backward<float>(Matrix<float>, double*, Matrix<const float>,
                                              const int32_t*, Matrix<const float>,
                                              const LossArgs<float>&);

@@ -54,6 +54,10 @@ double loss_forward_backward(Matrix<T> dlogits, double* workspace, Matrix<const 
                              const int32_t* labels, Matrix<const T> targets,
                              const LossArgs<T>& args);
 
+// The denominator the last loss_forward_backward over `workspace` (rows rows) divided by: the
+// sum of the rows' weights (data-parallel training weighs each rank's share of a batch by it).
+double loss_weight_total(const double* workspace, int64_t rows);
+
 // A loss defined outside the core (a Python object, through the bindings): writes each
 // sample's loss to per_sample[0..rows) and, when grad.data is non-null, d loss_i / d y_pred
 // into grad (row i for sample i). Runs on the calling thread; what it throws propagates.
@@ -66,5 +70,8 @@ using CustomLoss = std::function<void(Matrix<const float> y_pred, Matrix<const f
 double custom_loss_forward_backward(const CustomLoss& fn, Matrix<float> grad, double* workspace,
                                     Matrix<const float> y_pred, Matrix<const float> y_true,
                                     const float* sample_weights);
+
+// custom_loss_forward_backward's denominator: the sum of the sample weights, or rows.
+double custom_loss_weight_total(const float* sample_weights, int64_t rows);
 
 }  // namespace pydl

@@ -34,7 +34,7 @@ class DropoutLayer : public Layer {
       return;
     }
     CounterRng rng(s.seed, 0x5eed0000ULL + uint64_t(index_));
-    dropout_forward<float>(y, mask_.data(), x, rate_, rng, s.step << 32);
+    dropout_forward<float>(y, mask_.data(), x, rate_, rng, (s.step << 32) + uint64_t(s.row_offset * x.cols));
   }
 
   void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float>, Matrix<const float>) override {

@@ -482,7 +482,7 @@ Matrix<float> Graph::output_logits_grad(size_t j) {
   return Matrix<float>(grad_buffer(root_[t]), rows_, sizes_[t]);
 }
 
-void Graph::backward(const std::vector<uint8_t>* seed_at_logits) {
+void Graph::backward(const std::vector<uint8_t>* seed_at_logits, const std::function<void(size_t)>* node_done) {
   const size_t n_in = num_inputs();
   const int64_t rows = rows_;
   std::fill(grad_written_.begin(), grad_written_.end(), false);
@@ -499,8 +499,10 @@ void Graph::backward(const std::vector<uint8_t>* seed_at_logits) {
     const size_t t = n_in + k;
     // Nothing to do for views (their gradient is their root's), for outputs that depend on no
     // weight, and for tensors no output reads (dead branches).
-    if (!needs_grad_[t] || (l.arity() != Layer::kMerge && l.output_aliases_input()) || !grad_written_[root_[t]])
+    if (!needs_grad_[t] || (l.arity() != Layer::kMerge && l.output_aliases_input()) || !grad_written_[root_[t]]) {
+      if (node_done) (*node_done)(k);
       continue;
+    }
     Matrix<float> dy(grad_buffer(root_[t]), rows, sizes_[t]);
     Matrix<const float> y(act_[t], rows, sizes_[t]);
     // Where each input's gradient goes: straight into the tensor's sum when this is the first
@@ -538,6 +540,7 @@ void Graph::backward(const std::vector<uint8_t>* seed_at_logits) {
         for (int64_t e = lo; e < hi; ++e) sum[e] += part[e];
       });
     }
+    if (node_done) (*node_done)(k);
   }
 }
 

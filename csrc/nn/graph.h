@@ -15,6 +15,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -90,6 +91,9 @@ class Graph {
   const Shape& tensor_shape(size_t t) const { return shapes_[t]; }
   // The first node of layer i (what summaries and errors describe).
   const Layer& layer(size_t i) const { return *node_layers_[first_node_[i]]; }
+  size_t first_node(size_t i) const { return size_t(first_node_[i]); }
+  // Layer i's entries of params() (its weights and its state).
+  const std::vector<int>& layer_param_entries(size_t i) const { return layer_params_[i]; }
   const Shape& layer_output_shape(size_t i) const { return shapes_[num_inputs() + first_node_[i]]; }
 
   const std::vector<ParamEntry>& params() const { return params_; }
@@ -124,7 +128,11 @@ class Graph {
   // Back-propagates the output gradients; parameter gradients accumulate into grad_data().
   // Where seed_at_logits[j] is set, output j's loss wrote output_logits_grad(j) instead of
   // output_grad(j), and the final activation node's backward is skipped.
-  void backward(const std::vector<uint8_t>* seed_at_logits = nullptr);
+  // node_done, when given, is called with every node's index in backward's order (nodes that
+  // need no backward included) once its backward ran: the gradients of a layer whose first
+  // node it is are then final (data-parallel training all-reduces them while backward goes on).
+  void backward(const std::vector<uint8_t>* seed_at_logits = nullptr,
+                const std::function<void(size_t)>* node_done = nullptr);
 
   // Loss fusion. "sigmoid" or "softmax" when output j is made by such an Activation node that
   // nothing else reads, over a node's tensor that is no output: a loss may then read that

@@ -47,6 +47,9 @@ struct StepInfo {
   bool training = false;
   uint64_t seed = 0;  // for dropout masks
   uint64_t step = 0;  // the optimizer step this forward belongs to
+  // Data-parallel training: the index of this rank's first row in the global batch, so that
+  // random masks are those a single process would draw for the same rows.
+  int64_t row_offset = 0;
 };
 
 class Layer {

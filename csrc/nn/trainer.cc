@@ -22,6 +22,7 @@ Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig op
   loss_args_.resize(heads_.size());
   metric_specs_.resize(heads_.size());
   head_losses_.assign(heads_.size(), 0.0);
+  head_weights_.assign(heads_.size(), 0.0);
   fused_.assign(heads_.size(), 0);
   for (size_t j = 0; j < heads_.size(); ++j) {
     const HeadConfig& h = heads_[j];
@@ -173,11 +174,11 @@ double Trainer::penalty() const {
   return total;
 }
 
-void Trainer::add_penalty_gradient() {
+void Trainer::add_penalty_gradient(float* grads) {
   for (const Regularized& r : regularized_) {
     if (is_frozen(r.offset)) continue;
     const float* w = g_.param_data() + r.offset;
-    float* g = g_.grad_data() + r.offset;
+    float* g = grads + r.offset;
     const float a = float(r.l1), b = float(2.0 * r.l2);
     parallel_range(r.size, 1 << 15, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) g[i] += b * w[i] + (w[i] > 0 ? a : w[i] < 0 ? -a : 0.0f);
@@ -191,8 +192,13 @@ void Trainer::measure_bounds() {
 
 bool Trainer::report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st) {
   if (!progress || every <= 0 || st.batches % every != 0) return true;
-  const bool go_on = progress(st.batches, st.mean_loss());
+  bool go_on = progress(st.batches, st.mean_loss());
   measure_bounds();  // the Python callback may have written the weights
+  if (reducer_) {  // rank 0's stop_training decides for all
+    double stop = reducer_->rank() == 0 && !go_on ? 1.0 : 0.0;
+    reducer_->sum(&stop, 1);
+    go_on = stop == 0.0;
+  }
   return go_on;
 }
 
@@ -254,9 +260,12 @@ double Trainer::batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_gr
     const double loss = heads_[j].custom
         ? custom_loss_forward_backward(heads_[j].custom, grad, b.loss_ws.data(), out, targets, args.sample_weights)
         : loss_forward_backward<float>(grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
-    // The total is sum_j w_j loss_j: each head's gradient scales by its weight.
+    head_weights_[j] = heads_[j].custom ? custom_loss_weight_total(args.sample_weights, rows)
+                                        : loss_weight_total(b.loss_ws.data(), rows);
+    // The total is sum_j w_j loss_j: each head's gradient scales by its weight (distributed:
+    // in sync_step, together with the rank's share).
     const double w = heads_[j].weight;
-    if (with_grad && w != 1.0) {
+    if (with_grad && w != 1.0 && !reducer_) {
       const float fw = float(w);
       parallel_range(grad.size(), 1 << 15, [&](int64_t lo, int64_t hi) {
         for (int64_t e = lo; e < hi; ++e) grad.data[e] *= fw;
@@ -305,44 +314,67 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
   measure_bounds();
   EpochStats st = new_stats();
   for (int64_t start = 0; start < d.n; start += batch_size) {
-    if (check_interrupt && InterruptGuard::requested()) {
+    const bool interrupt = check_interrupt && InterruptGuard::requested();
+    if (interrupt && !reducer_) {  // distributed: train_step stops every rank together
       st.interrupted = true;
       break;
     }
     const int64_t rows = std::min(batch_size, d.n - start);
-    batch_.gather(d, order + start, rows, g_);
-    if (!train_step(rows, seed, st)) break;
+    const BatchShare mine = share(rows);
+    if (mine.rows > 0) batch_.gather(d, order + start + mine.offset, mine.rows, g_);
+    if (!train_step(mine.rows, seed, st, rows, interrupt)) break;
     if (!report_progress(progress, every, st)) break;
   }
   // A Ctrl-C during the last batch must not be lost when the loop ends by itself.
   if (check_interrupt && InterruptGuard::requested()) st.interrupted = true;
+  if (reducer_) sum_over_ranks(st);
   return st;
 }
 
-bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st) {
+bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st, int64_t global_rows, bool interrupt) {
   const int64_t n_params = g_.num_params();
   StepInfo info{true, seed, uint64_t(step_ + 1)};
-  g_.forward(batch_.views, info);
-  const double loss = batch_loss(g_, batch_, rows, true, &st, metric_specs_) + penalty();
+  if (global_rows >= 0) info.row_offset = share(global_rows).offset;
+  double loss = 0;
+  if (rows > 0) {
+    g_.forward(batch_.views, info);
+    loss = batch_loss(g_, batch_, rows, true, &st, metric_specs_);
+  } else {  // distributed: a batch smaller than the ranks left this one nothing
+    std::fill(head_losses_.begin(), head_losses_.end(), 0.0);
+    std::fill(head_weights_.begin(), head_weights_.end(), 0.0);
+  }
+  if (reducer_ && !sync_step(loss, rows, interrupt, st)) return false;
+  loss += penalty();  // the same on every rank: added once, after the ranks' losses are combined
   if (!std::isfinite(loss)) {
     // Stop before the update: the model keeps its last finite weights.
     st.nonfinite_batch = st.batches;
     return false;
   }
   g_.zero_grads();
-  g_.backward(&fused_);
-  add_penalty_gradient();
+  float* grads = g_.grad_data();
+  if (reducer_) {
+    reducer_->begin_gradients(grads, n_params);
+    if (rows > 0) {
+      g_.backward(&fused_, &node_done_);
+    } else {
+      for (size_t k = g_.num_nodes(); k-- > 0;) node_done_(k);  // the same bucket order as the others
+    }
+    grads = reducer_->finish_gradients();  // the sum over ranks: the global batch's gradient
+  } else {
+    g_.backward(&fused_);
+  }
+  add_penalty_gradient(grads);
   if (opt_.clipnorm > 0) {
     // Frozen parameters take no part in the norm (PyTorch and Keras clip the trainable ones).
-    for (const ParamRange& r : frozen_) std::fill(g_.grad_data() + r.offset, g_.grad_data() + r.offset + r.size, 0.0f);
-    clip_by_global_norm<float>(g_.grad_data(), n_params, opt_.clipnorm);
+    for (const ParamRange& r : frozen_) std::fill(grads + r.offset, grads + r.offset + r.size, 0.0f);
+    clip_by_global_norm<float>(grads, n_params, opt_.clipnorm);
   }
   const double lr_before = opt_.learning_rate;
   if (!lr_table_.empty()) {
     const int64_t i = std::min<int64_t>(step_ - lr_table_start_, int64_t(lr_table_.size()) - 1);
     opt_.learning_rate = lr_table_[std::max<int64_t>(i, 0)];
   }
-  if (!optimizer_step<float>(g_.param_data(), g_.grad_data(), slot_ptrs(), n_params, opt_, step_ + 1, &bounds_,
+  if (!optimizer_step<float>(g_.param_data(), grads, slot_ptrs(), n_params, opt_, step_ + 1, &bounds_,
                              &frozen_)) {
     // Refused: weights, moments, step and learning rate stay those of the last finite step.
     opt_.learning_rate = lr_before;
@@ -351,8 +383,94 @@ bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st) {
     return false;
   }
   ++step_;
-  add_losses(st, loss, head_losses_, rows);
+  add_losses(st, loss, head_losses_, global_rows < 0 ? rows : global_rows);
   return true;
+}
+
+void Trainer::set_reducer(std::shared_ptr<GradientReducer> reducer) {
+  UseGate::Exclusive use(g_.gate(), "set_reducer");
+  reducer_ = std::move(reducer);
+  final_after_.assign(g_.num_nodes(), {});
+  // Backward visits a layer's first node last: its gradients are final after that one.
+  for (size_t i = 0; i < g_.num_layers(); ++i)
+    for (int e : g_.layer_param_entries(i)) {
+      const ParamEntry& p = g_.params()[size_t(e)];
+      if (p.spec.trainable && p.size > 0) final_after_[g_.first_node(i)].push_back({p.offset, p.size});
+    }
+  node_done_ = [this](size_t k) {
+    for (const ParamRange& r : final_after_[k]) reducer_->gradients_ready(r.offset, r.size);
+  };
+}
+
+bool Trainer::sync_step(double& loss, int64_t rows, bool interrupt, EpochStats& st) {
+  const size_t h = heads_.size();
+  sync_.resize(1 + 2 * h);  // the same size every step: allocated once
+  sync_[0] = interrupt ? 1.0 : 0.0;
+  for (size_t j = 0; j < h; ++j) {
+    sync_[1 + 2 * j] = head_weights_[j];
+    sync_[2 + 2 * j] = head_weights_[j] * head_losses_[j];  // a NaN loss stays NaN in the sum
+  }
+  reducer_->sum(sync_.data(), int64_t(sync_.size()));
+  if (sync_[0] > 0) {
+    st.interrupted = true;
+    return false;
+  }
+  // The global loss of head j is sum_r W_r L_r / W, so its gradient is sum_r (W_r / W) dL_r:
+  // each rank scales its loss gradient by W_r / W and the all-reduce sums.
+  loss = 0;
+  for (size_t j = 0; j < h; ++j) {
+    const double W = sync_[1 + 2 * j], WL = sync_[2 + 2 * j];
+    head_losses_[j] = W > 0 || !std::isfinite(WL) ? WL / (W > 0 ? W : 1.0) : 0.0;
+    loss += heads_[j].weight * head_losses_[j];
+    if (rows == 0 || !std::isfinite(WL)) continue;
+    const float scale = W > 0 ? float(heads_[j].weight * head_weights_[j] / W) : 0.0f;
+    Matrix<float> grad = fused_[j] ? g_.output_logits_grad(j) : g_.output_grad(j);
+    parallel_range(grad.size(), 1 << 15, [&](int64_t lo, int64_t hi) {
+      for (int64_t e = lo; e < hi; ++e) grad.data[e] *= scale;
+    });
+  }
+  return true;
+}
+
+void Trainer::sum_over_ranks(EpochStats& st) const {
+  // One sum of every count as doubles (exact below 2**53). A rank that saw no rows has no
+  // confusion matrix yet: it is sized as accumulate_metrics would.
+  std::vector<double> v;
+  for (size_t j = 0; j < heads_.size(); ++j) {
+    HeadStats& h = st.heads[j];
+    MetricSums& m = h.metrics;
+    const LossKind k = heads_[j].loss;
+    const int64_t classes = is_softmax_loss(k) ? g_.output_size(j) : 2;
+    if (metric_specs_[j].confusion && is_classification(k) && m.confusion.empty()) m.confusion.assign(classes * classes, 0);
+    v.insert(v.end(), {double(h.accuracy.correct), double(h.accuracy.total), double(m.top_k_correct),
+                       double(m.top_k_total), m.sq_err, m.abs_err, m.sum_t, m.sum_t2, double(m.count), m.nll,
+                       double(m.nll_count)});
+    for (int64_t c : m.confusion) v.push_back(double(c));
+  }
+  reducer_->sum(v.data(), int64_t(v.size()));
+  size_t i = 0;
+  for (size_t j = 0; j < heads_.size(); ++j) {
+    HeadStats& h = st.heads[j];
+    MetricSums& m = h.metrics;
+    h.accuracy.correct = int64_t(v[i++]);
+    h.accuracy.total = int64_t(v[i++]);
+    m.top_k_correct = int64_t(v[i++]);
+    m.top_k_total = int64_t(v[i++]);
+    m.sq_err = v[i++];
+    m.abs_err = v[i++];
+    m.sum_t = v[i++];
+    m.sum_t2 = v[i++];
+    m.count = int64_t(v[i++]);
+    m.nll = v[i++];
+    m.nll_count = int64_t(v[i++]);
+    for (int64_t& c : m.confusion) c = int64_t(v[i++]);
+  }
+}
+
+EpochStats Trainer::end_epoch() const {
+  EpochStats st = open_epoch_;
+  if (reducer_) sum_over_ranks(st);
+  return st;
 }
 
 EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint64_t seed, uint64_t epoch,
@@ -374,44 +492,51 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
     ~StopAtExit() { l.stop(); }
   } stop_at_exit{loader};
   while (const LoaderBatch* b = loader.next()) {
-    if (check_interrupt && InterruptGuard::requested()) {
+    const bool interrupt = check_interrupt && InterruptGuard::requested();
+    if (interrupt && !reducer_) {
       st.interrupted = true;
       break;
     }
     plan(b->rows);
+    const BatchShare mine = share(b->rows);  // the loader makes the global batch; this rank's rows
+    const int64_t* indices = b->indices.data() + mine.offset;
     for (size_t j = 0; j < heads_.size(); ++j) {
       const int64_t out = g_.output_size(j);
-      for (int64_t r = 0; r < b->rows; ++r) {
-        const int64_t i = b->indices.data()[r];
+      for (int64_t r = 0; r < mine.rows; ++r) {
+        const int64_t i = indices[r];
         if (d.labels[j]) batch_.labels[j].data()[r] = d.labels[j][i];
         if (d.targets[j]) std::copy(d.targets[j] + i * out, d.targets[j] + (i + 1) * out, batch_.targets[j].data() + r * out);
       }
     }
     if (d.sample_weight)
-      for (int64_t r = 0; r < b->rows; ++r) batch_.sample_weight.data()[r] = d.sample_weight[b->indices.data()[r]];
-    batch_.views[0] = Matrix<const float>(b->x.data(), b->rows, g_.input_size());
-    if (!train_step(b->rows, seed, st)) break;
+      for (int64_t r = 0; r < mine.rows; ++r) batch_.sample_weight.data()[r] = d.sample_weight[indices[r]];
+    batch_.views[0] = Matrix<const float>(b->x.data() + mine.offset * g_.input_size(), mine.rows, g_.input_size());
+    if (!train_step(mine.rows, seed, st, b->rows, interrupt)) break;
     if (!report_progress(progress, every, st)) break;
   }
   if (check_interrupt && InterruptGuard::requested()) st.interrupted = true;
+  if (reducer_) sum_over_ranks(st);
   return st;
 }
 
 bool Trainer::train_batch(const DataRef& d, uint64_t seed) {
   check_data(d, "fit");
   UseGate::Exclusive use(g_.gate(), "fit");
-  const int64_t rows = d.n;
-  plan(rows);
+  plan(d.n);
   measure_bounds();  // Python ran since the last batch and may have written the weights
-  for (size_t i = 0; i < g_.num_inputs(); ++i) batch_.views[i] = Matrix<const float>(d.xs[i], rows, g_.input_size(i));
+  const BatchShare mine = share(d.n);  // distributed: d is the global batch
+  const int64_t off = mine.offset, rows = mine.rows;
+  for (size_t i = 0; i < g_.num_inputs(); ++i)
+    batch_.views[i] = Matrix<const float>(d.xs[i] + off * g_.input_size(i), rows, g_.input_size(i));
   for (size_t j = 0; j < heads_.size(); ++j) {
-    if (d.labels[j]) std::copy(d.labels[j], d.labels[j] + rows, batch_.labels[j].data());
-    if (d.targets[j]) std::copy(d.targets[j], d.targets[j] + rows * g_.output_size(j), batch_.targets[j].data());
+    const int64_t out = g_.output_size(j);
+    if (d.labels[j]) std::copy(d.labels[j] + off, d.labels[j] + off + rows, batch_.labels[j].data());
+    if (d.targets[j]) std::copy(d.targets[j] + off * out, d.targets[j] + (off + rows) * out, batch_.targets[j].data());
   }
   sample_weighted_ = d.sample_weight != nullptr;
-  if (d.sample_weight) std::copy(d.sample_weight, d.sample_weight + rows, batch_.sample_weight.data());
+  if (d.sample_weight) std::copy(d.sample_weight + off, d.sample_weight + off + rows, batch_.sample_weight.data());
   if (open_epoch_.heads.size() != heads_.size()) open_epoch_ = new_stats();
-  return train_step(rows, seed, open_epoch_);
+  return train_step(rows, seed, open_epoch_, d.n);
 }
 
 EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::vector<MetricSpec>& metrics) {
@@ -494,7 +619,7 @@ double Trainer::loss_and_gradients(const DataRef& d, bool training, uint64_t see
   const double loss = batch_loss(g_, batch_, d.n, true, nullptr, metric_specs_);
   g_.zero_grads();
   g_.backward(&fused_);
-  add_penalty_gradient();
+  add_penalty_gradient(g_.grad_data());
   return loss + penalty();
 }
 

@@ -22,6 +22,7 @@
 #include "kernels/optim.h"
 #include "data/loader.h"
 #include "nn/graph.h"
+#include "nn/gradient_reducer.h"
 
 namespace pydl {
 
@@ -110,7 +111,7 @@ class Trainer {
   void begin_epoch() { open_epoch_ = new_stats(); }
   // Returns false (nothing changed) when the loss or the update is not finite.
   bool train_batch(const DataRef& batch, uint64_t seed);
-  EpochStats end_epoch() { return open_epoch_; }
+  EpochStats end_epoch() const;
   // Safe beside other evaluate/predict calls: a replica of the graph, buffers of its own.
   // `metrics`: one spec per head.
   EpochStats evaluate(const DataRef& data, int64_t batch_size, const std::vector<MetricSpec>& metrics);
@@ -143,6 +144,14 @@ class Trainer {
   // norm). Any order; overlapping or out-of-range ranges are refused. Empty: none frozen.
   void set_frozen(std::vector<ParamRange> ranges);
   const std::vector<ParamRange>& frozen() const { return frozen_; }
+  // Data-parallel training (pydl.distributed), or null for one process. With a reducer every
+  // batch fit sees is the global batch: this rank trains on its contiguous share
+  // (batch_share), the loss gradient is scaled by its share of the batch's loss weight, the
+  // parameter gradients are summed over ranks (bucketed during backward), and losses, metrics
+  // and stop decisions (Ctrl-C, a callback's stop_training on rank 0) are those of the whole
+  // batch, the same on every rank. Every rank must call fit with the same arguments.
+  void set_reducer(std::shared_ptr<GradientReducer> reducer);
+  GradientReducer* reducer() const { return reducer_.get(); }
   // Checks that d fits the graph's inputs and heads (`what` names the caller in errors).
   void check_data(const DataRef& d, const char* what) const;
 
@@ -152,7 +161,7 @@ class Trainer {
   // The regularizers' penalty at the current weights (serial, in double: the same for every
   // thread count), and its gradient added into the graph's gradients.
   double penalty() const;
-  void add_penalty_gradient();
+  void add_penalty_gradient(float* grads);  // grads: the graph's, or the reducer's summed buffer
   bool is_frozen(int64_t offset) const;
   // The weights' and moments' magnitudes, for optimizer_step's cheap finiteness proof.
   void measure_bounds();
@@ -165,7 +174,19 @@ class Trainer {
                     const std::vector<MetricSpec>& metrics);
   // Forward, losses, backward, clip and update on batch_ (rows samples, filled).
   // Returns false (and changes nothing) when the loss or the update is not finite.
-  bool train_step(int64_t rows, uint64_t seed, EpochStats& st);
+  // With a reducer, rows is this rank's share of a batch of global_rows (possibly none) and
+  // `interrupt` this rank's Ctrl-C flag, which stops every rank at once.
+  bool train_step(int64_t rows, uint64_t seed, EpochStats& st, int64_t global_rows = -1, bool interrupt = false);
+  // This rank's share of a global batch of rows (all of it without a reducer).
+  BatchShare share(int64_t rows) const {
+    return reducer_ ? batch_share(rows, reducer_->rank(), reducer_->size()) : BatchShare{0, rows};
+  }
+  // Distributed: sums the batch's loss weights, weighted losses and Ctrl-C flags over ranks,
+  // makes `loss` and head_losses_ the global batch's and scales the output gradients by this
+  // rank's weight share. False: some rank was interrupted (st.interrupted).
+  bool sync_step(double& loss, int64_t rows, bool interrupt, EpochStats& st);
+  // Distributed: the epoch's metric counts summed over ranks (the losses already are global).
+  void sum_over_ranks(EpochStats& st) const;
 
   Graph& g_;
   std::vector<HeadConfig> heads_;
@@ -177,6 +198,11 @@ class Trainer {
   }
   std::vector<MetricSpec> metric_specs_;
   std::vector<double> head_losses_;  // of the last batch
+  std::vector<double> head_weights_; // of the last batch: each loss's denominator (sum of weights)
+  std::shared_ptr<GradientReducer> reducer_;
+  std::vector<double> sync_;                         // a step's sums over ranks
+  std::vector<std::vector<ParamRange>> final_after_; // per node: gradients final once its backward ran
+  std::function<void(size_t)> node_done_;            // reports final_after_ to the reducer
   bool sample_weighted_ = false;     // this epoch's data carries sample weights
   OptimizerConfig opt_;
   int64_t step_ = 0;

@@ -6,13 +6,15 @@ import os
 from typing import List, Optional
 
 from .. import _validate
+from .. import distributed
 from .base import Callback
 
 __all__ = ["CSVLogger"]
 
 
 class CSVLogger(Callback):
-    """Appends one row per epoch (epoch, then the logs) to a CSV file, flushed each epoch."""
+    """Appends one row per epoch (epoch, then the logs) to a CSV file, flushed each epoch. In a
+    distributed fit only rank 0 writes (the logs are the same on every rank)."""
 
     def __init__(self, path: str, separator: str = ",", append: bool = False):
         super().__init__()
@@ -22,11 +24,15 @@ class CSVLogger(Callback):
         self._keys: Optional[List[str]] = None
 
     def on_train_begin(self, logs=None):
+        if not distributed.writes_files():
+            return
         if not self.append and os.path.exists(self.path):
             os.remove(self.path)
         self._keys = None
 
     def on_epoch_end(self, epoch, logs=None):
+        if not distributed.writes_files():
+            return
         logs = logs or {}
         new_file = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
         if self._keys is None:

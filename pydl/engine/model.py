@@ -16,6 +16,7 @@ from .. import layers as layers_mod
 from .. import losses as losses_mod
 from .. import optimizers as optimizers_mod
 from . import training
+from .. import distributed as distributed_mod
 
 __all__ = ["Model", "Sequential"]
 
@@ -458,7 +459,8 @@ class Model:
     def fit(self, x, y=None, epochs: int = 1, batch_size: Optional[int] = None, validation_split: float = 0.0,
             validation_data=None, shuffle: Optional[bool] = None, verbose: int = 1, class_weight=None,
             seed: Optional[int] = None, callbacks: Optional[Sequence] = None,
-            raise_on_nonfinite: bool = True, resume_from: Optional[str] = None, sample_weight=None):
+            raise_on_nonfinite: bool = True, resume_from: Optional[str] = None, sample_weight=None,
+            distributed: bool = False):
         """Train until epoch ``epochs``; returns a History of per-epoch logs.
 
         ``x``/``y`` are arrays, or lists / dicts of arrays for models with several inputs /
@@ -482,6 +484,9 @@ class Model:
         ``resume_from`` names a checkpoint of callbacks.ModelCheckpoint: training continues
         after its epoch with the same data order, dropout masks, optimizer state and callback
         states, to the same weights as a run that was never interrupted.
+        ``distributed=True`` (after ``pydl.distributed.init()``, on every rank of an MPI job)
+        trains data-parallel: every rank passes the same data, ``batch_size`` is the global
+        batch, and the weights follow a single-process fit's (see pydl.distributed).
         """
         self._require_compiled("fit")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
@@ -491,10 +496,20 @@ class Model:
             raise ValueError(f"validation_split: expected a fraction in [0, 1), got {validation_split!r}")
         if verbose not in (0, 1, 2) or isinstance(verbose, bool):
             raise ValueError(f"verbose: expected 0 (silent), 1 (progress bar) or 2 (one line per epoch), got {verbose!r}")
+        if not isinstance(distributed, (bool, np.bool_)):
+            raise TypeError(f"fit: distributed must be True or False, got {distributed!r}")
         run = training.FitRun(self.seed if seed is None else int(seed), bool(raise_on_nonfinite), resume_from)
         fit = training.fit_loader if isinstance(x, training.DataLoader) else training.fit_arrays
-        return fit(self, x, y, epochs, batch_size, float(validation_split), validation_data, shuffle, verbose,
-                   class_weight, run, callbacks, sample_weight)
+        if not distributed:
+            return fit(self, x, y, epochs, batch_size, float(validation_split), validation_data, shuffle, verbose,
+                       class_weight, run, callbacks, sample_weight)
+        run.job = distributed_mod._job_for_fit()
+        try:
+            return fit(self, x, y, epochs, batch_size, float(validation_split), validation_data, shuffle, verbose,
+                       class_weight, run, callbacks, sample_weight)
+        except BaseException as e:  # every rank raises, none waits for this one in vain
+            run.job.fail(e)
+            raise
 
     def request_checkpoint(self, path: str) -> None:
         """Write a training checkpoint to ``path`` at the end of the current epoch of fit, once

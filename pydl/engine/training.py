@@ -19,6 +19,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .. import _checks
+from .. import distributed as _dist
 from ..metrics import _logs as _metric_logs
 from ..callbacks import Callback, CallbackList, History
 from ..data import compute_class_weight
@@ -41,6 +42,9 @@ class FitRun:
     steps_per_epoch: int = 0
     callbacks: List[Callback] = field(default_factory=list)  # the user's, in order (no History)
     pending_checkpoints: List[str] = field(default_factory=list)
+    job: Optional[object] = None  # pydl.distributed's job for fit(distributed=True)
+    # fit's arguments that every rank must share (checked when a distributed fit starts)
+    signature: List[float] = field(default_factory=list)
 
 
 def fit_arrays(model, x, y, epochs, batch_size, validation_split, validation_data, shuffle, verbose,
@@ -73,6 +77,7 @@ def fit_arrays(model, x, y, epochs, batch_size, validation_split, validation_dat
 
     weights = None if class_weight is None else class_weight_vector(model, class_weight, labels, targets)
     run.steps_per_epoch = -(-n // batch_size)
+    run.signature = [n, batch_size, epochs, run.seed, shuffle]
     return train(model, run, run_epoch, epochs, val, max(batch_size, 256), verbose, weights, callbacks)
 
 
@@ -142,7 +147,10 @@ def fit_loader(model, loader: DataLoader, y, epochs, batch_size, validation_spli
                 batches += 1
                 if progress is not None and batches % every == 0:
                     stats = model._trainer.end_epoch()
-                    if progress(batches, stats["loss"]) is False:
+                    stop = progress(batches, stats["loss"]) is False
+                    if run.job is not None:  # rank 0 decides for all
+                        stop = run.job.decide(stop)
+                    if stop:
                         break
             return model._trainer.end_epoch()
 
@@ -152,6 +160,7 @@ def fit_loader(model, loader: DataLoader, y, epochs, batch_size, validation_spli
             raise ValueError("fit: class_weight with a custom Dataset is not supported; use an ArrayDataset")
         weights = class_weight_vector(model, class_weight, labels, targets)
     run.steps_per_epoch = len(loader)
+    run.signature = [len(loader.dataset), loader.batch_size, epochs, seed, 1]
     return train(model, run, run_epoch, epochs, val, max(loader.batch_size, 256), verbose, weights, callbacks)
 
 
@@ -231,6 +240,9 @@ def _train_locked(model, run: FitRun, run_epoch, epochs, val, val_batch, verbose
     steps = run.steps_per_epoch
     hooks = _BatchHooks(run.callbacks, steps)
     first_epoch = resume(model, run) if run.resume_from else 0
+    if run.job is not None:
+        _dist.begin_fit(model, run.job, [*run.signature, verbose, hooks.every])
+    main = _dist.writes_files()
     saved_weights = model._trainer.class_weights
     if class_weights is not None:
         model._trainer.class_weights = class_weights
@@ -241,7 +253,7 @@ def _train_locked(model, run: FitRun, run_epoch, epochs, val, val_batch, verbose
         cbs.on_train_begin(logs)
         for epoch in range(first_epoch, epochs):
             cbs.on_epoch_begin(epoch, logs)
-            bar, bar_progress, bar_every = _progress_bar(verbose, epoch, epochs, steps)
+            bar, bar_progress, bar_every = _progress_bar(verbose, epoch, epochs, steps, show=main)
             every = bar_every if not hooks.every else (hooks.every if not bar_every else math.gcd(bar_every, hooks.every))
             progress = None
             if every:
@@ -283,21 +295,26 @@ def _train_locked(model, run: FitRun, run_epoch, epochs, val, val_batch, verbose
                     model._add_roc_auc(vlogs, val[0], val[1], val[2], val_batch, model._head_metrics, "")
                 cbs.on_test_end(dict(vlogs))
                 logs.update({f"val_{k}": v for k, v in vlogs.items()})
-            if verbose:
+            if verbose and main:
                 _print_epoch(epoch, epochs, logs, bar)
             elif bar is not None:
                 bar.close()
             cbs.on_epoch_end(epoch, logs)
             # Checkpoints are written after every callback has seen the epoch, so the saved
-            # callback states are the ones the next epoch starts from.
+            # callback states are the ones the next epoch starts from. Distributed: by rank 0.
             for path in run.pending_checkpoints:
-                save_checkpoint(model, path, epoch)
+                if main:
+                    save_checkpoint(model, path, epoch)
             run.pending_checkpoints.clear()
+            if run.job is not None:  # rank 0's decision (EarlyStopping, any stop_training)
+                model.stop_training = run.job.decide(model.stop_training)
             if model.stop_training:
                 break
     finally:
         # Runs on Ctrl-C too: the model is at its last complete step, callbacks close.
         model._trainer.class_weights = saved_weights
+        if run.job is not None:
+            _dist.end_fit(model)
         cbs.on_train_end(logs)
     return history
 
@@ -345,13 +362,14 @@ def class_weight_vector(model, class_weight, labels, targets) -> List[float]:
     raise ValueError(f"class_weight applies to classification losses, not {loss}")
 
 
-def _progress_bar(verbose, epoch, epochs, steps):
+def _progress_bar(verbose, epoch, epochs, steps, show=True):
+    """show=False (ranks other than 0): the same progress interval, nothing printed."""
     if verbose != 1:
         return None, None, 0
     from tqdm.auto import tqdm
 
     bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", leave=True,
-               file=sys.stdout, dynamic_ncols=True)
+               file=sys.stdout, dynamic_ncols=True, disable=not show)
     every = max(1, steps // 20)
 
     def progress(done, loss):
