@@ -14,7 +14,7 @@ namespace {
 // One direction of a recurrent layer: its geometry, parameter specs and workspace.
 struct RnnCore {
   RnnArgs args;
-  Buffer<float> ws;
+  Buffer<real> ws;
 
   void build(const Layer& l, const Shape& in, RnnCell cell, int64_t units, const std::string& act, bool seq,
              bool reverse) {
@@ -43,17 +43,17 @@ struct RnnCore {
     a.n = max_batch;
     ws.resize(rnn_workspace(a));
   }
-  void forward(float* y, const float* x, const RnnWeights<float>& w, const uint8_t* mask, int64_t n) {
+  void forward(real* y, const real* x, const RnnWeights<real>& w, const uint8_t* mask, int64_t n) {
     RnnArgs a = args;
     a.n = n;
-    rnn_forward<float>(y, x, w, mask, nullptr, nullptr, a, ws.data());
+    rnn_forward<real>(y, x, w, mask, nullptr, nullptr, a, ws.data());
   }
   // g: the gradients of kernel, recurrent_kernel and bias (accumulated).
-  void backward(float* dx, float* const g[3], const float* dy, const float* x, const RnnWeights<float>& w,
+  void backward(real* dx, real* const g[3], const real* dy, const real* x, const RnnWeights<real>& w,
                 const uint8_t* mask, int64_t n) {
     RnnArgs a = args;
     a.n = n;
-    rnn_backward<float>(dx, g[0], g[1], g[2], nullptr, nullptr, dy, x, w, mask, nullptr, nullptr, a, ws.data());
+    rnn_backward<real>(dx, g[0], g[1], g[2], nullptr, nullptr, dy, x, w, mask, nullptr, nullptr, a, ws.data());
   }
   int64_t out_units() const { return args.u; }
 };
@@ -72,12 +72,12 @@ class RecurrentLayer : public Layer {
   bool return_sequences_;
   std::string activation_;
 
-  RnnWeights<float> weights(size_t first) const { return {param(first), param(first + 1), param(first + 2)}; }
-  void forward_core(RnnCore& core, size_t first, float* y, Matrix<const float> x) {
+  RnnWeights<real> weights(size_t first) const { return {param(first), param(first + 1), param(first + 2)}; }
+  void forward_core(RnnCore& core, size_t first, real* y, Matrix<const real> x) {
     core.forward(y, x.data, weights(first), mask_, x.rows);
   }
-  void backward_core(RnnCore& core, size_t first, float* dx, const float* dy, Matrix<const float> x) {
-    float* const g[3] = {grad(first), grad(first + 1), grad(first + 2)};
+  void backward_core(RnnCore& core, size_t first, real* dx, const real* dy, Matrix<const real> x) {
+    real* const g[3] = {grad(first), grad(first + 1), grad(first + 2)};
     core.backward(dx, g, dy, x.data, weights(first), mask_, x.rows);
   }
 };
@@ -94,10 +94,10 @@ class RnnLayer : public RecurrentLayer {
   }
   std::vector<ParamSpec> param_specs() const override { return core_.specs(""); }
   void plan(int64_t max_batch) override { core_.plan(max_batch); }
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo&) override {
     forward_core(core_, 0, y.data, x);
   }
-  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
+  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real>) override {
     backward_core(core_, 0, dx.data, dy.data, x);
   }
 
@@ -135,19 +135,19 @@ class BidirectionalLayer : public RecurrentLayer {
     dyb_.resize(max_batch * per);
     dxb_.resize(max_batch * shape_size(input_));
   }
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo&) override {
     forward_core(fwd_, 0, yf_.data(), x);
     forward_core(bwd_, kBackwardFirst, yb_.data(), x);
-    bidirectional_merge_forward<float>(merge_, y.data, yf_.data(), yb_.data(), merged_rows(x.rows), units_);
+    bidirectional_merge_forward<real>(merge_, y.data, yf_.data(), yb_.data(), merged_rows(x.rows), units_);
   }
-  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
-    bidirectional_merge_backward<float>(merge_, dyf_.data(), dyb_.data(), dy.data, yf_.data(), yb_.data(),
+  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real>) override {
+    bidirectional_merge_backward<real>(merge_, dyf_.data(), dyb_.data(), dy.data, yf_.data(), yb_.data(),
                                         merged_rows(x.rows), units_);
     backward_core(fwd_, 0, dx.data, dyf_.data(), x);
     backward_core(bwd_, kBackwardFirst, dx.data ? dxb_.data() : nullptr, dyb_.data(), x);
     if (dx.data) {  // both directions read x: their input gradients add (y may alias xs[0])
-      const float* parts[2] = {dx.data, dxb_.data()};
-      merge_forward<float>(MergeOp::Add, dx.data, parts, 2, dx.size());
+      const real* parts[2] = {dx.data, dxb_.data()};
+      merge_forward<real>(MergeOp::Add, dx.data, parts, 2, dx.size());
     }
   }
 
@@ -157,7 +157,7 @@ class BidirectionalLayer : public RecurrentLayer {
   int64_t merged_rows(int64_t batch) const { return batch * (return_sequences_ ? input_[0] : 1); }
   BidirectionalMerge merge_;
   RnnCore fwd_, bwd_;
-  Buffer<float> yf_, yb_, dyf_, dyb_, dxb_;
+  Buffer<real> yf_, yb_, dyf_, dyb_, dxb_;
 };
 
 template <RnnCell Cell>

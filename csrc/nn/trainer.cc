@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "core/errors.h"
 #include "core/interrupt.h"
@@ -12,6 +13,22 @@
 #include "core/use_gate.h"
 
 namespace pydl {
+namespace {
+
+// A loader batch as the graph's input. The loader's batches are float32: read in place by the
+// float engine, widened into `widened` by the float64 one (which binds no loader, but compiles
+// the same trainer).
+template <typename T>
+Matrix<const T> loader_rows(const LoaderBatch& b, int64_t cols, Buffer<T>& widened) {
+  if constexpr (std::is_same_v<T, float>) {
+    return Matrix<const T>(b.x.data(), b.rows, cols);
+  } else {
+    std::copy(b.x.data(), b.x.data() + b.rows * cols, widened.data());
+    return Matrix<const T>(widened.data(), b.rows, cols);
+  }
+}
+
+}  // namespace
 
 Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig optimizer)
     : g_(graph), heads_(std::move(heads)), opt_(optimizer) {
@@ -46,7 +63,7 @@ Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig op
       if (int64_t(h.pos_weight.size()) != 1 && int64_t(h.pos_weight.size()) != cols)
         throw ValueError("pos_weight: expected one value or one per output column (" + std::to_string(cols) +
                          "), got " + std::to_string(h.pos_weight.size()));
-      for (float v : h.pos_weight)
+      for (real v : h.pos_weight)
         if (!(v >= 0.0f) || !std::isfinite(v)) throw ValueError("pos_weight: expected finite values >= 0");
     }
     // A loss on probabilities made by the matching final activation reads its logits instead.
@@ -63,11 +80,11 @@ Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig op
   const int64_t n = g_.num_params();
   for (int k = 0; k < slots(); ++k) slots_[k].resize(n);
   if (opt_.kind == OptimizerKind::Adagrad)  // the accumulator starts at its initial value, as in PyTorch
-    std::fill(slots_[0].data(), slots_[0].data() + n, float(opt_.initial_accumulator_value));
+    std::fill(slots_[0].data(), slots_[0].data() + n, real(opt_.initial_accumulator_value));
 }
 
-SlotPtrs<float> Trainer::slot_ptrs() {
-  SlotPtrs<float> p{};
+SlotPtrs<real> Trainer::slot_ptrs() {
+  SlotPtrs<real> p{};
   for (int k = 0; k < slots(); ++k) p[k] = slots_[k].data();
   return p;
 }
@@ -90,7 +107,7 @@ void Trainer::set_frozen(std::vector<ParamRange> ranges) {
   bounds_.known = false;  // the bounds cover the parameters a step updates
 }
 
-void Trainer::set_class_weights(size_t j, std::vector<float> w) {
+void Trainer::set_class_weights(size_t j, std::vector<real> w) {
   HeadConfig& h = heads_.at(j);
   if (!w.empty()) {
     if (h.loss != LossKind::CrossEntropy && h.loss != LossKind::BinaryCrossEntropy)
@@ -100,7 +117,7 @@ void Trainer::set_class_weights(size_t j, std::vector<float> w) {
     if (int64_t(w.size()) != expected)
       throw ValueError("class weights: expected " + std::to_string(expected) + " values, got " +
                        std::to_string(w.size()));
-    for (float v : w)
+    for (real v : w)
       if (!(v >= 0.0f) || !std::isfinite(v)) throw ValueError("class weights: expected finite values >= 0");
   }
   h.class_weights = std::move(w);
@@ -149,7 +166,7 @@ void Trainer::set_step(int64_t s) {
 }
 
 void Trainer::measure_bounds() {
-  bounds_ = measure_update_bounds<float>(g_.param_data(), slot_ptrs(), g_.num_params(), &frozen_);
+  bounds_ = measure_update_bounds<real>(g_.param_data(), slot_ptrs(), g_.num_params(), &frozen_);
 }
 
 bool Trainer::report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st) {
@@ -181,18 +198,18 @@ void BatchBuffers::plan(int64_t rows, const Graph& g) {
 void BatchBuffers::gather(const DataRef& d, const int64_t* idx, int64_t rows, const Graph& g) {
   for (size_t i = 0; i < g.num_inputs(); ++i) {
     const int64_t in = g.input_size(i);
-    float* dst = xs[i].data();
-    const float* src = d.xs[i];
+    real* dst = xs[i].data();
+    const real* src = d.xs[i];
     parallel_range(rows, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(in, 1)), [&](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) std::memcpy(dst + r * in, src + idx[r] * in, sizeof(float) * in);
+      for (int64_t r = lo; r < hi; ++r) std::memcpy(dst + r * in, src + idx[r] * in, sizeof(real) * in);
     });
-    views[i] = Matrix<const float>(dst, rows, in);
+    views[i] = Matrix<const real>(dst, rows, in);
   }
   for (size_t j = 0; j < g.num_outputs(); ++j) {
     const int64_t out = g.output_size(j);
     for (int64_t r = 0; r < rows; ++r) {
       if (d.labels[j]) labels[j].data()[r] = d.labels[j][idx[r]];
-      if (d.targets[j]) std::memcpy(targets[j].data() + r * out, d.targets[j] + idx[r] * out, sizeof(float) * out);
+      if (d.targets[j]) std::memcpy(targets[j].data() + r * out, d.targets[j] + idx[r] * out, sizeof(real) * out);
     }
   }
   if (d.sample_weight)
@@ -208,19 +225,19 @@ double Trainer::batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_gr
                            const std::vector<MetricSpec>& metrics) {
   double total = 0;
   for (size_t j = 0; j < heads_.size(); ++j) {
-    Matrix<const float> out = loss_input(g, fused_, j);
-    Matrix<float> grad = !with_grad ? Matrix<float>(nullptr, rows, out.cols)
+    Matrix<const real> out = loss_input(g, fused_, j);
+    Matrix<real> grad = !with_grad ? Matrix<real>(nullptr, rows, out.cols)
                                     : fused_[j] ? g.output_logits_grad(j) : g.output_grad(j);
-    Matrix<const float> targets(b.targets[j].data(), rows, out.cols);
-    LossArgs<float> args = loss_args_[j];
+    Matrix<const real> targets(b.targets[j].data(), rows, out.cols);
+    LossArgs<real> args = loss_args_[j];
     args.sample_weights = sample_weighted_ ? b.sample_weight.data() : nullptr;
     const double loss = heads_[j].custom
         ? custom_loss_forward_backward(heads_[j].custom, grad, b.loss_ws.data(), out, targets, args.sample_weights)
-        : loss_forward_backward<float>(grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
+        : loss_forward_backward<real>(grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
     // The total is sum_j w_j loss_j: each head's gradient scales by its weight.
     const double w = heads_[j].weight;
     if (with_grad && w != 1.0) {
-      const float fw = float(w);
+      const real fw = real(w);
       parallel_range(grad.size(), 1 << 15, [&](int64_t lo, int64_t hi) {
         for (int64_t e = lo; e < hi; ++e) grad.data[e] *= fw;
       });
@@ -230,10 +247,10 @@ double Trainer::batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_gr
     if (st) {
       HeadStats& h = st->heads[j];
       const bool logits = loss_args_[j].from_logits;
-      AccuracyCount a = accuracy_count<float>(out, b.labels[j].data(), targets, heads_[j].loss, logits);
+      AccuracyCount a = accuracy_count<real>(out, b.labels[j].data(), targets, heads_[j].loss, logits);
       h.accuracy.correct += a.correct;
       h.accuracy.total += a.total;
-      accumulate_metrics<float>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss, logits);
+      accumulate_metrics<real>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss, logits);
     }
   }
   return total;
@@ -297,14 +314,14 @@ bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st) {
   if (opt_.clipnorm > 0) {
     // Frozen parameters take no part in the norm (PyTorch and Keras clip the trainable ones).
     for (const ParamRange& r : frozen_) std::fill(g_.grad_data() + r.offset, g_.grad_data() + r.offset + r.size, 0.0f);
-    clip_by_global_norm<float>(g_.grad_data(), n_params, opt_.clipnorm);
+    clip_by_global_norm<real>(g_.grad_data(), n_params, opt_.clipnorm);
   }
   const double lr_before = opt_.learning_rate;
   if (!lr_table_.empty()) {
     const int64_t i = std::min<int64_t>(step_ - lr_table_start_, int64_t(lr_table_.size()) - 1);
     opt_.learning_rate = lr_table_[std::max<int64_t>(i, 0)];
   }
-  if (!optimizer_step<float>(g_.param_data(), g_.grad_data(), slot_ptrs(), n_params, opt_, step_ + 1, &bounds_,
+  if (!optimizer_step<real>(g_.param_data(), g_.grad_data(), slot_ptrs(), n_params, opt_, step_ + 1, &bounds_,
                              &frozen_)) {
     // Refused: weights, moments, step and learning rate stay those of the last finite step.
     opt_.learning_rate = lr_before;
@@ -351,7 +368,7 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
     }
     if (d.sample_weight)
       for (int64_t r = 0; r < b->rows; ++r) batch_.sample_weight.data()[r] = d.sample_weight[b->indices.data()[r]];
-    batch_.views[0] = Matrix<const float>(b->x.data(), b->rows, g_.input_size());
+    batch_.views[0] = loader_rows(*b, g_.input_size(), batch_.xs[0]);
     if (!train_step(b->rows, seed, st)) break;
     if (!report_progress(progress, every, st)) break;
   }
@@ -365,7 +382,7 @@ bool Trainer::train_batch(const DataRef& d, uint64_t seed) {
   const int64_t rows = d.n;
   plan(rows);
   measure_bounds();  // Python ran since the last batch and may have written the weights
-  for (size_t i = 0; i < g_.num_inputs(); ++i) batch_.views[i] = Matrix<const float>(d.xs[i], rows, g_.input_size(i));
+  for (size_t i = 0; i < g_.num_inputs(); ++i) batch_.views[i] = Matrix<const real>(d.xs[i], rows, g_.input_size(i));
   for (size_t j = 0; j < heads_.size(); ++j) {
     if (d.labels[j]) std::copy(d.labels[j], d.labels[j] + rows, batch_.labels[j].data());
     if (d.targets[j]) std::copy(d.targets[j], d.targets[j] + rows * g_.output_size(j), batch_.targets[j].data());
@@ -397,20 +414,20 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::ve
     g.forward(b.views, StepInfo{});
     double total = 0;
     for (size_t j = 0; j < heads_.size(); ++j) {  // as batch_loss, without shared state
-      Matrix<const float> out = loss_input(g, fused_, j);
-      Matrix<const float> targets(b.targets[j].data(), rows, out.cols);
-      LossArgs<float> args = loss_args_[j];
+      Matrix<const real> out = loss_input(g, fused_, j);
+      Matrix<const real> targets(b.targets[j].data(), rows, out.cols);
+      LossArgs<real> args = loss_args_[j];
       args.sample_weights = d.sample_weight ? b.sample_weight.data() : nullptr;
-      const Matrix<float> no_grad(nullptr, rows, out.cols);
+      const Matrix<real> no_grad(nullptr, rows, out.cols);
       head_losses[j] = heads_[j].custom
           ? custom_loss_forward_backward(heads_[j].custom, no_grad, b.loss_ws.data(), out, targets, args.sample_weights)
-          : loss_forward_backward<float>(no_grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
+          : loss_forward_backward<real>(no_grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
       total += heads_[j].weight * head_losses[j];
       HeadStats& h = st.heads[j];
-      AccuracyCount a = accuracy_count<float>(out, b.labels[j].data(), targets, heads_[j].loss, args.from_logits);
+      AccuracyCount a = accuracy_count<real>(out, b.labels[j].data(), targets, heads_[j].loss, args.from_logits);
       h.accuracy.correct += a.correct;
       h.accuracy.total += a.total;
-      accumulate_metrics<float>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss,
+      accumulate_metrics<real>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss,
                                 args.from_logits);
     }
     add_losses(st, total, head_losses, rows);
@@ -418,8 +435,8 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::ve
   return st;
 }
 
-void predict(Graph& owner, const std::vector<const float*>& xs, int64_t n, int64_t batch_size,
-             const std::vector<float*>& outs) {
+void predict(Graph& owner, const std::vector<const real*>& xs, int64_t n, int64_t batch_size,
+             const std::vector<real*>& outs) {
   if (batch_size < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(batch_size));
   if (xs.size() != owner.num_inputs() || outs.size() != owner.num_outputs())
     throw ValueError("predict: expected one array per model input and output");
@@ -428,16 +445,16 @@ void predict(Graph& owner, const std::vector<const float*>& xs, int64_t n, int64
   Graph::Lease lease(owner);
   Graph& g = lease.graph();
   g.plan(std::min(batch_size, n));
-  std::vector<Matrix<const float>> views(xs.size());
+  std::vector<Matrix<const real>> views(xs.size());
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
     // Rows of each x are contiguous: the batch is read in place, no gather.
     for (size_t i = 0; i < xs.size(); ++i)
-      views[i] = Matrix<const float>(xs[i] + start * g.input_size(i), rows, g.input_size(i));
+      views[i] = Matrix<const real>(xs[i] + start * g.input_size(i), rows, g.input_size(i));
     g.forward(views, StepInfo{});
     for (size_t j = 0; j < outs.size(); ++j) {
       const int64_t on = g.output_size(j);
-      std::memcpy(outs[j] + start * on, g.output(j).data, sizeof(float) * rows * on);
+      std::memcpy(outs[j] + start * on, g.output(j).data, sizeof(real) * rows * on);
     }
   }
 }
