@@ -47,7 +47,7 @@ class Conv2DLayer : public Layer {
   void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) override {
     Conv2dArgs a = args_;
     a.n = x.rows;
-    real* z = s.training && activation_needs_input(act_) ? z_.data() : nullptr;
+    real* z = s.backward && activation_needs_input(act_) ? z_.data() : nullptr;
     conv2d_forward<real>(y.data, z, x.data, param(0), use_bias_ ? param(1) : nullptr, act_, a, cols_.data());
   }
 

@@ -40,7 +40,7 @@ class DenseLayer : public Layer {
 
   void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) override {
     Matrix<real> z;
-    if (s.training && activation_needs_input(act_)) z = Matrix<real>(z_.data(), x.rows, units_);
+    if (s.backward && activation_needs_input(act_)) z = Matrix<real>(z_.data(), x.rows, units_);
     dense_forward<real>(y, z, x, kernel(), bias(), act_);
   }
 

@@ -37,9 +37,12 @@ struct ParamView {
 };
 
 struct StepInfo {
-  bool training = false;
+  bool training = false;  // dropout drops, BatchNormalization uses batch statistics
   uint64_t seed = 0;  // for dropout masks
   uint64_t step = 0;  // the optimizer step this forward belongs to
+  // A backward pass follows (training, or loss_and_gradients in inference mode too): keep what
+  // it reads beyond x and y (Dense's and Conv2D's GELU pre-activations).
+  bool backward = false;
 };
 
 class Layer {

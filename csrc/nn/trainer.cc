@@ -301,7 +301,7 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
 
 bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st) {
   const int64_t n_params = g_.num_params();
-  StepInfo info{true, seed, uint64_t(step_ + 1)};
+  StepInfo info{true, seed, uint64_t(step_ + 1), true};
   g_.forward(batch_.views, info);
   const double loss = batch_loss(g_, batch_, rows, true, &st, metric_specs_);
   if (!std::isfinite(loss)) {
@@ -468,7 +468,7 @@ double Trainer::loss_and_gradients(const DataRef& d, bool training, uint64_t see
   for (int64_t i = 0; i < d.n; ++i) order_all_.data()[i] = i;
   batch_.gather(d, order_all_.data(), d.n, g_);
   sample_weighted_ = d.sample_weight != nullptr;
-  g_.forward(batch_.views, StepInfo{training, seed, uint64_t(step_ + 1)});
+  g_.forward(batch_.views, StepInfo{training, seed, uint64_t(step_ + 1), true});
   const double loss = batch_loss(g_, batch_, d.n, true, nullptr, metric_specs_);
   g_.zero_grads();
   g_.backward(&fused_);
