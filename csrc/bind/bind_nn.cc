@@ -1,5 +1,6 @@
 // Graph and Trainer: the compiled network and the training engine.
 #include <algorithm>
+#include <type_traits>
 
 #include "bind/common.h"
 #include "core/interrupt.h"
@@ -112,7 +113,7 @@ std::string shape_of(const py::array& x) {
 }
 
 // Checks x is (n, *shape) and returns n.
-int64_t check_x(const Shape& s, const Array<float>& x, const std::string& what) {
+int64_t check_x(const Shape& s, const Array<real>& x, const std::string& what) {
   bool ok = x.ndim() == py::ssize_t(s.size() + 1);
   for (size_t i = 0; ok && i < s.size(); ++i) ok = x.shape(py::ssize_t(i + 1)) == s[i];
   if (!ok) throw ValueError(what + ": expected input of shape " + shape_str(s) + ", got " + shape_of(x));
@@ -143,7 +144,7 @@ DataHolder make_data(const Trainer& t, const py::object& x, const py::object& la
   if (with_x) {
     auto xs = entries(x, g.num_inputs(), what + " x");
     for (size_t i = 0; i < xs.size(); ++i) {
-      h.xs.push_back(Array<float>::ensure(xs[i]));
+      h.xs.push_back(Array<real>::ensure(xs[i]));
       if (!h.xs.back()) throw ValueError(what + ": input " + std::to_string(i) + " is not a numeric array");
       const int64_t n = check_x(g.input_shape(i), h.xs.back(), what);
       if (d.n >= 0 && n != d.n) throw ValueError(what + ": the input arrays have different numbers of samples");
@@ -155,7 +156,7 @@ DataHolder make_data(const Trainer& t, const py::object& x, const py::object& la
   auto ts = entries(targets, t.num_heads(), what + " targets");
   for (size_t j = 0; j < t.num_heads(); ++j) {
     const int32_t* lp = nullptr;
-    const float* tp = nullptr;
+    const real* tp = nullptr;
     if (!ls[j].is_none()) {
       h.labels.push_back(Array<int32_t>::ensure(ls[j]));
       if (!h.labels.back()) throw ValueError(what + ": labels are not an integer array");
@@ -164,9 +165,9 @@ DataHolder make_data(const Trainer& t, const py::object& x, const py::object& la
       lp = h.labels.back().data();
     }
     if (!ts[j].is_none()) {
-      h.targets.push_back(Array<float>::ensure(ts[j]));
+      h.targets.push_back(Array<real>::ensure(ts[j]));
       if (!h.targets.back()) throw ValueError(what + ": targets are not a numeric array");
-      const Array<float>& tj = h.targets.back();
+      const Array<real>& tj = h.targets.back();
       if (tj.ndim() < 1) throw ValueError(what + ": expected an array of targets, got a scalar");
       if (d.n < 0) d.n = tj.shape(0);
       // Categorical targets are class distributions: exactly (samples, classes), so labels or
@@ -186,7 +187,7 @@ DataHolder make_data(const Trainer& t, const py::object& x, const py::object& la
     d.targets.push_back(tp);
   }
   if (!sample_weight.is_none()) {
-    h.sample_weight = Array<float>::ensure(sample_weight);
+    h.sample_weight = Array<real>::ensure(sample_weight);
     if (!*h.sample_weight || h.sample_weight->ndim() != 1 || h.sample_weight->size() != d.n)
       throw ValueError(what + ": expected sample_weight of shape (" + std::to_string(d.n) + ",)");
     d.sample_weight = h.sample_weight->data();
@@ -217,10 +218,10 @@ py::dict head_dict(const HeadStats& h, int64_t samples) {
 }
 
 // A Python object with call(y_true, y_pred) -> per-sample losses and gradient(y_true, y_pred)
-// -> d loss_i / d y_pred, as a CustomLoss. y_true and y_pred are float32 copies shaped
+// -> d loss_i / d y_pred, as a CustomLoss. y_true and y_pred are copies (the engine's dtype) shaped
 // (rows, *output_shape); the results are checked for their shapes. The GIL is taken for the
 // call only; a Python exception propagates as itself.
-CustomLoss python_loss(const py::object& obj, const Shape& out_shape) {
+CustomLossOf<real> python_loss(const py::object& obj, const Shape& out_shape) {
   for (const char* m : {"call", "gradient"})
     if (!py::hasattr(obj, m) || !PyCallable_Check(obj.attr(m).ptr()))
       throw py::type_error("custom loss: expected an object with call(y_true, y_pred) and gradient(y_true, y_pred) "
@@ -230,17 +231,17 @@ CustomLoss python_loss(const py::object& obj, const Shape& out_shape) {
     py::gil_scoped_acquire gil;
     delete o;
   });
-  return [held, out_shape](Matrix<const float> y_pred, Matrix<const float> y_true, double* per_sample,
-                           Matrix<float> grad) {
+  return [held, out_shape](Matrix<const real> y_pred, Matrix<const real> y_true, double* per_sample,
+                           Matrix<real> grad) {
     py::gil_scoped_acquire gil;
     std::vector<py::ssize_t> shape{py::ssize_t(y_pred.rows)};
     for (int64_t d : out_shape) shape.push_back(py::ssize_t(d));
-    auto copy = [&](Matrix<const float> m) {
-      py::array_t<float> a(shape);
+    auto copy = [&](Matrix<const real> m) {
+      py::array_t<real> a(shape);
       std::copy(m.data, m.data + m.size(), a.mutable_data());
       return a;
     };
-    py::array_t<float> yp = copy(y_pred), yt = copy(y_true);
+    py::array_t<real> yp = copy(y_pred), yt = copy(y_true);
     // r as float64, exactly of `want`'s shape.
     auto checked = [&](const py::object& r, const char* what, const std::vector<py::ssize_t>& want) {
       auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(r);
@@ -259,7 +260,7 @@ CustomLoss python_loss(const py::object& obj, const Shape& out_shape) {
     std::copy(losses.data(), losses.data() + y_pred.rows, per_sample);
     if (!grad.data) return;
     auto g = checked((*held).attr("gradient")(yt, yp), "gradient", shape);
-    for (int64_t i = 0; i < grad.size(); ++i) grad.data[i] = float(g.data()[i]);
+    for (int64_t i = 0; i < grad.size(); ++i) grad.data[i] = real(g.data()[i]);
   };
 }
 
@@ -287,8 +288,8 @@ HeadConfig to_head(const py::dict& d, const Shape& out_shape) {
     read_field(d, "from_logits", h.from_logits);
     if (d.contains("pos_weight") && !d["pos_weight"].is_none()) {
       py::handle pw = d["pos_weight"];
-      if (py::isinstance<py::float_>(pw) || py::isinstance<py::int_>(pw)) h.pos_weight = {pw.cast<float>()};
-      else h.pos_weight = pw.cast<std::vector<float>>();
+      if (py::isinstance<py::float_>(pw) || py::isinstance<py::int_>(pw)) h.pos_weight = {pw.cast<real>()};
+      else h.pos_weight = pw.cast<std::vector<real>>();
     }
   } catch (const py::cast_error&) {
     throw ValueError(std::string("trainer head (") + loss_name(h.loss) + "): a setting has an unusable value in " +
@@ -340,8 +341,8 @@ py::dict stats_dict(const EpochStats& s) {
 
 namespace {
 
-py::array_t<float> view_of(float* data, int64_t n, py::handle owner) {
-  return py::array_t<float>({n}, {sizeof(float)}, data, owner);
+py::array_t<real> view_of(real* data, int64_t n, py::handle owner) {
+  return py::array_t<real>({n}, {sizeof(real)}, data, owner);
 }
 
 // `with graph.use("fit", exclusive=True):` holds the graph's gate for a whole Python-level
@@ -364,13 +365,15 @@ MetricSpec to_metric_spec(const py::dict& d) {
 
 }  // namespace
 
+// The engine's classes are module-local: pydl._core64 binds the same C++ names compiled over
+// double (core/real.h), which pybind11's process-wide type registry would otherwise refuse.
 void bind_nn(py::module_& m) {
   m.def("layer_types", [] {
     py::dict out;
     for (const auto& t : registered_layer_types()) out[py::str(t.type)] = t.kind;
     return out;
   }, "Every registered C++ layer type (the config's 'type') and the kind it reports ('Dense').");
-  py::class_<GateUse>(m, "GraphUse", "Holds a Graph's use gate while inside a with block.")
+  py::class_<GateUse>(m, "GraphUse", py::module_local(), "Holds a Graph's use gate while inside a with block.")
       .def("__enter__", [](GateUse& u) {
         if (u.held) throw ValueError("GraphUse: already entered");
         if (u.exclusive) u.graph->gate().enter_exclusive(u.what.c_str());
@@ -384,7 +387,7 @@ void bind_nn(py::module_& m) {
         u.held = false;
       });
 
-  py::class_<Graph>(m, "Graph", "The compiled network: layers, flat parameters, planned buffers.")
+  py::class_<Graph>(m, "Graph", py::module_local(), "The compiled network: layers, flat parameters, planned buffers.")
       .def(py::init([](const std::vector<int64_t>& input_shape, const py::list& layers) {
              std::vector<LayerConfig> cfg;
              for (auto l : layers) cfg.push_back(to_layer_config(l.cast<py::dict>()));
@@ -470,15 +473,15 @@ void bind_nn(py::module_& m) {
       .def("param_buffer", [](py::object self) {
         Graph& g = self.cast<Graph&>();
         return view_of(g.param_data(), g.num_params(), self);
-      }, "The flat parameter buffer as a writable float32 view (no copy).")
+      }, "The flat parameter buffer as a writable view in the engine's dtype (no copy).")
       .def("grad_buffer", [](py::object self) {
         Graph& g = self.cast<Graph&>();
         return view_of(g.grad_data(), g.num_params(), self);
-      }, "The flat gradient buffer as a writable float32 view (no copy).")
+      }, "The flat gradient buffer as a writable view in the engine's dtype (no copy).")
       .def("state_buffer", [](py::object self) {
         Graph& g = self.cast<Graph&>();
         return view_of(g.state_data(), g.num_state(), self);
-      }, "Non-trainable weights (moving statistics) as a writable float32 view (no copy).")
+      }, "Non-trainable weights (moving statistics) as a writable view in the engine's dtype (no copy).")
       .def("use", [](Graph& g, const std::string& what, bool exclusive) { return GateUse{&g, what, exclusive}; },
            py::arg("what"), py::arg("exclusive"), py::keep_alive<0, 1>(),
            "A context manager holding the graph exclusively (training, weight changes) or shared "
@@ -491,19 +494,19 @@ void bind_nn(py::module_& m) {
         // One array per input (a bare array for one); one array per output back (a bare array
         // for one output).
         auto xs = entries(x, g.num_inputs(), "predict x");
-        std::vector<Array<float>> held;
-        std::vector<const float*> ptrs;
+        std::vector<Array<real>> held;
+        std::vector<const real*> ptrs;
         int64_t n = -1;
         for (size_t i = 0; i < xs.size(); ++i) {
-          held.push_back(Array<float>::ensure(xs[i]));
+          held.push_back(Array<real>::ensure(xs[i]));
           if (!held.back()) throw ValueError("predict: input " + std::to_string(i) + " is not a numeric array");
           const int64_t rows = check_x(g.input_shape(i), held.back(), "predict");
           if (n >= 0 && rows != n) throw ValueError("predict: the input arrays have different numbers of samples");
           n = rows;
           ptrs.push_back(held.back().data());
         }
-        std::vector<py::array_t<float>> outs;
-        std::vector<float*> out_ptrs;
+        std::vector<py::array_t<real>> outs;
+        std::vector<real*> out_ptrs;
         for (size_t j = 0; j < g.num_outputs(); ++j) {
           Shape shape{n};
           for (int64_t d : g.output_shape(j)) shape.push_back(d);
@@ -520,8 +523,9 @@ void bind_nn(py::module_& m) {
         return py::object(result);
       }, py::arg("x"), py::arg("batch_size"));
 
-  py::class_<Trainer> trainer(m, "Trainer", "Runs epochs, evaluation and gradients over a Graph.");
-  bind_trainer_data(trainer);
+  py::class_<Trainer> trainer(m, "Trainer", py::module_local(), "Runs epochs, evaluation and gradients over a Graph.");
+  // Loader-driven training (bind_data.cc) feeds float32 batches: pydl._core64 binds no loader.
+  if constexpr (std::is_same_v<real, float>) bind_trainer_data(trainer);
   trainer
       .def(py::init([](Graph& g, const py::list& heads, const py::dict& optimizer) {
              std::vector<HeadConfig> hs;
@@ -536,7 +540,7 @@ void bind_nn(py::module_& m) {
            py::arg("graph"), py::arg("heads"), py::arg("optimizer"), py::keep_alive<1, 2>(),
            "heads: one dict per model output: loss, class_weights, label_smoothing, weight, from_logits "
            "(default True), pos_weight (binary: a number or one per output column).")
-      .def(py::init([](Graph& g, const std::string& loss, std::vector<float> class_weights,
+      .def(py::init([](Graph& g, const std::string& loss, std::vector<real> class_weights,
                        double label_smoothing, const py::dict& optimizer) {
              return new Trainer(g, {HeadConfig{parse_loss(loss), std::move(class_weights), label_smoothing, 1.0}},
                                 to_optimizer_config(optimizer));
@@ -595,7 +599,7 @@ void bind_nn(py::module_& m) {
       .def("set_lr_table", [](Trainer& t, std::vector<double> table) { t.set_lr_table(std::move(table)); },
            py::arg("table"), "Per-step learning rates from the current step on.")
       .def_property("class_weights", [](const Trainer& t) { return t.head(0).class_weights; },
-                    [](Trainer& t, std::vector<float> w) { t.set_class_weights(0, std::move(w)); },
+                    [](Trainer& t, std::vector<real> w) { t.set_class_weights(0, std::move(w)); },
                     "The first output's class weights (empty: none).")
       .def("set_class_weights", &Trainer::set_class_weights, py::arg("head"), py::arg("weights"))
       .def_property_readonly("num_heads", &Trainer::num_heads)

@@ -87,12 +87,12 @@ namespace pydl {
 struct EpochStats;
 class Trainer;
 namespace bind {
-// The arrays behind a DataRef, kept alive (and converted to C-contiguous float32/int32) for
+// The arrays behind a DataRef, kept alive (and converted to C-contiguous real/int32) for
 // the call.
 struct DataHolder {
-  std::vector<Array<float>> xs, targets;
+  std::vector<Array<real>> xs, targets;
   std::vector<Array<int32_t>> labels;
-  std::optional<Array<float>> sample_weight;
+  std::optional<Array<real>> sample_weight;
   DataRef ref;
 };
 // x: an array per graph input (a bare array for one); labels/targets: an entry per head

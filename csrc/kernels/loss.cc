@@ -230,8 +230,9 @@ double loss_forward_backward(Matrix<T> dlogits, double* ws, Matrix<const T> logi
   return loss / weight;
 }
 
-double custom_loss_forward_backward(const CustomLoss& fn, Matrix<float> grad, double* ws, Matrix<const float> y_pred,
-                                    Matrix<const float> y_true, const float* sample_weights) {
+template <typename T>
+double custom_loss_forward_backward(const CustomLossOf<T>& fn, Matrix<T> grad, double* ws, Matrix<const T> y_pred,
+                                    Matrix<const T> y_true, const T* sample_weights) {
   if (y_pred.rows == 0) throw ValueError("loss: empty batch");
   fn(y_pred, y_true, ws, grad);
   double loss = 0, weight = 0;  // serial, in row order: thread-count independent
@@ -241,15 +242,15 @@ double custom_loss_forward_backward(const CustomLoss& fn, Matrix<float> grad, do
     weight += w;
   }
   if (weight == 0) {  // every sample weighted out
-    if (grad.data) std::fill(grad.data, grad.data + grad.size(), 0.0f);
+    if (grad.data) std::fill(grad.data, grad.data + grad.size(), T(0));
     return 0.0;
   }
   if (grad.data) {
     parallel_range(grad.rows, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(grad.cols, 1)),
                    [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) {
-        const float s = float((sample_weights ? double(sample_weights[i]) : 1.0) / weight);
-        float* gi = grad.row(i);
+        const T s = T((sample_weights ? double(sample_weights[i]) : 1.0) / weight);
+        T* gi = grad.row(i);
         for (int64_t c = 0; c < grad.cols; ++c) gi[c] *= s;
       }
     });
@@ -263,12 +264,15 @@ double loss_weight_total(const double* ws, int64_t rows) {
   return weight;
 }
 
-double custom_loss_weight_total(const float* sample_weights, int64_t rows) {
+template <typename T>
+double custom_loss_weight_total(const T* sample_weights, int64_t rows) {
   if (!sample_weights) return double(rows);
   double weight = 0;
   for (int64_t i = 0; i < rows; ++i) weight += double(sample_weights[i]);
   return weight;
 }
+template double custom_loss_weight_total<float>(const float*, int64_t);
+template double custom_loss_weight_total<double>(const double*, int64_t);
 
 template double loss_forward_backward<float>(Matrix<float>, double*, Matrix<const float>,
                                              const int32_t*, Matrix<const float>,
@@ -276,5 +280,9 @@ template double loss_forward_backward<float>(Matrix<float>, double*, Matrix<cons
 template double loss_forward_backward<double>(Matrix<double>, double*, Matrix<const double>,
                                               const int32_t*, Matrix<const double>,
                                               const LossArgs<double>&);
+template double custom_loss_forward_backward<float>(const CustomLossOf<float>&, Matrix<float>, double*,
+                                                    Matrix<const float>, Matrix<const float>, const float*);
+template double custom_loss_forward_backward<double>(const CustomLossOf<double>&, Matrix<double>, double*,
+                                                     Matrix<const double>, Matrix<const double>, const double*);
 
 }  // namespace pydl

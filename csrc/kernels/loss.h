@@ -61,17 +61,20 @@ double loss_weight_total(const double* workspace, int64_t rows);
 // A loss defined outside the core (a Python object, through the bindings): writes each
 // sample's loss to per_sample[0..rows) and, when grad.data is non-null, d loss_i / d y_pred
 // into grad (row i for sample i). Runs on the calling thread; what it throws propagates.
-using CustomLoss = std::function<void(Matrix<const float> y_pred, Matrix<const float> y_true, double* per_sample,
-                                      Matrix<float> grad)>;
+template <typename T>
+using CustomLossOf = std::function<void(Matrix<const T> y_pred, Matrix<const T> y_true, double* per_sample,
+                                        Matrix<T> grad)>;
+using CustomLoss = CustomLossOf<float>;
 
 // A custom loss reduced as the built-in ones are: sum_i w_i l_i / sum_i w_i with sample weights
 // (all zero: loss 0, zero gradient), the plain mean without; the gradient scaled to match.
 // `workspace` holds rows doubles.
-double custom_loss_forward_backward(const CustomLoss& fn, Matrix<float> grad, double* workspace,
-                                    Matrix<const float> y_pred, Matrix<const float> y_true,
-                                    const float* sample_weights);
+template <typename T>
+double custom_loss_forward_backward(const CustomLossOf<T>& fn, Matrix<T> grad, double* workspace,
+                                    Matrix<const T> y_pred, Matrix<const T> y_true, const T* sample_weights);
 
 // custom_loss_forward_backward's denominator: the sum of the sample weights, or rows.
-double custom_loss_weight_total(const float* sample_weights, int64_t rows);
+template <typename T>
+double custom_loss_weight_total(const T* sample_weights, int64_t rows);
 
 }  // namespace pydl

@@ -22,13 +22,13 @@ class ActivationLayer : public Layer {
     index_ = index;
     return output_;
   }
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
-    activation_forward<float>(rows_of_last_axis(y), rows_of_last_axis(x), act_);
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo&) override {
+    activation_forward<real>(rows_of_last_axis(y), rows_of_last_axis(x), act_);
   }
-  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x,
-                Matrix<const float> y) override {
+  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x,
+                Matrix<const real> y) override {
     if (!dx.data) return;
-    activation_backward<float>(rows_of_last_axis(dx), rows_of_last_axis(Matrix<const float>(dy)),
+    activation_backward<real>(rows_of_last_axis(dx), rows_of_last_axis(Matrix<const real>(dy)),
                                rows_of_last_axis(x), rows_of_last_axis(y), act_);
   }
 

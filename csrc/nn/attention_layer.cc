@@ -55,8 +55,8 @@ class MultiHeadAttentionLayer : public Layer {
   Shape build(const Shape&, int) override {
     throw ValueError(label() + ": expected query and value tensors (mha(query, value))");
   }
-  void forward(Matrix<float>, Matrix<const float>, const StepInfo&) override {}
-  void backward(Matrix<float>, Matrix<float>, Matrix<const float>, Matrix<const float>) override {}
+  void forward(Matrix<real>, Matrix<const real>, const StepInfo&) override {}
+  void backward(Matrix<real>, Matrix<real>, Matrix<const real>, Matrix<const real>) override {}
 
   Shape build_merge(const std::vector<Shape>& in, int index) override {
     index_ = index;
@@ -120,11 +120,11 @@ class MultiHeadAttentionLayer : public Layer {
     if (has_mask_) attn_mask_.resize(n * tq_ * tk_);
   }
 
-  void forward_merge(Matrix<float> y, const std::vector<Matrix<const float>>& xs, const StepInfo& s) override {
+  void forward_merge(Matrix<real> y, const std::vector<Matrix<const real>>& xs, const StepInfo& s) override {
     const int64_t n = y.rows;
-    project(Matrix<float>(q_.data(), n * tq_, hk_), xs[0], tq_, dq_, 0);
-    project(Matrix<float>(k_.data(), n * tk_, hk_), xs[key_input()], tk_, dk_in_, 1);
-    project(Matrix<float>(v_.data(), n * tk_, hv_), xs[1], tk_, dv_in_, 2);
+    project(Matrix<real>(q_.data(), n * tq_, hk_), xs[0], tq_, dq_, 0);
+    project(Matrix<real>(k_.data(), n * tk_, hk_), xs[key_input()], tk_, dk_in_, 1);
+    project(Matrix<real>(v_.data(), n * tk_, hv_), xs[1], tk_, dv_in_, 2);
     masks_ = AttentionMasks{};
     masks_.query = merge_masks_[0];
     const uint8_t* vm = merge_masks_[1];
@@ -136,7 +136,7 @@ class MultiHeadAttentionLayer : public Layer {
       masks_.key = vm ? vm : km;
     }
     if (has_mask_) {
-      const float* m = xs[mask_input()].data;
+      const real* m = xs[mask_input()].data;
       uint8_t* out = attn_mask_.data();
       for (int64_t i = 0; i < n * tq_ * tk_; ++i) out[i] = m[i] > 0.5f;
       masks_.attn = out;
@@ -151,21 +151,21 @@ class MultiHeadAttentionLayer : public Layer {
     args_.causal = causal_;
     args_.dropout = s.training ? dropout_ : 0.0;
     args_.rng = CounterRng(s.seed ^ mix64(s.step), 0xa77e0000ULL + uint64_t(index_));
-    attention_forward<float>(o_.data(), lse_.data(), q_.data(), k_.data(), v_.data(), masks_, args_);
-    gemm<float>(Matrix<float>(y.data, n * tq_, d_out_), Matrix<const float>(o_.data(), n * tq_, hv_), false,
-                Matrix<const float>(param(kernel_of(3)), hv_, d_out_), false, 1.0f, 0.0f,
+    attention_forward<real>(o_.data(), lse_.data(), q_.data(), k_.data(), v_.data(), masks_, args_);
+    gemm<real>(Matrix<real>(y.data, n * tq_, d_out_), Matrix<const real>(o_.data(), n * tq_, hv_), false,
+                Matrix<const real>(param(kernel_of(3)), hv_, d_out_), false, 1.0f, 0.0f,
                 use_bias_ ? param(bias_of(3)) : nullptr);
   }
 
-  void backward_merge(const std::vector<Matrix<float>>& dxs, Matrix<float> dy, const std::vector<Matrix<const float>>& xs,
-                      Matrix<const float>) override {
+  void backward_merge(const std::vector<Matrix<real>>& dxs, Matrix<real> dy, const std::vector<Matrix<const real>>& xs,
+                      Matrix<const real>) override {
     const int64_t n = dy.rows;
-    Matrix<const float> dyr(dy.data, n * tq_, d_out_), o(o_.data(), n * tq_, hv_);
-    gemm<float>(Matrix<float>(grad(kernel_of(3)), hv_, d_out_), o, true, dyr, false, 1.0f, 1.0f);
-    if (use_bias_) bias_backward<float>(grad(bias_of(3)), dyr);
-    gemm<float>(Matrix<float>(do_.data(), n * tq_, hv_), dyr, false, Matrix<const float>(param(kernel_of(3)), hv_, d_out_),
+    Matrix<const real> dyr(dy.data, n * tq_, d_out_), o(o_.data(), n * tq_, hv_);
+    gemm<real>(Matrix<real>(grad(kernel_of(3)), hv_, d_out_), o, true, dyr, false, 1.0f, 1.0f);
+    if (use_bias_) bias_backward<real>(grad(bias_of(3)), dyr);
+    gemm<real>(Matrix<real>(do_.data(), n * tq_, hv_), dyr, false, Matrix<const real>(param(kernel_of(3)), hv_, d_out_),
                 true);
-    attention_backward<float>(dq_buf_.data(), dk_buf_.data(), dv_buf_.data(), do_.data(), q_.data(), k_.data(),
+    attention_backward<real>(dq_buf_.data(), dk_buf_.data(), dv_buf_.data(), do_.data(), q_.data(), k_.data(),
                               v_.data(), o_.data(), lse_.data(), masks_, args_);
     project_back(dxs[0], xs[0], dq_buf_.data(), tq_, dq_, 0, false);
     // Without a key tensor, value feeds both projections: its gradient is the sum.
@@ -183,21 +183,21 @@ class MultiHeadAttentionLayer : public Layer {
   size_t bias_of(int w) const { return size_t(2 * w + 1); }
   int64_t width(int w) const { return w == 2 ? hv_ : hk_; }
 
-  void project(Matrix<float> out, Matrix<const float> x, int64_t steps, int64_t features, int w) {
-    gemm<float>(out, Matrix<const float>(x.data, x.rows * steps, features), false,
-                Matrix<const float>(param(kernel_of(w)), features, width(w)), false, 1.0f, 0.0f,
+  void project(Matrix<real> out, Matrix<const real> x, int64_t steps, int64_t features, int w) {
+    gemm<real>(out, Matrix<const real>(x.data, x.rows * steps, features), false,
+                Matrix<const real>(param(kernel_of(w)), features, width(w)), false, 1.0f, 0.0f,
                 use_bias_ ? param(bias_of(w)) : nullptr);
   }
   // dW += x^T dz, db += colsum(dz), dx (=, or += when accumulate) dz W^T.
-  void project_back(Matrix<float> dx, Matrix<const float> x, const float* dz_data, int64_t steps, int64_t features,
+  void project_back(Matrix<real> dx, Matrix<const real> x, const real* dz_data, int64_t steps, int64_t features,
                     int w, bool accumulate) {
     const int64_t rows = x.rows * steps;
-    Matrix<const float> dz(dz_data, rows, width(w)), xr(x.data, rows, features);
-    gemm<float>(Matrix<float>(grad(kernel_of(w)), features, width(w)), xr, true, dz, false, 1.0f, 1.0f);
-    if (use_bias_) bias_backward<float>(grad(bias_of(w)), dz);
+    Matrix<const real> dz(dz_data, rows, width(w)), xr(x.data, rows, features);
+    gemm<real>(Matrix<real>(grad(kernel_of(w)), features, width(w)), xr, true, dz, false, 1.0f, 1.0f);
+    if (use_bias_) bias_backward<real>(grad(bias_of(w)), dz);
     if (dx.data)
-      gemm<float>(Matrix<float>(dx.data, rows, features), dz, false,
-                  Matrix<const float>(param(kernel_of(w)), features, width(w)), true, 1.0f, accumulate ? 1.0f : 0.0f);
+      gemm<real>(Matrix<real>(dx.data, rows, features), dz, false,
+                  Matrix<const real>(param(kernel_of(w)), features, width(w)), true, 1.0f, accumulate ? 1.0f : 0.0f);
   }
 
   int64_t heads_, key_dim_, value_dim_;
@@ -207,7 +207,7 @@ class MultiHeadAttentionLayer : public Layer {
   bool causal_, has_key_, has_mask_;
   int64_t tq_ = 0, tk_ = 0, dq_ = 0, dk_in_ = 0, dv_in_ = 0, hk_ = 0, hv_ = 0, d_out_ = 0;
   Shape out_shape_;
-  Buffer<float> q_, k_, v_, o_, lse_, do_, dq_buf_, dk_buf_, dv_buf_;
+  Buffer<real> q_, k_, v_, o_, lse_, do_, dq_buf_, dk_buf_, dv_buf_;
   Buffer<uint8_t> key_mask_, attn_mask_;
   AttentionMasks masks_;  // forward's, reused by backward
   AttentionArgs args_;

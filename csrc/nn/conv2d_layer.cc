@@ -47,17 +47,17 @@ class Conv2DLayer : public Layer {
     if (activation_needs_input(act_)) z_.resize(max_batch * shape_size(output_));
   }
 
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) override {
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) override {
     Conv2dArgs a = args_;
     a.n = x.rows;
-    float* z = s.training && activation_needs_input(act_) ? z_.data() : nullptr;
-    conv2d_forward<float>(y.data, z, x.data, param(0), use_bias_ ? param(1) : nullptr, act_, a, cols_.data());
+    real* z = s.backward && activation_needs_input(act_) ? z_.data() : nullptr;
+    conv2d_forward<real>(y.data, z, x.data, param(0), use_bias_ ? param(1) : nullptr, act_, a, cols_.data());
   }
 
-  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float> y) override {
+  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real> y) override {
     Conv2dArgs a = args_;
     a.n = x.rows;
-    conv2d_backward<float>(dx.data, grad(0), use_bias_ ? grad(1) : nullptr, dy.data, x.data, y.data,
+    conv2d_backward<real>(dx.data, grad(0), use_bias_ ? grad(1) : nullptr, dy.data, x.data, y.data,
                            activation_needs_input(act_) ? z_.data() : nullptr, param(0), act_, a, cols_.data(),
                            reduce_.data());
   }
@@ -69,7 +69,7 @@ class Conv2DLayer : public Layer {
   bool use_bias_;
   WeightOptions kernel_, bias_;
   Conv2dArgs args_;
-  Buffer<float> cols_, z_;
+  Buffer<real> cols_, z_;
   Buffer<double> reduce_;
 };
 

@@ -41,28 +41,28 @@ class DenseLayer : public Layer {
     if (activation_needs_input(act_)) z_.resize(max_batch * units_);
   }
 
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) override {
-    Matrix<float> z;
-    if (s.training && activation_needs_input(act_)) z = Matrix<float>(z_.data(), x.rows, units_);
-    dense_forward<float>(y, z, x, kernel(), bias(), act_);
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) override {
+    Matrix<real> z;
+    if (s.backward && activation_needs_input(act_)) z = Matrix<real>(z_.data(), x.rows, units_);
+    dense_forward<real>(y, z, x, kernel(), bias(), act_);
   }
 
-  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x,
-                Matrix<const float> y) override {
-    Matrix<const float> z(activation_needs_input(act_) ? z_.data() : nullptr, x.rows, units_);
-    Matrix<float> dw(grad(0), input_[0], units_);
-    dense_backward<float>(dx, dw, use_bias_ ? grad(1) : nullptr, dy, x, y, z, kernel(), act_);
+  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x,
+                Matrix<const real> y) override {
+    Matrix<const real> z(activation_needs_input(act_) ? z_.data() : nullptr, x.rows, units_);
+    Matrix<real> dw(grad(0), input_[0], units_);
+    dense_backward<real>(dx, dw, use_bias_ ? grad(1) : nullptr, dy, x, y, z, kernel(), act_);
   }
 
  private:
-  Matrix<const float> kernel() const { return Matrix<const float>(param(0), input_[0], units_); }
-  const float* bias() const { return use_bias_ ? param(1) : nullptr; }
+  Matrix<const real> kernel() const { return Matrix<const real>(param(0), input_[0], units_); }
+  const real* bias() const { return use_bias_ ? param(1) : nullptr; }
 
   int64_t units_;
   Activation act_;
   bool use_bias_;
   WeightOptions kernel_, bias_;
-  Buffer<float> z_;  // pre-activations, kept only when the activation's gradient needs them
+  Buffer<real> z_;  // pre-activations, kept only when the activation's gradient needs them
 };
 
 PYDL_REGISTER_LAYER("dense", "Dense", construct<DenseLayer>);

@@ -27,23 +27,23 @@ class DropoutLayer : public Layer {
   }
   void plan(int64_t max_batch) override { mask_.resize(max_batch * shape_size(input_)); }
 
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) override {
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) override {
     training_ = s.training && rate_ > 0.0;
     if (!training_) {
       std::copy(x.data, x.data + x.size(), y.data);
       return;
     }
     CounterRng rng(s.seed, 0x5eed0000ULL + uint64_t(index_));
-    dropout_forward<float>(y, mask_.data(), x, rate_, rng, (s.step << 32) + uint64_t(s.row_offset * x.cols));
+    dropout_forward<real>(y, mask_.data(), x, rate_, rng, (s.step << 32) + uint64_t(s.row_offset * x.cols));
   }
 
-  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float>, Matrix<const float>) override {
+  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real>, Matrix<const real>) override {
     if (!dx.data) return;
     if (!training_) {
       std::copy(dy.data, dy.data + dy.size(), dx.data);
       return;
     }
-    dropout_backward<float>(dx, dy, mask_.data(), rate_);
+    dropout_backward<real>(dx, dy, mask_.data(), rate_);
   }
 
  private:

@@ -47,19 +47,19 @@ class EmbeddingLayer : public Layer {
   }
   const uint8_t* output_mask() const override { return mask_zero_ ? mask_out_.data() : nullptr; }
 
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo&) override {
     const int64_t count = x.size();
-    const int64_t bad = embedding_ids<float>(ids_.data(), mask_zero_ ? mask_out_.data() : nullptr, x.data, count,
+    const int64_t bad = embedding_ids<real>(ids_.data(), mask_zero_ ? mask_out_.data() : nullptr, x.data, count,
                                              input_dim_);
     if (bad >= 0)
       throw ValueError(label() + ": id " + std::to_string(x.data[bad]) + " at flat position " + std::to_string(bad) +
                        " is not an integer in [0, " + std::to_string(input_dim_) + ")");
-    embedding_forward<float>(y.data, ids_.data(), param(0), count, output_dim_);
+    embedding_forward<real>(y.data, ids_.data(), param(0), count, output_dim_);
     rows_ = count;
   }
 
-  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float>, Matrix<const float>) override {
-    embedding_backward<float>(grad(0), dy.data, ids_.data(), rows_, output_dim_);  // only the used rows
+  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real>, Matrix<const real>) override {
+    embedding_backward<real>(grad(0), dy.data, ids_.data(), rows_, output_dim_);  // only the used rows
     if (dx.data) std::fill(dx.data, dx.data + dx.size(), 0.0f);  // ids have no gradient
   }
 

@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "core/real.h"
+
 namespace pydl {
 
 // Another rank failed, or no rank answered within the timeout: becomes pydl.distributed.DistributedError.
@@ -64,12 +66,12 @@ class GradientReducer {
   // Sums data[0..n) over ranks in place (every rank gets the same result).
   virtual void sum(double* data, int64_t n) = 0;
   // Copies root's data[0..n) to every rank.
-  virtual void broadcast(float* data, int64_t n, int root) = 0;
+  virtual void broadcast(real* data, int64_t n, int root) = 0;
   // A step's gradient all-reduce over grad[0..n): see the file comment. finish_gradients
   // returns a buffer of n floats holding the sum over ranks (valid until the next begin).
-  virtual void begin_gradients(float* grad, int64_t n) = 0;
+  virtual void begin_gradients(real* grad, int64_t n) = 0;
   virtual void gradients_ready(int64_t offset, int64_t size) = 0;
-  virtual float* finish_gradients() = 0;
+  virtual real* finish_gradients() = 0;
   // Tells the other ranks that this one failed with `message` (they throw DistributedError
   // at their next wait); does not wait for them.
   virtual void report_failure(const std::string& message) = 0;

@@ -69,7 +69,7 @@ Graph::Graph(std::vector<Shape> input_shapes, const std::vector<LayerConfig>& la
     if (layer_size > largest_size) largest_size = layer_size, largest = l.label();
   }
   // Parameters, gradients and the moving statistics must fit before anything is allocated.
-  const double bytes = (2.0 * double(num_params_) + double(num_state_)) * sizeof(float);
+  const double bytes = (2.0 * double(num_params_) + double(num_state_)) * sizeof(real);
   if (physical_memory_bytes() && bytes > double(physical_memory_bytes()))
     check_fits_in_memory(uint64_t(bytes), "the model's " + std::to_string(num_params_ + num_state_) +
                                               " weights (largest layer: " + largest + " with " +
@@ -323,7 +323,7 @@ void Graph::set_layer_frozen(size_t i, bool frozen) {
     if (nodes_[k].layer == int(i)) node_layers_[k]->set_frozen(frozen);
 }
 
-void Graph::bind_layers(float* params, float* grads, float* state) {
+void Graph::bind_layers(real* params, real* grads, real* state) {
   for (size_t k = 0; k < nodes_.size(); ++k) {
     std::vector<ParamView> views;
     for (int p : layer_params_[nodes_[k].layer]) {
@@ -357,7 +357,7 @@ Graph::Lease::~Lease() {
 void Graph::init_params(uint64_t seed) {
   for (size_t p = 0; p < params_.size(); ++p) {
     const ParamEntry& e = params_[p];
-    float* w = (e.spec.trainable ? param_buf_.data() : state_buf_.data()) + e.offset;
+    real* w = (e.spec.trainable ? param_buf_.data() : state_buf_.data()) + e.offset;
     fill_init(w, e.size, e.spec, CounterRng(seed, 0x1a1700ULL + p));
   }
 }
@@ -396,13 +396,13 @@ int64_t Graph::activation_floats_per_sample() const {
   return n;
 }
 
-Matrix<const float> Graph::forward(Matrix<const float> x, const StepInfo& s) {
+Matrix<const real> Graph::forward(Matrix<const real> x, const StepInfo& s) {
   single_input_[0] = x;
   forward(single_input_, s);
   return output(0);
 }
 
-void Graph::forward(const std::vector<Matrix<const float>>& xs, const StepInfo& s) {
+void Graph::forward(const std::vector<Matrix<const real>>& xs, const StepInfo& s) {
   const size_t n_in = num_inputs();
   if (xs.size() != n_in)
     throw ValueError("expected " + std::to_string(n_in) + " input arrays, got " + std::to_string(xs.size()));
@@ -424,8 +424,8 @@ void Graph::forward(const std::vector<Matrix<const float>>& xs, const StepInfo& 
       if (l.output_aliases_input()) {
         act_[t] = act_[in];  // never written through: views are read-only
       } else {
-        float* out = out_buffer(t);
-        l.forward(Matrix<float>(out, rows, sizes_[t]), Matrix<const float>(act_[in], rows, sizes_[in]), s);
+        real* out = out_buffer(t);
+        l.forward(Matrix<real>(out, rows, sizes_[t]), Matrix<const real>(act_[in], rows, sizes_[in]), s);
         act_[t] = out;
       }
       mask_[t] = l.output_mask() ? l.output_mask() : (l.passes_mask() ? mask_[in] : nullptr);
@@ -436,12 +436,12 @@ void Graph::forward(const std::vector<Matrix<const float>>& xs, const StepInfo& 
     masks.clear();
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const int in = node.inputs[i];
-      xs_k[i] = Matrix<const float>(act_[in], rows, sizes_[in]);
+      xs_k[i] = Matrix<const real>(act_[in], rows, sizes_[in]);
       l.set_merge_mask(i, mask_[in]);
       if (mask_[in] && std::find(masks.begin(), masks.end(), mask_[in]) == masks.end()) masks.push_back(mask_[in]);
     }
-    float* out = out_buffer(t);
-    l.forward_merge(Matrix<float>(out, rows, sizes_[t]), xs_k, s);
+    real* out = out_buffer(t);
+    l.forward_merge(Matrix<real>(out, rows, sizes_[t]), xs_k, s);
     act_[t] = out;
     // A merged step is valid where every masked input is valid (unless the layer says whose
     // mask its output carries).
@@ -462,24 +462,24 @@ void Graph::forward(const std::vector<Matrix<const float>>& xs, const StepInfo& 
   }
 }
 
-Matrix<const float> Graph::output(size_t j) const {
-  return Matrix<const float>(act_[outputs_[j]], rows_, sizes_[outputs_[j]]);
+Matrix<const real> Graph::output(size_t j) const {
+  return Matrix<const real>(act_[outputs_[j]], rows_, sizes_[outputs_[j]]);
 }
 
-Matrix<float> Graph::output_grad(size_t j) {
-  return Matrix<float>(grad_buffer(root_[outputs_[j]]), rows_, sizes_[outputs_[j]]);
+Matrix<real> Graph::output_grad(size_t j) {
+  return Matrix<real>(grad_buffer(root_[outputs_[j]]), rows_, sizes_[outputs_[j]]);
 }
 
-Matrix<const float> Graph::output_logits(size_t j) const {
+Matrix<const real> Graph::output_logits(size_t j) const {
   const int t = output_logits_.at(j);
   if (t < 0) throw ValueError("output " + std::to_string(j) + " is not made by a sigmoid/softmax Activation");
-  return Matrix<const float>(act_[t], rows_, sizes_[t]);
+  return Matrix<const real>(act_[t], rows_, sizes_[t]);
 }
 
-Matrix<float> Graph::output_logits_grad(size_t j) {
+Matrix<real> Graph::output_logits_grad(size_t j) {
   const int t = output_logits_.at(j);
   if (t < 0) throw ValueError("output " + std::to_string(j) + " is not made by a sigmoid/softmax Activation");
-  return Matrix<float>(grad_buffer(root_[t]), rows_, sizes_[t]);
+  return Matrix<real>(grad_buffer(root_[t]), rows_, sizes_[t]);
 }
 
 void Graph::backward(const std::vector<uint8_t>* seed_at_logits, const std::function<void(size_t)>* node_done) {
@@ -503,29 +503,29 @@ void Graph::backward(const std::vector<uint8_t>* seed_at_logits, const std::func
       if (node_done) (*node_done)(k);
       continue;
     }
-    Matrix<float> dy(grad_buffer(root_[t]), rows, sizes_[t]);
-    Matrix<const float> y(act_[t], rows, sizes_[t]);
+    Matrix<real> dy(grad_buffer(root_[t]), rows, sizes_[t]);
+    Matrix<const real> y(act_[t], rows, sizes_[t]);
     // Where each input's gradient goes: straight into the tensor's sum when this is the first
     // contribution, else into a scratch region that is added afterwards.
     auto& dxs = node_dxs_[k];
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const int in = node.inputs[i], r = root_[in];
-      float* target = nullptr;
+      real* target = nullptr;
       if (needs_grad_[in]) {
         bool earlier_slot = false;  // this node already writes r directly through a lower slot
         for (size_t q = 0; q < i; ++q) earlier_slot = earlier_slot || (root_[node.inputs[q]] == r && needs_grad_[node.inputs[q]]);
         target = grad_written_[r] || earlier_slot ? grad_scratch_.data() + int64_t(i) * scratch_slot_
                                                   : grad_buffer(r);
       }
-      dxs[i] = Matrix<float>(target, rows, sizes_[in]);
+      dxs[i] = Matrix<real>(target, rows, sizes_[in]);
     }
     if (l.arity() == Layer::kMerge) {
       auto& xs_k = node_xs_[k];
-      for (size_t i = 0; i < node.inputs.size(); ++i) xs_k[i] = Matrix<const float>(act_[node.inputs[i]], rows, sizes_[node.inputs[i]]);
+      for (size_t i = 0; i < node.inputs.size(); ++i) xs_k[i] = Matrix<const real>(act_[node.inputs[i]], rows, sizes_[node.inputs[i]]);
       l.backward_merge(dxs, dy, xs_k, y);
     } else {
       const int in = node.inputs[0];
-      l.backward(dxs[0], dy, Matrix<const float>(act_[in], rows, sizes_[in]), y);
+      l.backward(dxs[0], dy, Matrix<const real>(act_[in], rows, sizes_[in]), y);
     }
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const int r = root_[node.inputs[i]];
@@ -534,8 +534,8 @@ void Graph::backward(const std::vector<uint8_t>* seed_at_logits, const std::func
         grad_written_[r] = true;
         continue;
       }
-      float* sum = grad_buffer(r);
-      const float* part = dxs[i].data;
+      real* sum = grad_buffer(r);
+      const real* part = dxs[i].data;
       parallel_range(dxs[i].size(), 1 << 16, [&](int64_t lo, int64_t hi) {
         for (int64_t e = lo; e < hi; ++e) sum[e] += part[e];
       });

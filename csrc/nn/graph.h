@@ -100,10 +100,10 @@ class Graph {
   // layer.trainable = False / True for layer i (every call of it; replicas are inference-only).
   void set_layer_frozen(size_t i, bool frozen);
   int64_t num_params() const { return num_params_; }
-  float* param_data() { return param_buf_.data(); }
-  float* grad_data() { return grad_buf_.data(); }
+  real* param_data() { return param_buf_.data(); }
+  real* grad_data() { return grad_buf_.data(); }
   int64_t num_state() const { return num_state_; }
-  float* state_data() { return state_buf_.data(); }
+  real* state_data() { return state_buf_.data(); }
 
   // Each weight from its ParamSpec initializer (nn/initializers.h), from counter-based draws
   // keyed by seed and the weight's index.
@@ -119,12 +119,12 @@ class Graph {
   int64_t inference_floats_per_sample() const;
 
   // Runs every node over the inputs (one matrix per graph input, equal rows <= planned).
-  void forward(const std::vector<Matrix<const float>>& xs, const StepInfo& s);
+  void forward(const std::vector<Matrix<const real>>& xs, const StepInfo& s);
   // Single-input graphs: forward(x) and output 0.
-  Matrix<const float> forward(Matrix<const float> x, const StepInfo& s);
-  Matrix<const float> output(size_t j = 0) const;
+  Matrix<const real> forward(Matrix<const real> x, const StepInfo& s);
+  Matrix<const real> output(size_t j = 0) const;
   // Where the loss writes d loss / d output j for the last forward's rows (overwritten).
-  Matrix<float> output_grad(size_t j = 0);
+  Matrix<real> output_grad(size_t j = 0);
   // Back-propagates the output gradients; parameter gradients accumulate into grad_data().
   // Where seed_at_logits[j] is set, output j's loss wrote output_logits_grad(j) instead of
   // output_grad(j), and the final activation node's backward is skipped.
@@ -139,8 +139,8 @@ class Graph {
   // tensor as logits (output_logits) and write its gradient there (output_logits_grad, then
   // backward(seed_at_logits)). "" otherwise. Replicas keep the logits alive for evaluate.
   const std::string& output_activation(size_t j) const { return output_activation_.at(j); }
-  Matrix<const float> output_logits(size_t j) const;
-  Matrix<float> output_logits_grad(size_t j);
+  Matrix<const real> output_logits(size_t j) const;
+  Matrix<real> output_logits_grad(size_t j);
   void zero_grads() { grad_buf_.zero(); }
 
  private:
@@ -153,9 +153,9 @@ class Graph {
   void plan_activation_slots();
   // Each activation gradient gets a slot of grad_slot_bufs_ by liveness in backward's order.
   void plan_gradient_slots();
-  float* out_buffer(size_t t) { return slot_bufs_[slot_of_[t]].data(); }
-  float* grad_buffer(int root) { return grad_slot_bufs_[grad_slot_of_[root]].data(); }
-  void bind_layers(float* params, float* grads, float* state);
+  real* out_buffer(size_t t) { return slot_bufs_[slot_of_[t]].data(); }
+  real* grad_buffer(int root) { return grad_slot_bufs_[grad_slot_of_[root]].data(); }
+  void bind_layers(real* params, real* grads, real* state);
   // The tensor whose buffers tensor t shares (t itself unless an aliasing node made it).
   int root(int t) const { return root_[t]; }
 
@@ -176,28 +176,28 @@ class Graph {
   std::vector<ParamEntry> params_;
   int64_t num_params_ = 0;
   int64_t num_state_ = 0;
-  Buffer<float> param_buf_, grad_buf_, state_buf_;
+  Buffer<real> param_buf_, grad_buf_, state_buf_;
 
   int64_t planned_ = 0;
   int64_t rows_ = 0;  // of the last forward
   bool inference_only_ = false;                      // a replica: forward only, no gradients
   std::vector<int> slot_of_;                         // the activation slot of each root tensor
   std::vector<int64_t> slot_sizes_;                  // floats per sample of each slot
-  std::vector<Buffer<float>> slot_bufs_;
+  std::vector<Buffer<real>> slot_bufs_;
   std::vector<int> grad_slot_of_;                    // training: the gradient slot of each root tensor
   std::vector<int64_t> grad_slot_sizes_;
-  std::vector<Buffer<float>> grad_slot_bufs_;
-  Buffer<float> grad_scratch_;                       // a later consumer's dx, added into the sum
+  std::vector<Buffer<real>> grad_slot_bufs_;
+  Buffer<real> grad_scratch_;                       // a later consumer's dx, added into the sum
   int64_t scratch_slot_ = 0;                         // floats per input slot of grad_scratch_
-  std::vector<Matrix<const float>> single_input_ = std::vector<Matrix<const float>>(1);
+  std::vector<Matrix<const real>> single_input_ = std::vector<Matrix<const real>>(1);
   std::vector<Buffer<uint8_t>> merged_masks_;         // per node: a merge's AND of its inputs' masks
   int max_arity_ = 1;
-  std::vector<const float*> act_;                    // per tensor, resolved per forward
+  std::vector<const real*> act_;                    // per tensor, resolved per forward
   std::vector<const uint8_t*> mask_;                 // per tensor
   std::vector<bool> grad_written_;                   // per root tensor, during backward
   // Per node, reused every step (no allocation in a step).
-  std::vector<std::vector<Matrix<const float>>> node_xs_;
-  std::vector<std::vector<Matrix<float>>> node_dxs_;
+  std::vector<std::vector<Matrix<const real>>> node_xs_;
+  std::vector<std::vector<Matrix<real>>> node_dxs_;
   std::vector<std::vector<const uint8_t*>> node_masks_;
 
   UseGate gate_;

@@ -41,7 +41,7 @@ double truncated_normal_at(const CounterRng& rng, uint64_t i) {
 }
 
 // Rows (or columns, whichever are fewer) orthonormal: Gram-Schmidt over Gaussian draws.
-void orthogonal_init(float* w, int64_t rows, int64_t cols, const CounterRng& rng) {
+void orthogonal_init(real* w, int64_t rows, int64_t cols, const CounterRng& rng) {
   const bool by_rows = rows <= cols;
   const int64_t count = by_rows ? rows : cols, len = by_rows ? cols : rows;
   std::vector<double> v(count * len);
@@ -60,7 +60,7 @@ void orthogonal_init(float* w, int64_t rows, int64_t cols, const CounterRng& rng
     for (int64_t k = 0; k < len; ++k) va[k] /= norm;
   }
   for (int64_t a = 0; a < count; ++a)
-    for (int64_t k = 0; k < len; ++k) (by_rows ? w[a * cols + k] : w[k * cols + a]) = float(v[a * len + k]);
+    for (int64_t k = 0; k < len; ++k) (by_rows ? w[a * cols + k] : w[k * cols + a]) = real(v[a * len + k]);
 }
 
 // Keras' compute_fans.
@@ -84,7 +84,7 @@ Init parse_init(const std::string& name, const std::string& owner) {
   throw ValueError(owner + ": unknown initializer '" + name + "' (expected one of " + known + ")");
 }
 
-void fill_init(float* w, int64_t size, const ParamSpec& spec, const CounterRng& rng) {
+void fill_init(real* w, int64_t size, const ParamSpec& spec, const CounterRng& rng) {
   // Keras' VarianceScaling family: (scale, fan_avg?, uniform?).
   struct Scaling { double scale; bool fan_avg, uniform; };
   Scaling vs{0.0, false, true};
@@ -96,10 +96,10 @@ void fill_init(float* w, int64_t size, const ParamSpec& spec, const CounterRng& 
       for (int64_t i = 0; i < size; ++i) w[i] = 1.0f;
       break;
     case Init::RandomUniform:
-      for (int64_t i = 0; i < size; ++i) w[i] = float((2.0 * rng.uniform_double(uint64_t(i)) - 1.0) * 0.05);
+      for (int64_t i = 0; i < size; ++i) w[i] = real((2.0 * rng.uniform_double(uint64_t(i)) - 1.0) * 0.05);
       break;
     case Init::RandomNormal:
-      for (int64_t i = 0; i < size; ++i) w[i] = float(0.05 * normal_at(rng, uint64_t(i)));
+      for (int64_t i = 0; i < size; ++i) w[i] = real(0.05 * normal_at(rng, uint64_t(i)));
       break;
     case Init::Orthogonal: {
       const int64_t cols = spec.shape.back();
@@ -118,10 +118,10 @@ void fill_init(float* w, int64_t size, const ParamSpec& spec, const CounterRng& 
     const double n = vs.fan_avg ? 0.5 * (fan_in + fan_out) : fan_in;
     if (vs.uniform) {
       const double limit = std::sqrt(3.0 * vs.scale / n);
-      for (int64_t i = 0; i < size; ++i) w[i] = float((2.0 * rng.uniform_double(uint64_t(i)) - 1.0) * limit);
+      for (int64_t i = 0; i < size; ++i) w[i] = real((2.0 * rng.uniform_double(uint64_t(i)) - 1.0) * limit);
     } else {
       const double stddev = std::sqrt(vs.scale / n) / kTruncatedStd;
-      for (int64_t i = 0; i < size; ++i) w[i] = float(stddev * truncated_normal_at(rng, uint64_t(i)));
+      for (int64_t i = 0; i < size; ++i) w[i] = real(stddev * truncated_normal_at(rng, uint64_t(i)));
     }
   }
   if (spec.forget_ones)

@@ -22,6 +22,6 @@ namespace pydl {
 Init parse_init(const std::string& name, const std::string& owner);
 
 // Fills the `size` values of weight `spec` from rng.
-void fill_init(float* w, int64_t size, const ParamSpec& spec, const CounterRng& rng);
+void fill_init(real* w, int64_t size, const ParamSpec& spec, const CounterRng& rng);
 
 }  // namespace pydl

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/real.h"
 #include "core/view.h"
 #include "nn/layer_config.h"
 
@@ -39,14 +40,17 @@ struct ParamSpec {
 
 // Where one ParamSpec's values live, as the graph laid them out.
 struct ParamView {
-  float* value = nullptr;
-  float* grad = nullptr;  // null for non-trainable weights
+  real* value = nullptr;
+  real* grad = nullptr;  // null for non-trainable weights
 };
 
 struct StepInfo {
-  bool training = false;
+  bool training = false;  // dropout drops, BatchNormalization uses batch statistics
   uint64_t seed = 0;  // for dropout masks
   uint64_t step = 0;  // the optimizer step this forward belongs to
+  // A backward pass follows (training, or loss_and_gradients in inference mode too): keep what
+  // it reads beyond x and y (Dense's and Conv2D's GELU pre-activations).
+  bool backward = false;
   // Data-parallel training: the index of this rank's first row in the global batch, so that
   // random masks are those a single process would draw for the same rows.
   int64_t row_offset = 0;
@@ -111,20 +115,20 @@ class Layer {
   }
   virtual int output_mask_input() const { return -1; }
 
-  virtual void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) = 0;
+  virtual void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) = 0;
   // dy may be overwritten; dx.data is null for the first layer (no input gradient needed).
-  virtual void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x,
-                        Matrix<const float> y) = 0;
+  virtual void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x,
+                        Matrix<const real> y) = 0;
   // Merge layers: one x and one dx per input (a dx with null data needs no gradient).
-  virtual void forward_merge(Matrix<float> /*y*/, const std::vector<Matrix<const float>>& /*xs*/,
+  virtual void forward_merge(Matrix<real> /*y*/, const std::vector<Matrix<const real>>& /*xs*/,
                              const StepInfo& /*s*/) {}
-  virtual void backward_merge(const std::vector<Matrix<float>>& /*dxs*/, Matrix<float> /*dy*/,
-                              const std::vector<Matrix<const float>>& /*xs*/, Matrix<const float> /*y*/) {}
+  virtual void backward_merge(const std::vector<Matrix<real>>& /*dxs*/, Matrix<real> /*dy*/,
+                              const std::vector<Matrix<const real>>& /*xs*/, Matrix<const real> /*y*/) {}
 
  protected:
   // The weights of param_specs()[i] and their gradient (see bind).
-  float* param(size_t i) const { return views_[i].value; }
-  float* grad(size_t i) const { return views_[i].grad; }
+  real* param(size_t i) const { return views_[i].value; }
+  real* grad(size_t i) const { return views_[i].grad; }
 
   std::string name_, kind_;
   std::vector<ParamView> views_;

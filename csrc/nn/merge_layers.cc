@@ -16,8 +16,8 @@ class MergeBase : public Layer {
   using Layer::Layer;
   int arity() const override { return kMerge; }
   Shape build(const Shape&, int) override { throw ValueError(label() + ": expected a list of at least 2 inputs"); }
-  void forward(Matrix<float>, Matrix<const float>, const StepInfo&) override {}
-  void backward(Matrix<float>, Matrix<float>, Matrix<const float>, Matrix<const float>) override {}
+  void forward(Matrix<real>, Matrix<const real>, const StepInfo&) override {}
+  void backward(Matrix<real>, Matrix<real>, Matrix<const real>, Matrix<const real>) override {}
 
  protected:
   // Pointer tables for the kernels, sized at build: a step allocates nothing.
@@ -25,14 +25,14 @@ class MergeBase : public Layer {
     xs_.assign(k, nullptr);
     dxs_.assign(k, nullptr);
   }
-  void fill(const std::vector<Matrix<const float>>& xs) {
+  void fill(const std::vector<Matrix<const real>>& xs) {
     for (size_t i = 0; i < xs.size(); ++i) xs_[i] = xs[i].data;
   }
-  void fill(const std::vector<Matrix<float>>& dxs) {
+  void fill(const std::vector<Matrix<real>>& dxs) {
     for (size_t i = 0; i < dxs.size(); ++i) dxs_[i] = dxs[i].data;
   }
-  std::vector<const float*> xs_;
-  std::vector<float*> dxs_;
+  std::vector<const real*> xs_;
+  std::vector<real*> dxs_;
 };
 
 class ElementwiseMerge : public MergeBase {
@@ -55,15 +55,15 @@ class ElementwiseMerge : public MergeBase {
     output_ = in[0];
     return output_;
   }
-  void forward_merge(Matrix<float> y, const std::vector<Matrix<const float>>& xs, const StepInfo&) override {
+  void forward_merge(Matrix<real> y, const std::vector<Matrix<const real>>& xs, const StepInfo&) override {
     fill(xs);
-    merge_forward<float>(op_, y.data, xs_.data(), int(xs.size()), y.size());
+    merge_forward<real>(op_, y.data, xs_.data(), int(xs.size()), y.size());
   }
-  void backward_merge(const std::vector<Matrix<float>>& dxs, Matrix<float> dy, const std::vector<Matrix<const float>>& xs,
-                      Matrix<const float>) override {
+  void backward_merge(const std::vector<Matrix<real>>& dxs, Matrix<real> dy, const std::vector<Matrix<const real>>& xs,
+                      Matrix<const real>) override {
     fill(xs);
     fill(dxs);
-    merge_backward<float>(op_, dxs_.data(), dy.data, xs_.data(), int(xs.size()), dy.size());
+    merge_backward<real>(op_, dxs_.data(), dy.data, xs_.data(), int(xs.size()), dy.size());
   }
 
  private:
@@ -104,14 +104,14 @@ class ConcatenateLayer : public MergeBase {
     output_ = out;
     return output_;
   }
-  void forward_merge(Matrix<float> y, const std::vector<Matrix<const float>>& xs, const StepInfo&) override {
+  void forward_merge(Matrix<real> y, const std::vector<Matrix<const real>>& xs, const StepInfo&) override {
     fill(xs);
-    concat_forward<float>(y.data, xs_.data(), widths_.data(), int(xs.size()), y.rows * outer_, inner_);
+    concat_forward<real>(y.data, xs_.data(), widths_.data(), int(xs.size()), y.rows * outer_, inner_);
   }
-  void backward_merge(const std::vector<Matrix<float>>& dxs, Matrix<float> dy, const std::vector<Matrix<const float>>&,
-                      Matrix<const float>) override {
+  void backward_merge(const std::vector<Matrix<real>>& dxs, Matrix<real> dy, const std::vector<Matrix<const real>>&,
+                      Matrix<const real>) override {
     fill(dxs);
-    concat_backward<float>(dxs_.data(), dy.data, widths_.data(), int(dxs.size()), dy.rows * outer_, inner_);
+    concat_backward<real>(dxs_.data(), dy.data, widths_.data(), int(dxs.size()), dy.rows * outer_, inner_);
   }
 
  private:

@@ -61,7 +61,7 @@ template <typename H>
 class MpiReducer final : public GradientReducer {
  public:
   MpiReducer(void* lib, const MpiHandles& h)
-      : api_(lib), comm_(handle<H>(h.comm)), fail_comm_(handle<H>(h.fail_comm)), float_(handle<H>(h.float_type)),
+      : api_(lib), comm_(handle<H>(h.comm)), fail_comm_(handle<H>(h.fail_comm)), float_(handle<H>(sizeof(real) == sizeof(float) ? h.float_type : h.double_type)),
         double_(handle<H>(h.double_type)), byte_(handle<H>(h.byte_type)), sum_(handle<H>(h.sum_op)),
         status_bytes_(h.status_bytes), timeout_s_(h.timeout_s),
         bucket_floats_(std::min<int64_t>(h.bucket_floats, kMaxCount)) {
@@ -86,7 +86,7 @@ class MpiReducer final : public GradientReducer {
     wait(&req, 1, "a step's loss sums");
   }
 
-  void broadcast(float* data, int64_t n, int root) override {
+  void broadcast(real* data, int64_t n, int root) override {
     for (int64_t off = 0; off < n; off += kMaxCount) {
       H req{};
       check(api_.ibcast(data + off, int(std::min(kMaxCount, n - off)), float_, root, comm_, &req), "MPI_Ibcast");
@@ -94,7 +94,7 @@ class MpiReducer final : public GradientReducer {
     }
   }
 
-  void begin_gradients(float* grad, int64_t n) override {
+  void begin_gradients(real* grad, int64_t n) override {
     if (n != planned_) {
       buckets_.plan(n, bucket_floats_);
       const size_t nb = size_t(buckets_.num_buckets());
@@ -122,7 +122,7 @@ class MpiReducer final : public GradientReducer {
     }
   }
 
-  float* finish_gradients() override {
+  real* finish_gradients() override {
     // Buckets backward never completed (weights no loss reaches) go now, in index order:
     // the same on every rank.
     for (int64_t b = 0; b < buckets_.num_buckets(); ++b)
@@ -202,7 +202,7 @@ class MpiReducer final : public GradientReducer {
   }
 
   Api<H> api_;
-  H comm_, fail_comm_, float_, double_, byte_, sum_;
+  H comm_, fail_comm_, float_, double_, byte_, sum_;  // float_: the MPI type of real
   int status_bytes_;
   double timeout_s_;
   int64_t bucket_floats_;
@@ -210,8 +210,8 @@ class MpiReducer final : public GradientReducer {
   std::vector<double> sum_in_;
   BucketPlan buckets_;
   int64_t planned_ = -1;
-  float* grad_ = nullptr;
-  std::vector<float> reduced_;
+  real* grad_ = nullptr;
+  std::vector<real> reduced_;
   std::vector<H> requests_;
   int64_t n_requests_ = 0;
   std::vector<int64_t> done_;

@@ -48,23 +48,23 @@ class BatchNormLayer : public NormLayer {
     stats_.resize(2 * channels());
     ws_.resize(batchnorm_workspace(max_batch * rows_per_sample(), channels()));
   }
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) override {
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) override {
     const int64_t rows = x.rows * rows_per_sample(), c = channels();
     training_ = s.training && !frozen_;  // frozen: the moving statistics, left as they are
     if (training_)
-      batchnorm_forward_train<float>(y.data, stats_.data(), stats_.data() + c, param(2), param(3), x.data,
+      batchnorm_forward_train<real>(y.data, stats_.data(), stats_.data() + c, param(2), param(3), x.data,
                                      param(0), param(1), rows, c, momentum_, epsilon_, ws_.data());
     else
-      batchnorm_forward_infer<float>(y.data, x.data, param(0), param(1), param(2), param(3), rows, c,
+      batchnorm_forward_infer<real>(y.data, x.data, param(0), param(1), param(2), param(3), rows, c,
                                      epsilon_);
   }
-  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
+  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real>) override {
     const int64_t rows = x.rows * rows_per_sample(), c = channels();
     if (training_)
-      batchnorm_backward_train<float>(dx.data, grad(0), grad(1), dy.data, x.data, param(0), stats_.data(),
+      batchnorm_backward_train<real>(dx.data, grad(0), grad(1), dy.data, x.data, param(0), stats_.data(),
                                       stats_.data() + c, rows, c, ws_.data());
     else
-      batchnorm_backward_infer<float>(dx.data, grad(0), grad(1), dy.data, x.data, param(0), param(2), param(3),
+      batchnorm_backward_infer<real>(dx.data, grad(0), grad(1), dy.data, x.data, param(0), param(2), param(3),
                                       rows, c, epsilon_, ws_.data());
   }
 
@@ -82,14 +82,14 @@ class LayerNormLayer : public NormLayer {
     return {{"gamma", {channels()}, Init::Ones, 0, 0}, {"beta", {channels()}, Init::Zeros, 0, 0}};
   }
   void plan(int64_t max_batch) override { stats_.resize(2 * max_batch * rows_per_sample()); }
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo&) override {
     const int64_t rows = x.rows * rows_per_sample();
-    layernorm_forward<float>(y.data, stats_.data(), stats_.data() + rows, x.data, param(0), param(1),
+    layernorm_forward<real>(y.data, stats_.data(), stats_.data() + rows, x.data, param(0), param(1),
                              rows, channels(), epsilon_);
     rows_ = rows;
   }
-  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
-    layernorm_backward<float>(dx.data, grad(0), grad(1), dy.data, x.data, param(0), stats_.data(),
+  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real>) override {
+    layernorm_backward<real>(dx.data, grad(0), grad(1), dy.data, x.data, param(0), stats_.data(),
                               stats_.data() + rows_, rows_, channels());
   }
 
@@ -115,11 +115,11 @@ class NormalizationLayer : public NormLayer {
     mean.trainable = var.trainable = false;
     return {mean, var};
   }
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
-    normalization_forward<float>(y.data, x.data, param(0), param(1), x.size(), stats_size());
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo&) override {
+    normalization_forward<real>(y.data, x.data, param(0), param(1), x.size(), stats_size());
   }
-  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float>, Matrix<const float>) override {
-    if (dx.data) normalization_backward<float>(dx.data, dy.data, param(1), dy.size(), stats_size());
+  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real>, Matrix<const real>) override {
+    if (dx.data) normalization_backward<real>(dx.data, dy.data, param(1), dy.size(), stats_size());
   }
 
  private:

@@ -33,18 +33,18 @@ class Pool2DLayer : public Layer {
   void plan(int64_t max_batch) override {
     if (max_) argmax_.resize(max_batch * shape_size(output_));
   }
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo&) override {
     Conv2dArgs a = args_;
     a.n = x.rows;
-    if (max_) max_pool2d_forward<float>(y.data, argmax_.data(), x.data, a);
-    else avg_pool2d_forward<float>(y.data, x.data, a);
+    if (max_) max_pool2d_forward<real>(y.data, argmax_.data(), x.data, a);
+    else avg_pool2d_forward<real>(y.data, x.data, a);
   }
-  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
+  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real>) override {
     if (!dx.data) return;
     Conv2dArgs a = args_;
     a.n = x.rows;
-    if (max_) max_pool2d_backward<float>(dx.data, dy.data, argmax_.data(), a);
-    else avg_pool2d_backward<float>(dx.data, dy.data, a);
+    if (max_) max_pool2d_backward<real>(dx.data, dy.data, argmax_.data(), a);
+    else avg_pool2d_backward<real>(dx.data, dy.data, a);
   }
 
  private:
@@ -71,16 +71,16 @@ class GlobalPoolLayer : public Layer {
   void plan(int64_t max_batch) override {
     if (max_) argmax_.resize(max_batch * input_[2]);
   }
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo&) override {
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo&) override {
     const int64_t p = input_[0] * input_[1], c = input_[2];
-    if (max_) global_max_pool_forward<float>(y.data, argmax_.data(), x.data, x.rows, p, c);
-    else global_avg_pool_forward<float>(y.data, x.data, x.rows, p, c);
+    if (max_) global_max_pool_forward<real>(y.data, argmax_.data(), x.data, x.rows, p, c);
+    else global_avg_pool_forward<real>(y.data, x.data, x.rows, p, c);
   }
-  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
+  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real>) override {
     if (!dx.data) return;
     const int64_t p = input_[0] * input_[1], c = input_[2];
-    if (max_) global_max_pool_backward<float>(dx.data, dy.data, argmax_.data(), x.rows, p, c);
-    else global_avg_pool_backward<float>(dx.data, dy.data, x.rows, p, c);
+    if (max_) global_max_pool_backward<real>(dx.data, dy.data, argmax_.data(), x.rows, p, c);
+    else global_avg_pool_backward<real>(dx.data, dy.data, x.rows, p, c);
   }
 
  private:

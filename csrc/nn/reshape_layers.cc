@@ -11,8 +11,8 @@ class AliasLayer : public Layer {
  public:
   using Layer::Layer;
   bool output_aliases_input() const override { return true; }
-  void forward(Matrix<float>, Matrix<const float>, const StepInfo&) override {}
-  void backward(Matrix<float>, Matrix<float>, Matrix<const float>, Matrix<const float>) override {}
+  void forward(Matrix<real>, Matrix<const real>, const StepInfo&) override {}
+  void backward(Matrix<real>, Matrix<real>, Matrix<const real>, Matrix<const real>) override {}
 };
 
 class FlattenLayer : public AliasLayer {

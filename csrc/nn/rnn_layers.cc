@@ -41,7 +41,7 @@ struct RnnOptions {
 // One direction of a recurrent layer: its geometry, parameter specs, workspace and dropout.
 struct RnnCore {
   RnnArgs args;
-  Buffer<float> ws, in_scale, rec_scale;
+  Buffer<real> ws, in_scale, rec_scale;
   bool dropped = false;  // the last forward ran with dropout (backward must use its masks)
 
   void build(const Layer& l, const Shape& in, RnnCell cell, int64_t units, const std::string& act, bool seq,
@@ -80,26 +80,26 @@ struct RnnCore {
     dropped = s.training && (o.dropout > 0 || o.recurrent_dropout > 0);
     if (!dropped) return;
     CounterRng rng(s.seed, stream);
-    if (o.dropout > 0) rnn_dropout_scales<float>(in_scale.data(), n * args.f, o.dropout, rng, s.step << 32);
+    if (o.dropout > 0) rnn_dropout_scales<real>(in_scale.data(), n * args.f, o.dropout, rng, s.step << 32);
     // The recurrent masks take the second half of the step's counter range.
     if (o.recurrent_dropout > 0)
-      rnn_dropout_scales<float>(rec_scale.data(), n * args.u, o.recurrent_dropout, rng, (s.step << 32) + (1ULL << 31));
+      rnn_dropout_scales<real>(rec_scale.data(), n * args.u, o.recurrent_dropout, rng, (s.step << 32) + (1ULL << 31));
   }
-  RnnDropout<float> drop() const {
+  RnnDropout<real> drop() const {
     if (!dropped) return {};
     return {in_scale.size() ? in_scale.data() : nullptr, rec_scale.size() ? rec_scale.data() : nullptr};
   }
-  void forward(float* y, const float* x, const RnnWeights<float>& w, const uint8_t* mask, int64_t n) {
+  void forward(real* y, const real* x, const RnnWeights<real>& w, const uint8_t* mask, int64_t n) {
     RnnArgs a = args;
     a.n = n;
-    rnn_forward<float>(y, x, w, mask, nullptr, nullptr, a, ws.data(), drop());
+    rnn_forward<real>(y, x, w, mask, nullptr, nullptr, a, ws.data(), drop());
   }
   // g: the gradients of kernel, recurrent_kernel and bias (accumulated).
-  void backward(float* dx, float* const g[3], const float* dy, const float* x, const RnnWeights<float>& w,
+  void backward(real* dx, real* const g[3], const real* dy, const real* x, const RnnWeights<real>& w,
                 const uint8_t* mask, int64_t n) {
     RnnArgs a = args;
     a.n = n;
-    rnn_backward<float>(dx, g[0], g[1], g[2], nullptr, nullptr, dy, x, w, mask, nullptr, nullptr, a, ws.data(),
+    rnn_backward<real>(dx, g[0], g[1], g[2], nullptr, nullptr, dy, x, w, mask, nullptr, nullptr, a, ws.data(),
                         drop());
   }
   int64_t out_units() const { return args.u; }
@@ -120,14 +120,14 @@ class RecurrentLayer : public Layer {
   std::string activation_;
   RnnOptions options_;
 
-  RnnWeights<float> weights(size_t first) const { return {param(first), param(first + 1), param(first + 2)}; }
+  RnnWeights<real> weights(size_t first) const { return {param(first), param(first + 1), param(first + 2)}; }
   // direction: 0 forwards, 1 backwards in time (each draws its own masks).
-  void forward_core(RnnCore& core, size_t first, float* y, Matrix<const float> x, const StepInfo& s, int direction) {
+  void forward_core(RnnCore& core, size_t first, real* y, Matrix<const real> x, const StepInfo& s, int direction) {
     core.draw(s, options_, 0x7d0d0000ULL + 2 * uint64_t(index_) + uint64_t(direction), x.rows);
     core.forward(y, x.data, weights(first), mask_, x.rows);
   }
-  void backward_core(RnnCore& core, size_t first, float* dx, const float* dy, Matrix<const float> x) {
-    float* const g[3] = {grad(first), grad(first + 1), grad(first + 2)};
+  void backward_core(RnnCore& core, size_t first, real* dx, const real* dy, Matrix<const real> x) {
+    real* const g[3] = {grad(first), grad(first + 1), grad(first + 2)};
     core.backward(dx, g, dy, x.data, weights(first), mask_, x.rows);
   }
 };
@@ -144,10 +144,10 @@ class RnnLayer : public RecurrentLayer {
   }
   std::vector<ParamSpec> param_specs() const override { return core_.specs("", options_); }
   void plan(int64_t max_batch) override { core_.plan(max_batch, options_); }
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) override {
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) override {
     forward_core(core_, 0, y.data, x, s, 0);
   }
-  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
+  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real>) override {
     backward_core(core_, 0, dx.data, dy.data, x);
   }
 
@@ -185,19 +185,19 @@ class BidirectionalLayer : public RecurrentLayer {
     dyb_.resize(max_batch * per);
     dxb_.resize(max_batch * shape_size(input_));
   }
-  void forward(Matrix<float> y, Matrix<const float> x, const StepInfo& s) override {
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) override {
     forward_core(fwd_, 0, yf_.data(), x, s, 0);
     forward_core(bwd_, kBackwardFirst, yb_.data(), x, s, 1);
-    bidirectional_merge_forward<float>(merge_, y.data, yf_.data(), yb_.data(), merged_rows(x.rows), units_);
+    bidirectional_merge_forward<real>(merge_, y.data, yf_.data(), yb_.data(), merged_rows(x.rows), units_);
   }
-  void backward(Matrix<float> dx, Matrix<float> dy, Matrix<const float> x, Matrix<const float>) override {
-    bidirectional_merge_backward<float>(merge_, dyf_.data(), dyb_.data(), dy.data, yf_.data(), yb_.data(),
+  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real>) override {
+    bidirectional_merge_backward<real>(merge_, dyf_.data(), dyb_.data(), dy.data, yf_.data(), yb_.data(),
                                         merged_rows(x.rows), units_);
     backward_core(fwd_, 0, dx.data, dyf_.data(), x);
     backward_core(bwd_, kBackwardFirst, dx.data ? dxb_.data() : nullptr, dyb_.data(), x);
     if (dx.data) {  // both directions read x: their input gradients add (y may alias xs[0])
-      const float* parts[2] = {dx.data, dxb_.data()};
-      merge_forward<float>(MergeOp::Add, dx.data, parts, 2, dx.size());
+      const real* parts[2] = {dx.data, dxb_.data()};
+      merge_forward<real>(MergeOp::Add, dx.data, parts, 2, dx.size());
     }
   }
 
@@ -207,7 +207,7 @@ class BidirectionalLayer : public RecurrentLayer {
   int64_t merged_rows(int64_t batch) const { return batch * (return_sequences_ ? input_[0] : 1); }
   BidirectionalMerge merge_;
   RnnCore fwd_, bwd_;
-  Buffer<float> yf_, yb_, dyf_, dyb_, dxb_;
+  Buffer<real> yf_, yb_, dyf_, dyb_, dxb_;
 };
 
 template <RnnCell Cell>

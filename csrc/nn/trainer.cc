@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "core/errors.h"
 #include "core/interrupt.h"
@@ -12,6 +13,23 @@
 #include "core/use_gate.h"
 
 namespace pydl {
+namespace {
+
+// A loader batch as the graph's input. The loader's batches are float32: read in place by the
+// float engine, widened into `widened` by the float64 one (which binds no loader, but compiles
+// the same trainer).
+template <typename T>
+Matrix<const T> loader_rows(const LoaderBatch& b, int64_t offset, int64_t rows, int64_t cols, Buffer<T>& widened) {
+  const float* x = b.x.data() + offset * cols;
+  if constexpr (std::is_same_v<T, float>) {
+    return Matrix<const T>(x, rows, cols);
+  } else {
+    std::copy(x, x + rows * cols, widened.data());
+    return Matrix<const T>(widened.data(), rows, cols);
+  }
+}
+
+}  // namespace
 
 Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig optimizer)
     : g_(graph), heads_(std::move(heads)), opt_(optimizer) {
@@ -47,7 +65,7 @@ Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig op
       if (int64_t(h.pos_weight.size()) != 1 && int64_t(h.pos_weight.size()) != cols)
         throw ValueError("pos_weight: expected one value or one per output column (" + std::to_string(cols) +
                          "), got " + std::to_string(h.pos_weight.size()));
-      for (float v : h.pos_weight)
+      for (real v : h.pos_weight)
         if (!(v >= 0.0f) || !std::isfinite(v)) throw ValueError("pos_weight: expected finite values >= 0");
     }
     // A loss on probabilities made by the matching final activation reads its logits instead.
@@ -67,11 +85,11 @@ Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig op
   const int64_t n = g_.num_params();
   for (int k = 0; k < slots(); ++k) slots_[k].resize(n);
   if (opt_.kind == OptimizerKind::Adagrad)  // the accumulator starts at its initial value, as in PyTorch
-    std::fill(slots_[0].data(), slots_[0].data() + n, float(opt_.initial_accumulator_value));
+    std::fill(slots_[0].data(), slots_[0].data() + n, real(opt_.initial_accumulator_value));
 }
 
-SlotPtrs<float> Trainer::slot_ptrs() {
-  SlotPtrs<float> p{};
+SlotPtrs<real> Trainer::slot_ptrs() {
+  SlotPtrs<real> p{};
   for (int k = 0; k < slots(); ++k) p[k] = slots_[k].data();
   return p;
 }
@@ -94,7 +112,7 @@ void Trainer::set_frozen(std::vector<ParamRange> ranges) {
   bounds_.known = false;  // the bounds cover the parameters a step updates
 }
 
-void Trainer::set_class_weights(size_t j, std::vector<float> w) {
+void Trainer::set_class_weights(size_t j, std::vector<real> w) {
   HeadConfig& h = heads_.at(j);
   if (!w.empty()) {
     if (h.loss != LossKind::CrossEntropy && h.loss != LossKind::BinaryCrossEntropy)
@@ -104,7 +122,7 @@ void Trainer::set_class_weights(size_t j, std::vector<float> w) {
     if (int64_t(w.size()) != expected)
       throw ValueError("class weights: expected " + std::to_string(expected) + " values, got " +
                        std::to_string(w.size()));
-    for (float v : w)
+    for (real v : w)
       if (!(v >= 0.0f) || !std::isfinite(v)) throw ValueError("class weights: expected finite values >= 0");
   }
   h.class_weights = std::move(w);
@@ -163,7 +181,7 @@ double Trainer::penalty() const {
   double total = 0;
   for (const Regularized& r : regularized_) {
     if (is_frozen(r.offset)) continue;
-    const float* w = g_.param_data() + r.offset;
+    const real* w = g_.param_data() + r.offset;
     double l1 = 0, l2 = 0;
     for (int64_t i = 0; i < r.size; ++i) {
       l1 += std::fabs(double(w[i]));
@@ -174,12 +192,12 @@ double Trainer::penalty() const {
   return total;
 }
 
-void Trainer::add_penalty_gradient(float* grads) {
+void Trainer::add_penalty_gradient(real* grads) {
   for (const Regularized& r : regularized_) {
     if (is_frozen(r.offset)) continue;
-    const float* w = g_.param_data() + r.offset;
-    float* g = grads + r.offset;
-    const float a = float(r.l1), b = float(2.0 * r.l2);
+    const real* w = g_.param_data() + r.offset;
+    real* g = grads + r.offset;
+    const real a = real(r.l1), b = real(2.0 * r.l2);
     parallel_range(r.size, 1 << 15, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) g[i] += b * w[i] + (w[i] > 0 ? a : w[i] < 0 ? -a : 0.0f);
     });
@@ -187,7 +205,7 @@ void Trainer::add_penalty_gradient(float* grads) {
 }
 
 void Trainer::measure_bounds() {
-  bounds_ = measure_update_bounds<float>(g_.param_data(), slot_ptrs(), g_.num_params(), &frozen_);
+  bounds_ = measure_update_bounds<real>(g_.param_data(), slot_ptrs(), g_.num_params(), &frozen_);
 }
 
 bool Trainer::report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st) {
@@ -224,18 +242,18 @@ void BatchBuffers::plan(int64_t rows, const Graph& g) {
 void BatchBuffers::gather(const DataRef& d, const int64_t* idx, int64_t rows, const Graph& g) {
   for (size_t i = 0; i < g.num_inputs(); ++i) {
     const int64_t in = g.input_size(i);
-    float* dst = xs[i].data();
-    const float* src = d.xs[i];
+    real* dst = xs[i].data();
+    const real* src = d.xs[i];
     parallel_range(rows, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(in, 1)), [&](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) std::memcpy(dst + r * in, src + idx[r] * in, sizeof(float) * in);
+      for (int64_t r = lo; r < hi; ++r) std::memcpy(dst + r * in, src + idx[r] * in, sizeof(real) * in);
     });
-    views[i] = Matrix<const float>(dst, rows, in);
+    views[i] = Matrix<const real>(dst, rows, in);
   }
   for (size_t j = 0; j < g.num_outputs(); ++j) {
     const int64_t out = g.output_size(j);
     for (int64_t r = 0; r < rows; ++r) {
       if (d.labels[j]) labels[j].data()[r] = d.labels[j][idx[r]];
-      if (d.targets[j]) std::memcpy(targets[j].data() + r * out, d.targets[j] + idx[r] * out, sizeof(float) * out);
+      if (d.targets[j]) std::memcpy(targets[j].data() + r * out, d.targets[j] + idx[r] * out, sizeof(real) * out);
     }
   }
   if (d.sample_weight)
@@ -251,22 +269,22 @@ double Trainer::batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_gr
                            const std::vector<MetricSpec>& metrics) {
   double total = 0;
   for (size_t j = 0; j < heads_.size(); ++j) {
-    Matrix<const float> out = loss_input(g, fused_, j);
-    Matrix<float> grad = !with_grad ? Matrix<float>(nullptr, rows, out.cols)
+    Matrix<const real> out = loss_input(g, fused_, j);
+    Matrix<real> grad = !with_grad ? Matrix<real>(nullptr, rows, out.cols)
                                     : fused_[j] ? g.output_logits_grad(j) : g.output_grad(j);
-    Matrix<const float> targets(b.targets[j].data(), rows, out.cols);
-    LossArgs<float> args = loss_args_[j];
+    Matrix<const real> targets(b.targets[j].data(), rows, out.cols);
+    LossArgs<real> args = loss_args_[j];
     args.sample_weights = sample_weighted_ ? b.sample_weight.data() : nullptr;
     const double loss = heads_[j].custom
         ? custom_loss_forward_backward(heads_[j].custom, grad, b.loss_ws.data(), out, targets, args.sample_weights)
-        : loss_forward_backward<float>(grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
+        : loss_forward_backward<real>(grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
     head_weights_[j] = heads_[j].custom ? custom_loss_weight_total(args.sample_weights, rows)
                                         : loss_weight_total(b.loss_ws.data(), rows);
     // The total is sum_j w_j loss_j: each head's gradient scales by its weight (distributed:
     // in sync_step, together with the rank's share).
     const double w = heads_[j].weight;
     if (with_grad && w != 1.0 && !reducer_) {
-      const float fw = float(w);
+      const real fw = real(w);
       parallel_range(grad.size(), 1 << 15, [&](int64_t lo, int64_t hi) {
         for (int64_t e = lo; e < hi; ++e) grad.data[e] *= fw;
       });
@@ -276,10 +294,10 @@ double Trainer::batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_gr
     if (st) {
       HeadStats& h = st->heads[j];
       const bool logits = loss_args_[j].from_logits;
-      AccuracyCount a = accuracy_count<float>(out, b.labels[j].data(), targets, heads_[j].loss, logits);
+      AccuracyCount a = accuracy_count<real>(out, b.labels[j].data(), targets, heads_[j].loss, logits);
       h.accuracy.correct += a.correct;
       h.accuracy.total += a.total;
-      accumulate_metrics<float>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss, logits);
+      accumulate_metrics<real>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss, logits);
     }
   }
   return total;
@@ -333,7 +351,7 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
 
 bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st, int64_t global_rows, bool interrupt) {
   const int64_t n_params = g_.num_params();
-  StepInfo info{true, seed, uint64_t(step_ + 1)};
+  StepInfo info{true, seed, uint64_t(step_ + 1), true};
   if (global_rows >= 0) info.row_offset = share(global_rows).offset;
   double loss = 0;
   if (rows > 0) {
@@ -351,7 +369,7 @@ bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st, int64_t gl
     return false;
   }
   g_.zero_grads();
-  float* grads = g_.grad_data();
+  real* grads = g_.grad_data();
   if (reducer_) {
     reducer_->begin_gradients(grads, n_params);
     if (rows > 0) {
@@ -367,14 +385,14 @@ bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st, int64_t gl
   if (opt_.clipnorm > 0) {
     // Frozen parameters take no part in the norm (PyTorch and Keras clip the trainable ones).
     for (const ParamRange& r : frozen_) std::fill(grads + r.offset, grads + r.offset + r.size, 0.0f);
-    clip_by_global_norm<float>(grads, n_params, opt_.clipnorm);
+    clip_by_global_norm<real>(grads, n_params, opt_.clipnorm);
   }
   const double lr_before = opt_.learning_rate;
   if (!lr_table_.empty()) {
     const int64_t i = std::min<int64_t>(step_ - lr_table_start_, int64_t(lr_table_.size()) - 1);
     opt_.learning_rate = lr_table_[std::max<int64_t>(i, 0)];
   }
-  if (!optimizer_step<float>(g_.param_data(), grads, slot_ptrs(), n_params, opt_, step_ + 1, &bounds_,
+  if (!optimizer_step<real>(g_.param_data(), grads, slot_ptrs(), n_params, opt_, step_ + 1, &bounds_,
                              &frozen_)) {
     // Refused: weights, moments, step and learning rate stay those of the last finite step.
     opt_.learning_rate = lr_before;
@@ -423,8 +441,8 @@ bool Trainer::sync_step(double& loss, int64_t rows, bool interrupt, EpochStats& 
     head_losses_[j] = W > 0 || !std::isfinite(WL) ? WL / (W > 0 ? W : 1.0) : 0.0;
     loss += heads_[j].weight * head_losses_[j];
     if (rows == 0 || !std::isfinite(WL)) continue;
-    const float scale = W > 0 ? float(heads_[j].weight * head_weights_[j] / W) : 0.0f;
-    Matrix<float> grad = fused_[j] ? g_.output_logits_grad(j) : g_.output_grad(j);
+    const real scale = W > 0 ? real(heads_[j].weight * head_weights_[j] / W) : 0.0f;
+    Matrix<real> grad = fused_[j] ? g_.output_logits_grad(j) : g_.output_grad(j);
     parallel_range(grad.size(), 1 << 15, [&](int64_t lo, int64_t hi) {
       for (int64_t e = lo; e < hi; ++e) grad.data[e] *= scale;
     });
@@ -510,7 +528,7 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
     }
     if (d.sample_weight)
       for (int64_t r = 0; r < mine.rows; ++r) batch_.sample_weight.data()[r] = d.sample_weight[indices[r]];
-    batch_.views[0] = Matrix<const float>(b->x.data() + mine.offset * g_.input_size(), mine.rows, g_.input_size());
+    batch_.views[0] = loader_rows(*b, mine.offset, mine.rows, g_.input_size(), batch_.xs[0]);
     if (!train_step(mine.rows, seed, st, b->rows, interrupt)) break;
     if (!report_progress(progress, every, st)) break;
   }
@@ -527,7 +545,7 @@ bool Trainer::train_batch(const DataRef& d, uint64_t seed) {
   const BatchShare mine = share(d.n);  // distributed: d is the global batch
   const int64_t off = mine.offset, rows = mine.rows;
   for (size_t i = 0; i < g_.num_inputs(); ++i)
-    batch_.views[i] = Matrix<const float>(d.xs[i] + off * g_.input_size(i), rows, g_.input_size(i));
+    batch_.views[i] = Matrix<const real>(d.xs[i] + off * g_.input_size(i), rows, g_.input_size(i));
   for (size_t j = 0; j < heads_.size(); ++j) {
     const int64_t out = g_.output_size(j);
     if (d.labels[j]) std::copy(d.labels[j] + off, d.labels[j] + off + rows, batch_.labels[j].data());
@@ -561,20 +579,20 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::ve
     g.forward(b.views, StepInfo{});
     double total = reg;
     for (size_t j = 0; j < heads_.size(); ++j) {  // as batch_loss, without shared state
-      Matrix<const float> out = loss_input(g, fused_, j);
-      Matrix<const float> targets(b.targets[j].data(), rows, out.cols);
-      LossArgs<float> args = loss_args_[j];
+      Matrix<const real> out = loss_input(g, fused_, j);
+      Matrix<const real> targets(b.targets[j].data(), rows, out.cols);
+      LossArgs<real> args = loss_args_[j];
       args.sample_weights = d.sample_weight ? b.sample_weight.data() : nullptr;
-      const Matrix<float> no_grad(nullptr, rows, out.cols);
+      const Matrix<real> no_grad(nullptr, rows, out.cols);
       head_losses[j] = heads_[j].custom
           ? custom_loss_forward_backward(heads_[j].custom, no_grad, b.loss_ws.data(), out, targets, args.sample_weights)
-          : loss_forward_backward<float>(no_grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
+          : loss_forward_backward<real>(no_grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
       total += heads_[j].weight * head_losses[j];
       HeadStats& h = st.heads[j];
-      AccuracyCount a = accuracy_count<float>(out, b.labels[j].data(), targets, heads_[j].loss, args.from_logits);
+      AccuracyCount a = accuracy_count<real>(out, b.labels[j].data(), targets, heads_[j].loss, args.from_logits);
       h.accuracy.correct += a.correct;
       h.accuracy.total += a.total;
-      accumulate_metrics<float>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss,
+      accumulate_metrics<real>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss,
                                 args.from_logits);
     }
     add_losses(st, total, head_losses, rows);
@@ -582,8 +600,8 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::ve
   return st;
 }
 
-void predict(Graph& owner, const std::vector<const float*>& xs, int64_t n, int64_t batch_size,
-             const std::vector<float*>& outs) {
+void predict(Graph& owner, const std::vector<const real*>& xs, int64_t n, int64_t batch_size,
+             const std::vector<real*>& outs) {
   if (batch_size < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(batch_size));
   if (xs.size() != owner.num_inputs() || outs.size() != owner.num_outputs())
     throw ValueError("predict: expected one array per model input and output");
@@ -592,16 +610,16 @@ void predict(Graph& owner, const std::vector<const float*>& xs, int64_t n, int64
   Graph::Lease lease(owner);
   Graph& g = lease.graph();
   g.plan(std::min(batch_size, n));
-  std::vector<Matrix<const float>> views(xs.size());
+  std::vector<Matrix<const real>> views(xs.size());
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
     // Rows of each x are contiguous: the batch is read in place, no gather.
     for (size_t i = 0; i < xs.size(); ++i)
-      views[i] = Matrix<const float>(xs[i] + start * g.input_size(i), rows, g.input_size(i));
+      views[i] = Matrix<const real>(xs[i] + start * g.input_size(i), rows, g.input_size(i));
     g.forward(views, StepInfo{});
     for (size_t j = 0; j < outs.size(); ++j) {
       const int64_t on = g.output_size(j);
-      std::memcpy(outs[j] + start * on, g.output(j).data, sizeof(float) * rows * on);
+      std::memcpy(outs[j] + start * on, g.output(j).data, sizeof(real) * rows * on);
     }
   }
 }
@@ -615,7 +633,7 @@ double Trainer::loss_and_gradients(const DataRef& d, bool training, uint64_t see
   for (int64_t i = 0; i < d.n; ++i) order_all_.data()[i] = i;
   batch_.gather(d, order_all_.data(), d.n, g_);
   sample_weighted_ = d.sample_weight != nullptr;
-  g_.forward(batch_.views, StepInfo{training, seed, uint64_t(step_ + 1)});
+  g_.forward(batch_.views, StepInfo{training, seed, uint64_t(step_ + 1), true});
   const double loss = batch_loss(g_, batch_, d.n, true, nullptr, metric_specs_);
   g_.zero_grads();
   g_.backward(&fused_);

@@ -26,21 +26,21 @@
 
 namespace pydl {
 
-// A data set the caller owns: xs[i] is (n, input_size(i)) float32, one per graph input; per
+// A data set the caller owns: xs[i] is (n, input_size(i)) real, one per graph input; per
 // head j, labels[j] (n,) int32 for (sparse) cross-entropy or targets[j] (n, output_size(j))
-// float32 for the other losses (categorical_crossentropy included); sample_weight (n,) or null.
+// real for the other losses (categorical_crossentropy included); sample_weight (n,) or null.
 struct DataRef {
-  std::vector<const float*> xs;
+  std::vector<const real*> xs;
   int64_t n = 0;
   std::vector<const int32_t*> labels;
-  std::vector<const float*> targets;
-  const float* sample_weight = nullptr;
+  std::vector<const real*> targets;
+  const real* sample_weight = nullptr;
 };
 
 // The loss of one output.
 struct HeadConfig {
   LossKind loss = LossKind::CrossEntropy;
-  std::vector<float> class_weights;  // empty: none
+  std::vector<real> class_weights;  // empty: none
   double label_smoothing = 0.0;
   double weight = 1.0;               // its share of the total loss
   // false: the output holds probabilities. When a sigmoid (binary) or softmax (cross-entropy,
@@ -48,8 +48,8 @@ struct HeadConfig {
   // fused: computed from that node's input as logits, exactly and stably, and backward starts
   // there. Otherwise the probabilities are clipped as Keras does.
   bool from_logits = true;
-  std::vector<float> pos_weight;     // binary only: empty, one value, or one per output column
-  CustomLoss custom;                 // LossKind::Custom: the loss, called once per batch
+  std::vector<real> pos_weight;     // binary only: empty, one value, or one per output column
+  CustomLossOf<real> custom;         // LossKind::Custom: the loss, called once per batch
 };
 
 struct HeadStats {
@@ -77,16 +77,16 @@ using ProgressFn = std::function<bool(int64_t, double)>;
 
 // Inference over n samples in batches (no dropout): xs as in DataRef, outs[j] is
 // (n, output_size(j)).
-void predict(Graph& graph, const std::vector<const float*>& xs, int64_t n, int64_t batch_size,
-             const std::vector<float*>& outs);
+void predict(Graph& graph, const std::vector<const real*>& xs, int64_t n, int64_t batch_size,
+             const std::vector<real*>& outs);
 
 // One batch's inputs, targets and sample weights, and the loss workspace, for up to
 // `planned` rows.
 struct BatchBuffers {
-  std::vector<Buffer<float>> xs, targets;
+  std::vector<Buffer<real>> xs, targets;
   std::vector<Buffer<int32_t>> labels;
-  std::vector<Matrix<const float>> views;  // the graph's inputs over xs
-  Buffer<float> sample_weight;
+  std::vector<Matrix<const real>> views;  // the graph's inputs over xs
+  Buffer<real> sample_weight;
   Buffer<double> loss_ws;
   Buffer<int64_t> order;
   int64_t planned = 0;
@@ -124,7 +124,7 @@ class Trainer {
   bool fused(size_t j) const { return fused_.at(j) != 0; }
   const HeadConfig& head(size_t j) const { return heads_[j]; }
   // Replaces head j's class weights (empty: none); checked like the constructor's.
-  void set_class_weights(size_t j, std::vector<float> w);
+  void set_class_weights(size_t j, std::vector<real> w);
   void set_metrics(size_t j, const MetricSpec& m) { metric_specs_.at(j) = m; }
   const std::vector<MetricSpec>& metrics() const { return metric_specs_; }
   Graph& graph() { return g_; }
@@ -138,7 +138,7 @@ class Trainer {
   int64_t step() const { return step_; }
   void set_step(int64_t s);
   int slots() const { return optimizer_slots(opt_); }
-  float* slot_data(int i) { return slots_.at(size_t(i)).data(); }
+  real* slot_data(int i) { return slots_.at(size_t(i)).data(); }
   // Frozen parameters: ranges of the flat buffer that training leaves alone (no update, no
   // weight decay, no optimizer state change; their gradients are left out of clipnorm's
   // norm). Any order; overlapping or out-of-range ranges are refused. Empty: none frozen.
@@ -161,11 +161,11 @@ class Trainer {
   // The regularizers' penalty at the current weights (serial, in double: the same for every
   // thread count), and its gradient added into the graph's gradients.
   double penalty() const;
-  void add_penalty_gradient(float* grads);  // grads: the graph's, or the reducer's summed buffer
+  void add_penalty_gradient(real* grads);  // grads: the graph's, or the reducer's summed buffer
   bool is_frozen(int64_t offset) const;
   // The weights' and moments' magnitudes, for optimizer_step's cheap finiteness proof.
   void measure_bounds();
-  SlotPtrs<float> slot_ptrs();
+  SlotPtrs<real> slot_ptrs();
   // Calls progress every `every` batches, then re-measures the bounds; false: stop the epoch.
   bool report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st);
   // The weighted loss of g's outputs against the targets in b; d loss / d outputs into g's
@@ -190,10 +190,10 @@ class Trainer {
 
   Graph& g_;
   std::vector<HeadConfig> heads_;
-  std::vector<LossArgs<float>> loss_args_;
+  std::vector<LossArgs<real>> loss_args_;
   std::vector<uint8_t> fused_;       // per head: the loss reads the output's logits
   // The matrix head j's loss and metrics read: the output, or its logits when fused.
-  static Matrix<const float> loss_input(Graph& g, const std::vector<uint8_t>& fused, size_t j) {
+  static Matrix<const real> loss_input(Graph& g, const std::vector<uint8_t>& fused, size_t j) {
     return fused[j] ? g.output_logits(j) : g.output(j);
   }
   std::vector<MetricSpec> metric_specs_;
@@ -206,7 +206,7 @@ class Trainer {
   bool sample_weighted_ = false;     // this epoch's data carries sample weights
   OptimizerConfig opt_;
   int64_t step_ = 0;
-  std::array<Buffer<float>, kMaxSlots> slots_;
+  std::array<Buffer<real>, kMaxSlots> slots_;
   std::vector<ParamRange> frozen_;  // sorted, disjoint
   struct Regularized { int64_t offset, size; double l1, l2; };
   std::vector<Regularized> regularized_;  // trainable weights with a regularizer
