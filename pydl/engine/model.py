@@ -143,6 +143,14 @@ class Model:
         for layer in self.layers:
             if layer.name == name:
                 return layer
+        # A composite (TransformerEncoder) is its sublayers in the graph, named "<name>/<part>".
+        for layer in self.layers:
+            parent = getattr(layer, "_composite", None)
+            if parent is not None and parent.name == name:
+                return parent
+        group = [layer for layer in self.layers if layer.name.startswith(name + "/")]
+        if group:  # a loaded model: the composite's sublayers, as a group
+            return layers_mod.LayerGroup(name, group)
         raise ValueError(f"{self.name}: no layer named {name!r}; layers: {[l.name for l in self.layers]}")
 
     @property
