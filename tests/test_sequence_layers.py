@@ -195,3 +195,296 @@ def test_sequence_labels_bad_inputs():
     with pytest.raises(ValueError, match=r"\(None, classes\) or \(None, steps, classes\), got \(None, 4, 4, 3\); add a Flatten"):
         img.compile("sgd", "cross_entropy")
         img.evaluate(np.zeros((2, 4, 4, 2)), np.zeros((2, 4, 4)))
+
+
+# --- Conv1D and the 1-D pools ----------------------------------------------------------------
+
+def conv1d_ref(x, k, b, strides, padding, dilation):
+    """Keras' Conv1D in float64 loops: x (N, T, C), k (K, C, F)."""
+    n, t, c = x.shape
+    kk, _, f = k.shape
+    span = (kk - 1) * dilation + 1
+    if padding == "valid":
+        left, out = 0, (t - span) // strides + 1
+    elif padding == "same":
+        out = -(-t // strides)
+        left = max(0, (out - 1) * strides + span - t) // 2
+    else:  # causal
+        left, out = span - 1, -(-t // strides)
+    y = np.zeros((n, out, f)) + (0 if b is None else b)
+    for o in range(out):
+        for j in range(kk):
+            s = o * strides - left + j * dilation
+            if 0 <= s < t:
+                y[:, o] += x[:, s].astype(np.float64) @ k[j].astype(np.float64)
+    return y
+
+
+@pytest.mark.parametrize("padding,strides,dilation", [("valid", 1, 1), ("valid", 2, 1), ("same", 1, 2),
+                                                      ("same", 3, 1), ("causal", 1, 2), ("causal", 2, 1)])
+def test_conv1d_forward_and_gradients_match_reference(padding, strides, dilation):
+    rng = np.random.default_rng(10)
+    n, t, c = 2, 7, 3
+    x = f32(rng, n, t, c)
+    conv = layers.Conv1D(4, 3, strides=strides, padding=padding, dilation_rate=dilation, activation="tanh")
+    model = pydl.Sequential([layers.Input((t, c)), conv], seed=11)
+    k, b = (w.astype(np.float64) for w in conv.get_weights())
+    assert k.shape == (3, c, 4)
+    want = np.tanh(conv1d_ref(x, k, b, strides, padding, dilation))
+    got = model.predict(x)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    y = f32(rng, *want.shape)
+    model.compile("sgd", "mse")
+    loss32, grads = model.loss_and_gradients(x, y)
+    xs = x.astype(np.float64)
+
+    def loss():
+        return float(np.mean((np.tanh(conv1d_ref(xs, k, b, strides, padding, dilation)) - y) ** 2))
+
+    assert loss32 == pytest.approx(loss(), rel=1e-5)
+    assert_grads_close(grads, numeric_grads(loss, [k, b]))
+
+
+def pool1d_ref(x, size, strides, padding, op):
+    n, t, c = x.shape
+    if padding == "valid":
+        out, left = (t - size) // strides + 1, 0
+    else:
+        out = -(-t // strides)
+        left = max(0, (out - 1) * strides + size - t) // 2
+    y = np.zeros((n, out, c))
+    for o in range(out):
+        lo, hi = max(0, o * strides - left), min(t, o * strides - left + size)
+        y[:, o] = op(x[:, lo:hi].astype(np.float64), axis=1)
+    return y
+
+
+@pytest.mark.parametrize("cls,op", [(layers.MaxPool1D, np.max), (layers.AvgPool1D, np.mean)])
+@pytest.mark.parametrize("padding,size,strides", [("valid", 2, None), ("same", 3, 2), ("valid", 3, 1)])
+def test_pool1d_forward_and_gradients(cls, op, padding, size, strides):
+    rng = np.random.default_rng(12)
+    x = f32(rng, 2, 7, 3)
+    model = pydl.Sequential([layers.Input((7, 3)), layers.Dense(3, name="d"), cls(size, strides, padding)], seed=2)
+    w, b = (a.astype(np.float64) for a in model.get_layer("d").get_weights())
+    want = pool1d_ref(x @ w + b, size, strides or size, padding, op)
+    np.testing.assert_allclose(model.predict(x), want, rtol=1e-5, atol=1e-6)
+    y = f32(rng, *want.shape)
+    model.compile("sgd", "mse")
+    _, grads = model.loss_and_gradients(x, y)
+
+    def loss():
+        return float(np.mean((pool1d_ref(x @ w + b, size, strides or size, padding, op) - y) ** 2))
+
+    assert_grads_close(grads, numeric_grads(loss, [w, b]))
+
+
+@pytest.mark.parametrize("cls,op", [(layers.GlobalMaxPool1D, np.max), (layers.GlobalAvgPool1D, np.mean)])
+def test_global_pools_skip_masked_steps_forward_and_gradients(cls, op):
+    rng = np.random.default_rng(13)
+    t, vocab = 6, 9
+    ids = padded_ids(rng, [6, 2, 4, 1], t, vocab)
+    ids[3] = 0  # a sequence of padding alone: output 0, no gradient
+    inp = pydl.Input((t,), dtype="int32")
+    emb = layers.Embedding(vocab, 4, mask_zero=True, name="emb")
+    model = pydl.Model(inp, cls()(emb(inp)), seed=3)
+    table = rng.standard_normal((vocab, 4))
+    emb.set_weights([table.astype(np.float32)])
+    table = emb.get_weights()[0].astype(np.float64)
+
+    def ref(tab):
+        e = tab[ids]
+        return np.stack([op(e[i][ids[i] != 0], axis=0) if (ids[i] != 0).any() else np.zeros(4)
+                         for i in range(len(ids))])
+
+    np.testing.assert_allclose(model.predict(ids), ref(table), rtol=1e-6, atol=1e-6)
+    y = f32(rng, len(ids), 4)
+    model.compile("sgd", "mse")
+    _, grads = model.loss_and_gradients(ids, y)
+    assert_grads_close(grads, numeric_grads(lambda: float(np.mean((ref(table) - y) ** 2)), [table]))
+
+
+# --- PositionEmbedding and TransformerEncoder ------------------------------------------------
+
+def test_position_embedding_gives_the_first_rows_and_sums_their_gradient():
+    rng = np.random.default_rng(14)
+    x = f32(rng, 3, 4, 5)
+    pos = layers.PositionEmbedding(6)
+    inp = pydl.Input((4, 5))
+    model = pydl.Model(inp, layers.Add()([inp, pos(inp)]))
+    table = pos.get_weights()[0].astype(np.float64)
+    assert table.shape == (6, 5)
+    np.testing.assert_allclose(model.predict(x), x + table[:4], rtol=1e-6, atol=1e-7)
+    y = f32(rng, 3, 4, 5)
+    model.compile("sgd", "mse")
+    _, grads = model.loss_and_gradients(x, y)
+    assert_grads_close(grads, numeric_grads(lambda: float(np.mean((x + table[:4] - y) ** 2)), [table]))
+
+
+def encoder_ref(ws, x, normalize_first, eps, heads, mask=None):
+    """KerasHub's TransformerEncoder in float64 on the sublayers' weights in call order (relu
+    feed-forward)."""
+    from test_attention import mha_ref
+
+    if normalize_first:
+        (g1, b1), attn, (g2, b2, w1, c1, w2, c2) = ws[:2], ws[2:10], ws[10:]
+        h = layer_norm_ref(x, g1, b1, eps)
+        h = x + mha_ref(attn, h, h, query_mask=mask, value_mask=mask)
+        f = np.maximum(layer_norm_ref(h, g2, b2, eps) @ w1 + c1, 0) @ w2 + c2
+        return h + f
+    attn, (g1, b1, w1, c1, w2, c2, g2, b2) = ws[:8], ws[8:]
+    h = layer_norm_ref(x + mha_ref(attn, x, x, query_mask=mask, value_mask=mask), g1, b1, eps)
+    return layer_norm_ref(h + np.maximum(h @ w1 + c1, 0) @ w2 + c2, g2, b2, eps)
+
+
+@pytest.mark.parametrize("normalize_first", [False, True])
+def test_transformer_encoder_matches_reference_forward_and_gradients(normalize_first):
+    rng = np.random.default_rng(15)
+    n, t, d = 2, 5, 4
+    x, y = f32(rng, n, t, d), f32(rng, n, t, d)
+    enc = layers.TransformerEncoder(6, 2, layer_norm_epsilon=1e-3, normalize_first=normalize_first, name="enc")
+    inp = pydl.Input((t, d))
+    model = pydl.Model(inp, enc(inp), seed=5)
+    assert model.get_layer("enc") is enc
+    ws = [w.astype(np.float64) for w in enc.get_weights()]
+    key_bias = 5 if normalize_first else 3  # after the first LayerNormalization's two in pre-norm
+    assert len(ws) == 16 and ws[key_bias - 3].shape == (d, 2, 2)
+    np.testing.assert_allclose(model.predict(x), encoder_ref(ws, x, normalize_first, 1e-3, 2), rtol=2e-5, atol=2e-5)
+    model.compile("sgd", "mse")
+    loss32, grads = model.loss_and_gradients(x, y)
+    order = [w for layer in model.layers for w in ([] if not layer.get_weights() else [layer])]
+    by_layer = {id(l): i for i, l in enumerate(enc.sublayers)}
+    assert sorted(by_layer[id(l)] for l in order) == [by_layer[id(l)] for l in order]  # model order = call order
+
+    def loss():
+        return float(np.mean((encoder_ref(ws, x, normalize_first, 1e-3, 2) - y) ** 2))
+
+    assert loss32 == pytest.approx(loss(), rel=1e-5)
+    want = numeric_grads(loss, ws)
+    # the key bias has no effect on softmax (a per-row constant): only float noise there
+    assert np.abs(grads[key_bias]).max() < 1e-6
+    drop = lambda a: a[:key_bias] + a[key_bias + 1:]  # noqa: E731
+    assert_grads_close(drop(grads), drop(want))
+
+
+def test_transformer_encoder_save_load_and_summary(tmp_path):
+    inp = pydl.Input((6,), dtype="int32")
+    e = layers.Embedding(10, 8, mask_zero=True)(inp)
+    enc = layers.TransformerEncoder(16, 2, name="block")
+    model = pydl.Model(inp, layers.Dense(2)(layers.GlobalAvgPool1D()(enc(e))), seed=1)
+    model.compile("adam", "cross_entropy")
+    ids = np.random.default_rng(0).integers(0, 10, (16, 6))
+    model.fit(ids, ids[:, 0] % 2, epochs=1, verbose=0)
+    text = []
+    model.summary(print_fn=text.append) if "print_fn" in model.summary.__code__.co_varnames else None
+    names = [l.name for l in model.layers]
+    assert "block/self_attention" in names and "block/feedforward_layer_norm" in names
+    model.save(str(tmp_path / "m.pydl"))
+    loaded = pydl.load_model(str(tmp_path / "m.pydl"))
+    np.testing.assert_array_equal(loaded.predict(ids), model.predict(ids))
+    group = loaded.get_layer("block")
+    got, want = group.get_weights(), enc.get_weights()
+    assert len(got) == len(want) == 16 and all(np.array_equal(a, b) for a, b in zip(got, want))
+
+
+# --- models: order matters -------------------------------------------------------------------
+
+def order_task(rng, n, t, vocab):
+    """Label 1 when token A=1 occurs before token B=2 (both occur once in every sequence): counts
+    reveal nothing, so a bag of tokens is at chance."""
+    ids = rng.integers(3, vocab, (n, t))
+    pos = np.argsort(rng.random((n, t)), axis=1)[:, :2]
+    ids[np.arange(n), pos[:, 0]] = 1
+    ids[np.arange(n), pos[:, 1]] = 2
+    return ids.astype(np.int32), (pos[:, 0] < pos[:, 1]).astype(np.int32)
+
+
+def bag_of_tokens(t, vocab):
+    inp = pydl.Input((t,), dtype="int32")
+    h = layers.GlobalAvgPool1D()(layers.Embedding(vocab, 16)(inp))
+    return pydl.Model(inp, layers.Dense(2)(layers.Dense(32, activation="relu")(h)), seed=0)
+
+
+def conv_classifier(t, vocab):
+    inp = pydl.Input((t,), dtype="int32")
+    h = layers.Embedding(vocab, 16, mask_zero=True)(inp)
+    h = layers.Conv1D(32, 3, padding="causal", activation="relu")(h)
+    h = layers.Conv1D(32, 3, padding="causal", dilation_rate=2, activation="relu")(h)
+    h = layers.Conv1D(32, 3, padding="causal", dilation_rate=4, activation="relu")(h)
+    return pydl.Model(inp, layers.Dense(2)(layers.GlobalMaxPool1D()(h)), seed=0)
+
+
+def transformer_classifier(t, vocab):
+    inp = pydl.Input((t,), dtype="int32")
+    h = layers.Embedding(vocab, 32, mask_zero=True)(inp)
+    h = layers.Add()([h, layers.PositionEmbedding(t)(h)])
+    for _ in range(2):
+        h = layers.TransformerEncoder(64, 4)(h)
+    return pydl.Model(inp, layers.Dense(2)(layers.GlobalAvgPool1D()(h)), seed=0)
+
+
+@pytest.mark.parametrize("build", [conv_classifier, transformer_classifier])
+def test_order_aware_models_beat_a_bag_of_tokens(build):
+    rng = np.random.default_rng(16)
+    t, vocab = 12, 12
+    x, y = order_task(rng, 1500, t, vocab)
+    xv, yv = order_task(rng, 500, t, vocab)
+    scores = {}
+    for name, make in (("bag", bag_of_tokens), ("model", build)):
+        model = make(t, vocab)
+        model.compile(pydl.optimizers.Adam(3e-3), "cross_entropy", metrics=["accuracy"])
+        model.fit(x, y, epochs=25, batch_size=64, verbose=0)
+        scores[name] = model.evaluate(xv, yv)["accuracy"]
+    assert scores["bag"] < 0.62, scores  # chance: counts are the same in both classes
+    assert scores["model"] > 0.9, scores
+
+
+@pytest.mark.parametrize("build", [conv_classifier, transformer_classifier])
+def test_padded_batches_predict_what_unpadded_sequences_predict(build):
+    rng = np.random.default_rng(17)
+    steps, vocab = 10, 12
+    model = build(steps, vocab)
+    lengths = [10, 3, 7, 1]
+    ids = padded_ids(rng, lengths, steps, vocab)
+    got = model.predict(ids)
+    for i, n in enumerate(lengths):
+        alone = build(n, vocab) if build is conv_classifier else None
+        if alone is None:  # the position table's length is part of the weights: keep it at `steps`
+            inp = pydl.Input((n,), dtype="int32")
+            h = layers.Embedding(vocab, 32, mask_zero=True)(inp)
+            h = layers.Add()([h, layers.PositionEmbedding(steps)(h)])
+            for _ in range(2):
+                h = layers.TransformerEncoder(64, 4)(h)
+            alone = pydl.Model(inp, layers.Dense(2)(layers.GlobalAvgPool1D()(h)), seed=0)
+        alone.set_weights(model.get_weights())
+        np.testing.assert_allclose(got[i], alone.predict(ids[i:i + 1, :n])[0], rtol=1e-4, atol=1e-5)
+
+
+# --- bad inputs ------------------------------------------------------------------------------
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match=r"Conv1D 'c': kernel_size 5 \(dilated span 9\) is longer than the input's 6 steps"):
+        pydl.Sequential([layers.Input((6, 2)), layers.Conv1D(3, 5, dilation_rate=2, name="c")]).build()
+    with pytest.raises(ValueError, match=r"expected sequences \(None, steps, channels\), got \(None, 4, 4, 2\)"):
+        pydl.Sequential([layers.Input((4, 4, 2)), layers.Conv1D(3, 2)]).build()
+    with pytest.raises(ValueError, match="padding"):
+        layers.Conv1D(3, 2, padding="full")
+    with pytest.raises(ValueError, match="kernel_size"):
+        layers.Conv1D(3, 0)
+    with pytest.raises(ValueError, match="strides > 1 with dilation_rate > 1"):
+        layers.Conv1D(3, 2, strides=2, dilation_rate=2)
+    with pytest.raises(ValueError, match="pool_size 4 is longer than the input's 3 steps"):
+        pydl.Sequential([layers.Input((3, 2)), layers.MaxPool1D(4)]).build()
+    with pytest.raises(ValueError, match=r"PositionEmbedding 'p': the input has 9 steps, more than sequence_length=8"):
+        inp = pydl.Input((9, 4))
+        pydl.Model(inp, layers.PositionEmbedding(8, name="p")(inp)).build()
+    with pytest.raises(ValueError, match="sequence_length"):
+        layers.PositionEmbedding(0)
+    with pytest.raises(ValueError, match="5 features do not split into num_heads=2"):
+        layers.TransformerEncoder(8, 2)(pydl.Input((3, 5)))
+    with pytest.raises(ValueError, match="num_heads"):
+        layers.TransformerEncoder(8, 0)
+    enc, inp = layers.TransformerEncoder(8, 2), pydl.Input((3, 4))
+    enc(inp)
+    with pytest.raises(ValueError, match="already called"):
+        enc(inp)

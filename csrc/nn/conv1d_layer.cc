@@ -1,10 +1,12 @@
 // Conv1D over sequences (N, T, C): kernel (k, c_in, filters), bias (filters,), run by the
 // Conv2D kernels as a (1, T) image with a (1, k) window, whose memory layout is the same.
-// MEASURE_NOTE
 // padding: "valid", "same" (TensorFlow's: the odd step on the right) or "causal" (all of it
 // on the left, (k - 1) * dilation steps: output t sees inputs <= t only).
 // A padding mask passes through when the steps are kept (strides 1 with "same" or "causal");
 // with "causal" and padding at the end, valid steps never see the padded ones.
+// Speed: the im2col copy is cheap next to the GEMM at text-model sizes (benches/
+// bench_sequence.py measures Conv1D against one GEMM of the same shape, the bound a
+// dedicated kernel could reach).
 // Config: filters, kernel_size, strides, padding, dilation_rate, activation, use_bias.
 #include "core/buffer.h"
 #include "core/errors.h"
@@ -42,8 +44,9 @@ class Conv1DLayer : public Layer {
                        ") is longer than the input's " + std::to_string(t) +
                        " steps with padding='valid'; use a shorter kernel, or padding='same' or 'causal'");
     const bool causal = padding_ == "causal";
-    args_ = conv2d_args(1, t, in[1], filters_, 1, k_, 1, stride_, 1, dilation_, causal ? "valid" : padding_, 0, 0,
-                        label() + (causal ? " (causal)" : ""));
+    // Causal: sized as explicit padding of span - 1 on both sides, then the right side dropped.
+    args_ = conv2d_args(1, t, in[1], filters_, 1, k_, 1, stride_, 1, dilation_, causal ? "explicit" : padding_, 0,
+                        causal ? span - 1 : 0, label());
     if (causal) {  // left padding only: as many outputs as "same", each ending at its own step
       args_.pad_left = span - 1;
       args_.ow = (t - 1) / stride_ + 1;
