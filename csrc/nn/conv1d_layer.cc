@@ -4,9 +4,9 @@
 // on the left, (k - 1) * dilation steps: output t sees inputs <= t only).
 // A padding mask passes through when the steps are kept (strides 1 with "same" or "causal");
 // with "causal" and padding at the end, valid steps never see the padded ones.
-// Speed: the im2col copy is cheap next to the GEMM at text-model sizes (benches/
-// bench_sequence.py measures Conv1D against one GEMM of the same shape, the bound a
-// dedicated kernel could reach).
+// Speed, measured (benches/report.py, 2 threads, b=32 T=64 C=128 F=128 k=5): Conv1D forward
+// 2.68 ms vs 1.96 ms for one GEMM of the same shape, the bound a dedicated kernel (k shifted
+// GEMMs, no im2col) could reach: at most ~27% to gain, so the shared Conv2D path stays.
 // Config: filters, kernel_size, strides, padding, dilation_rate, activation, use_bias.
 #include "core/buffer.h"
 #include "core/errors.h"
