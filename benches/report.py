@@ -10,6 +10,7 @@ import _cnn_cases as CNN
 import _data_cases as D
 import _jax_cases as JAX
 import _rnn_cases as RNN
+import _sequence_cases as SEQ
 import _tuning_cases as TUNE
 import pydl
 
@@ -84,6 +85,15 @@ def main(only=()):
         vs_torch(f"{cell}_train T=32 F=32 U=128, b={RNN.BATCH} (samples/s)", RNN.pydl_train_case(cell),
                  lambda: RNN.torch_train_case(torch, cell), lambda t: f"{RNN.SAMPLES / t:,.0f}", repeat=5,
                  jax_fn=JAX.lstm_train_case if cell == "lstm" else None)
+
+    for kind, desc in (("encoder", "2-block encoder D=128 h=4 ff=256"), ("conv1d", "Conv1D(128, 5) text classifier")):
+        vs_torch(f"{kind}_train {desc}, T={SEQ.STEPS} vocab={SEQ.VOCAB}, b={SEQ.BATCH} (samples/s)",
+                 SEQ.pydl_train_case(kind), lambda: SEQ.torch_train_case(torch, kind),
+                 lambda t: f"{SEQ.SAMPLES / t:,.0f}", repeat=3)
+    if wanted("conv1d"):
+        conv, gemm = (C.best_of(f, 9) for f in SEQ.conv1d_vs_gemm_cases())
+        rows.append((f"conv1d forward vs same-shape GEMM, b={SEQ.BATCH} (ms)", f"{conv * 1e3:.2f}",
+                     f"gemm {gemm * 1e3:.2f}", gemm / conv))
 
     for shape in D.SHAPES if wanted("loader") else ():
         t = C.best_of(D.loader_case(shape), 3)

@@ -76,6 +76,23 @@ def class_labels(y, n: int, num_classes: int, what: str = "y") -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
+def sequence_labels(y, n: int, steps: int, num_classes: int, what: str = "y") -> np.ndarray:
+    """Integer class ids ``(n, steps)`` for cross-entropy over a sequence output
+    ``(None, steps, classes)``, as int32. Padded steps (masked by Embedding(mask_zero=True))
+    are left out of the loss and metrics, but their labels must still be valid class ids
+    (0 is the usual filler)."""
+    arr = np.asarray(y)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim != 2 or arr.shape[1:] != (steps,):
+        raise ValueError(f"{what}: cross_entropy over a sequence output (None, {steps}, {num_classes}) expects "
+                         f"integer class ids of shape ({n}, {steps}), one per step, got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"x and {what} have different lengths: {n} samples vs {arr.shape[0]} label rows")
+    flat = class_labels(arr.reshape(-1), arr.size, num_classes, what)
+    return flat.reshape(n, steps)
+
+
 def targets(y, n: int, output_shape: Tuple[int, ...], loss_name: str, what: str = "y") -> np.ndarray:
     """Float targets shaped like the model's output, for binary_cross_entropy/mse/mae."""
     arr = as_float32(y, what)

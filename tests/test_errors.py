@@ -27,10 +27,13 @@ def test_wrong_rank(model):
         model.predict(np.zeros((10, 4, 1)))
 
 
-def test_dense_on_images_names_the_layer():
+def test_dense_on_images_applies_per_pixel_and_cross_entropy_asks_for_flatten():
+    """Keras semantics: Dense acts on the last axis; a classifier over that is the mistake."""
     m = pydl.Sequential([layers.Input((8, 8, 1)), layers.Dense(4, name="head")])
-    with pytest.raises(ValueError, match=r"Dense 'head': expected a flat input .* got \(None, 8, 8, 1\); add a Flatten"):
-        m.build()
+    assert m.output_shape == (8, 8, 4)
+    with pytest.raises(ValueError, match=r"got \(None, 8, 8, 4\); add a Flatten layer"):
+        m.compile("sgd", "cross_entropy")
+        m.evaluate(np.zeros((2, 8, 8, 1)), np.zeros(2, int))
 
 
 def test_labels_out_of_range(model):

@@ -128,6 +128,12 @@ SAMPLES = {
     "Concatenate": (lambda: layers.Concatenate(axis=1), [[2, 3], [1, 3]]),
     "MultiHeadAttention": (lambda: layers.MultiHeadAttention(2, 3, value_dim=2, dropout=0.1, output_shape=5),
                            [[4, 3], [6, 2]]),
+    "Conv1D": (lambda: layers.Conv1D(2, 3, strides=2, padding="causal", activation="relu"), [[7, 3]]),
+    "MaxPool1D": (lambda: layers.MaxPool1D(2, strides=1, padding="same"), [[5, 2]]),
+    "AvgPool1D": (lambda: layers.AvgPool1D(3), [[6, 2]]),
+    "GlobalAvgPool1D": (lambda: layers.GlobalAvgPool1D(), [[4, 2]]),
+    "GlobalMaxPool1D": (lambda: layers.GlobalMaxPool1D(), [[4, 2]]),
+    "PositionEmbedding": (lambda: layers.PositionEmbedding(6), [[4, 3]]),
 }
 
 

@@ -90,11 +90,17 @@ SIZED = {
     # value_dim and output_shape also take None (key_dim, the query's features)
     "MultiHeadAttention": (lambda **k: layers.MultiHeadAttention(**{"num_heads": 2, "key_dim": 3, **k}),
                            {"num_heads": 2, "key_dim": 3}),
+    "Conv1D": (lambda **k: layers.Conv1D(**{"filters": 2, "kernel_size": 3, **k}),
+               {"filters": 2, "kernel_size": 3, "strides": 1, "dilation_rate": 1}),
+    "MaxPool1D": (lambda **k: layers.MaxPool1D(**k), {"pool_size": 2, "strides": 2}),
+    "AvgPool1D": (lambda **k: layers.AvgPool1D(**k), {"pool_size": 2, "strides": 2}),
+    "PositionEmbedding": (lambda **k: layers.PositionEmbedding(**{"sequence_length": 8, **k}),
+                          {"sequence_length": 8}),
 }
 # Layers without integer sizes (their other arguments are covered below).
 UNSIZED = {"Activation", "Dropout", "Flatten", "Reshape", "GlobalAvgPool2D", "GlobalMaxPool2D",
            "BatchNormalization", "LayerNormalization", "Normalization", "Add", "Subtract", "Multiply", "Average",
-           "Maximum", "Minimum", "Concatenate"}
+           "Maximum", "Minimum", "Concatenate", "GlobalAvgPool1D", "GlobalMaxPool1D"}
 
 
 def test_every_layer_class_is_covered():
@@ -126,7 +132,7 @@ def test_numpy_int_sizes_are_accepted_like_ints(name, arg):
 # strides=None is valid for pools (it means pool_size), and None in an Input shape is an axis
 # of any length (test_issue12_layer_options.py): those pairs are not bad inputs.
 BAD_KINDS = [(name, arg, bad) for name, arg in CASES for bad in (True, False, 3.0, np.float64(2), "3", None)
-             if not (bad is None and ((arg == "strides" and name.endswith("Pool2D")) or name == "Input"))]
+             if not (bad is None and ((arg == "strides" and name.endswith(("Pool2D", "Pool1D"))) or name == "Input"))]
 
 
 @pytest.mark.parametrize("name,arg,bad", BAD_KINDS)

@@ -160,8 +160,13 @@ DataHolder make_data(const Trainer& t, const py::object& x, const py::object& la
     if (!ls[j].is_none()) {
       h.labels.push_back(Array<int32_t>::ensure(ls[j]));
       if (!h.labels.back()) throw ValueError(what + ": labels are not an integer array");
-      if (d.n < 0) d.n = h.labels.back().size();
-      if (h.labels.back().size() != d.n) throw ValueError(what + ": expected one label per sample");
+      const Array<int32_t>& lj = h.labels.back();
+      const int64_t steps = t.label_steps(j);  // a sequence output: (samples, steps) labels
+      if (d.n < 0) d.n = lj.ndim() >= 1 ? lj.shape(0) : lj.size();
+      if (lj.size() != d.n * steps)
+        throw ValueError(what + (steps == 1 ? ": expected one label per sample"
+                                            : ": expected labels of shape (" + std::to_string(d.n) + ", " +
+                                                  std::to_string(steps) + "), one per step"));
       lp = h.labels.back().data();
     }
     if (!ts[j].is_none()) {

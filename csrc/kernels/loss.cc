@@ -231,6 +231,16 @@ double loss_forward_backward(Matrix<T> dlogits, double* ws, Matrix<const T> logi
 }
 
 template <typename T>
+const T* token_weights(T* out, const T* sample_weights, const uint8_t* mask, int64_t rows, int64_t steps) {
+  if (!mask && (!sample_weights || steps == 1)) return sample_weights;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T w = sample_weights ? sample_weights[r] : T(1);
+    for (int64_t t = 0; t < steps; ++t) out[r * steps + t] = mask && !mask[r * steps + t] ? T(0) : w;
+  }
+  return out;
+}
+
+template <typename T>
 double custom_loss_forward_backward(const CustomLossOf<T>& fn, Matrix<T> grad, double* ws, Matrix<const T> y_pred,
                                     Matrix<const T> y_true, const T* sample_weights) {
   if (y_pred.rows == 0) throw ValueError("loss: empty batch");
@@ -274,6 +284,8 @@ double custom_loss_weight_total(const T* sample_weights, int64_t rows) {
 template double custom_loss_weight_total<float>(const float*, int64_t);
 template double custom_loss_weight_total<double>(const double*, int64_t);
 
+template const float* token_weights<float>(float*, const float*, const uint8_t*, int64_t, int64_t);
+template const double* token_weights<double>(double*, const double*, const uint8_t*, int64_t, int64_t);
 template double loss_forward_backward<float>(Matrix<float>, double*, Matrix<const float>,
                                              const int32_t*, Matrix<const float>,
                                              const LossArgs<float>&);

@@ -57,6 +57,15 @@ double loss_forward_backward(Matrix<T> dlogits, double* workspace, Matrix<const 
 // The denominator the last loss_forward_backward over `workspace` (rows rows) divided by: the
 // sum of the rows' weights (data-parallel training weighs each rank's share of a batch by it).
 double loss_weight_total(const double* workspace, int64_t rows);
+// Cross-entropy over sequences: a (rows, steps * classes) output is rows * steps rows of
+// classes with one label each. Padded steps (mask 0, as Embedding(mask_zero=True) marks them)
+// and the samples' weights combine into one weight per token,
+//   out[r * steps + t] = sample_weights[r] * mask[r * steps + t],
+// which the loss reads as LossArgs::sample_weights, so the mean runs over the valid tokens
+// only (a batch of padding alone has loss 0). Returns out, or null when there is neither a
+// mask nor sample weights (every token weighs 1).
+template <typename T>
+const T* token_weights(T* out, const T* sample_weights, const uint8_t* mask, int64_t rows, int64_t steps);
 
 // A loss defined outside the core (a Python object, through the bindings): writes each
 // sample's loss to per_sample[0..rows) and, when grad.data is non-null, d loss_i / d y_pred

@@ -32,11 +32,14 @@ bool positive(T x, bool from_logits) {
 
 template <typename T>
 AccuracyCount accuracy_count(Matrix<const T> z, const int32_t* labels, Matrix<const T> t,
-                             LossKind kind, bool from_logits) {
+                             LossKind kind, bool from_logits, const uint8_t* row_mask) {
   AccuracyCount r;
   if (is_softmax_loss(kind)) {
-    for (int64_t i = 0; i < z.rows; ++i) r.correct += argmax(z.row(i), z.cols) == true_class(kind, labels, t, i);
-    r.total = z.rows;
+    for (int64_t i = 0; i < z.rows; ++i) {
+      if (row_mask && !row_mask[i]) continue;
+      r.correct += argmax(z.row(i), z.cols) == true_class(kind, labels, t, i);
+      ++r.total;
+    }
   } else if (kind == LossKind::BinaryCrossEntropy) {
     for (int64_t i = 0; i < z.size(); ++i) r.correct += positive(z.data[i], from_logits) == (t.data[i] > T(0.5));
     r.total = z.size();
@@ -46,7 +49,7 @@ AccuracyCount accuracy_count(Matrix<const T> z, const int32_t* labels, Matrix<co
 
 template <typename T>
 void accumulate_metrics(MetricSums& s, const MetricSpec& spec, Matrix<const T> z, const int32_t* labels,
-                        Matrix<const T> t, LossKind kind, bool from_logits) {
+                        Matrix<const T> t, LossKind kind, bool from_logits, const uint8_t* row_mask) {
   if (!spec.confusion && spec.top_k == 0 && !spec.regression && !spec.log_loss) return;
   const bool ce = is_softmax_loss(kind), bce = kind == LossKind::BinaryCrossEntropy;
   const int64_t classes = ce ? z.cols : 2;
@@ -54,6 +57,7 @@ void accumulate_metrics(MetricSums& s, const MetricSpec& spec, Matrix<const T> z
   if (spec.confusion && (ce || bce) && s.confusion.empty()) s.confusion.assign(classes * classes, 0);
   if (ce) {
     for (int64_t i = 0; i < z.rows; ++i) {
+      if (row_mask && !row_mask[i]) continue;
       const T* zi = z.row(i);
       const int64_t y = true_class(kind, labels, t, i);
       int64_t above = 0;
@@ -114,13 +118,13 @@ void accumulate_metrics(MetricSums& s, const MetricSpec& spec, Matrix<const T> z
 }
 
 template void accumulate_metrics<float>(MetricSums&, const MetricSpec&, Matrix<const float>, const int32_t*,
-                                        Matrix<const float>, LossKind, bool);
+                                        Matrix<const float>, LossKind, bool, const uint8_t*);
 template void accumulate_metrics<double>(MetricSums&, const MetricSpec&, Matrix<const double>, const int32_t*,
-                                         Matrix<const double>, LossKind, bool);
+                                         Matrix<const double>, LossKind, bool, const uint8_t*);
 
 template AccuracyCount accuracy_count<float>(Matrix<const float>, const int32_t*,
-                                             Matrix<const float>, LossKind, bool);
+                                             Matrix<const float>, LossKind, bool, const uint8_t*);
 template AccuracyCount accuracy_count<double>(Matrix<const double>, const int32_t*,
-                                              Matrix<const double>, LossKind, bool);
+                                              Matrix<const double>, LossKind, bool, const uint8_t*);
 
 }  // namespace pydl

@@ -17,9 +17,11 @@ struct AccuracyCount {
 
 // Cross-entropy: argmax(logits) == label per row (categorical: == argmax(target)). Binary:
 // (logit > 0) == (target > 0.5) per element. Regression losses have no accuracy (total 0).
+// row_mask (softmax losses): rows whose entry is 0 (padded steps of a sequence) are skipped.
 template <typename T>
 AccuracyCount accuracy_count(Matrix<const T> logits, const int32_t* labels,
-                             Matrix<const T> targets, LossKind kind, bool from_logits = true);
+                             Matrix<const T> targets, LossKind kind, bool from_logits = true,
+                             const uint8_t* row_mask = nullptr);
 
 // What an epoch or an evaluation accumulates beyond the loss, chosen by the compiled metrics.
 struct MetricSpec {
@@ -38,9 +40,10 @@ struct MetricSums {
   int64_t nll_count = 0;
 };
 
-// Adds one batch to sums (sums.confusion is sized here on first use).
+// Adds one batch to sums (sums.confusion is sized here on first use); row_mask as above.
 template <typename T>
 void accumulate_metrics(MetricSums& sums, const MetricSpec& spec, Matrix<const T> logits, const int32_t* labels,
-                        Matrix<const T> targets, LossKind kind, bool from_logits = true);
+                        Matrix<const T> targets, LossKind kind, bool from_logits = true,
+                        const uint8_t* row_mask = nullptr);
 
 }  // namespace pydl

@@ -123,6 +123,8 @@ class Graph {
   // Single-input graphs: forward(x) and output 0.
   Matrix<const real> forward(Matrix<const real> x, const StepInfo& s);
   Matrix<const real> output(size_t j = 0) const;
+  // The padding mask (batch, steps) output j carries after the last forward, or null.
+  const uint8_t* output_mask(size_t j = 0) const { return mask_[outputs_[j]]; }
   // Where the loss writes d loss / d output j for the last forward's rows (overwritten).
   Matrix<real> output_grad(size_t j = 0);
   // Back-propagates the output gradients; parameter gradients accumulate into grad_data().

@@ -31,6 +31,12 @@ Matrix<const T> loader_rows(const LoaderBatch& b, int64_t offset, int64_t rows, 
 
 }  // namespace
 
+// A (rows, steps * classes) output as rows * steps rows of classes (steps 1: unchanged).
+template <typename T>
+static Matrix<T> tokens_of(Matrix<T> m, int64_t steps) {
+  return Matrix<T>(m.data, m.rows * steps, m.cols / steps);
+}
+
 Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig optimizer)
     : g_(graph), heads_(std::move(heads)), opt_(optimizer) {
   validate(opt_);
@@ -51,9 +57,13 @@ Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig op
       throw ValueError("label_smoothing applies to cross_entropy and categorical_crossentropy, not " + name);
     if (!(h.weight >= 0.0) || !std::isfinite(h.weight))
       throw ValueError("loss_weights: expected finite values >= 0, got " + std::to_string(h.weight));
-    if (is_softmax_loss(h.loss) && g_.output_shape(j).size() != 1)
-      throw ValueError(name + " expects a model output of shape (None, classes), got " +
-                       shape_str(g_.output_shape(j)));
+    // Sparse cross-entropy also takes sequences: (steps, classes), labels (N, steps).
+    const size_t rank = g_.output_shape(j).size();
+    if (is_softmax_loss(h.loss) && rank != 1 && !(h.loss == LossKind::CrossEntropy && rank == 2))
+      throw ValueError(name + " expects a model output of shape (None, classes)" +
+                       (h.loss == LossKind::CrossEntropy ? " or (None, steps, classes)" : "") + ", got " +
+                       shape_str(g_.output_shape(j)) + "; add a Flatten layer before the output layer");
+    label_steps_.push_back(h.loss == LossKind::CrossEntropy && rank == 2 ? g_.output_shape(j)[0] : 1);
     if ((h.loss == LossKind::Custom) != bool(h.custom))
       throw ValueError(h.custom ? "a custom loss function needs loss 'custom'" : "loss 'custom' needs its function");
     if (!h.from_logits && !is_classification(h.loss))
@@ -118,7 +128,7 @@ void Trainer::set_class_weights(size_t j, std::vector<real> w) {
     if (h.loss != LossKind::CrossEntropy && h.loss != LossKind::BinaryCrossEntropy)
       throw ValueError(std::string("class weights apply to cross_entropy and binary_cross_entropy, not ") +
                        loss_name(h.loss) + (h.loss == LossKind::CategoricalCrossEntropy ? " (use sample_weight)" : ""));
-    const int64_t expected = h.loss == LossKind::CrossEntropy ? g_.output_size(j) : 2;
+    const int64_t expected = h.loss == LossKind::CrossEntropy ? g_.output_shape(j).back() : 2;
     if (int64_t(w.size()) != expected)
       throw ValueError("class weights: expected " + std::to_string(expected) + " values, got " +
                        std::to_string(w.size()));
@@ -220,9 +230,13 @@ bool Trainer::report_progress(const ProgressFn& progress, int64_t every, const E
   return go_on;
 }
 
-void BatchBuffers::plan(int64_t rows, const Graph& g) {
+void BatchBuffers::plan(int64_t rows, const Graph& g, const std::vector<int64_t>* steps) {
   if (rows < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(rows));
+  if (steps) label_steps = *steps;
+  label_steps.resize(g.num_outputs(), 1);
   if (rows <= planned) return;
+  int64_t tokens = rows;  // label rows of the longest output
+  for (int64_t st : label_steps) tokens = std::max(tokens, checked_mul(rows, st, "batch labels"));
   const std::string owner = "batch of " + std::to_string(rows);
   xs.resize(g.num_inputs());
   views.resize(g.num_inputs());
@@ -231,10 +245,11 @@ void BatchBuffers::plan(int64_t rows, const Graph& g) {
   labels.resize(g.num_outputs());
   for (size_t j = 0; j < g.num_outputs(); ++j) {
     targets[j].resize(checked_mul(rows, g.output_size(j), owner));
-    labels[j].resize(rows);
+    labels[j].resize(rows * label_steps[j]);
   }
   sample_weight.resize(rows);
-  loss_ws.resize(checked_mul(2, rows, "batch"));
+  token_weight.resize(tokens);
+  loss_ws.resize(checked_mul(2, tokens, "batch"));
   order.resize(rows);
   planned = rows;
 }
@@ -250,9 +265,9 @@ void BatchBuffers::gather(const DataRef& d, const int64_t* idx, int64_t rows, co
     views[i] = Matrix<const real>(dst, rows, in);
   }
   for (size_t j = 0; j < g.num_outputs(); ++j) {
-    const int64_t out = g.output_size(j);
+    const int64_t out = g.output_size(j), st = label_steps[j];
     for (int64_t r = 0; r < rows; ++r) {
-      if (d.labels[j]) labels[j].data()[r] = d.labels[j][idx[r]];
+      if (d.labels[j]) std::copy(d.labels[j] + idx[r] * st, d.labels[j] + (idx[r] + 1) * st, labels[j].data() + r * st);
       if (d.targets[j]) std::memcpy(targets[j].data() + r * out, d.targets[j] + idx[r] * out, sizeof(real) * out);
     }
   }
@@ -262,24 +277,28 @@ void BatchBuffers::gather(const DataRef& d, const int64_t* idx, int64_t rows, co
 
 void Trainer::plan(int64_t batch_size) {
   g_.plan(batch_size);
-  batch_.plan(batch_size, g_);
+  batch_.plan(batch_size, g_, &label_steps_);
 }
 
 double Trainer::batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_grad, EpochStats* st,
                            const std::vector<MetricSpec>& metrics) {
   double total = 0;
   for (size_t j = 0; j < heads_.size(); ++j) {
-    Matrix<const real> out = loss_input(g, fused_, j);
-    Matrix<real> grad = !with_grad ? Matrix<real>(nullptr, rows, out.cols)
-                                    : fused_[j] ? g.output_logits_grad(j) : g.output_grad(j);
+    // Sequence cross-entropy: rows * steps token rows, weighted by the output's padding mask.
+    const int64_t steps = label_steps_[j];
+    const uint8_t* mask = steps > 1 ? g.output_mask(j) : nullptr;
+    Matrix<const real> out = tokens_of(loss_input(g, fused_, j), steps);
+    Matrix<real> grad = !with_grad ? Matrix<real>(nullptr, out.rows, out.cols)
+                                    : tokens_of(fused_[j] ? g.output_logits_grad(j) : g.output_grad(j), steps);
     Matrix<const real> targets(b.targets[j].data(), rows, out.cols);
     LossArgs<real> args = loss_args_[j];
-    args.sample_weights = sample_weighted_ ? b.sample_weight.data() : nullptr;
+    args.sample_weights = token_weights<real>(b.token_weight.data(), sample_weighted_ ? b.sample_weight.data() : nullptr,
+                                               mask, rows, steps);
     const double loss = heads_[j].custom
         ? custom_loss_forward_backward(heads_[j].custom, grad, b.loss_ws.data(), out, targets, args.sample_weights)
         : loss_forward_backward<real>(grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
     head_weights_[j] = heads_[j].custom ? custom_loss_weight_total(args.sample_weights, rows)
-                                        : loss_weight_total(b.loss_ws.data(), rows);
+                                        : loss_weight_total(b.loss_ws.data(), out.rows);  // token rows
     // The total is sum_j w_j loss_j: each head's gradient scales by its weight (distributed:
     // in sync_step, together with the rank's share).
     const double w = heads_[j].weight;
@@ -294,10 +313,11 @@ double Trainer::batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_gr
     if (st) {
       HeadStats& h = st->heads[j];
       const bool logits = loss_args_[j].from_logits;
-      AccuracyCount a = accuracy_count<real>(out, b.labels[j].data(), targets, heads_[j].loss, logits);
+      AccuracyCount a = accuracy_count<real>(out, b.labels[j].data(), targets, heads_[j].loss, logits, mask);
       h.accuracy.correct += a.correct;
       h.accuracy.total += a.total;
-      accumulate_metrics<real>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss, logits);
+      accumulate_metrics<real>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss, logits,
+                                mask);
     }
   }
   return total;
@@ -522,7 +542,8 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
       const int64_t out = g_.output_size(j);
       for (int64_t r = 0; r < mine.rows; ++r) {
         const int64_t i = indices[r];
-        if (d.labels[j]) batch_.labels[j].data()[r] = d.labels[j][i];
+        const int64_t st = label_steps_[j];
+        if (d.labels[j]) std::copy(d.labels[j] + i * st, d.labels[j] + (i + 1) * st, batch_.labels[j].data() + r * st);
         if (d.targets[j]) std::copy(d.targets[j] + i * out, d.targets[j] + (i + 1) * out, batch_.targets[j].data() + r * out);
       }
     }
@@ -547,8 +568,8 @@ bool Trainer::train_batch(const DataRef& d, uint64_t seed) {
   for (size_t i = 0; i < g_.num_inputs(); ++i)
     batch_.views[i] = Matrix<const real>(d.xs[i] + off * g_.input_size(i), rows, g_.input_size(i));
   for (size_t j = 0; j < heads_.size(); ++j) {
-    const int64_t out = g_.output_size(j);
-    if (d.labels[j]) std::copy(d.labels[j] + off, d.labels[j] + off + rows, batch_.labels[j].data());
+    const int64_t out = g_.output_size(j), st = label_steps_[j];
+    if (d.labels[j]) std::copy(d.labels[j] + off * st, d.labels[j] + (off + rows) * st, batch_.labels[j].data());
     if (d.targets[j]) std::copy(d.targets[j] + off * out, d.targets[j] + (off + rows) * out, batch_.targets[j].data());
   }
   sample_weighted_ = d.sample_weight != nullptr;
@@ -568,7 +589,7 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::ve
   const int64_t planned = std::min(batch_size, d.n);
   g.plan(planned);
   BatchBuffers b;  // per call: concurrent evaluations share nothing
-  b.plan(planned, g);
+  b.plan(planned, g, &label_steps_);
   EpochStats st = new_stats();
   std::vector<double> head_losses(heads_.size());
   const double reg = penalty();  // the weights do not change during evaluate
@@ -579,21 +600,25 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::ve
     g.forward(b.views, StepInfo{});
     double total = reg;
     for (size_t j = 0; j < heads_.size(); ++j) {  // as batch_loss, without shared state
-      Matrix<const real> out = loss_input(g, fused_, j);
+      const int64_t steps = label_steps_[j];
+      const uint8_t* mask = steps > 1 ? g.output_mask(j) : nullptr;
+      Matrix<const real> out = tokens_of(loss_input(g, fused_, j), steps);
       Matrix<const real> targets(b.targets[j].data(), rows, out.cols);
       LossArgs<real> args = loss_args_[j];
-      args.sample_weights = d.sample_weight ? b.sample_weight.data() : nullptr;
-      const Matrix<real> no_grad(nullptr, rows, out.cols);
+      args.sample_weights = token_weights<real>(b.token_weight.data(), d.sample_weight ? b.sample_weight.data() : nullptr,
+                                                 mask, rows, steps);
+      const Matrix<real> no_grad(nullptr, out.rows, out.cols);
       head_losses[j] = heads_[j].custom
           ? custom_loss_forward_backward(heads_[j].custom, no_grad, b.loss_ws.data(), out, targets, args.sample_weights)
           : loss_forward_backward<real>(no_grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
       total += heads_[j].weight * head_losses[j];
       HeadStats& h = st.heads[j];
-      AccuracyCount a = accuracy_count<real>(out, b.labels[j].data(), targets, heads_[j].loss, args.from_logits);
+      AccuracyCount a = accuracy_count<real>(out, b.labels[j].data(), targets, heads_[j].loss, args.from_logits,
+                                              mask);
       h.accuracy.correct += a.correct;
       h.accuracy.total += a.total;
       accumulate_metrics<real>(h.metrics, metrics[j], out, b.labels[j].data(), targets, heads_[j].loss,
-                                args.from_logits);
+                                args.from_logits, mask);
     }
     add_losses(st, total, head_losses, rows);
   }

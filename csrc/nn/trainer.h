@@ -89,8 +89,11 @@ struct BatchBuffers {
   Buffer<real> sample_weight;
   Buffer<double> loss_ws;
   Buffer<int64_t> order;
+  Buffer<real> token_weight;  // sequence cross-entropy: per-token weights (loss.h token_weights)
+  std::vector<int64_t> label_steps;  // per output: labels per sample (see Trainer::label_steps)
   int64_t planned = 0;
-  void plan(int64_t rows, const Graph& g);
+  // label_steps: per output (null: one label per sample).
+  void plan(int64_t rows, const Graph& g, const std::vector<int64_t>* label_steps = nullptr);
   // Copies rows idx[0..rows) of the data set into the batch buffers.
   void gather(const DataRef& d, const int64_t* idx, int64_t rows, const Graph& g);
 };
@@ -120,6 +123,9 @@ class Trainer {
   double loss_and_gradients(const DataRef& data, bool training, uint64_t seed);
 
   size_t num_heads() const { return heads_.size(); }
+  // Labels per sample of head j: `steps` for cross-entropy over a sequence output
+  // (steps, classes), whose padded steps (the output's mask) the loss and metrics skip; else 1.
+  int64_t label_steps(size_t j) const { return label_steps_.at(j); }
   // Whether head j's loss is fused with the output's final sigmoid/softmax (see HeadConfig).
   bool fused(size_t j) const { return fused_.at(j) != 0; }
   const HeadConfig& head(size_t j) const { return heads_[j]; }
@@ -192,6 +198,7 @@ class Trainer {
   std::vector<HeadConfig> heads_;
   std::vector<LossArgs<real>> loss_args_;
   std::vector<uint8_t> fused_;       // per head: the loss reads the output's logits
+  std::vector<int64_t> label_steps_; // per head, see label_steps
   // The matrix head j's loss and metrics read: the output, or its logits when fused.
   static Matrix<const real> loss_input(Graph& g, const std::vector<uint8_t>& fused, size_t j) {
     return fused[j] ? g.output_logits(j) : g.output(j);

@@ -144,6 +144,14 @@ class Model:
         for layer in self.layers:
             if layer.name == name:
                 return layer
+        # A composite (TransformerEncoder) is its sublayers in the graph, named "<name>/<part>".
+        for layer in self.layers:
+            parent = getattr(layer, "_composite", None)
+            if parent is not None and parent.name == name:
+                return parent
+        group = [layer for layer in self.layers if layer.name.startswith(name + "/")]
+        if group:  # a loaded model: the composite's sublayers, as a group
+            return layers_mod.LayerGroup(name, group)
         raise ValueError(f"{self.name}: no layer named {name!r}; layers: {[l.name for l in self.layers]}")
 
     @property
@@ -424,9 +432,14 @@ class Model:
             label = what if len(ys) == 1 else f"{what}[{names[j]!r}]"
             out_shape = tuple(self._graph.output_shapes[j])
             if loss.name == "cross_entropy":
+                if len(out_shape) == 2:  # a sequence (None, steps, classes): one label per step
+                    labels.append(_checks.sequence_labels(value, n, out_shape[0], out_shape[1], label))
+                    targets.append(None)
+                    continue
                 if len(out_shape) != 1:
-                    raise ValueError(f"cross_entropy expects a model output of shape (None, classes), "
-                                     f"got (None, {', '.join(map(str, out_shape))})")
+                    raise ValueError(f"cross_entropy expects a model output of shape (None, classes) or "
+                                     f"(None, steps, classes), got (None, {', '.join(map(str, out_shape))}); "
+                                     "add a Flatten layer before the output layer")
                 labels.append(_checks.class_labels(value, n, out_shape[0], label))
                 targets.append(None)
             else:

@@ -355,8 +355,8 @@ def class_weight_vector(model, class_weight, labels, targets) -> List[float]:
         class_weight = {i: w for i, w in enumerate(arr.tolist())}
     loss, labels, targets = model._losses[0].name, labels[0], targets[0]
     if loss == "cross_entropy":
-        n_classes = int(model._graph.output_shapes[0][0])
-        return compute_class_weight(class_weight, labels, n_classes).tolist()
+        n_classes = int(model._graph.output_shapes[0][-1])
+        return compute_class_weight(class_weight, np.ravel(labels), n_classes).tolist()
     if loss == "binary_cross_entropy":
         return compute_class_weight(class_weight, (targets > 0.5).astype(np.int64).ravel(), 2).tolist()
     raise ValueError(f"class_weight applies to classification losses, not {loss}")

@@ -12,9 +12,12 @@ from ..engine.functional import Input
 from .core import Activation, Dense, Dropout, Flatten, Normalization, Reshape
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .recurrent import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
+from .sequence import (AvgPool1D, Conv1D, GlobalAvgPool1D, GlobalMaxPool1D, MaxPool1D, PositionEmbedding)
+from .transformer import LayerGroup, TransformerEncoder
 
 __all__ = ["Layer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "MaxPool2D",
            "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "BatchNormalization", "LayerNormalization",
            "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Normalization", "Add", "Subtract", "Multiply",
-           "Average", "Maximum", "Minimum", "Concatenate", "MultiHeadAttention", "deserialize", "registered_layers", "ACTIVATIONS"]
+           "Average", "Maximum", "Minimum", "Concatenate", "MultiHeadAttention", "Conv1D", "MaxPool1D", "AvgPool1D",
+           "GlobalAvgPool1D", "GlobalMaxPool1D", "PositionEmbedding", "TransformerEncoder", "LayerGroup", "deserialize", "registered_layers", "ACTIVATIONS"]
 

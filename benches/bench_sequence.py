@@ -1,0 +1,28 @@
+"""Sequence benchmarks, pydl vs PyTorch eager at the same thread count (cases in
+_sequence_cases.py): a 2-block Transformer encoder and a Conv1D text classifier, samples/s;
+Conv1D forward next to one GEMM of the same shape."""
+import pytest
+
+import _sequence_cases as SEQ
+
+
+@pytest.mark.parametrize("kind", ["encoder", "conv1d"])
+def test_sequence_train_pydl(benchmark, kind):
+    benchmark.group = f"{kind}_train"
+    benchmark.pedantic(SEQ.pydl_train_case(kind), rounds=3, iterations=1, warmup_rounds=1)
+    if benchmark.stats:
+        benchmark.extra_info["samples_per_s"] = round(SEQ.SAMPLES / benchmark.stats["min"], 1)
+
+
+@pytest.mark.parametrize("kind", ["encoder", "conv1d"])
+def test_sequence_train_torch(benchmark, torch, kind):
+    benchmark.group = f"{kind}_train"
+    benchmark.pedantic(SEQ.torch_train_case(torch, kind), rounds=3, iterations=1, warmup_rounds=1)
+    if benchmark.stats:
+        benchmark.extra_info["samples_per_s"] = round(SEQ.SAMPLES / benchmark.stats["min"], 1)
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["conv1d_forward", "same_shape_gemm"])
+def test_conv1d_against_gemm(benchmark, which):
+    benchmark.group = "conv1d_vs_gemm"
+    benchmark.pedantic(SEQ.conv1d_vs_gemm_cases()[which], rounds=10, iterations=1, warmup_rounds=1)
