@@ -7,6 +7,7 @@
 #include "kernels/pool.h"
 #include "kernels/sequence_pool.h"
 #include "nn/layer_registry.h"
+#include "nn/window_pool.h"
 
 namespace pydl {
 namespace {
@@ -18,18 +19,16 @@ void require_sequences(const Layer& l, const Shape& in) {
     throw ValueError(l.label() + ": sequences of more than 2^31 - 1 values are not supported, got " + shape_str(in));
 }
 
-class Pool1DLayer : public Layer {
+class Pool1DLayer : public WindowPoolLayer {
  public:
   Pool1DLayer(const LayerConfig& c, bool max)
-      : Layer(c), max_(max), size_(c.get_int("pool_size", 2)), stride_(c.get_int("strides", size_)),
+      : WindowPoolLayer(c, max), size_(c.get_int("pool_size", 2)), stride_(c.get_int("strides", size_)),
         padding_(c.get_string("padding", "valid")) {
     if (size_ < 1) throw ValueError(label() + ": expected pool_size >= 1, got " + std::to_string(size_));
     if (stride_ < 1) throw ValueError(label() + ": expected strides >= 1, got " + std::to_string(stride_));
     if (padding_ != "valid" && padding_ != "same")
       throw ValueError(label() + ": padding must be 'valid' or 'same', got '" + padding_ + "'");
   }
-  bool backward_reads_input() const override { return false; }  // max: its own argmax
-  bool backward_reads_output() const override { return false; }
 
   Shape build(const Shape& in, int index) override {
     require_sequences(*this, in);
@@ -42,29 +41,10 @@ class Pool1DLayer : public Layer {
     output_ = {args_.ow, in[1]};
     return output_;
   }
-  void plan(int64_t max_batch) override {
-    if (max_) argmax_.resize(max_batch * shape_size(output_));
-  }
-  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo&) override {
-    Conv2dArgs a = args_;
-    a.n = x.rows;
-    if (max_) max_pool2d_forward<real>(y.data, argmax_.data(), x.data, a);
-    else avg_pool2d_forward<real>(y.data, x.data, a);
-  }
-  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real>) override {
-    if (!dx.data) return;
-    Conv2dArgs a = args_;
-    a.n = x.rows;
-    if (max_) max_pool2d_backward<real>(dx.data, dy.data, argmax_.data(), a);
-    else avg_pool2d_backward<real>(dx.data, dy.data, a);
-  }
 
  private:
-  bool max_;
   int64_t size_, stride_;
   std::string padding_;
-  Conv2dArgs args_;
-  Buffer<int32_t> argmax_;
 };
 
 class GlobalPool1DLayer : public Layer {

@@ -4,6 +4,7 @@
 #include "core/errors.h"
 #include "kernels/pool.h"
 #include "nn/layer_registry.h"
+#include "nn/window_pool.h"
 #include "nn/window_config.h"
 
 namespace pydl {
@@ -15,11 +16,9 @@ void require_int32_images(const Layer& l, const Shape& in) {
     throw ValueError(l.label() + ": images of more than 2^31 - 1 values are not supported, got " + shape_str(in));
 }
 
-class Pool2DLayer : public Layer {
+class Pool2DLayer : public WindowPoolLayer {
  public:
-  Pool2DLayer(const LayerConfig& c, bool max) : Layer(c), max_(max), window_(parse_pool_window(c)) {}
-  bool backward_reads_input() const override { return false; }  // max: its own argmax
-  bool backward_reads_output() const override { return false; }
+  Pool2DLayer(const LayerConfig& c, bool max) : WindowPoolLayer(c, max), window_(parse_pool_window(c)) {}
 
   Shape build(const Shape& in, int index) override {
     require_images(*this, in);
@@ -30,28 +29,9 @@ class Pool2DLayer : public Layer {
     output_ = {args_.oh, args_.ow, in[2]};
     return output_;
   }
-  void plan(int64_t max_batch) override {
-    if (max_) argmax_.resize(max_batch * shape_size(output_));
-  }
-  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo&) override {
-    Conv2dArgs a = args_;
-    a.n = x.rows;
-    if (max_) max_pool2d_forward<real>(y.data, argmax_.data(), x.data, a);
-    else avg_pool2d_forward<real>(y.data, x.data, a);
-  }
-  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real>) override {
-    if (!dx.data) return;
-    Conv2dArgs a = args_;
-    a.n = x.rows;
-    if (max_) max_pool2d_backward<real>(dx.data, dy.data, argmax_.data(), a);
-    else avg_pool2d_backward<real>(dx.data, dy.data, a);
-  }
 
  private:
-  bool max_;
   WindowConfig window_;
-  Conv2dArgs args_;
-  Buffer<int32_t> argmax_;
 };
 
 class GlobalPoolLayer : public Layer {
