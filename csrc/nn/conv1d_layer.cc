@@ -12,17 +12,18 @@
 #include "core/errors.h"
 #include "core/sizes.h"
 #include "kernels/conv2d.h"
+#include "nn/image_conv.h"
 #include "nn/layer_registry.h"
 
 namespace pydl {
 namespace {
 
-class Conv1DLayer : public Layer {
+class Conv1DLayer : public ImageConvLayer {
  public:
   explicit Conv1DLayer(const LayerConfig& c)
-      : Layer(c), filters_(c.get_int("filters")), k_(c.get_int("kernel_size")), stride_(c.get_int("strides", 1)),
-        padding_(c.get_string("padding", "valid")), dilation_(c.get_int("dilation_rate", 1)),
-        act_(parse_activation(c.get_string("activation", "linear"))), use_bias_(c.get_bool("use_bias", true)) {
+      : ImageConvLayer(c, parse_activation(c.get_string("activation", "linear")), c.get_bool("use_bias", true)),
+        filters_(c.get_int("filters")), k_(c.get_int("kernel_size")), stride_(c.get_int("strides", 1)),
+        padding_(c.get_string("padding", "valid")), dilation_(c.get_int("dilation_rate", 1)) {
     if (filters_ < 1) throw ValueError(label() + ": expected filters >= 1, got " + std::to_string(filters_));
     if (k_ < 1) throw ValueError(label() + ": expected kernel_size >= 1, got " + std::to_string(k_));
     if (stride_ < 1) throw ValueError(label() + ": expected strides >= 1, got " + std::to_string(stride_));
@@ -30,7 +31,6 @@ class Conv1DLayer : public Layer {
     if (padding_ != "valid" && padding_ != "same" && padding_ != "causal")
       throw ValueError(label() + ": padding must be 'valid', 'same' or 'causal', got '" + padding_ + "'");
   }
-  bool backward_reads_output() const override { return act_ != Activation::Linear && act_ != Activation::GELU; }
   bool passes_mask() const override { return stride_ == 1 && padding_ != "valid"; }
 
   Shape build(const Shape& in, int index) override {
@@ -61,39 +61,10 @@ class Conv1DLayer : public Layer {
     return p;
   }
 
-  void plan(int64_t max_batch) override {
-    Conv2dArgs a = args_;
-    a.n = max_batch;
-    cols_.resize(a.workspace_size());
-    reduce_.resize(conv2d_reduce_workspace(a));
-    if (activation_needs_input(act_)) z_.resize(checked_mul(max_batch, shape_size(output_), label()));
-  }
-
-  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo&) override {
-    Conv2dArgs a = args_;
-    a.n = x.rows;
-    // Kept in inference mode too: loss_and_gradients(training=False) runs backward after it.
-    real* z = activation_needs_input(act_) ? z_.data() : nullptr;
-    conv2d_forward<real>(y.data, z, x.data, param(0), use_bias_ ? param(1) : nullptr, act_, a, cols_.data());
-  }
-
-  void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real> y) override {
-    Conv2dArgs a = args_;
-    a.n = x.rows;
-    conv2d_backward<real>(dx.data, grad(0), use_bias_ ? grad(1) : nullptr, dy.data, x.data, y.data,
-                           activation_needs_input(act_) ? z_.data() : nullptr, param(0), act_, a, cols_.data(),
-                           reduce_.data());
-  }
-
  private:
   int64_t filters_, k_, stride_;
   std::string padding_;
   int64_t dilation_;
-  Activation act_;
-  bool use_bias_;
-  Conv2dArgs args_;
-  Buffer<real> cols_, z_;
-  Buffer<double> reduce_;
 };
 
 PYDL_REGISTER_LAYER("conv1d", "Conv1D", construct<Conv1DLayer>);
