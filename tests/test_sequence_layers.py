@@ -10,7 +10,7 @@ import pytest
 import pydl
 from pydl import layers
 
-from conftest import rel_err
+from conftest import numeric_grad, rel_err
 from reference import act
 
 
@@ -20,19 +20,7 @@ def f32(rng, *shape):
 
 def numeric_grads(loss, weights, h=1e-6):
     """Central differences of loss() in float64 for every element of every array in weights."""
-    out = []
-    for w in weights:
-        g = np.zeros_like(w)
-        for i in range(w.size):
-            old = w.flat[i]
-            w.flat[i] = old + h
-            fp = loss()
-            w.flat[i] = old - h
-            fm = loss()
-            w.flat[i] = old
-            g.flat[i] = (fp - fm) / (2 * h)
-        out.append(g)
-    return out
+    return [numeric_grad(loss, w, h) for w in weights]
 
 
 def assert_grads_close(got, want, tol=1e-4):
