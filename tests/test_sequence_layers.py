@@ -474,3 +474,28 @@ def test_bad_inputs_raise_clear_errors():
     enc(inp)
     with pytest.raises(ValueError, match="already called"):
         enc(inp)
+
+
+@pytest.mark.parametrize("before_call", [True, False])
+def test_frozen_transformer_encoder_freezes_every_sublayer(before_call, tmp_path):
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, 20, size=(16, 6)).astype(np.int32)
+    y = rng.integers(0, 2, size=16)
+    enc = layers.TransformerEncoder(8, 2, name="enc")
+    if before_call:
+        enc.trainable = False
+    inp = pydl.Input((6,), dtype="int32")
+    h = enc(layers.Embedding(20, 8)(inp))
+    m = pydl.Model(inp, layers.Dense(2)(layers.GlobalAvgPool1D()(h)), seed=0)
+    m.compile(optimizer="adam", loss="cross_entropy")
+    if not before_call:
+        enc.trainable = False
+    assert enc.trainable is False and all(not l.trainable for l in enc.sublayers)
+    before = enc.get_weights()
+    m.fit(ids, y, epochs=2, verbose=0)
+    assert len(before) > 0 and all(np.array_equal(a, b) for a, b in zip(enc.get_weights(), before))
+    m.save(tmp_path / "m.pydl")
+    assert pydl.load_model(tmp_path / "m.pydl").get_layer("enc").trainable is False
+    enc.trainable = True
+    m.fit(ids, y, epochs=1, verbose=0)
+    assert not np.array_equal(enc.get_weights()[0], before[0])

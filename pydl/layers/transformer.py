@@ -125,8 +125,23 @@ class TransformerEncoder(Layer):
             order = [mha, drop1, add1, ln1, ff1, ff2, drop2, add2, ln2]
         for layer in order:
             layer._composite = self
+            if not self.trainable:  # set before the call: the sublayers made here inherit it
+                layer._trainable = False
         self.sublayers = order
         return y
+
+    @property
+    def trainable(self) -> bool:
+        """False freezes every sublayer (see Layer.trainable)."""
+        if self.sublayers:
+            return all(layer.trainable for layer in self.sublayers)
+        return getattr(self, "_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        self._trainable = _validate.boolean("TransformerEncoder", "trainable", value)
+        for layer in self.sublayers:
+            layer.trainable = self._trainable
 
     def _owner_model(self):
         if not self.sublayers:
@@ -168,6 +183,15 @@ class LayerGroup:
 
     def set_weights(self, weights) -> None:
         set_group_weights(self, self.sublayers, weights)
+
+    @property
+    def trainable(self) -> bool:
+        return all(layer.trainable for layer in self.sublayers)
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        for layer in self.sublayers:
+            layer.trainable = value
 
     def __repr__(self) -> str:
         return f"LayerGroup({self.name!r}, {len(self.sublayers)} layers)"
