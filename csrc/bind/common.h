@@ -87,6 +87,18 @@ namespace pydl {
 struct EpochStats;
 class Trainer;
 namespace bind {
+
+// The core's exceptions Python has no automatic translation for (Ctrl-C, MemoryError); both
+// modules (_core globally, _core64 locally) register it.
+inline void translate_core_exceptions(std::exception_ptr p) {
+  try {
+    if (p) std::rethrow_exception(p);
+  } catch (const Interrupted&) {
+    PyErr_SetNone(PyExc_KeyboardInterrupt);
+  } catch (const MemoryError& e) {
+    PyErr_SetString(PyExc_MemoryError, e.what());
+  }
+}
 // The arrays behind a DataRef, kept alive (and converted to C-contiguous real/int32) for
 // the call.
 struct DataHolder {

@@ -10,15 +10,7 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "pydl's compiled core (C++ kernels and the training engine)";
 
   py::register_exception<pydl::TypeError>(m, "CoreTypeError", PyExc_TypeError);
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const pydl::Interrupted&) {
-      PyErr_SetNone(PyExc_KeyboardInterrupt);
-    } catch (const pydl::MemoryError& e) {
-      PyErr_SetString(PyExc_MemoryError, e.what());
-    }
-  });
+  py::register_exception_translator(pydl::bind::translate_core_exceptions);
 
   m.def("set_num_threads", &pydl::set_num_threads, py::arg("n"),
         "Set the number of threads used by every pydl kernel (OpenMP and BLAS together).");

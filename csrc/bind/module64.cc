@@ -10,15 +10,7 @@ PYBIND11_MODULE(_core64, m) {
 
   // Local: the exceptions this module throws, without replacing pydl._core's translators.
   py::register_local_exception<pydl::TypeError>(m, "CoreTypeError", PyExc_TypeError);
-  py::register_local_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const pydl::Interrupted&) {
-      PyErr_SetNone(PyExc_KeyboardInterrupt);
-    } catch (const pydl::MemoryError& e) {
-      PyErr_SetString(PyExc_MemoryError, e.what());
-    }
-  });
+  py::register_local_exception_translator(pydl::bind::translate_core_exceptions);
 
   pydl::bind::bind_nn(m);
 }

@@ -34,6 +34,13 @@ std::unique_ptr<Layer> construct(const LayerConfig& c) {
   return std::make_unique<L>(c);
 }
 
+// A class serving several types, told apart by one fixed constructor argument (the merge op,
+// the recurrent cell, max or average): construct_with<ElementwiseMerge, MergeOp::Add>.
+template <class L, auto Arg>
+std::unique_ptr<Layer> construct_with(const LayerConfig& c) {
+  return std::make_unique<L>(c, Arg);
+}
+
 // Every registered type, sorted by type.
 std::vector<LayerType> registered_layer_types();
 

@@ -120,17 +120,12 @@ class ConcatenateLayer : public MergeBase {
   int64_t outer_ = 1, inner_ = 1;  // per sample
 };
 
-template <MergeOp Op>
-std::unique_ptr<Layer> construct_merge(const LayerConfig& c) {
-  return std::make_unique<ElementwiseMerge>(c, Op);
-}
-
-PYDL_REGISTER_LAYER("add", "Add", construct_merge<MergeOp::Add>);
-PYDL_REGISTER_LAYER("subtract", "Subtract", construct_merge<MergeOp::Subtract>);
-PYDL_REGISTER_LAYER("multiply", "Multiply", construct_merge<MergeOp::Multiply>);
-PYDL_REGISTER_LAYER("average", "Average", construct_merge<MergeOp::Average>);
-PYDL_REGISTER_LAYER("maximum", "Maximum", construct_merge<MergeOp::Maximum>);
-PYDL_REGISTER_LAYER("minimum", "Minimum", construct_merge<MergeOp::Minimum>);
+PYDL_REGISTER_LAYER("add", "Add", (construct_with<ElementwiseMerge, MergeOp::Add>));
+PYDL_REGISTER_LAYER("subtract", "Subtract", (construct_with<ElementwiseMerge, MergeOp::Subtract>));
+PYDL_REGISTER_LAYER("multiply", "Multiply", (construct_with<ElementwiseMerge, MergeOp::Multiply>));
+PYDL_REGISTER_LAYER("average", "Average", (construct_with<ElementwiseMerge, MergeOp::Average>));
+PYDL_REGISTER_LAYER("maximum", "Maximum", (construct_with<ElementwiseMerge, MergeOp::Maximum>));
+PYDL_REGISTER_LAYER("minimum", "Minimum", (construct_with<ElementwiseMerge, MergeOp::Minimum>));
 PYDL_REGISTER_LAYER("concatenate", "Concatenate", construct<ConcatenateLayer>);
 
 }  // namespace

@@ -80,15 +80,10 @@ class GlobalPool1DLayer : public Layer {
   Buffer<int32_t> argmax_;
 };
 
-template <class L, bool Max>
-std::unique_ptr<Layer> construct_pool(const LayerConfig& c) {
-  return std::make_unique<L>(c, Max);
-}
-
-PYDL_REGISTER_LAYER("max_pool1d", "MaxPool1D", (construct_pool<Pool1DLayer, true>));
-PYDL_REGISTER_LAYER("avg_pool1d", "AvgPool1D", (construct_pool<Pool1DLayer, false>));
-PYDL_REGISTER_LAYER("global_max_pool1d", "GlobalMaxPool1D", (construct_pool<GlobalPool1DLayer, true>));
-PYDL_REGISTER_LAYER("global_avg_pool1d", "GlobalAvgPool1D", (construct_pool<GlobalPool1DLayer, false>));
+PYDL_REGISTER_LAYER("max_pool1d", "MaxPool1D", (construct_with<Pool1DLayer, true>));
+PYDL_REGISTER_LAYER("avg_pool1d", "AvgPool1D", (construct_with<Pool1DLayer, false>));
+PYDL_REGISTER_LAYER("global_max_pool1d", "GlobalMaxPool1D", (construct_with<GlobalPool1DLayer, true>));
+PYDL_REGISTER_LAYER("global_avg_pool1d", "GlobalAvgPool1D", (construct_with<GlobalPool1DLayer, false>));
 
 }  // namespace
 }  // namespace pydl

@@ -68,15 +68,10 @@ class GlobalPoolLayer : public Layer {
   Buffer<int32_t> argmax_;
 };
 
-template <class L, bool Max>
-std::unique_ptr<Layer> construct_pool(const LayerConfig& c) {
-  return std::make_unique<L>(c, Max);
-}
-
-PYDL_REGISTER_LAYER("max_pool2d", "MaxPool2D", (construct_pool<Pool2DLayer, true>));
-PYDL_REGISTER_LAYER("avg_pool2d", "AvgPool2D", (construct_pool<Pool2DLayer, false>));
-PYDL_REGISTER_LAYER("global_max_pool2d", "GlobalMaxPool2D", (construct_pool<GlobalPoolLayer, true>));
-PYDL_REGISTER_LAYER("global_avg_pool2d", "GlobalAvgPool2D", (construct_pool<GlobalPoolLayer, false>));
+PYDL_REGISTER_LAYER("max_pool2d", "MaxPool2D", (construct_with<Pool2DLayer, true>));
+PYDL_REGISTER_LAYER("avg_pool2d", "AvgPool2D", (construct_with<Pool2DLayer, false>));
+PYDL_REGISTER_LAYER("global_max_pool2d", "GlobalMaxPool2D", (construct_with<GlobalPoolLayer, true>));
+PYDL_REGISTER_LAYER("global_avg_pool2d", "GlobalAvgPool2D", (construct_with<GlobalPoolLayer, false>));
 
 }  // namespace
 }  // namespace pydl

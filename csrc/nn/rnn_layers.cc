@@ -210,14 +210,9 @@ class BidirectionalLayer : public RecurrentLayer {
   Buffer<real> yf_, yb_, dyf_, dyb_, dxb_;
 };
 
-template <RnnCell Cell>
-std::unique_ptr<Layer> construct_rnn(const LayerConfig& c) {
-  return std::make_unique<RnnLayer>(c, Cell);
-}
-
-PYDL_REGISTER_LAYER("simple_rnn", "SimpleRNN", construct_rnn<RnnCell::Simple>);
-PYDL_REGISTER_LAYER("lstm", "LSTM", construct_rnn<RnnCell::LSTM>);
-PYDL_REGISTER_LAYER("gru", "GRU", construct_rnn<RnnCell::GRU>);
+PYDL_REGISTER_LAYER("simple_rnn", "SimpleRNN", (construct_with<RnnLayer, RnnCell::Simple>));
+PYDL_REGISTER_LAYER("lstm", "LSTM", (construct_with<RnnLayer, RnnCell::LSTM>));
+PYDL_REGISTER_LAYER("gru", "GRU", (construct_with<RnnLayer, RnnCell::GRU>));
 PYDL_REGISTER_LAYER("bidirectional", "Bidirectional", construct<BidirectionalLayer>);
 
 }  // namespace
