@@ -13,8 +13,8 @@ from conftest import numeric_grad, assert_weights_equal, rel_err
 
 def mha_ref(w, query, value, key=None, use_bias=True, query_mask=None, value_mask=None, attention_mask=None,
             causal=False):
-    """Keras' MultiHeadAttention in float64. A row with no allowed key gets zero weights (pydl's
-    convention; Keras' large negative mask would give uniform weights there)."""
+    """Keras' MultiHeadAttention in float64. A row with no allowed key weighs every key 1 / Tk
+    (what Keras' large negative mask gives in float32)."""
     w = [np.asarray(a, np.float64) for a in w]
     if use_bias:
         wq, bq, wk, bk, wv, bv, wo, bo = w
@@ -42,7 +42,7 @@ def mha_ref(w, query, value, key=None, use_bias=True, query_mask=None, value_mas
     mx = np.max(s, -1, keepdims=True)
     e = np.where(ok, np.exp(s - np.where(np.isfinite(mx), mx, 0)), 0.0)
     den = e.sum(-1, keepdims=True)
-    p = e / np.where(den > 0, den, 1.0)
+    p = np.where(den > 0, e / np.where(den > 0, den, 1.0), 1.0 / tk)
     o = np.einsum("bhts,bshv->bthv", p, v)
     out = np.tensordot(o, wo, axes=([2, 3], [0, 1])) + bo
     return out

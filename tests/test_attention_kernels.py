@@ -26,7 +26,7 @@ def allowed_ref(n, tq, tk, key_mask=None, query_mask=None, attention_mask=None, 
 
 
 def attention_ref(q, k, v, **masks):
-    """(N, T, H, d) arrays; a row with no allowed key gives 0."""
+    """(N, T, H, d) arrays; a row with no allowed key weighs every key 1 / Tk (Keras)."""
     n, tq, _, d = q.shape
     tk = k.shape[1]
     ok = allowed_ref(n, tq, tk, **masks)[:, None]                       # (N, 1, Tq, Tk)
@@ -36,7 +36,7 @@ def attention_ref(q, k, v, **masks):
     mx = np.where(np.isfinite(mx), mx, 0.0)
     e = np.where(ok, np.exp(s - mx), 0.0)
     den = e.sum(-1, keepdims=True)
-    p = np.where(den > 0, e / np.where(den > 0, den, 1.0), 0.0)
+    p = np.where(den > 0, e / np.where(den > 0, den, 1.0), 1.0 / tk)
     return np.einsum("bhij,bjhc->bihc", p, v)
 
 
@@ -108,7 +108,9 @@ def test_backward_matches_finite_differences(n, tq, tk, heads, dk, dv, kind):
         assert rel_err(got, want) < 1e-6
 
 
-def test_fully_masked_rows_give_zero_output_and_gradient():
+def test_fully_masked_rows_average_every_value_and_pass_gradient_to_values_only():
+    """Keras semantics: a row that may attend to no key weighs every key 1 / Tk, so its output
+    is the mean of V and only V gets a gradient from it; never NaN."""
     rng = np.random.default_rng(2)
     n, t, h, d = 2, 40, 2, 4
     q, k, v = rand(rng, n, t, h, d), rand(rng, n, t, h, d), rand(rng, n, t, h, d)
@@ -117,12 +119,23 @@ def test_fully_masked_rows_give_zero_output_and_gradient():
     qm = np.ones((n, t), np.uint8)
     qm[0, 5] = 0
     o, lse = kernels.attention_forward(q, k, v, key_mask=km, query_mask=qm)
-    assert np.all(o[1] == 0) and np.all(o[0, 5] == 0) and np.all(np.isinf(lse[1]))
-    assert np.all(np.isfinite(o))
-    dq, dk_, dv_ = kernels.attention_backward(np.ones_like(o), q, k, v, o, lse, key_mask=km, query_mask=qm)
-    assert np.all(dq[1] == 0) and np.all(dk_[1] == 0) and np.all(dv_[1] == 0) and np.all(dq[0, 5] == 0)
+    mean_v = v.mean(axis=1)  # (N, H, d)
+    np.testing.assert_allclose(o[1], np.broadcast_to(mean_v[1], (t, h, d)), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(o[0, 5], mean_v[0], rtol=1e-12, atol=1e-14)
+    assert np.all(np.isinf(lse[1])) and np.all(np.isfinite(o))
+    r = rand(rng, *o.shape)
+    dq, dk_, dv_ = kernels.attention_backward(r, q, k, v, o, lse, key_mask=km, query_mask=qm)
+    assert np.all(dq[1] == 0) and np.all(dk_[1] == 0) and np.all(dq[0, 5] == 0)
+    # sample 1: every value gets the mean of the output gradients over its rows
+    np.testing.assert_allclose(dv_[1], np.broadcast_to(r[1].sum(axis=0) / t, (t, h, d)), rtol=1e-12, atol=1e-14)
     assert np.all(np.isfinite(dq)) and np.any(dq[0] != 0)
-    # the masked keys of sample 0 (none) vs a masked key: it gets no gradient
+
+    def loss():
+        return float(np.sum(kernels.attention_forward(q, k, v, key_mask=km, query_mask=qm)[0] * r))
+
+    for got, x in ((dq, q), (dk_, k), (dv_, v)):
+        assert rel_err(got, numeric_grad(loss, x)) < 1e-6
+    # a masked key of a sample with valid keys gets no gradient
     km[0, 7] = 0
     o, lse = kernels.attention_forward(q, k, v, key_mask=km)
     _, dk_, dv_ = kernels.attention_backward(np.ones_like(o), q, k, v, o, lse, key_mask=km)

@@ -126,8 +126,14 @@ PYDL_ALWAYS_INLINE void forward_pair_body(T* o, T* lse, const T* q, const T* k, 
         T* oi = o + p.qrow(i) * a.dv;
         for (int64_t c = 0; c < a.dv; ++c) oi[c] *= inv;
         *out_lse = mrow[ii] + std::log(lrow[ii]);
-      } else {
-        *out_lse = std::numeric_limits<T>::infinity();  // attends to nothing: O stays 0
+      } else {  // may attend to no key: every weight 1 / Tk, as Keras' masked softmax gives
+        *out_lse = std::numeric_limits<T>::infinity();
+        T* oi = o + p.qrow(i) * a.dv;
+        const T w = T(1) / T(a.tk);
+        for (int64_t j = 0; j < a.tk; ++j) {
+          const T wj = w * p.keep(i, j, inv_keep);
+          if (wj != T(0)) axpy(oi, wj, v + p.krow(j) * a.dv, a.dv);
+        }
       }
     }
   }
@@ -147,6 +153,14 @@ PYDL_ALWAYS_INLINE void backward_pair_body(T* dq, T* dk, T* dv, const T* dout, c
   uint8_t ok[kBq][kBk];
   T s[kBk], delta[kBq];
   const T* lse_pair = lse + (p.b * a.heads + p.h) * a.tq;
+  for (int64_t i = 0; i < a.tq; ++i) {  // uniform rows: constant weights, only dV gets a gradient
+    if (lse_pair[i] != inf) continue;
+    const T w = T(1) / T(a.tk);
+    for (int64_t j = 0; j < a.tk; ++j) {
+      const T wj = w * p.keep(i, j, inv_keep);
+      if (wj != T(0)) axpy(dv + p.krow(j) * a.dv, wj, dout + p.qrow(i) * a.dv, a.dv);
+    }
+  }
   for (int64_t i0 = 0; i0 < a.tq; i0 += kBq) {
     const int64_t i1 = std::min(a.tq, i0 + kBq);
     // delta_i = sum_j P_ij dP_ij = dO_i . O_i (with dropout too: O holds the dropped weights)

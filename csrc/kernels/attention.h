@@ -9,7 +9,8 @@
 // Masks (each optional, 1 = attend): key (N, Tk) padding, query (N, Tq) padding (a masked
 // query row attends to nothing), attn (N, Tq, Tk) general, causal (key j <= query i, which
 // needs Tq == Tk). Tiles that are masked entirely are skipped. A query row that may attend to
-// no key gets O = 0 and no gradient (its lse is +inf), never NaN.
+// no key weighs every key 1 / Tk (O = the mean of V; what Keras' masked softmax gives, never
+// NaN); its lse is +inf, and only dV gets its gradient.
 //
 // Dropout on the attention weights (training): weight (i, j) is kept with probability
 // 1 - dropout and scaled by 1 / (1 - dropout); keep bits are counter-based draws of

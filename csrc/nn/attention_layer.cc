@@ -6,8 +6,8 @@
 // (heads, dim), output kernel (heads, value_dim, *output_shape), bias (*output_shape).
 // A merge-style node over [query, value, key?, attention_mask?]; key defaults to value. Keys
 // are masked by the value's (and key's) padding mask, query rows by the query's, as Keras
-// does; a query row that attends to nothing gives the output bias (Keras' softmax would
-// average every value there instead). The output carries the query's mask.
+// does; a query row that attends to nothing averages every value (weights 1 / Tk), as Keras'
+// masked softmax does. The output carries the query's mask.
 // Config: num_heads, key_dim, value_dim (key_dim), dropout (0), use_bias (true), output_shape
 // ([] = the query's features); the call's use_causal_mask, has_key, has_attention_mask.
 #include <algorithm>

@@ -23,7 +23,7 @@ class MultiHeadAttention(Layer):
     ``attention_mask`` is a ``pydl.Input((Tq, Tk), dtype="bool")`` (True = attend). A padding
     mask from ``Embedding(mask_zero=True)`` masks padded keys (and padded query rows)
     automatically; the output carries the query's mask. A query row that may attend to no key
-    gives the output bias (Keras would average every value there).
+    weighs every key equally (the mean of the values), as Keras does.
 
     Weights, in ``get_weights()`` order: query kernel ``(Dq, num_heads, key_dim)`` and bias
     ``(num_heads, key_dim)``, key kernel and bias, value kernel ``(Dv, num_heads, value_dim)``
