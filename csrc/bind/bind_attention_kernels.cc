@@ -69,6 +69,35 @@ void def_attention(py::module_& k) {
   }, py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("o"), py::arg("lse"),
      py::arg("key_mask") = py::none(), py::arg("query_mask") = py::none(), py::arg("attention_mask") = py::none(),
      py::arg("causal") = false, py::arg("dropout") = 0.0, py::arg("seed") = 0, py::arg("scale") = 0.0);
+  // The weights P (N, heads, Tq, Tk) and their backward (dq, dk); v only gives dv's size.
+  k.def("attention_scores_forward", [](Array<T> q, Array<T> kk, Mask key_mask, Mask query_mask, Mask attention_mask,
+                                       bool causal, double scale) {
+    const AttentionArgs a = args_of(q, kk, kk, causal, 0.0, 0, scale);
+    const AttentionMasks m = masks_of(a, key_mask, query_mask, attention_mask);
+    Array<T> p({a.n, a.heads, a.tq, a.tk});
+    {
+      py::gil_scoped_release release;
+      attention_scores_forward<T>(p.mutable_data(), q.data(), kk.data(), m, a);
+    }
+    return p;
+  }, py::arg("q"), py::arg("k"), py::arg("key_mask") = py::none(), py::arg("query_mask") = py::none(),
+     py::arg("attention_mask") = py::none(), py::arg("causal") = false, py::arg("scale") = 0.0);
+  k.def("attention_scores_backward", [](Array<T> dp, Array<T> p, Array<T> q, Array<T> kk, Mask key_mask,
+                                        Mask query_mask, Mask attention_mask, bool causal, double scale) {
+    const AttentionArgs a = args_of(q, kk, kk, causal, 0.0, 0, scale);
+    const AttentionMasks m = masks_of(a, key_mask, query_mask, attention_mask);
+    require_size(dp, a.n * a.heads * a.tq * a.tk, "attention_scores_backward dp (N, heads, Tq, Tk)");
+    require_size(p, a.n * a.heads * a.tq * a.tk, "attention_scores_backward p (N, heads, Tq, Tk)");
+    Array<T> dq({a.n, a.tq, a.heads, a.dk}), dk({a.n, a.tk, a.heads, a.dk});
+    {
+      py::gil_scoped_release release;
+      attention_scores_backward<T>(dq.mutable_data(), dk.mutable_data(), dp.data(), p.data(), q.data(), kk.data(), m,
+                                   a);
+    }
+    return py::make_tuple(dq, dk);
+  }, py::arg("dp"), py::arg("p"), py::arg("q"), py::arg("k"), py::arg("key_mask") = py::none(),
+     py::arg("query_mask") = py::none(), py::arg("attention_mask") = py::none(), py::arg("causal") = false,
+     py::arg("scale") = 0.0);
 }
 
 }  // namespace

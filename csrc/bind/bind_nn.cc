@@ -400,16 +400,23 @@ void bind_nn(py::module_& m) {
            }),
            py::arg("input_shape"), py::arg("layers"), "A chain (Sequential): layer i reads layer i - 1.")
       .def(py::init([](const std::vector<std::vector<int64_t>>& inputs, const py::list& layers,
-                       const std::vector<std::pair<int, std::vector<int>>>& nodes, const std::vector<int>& outputs) {
+                       const std::vector<py::tuple>& nodes, const std::vector<int>& outputs) {
              std::vector<LayerConfig> cfg;
              for (auto l : layers) cfg.push_back(to_layer_config(l.cast<py::dict>()));
              std::vector<GraphNode> n;
-             for (const auto& [layer, ins] : nodes) n.push_back(GraphNode{layer, ins});
+             for (const py::tuple& node : nodes) {
+               if (node.size() != 2 && node.size() != 3)
+                 throw ValueError("Graph: expected nodes as (layer, inputs) or (layer, inputs, output), got a tuple of " +
+                                  std::to_string(node.size()));
+               n.push_back(GraphNode{node[0].cast<int>(), node[1].cast<std::vector<int>>(),
+                                     node.size() == 3 ? node[2].cast<int>() : 0});
+             }
              return new Graph(std::vector<Shape>(inputs.begin(), inputs.end()), cfg, n, outputs);
            }),
            py::arg("inputs"), py::arg("layers"), py::arg("nodes"), py::arg("outputs"),
            "A DAG: per-sample input shapes, the distinct layers, the calls as (layer index, input "
-           "tensors) in topological order (tensor ids: inputs first, then one per node), the output tensors.")
+           "tensors[, which output of the call]) in topological order (tensor ids: inputs first, then one "
+           "per node), the output tensors.")
       .def_property_readonly("input_shape", [](const Graph& g) { return g.input_shape(); })
       .def_property_readonly("output_shape", [](const Graph& g) { return g.output_shape(); })
       .def_property_readonly("input_shapes", [](const Graph& g) {
@@ -456,6 +463,7 @@ void bind_nn(py::module_& m) {
           py::dict d;
           d["layer"] = g.node(k).layer;
           d["inputs"] = g.node(k).inputs;
+          d["output"] = g.node(k).output;
           d["output_shape"] = g.tensor_shape(g.num_inputs() + k);
           out.append(d);
         }

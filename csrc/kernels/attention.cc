@@ -194,6 +194,63 @@ PYDL_ALWAYS_INLINE void backward_pair_body(T* dq, T* dk, T* dv, const T* dout, c
   }
 }
 
+// P of one (batch, head) pair, row by row (the whole Tq x Tk matrix is the output anyway).
+template <typename T>
+void scores_pair(T* p, const T* q, const T* k, const Pair<T>& pr) {
+  const AttentionArgs& a = pr.a;
+  const T scale = scale_of<T>(a);
+  T* base = p + (pr.b * a.heads + pr.h) * a.tq * a.tk;
+  for (int64_t i = 0; i < a.tq; ++i) {
+    T* row = base + i * a.tk;
+    const T* qi = q + pr.qrow(i) * a.dk;
+    const bool live = pr.query_live(i);
+    T mx = -std::numeric_limits<T>::infinity();
+    for (int64_t j = 0; j < a.tk; ++j) {
+      const bool ok = live && pr.allowed(i, j);
+      row[j] = ok ? dot(qi, k + pr.krow(j) * a.dk, a.dk) * scale : -std::numeric_limits<T>::infinity();
+      mx = std::max(mx, row[j]);
+    }
+    if (mx == -std::numeric_limits<T>::infinity()) {  // attends to no key: uniform
+      std::fill_n(row, a.tk, T(1) / T(a.tk));
+      continue;
+    }
+    T sum = 0;
+    for (int64_t j = 0; j < a.tk; ++j) sum += row[j] = std::exp(row[j] - mx);
+    const T inv = T(1) / sum;
+    for (int64_t j = 0; j < a.tk; ++j) row[j] *= inv;
+  }
+}
+
+// dS = P * (dP - rowsum(P dP)) * scale; dq_i = sum_j dS_ij k_j, dk_j = sum_i dS_ij q_i. A
+// uniform (fully masked) row is constant in q and k: no gradient.
+template <typename T>
+void scores_backward_pair(T* dq, T* dk, const T* dp, const T* p, const T* q, const T* k, const Pair<T>& pr) {
+  const AttentionArgs& a = pr.a;
+  const T scale = scale_of<T>(a);
+  for (int64_t i = 0; i < a.tq; ++i) std::fill_n(dq + pr.qrow(i) * a.dk, a.dk, T(0));
+  for (int64_t j = 0; j < a.tk; ++j) std::fill_n(dk + pr.krow(j) * a.dk, a.dk, T(0));
+  const int64_t off = (pr.b * a.heads + pr.h) * a.tq * a.tk;
+  for (int64_t i = 0; i < a.tq; ++i) {
+    const T* prow = p + off + i * a.tk;
+    const T* dprow = dp + off + i * a.tk;
+    bool any = pr.query_live(i);
+    if (any) {
+      any = false;
+      for (int64_t j = 0; j < a.tk && !any; ++j) any = pr.allowed(i, j);
+    }
+    if (!any) continue;
+    const T delta = dot(prow, dprow, a.tk);
+    const T* qi = q + pr.qrow(i) * a.dk;
+    T* dqi = dq + pr.qrow(i) * a.dk;
+    for (int64_t j = 0; j < a.tk; ++j) {
+      if (prow[j] == T(0)) continue;
+      const T ds = prow[j] * (dprow[j] - delta) * scale;
+      axpy(dqi, ds, k + pr.krow(j) * a.dk, a.dk);
+      axpy(dk + pr.krow(j) * a.dk, ds, qi, a.dk);
+    }
+  }
+}
+
 // One clone per ISA (see core/simd.h); the bodies inline into each.
 PYDL_SIMD_CLONES void forward_pair(float* o, float* lse, const float* q, const float* k, const float* v,
                                    const Pair<float>& p) {
@@ -247,6 +304,31 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
   });
 }
 
+template <typename T>
+void attention_scores_forward(T* p, const T* q, const T* k, const AttentionMasks& m, const AttentionArgs& a) {
+  check_attention_args(a);
+  parallel_range(a.n * a.heads, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) scores_pair(p, q, k, Pair<T>{a, m, t / a.heads, t % a.heads});
+  });
+}
+
+template <typename T>
+void attention_scores_backward(T* dq, T* dk, const T* dp, const T* p, const T* q, const T* k, const AttentionMasks& m,
+                               const AttentionArgs& a) {
+  check_attention_args(a);
+  parallel_range(a.n * a.heads, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) scores_backward_pair(dq, dk, dp, p, q, k, Pair<T>{a, m, t / a.heads, t % a.heads});
+  });
+}
+
+template void attention_scores_forward<float>(float*, const float*, const float*, const AttentionMasks&,
+                                              const AttentionArgs&);
+template void attention_scores_forward<double>(double*, const double*, const double*, const AttentionMasks&,
+                                               const AttentionArgs&);
+template void attention_scores_backward<float>(float*, float*, const float*, const float*, const float*, const float*,
+                                               const AttentionMasks&, const AttentionArgs&);
+template void attention_scores_backward<double>(double*, double*, const double*, const double*, const double*,
+                                                const double*, const AttentionMasks&, const AttentionArgs&);
 template void attention_forward<float>(float*, float*, const float*, const float*, const float*,
                                        const AttentionMasks&, const AttentionArgs&);
 template void attention_forward<double>(double*, double*, const double*, const double*, const double*,

@@ -53,4 +53,15 @@ template <typename T>
 void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* o,
                         const T* lse, const AttentionMasks& m, const AttentionArgs& a);
 
+// The attention weights themselves, P = softmax(scale * Q K^T + mask) (N, H, Tq, Tk), before
+// dropout, for callers that ask to see them (return_attention_scores): this stores the
+// Tq x Tk matrix the fused kernels avoid. Masks and fully masked rows as above (1 / Tk).
+template <typename T>
+void attention_scores_forward(T* p, const T* q, const T* k, const AttentionMasks& m, const AttentionArgs& a);
+
+// dp (N, H, Tq, Tk) and p as forward left it; dq, dk overwritten (=).
+template <typename T>
+void attention_scores_backward(T* dq, T* dk, const T* dp, const T* p, const T* q, const T* k, const AttentionMasks& m,
+                               const AttentionArgs& a);
+
 }  // namespace pydl

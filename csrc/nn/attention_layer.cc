@@ -50,8 +50,15 @@ class MultiHeadAttentionLayer : public Layer {
       if (d < 1) throw ValueError(label() + ": expected output_shape sizes >= 1, got " + shape_str(output_shape_));
   }
   int arity() const override { return kMerge; }
-  bool backward_reads_output() const override { return false; }
-  int output_mask_input() const override { return 0; }  // the query's
+  // Output 1 (return_attention_scores): the weights P, which its backward reads.
+  void select_output(int j) override {
+    if (j != 0 && j != 1)
+      throw ValueError(label() + ": a call has two outputs (the attention output, the scores), no output " +
+                       std::to_string(j));
+    scores_ = j == 1;
+  }
+  bool backward_reads_output() const override { return scores_; }
+  int output_mask_input() const override { return scores_ ? kNoMask : 0; }  // the query's
   Shape build(const Shape&, int) override {
     throw ValueError(label() + ": expected query and value tensors (mha(query, value))");
   }
@@ -90,6 +97,11 @@ class MultiHeadAttentionLayer : public Layer {
     hk_ = checked_mul(heads_, key_dim_, label() + " num_heads * key_dim");
     hv_ = checked_mul(heads_, value_dim_, label() + " num_heads * value_dim");
     merge_masks_.assign(in.size(), nullptr);
+    if (scores_) {
+      output_ = {heads_, tq_, tk_};
+      checked_product(output_, label() + " attention scores");
+      return output_;
+    }
     output_ = {tq_};
     output_.insert(output_.end(), out_shape_.begin(), out_shape_.end());
     return output_;
@@ -113,18 +125,64 @@ class MultiHeadAttentionLayer : public Layer {
   void plan(int64_t n) override {
     for (auto* b : {&q_, &dq_buf_}) b->resize(n * tq_ * hk_);
     for (auto* b : {&k_, &dk_buf_}) b->resize(n * tk_ * hk_);
+    key_mask_.resize(n * tk_);
+    if (has_mask_) attn_mask_.resize(n * tq_ * tk_);
+    if (scores_) return;
     for (auto* b : {&v_, &dv_buf_}) b->resize(n * tk_ * hv_);
     for (auto* b : {&o_, &do_}) b->resize(n * tq_ * hv_);
     lse_.resize(n * heads_ * tq_);
-    key_mask_.resize(n * tk_);
-    if (has_mask_) attn_mask_.resize(n * tq_ * tk_);
   }
 
   void forward_merge(Matrix<real> y, const std::vector<Matrix<const real>>& xs, const StepInfo& s) override {
     const int64_t n = y.rows;
     project(Matrix<real>(q_.data(), n * tq_, hk_), xs[0], tq_, dq_, 0);
     project(Matrix<real>(k_.data(), n * tk_, hk_), xs[key_input()], tk_, dk_in_, 1);
+    set_masks_and_args(n, xs, s);
+    if (scores_) {  // Keras returns the weights before dropout
+      attention_scores_forward<real>(y.data, q_.data(), k_.data(), masks_, args_);
+      return;
+    }
     project(Matrix<real>(v_.data(), n * tk_, hv_), xs[1], tk_, dv_in_, 2);
+    attention_forward<real>(o_.data(), lse_.data(), q_.data(), k_.data(), v_.data(), masks_, args_);
+    gemm<real>(Matrix<real>(y.data, n * tq_, d_out_), Matrix<const real>(o_.data(), n * tq_, hv_), false,
+                Matrix<const real>(param(kernel_of(3)), hv_, d_out_), false, 1.0f, 0.0f,
+                use_bias_ ? param(bias_of(3)) : nullptr);
+  }
+
+  void backward_merge(const std::vector<Matrix<real>>& dxs, Matrix<real> dy, const std::vector<Matrix<const real>>& xs,
+                      Matrix<const real> y) override {
+    if (scores_) return scores_backward(dxs, dy, xs, y);
+    const int64_t n = dy.rows;
+    Matrix<const real> dyr(dy.data, n * tq_, d_out_), o(o_.data(), n * tq_, hv_);
+    gemm<real>(Matrix<real>(grad(kernel_of(3)), hv_, d_out_), o, true, dyr, false, 1.0f, 1.0f);
+    if (use_bias_) bias_backward<real>(grad(bias_of(3)), dyr);
+    gemm<real>(Matrix<real>(do_.data(), n * tq_, hv_), dyr, false, Matrix<const real>(param(kernel_of(3)), hv_, d_out_),
+                true);
+    attention_backward<real>(dq_buf_.data(), dk_buf_.data(), dv_buf_.data(), do_.data(), q_.data(), k_.data(),
+                              v_.data(), o_.data(), lse_.data(), masks_, args_);
+    project_back(dxs[0], xs[0], dq_buf_.data(), tq_, dq_, 0, false);
+    // Without a key tensor, value feeds both projections: its gradient is the sum.
+    project_back(dxs[1], xs[1], dv_buf_.data(), tk_, dv_in_, 2, false);
+    project_back(dxs[key_input()], xs[key_input()], dk_buf_.data(), tk_, dk_in_, 1, !has_key_);
+    zero_mask_grad(dxs);
+  }
+
+ private:
+  // The scores node: P depends on the query and key projections only.
+  void scores_backward(const std::vector<Matrix<real>>& dxs, Matrix<real> dp, const std::vector<Matrix<const real>>& xs,
+                       Matrix<const real> p) {
+    attention_scores_backward<real>(dq_buf_.data(), dk_buf_.data(), dp.data, p.data, q_.data(), k_.data(), masks_,
+                                    args_);
+    project_back(dxs[0], xs[0], dq_buf_.data(), tq_, dq_, 0, false);
+    project_back(dxs[key_input()], xs[key_input()], dk_buf_.data(), tk_, dk_in_, 1, false);
+    if (has_key_ && dxs[1].data) std::fill(dxs[1].data, dxs[1].data + dxs[1].size(), 0.0f);  // value: unused
+    zero_mask_grad(dxs);
+  }
+  void zero_mask_grad(const std::vector<Matrix<real>>& dxs) {
+    if (has_mask_ && dxs[mask_input()].data)  // a mask has no gradient
+      std::fill(dxs[mask_input()].data, dxs[mask_input()].data + dxs[mask_input()].size(), 0.0f);
+  }
+  void set_masks_and_args(int64_t n, const std::vector<Matrix<const real>>& xs, const StepInfo& s) {
     masks_ = AttentionMasks{};
     masks_.query = merge_masks_[0];
     const uint8_t* vm = merge_masks_[1];
@@ -151,31 +209,8 @@ class MultiHeadAttentionLayer : public Layer {
     args_.causal = causal_;
     args_.dropout = s.training ? dropout_ : 0.0;
     args_.rng = CounterRng(s.seed ^ mix64(s.step), 0xa77e0000ULL + uint64_t(index_));
-    attention_forward<real>(o_.data(), lse_.data(), q_.data(), k_.data(), v_.data(), masks_, args_);
-    gemm<real>(Matrix<real>(y.data, n * tq_, d_out_), Matrix<const real>(o_.data(), n * tq_, hv_), false,
-                Matrix<const real>(param(kernel_of(3)), hv_, d_out_), false, 1.0f, 0.0f,
-                use_bias_ ? param(bias_of(3)) : nullptr);
   }
 
-  void backward_merge(const std::vector<Matrix<real>>& dxs, Matrix<real> dy, const std::vector<Matrix<const real>>& xs,
-                      Matrix<const real>) override {
-    const int64_t n = dy.rows;
-    Matrix<const real> dyr(dy.data, n * tq_, d_out_), o(o_.data(), n * tq_, hv_);
-    gemm<real>(Matrix<real>(grad(kernel_of(3)), hv_, d_out_), o, true, dyr, false, 1.0f, 1.0f);
-    if (use_bias_) bias_backward<real>(grad(bias_of(3)), dyr);
-    gemm<real>(Matrix<real>(do_.data(), n * tq_, hv_), dyr, false, Matrix<const real>(param(kernel_of(3)), hv_, d_out_),
-                true);
-    attention_backward<real>(dq_buf_.data(), dk_buf_.data(), dv_buf_.data(), do_.data(), q_.data(), k_.data(),
-                              v_.data(), o_.data(), lse_.data(), masks_, args_);
-    project_back(dxs[0], xs[0], dq_buf_.data(), tq_, dq_, 0, false);
-    // Without a key tensor, value feeds both projections: its gradient is the sum.
-    project_back(dxs[1], xs[1], dv_buf_.data(), tk_, dv_in_, 2, false);
-    project_back(dxs[key_input()], xs[key_input()], dk_buf_.data(), tk_, dk_in_, 1, !has_key_);
-    if (has_mask_ && dxs[mask_input()].data)  // a mask has no gradient
-      std::fill(dxs[mask_input()].data, dxs[mask_input()].data + dxs[mask_input()].size(), 0.0f);
-  }
-
- private:
   size_t key_input() const { return has_key_ ? 2 : 1; }
   size_t mask_input() const { return has_key_ ? 3 : 2; }
   // Projection w (0 query, 1 key, 2 value, 3 output): where its kernel and bias are bound.
@@ -205,6 +240,7 @@ class MultiHeadAttentionLayer : public Layer {
   bool use_bias_;
   Shape output_shape_;
   bool causal_, has_key_, has_mask_;
+  bool scores_ = false;  // this node makes output 1, the attention scores
   int64_t tq_ = 0, tk_ = 0, dq_ = 0, dk_in_ = 0, dv_in_ = 0, hk_ = 0, hv_ = 0, d_out_ = 0;
   Shape out_shape_;
   Buffer<real> q_, k_, v_, o_, lse_, do_, dq_buf_, dk_buf_, dv_buf_;

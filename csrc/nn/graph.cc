@@ -133,6 +133,7 @@ void Graph::build_nodes() {
       throw ValueError("graph node " + std::to_string(k) + ": no layer " + std::to_string(node.layer));
     node_layers_.push_back(make_layer(layer_configs_[node.layer]));
     Layer& l = *node_layers_.back();
+    l.select_output(node.output);
     if (first_node_[node.layer] < 0) first_node_[node.layer] = int(k);
     std::vector<Shape> ins;
     for (int in : node.inputs) {
@@ -445,7 +446,9 @@ void Graph::forward(const std::vector<Matrix<const real>>& xs, const StepInfo& s
     act_[t] = out;
     // A merged step is valid where every masked input is valid (unless the layer says whose
     // mask its output carries).
-    if (l.output_mask_input() >= 0) {
+    if (l.output_mask_input() == Layer::kNoMask) {
+      mask_[t] = nullptr;
+    } else if (l.output_mask_input() >= 0) {
       mask_[t] = mask_[node.inputs[l.output_mask_input()]];
     } else if (masks.size() <= 1) {
       mask_[t] = masks.empty() ? nullptr : masks[0];

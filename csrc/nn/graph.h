@@ -42,6 +42,7 @@ struct ParamEntry {
 struct GraphNode {
   int layer = 0;
   std::vector<int> inputs;
+  int output = 0;  // which output of the call (Layer::select_output)
 };
 
 class Graph {

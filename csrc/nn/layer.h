@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "core/real.h"
 #include "core/view.h"
 #include "nn/layer_config.h"
@@ -109,11 +110,19 @@ class Layer {
   // Merge layers that read their inputs' masks (MultiHeadAttention: query and key padding)
   // size merge_masks_ in build_merge; the graph sets entry i to input i's mask before every
   // forward_merge. output_mask_input says which input's mask the output carries (-1: the AND
-  // of every input's mask, what elementwise merges want).
+  // of every input's mask, what elementwise merges want; kNoMask: none, the output has no
+  // steps axis).
+  static constexpr int kNoMask = -2;
   void set_merge_mask(size_t i, const uint8_t* m) {
     if (i < merge_masks_.size()) merge_masks_[i] = m;
   }
   virtual int output_mask_input() const { return -1; }
+  // Which output of a call this node makes: 0, or 1.. for a layer whose call returns several
+  // (MultiHeadAttention's attention scores). Each output is a node of its own over the same
+  // inputs and weights; called before build.
+  virtual void select_output(int j) {
+    if (j != 0) throw ValueError(label() + ": a call has one output, so output " + std::to_string(j) + " does not exist");
+  }
 
   virtual void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) = 0;
   // dy may be overwritten; dx.data is null for the first layer (no input gradient needed).

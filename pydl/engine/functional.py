@@ -29,9 +29,11 @@ class SymbolicTensor:
     """
 
     def __init__(self, layer=None, inputs: Sequence["SymbolicTensor"] = (), shape=None, name=None,
-                 dtype: str = "float32"):
+                 dtype: str = "float32", output_index: int = 0):
         self.layer = layer
         self.inputs: Tuple[SymbolicTensor, ...] = tuple(inputs)
+        # Which output of the layer's call this is (MultiHeadAttention's scores are output 1).
+        self.output_index = output_index
         self.shape: Optional[Tuple[int, ...]] = None if shape is None else tuple(shape)
         self.name = name
         self.dtype = dtype
@@ -86,8 +88,10 @@ def concrete_shape(declared: Sequence[Optional[int]], x: np.ndarray) -> Tuple[in
     return got
 
 
-def call_layer(layer, inputs) -> SymbolicTensor:
-    """What ``layer(inputs)`` does: record the call. Merge layers take a list of tensors."""
+def call_layer(layer, inputs, output_index: int = 0) -> SymbolicTensor:
+    """What ``layer(inputs)`` does: record the call. Merge layers take a list of tensors.
+    ``output_index`` picks another output of a call that has several (each is a graph node of
+    its own over the same inputs and weights)."""
     from ..layers.base import Layer
 
     owner = f"{type(layer).__name__}{'' if layer.name is None else ' ' + repr(layer.name)}"
@@ -111,7 +115,7 @@ def call_layer(layer, inputs) -> SymbolicTensor:
             raise ValueError(f"{owner}: expected a list of at least 2 tensors")
     elif len(items) != 1:
         raise ValueError(f"{owner}: expected one tensor, got {len(items)}")
-    return SymbolicTensor(layer, items)
+    return SymbolicTensor(layer, items, output_index=output_index)
 
 
 class Traced:
@@ -120,7 +124,7 @@ class Traced:
     def __init__(self, inputs, layers, nodes, outputs, tensor_ids):
         self.inputs: List[SymbolicTensor] = inputs
         self.layers: List = layers                          # distinct, in order of first call
-        self.nodes: List[Tuple[int, List[int]]] = nodes      # (layer index, input tensor ids)
+        self.nodes: List[Tuple[int, List[int], int]] = nodes  # (layer index, input tensor ids, output index)
         self.outputs: List[int] = outputs                     # tensor ids
         self.tensor_ids: Dict[SymbolicTensor, int] = tensor_ids
 
@@ -199,7 +203,7 @@ def trace(inputs: Sequence[SymbolicTensor], outputs: Sequence[SymbolicTensor], o
     nodes = []
     for t in order:
         tensor_ids[t] = len(inputs) + len(nodes)
-        nodes.append((layer_index[id(t.layer)], [tensor_ids[u] for u in t.inputs]))
+        nodes.append((layer_index[id(t.layer)], [tensor_ids[u] for u in t.inputs], t.output_index))
     return Traced(inputs, layers, nodes, [tensor_ids[t] for t in outputs], tensor_ids)
 
 

@@ -39,15 +39,15 @@ def _activation_node(layer) -> dict:
     return {"type": "activation", "name": f"{layer.name}:{layer.activation}", "activation": layer.activation}
 
 
-def split_dag_outputs(layers: Sequence, configs: List[dict], nodes: List[Tuple[int, List[int]]],
+def split_dag_outputs(layers: Sequence, configs: List[dict], nodes: List[Tuple[int, List[int], int]],
                       outputs: List[int], n_in: int):
     """(configs, nodes, outputs) with each Dense/Conv2D output that ends in sigmoid/softmax
     split into the linear layer and an Activation node appended last (so every other tensor
     keeps its id). Only where the output has no other reader and the layer is called once:
     otherwise its other uses would see the linear values."""
     configs, nodes, outputs = list(configs), list(nodes), list(outputs)
-    calls = Counter(layer for layer, _ in nodes)
-    readers = Counter(t for _, ins in nodes for t in ins)
+    calls = Counter(node[0] for node in nodes)
+    readers = Counter(t for node in nodes for t in node[1])
     for j, t in enumerate(outputs):
         if t < n_in:
             continue
@@ -57,7 +57,7 @@ def split_dag_outputs(layers: Sequence, configs: List[dict], nodes: List[Tuple[i
             continue
         configs[li] = {**configs[li], "activation": "linear"}
         configs.append(_activation_node(layer))
-        nodes.append((len(configs) - 1, [t]))
+        nodes.append((len(configs) - 1, [t], 0))
         outputs[j] = n_in + len(nodes) - 1
     return configs, nodes, outputs
 

@@ -836,7 +836,8 @@ class Model:
         return {"name": self.name, "seed": self.seed,
                 "inputs": [{"name": x.name, "shape": list(x.shape), "dtype": x.dtype} for x in t.inputs],
                 "layers": [layers_mod.serialize(l) for l in t.layers],
-                "nodes": [[layer, list(ins)] for layer, ins in t.nodes], "outputs": list(t.outputs),
+                "nodes": [[layer, list(ins)] + ([out] if out else []) for layer, ins, out in t.nodes],
+                "outputs": list(t.outputs),
                 "input_kind": self._input_kind, "input_keys": self._input_keys,
                 "output_kind": self._output_kind, "output_keys": self._output_keys}
 

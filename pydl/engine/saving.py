@@ -386,13 +386,18 @@ def _graph_spec(cfg: dict, label: str) -> None:
     if not isinstance(nodes, list):
         raise ValueError(f"{label}: model.nodes: expected a list of [layer, [inputs]], got {_show(nodes)}")
     count = len(inputs)
+
+    def index(v, below):
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < below
+
     for k, node in enumerate(nodes):
-        ok = (isinstance(node, list) and len(node) == 2 and isinstance(node[0], int) and not isinstance(node[0], bool)
-              and 0 <= node[0] < n_layers and isinstance(node[1], list) and node[1]
-              and all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < count for t in node[1]))
+        # [layer, [inputs]] or [layer, [inputs], output]: output > 0 picks another output of the call
+        ok = (isinstance(node, list) and len(node) in (2, 3) and index(node[0], n_layers)
+              and isinstance(node[1], list) and node[1] and all(index(t, count) for t in node[1])
+              and (len(node) == 2 or index(node[2], 8)))
         if not ok:
-            raise ValueError(f"{label}: model.nodes[{k}]: expected [layer index < {n_layers}, [tensor ids < {count}]], "
-                             f"got {_show(node)}")
+            raise ValueError(f"{label}: model.nodes[{k}]: expected [layer index < {n_layers}, [tensor ids < {count}]"
+                             f"(, output index < 8)], got {_show(node)}")
         count += 1
     outputs = cfg.get("outputs")
     if not (isinstance(outputs, list) and outputs and
@@ -409,7 +414,7 @@ def _graph_spec(cfg: dict, label: str) -> None:
 
 def _rebuild(cfg: dict, specs: list):
     """The model a checked config describes (layers already deserialized)."""
-    from .functional import Input
+    from .functional import Input, call_layer
     from .model import Model, Sequential  # lazy: model -> training -> saving -> model
 
     if cfg["class"] == "Sequential":
@@ -417,9 +422,13 @@ def _rebuild(cfg: dict, specs: list):
         return model.build(cfg["input_shape"])
     tensors = [Input(tuple(i["shape"]), name=i["name"], dtype=i.get("dtype", "float32")) for i in cfg["inputs"]]
     n_in = len(tensors)
-    for layer, ins in cfg["nodes"]:
+    for node in cfg["nodes"]:
+        layer, ins, out = node[0], node[1], (node[2] if len(node) == 3 else 0)
         args = [tensors[t] for t in ins]
-        tensors.append(specs[layer](args if getattr(specs[layer], "merge", False) else args[0]))
+        if out:  # another output of a call replayed just before (the graph checks the layer has it)
+            tensors.append(call_layer(specs[layer], args, output_index=out))
+        else:
+            tensors.append(specs[layer](args if getattr(specs[layer], "merge", False) else args[0]))
 
     def shaped(kind, keys, items):
         return items[0] if kind == "single" else (dict(zip(keys, items)) if kind == "dict" else items)

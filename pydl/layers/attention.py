@@ -18,8 +18,12 @@ class MultiHeadAttention(Layer):
     ``key_dim``) for values; ``dropout`` on the attention weights in training; the output has
     the query's feature size unless ``output_shape`` (an int or a tuple of ints) is given.
 
-    Call: ``mha(query, value, key=None, attention_mask=None, use_causal_mask=False)`` on
-    ``(None, T, D)`` tensors; ``key`` defaults to ``value``, whose steps it must match.
+    Call: ``mha(query, value, key=None, attention_mask=None, use_causal_mask=False,
+    return_attention_scores=False)`` on ``(None, T, D)`` tensors; ``key`` defaults to ``value``,
+    whose steps it must match. With ``return_attention_scores=True`` the call returns
+    ``(output, scores)``, the scores being the attention weights ``(None, num_heads, Tq, Tk)``
+    before dropout, as Keras returns them (they cost Tq x Tk memory per head and sample, which
+    the output alone never stores; gradients flow through both).
     ``attention_mask`` is a ``pydl.Input((Tq, Tk), dtype="bool")`` (True = attend). A padding
     mask from ``Embedding(mask_zero=True)`` masks padded keys (and padded query rows)
     automatically; the output carries the query's mask. A query row that may attend to no key
@@ -61,13 +65,7 @@ class MultiHeadAttention(Layer):
         from ..engine.functional import SymbolicTensor, call_layer  # lazy: engine imports layers
 
         owner = f"MultiHeadAttention{'' if self.name is None else ' ' + repr(self.name)}"
-        if return_attention_scores is not False:
-            _validate.boolean(owner, "return_attention_scores", return_attention_scores)
-            if return_attention_scores:
-                raise NotImplementedError(
-                    f"{owner}: return_attention_scores=True is not supported: the fused kernel never stores the "
-                    "(N, heads, Tq, Tk) weights. Call it with return_attention_scores=False; to inspect the "
-                    "weights, compute softmax(q k^T / sqrt(key_dim)) with numpy from layer.get_weights()")
+        return_attention_scores = _validate.boolean(owner, "return_attention_scores", return_attention_scores)
         if isinstance(query, (list, tuple)) and value is None and key is None and attention_mask is None:
             spec = dict(self._call_spec) if self._call_spec is not None else {
                 "use_causal_mask": _validate.boolean(owner, "use_causal_mask", use_causal_mask),
@@ -96,6 +94,10 @@ class MultiHeadAttention(Layer):
                              "takes one set of call arguments (use another MultiHeadAttention layer)")
         node = call_layer(self, items)
         self._call_spec = spec
+        if return_attention_scores:
+            # A second node over the same inputs and weights: it recomputes the query and key
+            # projections and stores the (heads, Tq, Tk) weights the fused kernel never keeps.
+            return node, call_layer(self, items, output_index=1)
         return node
 
     def get_config(self) -> Dict[str, Any]:
