@@ -198,6 +198,37 @@ def test_every_layer_type_has_a_case():
     assert types <= set(CONVERTERS)
 
 
+def _ops(proto):
+    return {n.op_type for n in proto.graph.node}
+
+
+def test_recurrent_layers_use_onnx_ops_with_converted_gates(tmp_path):
+    """Unmasked cells become ONNX's LSTM / GRU (linear_before_reset=1) / RNN ops, masked ones
+    a Scan; the results matched predict in the cases above."""
+    build, make_inputs = CASES["bidirectional_lstm_concat_sequences"]
+    assert "LSTM" in _ops(roundtrip(build(), make_inputs, tmp_path)) - {"Scan"}
+    build, make_inputs = CASES["gru"]
+    proto = roundtrip(build(), make_inputs, tmp_path)
+    (gru,) = [n for n in proto.graph.node if n.op_type == "GRU"]
+    assert {a.name: a.i for a in gru.attribute}["linear_before_reset"] == 1
+    build, make_inputs = CASES["simple_rnn_relu"]
+    assert "RNN" in _ops(roundtrip(build(), make_inputs, tmp_path))
+    build, make_inputs = CASES["lstm_masked"]
+    ops = _ops(roundtrip(build(), make_inputs, tmp_path))
+    assert "Scan" in ops and "LSTM" not in ops
+
+
+def test_int_and_bool_inputs_feed_any_layer(tmp_path):
+    """int32 and bool Inputs are INT32 and BOOL in ONNX, and a Dense reads them as numbers."""
+    ids, flags = pydl.Input((4,), dtype="int32", name="counts"), pydl.Input((4,), dtype="bool", name="flags")
+    model = randomize(pydl.Model([ids, flags], L.Add()([L.Dense(3)(ids), L.Dense(3)(flags)])))
+    rng = np.random.default_rng(0)
+    proto = roundtrip(model, lambda n: [rng.integers(0, 9, (n, 4)).astype(np.int32), rng.random((n, 4)) < 0.5],
+                      tmp_path)
+    assert [i.type.tensor_type.elem_type for i in proto.graph.input] == [onnx.TensorProto.INT32,
+                                                                         onnx.TensorProto.BOOL]
+
+
 # ------------------------------------------------------------ functional models
 def test_merge_layers_multi_input(tmp_path):
     a, b, c = pydl.Input((4, 3), name="a"), pydl.Input((4, 3), name="b"), pydl.Input((4, 3), name="c")
@@ -259,6 +290,19 @@ def test_transformer_encoder_with_position_embedding(normalize_first, tmp_path):
     assert {"MatMul", "Softmax", "LayerNormalization"} <= {n.op_type for n in proto.graph.node}
 
 
+def test_loaded_model_exports(tmp_path):
+    """A model read back by load_model (a TransformerEncoder is then its sublayers)."""
+    ids = pydl.Input((6,), name="ids", dtype="int32")
+    x = L.TransformerEncoder(8, 2)(L.Embedding(12, 4, mask_zero=True)(ids))
+    model = randomize(pydl.Model(ids, L.GlobalMaxPool1D()(x)), scale=0.3)
+    model.save(str(tmp_path / "m.pydl"))
+    loaded = pydl.load_model(str(tmp_path / "m.pydl"))
+    loaded.export_onnx(tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    xs = _padded_int_ids(4)
+    np.testing.assert_allclose(session.run(None, {"ids": xs})[0], model.predict(xs), rtol=RTOL, atol=ATOL)
+
+
 def test_sequences_of_any_length(tmp_path):
     """An Input with a None steps axis exports with that axis dynamic too."""
     x = pydl.Input((None, 3), name="series")
@@ -308,6 +352,15 @@ def test_concatenating_masked_steps_is_refused(tmp_path):
     x = L.Embedding(9, 4, mask_zero=True)(ids)
     model = pydl.Model(ids, L.Concatenate(axis=1, name="join")([x, L.Dense(4)(x)]))
     with pytest.raises(ValueError, match=r"Concatenate 'join' joins masked sequences along their steps axis"):
+        model.export_onnx(tmp_path / "m.onnx")
+
+
+def test_dilated_same_padding_on_a_free_axis_is_refused(tmp_path):
+    """onnxruntime has no SAME padding with a dilation, and the pads of an axis of any length
+    cannot be fixed at export time."""
+    x = pydl.Input((None, 3))
+    model = pydl.Model(x, L.Conv1D(2, 3, padding="same", dilation_rate=2, name="wide")(x))
+    with pytest.raises(ValueError, match=r"Conv1D 'wide' has padding='same' with dilation_rate > 1 on an axis"):
         model.export_onnx(tmp_path / "m.onnx")
 
 

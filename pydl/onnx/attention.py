@@ -58,7 +58,8 @@ def _multi_head_attention(g: Graph, c: Call):
         allowed = _and(g, allowed, g.op("Unsqueeze", [c.masks[0], g.ints([1, 3], "axes13")], f"{h}_query_allowed"),
                        f"{h}_allowed")
     if has_mask:
-        attn = c.inputs[3 if has_key else 2]
+        # As the C++ layer reads the (float) mask tensor: True above 0.5.
+        attn = g.op("Greater", [c.inputs[3 if has_key else 2], g.const(0.5)], f"{h}_attention_mask")
         allowed = _and(g, allowed, g.op("Unsqueeze", [attn, g.ints([1], "axis1")], f"{h}_attention_allowed"),
                        f"{h}_allowed")
     if causal:  # key j <= query i: the lower triangle of a (Tq, Tk) square, sized at run time

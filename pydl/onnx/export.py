@@ -43,11 +43,9 @@ class _Spec:
             return
         traced = functional.trace(model.inputs, model.outputs, model.name)
         self.inputs = [(name, tuple(t.shape), t.dtype) for name, t in zip(model.input_names, traced.inputs)]
-        n_in = len(traced.inputs)
         self.nodes = [(traced.layers[li], list(ins)) for li, ins in traced.nodes]
         self.outputs = list(zip(traced.outputs, model.output_names))
         self.shapes = {i: t.shape for t, i in traced.tensor_ids.items()}
-        assert all(i < n_in + len(self.nodes) for i, _ in self.outputs)
 
 
 def _layer_weights(model) -> Dict[str, Dict[str, np.ndarray]]:
@@ -98,7 +96,9 @@ def build_onnx_model(model, opset: int = MIN_OPSET) -> onnx.ModelProto:
     for i, (name, shape, dtype) in enumerate(spec.inputs):
         graph_inputs.append(_value_info(g.reserve(name), shape, _ONNX_DTYPES[dtype]))
         g.inputs.append(graph_inputs[-1])
-        tensors[i] = (name, None)
+        # The C++ graph computes in float32 and so do the converters: ids and masks too
+        # (exact up to 2**24; Embedding casts back to integers, attention masks to booleans).
+        tensors[i] = (name if dtype == "float32" else g.cast(name, onnx.TensorProto.FLOAT, f"{name}_float"), None)
     out_names = [g.fresh(name) for _, name in spec.outputs]  # claimed before any generated name
     for k, (layer, ins) in enumerate(spec.nodes):
         convert = CONVERTERS.get(layer.core_type)
