@@ -299,8 +299,9 @@ def test_loaded_model_exports(tmp_path):
     loaded = pydl.load_model(str(tmp_path / "m.pydl"))
     loaded.export_onnx(tmp_path / "m.onnx")
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
-    xs = _padded_int_ids(4)
-    np.testing.assert_allclose(session.run(None, {"ids": xs})[0], model.predict(xs), rtol=RTOL, atol=ATOL)
+    for n in BATCHES:
+        xs = _padded_int_ids(n)
+        np.testing.assert_allclose(session.run(None, {"ids": xs})[0], model.predict(xs), rtol=RTOL, atol=ATOL)
 
 
 def test_sequences_of_any_length(tmp_path):

@@ -64,7 +64,8 @@ def _multi_head_attention(g: Graph, c: Call):
                        f"{h}_allowed")
     if causal:  # key j <= query i: the lower triangle of a (Tq, Tk) square, sized at run time
         square = g.op("Shape", [scores], f"{h}_square_shape", start=2, end=4)
-        ones = g.op("ConstantOfShape", [square], f"{h}_ones", value=helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0]))
+        one = helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])
+        ones = g.op("ConstantOfShape", [square], f"{h}_ones", value=one)
         lower = g.cast(g.op("Trilu", [ones], f"{h}_lower", upper=0), TensorProto.BOOL, f"{h}_causal")
         allowed = _and(g, allowed, lower, f"{h}_allowed")
     if allowed is None:

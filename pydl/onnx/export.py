@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from .. import __version__
 from ..engine import functional
 from ..engine.saving import write_atomically
 from .graph import CONVERTERS, Call, Graph, elem_type
@@ -116,8 +117,6 @@ def build_onnx_model(model, opset: int = MIN_OPSET) -> onnx.ModelProto:
         graph_outputs.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     graph = helper.make_graph(g.nodes, model.name, graph_inputs, graph_outputs, g.initializers)
     opsets = [helper.make_opsetid("", opset)]
-    from .. import __version__
-
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="pydl", producer_version=__version__,
                               ir_version=helper.find_min_ir_version_for(opsets))
     # Output shapes from ONNX's own inference (the batch axis stays "batch").

@@ -98,6 +98,7 @@ class Graph:
         raise ValueError(f"ONNX export: the shape of {x!r} is unknown")  # not reached for pydl's layers
 
     def cast(self, x: str, to: int, hint: Optional[str] = None) -> str:
+        """x cast to the ONNX element type ``to`` (a TensorProto constant)."""
         return self.op("Cast", [x], hint, to=to)
 
     def batch_shape(self, x: str, tail: Sequence[int], hint: str = "shape") -> str:
@@ -126,9 +127,11 @@ class Call:
 
     @property
     def hint(self) -> str:
+        """The stem of the tensor names made for this call: the layer's name."""
         return self.layer.name
 
     def weight(self, name: str) -> np.ndarray:
+        """The layer's weight ``name`` (a ValueError naming the layer when it has none)."""
         try:
             return self.weights[name]
         except KeyError:
@@ -152,4 +155,5 @@ def converts(*core_types: str):
 
 
 def elem_type(dtype) -> int:
+    """The ONNX element type of a numpy dtype (float32, int64, int32, bool)."""
     return _DTYPES[np.dtype(dtype)]
