@@ -240,6 +240,14 @@ def test_merge_layers_multi_input(tmp_path):
     roundtrip(model, lambda n: [floats(n, 4, 3, seed=k) for k in range(3)], tmp_path)
 
 
+def test_shared_layer_keeps_one_copy_of_its_weights(tmp_path):
+    left, right = pydl.Input((5,), name="left"), pydl.Input((5,), name="right")
+    shared = L.Dense(7, activation="tanh")
+    model = randomize(pydl.Model([left, right], L.Subtract()([shared(left), shared(right)])))
+    proto = roundtrip(model, lambda n: [floats(n, 5, seed=1), floats(n, 5, seed=2)], tmp_path)
+    assert [tuple(t.dims) for t in proto.graph.initializer].count((5, 7)) == 1
+
+
 def test_multi_output_dict_heads(tmp_path):
     """Two named outputs (a softmax and a sigmoid head, compiled so that the trainer splits
     their activations off) from a shared trunk; ONNX outputs in output_names order."""
@@ -384,13 +392,15 @@ def test_path_type(tmp_path):
         seq((3,), L.Dense(2)).export_onnx(b"model.onnx")
 
 
-def test_missing_onnx_names_the_extra():
+def test_missing_onnx_names_the_extra(tmp_path):
     code = ("import sys; sys.modules['onnx'] = None\n"
             "import numpy as np, pydl\n"
             "m = pydl.Sequential([pydl.Input((3,)), pydl.layers.Dense(2)])\n"
             "try:\n    m.export_onnx('m.onnx')\nexcept ImportError as e:\n    print('ImportError:', e)\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(pydl.__file__)),
                                                         os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=tmp_path)
     assert 'ImportError: pydl\'s ONNX export needs the onnx package: pip install "pydl[onnx]"' in out.stdout, \
         out.stdout + out.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -12,6 +12,8 @@ once per C++ layer type (``Layer.core_type``) with ``@converts("dense")``. ``out
 """
 from __future__ import annotations
 
+import hashlib
+
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -52,19 +54,15 @@ class Graph:
         return name
 
     def const(self, value, hint: str = "const", dtype=np.float32) -> str:
-        """An initializer holding ``value`` (cast to ``dtype``); small equal constants are shared."""
+        """An initializer holding ``value`` (cast to ``dtype``). Equal constants are stored
+        once: a layer called twice (shared weights) keeps one copy of its weights."""
         arr = np.array(value, dtype=dtype, order="C")  # (ascontiguousarray would make a scalar 1-D)
         root = self._root
-        key = None
-        if arr.size <= 16:
-            key = (arr.dtype.str, arr.shape, arr.tobytes())
-            if key in root._consts:
-                return root._consts[key]
-        name = self.fresh(hint)
-        root.initializers.append(numpy_helper.from_array(arr, name))
-        if key is not None:
-            root._consts[key] = name
-        return name
+        key = (arr.dtype.str, arr.shape, hashlib.sha256(arr.tobytes()).digest())
+        if key not in root._consts:
+            root._consts[key] = self.fresh(hint)
+            root.initializers.append(numpy_helper.from_array(arr, root._consts[key]))
+        return root._consts[key]
 
     def ints(self, values: Sequence[int], hint: str = "shape") -> str:
         """A 1-D int64 constant (shapes, axes, slice bounds)."""
