@@ -13,7 +13,6 @@ once per C++ layer type (``Layer.core_type``) with ``@converts("dense")``. ``out
 from __future__ import annotations
 
 import hashlib
-
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
