@@ -847,6 +847,15 @@ class Model:
 
         save_model(self, path)
 
+    def export_onnx(self, path, opset: int = 17) -> None:
+        """Write the model for inference to ``path`` (an ``.onnx`` file) as ONNX ``opset``
+        (17 or newer), runnable by onnxruntime: it takes what ``predict`` takes (batch first,
+        channels last; a dynamic batch axis) and gives its outputs. Needs the onnx package
+        (``pip install "pydl[onnx]"``); see pydl.onnx."""
+        from ..onnx import export_onnx  # lazy: onnx is an optional dependency
+
+        export_onnx(self, path, opset)
+
 
 class Sequential(Model):
     """A linear stack of layers: the chain case of Model.

@@ -117,6 +117,12 @@ def _atomic_write(path: str, data: bytes) -> None:
         pass
 
 
+def write_atomically(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` as a save does: a temp file beside it, fsync, rename (ONNX
+    export writes through this too)."""
+    _atomic_write(path, data)
+
+
 # Suffixes that promise a format pydl does not write, with what that format is.
 _FOREIGN_SUFFIXES = {".h5": "HDF5 (Keras 2)", ".hdf5": "HDF5", ".keras": "Keras 3", ".pt": "PyTorch",
                      ".pth": "PyTorch", ".bin": "PyTorch", ".ckpt": "TensorFlow/Lightning checkpoint",
