@@ -286,6 +286,17 @@ def test_multi_head_attention_variants(tmp_path):
     roundtrip(model, inputs, tmp_path)
 
 
+def test_attention_scores_output(tmp_path):
+    """return_attention_scores=True: the weights (N, heads, Tq, Tk) are a model output, with
+    padded keys (weight 0) and padded query rows (weights 1 / Tk)."""
+    ids = pydl.Input((6,), name="ids", dtype="int32")
+    x = L.Embedding(12, 8, mask_zero=True)(ids)
+    out, scores = L.MultiHeadAttention(2, 3)(x, x, return_attention_scores=True)
+    model = randomize(pydl.Model(ids, [L.GlobalAvgPool1D()(out), scores]))
+    proto = roundtrip(model, _padded_int_ids, tmp_path)
+    assert len(proto.graph.output) == 2
+
+
 @pytest.mark.parametrize("normalize_first", [False, True])
 def test_transformer_encoder_with_position_embedding(normalize_first, tmp_path):
     ids = pydl.Input((6,), name="ids", dtype="int32")

@@ -5,7 +5,8 @@ layer norms, dense) in the graph.
 Per head, ``softmax(q k^T / sqrt(key_dim)) v`` with the masks the C++ kernel applies: the keys
 the value's (and key's) padding mask marks, the query rows the query's marks, a boolean
 ``attention_mask`` input (N, Tq, Tk), and the causal mask. A query row that may attend to no
-key gets zeros, so the output there is the output bias (pydl's rule, kernels/attention.h).
+key weighs every key 1 / Tk (all its scores are the same large negative number), as the C++
+kernel and Keras do. Output 1 of the call (return_attention_scores) is the weights.
 """
 from __future__ import annotations
 
@@ -72,8 +73,9 @@ def _multi_head_attention(g: Graph, c: Call):
         weights = g.op("Softmax", [scores], f"{h}_weights", axis=-1)
     else:
         masked = g.op("Where", [allowed, scores, g.const(_MASKED)], f"{h}_masked_scores")
-        weights = g.op("Softmax", [masked], f"{h}_softmax", axis=-1)
-        weights = g.op("Where", [allowed, weights, g.const(0.0)], f"{h}_weights")  # rows with no key: 0
+        weights = g.op("Softmax", [masked], f"{h}_weights", axis=-1)
+    if c.output_index == 1:
+        return g.op("Identity", [weights], f"{h}_scores_out"), None
 
     o = g.op("MatMul", [weights, v], f"{h}_attended")  # (N, H, Tq, value_dim)
     out_kernel = c.weight("output_kernel")

@@ -30,7 +30,8 @@ _ONNX_DTYPES = {"float32": np.float32, "int32": np.int32, "bool": np.bool_}
 
 class _Spec:
     """A model's structure, the same for Sequential and functional models: inputs as
-    (name, per-sample shape with None axes, dtype), nodes as (layer, input tensor ids),
+    (name, per-sample shape with None axes, dtype), nodes as (layer, input tensor ids, which
+    output of the call),
     outputs as (tensor id, name), the per-sample shape of each tensor id where known."""
 
     def __init__(self, model):
@@ -38,13 +39,13 @@ class _Spec:
 
         if isinstance(model, Sequential):
             self.inputs = [("input", tuple(model.input_shape), "float32")]
-            self.nodes = [(layer, [i]) for i, layer in enumerate(model.layers)]
+            self.nodes = [(layer, [i], 0) for i, layer in enumerate(model.layers)]
             self.outputs = [(len(self.nodes), model.output_names[0])]
             self.shapes: Dict[int, Optional[tuple]] = {0: self.inputs[0][1]}
             return
         traced = functional.trace(model.inputs, model.outputs, model.name)
         self.inputs = [(name, tuple(t.shape), t.dtype) for name, t in zip(model.input_names, traced.inputs)]
-        self.nodes = [(traced.layers[li], list(ins)) for li, ins in traced.nodes]
+        self.nodes = [(traced.layers[li], list(ins), out) for li, ins, out in traced.nodes]
         self.outputs = list(zip(traced.outputs, model.output_names))
         self.shapes = {i: t.shape for t, i in traced.tensor_ids.items()}
 
@@ -101,7 +102,7 @@ def build_onnx_model(model, opset: int = MIN_OPSET) -> onnx.ModelProto:
         # (exact up to 2**24; Embedding casts back to integers, attention masks to booleans).
         tensors[i] = (name if dtype == "float32" else g.cast(name, onnx.TensorProto.FLOAT, f"{name}_float"), None)
     out_names = [g.fresh(name) for _, name in spec.outputs]  # claimed before any generated name
-    for k, (layer, ins) in enumerate(spec.nodes):
+    for k, (layer, ins, out) in enumerate(spec.nodes):
         convert = CONVERTERS.get(layer.core_type)
         if convert is None:
             known = ", ".join(sorted(CONVERTERS))
@@ -109,7 +110,7 @@ def build_onnx_model(model, opset: int = MIN_OPSET) -> onnx.ModelProto:
                              f"{layer.core_type!r}) cannot be exported: no ONNX converter for it; exportable "
                              f"layer types: {known}")
         call = Call(layer, [tensors[i][0] for i in ins], [tensors[i][1] for i in ins],
-                    [spec.shapes.get(i) for i in ins], weights.get(layer.name, {}))
+                    [spec.shapes.get(i) for i in ins], weights.get(layer.name, {}), output_index=out)
         tensors[len(spec.inputs) + k] = convert(g, call)
     graph_outputs = []
     for (tid, _), name in zip(spec.outputs, out_names):

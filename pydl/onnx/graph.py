@@ -107,11 +107,13 @@ class Graph:
 class Call:
     """One layer call being converted: the layer, its input tensors (names), the masks they
     carry, their per-sample shapes where the model knows them (else None), and the layer's
-    weights by name (``kernel``, ``bias``, ...) as float32 arrays."""
+    weights by name (``kernel``, ``bias``, ...) as float32 arrays; ``output_index``: which
+    output of the call (MultiHeadAttention's scores are output 1)."""
 
     def __init__(self, layer, inputs: List[str], masks: List[Optional[str]], shapes: List[Optional[tuple]],
-                 weights: Dict[str, np.ndarray]):
+                 weights: Dict[str, np.ndarray], output_index: int = 0):
         self.layer = layer
+        self.output_index = output_index
         self.inputs = inputs
         self.masks = masks
         self.shapes = shapes
