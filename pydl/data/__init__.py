@@ -10,8 +10,8 @@ The data set loaders and file readers are namespaces of their own: ``pydl.data.d
 from . import datasets, loader, preprocessing, readers, resampling, splits, timeseries, transforms
 from .label_issues import LabelIssues, find_label_issues
 from .loader import ArrayDataset, DataLoader, Dataset
-from .quality import DataReport, check
 from .preprocessing import MinMaxScale, Normalize, Standardize
+from .quality import DataReport, check
 from .resampling import SMOTE, RandomOverSampler, RandomUnderSampler, compute_class_weight
 from .splits import KFold, StratifiedKFold, train_test_split
 from .timeseries import timeseries_dataset_from_array

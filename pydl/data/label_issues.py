@@ -49,7 +49,7 @@ class LabelIssues:
     def __str__(self) -> str:
         head = f"{len(self.indices):,} of {len(self.labels):,} samples look mislabeled"
         rows = [f"  sample {i}: labelled {self.labels[i]}, the model says {self.suggested[i]} "
-                f"(p={self.pred_probs[i, self.suggested[i]]:.2f}; quality {self.quality[i]:.3f})"
+                f"(p={self.pred_probs[i, self.suggested[i]]:.2f}; label quality {self.quality[i]:.3g})"
                 for i in self.indices[:10].tolist()]
         more = [f"  ... and {len(self.indices) - 10:,} more"] if len(self.indices) > 10 else []
         return "\n".join([head + (", most suspect first:" if rows else "")] + rows + more)

@@ -89,9 +89,8 @@ class DataReport:
             exact = sum(1 for d in self.leak_distances if d == 0.0)
             s = self.leak_search
             found = f"{exact:,} identical, {len(self.leaks) - exact:,} near" if self.leaks else "none"
-            unit = "per feature" if self.kind == "tabular" else "per value (one scale for all values)"
-            row("leaks", f"{found} (near: within {s['radius']:.3g} sd RMS {unit}; near search over "
-                         f"{s['train_searched']:,} training x {s['test_searched']:,} test samples)")
+            row("leaks", f"{found} (near = within {s['radius']:.3g} sd RMS; searched {s['train_searched']:,} "
+                         f"training x {s['test_searched']:,} test samples)")
         if self.kind == "tabular":
             row("constant", f"{len(self.constant_features)} features: {_few(self.constant_features)}"
                 if self.constant_features else "none")
