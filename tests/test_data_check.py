@@ -201,3 +201,39 @@ def test_bad_inputs_are_refused_with_clear_errors(digits):
         pydl.data.check(x, correction="fdr")
     with pytest.raises(ValueError, match="y holds NaN"):
         pydl.data.check(x[:3], np.array([0.0, np.nan, 1.0]))
+
+
+def benjamini_hochberg(p):
+    """Benjamini-Hochberg adjusted p-values, as the textbook step-up loop."""
+    order = np.argsort(p)[::-1]
+    m, out, running = len(p), np.empty(len(p)), 1.0
+    for k, i in enumerate(order):
+        running = min(running, p[i] * m / (m - k))
+        out[i] = running
+    return out
+
+
+def test_other_corrections_and_data_frame_columns(digits):
+    import pandas as pd  # not a pydl dependency; fairlearn (in the test extra) depends on it
+    x, y = digits
+    x_tr, x_te, y_tr, y_te = split(x, y)
+    x_te = x_te.copy()
+    x_te[:, 20] += 0.5 * x_tr[:, 20].std()
+    p = np.array([stats.ks_2samp(x_tr[:, j], x_te[:, j]).pvalue for j in range(64)])
+    for correction, want in (("bonferroni", np.minimum(64 * p, 1.0)), ("bh", benjamini_hochberg(p))):
+        r = pydl.data.check(x_tr, x_test=x_te, correction=correction)
+        np.testing.assert_allclose([s["p_adjusted"] for s in r.shift], want, rtol=1e-9)
+    names = [f"px{j}" for j in range(64)]
+    r = pydl.data.check(pd.DataFrame(x_tr, columns=names), x_test=pd.DataFrame(x_te, columns=names))
+    assert r.feature_names == names and any("most of all feature 'px20'" in w for w in r.warnings)
+    with pytest.raises(ValueError, match="x_test has other columns than x"):
+        pydl.data.check(pd.DataFrame(x_tr, columns=names), x_test=pd.DataFrame(x_te, columns=names[::-1]))
+
+
+def test_demo_prints_the_data_check_of_the_split_before_training(tmp_path, capsys):
+    from pydl.cli import main
+
+    assert main(["demo", "--epochs", "1", "--quiet-progress", "--save", str(tmp_path / "demo.pydl")]) == 0
+    out = capsys.readouterr().out
+    assert out.index("DataReport: 1,347 training and 450 test samples of shape (8, 8, 1)") < out.index("Epoch 1")
+    assert "leaks         none" in out and "label shift   chi-square" in out

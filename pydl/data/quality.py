@@ -215,7 +215,7 @@ def check(x, y=None, *, x_test=None, y_test=None, alpha: float = 0.05, correctio
             report.shift = _feature_shift(rows, test, correction, alpha)
         if y_test is not None:
             test_labels, test_discrete = _labels(y_test, len(test), "y_test", "x_test")
-            if test_discrete != discrete and not (discrete and test_labels.dtype.kind == "f"):
+            if test_discrete != discrete:
                 raise ValueError("check: y holds class labels and y_test a continuous target (or the reverse)")
             if discrete:
                 report.test_class_counts = _count(test_labels)
