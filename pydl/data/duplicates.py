@@ -7,9 +7,9 @@ bytes (every sample, any size). "Near" means a root-mean-square difference per f
 most ``tol`` after standardisation, which is per feature for tabular data and one scale for
 all values of images and sequences (pixels share a unit; a near-constant pixel would
 otherwise turn invisible noise into a huge distance). The radius is also capped at half the
-1st percentile of the distances between distinct training samples and their nearest
-neighbour, so that in low-dimensional data, where distinct samples sit close together,
-"near" still means "closer than almost any two training samples are".
+smallest distance between a sampled training sample and its nearest distinct neighbour, so
+that in low-dimensional data, where distinct samples sit close together, "near" still means
+"closer than any two training samples are" (and the report says when the cap applied).
 
 The near search is bounded in time: beyond ``max_samples`` training or test samples it
 searches random samples of that size (the result says how many it searched). Above 32
@@ -94,7 +94,7 @@ def find_leaks(train: np.ndarray, test: np.ndarray, *, per_feature: bool, tol: f
     finite_test = np.array([j for j in np.flatnonzero(np.isfinite(test).all(axis=1)) if j not in exact], dtype=np.int64)
     pool = finite_train if len(finite_train) <= max_samples else np.sort(rng.choice(finite_train, max_samples, False))
     queries = finite_test if len(finite_test) <= max_samples else np.sort(rng.choice(finite_test, max_samples, False))
-    info = {"radius": 0.0, "tol": tol, "train_searched": int(len(pool)), "train_total": int(len(train)),
+    info = {"radius": 0.0, "tol": tol, "capped": False, "train_searched": int(len(pool)), "train_total": int(len(train)),
             "test_searched": int(len(queries)), "test_total": int(len(test)),
             "sampled": bool(len(pool) < len(finite_train) or len(queries) < len(finite_test))}
     pairs = {j: (i, 0.0) for j, i in exact.items()}
@@ -106,8 +106,9 @@ def find_leaks(train: np.ndarray, test: np.ndarray, *, per_feature: bool, tol: f
         spacing = _nearest_distances(probes, z_pool)
         spacing = spacing[np.isfinite(spacing)]
         radius = tol * np.sqrt(d)
-        if spacing.size:
-            radius = min(radius, 0.5 * float(np.percentile(spacing, 1)))
+        if spacing.size and 0.5 * float(spacing.min()) < radius:
+            radius = 0.5 * float(spacing.min())
+            info["capped"] = True  # the training samples themselves lie this close together
         info["radius"] = float(radius / np.sqrt(d))  # per feature, like tol
         for j, (i, dist) in _near_pairs(z_pool, z_query, radius).items():
             pairs[int(queries[j])] = (int(pool[i]), dist / np.sqrt(d))

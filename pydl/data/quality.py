@@ -161,7 +161,7 @@ def check(x, y=None, *, x_test=None, y_test=None, alpha: float = 0.05, correctio
     feature is flagged is at most ``alpha``; "bonferroni"; "bh": Benjamini-Hochberg, the expected
     share of false flags among the flagged is at most ``alpha``). ``leak_tol``: near-identical
     means a root-mean-square difference per feature of at most this many standard deviations
-    (also at most half the distance between almost any two training samples, see
+    (and at most half the distance between any two sampled training samples, see
     :mod:`pydl.data.duplicates`). ``max_samples``: the near-duplicate search covers at most this
     many training and test samples (random samples beyond, and the report says so; exact copies
     are always found among all). ``max_imbalance``: warn when the largest class is more than this
@@ -304,6 +304,10 @@ def _notes(r: DataReport) -> List[str]:
         out.append(f"near-duplicate search sampled {s['train_searched']:,} of {s['train_total']:,} training and "
                    f"{s['test_searched']:,} of {s['test_total']:,} test samples (max_samples) to bound its time; "
                    "near copies outside the sample may be missed (identical copies were searched among all)")
+    if s is not None and s["capped"]:
+        out.append(f"near copies were searched within {s['radius']:.3g} sd (RMS), less than leak_tol={s['tol']:g}: "
+                   "distinct training samples lie that close to each other, so anything farther is no evidence "
+                   "of a copy")
     if r.n_test is not None and r.kind != "tabular":
         out.append("feature shift is tested for tabular data only (x of shape (n, features))")
     return out
