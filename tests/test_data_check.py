@@ -187,8 +187,10 @@ def test_bad_inputs_are_refused_with_clear_errors(digits):
     x, y = digits
     with pytest.raises(ValueError, match=r"x and y have different lengths \(1797 samples, 1796 labels\)"):
         pydl.data.check(x, y[:-1])
-    with pytest.raises(ValueError, match=r"x_test has features \(63,\), but x has \(64,\)"):
+    with pytest.raises(ValueError, match=r"x_test has 63 features, but x has 64 features"):
         pydl.data.check(x, y, x_test=x[:, :63])
+    with pytest.raises(ValueError, match=r"x_test has samples of shape \(8, 8\), but x has samples of shape "):
+        pydl.data.check(x.reshape(-1, 8, 8, 1), y, x_test=x.reshape(-1, 8, 8))
     with pytest.raises(ValueError, match="x_test and y_test have different lengths"):
         pydl.data.check(x, y, x_test=x[:10], y_test=y[:9])
     with pytest.raises(ValueError, match="y_test was given without x_test"):

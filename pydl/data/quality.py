@@ -184,6 +184,17 @@ def check(x, y=None, *, x_test=None, y_test=None, alpha: float = 0.05, correctio
         raise ValueError("check: y_test was given without x_test")
     if y_test is not None and y is None:
         raise ValueError("check: y_test was given without y; give the training labels too")
+    if x_test is not None:  # every input is checked before the work starts
+        test, test_shape, test_columns = _samples(x_test, "x_test")
+        if test_shape != shape:
+            raise ValueError(f"check: x_test has {_shape_words(test_shape, kind)}, but x has "
+                             f"{_shape_words(shape, kind)}: the test set must hold the same features as the training set")
+        if columns is not None and test_columns is not None and columns != test_columns:
+            raise ValueError(f"check: x_test has other columns than x ({_few(test_columns)} vs {_few(columns)})")
+        if y_test is not None:
+            test_labels, test_discrete = _labels(y_test, len(test), "y_test", "x_test")
+            if test_discrete != discrete:
+                raise ValueError("check: y holds class labels and y_test a continuous target (or the reverse)")
     report.nonfinite["x"] = _nonfinite(rows, shape)
     report.duplicates = duplicate_groups(rows)
     if labels is not None:
@@ -199,13 +210,6 @@ def check(x, y=None, *, x_test=None, y_test=None, alpha: float = 0.05, correctio
         report.constant_features = np.flatnonzero(~(high > low)).tolist()  # one finite value, or none
 
     if x_test is not None:
-        test, test_shape, test_columns = _samples(x_test, "x_test")
-        if test_shape != shape:
-            what = "features" if kind == "tabular" else "a sample shape"
-            raise ValueError(f"check: x_test has {what} {test_shape}, but x has {shape}: the test set must "
-                             "hold the same features as the training set")
-        if columns is not None and test_columns is not None and columns != test_columns:
-            raise ValueError(f"check: x_test has other columns than x ({_few(test_columns)} vs {_few(columns)})")
         report.n_test = len(test)
         report.nonfinite["x_test"] = _nonfinite(test, shape)
         report.leaks, report.leak_distances, report.leak_search = find_leaks(
@@ -214,15 +218,18 @@ def check(x, y=None, *, x_test=None, y_test=None, alpha: float = 0.05, correctio
         if kind == "tabular":
             report.shift = _feature_shift(rows, test, correction, alpha)
         if y_test is not None:
-            test_labels, test_discrete = _labels(y_test, len(test), "y_test", "x_test")
-            if test_discrete != discrete:
-                raise ValueError("check: y holds class labels and y_test a continuous target (or the reverse)")
             if discrete:
                 report.test_class_counts = _count(test_labels)
             report.label_shift = _label_shift(labels, test_labels, discrete)
     report.warnings = _warnings(report, max_imbalance)
     report.notes = _notes(report)
     return report
+
+
+def _shape_words(shape: Tuple[int, ...], kind: str) -> str:
+    if kind == "tabular":
+        return f"{shape[0] if shape else 1} features"
+    return f"samples of shape {shape}"
 
 
 def _warnings(r: DataReport, max_imbalance: float) -> List[str]:
