@@ -1,5 +1,6 @@
 """The ``pydl`` command. ``pydl demo`` trains a small CNN on scikit-learn's digits (a real,
-built-in data set), evaluates it on a held-out stratified split and prints a report."""
+built-in data set), evaluates it on a held-out stratified split and prints a report: first the
+data check of the split (``pydl.data.check``), then the training, the scores and the diagnosis."""
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,8 @@ def demo(args) -> int:
     x_train, x_test, y_train, y_test = pydl.data.train_test_split(x, y, test_size=0.25, stratify=True, seed=0)
     print(f"digits: {len(x_train)} training and {len(x_test)} test images of 8x8 pixels, 10 classes; "
           f"{pydl.get_num_threads()} threads\n")
+    data_report = pydl.data.check(x_train, y_train, x_test=x_test, y_test=y_test)
+    print(f"{data_report}\n")
     model = demo_model(args.seed)
     model.compile(optimizer=optimizers.Adam(learning_rate=2e-3), loss="cross_entropy", metrics=["accuracy"])
     model.summary()
@@ -52,7 +55,7 @@ def demo(args) -> int:
     print(metrics.classification_report(y_test, y_pred))
     print("\nconfusion matrix (rows: true class, columns: predicted):")
     print(metrics.confusion_matrix(y_test, y_pred, 10))
-    print(f"\n{pydl.diagnose(history)}")
+    print(f"\n{pydl.diagnose(history, data=data_report)}")
     if args.save:
         model.save(args.save)
         reloaded = pydl.load_model(args.save)

@@ -560,20 +560,26 @@ class Model:
 
     # ------------------------------------------------------- evaluate / predict
     def evaluate(self, x, y, batch_size: int = 256, metrics=None, sample_weight=None, verbose: int = 0,
-                 return_dict: bool = True):
+                 return_dict: bool = True, groups=None):
         """Loss and metrics on ``(x, y)`` in inference mode (no dropout, no augmentation).
         ``metrics`` (default: the compiled ones) are accumulated in C++ across batches;
         ``roc_auc`` is computed from the model's outputs at the end. ``sample_weight`` weighs
         each sample's loss (the weighted mean). Returns a dict ``{"loss": ..., metric: ...}``;
         ``return_dict=False`` returns Keras' list ``[loss, *metrics]`` in that order (the loss
         alone as a float when there are no metrics). ``verbose=1`` or ``2`` prints the logs
-        on one line; 0 (the default) prints nothing."""
+        on one line; 0 (the default) prints nothing. ``groups`` (one group per sample, for a
+        classifier with one output) adds ``"groups": {group: {metric: value}}``: accuracy,
+        precision, recall and F1 of each group's predictions (:func:`pydl.metrics.by_group`)."""
         _check_verbose(verbose, "evaluate")
         if not isinstance(return_dict, (bool, np.bool_)):
             raise TypeError(f"evaluate: return_dict must be True or False, got {return_dict!r}")
+        if groups is not None and not return_dict:
+            raise ValueError("evaluate: groups= needs return_dict=True (the groups are a dict entry)")
         logs = self._evaluate(x, y, batch_size, metrics, sample_weight)
+        if groups is not None:
+            logs["groups"] = self._by_group(x, y, groups, batch_size).by_group
         if verbose:
-            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k != "groups"))
         if return_dict:
             return logs
         values = list(logs.values())
@@ -599,6 +605,28 @@ class Model:
         if any(_metric_logs.auc_keys(m) for m in names):
             self._add_roc_auc(logs, xs, labels, targets, batch_size, names, "")
         return logs
+
+    def _by_group(self, x, y, groups, batch_size):
+        """Metrics per group of a single-output classifier's predicted classes."""
+        from ..metrics import by_group
+
+        if len(self._losses) != 1 or self._losses[0].name not in heads_mod.PROBABILITIES_OF:
+            raise ValueError("evaluate: groups= needs a classifier with one output (trained with a "
+                             "cross-entropy loss)")
+        xs = self._prepare_inputs(x, "x")
+        labels, targets = self._prepare_targets(y, len(xs[0]))
+        p = self.predict_proba(x, batch_size)
+        if p.ndim != 2:
+            raise ValueError(f"evaluate: groups= needs one prediction per sample, the model outputs shape {p.shape}")
+        if self._losses[0].name == "binary_cross_entropy":
+            truth, pred = (targets[0].reshape(len(p), -1) > 0.5), p > 0.5
+            if p.shape[1] != 1:
+                raise ValueError("evaluate: groups= needs one sigmoid output for binary_cross_entropy")
+            truth, pred = truth[:, 0].astype(np.int64), pred[:, 0].astype(np.int64)
+        else:
+            truth = labels[0] if labels[0] is not None else targets[0].argmax(axis=1)
+            pred = p.argmax(axis=1)
+        return by_group(truth, pred, groups)
 
     def _add_roc_auc(self, logs, xs, labels, targets, batch_size, names, prefix: str) -> None:
         from ..metrics import roc_auc

@@ -31,6 +31,12 @@ threshold is a keyword argument of ``diagnose``):
 
 Epochs in the evidence and the report are numbered from 1, as fit prints them.
 
+Data findings: ``diagnose(history, data=pydl.data.check(...), groups=pydl.metrics.by_group(...))``
+adds what the data check warned about (leakage, imbalance, duplicates, shift, ...) and every
+group whose recall trails the overall recall by more than ``group_margin`` to ``data`` (a
+list of sentences printed below the verdict), with the numbers in ``evidence``. They do not
+change the verdict, which is about the training curves.
+
 Limits: the rules see per-epoch averages only. A learning rate so high that the loss
 explodes within the first epoch and then sits flat at chance level (SGD with lr=5 on
 digits) shows no spike between epochs and reads as "underfit"; a loss far above chance
@@ -59,13 +65,15 @@ _LABELS = {"unstable": "unstable training", "overfit": "overfitting", "underfit"
 @dataclass
 class Diagnosis:
     """What ``diagnose`` concluded: ``verdict`` (one of "overfit", "underfit", "unstable",
-    "ok"), ``evidence`` (the numbers the rule used), ``advice`` (things to try) and
-    ``finding`` (the sentence that ``str()`` builds the report from)."""
+    "ok"), ``evidence`` (the numbers the rule used), ``advice`` (things to try),
+    ``finding`` (the sentence that ``str()`` builds the report from) and ``data`` (findings
+    about the data and the groups, when ``diagnose`` was given them)."""
 
     verdict: str
     evidence: Dict[str, float] = field(default_factory=dict)
     advice: List[str] = field(default_factory=list)
     finding: str = ""
+    data: List[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         text = f"{self.finding}: {_LABELS[self.verdict]}"
@@ -73,6 +81,8 @@ class Diagnosis:
             tips = self.advice[0] if len(self.advice) == 1 else \
                 ", ".join(self.advice[:-1]) + " or " + self.advice[-1]
             text += f"; try {tips}"
+        if self.data:
+            text += "\ndata findings:\n" + "\n".join(f"  - {d}" for d in self.data)
         return text
 
 
@@ -95,13 +105,64 @@ def _rel_improvement(values: Sequence[float]) -> float:
     return (before - last) / abs(before) if before != 0 else 0.0
 
 
-def diagnose(history, *, spike_factor: float = 1.5, warmup_epochs: int = 2, divergence_factor: float = 1.25,
+def diagnose(history, *, data=None, groups=None, group_margin: float = 0.05, spike_factor: float = 1.5,
+             warmup_epochs: int = 2, divergence_factor: float = 1.25,
              spike_min_loss: float = 0.05, accuracy_drop: float = 0.05, overfit_tol: float = 0.1,
              patience: int = 3, gap_factor: float = 1.5,
              plateau_tol: float = 0.05, high_loss_ratio: float = 0.5, low_accuracy: float = 0.5,
              min_epochs: int = 3) -> Diagnosis:
     """Diagnose a ``History`` from ``fit`` (or its ``.history`` dict); see the module
-    docstring for the rules and what each threshold means."""
+    docstring for the rules and what each threshold means. ``data``: a ``pydl.data.check``
+    report; ``groups``: a ``pydl.metrics.by_group`` report (with "recall"), whose groups more
+    than ``group_margin`` below the overall recall are reported."""
+    findings, facts = _data_findings(data, groups, group_margin)
+    result = _diagnose_curves(history, spike_factor, warmup_epochs, divergence_factor, spike_min_loss, accuracy_drop,
+                              overfit_tol, patience, gap_factor, plateau_tol, high_loss_ratio, low_accuracy, min_epochs)
+    result.data = findings
+    result.evidence.update(facts)
+    return result
+
+
+def _data_findings(data, groups, margin: float):
+    """(sentences, numbers) from a DataReport and a GroupReport."""
+    from ..data.quality import DataReport
+    from ..metrics.groups import GroupReport
+
+    findings: List[str] = []
+    facts: Dict[str, float] = {}
+    if data is not None:
+        if not isinstance(data, DataReport):
+            raise TypeError(f"diagnose: data must be a pydl.data.check report (DataReport), got {type(data).__name__}")
+        findings += data.warnings
+        facts.update(leaks=len(data.leaks), duplicates=len(data.duplicates),
+                     conflicting_duplicates=len(data.conflicting_duplicates),
+                     shifted_features=len(data.shifted_features))
+        if data.imbalance_ratio is not None:
+            facts["imbalance_ratio"] = data.imbalance_ratio
+    if groups is not None:
+        if not isinstance(groups, GroupReport):
+            raise TypeError(f"diagnose: groups must be a pydl.metrics.by_group report (GroupReport), got "
+                            f"{type(groups).__name__}")
+        if "recall" not in groups.overall:
+            raise ValueError("diagnose: the groups report has no 'recall'; make it with by_group(..., "
+                             "metrics=(..., 'recall'))")
+        if not (isinstance(margin, (int, float)) and not isinstance(margin, bool) and 0 <= margin < 1):
+            raise ValueError(f"diagnose: group_margin must be a number in [0, 1), got {margin!r}")
+        overall = groups.overall["recall"]
+        gaps = {g: overall - v["recall"] for g, v in groups.by_group.items() if math.isfinite(v["recall"])}
+        if gaps:
+            facts["worst_group_recall_gap"] = max(gaps.values())
+        for g, gap in sorted(gaps.items(), key=lambda kv: -kv[1]):
+            if gap > margin:
+                findings.append(f"group {g!r} has recall {groups.by_group[g]['recall']:.3f}, {gap:.3f} below the "
+                                f"overall {overall:.3f} (margin {margin:g}; {groups.sizes[g]:,} samples): collect "
+                                "more samples like that group's, weigh them up (sample_weight) or check their labels")
+    return findings, facts
+
+
+def _diagnose_curves(history, spike_factor, warmup_epochs, divergence_factor, spike_min_loss, accuracy_drop,
+                     overfit_tol, patience, gap_factor, plateau_tol, high_loss_ratio, low_accuracy,
+                     min_epochs) -> Diagnosis:
     logs = getattr(history, "history", history)
     if not isinstance(logs, dict):
         raise TypeError(f"diagnose: expected a pydl.callbacks.History or a dict, got {type(history).__name__}")

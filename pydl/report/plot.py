@@ -1,4 +1,5 @@
-"""Figures for training runs: learning curves and confusion matrices.
+"""Figures for training runs: learning curves, confusion matrices, search results and
+metrics per group.
 
 matplotlib is optional (``pip install 'pydl[plot]'``) and imported only when a function
 here runs, so ``import pydl`` stays light. Figures are built as bare
@@ -15,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["plot_history", "confusion_matrix", "plot_search"]
+__all__ = ["plot_history", "confusion_matrix", "plot_search", "plot_groups"]
 
 _INSTALL_HINT = "plotting needs matplotlib: pip install 'pydl[plot]'"
 
@@ -205,6 +206,27 @@ def plot_search(result, path: Optional[Union[str, os.PathLike]] = None):
         ax.set_ylabel(result.objective)
         ax.set_title(name)
     for ax in axes[1 + len(names):]:
+        ax.set_visible(False)
+    _save(fig, path)
+    return fig
+
+
+def plot_groups(report, path: Optional[Union[str, os.PathLike]] = None):
+    """A GroupReport (``pydl.metrics.by_group``): one panel per metric, a bar per group and the
+    overall value as a dashed line, so a group that trails stands out."""
+    groups = [str(g) for g in report.by_group]
+    ncols = min(4, len(report.metrics))
+    nrows = math.ceil(len(report.metrics) / ncols)
+    fig = _new_figure(figsize=(max(3.2, 0.45 * len(groups) + 1.6) * ncols, 3.0 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, metric in zip(axes, report.metrics):
+        ax.bar(range(len(groups)), [report.by_group[g][metric] for g in report.by_group], color="C0")
+        ax.axhline(report.overall[metric], color="C1", linestyle="--", label="overall")
+        ax.set_xticks(range(len(groups)), groups, rotation=45 if max(map(len, groups)) > 3 else 0)
+        ax.set_title(metric)
+        ax.set_xlabel("group")
+        ax.legend(fontsize=8)
+    for ax in axes[len(report.metrics):]:
         ax.set_visible(False)
     _save(fig, path)
     return fig
