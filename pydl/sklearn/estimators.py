@@ -76,7 +76,7 @@ class PydlClassifier(ClassifierMixin, PydlEstimator):
                              "classes")
         sw = self._check_sample_weight(sample_weight, X)
         if self.class_weight is not None:
-            cw = compute_sample_weight(self.class_weight, y)
+            cw = compute_sample_weight(self._check_class_weight(classes), y)
             sw = cw if sw is None else sw * cw
         if sw is not None and len(np.unique(codes[sw > 0])) < 2:
             raise ValueError(f"{owner}: only one class has samples of non-zero weight; a classifier needs at "
@@ -113,6 +113,17 @@ class PydlClassifier(ClassifierMixin, PydlEstimator):
         self._train(X, meta, default_loss, targets, sw)
         self.classes_ = classes
         return self
+
+    def _check_class_weight(self, classes):
+        cw, owner = self.class_weight, type(self).__name__
+        if isinstance(cw, str) and cw == "balanced":
+            return cw
+        if not isinstance(cw, dict):
+            raise ValueError(f"{owner}: class_weight must be None, 'balanced' or a dict {{label: weight}}, got {cw!r}")
+        unknown = [k for k in cw if not np.any(classes == k)]
+        if unknown:
+            raise ValueError(f"{owner}: class_weight names {unknown}, which are not classes of y ({list(classes)})")
+        return cw
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order:
