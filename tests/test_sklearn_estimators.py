@@ -1,6 +1,7 @@
 """pydl.sklearn: scikit-learn's own estimator checks, accuracy beside scikit-learn's models on
 its data sets, the estimator against plain pydl training, routed parameters through clone,
 Pipeline and GridSearchCV, cross_val_score in worker processes, and pickling."""
+import functools
 import pickle
 
 import numpy as np
@@ -39,12 +40,26 @@ def meta_mlp(meta, units=16):
     return pydl.Sequential([layers.Dense(units, activation="relu"), layers.Dense(meta["n_outputs_"])], seed=0)
 
 
+class Named:
+    """A builder with a stable repr, so the check ids hold no memory addresses."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        functools.update_wrapper(self, fn)  # its signature is fn's (a meta builder stays one)
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self):
+        return self.fn.__name__
+
+
 # ------------------------------------------------------- scikit-learn's checks
 # Small batches: the checks' data sets are a few dozen samples. (A model template has a fixed
 # number of outputs, so it cannot serve both the binary and the multiclass checks.)
 _CHECKED = [
-    PydlClassifier(mlp, epochs=30, batch_size=8, model__units=16, optimizer__learning_rate=0.01),
-    PydlRegressor(meta_mlp, epochs=30, batch_size=8, model__units=16, optimizer__learning_rate=0.01),
+    PydlClassifier(Named(mlp), epochs=30, batch_size=8, model__units=16, optimizer__learning_rate=0.01),
+    PydlRegressor(Named(meta_mlp), epochs=30, batch_size=8, model__units=16, optimizer__learning_rate=0.01),
 ]
 
 
@@ -284,3 +299,13 @@ def test_class_weight_by_label_equals_pydl_class_weight():
         PydlClassifier(mlp, epochs=1, class_weight={"nope": 2.0}).fit(X, np.array(["a", "b", "c"])[y])
     with pytest.raises(ValueError, match="class_weight must be None, 'balanced' or a dict"):
         PydlClassifier(mlp, epochs=1, class_weight="bal").fit(X, y)
+
+
+def test_categorical_crossentropy_trains_on_one_hot_rows_of_the_labels():
+    # one-hot targets and integer labels are the same softmax cross-entropy
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    one_hot = PydlClassifier(mlp, epochs=5, loss="categorical_crossentropy").fit(X, y)
+    labels = PydlClassifier(mlp, epochs=5, loss="cross_entropy").fit(X, y)
+    assert one_hot.model_.get_compile_config()["losses"][0].name == "categorical_crossentropy"
+    assert_weights_equal(one_hot.model_.get_weights(), labels.model_.get_weights())
