@@ -22,7 +22,6 @@ from .. import optimizers as optimizers_mod
 from ..engine.model import Model
 from ..engine.saving import clone_model
 
-ROUTES = ("model", "optimizer", "loss")
 _ROUTED = re.compile(r"^(model|optimizer|loss)__([A-Za-z_]\w*)$")
 # X as every pydl model takes it: dense float32, finite, batch first (any sample shape).
 X_CHECKS = {"accept_sparse": False, "dtype": np.float32, "allow_nd": True, "ensure_all_finite": True}
