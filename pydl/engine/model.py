@@ -4,6 +4,7 @@ the GIL released; Python sees the run only every few batches and at epoch ends).
 """
 from __future__ import annotations
 
+import copyreg
 import threading
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -883,6 +884,23 @@ class Model:
         from ..onnx import export_onnx  # lazy: onnx is an optional dependency
 
         export_onnx(self, path, opset)
+
+    def __reduce__(self):
+        """pickle and copy.deepcopy: a built model travels as the bytes of its model file
+        (saving.model_to_bytes: architecture, weights, compile settings, optimizer state; no
+        pickled C++ state), so it arrives as load_model would give it. An unbuilt Sequential
+        is Python configuration only and travels as that."""
+        from .saving import model_from_bytes, model_to_bytes  # lazy: model -> training -> saving -> model
+
+        if self._graph is None:
+            return (copyreg.__newobj__, (type(self),),
+                    {k: v for k, v in self.__dict__.items() if k != "_setup_lock"})
+        custom = {type(l).__name__: type(l) for l in self._losses if l.is_custom}
+        return (model_from_bytes, (model_to_bytes(self), custom or None))
+
+    def __setstate__(self, state: dict) -> None:  # the unbuilt case of __reduce__
+        self.__dict__.update(state)
+        self._setup_lock = threading.RLock()
 
 
 class Sequential(Model):

@@ -8,6 +8,7 @@ the body and checks every field before it builds or changes anything, so a forge
 ValueError naming it, and a refused checkpoint leaves the model as it was."""
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -25,7 +26,7 @@ from .. import losses as losses_mod
 from .. import optimizers as optimizers_mod
 from ..data.readers import _file_kind, _open_regular
 
-__all__ = ["save_model", "load_model"]
+__all__ = ["save_model", "load_model", "model_to_bytes", "model_from_bytes", "clone_model"]
 
 FORMAT = "pydl"
 FORMAT_VERSION = 2  # 2: the model class and its graph (functional models); 1: Sequential only
@@ -165,9 +166,16 @@ def save_model(model, path: str, checkpoint: Optional[dict] = None) -> None:
     """Write ``model`` to ``path`` (which must end in ``.pydl``, see check_suffix);
     ``checkpoint`` (training position and callback states) is stored alongside for
     ``fit(resume_from=path)``."""
+    path = check_model_path(path)
+    _atomic_write(path, model_to_bytes(model, checkpoint))
+
+
+def model_to_bytes(model, checkpoint: Optional[dict] = None) -> bytes:
+    """The bytes of the file ``save_model`` writes (safetensors: weights and optimizer
+    state as tensors, architecture and compile settings as JSON), held in memory; for
+    sending a model between processes (pickling estimators, executors)."""
     from safetensors.numpy import save
 
-    path = check_model_path(path)
     model.build()
     tensors = {}
     for spec, w in zip(model.weight_specs(), model.get_weights()):
@@ -188,7 +196,25 @@ def save_model(model, path: str, checkpoint: Optional[dict] = None) -> None:
             tensors[f"optimizer/slot{i}"] = slot
     if checkpoint is not None:
         meta["checkpoint"] = checkpoint
-    _atomic_write(path, save(tensors, metadata={"pydl": json.dumps(meta)}))
+    return save(tensors, metadata={"pydl": json.dumps(meta)})
+
+
+def clone_model(model, seed: Optional[int] = None):
+    """A new, uncompiled model with the architecture of ``model`` (its layers rebuilt from
+    their configs, frozen layers still frozen) and fresh weights initialised from ``seed``
+    (default: the model's own), as Keras' ``clone_model``. A Sequential whose input shape
+    is not known yet stays unbuilt."""
+    from .model import Model, Sequential  # lazy: model -> training -> saving -> model
+
+    if not isinstance(model, Model):
+        raise TypeError(f"clone_model: expected a pydl Model or Sequential, got {type(model).__name__}")
+    cfg = {"class": "Sequential" if isinstance(model, Sequential) else "Model", **model.get_config()}
+    if seed is not None:
+        cfg["seed"] = seed
+    specs = [layers_mod.deserialize(spec) for spec in cfg["layers"]]
+    if cfg["class"] == "Sequential" and cfg["input_shape"] is None:
+        return Sequential(specs, seed=cfg["seed"], name=cfg["name"])
+    return _rebuild(cfg, specs)
 
 
 # safetensors' own limit on the JSON header; a longer one is forged, and refused unread.
@@ -202,37 +228,42 @@ _FORGED = (ValueError, TypeError, KeyError, AttributeError, IndexError, Overflow
 def _read(path: str) -> Tuple[dict, dict]:
     """(tensors, metadata) of a pydl file, with clear errors for anything else. The header is
     read and checked against the file size before the body, so a lying header costs nothing."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
-
     label = repr(path)
-    unreadable = f"{label} is not a readable pydl model file (truncated, corrupted or another format)"
     try:
         f, size = _open_regular(os.fspath(path), label)
     except OSError as e:
         raise OSError(f"cannot read model file {path!r}: {e.strerror or e}") from e
     with f:
-        head = f.read(8)
-        foreign = _foreign_format(head + f.read(1))  # the 9th byte tells a safetensors header apart
-        f.seek(len(head))
-        if foreign:
-            raise ValueError(f"{label} is {foreign}, not a pydl model file; pydl reads the .pydl files that "
-                             "model.save writes")
-        if len(head) < 8:
-            raise ValueError(f"{unreadable}: {size} bytes, too short for the 8-byte header length")
-        n = int.from_bytes(head, "little")
-        if n > size - 8:
-            raise ValueError(f"{unreadable}: it announces a header of {n} bytes, but the file holds "
-                             f"only {size - 8} more")
-        if n > _MAX_HEADER:
-            raise ValueError(f"{unreadable}: header of {n} bytes, more than safetensors allows ({_MAX_HEADER})")
-        header_bytes = f.read(n)
-        body = size - 8 - n
-        need, meta = _parse_header(header_bytes, unreadable, label)
-        if need != body:
-            raise ValueError(f"{unreadable}: its tensors need {need} bytes after the header, the file "
-                             f"holds {body}")
-        rest = f.read(body + 1)
+        return _parse(f, size, label)
+
+
+def _parse(f, size: int, label: str) -> Tuple[dict, dict]:
+    """_read's checks on an open binary stream of ``size`` bytes (a file, or BytesIO)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    unreadable = f"{label} is not a readable pydl model file (truncated, corrupted or another format)"
+    head = f.read(8)
+    foreign = _foreign_format(head + f.read(1))  # the 9th byte tells a safetensors header apart
+    f.seek(len(head))
+    if foreign:
+        raise ValueError(f"{label} is {foreign}, not a pydl model file; pydl reads the .pydl files that "
+                         "model.save writes")
+    if len(head) < 8:
+        raise ValueError(f"{unreadable}: {size} bytes, too short for the 8-byte header length")
+    n = int.from_bytes(head, "little")
+    if n > size - 8:
+        raise ValueError(f"{unreadable}: it announces a header of {n} bytes, but the file holds "
+                         f"only {size - 8} more")
+    if n > _MAX_HEADER:
+        raise ValueError(f"{unreadable}: header of {n} bytes, more than safetensors allows ({_MAX_HEADER})")
+    header_bytes = f.read(n)
+    body = size - 8 - n
+    need, meta = _parse_header(header_bytes, unreadable, label)
+    if need != body:
+        raise ValueError(f"{unreadable}: its tensors need {need} bytes after the header, the file "
+                         f"holds {body}")
+    rest = f.read(body + 1)
     if len(header_bytes) != n or len(rest) != body:
         raise ValueError(f"{unreadable}: the file changed size while it was read")
     try:
@@ -560,6 +591,20 @@ def load_model(path: str, custom_objects: Optional[dict] = None):
     to their classes."""
     label = repr(path)
     tensors, meta = _read(path)
+    return _load(tensors, meta, label, custom_objects)
+
+
+def model_from_bytes(data: bytes, custom_objects: Optional[dict] = None):
+    """The model ``model_to_bytes`` gave ``data`` of, checked as ``load_model`` checks a file."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"model_from_bytes: expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    tensors, meta = _parse(io.BytesIO(data), len(data), "the model bytes")
+    return _load(tensors, meta, "the model bytes", custom_objects)
+
+
+def _load(tensors: dict, meta: dict, label: str, custom_objects: Optional[dict]):
+    """The model a checked file's tensors and metadata describe."""
     cfg = _model_spec(meta, label)
     comp = _compile_spec(meta, label)
     epochs_seen = _int(meta.get("epochs_seen", 0), label, "epochs_seen")
