@@ -77,6 +77,7 @@ void bind_kernels(py::module_& m);
 void bind_image_kernels(py::module_& m);
 void bind_rnn_kernels(py::module_& m);
 void bind_attention_kernels(py::module_& m);
+void bind_sequence_kernels(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_data(py::module_& m);
 void bind_distributed(py::module_& m);

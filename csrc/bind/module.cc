@@ -29,6 +29,7 @@ PYBIND11_MODULE(_core, m) {
   pydl::bind::bind_image_kernels(m);
   pydl::bind::bind_rnn_kernels(m);
   pydl::bind::bind_attention_kernels(m);
+  pydl::bind::bind_sequence_kernels(m);
   pydl::bind::bind_data(m);
   pydl::bind::bind_nn(m);
   pydl::bind::bind_distributed(m);

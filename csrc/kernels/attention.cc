@@ -1,12 +1,16 @@
 // Fused attention on CPU: one (batch, head) pair per task, query tiles of kBq rows against key
-// tiles of kBk keys. The inner loops are dot products (fixed 8-lane partial sums, so the
-// compiler vectorises them without reassociating anything) and axpys over the feature axis.
+// tiles of kBk keys. Every product of a tile (Q K^T, P V, dO V^T, dS K, dS^T Q, P^T dO) is one
+// register-blocked loop nest (tile_gemm): kR rows by kW columns of accumulators, the depth
+// summed in order, so the compiler vectorises over the columns without reassociating
+// anything. The operands read along columns (K^T, V, V^T, K, Q, dO of the pair) are packed once
+// per pair into zero-padded workspaces, so every tile reads whole, aligned column blocks.
 #include "kernels/attention.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "core/errors.h"
 #include "core/fast_math.h"
@@ -17,7 +21,11 @@ namespace pydl {
 namespace {
 
 constexpr int64_t kBq = 32;  // query rows per tile
-constexpr int64_t kBk = 64;  // keys per tile: a 64 x dk tile of K stays in L1 for dk <= 64
+constexpr int64_t kBk = 64;  // keys per tile
+constexpr int64_t kW = 32;   // accumulator columns of tile_gemm (2 AVX-512 registers of floats)
+constexpr int64_t kR = 4;    // accumulator rows of tile_gemm
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 template <typename T>
 PYDL_ALWAYS_INLINE T dot(const T* a, const T* b, int64_t n) {
@@ -33,6 +41,52 @@ PYDL_ALWAYS_INLINE T dot(const T* a, const T* b, int64_t n) {
 template <typename T>
 PYDL_ALWAYS_INLINE void axpy(T* y, T alpha, const T* x, int64_t n) {
   for (int64_t c = 0; c < n; ++c) y[c] += alpha * x[c];
+}
+
+// c[r][0..kW) (=, or += when accumulate) sum_d a[r][d] * b[d][0..kW), for R rows.
+template <typename T, int R>
+PYDL_ALWAYS_INLINE void rows_block(T* c, int64_t ldc, const T* a, int64_t lda, const T* b, int64_t ldb, int64_t depth,
+                                   bool accumulate) {
+  T acc[R][kW];
+  for (int r = 0; r < R; ++r)
+    for (int w = 0; w < kW; ++w) acc[r][w] = accumulate ? c[r * ldc + w] : T(0);
+  for (int64_t d = 0; d < depth; ++d) {
+    const T* bd = b + d * ldb;
+    for (int r = 0; r < R; ++r) {
+      const T av = a[r * lda + d];
+      for (int w = 0; w < kW; ++w) acc[r][w] += av * bd[w];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int w = 0; w < kW; ++w) c[r * ldc + w] = acc[r][w];
+}
+
+// C (rows x width) (=, or +=) A (rows x depth) @ B (depth x width); width a multiple of kW,
+// B's columns up to width readable (zero padding beyond the real ones).
+template <typename T>
+PYDL_ALWAYS_INLINE void tile_gemm(T* c, int64_t ldc, const T* a, int64_t lda, const T* b, int64_t ldb, int64_t rows,
+                                  int64_t depth, int64_t width, bool accumulate) {
+  for (int64_t w0 = 0; w0 < width; w0 += kW) {
+    int64_t r = 0;
+    for (; r + kR <= rows; r += kR)
+      rows_block<T, kR>(c + r * ldc + w0, ldc, a + r * lda, lda, b + w0, ldb, depth, accumulate);
+    for (; r < rows; ++r) rows_block<T, 1>(c + r * ldc + w0, ldc, a + r * lda, lda, b + w0, ldb, depth, accumulate);
+  }
+}
+
+// rows x cols of a strided source (row i at src + i * ld) into dst (rows_pad x cols_pad),
+// zero-padded; transposed: dst[c][i] = src[i][c] (cols_pad x rows_pad).
+template <typename T>
+void pack(T* dst, const T* src, int64_t ld, int64_t rows, int64_t cols, int64_t rows_pad, int64_t cols_pad,
+          bool transpose) {
+  std::fill_n(dst, rows_pad * cols_pad, T(0));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t c = 0; c < cols; ++c) {
+      if (transpose)
+        dst[c * rows_pad + i] = src[i * ld + c];
+      else
+        dst[i * cols_pad + c] = src[i * ld + c];
+    }
 }
 
 // Where one (batch, head) pair's rows live, and which (query, key) pairs may attend.
@@ -76,59 +130,85 @@ T scale_of(const AttentionArgs& a) {
   return a.scale > 0.0 ? T(a.scale) : T(1.0 / std::sqrt(double(a.dk)));
 }
 
+// Per-pair workspace sizes (floats), forward and backward.
+struct PairDims {
+  int64_t tq_pad, tk_pad, dk_pad, dv_pad;
+  explicit PairDims(const AttentionArgs& a)
+      : tq_pad(round_up(a.tq, kBq)), tk_pad(round_up(a.tk, kBk)), dk_pad(round_up(a.dk, kW)),
+        dv_pad(round_up(a.dv, kW)) {}
+  int64_t forward_floats() const { return dk_pad * tk_pad + tk_pad * dv_pad + 2 * kBq * std::max(kBk, dv_pad); }
+  int64_t backward_floats() const {
+    return dk_pad * tk_pad + dv_pad * tk_pad + tk_pad * dk_pad + tq_pad * dk_pad + tq_pad * dv_pad +
+           tk_pad * dk_pad + tk_pad * dv_pad + kBq * dk_pad + 4 * kBq * kBk;
+  }
+};
+
 template <typename T>
-PYDL_ALWAYS_INLINE void forward_pair_body(T* o, T* lse, const T* q, const T* k, const T* v, const Pair<T>& p) {
+PYDL_ALWAYS_INLINE void forward_pair_body(T* o, T* lse, const T* q, const T* k, const T* v, const Pair<T>& p,
+                                          T* ws) {
   const AttentionArgs& a = p.a;
-  const int64_t hd = a.heads;
+  const PairDims dims(a);
+  const int64_t hd = a.heads, tkp = dims.tk_pad, dvp = dims.dv_pad;
   const T scale = scale_of<T>(a), inv_keep = T(1.0 / (1.0 - a.dropout));
   const T neg_inf = -std::numeric_limits<T>::infinity();
-  for (int64_t i = 0; i < a.tq; ++i) std::fill_n(o + p.qrow(i) * a.dv, a.dv, T(0));
+  T* kt = ws;                  // K^T (dk x tk_pad)
+  T* vp = kt + dims.dk_pad * tkp;  // V (tk_pad x dv_pad)
+  T* s = vp + tkp * dvp;       // scores / weights of a tile (kBq x kBk)
+  T* ot = s + kBq * std::max(kBk, dvp);  // the tile's output accumulators (kBq x dv_pad)
+  pack(kt, k + p.krow(0) * a.dk, hd * a.dk, a.tk, a.dk, tkp, dims.dk_pad, true);
+  pack(vp, v + p.krow(0) * a.dv, hd * a.dv, a.tk, a.dv, tkp, dvp, false);
   uint8_t ok[kBq][kBk];
-  T s[kBk], mrow[kBq], lrow[kBq];
+  T mrow[kBq], lrow[kBq];
   for (int64_t i0 = 0; i0 < a.tq; i0 += kBq) {
-    const int64_t i1 = std::min(a.tq, i0 + kBq);
+    const int64_t i1 = std::min(a.tq, i0 + kBq), nq = i1 - i0;
     std::fill_n(mrow, kBq, neg_inf);
     std::fill_n(lrow, kBq, T(0));
+    std::fill_n(ot, kBq * dvp, T(0));
     for (int64_t j0 = 0; j0 < a.tk; j0 += kBk) {
       const int64_t j1 = std::min(a.tk, j0 + kBk), nj = j1 - j0;
       if (!p.tile(ok, i0, i1, j0, j1)) continue;
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t ii = i - i0;
-        const T* qi = q + p.qrow(i) * a.dk;
+      tile_gemm(s, kBk, q + p.qrow(i0) * a.dk, hd * a.dk, kt + j0, tkp, nq, a.dk, kBk, false);
+      for (int64_t ii = 0; ii < nq; ++ii) {
+        T* si = s + ii * kBk;
         T rmax = neg_inf;
         for (int64_t jj = 0; jj < nj; ++jj) {
-          s[jj] = ok[ii][jj] ? dot(qi, k + p.krow(j0 + jj) * a.dk, a.dk) * scale : neg_inf;
-          rmax = std::max(rmax, s[jj]);
+          si[jj] = ok[ii][jj] ? si[jj] * scale : neg_inf;
+          rmax = std::max(rmax, si[jj]);
         }
-        if (rmax == neg_inf) continue;  // no key of this tile for this row
+        if (rmax == neg_inf) {  // no key of this tile for this row
+          std::fill_n(si, kBk, T(0));
+          continue;
+        }
         const T m_new = std::max(mrow[ii], rmax);
-        T* oi = o + p.qrow(i) * a.dv;
         if (mrow[ii] != neg_inf && mrow[ii] != m_new) {  // rescale what earlier tiles summed
           const T alpha = fast_exp(mrow[ii] - m_new);
-          for (int64_t c = 0; c < a.dv; ++c) oi[c] *= alpha;
+          for (int64_t c = 0; c < dvp; ++c) ot[ii * dvp + c] *= alpha;
           lrow[ii] *= alpha;
         }
         mrow[ii] = m_new;
-        for (int64_t jj = 0; jj < nj; ++jj) s[jj] = ok[ii][jj] ? fast_exp(s[jj] - m_new) : T(0);
+        T sum = 0;
         for (int64_t jj = 0; jj < nj; ++jj) {
-          if (s[jj] == T(0)) continue;
-          lrow[ii] += s[jj];
-          const T w = s[jj] * p.keep(i, j0 + jj, inv_keep);
-          if (w != T(0)) axpy(oi, w, v + p.krow(j0 + jj) * a.dv, a.dv);
+          si[jj] = ok[ii][jj] ? fast_exp(si[jj] - m_new) : T(0);
+          sum += si[jj];
         }
+        lrow[ii] += sum;
+        if (a.dropout > 0.0)
+          for (int64_t jj = 0; jj < nj; ++jj) si[jj] *= p.keep(i0 + ii, j0 + jj, inv_keep);
+        std::fill(si + nj, si + kBk, T(0));
       }
+      tile_gemm(ot, dvp, s, kBk, vp + j0 * dvp, dvp, nq, nj, dvp, true);
     }
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t ii = i - i0;
+    for (int64_t ii = 0; ii < nq; ++ii) {
+      const int64_t i = i0 + ii;
       T* out_lse = lse + (p.b * hd + p.h) * a.tq + i;
+      T* oi = o + p.qrow(i) * a.dv;
       if (lrow[ii] > T(0)) {
         const T inv = T(1) / lrow[ii];
-        T* oi = o + p.qrow(i) * a.dv;
-        for (int64_t c = 0; c < a.dv; ++c) oi[c] *= inv;
+        for (int64_t c = 0; c < a.dv; ++c) oi[c] = ot[ii * dvp + c] * inv;
         *out_lse = mrow[ii] + std::log(lrow[ii]);
       } else {  // may attend to no key: every weight 1 / Tk, as Keras' masked softmax gives
         *out_lse = std::numeric_limits<T>::infinity();
-        T* oi = o + p.qrow(i) * a.dv;
+        std::fill_n(oi, a.dv, T(0));
         const T w = T(1) / T(a.tk);
         for (int64_t j = 0; j < a.tk; ++j) {
           const T wj = w * p.keep(i, j, inv_keep);
@@ -141,56 +221,78 @@ PYDL_ALWAYS_INLINE void forward_pair_body(T* o, T* lse, const T* q, const T* k, 
 
 template <typename T>
 PYDL_ALWAYS_INLINE void backward_pair_body(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v,
-                                           const T* o, const T* lse, const Pair<T>& p) {
+                                           const T* o, const T* lse, const Pair<T>& p, T* ws) {
   const AttentionArgs& a = p.a;
+  const PairDims dims(a);
+  const int64_t hd = a.heads, tkp = dims.tk_pad, tqp = dims.tq_pad, dkp = dims.dk_pad, dvp = dims.dv_pad;
   const T scale = scale_of<T>(a), inv_keep = T(1.0 / (1.0 - a.dropout));
   const T inf = std::numeric_limits<T>::infinity();
-  for (int64_t i = 0; i < a.tq; ++i) std::fill_n(dq + p.qrow(i) * a.dk, a.dk, T(0));
-  for (int64_t j = 0; j < a.tk; ++j) {
-    std::fill_n(dk + p.krow(j) * a.dk, a.dk, T(0));
-    std::fill_n(dv + p.krow(j) * a.dv, a.dv, T(0));
-  }
+  T* kt = ws;                    // K^T (dk x tk_pad): scores
+  T* vt = kt + dkp * tkp;        // V^T (dv x tk_pad): dP = dO V^T
+  T* kp = vt + dvp * tkp;        // K (tk_pad x dk_pad): dQ = dS K
+  T* qp = kp + tkp * dkp;        // Q (tq_pad x dk_pad): dK = dS^T Q
+  T* dop = qp + tqp * dkp;       // dO (tq_pad x dv_pad): dV = P^T dO
+  T* dk_acc = dop + tqp * dvp;   // (tk_pad x dk_pad)
+  T* dv_acc = dk_acc + tkp * dkp;  // (tk_pad x dv_pad)
+  T* dq_acc = dv_acc + tkp * dvp;  // one query tile's (kBq x dk_pad)
+  T* pt = dq_acc + kBq * dkp;    // P (dropped) of a tile, transposed (kBk x kBq)
+  T* ds = pt + kBk * kBq;        // dS of a tile (kBq x kBk)
+  T* dst = ds + kBq * kBk;       // dS transposed (kBk x kBq)
+  T* s = dst + kBk * kBq;        // scores, then P (kBq x kBk); dP reuses ds
+  pack(kt, k + p.krow(0) * a.dk, hd * a.dk, a.tk, a.dk, tkp, dkp, true);
+  pack(vt, v + p.krow(0) * a.dv, hd * a.dv, a.tk, a.dv, tkp, dvp, true);
+  pack(kp, k + p.krow(0) * a.dk, hd * a.dk, a.tk, a.dk, tkp, dkp, false);
+  pack(qp, q + p.qrow(0) * a.dk, hd * a.dk, a.tq, a.dk, tqp, dkp, false);
+  pack(dop, dout + p.qrow(0) * a.dv, hd * a.dv, a.tq, a.dv, tqp, dvp, false);
+  std::fill_n(dk_acc, tkp * dkp, T(0));
+  std::fill_n(dv_acc, tkp * dvp, T(0));
   uint8_t ok[kBq][kBk];
-  T s[kBk], delta[kBq];
+  T delta[kBq];
   const T* lse_pair = lse + (p.b * a.heads + p.h) * a.tq;
   for (int64_t i = 0; i < a.tq; ++i) {  // uniform rows: constant weights, only dV gets a gradient
     if (lse_pair[i] != inf) continue;
     const T w = T(1) / T(a.tk);
     for (int64_t j = 0; j < a.tk; ++j) {
       const T wj = w * p.keep(i, j, inv_keep);
-      if (wj != T(0)) axpy(dv + p.krow(j) * a.dv, wj, dout + p.qrow(i) * a.dv, a.dv);
+      if (wj != T(0)) axpy(dv_acc + j * dvp, wj, dout + p.qrow(i) * a.dv, a.dv);
     }
   }
   for (int64_t i0 = 0; i0 < a.tq; i0 += kBq) {
-    const int64_t i1 = std::min(a.tq, i0 + kBq);
+    const int64_t i1 = std::min(a.tq, i0 + kBq), nq = i1 - i0;
     // delta_i = sum_j P_ij dP_ij = dO_i . O_i (with dropout too: O holds the dropped weights)
     for (int64_t i = i0; i < i1; ++i) delta[i - i0] = dot(dout + p.qrow(i) * a.dv, o + p.qrow(i) * a.dv, a.dv);
+    std::fill_n(dq_acc, kBq * dkp, T(0));
     for (int64_t j0 = 0; j0 < a.tk; j0 += kBk) {
       const int64_t j1 = std::min(a.tk, j0 + kBk), nj = j1 - j0;
       if (!p.tile(ok, i0, i1, j0, j1)) continue;
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t ii = i - i0;
+      tile_gemm(s, kBk, q + p.qrow(i0) * a.dk, hd * a.dk, kt + j0, tkp, nq, a.dk, kBk, false);
+      tile_gemm(ds, kBk, dout + p.qrow(i0) * a.dv, hd * a.dv, vt + j0, tkp, nq, a.dv, kBk, false);  // dP
+      std::fill_n(pt, kBk * kBq, T(0));
+      std::fill_n(dst, kBk * kBq, T(0));
+      for (int64_t ii = 0; ii < nq; ++ii) {
+        const int64_t i = i0 + ii;
         const T li = lse_pair[i];
-        if (li == inf) continue;
-        const T* qi = q + p.qrow(i) * a.dk;
-        const T* doi = dout + p.qrow(i) * a.dv;
-        T* dqi = dq + p.qrow(i) * a.dk;
-        for (int64_t jj = 0; jj < nj; ++jj)
-          s[jj] = ok[ii][jj] ? dot(qi, k + p.krow(j0 + jj) * a.dk, a.dk) * scale - li : -inf;
-        for (int64_t jj = 0; jj < nj; ++jj) s[jj] = ok[ii][jj] ? fast_exp(s[jj]) : T(0);
-        for (int64_t jj = 0; jj < nj; ++jj) {
-          if (!ok[ii][jj]) continue;
-          const int64_t kr = p.krow(j0 + jj);
-          const T w = p.keep(i, j0 + jj, inv_keep);
-          const T pij = s[jj];
-          if (w != T(0)) axpy(dv + kr * a.dv, pij * w, doi, a.dv);
-          const T dpij = w != T(0) ? dot(doi, v + kr * a.dv, a.dv) * w : T(0);
-          const T ds = pij * (dpij - delta[ii]) * scale;
-          axpy(dqi, ds, k + kr * a.dk, a.dk);
-          axpy(dk + kr * a.dk, ds, qi, a.dk);
+        T* si = s + ii * kBk;
+        T* dsi = ds + ii * kBk;
+        for (int64_t jj = 0; jj < kBk; ++jj) {
+          const bool live = jj < nj && ok[ii][jj] && li != inf;
+          const T pij = live ? fast_exp(si[jj] * scale - li) : T(0);
+          const T w = live ? p.keep(i, j0 + jj, inv_keep) : T(0);
+          const T d = live ? pij * (dsi[jj] * w - delta[ii]) * scale : T(0);
+          pt[jj * kBq + ii] = pij * w;
+          dsi[jj] = d;
+          dst[jj * kBq + ii] = d;
         }
       }
+      tile_gemm(dv_acc + j0 * dvp, dvp, pt, kBq, dop + i0 * dvp, dvp, nj, nq, dvp, true);
+      tile_gemm(dk_acc + j0 * dkp, dkp, dst, kBq, qp + i0 * dkp, dkp, nj, nq, dkp, true);
+      tile_gemm(dq_acc, dkp, ds, kBk, kp + j0 * dkp, dkp, nq, nj, dkp, true);
     }
+    for (int64_t ii = 0; ii < nq; ++ii) std::copy_n(dq_acc + ii * dkp, a.dk, dq + p.qrow(i0 + ii) * a.dk);
+  }
+  for (int64_t j = 0; j < a.tk; ++j) {
+    std::copy_n(dk_acc + j * dkp, a.dk, dk + p.krow(j) * a.dk);
+    std::copy_n(dv_acc + j * dvp, a.dv, dv + p.krow(j) * a.dv);
   }
 }
 
@@ -253,22 +355,22 @@ void scores_backward_pair(T* dq, T* dk, const T* dp, const T* p, const T* q, con
 
 // One clone per ISA (see core/simd.h); the bodies inline into each.
 PYDL_SIMD_CLONES void forward_pair(float* o, float* lse, const float* q, const float* k, const float* v,
-                                   const Pair<float>& p) {
-  forward_pair_body(o, lse, q, k, v, p);
+                                   const Pair<float>& p, float* ws) {
+  forward_pair_body(o, lse, q, k, v, p, ws);
 }
 PYDL_SIMD_CLONES void forward_pair(double* o, double* lse, const double* q, const double* k, const double* v,
-                                   const Pair<double>& p) {
-  forward_pair_body(o, lse, q, k, v, p);
+                                   const Pair<double>& p, double* ws) {
+  forward_pair_body(o, lse, q, k, v, p, ws);
 }
 PYDL_SIMD_CLONES void backward_pair(float* dq, float* dk, float* dv, const float* dout, const float* q,
                                     const float* k, const float* v, const float* o, const float* lse,
-                                    const Pair<float>& p) {
-  backward_pair_body(dq, dk, dv, dout, q, k, v, o, lse, p);
+                                    const Pair<float>& p, float* ws) {
+  backward_pair_body(dq, dk, dv, dout, q, k, v, o, lse, p, ws);
 }
 PYDL_SIMD_CLONES void backward_pair(double* dq, double* dk, double* dv, const double* dout, const double* q,
                                     const double* k, const double* v, const double* o, const double* lse,
-                                    const Pair<double>& p) {
-  backward_pair_body(dq, dk, dv, dout, q, k, v, o, lse, p);
+                                    const Pair<double>& p, double* ws) {
+  backward_pair_body(dq, dk, dv, dout, q, k, v, o, lse, p, ws);
 }
 
 }  // namespace
@@ -289,8 +391,11 @@ template <typename T>
 void attention_forward(T* o, T* lse, const T* q, const T* k, const T* v, const AttentionMasks& m,
                        const AttentionArgs& a) {
   check_attention_args(a);
+  const int64_t ws_size = PairDims(a).forward_floats();
   parallel_range(a.n * a.heads, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t t = lo; t < hi; ++t) forward_pair(o, lse, q, k, v, Pair<T>{a, m, t / a.heads, t % a.heads});
+    std::vector<T> ws(static_cast<size_t>(ws_size));  // one per thread's share, reused by its pairs
+    for (int64_t t = lo; t < hi; ++t)
+      forward_pair(o, lse, q, k, v, Pair<T>{a, m, t / a.heads, t % a.heads}, ws.data());
   });
 }
 
@@ -298,9 +403,11 @@ template <typename T>
 void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* o,
                         const T* lse, const AttentionMasks& m, const AttentionArgs& a) {
   check_attention_args(a);
+  const int64_t ws_size = PairDims(a).backward_floats();
   parallel_range(a.n * a.heads, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<T> ws(static_cast<size_t>(ws_size));
     for (int64_t t = lo; t < hi; ++t)
-      backward_pair(dq, dk, dv, dout, q, k, v, o, lse, Pair<T>{a, m, t / a.heads, t % a.heads});
+      backward_pair(dq, dk, dv, dout, q, k, v, o, lse, Pair<T>{a, m, t / a.heads, t % a.heads}, ws.data());
   });
 }
 
