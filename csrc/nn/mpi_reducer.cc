@@ -76,15 +76,10 @@ class MpiReducer final : public GradientReducer {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
-  void sum(double* data, int64_t n) override {
-    if (n < 1) return;
-    if (n > kMaxCount) throw ValueError("pydl.distributed: sum of more than 2**30 values");
-    if (int64_t(sum_in_.size()) < n) sum_in_.resize(size_t(n));  // grows once: a step's size is fixed
-    std::copy(data, data + n, sum_in_.begin());
-    H req{};
-    check(api_.iallreduce(sum_in_.data(), data, int(n), double_, sum_, comm_, &req), "MPI_Iallreduce");
-    wait(&req, 1, "a step's loss sums");
-  }
+  void sum(double* data, int64_t n) override { sum_doubles(data, n, "a step's loss sums"); }
+  // Beside the gradient buckets in flight: MPI orders collectives by when each rank starts
+  // them, the same on every rank (see StatisticsReducer).
+  void sum_statistics(double* data, int64_t n) override { sum_doubles(data, n, "a layer's batch statistics"); }
 
   void broadcast(real* data, int64_t n, int root) override {
     for (int64_t off = 0; off < n; off += kMaxCount) {
@@ -161,6 +156,16 @@ class MpiReducer final : public GradientReducer {
           "MPI_Iallreduce");
     ++n_requests_;
     launched_[size_t(b)] = 1;
+  }
+
+  void sum_doubles(double* data, int64_t n, const char* what) {
+    if (n < 1) return;
+    if (n > kMaxCount) throw ValueError("pydl.distributed: sum of more than 2**30 values");
+    if (int64_t(sum_in_.size()) < n) sum_in_.resize(size_t(n));  // grows to a step's largest, once
+    std::copy(data, data + n, sum_in_.begin());
+    H req{};
+    check(api_.iallreduce(sum_in_.data(), data, int(n), double_, sum_, comm_, &req), "MPI_Iallreduce");
+    wait(&req, 1, what);
   }
 
   // Throws when another rank reported a failure.
