@@ -201,8 +201,11 @@ class MpiReducer final : public GradientReducer {
         throw DistributedError(broken_);
       }
       if (InterruptGuard::requested() && waited > 1.0) throw Interrupted();
-      // Spin while an answer is likely soon (a step), then yield the core to the other ranks.
+      // Spin while an answer is likely soon (a step), then sleep. The spin yields: with more
+      // ranks than free cores, the rank being waited for may need this core (a no-op when
+      // nothing else is runnable).
       if (waited > 1e-3) std::this_thread::sleep_for(std::chrono::microseconds(waited > 0.1 ? 1000 : 50));
+      else std::this_thread::yield();
     }
   }
 
