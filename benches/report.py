@@ -1,6 +1,7 @@
 """Benchmark summary without pytest-benchmark: best-of-N wall time (time.perf_counter, after a
 warm-up) of the same cases as bench_gemm.py / bench_mlp.py, printed as a Markdown table.
-ratio = pydl speed / peer speed (>1: pydl faster). Usage: python benches/report.py"""
+ratio = pydl speed / peer speed (>1: pydl faster). Usage: python benches/report.py
+[words...] (cases whose name holds a word; dist_train launches MPI jobs: the mpi extra)."""
 import platform
 
 import numpy as np
@@ -12,6 +13,7 @@ import _jax_cases as JAX
 import _rnn_cases as RNN
 import _sequence_cases as SEQ
 import _tuning_cases as TUNE
+import bench_distributed as DIST
 import pydl
 
 
@@ -103,6 +105,18 @@ def main(only=()):
         plain, augmented = (C.best_of(D.cnn_train_case(a), 3) for a in (False, True))
         rows.append(("cnn_train from a DataLoader, augmented vs plain (samples/s)", f"{CNN.TRAIN_SAMPLES / augmented:,.0f}",
                      f"plain {CNN.TRAIN_SAMPLES / plain:,.0f}", plain / augmented))
+
+    for kind in DIST.MODELS if wanted("dist_train") else ():
+        spec = DIST.MODELS[kind]
+        case = f"dist_train {spec['desc']}, b={spec['batch']}, 2 procs x 1 thread (samples/s, scaling eff.)"
+        if not DIST.mpi_available():
+            rows.append((case, "n/a", 'mpi4py/mpiexec not installed (pip install "pydl[mpi]")', None))
+            continue
+        r = DIST.measure(kind, repeat=2, epochs=2)
+        peer = ("torch not installed" if ("torch", 2) not in r else
+                f"torch DDP {r['torch', 2]:,.0f} (eff {DIST.efficiency(r, 'torch'):.2f})")
+        rows.append((case, f"{r['pydl', 2]:,.0f} (eff {DIST.efficiency(r, 'pydl'):.2f})", peer,
+                     r["pydl", 2] / r["torch", 2] if ("torch", 2) in r else None))
 
     base_acc, base_t = TUNE.pydl_search("random") if wanted("tuning") else (None, None)
     for kind in ("random", "bayesian", "hyperband", "optuna") if wanted("tuning") else ():

@@ -45,6 +45,50 @@ def fit(model, epochs, **kw):
                      validation_data=(x[:20], y[:20]), **kw)
 
 
+BN_N, BN_BATCH = 50, 16  # batches of 16, 16, 16, 2: 3 ranks take 1/1/0 of the last
+
+
+def bn_data():
+    rng = np.random.default_rng(5)
+    x = rng.normal(1.0, 2.0, size=(BN_N, 5, 5, 2)).astype(np.float32)
+    y = (x[:, :, :, 0].mean(axis=(1, 2)) > 1.0).astype(np.int64) + (x[:, 0, 0, 1] > 2.0).astype(np.int64)
+    return x, y
+
+
+def build_bn(synchronized):
+    """Two BatchNormalizations: over a convolution's channels (every pixel a row) and over
+    dense features. No bias before them: the batch mean removes it, so its gradient is
+    rounding noise, which Adam would scale up to full steps."""
+    model = pydl.Sequential([layers.Input((5, 5, 2)), layers.Conv2D(3, 3, padding="same", use_bias=False),
+                             layers.BatchNormalization(momentum=0.5, synchronized=synchronized),
+                             layers.Activation("relu"), layers.Flatten(), layers.Dense(8, use_bias=False),
+                             layers.BatchNormalization(momentum=0.5, synchronized=synchronized),
+                             layers.Activation("relu"), layers.Dense(CLASSES)], seed=4)
+    model.compile(optimizer="adam", loss="cross_entropy", metrics=["accuracy"])
+    return model
+
+
+def fit_bn(model, epochs=3, **kw):
+    x, y = bn_data()
+    return model.fit(x, y, epochs=epochs, batch_size=BN_BATCH, verbose=0, seed=2, **kw)
+
+
+def loader():
+    """The worker's data through a DataLoader (global batches of BATCH, shuffled by its seed)."""
+    x, y, _ = data()
+    return pydl.DataLoader(pydl.ArrayDataset(x, y), batch_size=BATCH, shuffle=True, seed=5)
+
+
+def nan_data():
+    """The worker's data with sample 13 near float32's largest value: finite (fit accepts
+    it), but its activations overflow, so its loss is not. It lies in the second batch
+    (rows 8..15, no shuffle), in rank 1's share with 2 ranks (rank 0 takes rows 8..11)."""
+    x, y, _ = data()
+    x = x.copy()
+    x[13] = 3e38
+    return x, y
+
+
 class KillAt(callbacks.Callback):
     """SIGKILLs rank 1 at a batch of the second epoch (a rank dying mid-epoch). Every rank
     has it: batch callbacks must be alike on all ranks (fit checks their interval)."""
@@ -90,6 +134,22 @@ def main(scenario: str, out: str) -> None:
         stop = callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=10.0)
         h = fit(model, 10, distributed=True, callbacks=[stop])
         result["history"] = h.history
+    elif scenario == "batchnorm":
+        for synchronized in (True, False):
+            model = build_bn(synchronized)
+            h = fit_bn(model, distributed=True)
+            result[f"history_{synchronized}"] = h.history
+            np.savez(os.path.join(out, f"rank{r}_bn_{synchronized}.npz"), *model.get_weights())
+    elif scenario == "loader":
+        model = build()
+        h = model.fit(loader(), epochs=2, verbose=0, seed=11, distributed=True)
+        result["history"] = h.history
+    elif scenario == "nan":
+        x, y = nan_data()
+        try:
+            build().fit(x, y, epochs=1, batch_size=BATCH, shuffle=False, verbose=0, distributed=True)
+        except Exception as e:  # noqa: BLE001
+            result["error"] = f"{type(e).__name__}: {e}"
     elif scenario == "kill":
         model = build()
         fit(model, 4, distributed=True, callbacks=[KillAt()])
@@ -110,7 +170,7 @@ def main(scenario: str, out: str) -> None:
             result["error"] = f"{type(e).__name__}: {e}"
     else:
         raise SystemExit(f"unknown scenario {scenario}")
-    if scenario in ("train", "resume", "early"):
+    if scenario in ("train", "resume", "early", "loader"):
         np.savez(os.path.join(out, f"rank{r}.npz"), *model.get_weights())
     with open(os.path.join(out, f"rank{r}.json"), "w") as f:
         json.dump(result, f)

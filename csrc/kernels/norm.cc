@@ -13,34 +13,56 @@ int64_t batchnorm_workspace(int64_t rows, int64_t channels) {
 }
 
 template <typename T>
-void batchnorm_forward_train(T* y, double* mean, double* invstd, T* moving_mean, T* moving_var,
-                             const T* x, const T* gamma, const T* beta, int64_t rows, int64_t c,
-                             double momentum, double eps, double* ws) {
-  double* sums = ws + column_sums_workspace(rows, c, 2);  // after the partials
-  column_sums<1>(sums, rows, c, ws, [&](int64_t r, double* part) {
+void batchnorm_sum(double* sum, const T* x, int64_t rows, int64_t c, double* ws) {
+  column_sums<1>(sum, rows, c, ws, [&](int64_t r, double* part) {
     const T* xr = x + r * c;
     for (int64_t j = 0; j < c; ++j) part[j] += double(xr[j]);
   });
-  for (int64_t j = 0; j < c; ++j) mean[j] = sums[j] / double(rows);
-  column_sums<1>(sums, rows, c, ws, [&](int64_t r, double* part) {  // two passes: no cancellation
+}
+
+template <typename T>
+void batchnorm_centered_squares(double* sq, const T* x, const double* mean, int64_t rows, int64_t c, double* ws) {
+  column_sums<1>(sq, rows, c, ws, [&](int64_t r, double* part) {  // about the mean: no cancellation
     const T* xr = x + r * c;
     for (int64_t j = 0; j < c; ++j) {
       const double d = double(xr[j]) - mean[j];
       part[j] += d * d;
     }
   });
+}
+
+template <typename T>
+void batchnorm_statistics(double* invstd, T* moving_mean, T* moving_var, const double* mean, const double* sq,
+                          int64_t rows, int64_t c, double momentum, double eps) {
   for (int64_t j = 0; j < c; ++j) {
-    const double var = sums[j] / double(rows);
+    const double var = sq[j] / double(rows);
     invstd[j] = 1.0 / std::sqrt(var + eps);
     const double unbiased = rows > 1 ? var * double(rows) / double(rows - 1) : var;
     moving_mean[j] = T(momentum * double(moving_mean[j]) + (1.0 - momentum) * mean[j]);
     moving_var[j] = T(momentum * double(moving_var[j]) + (1.0 - momentum) * unbiased);
   }
+}
+
+template <typename T>
+void batchnorm_normalize(T* y, const T* x, const T* gamma, const T* beta, const double* mean, const double* invstd,
+                         int64_t rows, int64_t c) {
   parallel_range(rows, std::max<int64_t>(1, 8192 / c), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t j = 0; j < c; ++j)
         y[r * c + j] = T(double(gamma[j]) * (double(x[r * c + j]) - mean[j]) * invstd[j] + double(beta[j]));
   });
+}
+
+template <typename T>
+void batchnorm_forward_train(T* y, double* mean, double* invstd, T* moving_mean, T* moving_var,
+                             const T* x, const T* gamma, const T* beta, int64_t rows, int64_t c,
+                             double momentum, double eps, double* ws) {
+  double* sums = ws + column_sums_workspace(rows, c, 2);  // after the partials
+  batchnorm_sum(sums, x, rows, c, ws);
+  for (int64_t j = 0; j < c; ++j) mean[j] = sums[j] / double(rows);
+  batchnorm_centered_squares(sums, x, mean, rows, c, ws);
+  batchnorm_statistics(invstd, moving_mean, moving_var, mean, sums, rows, c, momentum, eps);
+  batchnorm_normalize(y, x, gamma, beta, mean, invstd, rows, c);
 }
 
 template <typename T>
@@ -56,23 +78,29 @@ void batchnorm_forward_infer(T* y, const T* x, const T* gamma, const T* beta, co
 }
 
 template <typename T>
-void batchnorm_backward_train(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
-                              const double* mean, const double* invstd, int64_t rows, int64_t c,
-                              double* ws) {
-  double* sums = ws + column_sums_workspace(rows, c, 2);  // [sum dy | sum dy * xhat]
-  column_sums<2>(sums, rows, c, ws, [&](int64_t r, double* part) {
+void batchnorm_grad_sums(double* sums, const T* dy, const T* x, const double* mean, const double* invstd,
+                         int64_t rows, int64_t c, double* ws) {
+  column_sums<2>(sums, rows, c, ws, [&](int64_t r, double* part) {  // [sum dy | sum dy * xhat]
     for (int64_t j = 0; j < c; ++j) {
       const double g = double(dy[r * c + j]);
       part[j] += g;
       part[c + j] += g * (double(x[r * c + j]) - mean[j]) * invstd[j];
     }
   });
+}
+
+template <typename T>
+void batchnorm_param_grads(T* dgamma, T* dbeta, const double* sums, int64_t c) {
   for (int64_t j = 0; j < c; ++j) {
     dbeta[j] += T(sums[j]);
     dgamma[j] += T(sums[c + j]);
   }
-  if (!dx) return;
-  const double inv_rows = 1.0 / double(rows);
+}
+
+template <typename T>
+void batchnorm_input_grad(T* dx, const T* dy, const T* x, const T* gamma, const double* mean, const double* invstd,
+                          const double* sums, int64_t rows, int64_t c, int64_t total_rows) {
+  const double inv_rows = 1.0 / double(total_rows);
   parallel_range(rows, std::max<int64_t>(1, 8192 / c), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t j = 0; j < c; ++j) {
@@ -81,6 +109,16 @@ void batchnorm_backward_train(T* dx, T* dgamma, T* dbeta, const T* dy, const T* 
                           (double(dy[r * c + j]) - sums[j] * inv_rows - xhat * sums[c + j] * inv_rows));
       }
   });
+}
+
+template <typename T>
+void batchnorm_backward_train(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
+                              const double* mean, const double* invstd, int64_t rows, int64_t c,
+                              double* ws) {
+  double* sums = ws + column_sums_workspace(rows, c, 2);
+  batchnorm_grad_sums(sums, dy, x, mean, invstd, rows, c, ws);
+  batchnorm_param_grads(dgamma, dbeta, sums, c);
+  if (dx) batchnorm_input_grad(dx, dy, x, gamma, mean, invstd, sums, rows, c, rows);
 }
 
 template <typename T>
@@ -177,6 +215,17 @@ void normalization_backward(T* dx, const T* dy, const T* var, int64_t n, int64_t
 }
 
 #define PYDL_INSTANTIATE(T)                                                                          \
+  template void batchnorm_sum<T>(double*, const T*, int64_t, int64_t, double*);                      \
+  template void batchnorm_centered_squares<T>(double*, const T*, const double*, int64_t, int64_t, double*); \
+  template void batchnorm_statistics<T>(double*, T*, T*, const double*, const double*, int64_t, int64_t, \
+                                        double, double);                                             \
+  template void batchnorm_normalize<T>(T*, const T*, const T*, const T*, const double*, const double*, \
+                                       int64_t, int64_t);                                            \
+  template void batchnorm_grad_sums<T>(double*, const T*, const T*, const double*, const double*,     \
+                                       int64_t, int64_t, double*);                                   \
+  template void batchnorm_param_grads<T>(T*, T*, const double*, int64_t);                             \
+  template void batchnorm_input_grad<T>(T*, const T*, const T*, const T*, const double*, const double*, \
+                                        const double*, int64_t, int64_t, int64_t);                   \
   template void batchnorm_forward_train<T>(T*, double*, double*, T*, T*, const T*, const T*, const T*, \
                                            int64_t, int64_t, double, double, double*);               \
   template void batchnorm_forward_infer<T>(T*, const T*, const T*, const T*, const T*, const T*,      \

@@ -3,6 +3,8 @@
 // same order on every rank, so an implementation only has to match collectives:
 //
 //   sum(control)                 once per step: loss weights and flags (a few doubles)
+//   sum_statistics(values)       during forward and backward, from the layers that ask
+//                                (BatchNormalization(synchronized=True)): see StatisticsReducer
 //   begin_gradients(grad, n)     before backward
 //   gradients_ready(off, size)   as backward finishes parameter ranges (launch full buckets)
 //   finish_gradients()           after backward: returns where the summed gradients are
@@ -58,11 +60,25 @@ class BucketPlan {
   std::vector<int64_t> missing_;  // per bucket: floats not yet ready
 };
 
-class GradientReducer {
+// What a layer may ask of the transport in the middle of a step: a few values summed over
+// ranks, now (BatchNormalization(synchronized=True): per-channel sums of the batch statistics
+// in forward, of their gradient in backward). The values live where the layer computes (host
+// memory here; a device backend sums device memory in place on the step's stream, NCCL's
+// ncclAllReduce of doubles), so a layer calls the same entry whatever the transport. Every
+// rank calls it at the same points of a step in the same order (the same layers run
+// everywhere, a rank without rows too: Layer::forward_without_rows); it blocks until done
+// and is bounded like every wait of the reducer.
+class StatisticsReducer {
  public:
-  virtual ~GradientReducer() = default;
-  virtual int rank() const = 0;
+  virtual ~StatisticsReducer() = default;
   virtual int size() const = 0;
+  // Sums data[0..n) over ranks in place (every rank gets the same result).
+  virtual void sum_statistics(double* data, int64_t n) = 0;
+};
+
+class GradientReducer : public StatisticsReducer {
+ public:
+  virtual int rank() const = 0;
   // Sums data[0..n) over ranks in place (every rank gets the same result).
   virtual void sum(double* data, int64_t n) = 0;
   // Copies root's data[0..n) to every rank.

@@ -465,6 +465,13 @@ void Graph::forward(const std::vector<Matrix<const real>>& xs, const StepInfo& s
   }
 }
 
+void Graph::forward_without_rows(const StepInfo& s) {
+  rows_ = 0;
+  std::fill(act_.begin(), act_.end(), nullptr);
+  std::fill(mask_.begin(), mask_.end(), nullptr);
+  for (size_t k = 0; k < nodes_.size(); ++k) node_layers_[k]->forward_without_rows(s);
+}
+
 Matrix<const real> Graph::output(size_t j) const {
   return Matrix<const real>(act_[outputs_[j]], rows_, sizes_[outputs_[j]]);
 }
@@ -503,6 +510,13 @@ void Graph::backward(const std::vector<uint8_t>* seed_at_logits, const std::func
     // Nothing to do for views (their gradient is their root's), for outputs that depend on no
     // weight, and for tensors no output reads (dead branches).
     if (!needs_grad_[t] || (l.arity() != Layer::kMerge && l.output_aliases_input()) || !grad_written_[root_[t]]) {
+      if (node_done) (*node_done)(k);
+      continue;
+    }
+    if (rows == 0) {  // after forward_without_rows: the same nodes, without data
+      l.backward_without_rows();
+      for (int in : node.inputs)
+        if (needs_grad_[in]) grad_written_[root_[in]] = true;
       if (node_done) (*node_done)(k);
       continue;
     }

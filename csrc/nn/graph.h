@@ -121,6 +121,10 @@ class Graph {
 
   // Runs every node over the inputs (one matrix per graph input, equal rows <= planned).
   void forward(const std::vector<Matrix<const real>>& xs, const StepInfo& s);
+  // A data-parallel rank whose share of the batch is empty: no kernel runs, every node's
+  // layer gets forward_without_rows (its collectives); a backward after it calls
+  // backward_without_rows on the nodes a backward with rows would run, in the same order.
+  void forward_without_rows(const StepInfo& s);
   // Single-input graphs: forward(x) and output 0.
   Matrix<const real> forward(Matrix<const real> x, const StepInfo& s);
   Matrix<const real> output(size_t j = 0) const;

@@ -15,6 +15,8 @@
 
 namespace pydl {
 
+class StatisticsReducer;  // nn/gradient_reducer.h
+
 using Shape = std::vector<int64_t>;  // per sample: the batch axis is never included
 std::string shape_str(const Shape& s);  // "(None, 8, 8, 1)"
 int64_t shape_size(const Shape& s);
@@ -55,6 +57,10 @@ struct StepInfo {
   // Data-parallel training: the index of this rank's first row in the global batch, so that
   // random masks are those a single process would draw for the same rows.
   int64_t row_offset = 0;
+  // Data-parallel training: sums over ranks for the layers that synchronise what they compute
+  // from the batch (BatchNormalization(synchronized=True)); null in one process, where such
+  // layers compute exactly as unsynchronised ones.
+  StatisticsReducer* ranks = nullptr;
 };
 
 class Layer {
@@ -123,6 +129,13 @@ class Layer {
   virtual void select_output(int j) {
     if (j != 0) throw ValueError(label() + ": a call has one output, so output " + std::to_string(j) + " does not exist");
   }
+
+  // Data-parallel training: a rank whose share of a batch is empty runs no kernel, but must
+  // meet the other ranks in every collective a layer's forward or backward makes (through
+  // StepInfo::ranks). The graph calls these instead of forward / backward on such a rank, at
+  // the same points; a layer that makes collectives joins them with an empty contribution.
+  virtual void forward_without_rows(const StepInfo& /*s*/) {}
+  virtual void backward_without_rows() {}
 
   virtual void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) = 0;
   // dy may be overwritten; dx.data is null for the first layer (no input gradient needed).

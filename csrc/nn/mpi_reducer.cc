@@ -76,15 +76,10 @@ class MpiReducer final : public GradientReducer {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
-  void sum(double* data, int64_t n) override {
-    if (n < 1) return;
-    if (n > kMaxCount) throw ValueError("pydl.distributed: sum of more than 2**30 values");
-    if (int64_t(sum_in_.size()) < n) sum_in_.resize(size_t(n));  // grows once: a step's size is fixed
-    std::copy(data, data + n, sum_in_.begin());
-    H req{};
-    check(api_.iallreduce(sum_in_.data(), data, int(n), double_, sum_, comm_, &req), "MPI_Iallreduce");
-    wait(&req, 1, "a step's loss sums");
-  }
+  void sum(double* data, int64_t n) override { sum_doubles(data, n, "a step's loss sums"); }
+  // Beside the gradient buckets in flight: MPI orders collectives by when each rank starts
+  // them, the same on every rank (see StatisticsReducer).
+  void sum_statistics(double* data, int64_t n) override { sum_doubles(data, n, "a layer's batch statistics"); }
 
   void broadcast(real* data, int64_t n, int root) override {
     for (int64_t off = 0; off < n; off += kMaxCount) {
@@ -163,6 +158,16 @@ class MpiReducer final : public GradientReducer {
     launched_[size_t(b)] = 1;
   }
 
+  void sum_doubles(double* data, int64_t n, const char* what) {
+    if (n < 1) return;
+    if (n > kMaxCount) throw ValueError("pydl.distributed: sum of more than 2**30 values");
+    if (int64_t(sum_in_.size()) < n) sum_in_.resize(size_t(n));  // grows to a step's largest, once
+    std::copy(data, data + n, sum_in_.begin());
+    H req{};
+    check(api_.iallreduce(sum_in_.data(), data, int(n), double_, sum_, comm_, &req), "MPI_Iallreduce");
+    wait(&req, 1, what);
+  }
+
   // Throws when another rank reported a failure.
   void check_failures() {
     for (int p = 0; p < size_; ++p) {
@@ -196,8 +201,11 @@ class MpiReducer final : public GradientReducer {
         throw DistributedError(broken_);
       }
       if (InterruptGuard::requested() && waited > 1.0) throw Interrupted();
-      // Spin while an answer is likely soon (a step), then yield the core to the other ranks.
+      // Spin while an answer is likely soon (a step), then sleep. The spin yields: with more
+      // ranks than free cores, the rank being waited for may need this core (a no-op when
+      // nothing else is runnable).
       if (waited > 1e-3) std::this_thread::sleep_for(std::chrono::microseconds(waited > 0.1 ? 1000 : 50));
+      else std::this_thread::yield();
     }
   }
 

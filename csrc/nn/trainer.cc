@@ -373,11 +373,13 @@ bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st, int64_t gl
   const int64_t n_params = g_.num_params();
   StepInfo info{true, seed, uint64_t(step_ + 1), true};
   if (global_rows >= 0) info.row_offset = share(global_rows).offset;
+  info.ranks = reducer_.get();
   double loss = 0;
   if (rows > 0) {
     g_.forward(batch_.views, info);
     loss = batch_loss(g_, batch_, rows, true, &st, metric_specs_);
   } else {  // distributed: a batch smaller than the ranks left this one nothing
+    g_.forward_without_rows(info);  // but its layers' collectives
     std::fill(head_losses_.begin(), head_losses_.end(), 0.0);
     std::fill(head_weights_.begin(), head_weights_.end(), 0.0);
   }
@@ -392,11 +394,7 @@ bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st, int64_t gl
   real* grads = g_.grad_data();
   if (reducer_) {
     reducer_->begin_gradients(grads, n_params);
-    if (rows > 0) {
-      g_.backward(&fused_, &node_done_);
-    } else {
-      for (size_t k = g_.num_nodes(); k-- > 0;) node_done_(k);  // the same bucket order as the others
-    }
+    g_.backward(&fused_, &node_done_);  // without rows: the same collectives and bucket order
     grads = reducer_->finish_gradients();  // the sum over ranks: the global batch's gradient
   } else {
     g_.backward(&fused_);

@@ -86,17 +86,27 @@ class BatchNormalization(Layer):
     """Normalises over the last axis with batch statistics in training and moving statistics
     in evaluate/predict. Weights: ``gamma``, ``beta`` (trained) and ``moving_mean``,
     ``moving_variance`` (updated as ``momentum * moving + (1 - momentum) * batch``, with the
-    unbiased batch variance, as PyTorch)."""
+    unbiased batch variance, as PyTorch).
+
+    ``synchronized`` (Keras 3's argument): in ``fit(distributed=True)`` the batch statistics
+    are those of the whole global batch, every rank's share (summed over ranks in C++, and
+    so is the part of their gradient that backward needs), so the weights follow a
+    single-process fit of the same batches; False (the default) keeps per-rank statistics,
+    each rank normalising its share with its own. Without a distributed fit both are the
+    same computation."""
 
     core_type = "batch_norm"
 
-    def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, name: Optional[str] = None):
+    def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, synchronized: bool = False,
+                 name: Optional[str] = None):
         super().__init__(name)
         self.momentum = _validate.number("BatchNormalization", "momentum", momentum, 0.0, 1.0)
         self.epsilon = _validate.positive_float("BatchNormalization", "epsilon", epsilon)
+        self.synchronized = _validate.boolean("BatchNormalization", "synchronized", synchronized)
 
     def get_config(self):
-        return {"momentum": self.momentum, "epsilon": self.epsilon, "name": self.name}
+        return {"momentum": self.momentum, "epsilon": self.epsilon, "synchronized": self.synchronized,
+                "name": self.name}
 
 
 class LayerNormalization(Layer):
