@@ -70,12 +70,12 @@ def integers(fn: str, name: str, value, dtype) -> np.ndarray:
 
 
 def mask(fn: str, name: str, value) -> Optional[np.ndarray]:
-    """A 0/1 mask (bool or integer array) as uint8, 1 where the element takes part."""
+    """A 0/1 mask (bool, or numbers that are all 0 or 1) as uint8, 1 where the element takes part."""
     if value is None:
         return None
     arr = _array(fn, name, value)
-    if arr.dtype != np.bool_ and not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"{fn}: {name}: expected a bool or 0/1 integer mask, got dtype {arr.dtype}")
+    if arr.dtype != np.bool_ and not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"{fn}: {name}: expected a bool or 0/1 mask, got dtype {arr.dtype}")
     if arr.dtype != np.bool_ and arr.size and not np.isin(arr, (0, 1)).all():
         raise ValueError(f"{fn}: {name}: expected a mask of 0 and 1")
     return np.ascontiguousarray(arr, dtype=np.uint8)
