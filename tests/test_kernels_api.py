@@ -420,7 +420,8 @@ IMG = np.ones((2, 5, 5, 3))
 
 
 @pytest.mark.parametrize("call,error,match", [
-    (lambda: K.gemm(F.astype(np.int64), F.T), TypeError, "gemm: a: expected a float32 or float64 array, got dtype int64"),
+    (lambda: K.gemm(F.astype(np.int64), F.T), TypeError,
+     "gemm: a: expected a float32 or float64 array, got dtype int64"),
     (lambda: K.gemm(F.astype(np.float32), F.T), TypeError, "gemm: expected every float input in one dtype"),
     (lambda: K.gemm(F, F), ValueError, r"gemm: op\(a\) is \(4, 3\) and op\(b\) \(4, 3\)"),
     (lambda: K.gemm(F, F.T, bias=np.ones(3)), ValueError, r"gemm: bias: expected shape \(4,\)"),

@@ -1,6 +1,7 @@
 """Input checks of pydl.kernels: every array a kernel reads is converted or refused here, so
 that a wrong dtype, rank or shape raises a TypeError / ValueError naming the kernel and the
 argument before the C++ kernel (which reads raw pointers) sees it."""
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
@@ -30,13 +31,16 @@ def floats(fn: str, **named) -> list:
             continue
         arr = _array(fn, name, value)
         if arr.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"{fn}: {name}: expected a float32 or float64 array, got dtype {arr.dtype} "
-                            f"(cast it with .astype(np.float32) or .astype(np.float64))")
+            raise TypeError(
+                f"{fn}: {name}: expected a float32 or float64 array, got dtype {arr.dtype} "
+                f"(cast it with .astype(np.float32) or .astype(np.float64))"
+            )
         if dtype is None:
             dtype, first = arr.dtype, name
         elif arr.dtype != dtype:
-            raise TypeError(f"{fn}: expected every float input in one dtype, got {first} {dtype} and {name} "
-                            f"{arr.dtype}")
+            raise TypeError(
+                f"{fn}: expected every float input in one dtype, got {first} {dtype} and {name} {arr.dtype}"
+            )
         out.append(np.ascontiguousarray(arr))
     return out
 
@@ -52,8 +56,10 @@ def in_place(fn: str, name: str, value, dtype: Optional[np.dtype] = None) -> np.
     if dtype is not None and value.dtype != dtype:
         raise TypeError(f"{fn}: {name}: expected dtype {dtype} (as the other inputs), got {value.dtype}")
     if not value.flags.c_contiguous or not value.flags.writeable:
-        raise ValueError(f"{fn}: {name} is updated in place: expected a writable C-contiguous array "
-                         f"(np.ascontiguousarray(...) makes one)")
+        raise ValueError(
+            f"{fn}: {name} is updated in place: expected a writable C-contiguous array "
+            f"(np.ascontiguousarray(...) makes one)"
+        )
     return value
 
 
@@ -95,8 +101,11 @@ def pair(fn: str, name: str, value) -> Tuple[int, int]:
     """An int or a pair of ints, as a pair of positive ints."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (value, value)
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)):
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ):
         raise TypeError(f"{fn}: {name}: expected an int or a pair of ints, got {value!r}")
     if min(value) < 1:
         raise ValueError(f"{fn}: {name}: expected positive sizes, got {tuple(value)}")

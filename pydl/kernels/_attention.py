@@ -1,10 +1,12 @@
 """Fused scaled dot-product attention (pydl.kernels), in the layout the input projections
 produce: ``(N, T, heads, features)``."""
+
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import _core
 from . import _arrays
@@ -19,14 +21,19 @@ def _check(fn: str, q, k, v, key_mask, query_mask, attention_mask):
     n, tq, h, dk = q.shape
     tk = k.shape[1]
     if k.shape != (n, tk, h, dk):
-        raise ValueError(f"{fn}: k: expected (N, Tk, heads, dk) with q's N={n}, heads={h}, dk={dk}, got "
-                         f"{_arrays.shape_of(k)}")
+        raise ValueError(
+            f"{fn}: k: expected (N, Tk, heads, dk) with q's N={n}, heads={h}, dk={dk}, got {_arrays.shape_of(k)}"
+        )
     if v.shape[:3] != (n, tk, h):
-        raise ValueError(f"{fn}: v: expected (N, Tk, heads, dv) with k's N={n}, Tk={tk}, heads={h}, got "
-                         f"{_arrays.shape_of(v)}")
+        raise ValueError(
+            f"{fn}: v: expected (N, Tk, heads, dv) with k's N={n}, Tk={tk}, heads={h}, got {_arrays.shape_of(v)}"
+        )
     masks = []
-    for name, m, shape in (("key_mask", key_mask, (n, tk)), ("query_mask", query_mask, (n, tq)),
-                           ("attention_mask", attention_mask, (n, tq, tk))):
+    for name, m, shape in (
+        ("key_mask", key_mask, (n, tk)),
+        ("query_mask", query_mask, (n, tq)),
+        ("attention_mask", attention_mask, (n, tq, tk)),
+    ):
         m = _arrays.mask(fn, name, m)
         if m is not None and m.shape != shape:
             raise ValueError(f"{fn}: {name}: expected shape {shape}, got {_arrays.shape_of(m)}")
@@ -34,8 +41,18 @@ def _check(fn: str, q, k, v, key_mask, query_mask, attention_mask):
     return masks
 
 
-def attention_forward(q, k, v, key_mask=None, query_mask=None, attention_mask=None, causal: bool = False,
-                      dropout: float = 0.0, seed: int = 0, scale: float = 0.0) -> Tuple[np.ndarray, np.ndarray]:
+def attention_forward(
+    q: ArrayLike,
+    k: ArrayLike,
+    v: ArrayLike,
+    key_mask: Optional[ArrayLike] = None,
+    query_mask: Optional[ArrayLike] = None,
+    attention_mask: Optional[ArrayLike] = None,
+    causal: bool = False,
+    dropout: float = 0.0,
+    seed: int = 0,
+    scale: float = 0.0,
+) -> Tuple[np.ndarray, np.ndarray]:
     """``O = softmax(scale * Q K^T + mask) V`` per batch and head, fused: the ``Tq x Tk``
     scores are never stored (memory linear in T).
 
@@ -59,13 +76,26 @@ def attention_forward(q, k, v, key_mask=None, query_mask=None, attention_mask=No
     fn = "attention_forward"
     q, k, v = _arrays.floats(fn, q=q, k=k, v=v)
     key_mask, query_mask, attention_mask = _check(fn, q, k, v, key_mask, query_mask, attention_mask)
-    return _k.attention_forward(q, k, v, key_mask, query_mask, attention_mask, bool(causal), float(dropout), int(seed),
-                                float(scale))
+    return _k.attention_forward(
+        q, k, v, key_mask, query_mask, attention_mask, bool(causal), float(dropout), int(seed), float(scale)
+    )
 
 
-def attention_backward(dout, q, k, v, o, lse, key_mask=None, query_mask=None, attention_mask=None,
-                       causal: bool = False, dropout: float = 0.0, seed: int = 0,
-                       scale: float = 0.0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def attention_backward(
+    dout: ArrayLike,
+    q: ArrayLike,
+    k: ArrayLike,
+    v: ArrayLike,
+    o: ArrayLike,
+    lse: ArrayLike,
+    key_mask: Optional[ArrayLike] = None,
+    query_mask: Optional[ArrayLike] = None,
+    attention_mask: Optional[ArrayLike] = None,
+    causal: bool = False,
+    dropout: float = 0.0,
+    seed: int = 0,
+    scale: float = 0.0,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(dq, dk, dv)`` of attention_forward from ``dout`` (shaped like ``o``); ``o`` and
     ``lse`` as the forward returned them, every other argument the forward's."""
     fn = "attention_backward"
@@ -76,7 +106,22 @@ def attention_backward(dout, q, k, v, o, lse, key_mask=None, query_mask=None, at
         if a.shape != shape:
             raise ValueError(f"{fn}: {name}: expected shape {shape} (N, Tq, heads, dv), got {_arrays.shape_of(a)}")
     if lse.shape != (q.shape[0], q.shape[2], q.shape[1]):
-        raise ValueError(f"{fn}: lse: expected shape {(q.shape[0], q.shape[2], q.shape[1])} (N, heads, Tq), got "
-                         f"{_arrays.shape_of(lse)}")
-    return _k.attention_backward(dout, q, k, v, o, lse, key_mask, query_mask, attention_mask, bool(causal),
-                                 float(dropout), int(seed), float(scale))
+        raise ValueError(
+            f"{fn}: lse: expected shape {(q.shape[0], q.shape[2], q.shape[1])} (N, heads, Tq), got "
+            f"{_arrays.shape_of(lse)}"
+        )
+    return _k.attention_backward(
+        dout,
+        q,
+        k,
+        v,
+        o,
+        lse,
+        key_mask,
+        query_mask,
+        attention_mask,
+        bool(causal),
+        float(dropout),
+        int(seed),
+        float(scale),
+    )

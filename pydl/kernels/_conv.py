@@ -1,11 +1,13 @@
 """Convolution and pooling kernels (pydl.kernels), channels-last: images ``(N, H, W, C)``,
 sequences ``(N, T, C)``. The 1-D kernels run on the 2-D ones over images of height 1, as
 the Conv1D / MaxPool1D layers do."""
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import _core
 from . import _arrays
@@ -21,23 +23,35 @@ def _padding2d(fn: str, padding):
         if padding < 0:
             raise ValueError(f"{fn}: padding: expected >= 0, got {padding}")
         return int(padding)
-    if (isinstance(padding, (tuple, list)) and len(padding) == 2
-            and all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0 for p in padding)):
+    if (
+        isinstance(padding, (tuple, list))
+        and len(padding) == 2
+        and all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0 for p in padding)
+    ):
         return int(padding[0]), int(padding[1])
-    raise ValueError(f"{fn}: padding: expected 'valid', 'same', an int or a pair (ph, pw) of ints >= 0, "
-                     f"got {padding!r}")
+    raise ValueError(
+        f"{fn}: padding: expected 'valid', 'same', an int or a pair (ph, pw) of ints >= 0, got {padding!r}"
+    )
 
 
 def _conv_inputs(fn: str, x, kernel):
     _arrays.rank(fn, "x", x, 4, "(N, H, W, C)")
     _arrays.rank(fn, "kernel", kernel, 4, "(kh, kw, C, filters)")
     if kernel.shape[2] != x.shape[3]:
-        raise ValueError(f"{fn}: kernel {_arrays.shape_of(kernel)} is for {kernel.shape[2]} channels, "
-                         f"x has {x.shape[3]}")
+        raise ValueError(
+            f"{fn}: kernel {_arrays.shape_of(kernel)} is for {kernel.shape[2]} channels, x has {x.shape[3]}"
+        )
 
 
-def conv2d_forward(x, kernel, bias=None, strides=(1, 1), padding: Union[str, int, Tuple[int, int]] = "valid",
-                   dilation=(1, 1), activation: str = "linear") -> np.ndarray:
+def conv2d_forward(
+    x: ArrayLike,
+    kernel: ArrayLike,
+    bias: Optional[ArrayLike] = None,
+    strides: Union[int, Tuple[int, int]] = (1, 1),
+    padding: Union[str, int, Tuple[int, int]] = "valid",
+    dilation: Union[int, Tuple[int, int]] = (1, 1),
+    activation: str = "linear",
+) -> np.ndarray:
     """2-D convolution (cross-correlation, as Keras' Conv2D), channels-last.
 
     Args:
@@ -58,12 +72,26 @@ def conv2d_forward(x, kernel, bias=None, strides=(1, 1), padding: Union[str, int
     _conv_inputs(fn, x, kernel)
     if bias is not None and bias.shape != (kernel.shape[3],):
         raise ValueError(f"{fn}: bias: expected shape ({kernel.shape[3]},), got {_arrays.shape_of(bias)}")
-    return _k.conv2d_forward(x, kernel, bias, _arrays.pair(fn, "strides", strides), _padding2d(fn, padding),
-                             _arrays.pair(fn, "dilation", dilation), activation)
+    return _k.conv2d_forward(
+        x,
+        kernel,
+        bias,
+        _arrays.pair(fn, "strides", strides),
+        _padding2d(fn, padding),
+        _arrays.pair(fn, "dilation", dilation),
+        activation,
+    )
 
 
-def conv2d_backward(dy, x, kernel, strides=(1, 1), padding="valid", dilation=(1, 1),
-                    use_bias: bool = True) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conv2d_backward(
+    dy: ArrayLike,
+    x: ArrayLike,
+    kernel: ArrayLike,
+    strides: Union[int, Tuple[int, int]] = (1, 1),
+    padding: Union[str, int, Tuple[int, int]] = "valid",
+    dilation: Union[int, Tuple[int, int]] = (1, 1),
+    use_bias: bool = True,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of a linear conv2d_forward (apply an activation's backward to ``dy`` first).
 
     ``dy`` is ``(N, OH, OW, filters)``; ``x``, ``kernel``, ``strides``, ``padding`` and
@@ -73,16 +101,24 @@ def conv2d_backward(dy, x, kernel, strides=(1, 1), padding="valid", dilation=(1,
     dy, x, kernel = _arrays.floats(fn, dy=dy, x=x, kernel=kernel)
     _conv_inputs(fn, x, kernel)
     _arrays.rank(fn, "dy", dy, 4, "(N, OH, OW, filters)")
-    return _k.conv2d_backward(dy, x, kernel, _arrays.pair(fn, "strides", strides), _padding2d(fn, padding),
-                              _arrays.pair(fn, "dilation", dilation), bool(use_bias))
+    return _k.conv2d_backward(
+        dy,
+        x,
+        kernel,
+        _arrays.pair(fn, "strides", strides),
+        _padding2d(fn, padding),
+        _arrays.pair(fn, "dilation", dilation),
+        bool(use_bias),
+    )
 
 
 def _conv1d_setup(fn: str, x, kernel, strides, padding, dilation):
     _arrays.rank(fn, "x", x, 3, "(N, T, C)")
     _arrays.rank(fn, "kernel", kernel, 3, "(kernel_size, C, filters)")
     if kernel.shape[1] != x.shape[2]:
-        raise ValueError(f"{fn}: kernel {_arrays.shape_of(kernel)} is for {kernel.shape[1]} channels, "
-                         f"x has {x.shape[2]}")
+        raise ValueError(
+            f"{fn}: kernel {_arrays.shape_of(kernel)} is for {kernel.shape[1]} channels, x has {x.shape[2]}"
+        )
     s, d = _arrays.one(fn, "strides", strides), _arrays.one(fn, "dilation", dilation)
     left = 0
     if isinstance(padding, str):
@@ -96,8 +132,15 @@ def _conv1d_setup(fn: str, x, kernel, strides, padding, dilation):
     return (1, s), padding, (1, d), left
 
 
-def conv1d_forward(x, kernel, bias=None, strides: int = 1, padding: Union[str, int] = "valid", dilation: int = 1,
-                   activation: str = "linear") -> np.ndarray:
+def conv1d_forward(
+    x: ArrayLike,
+    kernel: ArrayLike,
+    bias: Optional[ArrayLike] = None,
+    strides: int = 1,
+    padding: Union[str, int] = "valid",
+    dilation: int = 1,
+    activation: str = "linear",
+) -> np.ndarray:
     """1-D convolution over time (as Keras' Conv1D), channels-last.
 
     Args:
@@ -125,8 +168,15 @@ def conv1d_forward(x, kernel, bias=None, strides: int = 1, padding: Union[str, i
     return y[:, 0]
 
 
-def conv1d_backward(dy, x, kernel, strides: int = 1, padding: Union[str, int] = "valid", dilation: int = 1,
-                    use_bias: bool = True) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conv1d_backward(
+    dy: ArrayLike,
+    x: ArrayLike,
+    kernel: ArrayLike,
+    strides: int = 1,
+    padding: Union[str, int] = "valid",
+    dilation: int = 1,
+    use_bias: bool = True,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of a linear conv1d_forward: ``dy`` is ``(N, OT, filters)``; returns
     ``(dx, dkernel, dbias)`` shaped like ``x``, ``kernel`` and ``(filters,)``."""
     fn = "conv1d_backward"
@@ -135,13 +185,17 @@ def conv1d_backward(dy, x, kernel, strides: int = 1, padding: Union[str, int] = 
     _arrays.rank(fn, "dy", dy, 3, "(N, OT, filters)")
     if left:
         x = np.pad(x, ((0, 0), (left, 0), (0, 0)))
-    dx, dk, db = _k.conv2d_backward(dy[:, None], x[:, None], kernel[None], strides, padding, dilation,
-                                    bool(use_bias))
+    dx, dk, db = _k.conv2d_backward(dy[:, None], x[:, None], kernel[None], strides, padding, dilation, bool(use_bias))
     return np.ascontiguousarray(dx[:, 0, left:]), dk[0], db
 
 
-def pool2d_forward(x, kind: str, pool_size=(2, 2), strides=None,
-                   padding: str = "valid") -> Tuple[np.ndarray, np.ndarray]:
+def pool2d_forward(
+    x: ArrayLike,
+    kind: str,
+    pool_size: Union[int, Tuple[int, int]] = (2, 2),
+    strides: Optional[Union[int, Tuple[int, int]]] = None,
+    padding: str = "valid",
+) -> Tuple[np.ndarray, np.ndarray]:
     """Max or average pooling of ``(N, H, W, C)`` images over windows of ``pool_size``.
 
     ``kind``: ``"max"`` or ``"avg"``; ``strides`` defaults to ``pool_size``; ``padding``
@@ -153,29 +207,48 @@ def pool2d_forward(x, kind: str, pool_size=(2, 2), strides=None,
     (x,) = _arrays.floats(fn, x=x)
     _arrays.rank(fn, "x", x, 4, "(N, H, W, C)")
     pool = _arrays.pair(fn, "pool_size", pool_size)
-    return _k.pool2d_forward(x, _arrays.choice(fn, "kind", kind, _POOLS), pool,
-                             pool if strides is None else _arrays.pair(fn, "strides", strides),
-                             _arrays.choice(fn, "padding", padding, ("valid", "same")))
+    return _k.pool2d_forward(
+        x,
+        _arrays.choice(fn, "kind", kind, _POOLS),
+        pool,
+        pool if strides is None else _arrays.pair(fn, "strides", strides),
+        _arrays.choice(fn, "padding", padding, ("valid", "same")),
+    )
 
 
-def pool2d_backward(dy, argmax, x_shape: Sequence[int], kind: str, pool_size=(2, 2), strides=None,
-                    padding: str = "valid") -> np.ndarray:
+def pool2d_backward(
+    dy: ArrayLike,
+    argmax: ArrayLike,
+    x_shape: Sequence[int],
+    kind: str,
+    pool_size: Union[int, Tuple[int, int]] = (2, 2),
+    strides: Optional[Union[int, Tuple[int, int]]] = None,
+    padding: str = "valid",
+) -> np.ndarray:
     """``d loss / d x`` of pool2d_forward: ``dy`` is ``(N, OH, OW, C)``, ``argmax`` the
     forward's (read for max pooling only; None for avg), ``x_shape`` the input's
     ``(N, H, W, C)``. Returns an array of ``x_shape``."""
     fn = "pool2d_backward"
     (dy,) = _arrays.floats(fn, dy=dy)
     kind = _arrays.choice(fn, "kind", kind, _POOLS)
-    arg = np.zeros(0, np.int32) if argmax is None and kind == "avg" else _arrays.integers(fn, "argmax", argmax,
-                                                                                          np.int32)
+    arg = (
+        np.zeros(0, np.int32) if argmax is None and kind == "avg" else _arrays.integers(fn, "argmax", argmax, np.int32)
+    )
     pool = _arrays.pair(fn, "pool_size", pool_size)
-    return _k.pool2d_backward(dy, arg, [int(s) for s in x_shape], kind, pool,
-                              pool if strides is None else _arrays.pair(fn, "strides", strides),
-                              _arrays.choice(fn, "padding", padding, ("valid", "same")))
+    return _k.pool2d_backward(
+        dy,
+        arg,
+        [int(s) for s in x_shape],
+        kind,
+        pool,
+        pool if strides is None else _arrays.pair(fn, "strides", strides),
+        _arrays.choice(fn, "padding", padding, ("valid", "same")),
+    )
 
 
-def pool1d_forward(x, kind: str, pool_size: int = 2, strides: Optional[int] = None,
-                   padding: str = "valid") -> Tuple[np.ndarray, np.ndarray]:
+def pool1d_forward(
+    x: ArrayLike, kind: str, pool_size: int = 2, strides: Optional[int] = None, padding: str = "valid"
+) -> Tuple[np.ndarray, np.ndarray]:
     """Max or average pooling of ``(N, T, C)`` sequences over ``pool_size`` steps (as
     MaxPool1D / AvgPool1D). Returns ``(y, argmax)``, ``y`` of shape ``(N, OT, C)``, ``argmax``
     the flat index ``t * C + c`` of each maximum within its sequence."""
@@ -184,13 +257,25 @@ def pool1d_forward(x, kind: str, pool_size: int = 2, strides: Optional[int] = No
     _arrays.rank(fn, "x", x, 3, "(N, T, C)")
     p = _arrays.one(fn, "pool_size", pool_size)
     s = p if strides is None else _arrays.one(fn, "strides", strides)
-    y, arg = _k.pool2d_forward(x[:, None], _arrays.choice(fn, "kind", kind, _POOLS), (1, p), (1, s),
-                               _arrays.choice(fn, "padding", padding, ("valid", "same")))
+    y, arg = _k.pool2d_forward(
+        x[:, None],
+        _arrays.choice(fn, "kind", kind, _POOLS),
+        (1, p),
+        (1, s),
+        _arrays.choice(fn, "padding", padding, ("valid", "same")),
+    )
     return y[:, 0], arg[:, 0]
 
 
-def pool1d_backward(dy, argmax, x_shape: Sequence[int], kind: str, pool_size: int = 2,
-                    strides: Optional[int] = None, padding: str = "valid") -> np.ndarray:
+def pool1d_backward(
+    dy: ArrayLike,
+    argmax: ArrayLike,
+    x_shape: Sequence[int],
+    kind: str,
+    pool_size: int = 2,
+    strides: Optional[int] = None,
+    padding: str = "valid",
+) -> np.ndarray:
     """``d loss / d x`` of pool1d_forward: ``dy`` ``(N, OT, C)``, ``argmax`` the forward's
     (None for avg), ``x_shape`` ``(N, T, C)``."""
     fn = "pool1d_backward"
@@ -199,17 +284,21 @@ def pool1d_backward(dy, argmax, x_shape: Sequence[int], kind: str, pool_size: in
         raise ValueError(f"{fn}: x_shape: expected (N, T, C), got {tuple(x_shape)}")
     _arrays.rank(fn, "dy", dy, 3, "(N, OT, C)")
     kind = _arrays.choice(fn, "kind", kind, _POOLS)
-    arg = (np.zeros(0, np.int32) if argmax is None and kind == "avg"
-           else _arrays.integers(fn, "argmax", argmax, np.int32).reshape(dy.shape[0], 1, *dy.shape[1:]))
+    arg = (
+        np.zeros(0, np.int32)
+        if argmax is None and kind == "avg"
+        else _arrays.integers(fn, "argmax", argmax, np.int32).reshape(dy.shape[0], 1, *dy.shape[1:])
+    )
     p = _arrays.one(fn, "pool_size", pool_size)
     s = p if strides is None else _arrays.one(fn, "strides", strides)
     n, t, c = (int(v) for v in x_shape)
-    dx = _k.pool2d_backward(dy[:, None], arg, [n, 1, t, c], kind, (1, p), (1, s),
-                            _arrays.choice(fn, "padding", padding, ("valid", "same")))
+    dx = _k.pool2d_backward(
+        dy[:, None], arg, [n, 1, t, c], kind, (1, p), (1, s), _arrays.choice(fn, "padding", padding, ("valid", "same"))
+    )
     return dx[:, 0]
 
 
-def global_pool_forward(x, kind: str) -> Tuple[np.ndarray, np.ndarray]:
+def global_pool_forward(x: ArrayLike, kind: str) -> Tuple[np.ndarray, np.ndarray]:
     """Max or mean over all positions: ``(N, H, W, C)`` images or ``(N, T, C)`` sequences to
     ``(N, C)``. Returns ``(y, argmax)``; ``argmax`` (int32 ``(N, C)``) is the position
     (``h * W + w``, or ``t``) of each maximum."""
@@ -221,7 +310,7 @@ def global_pool_forward(x, kind: str) -> Tuple[np.ndarray, np.ndarray]:
     return _k.global_pool_forward(x, _arrays.choice(fn, "kind", kind, _POOLS))
 
 
-def global_pool_backward(dy, argmax, x_shape: Sequence[int], kind: str) -> np.ndarray:
+def global_pool_backward(dy: ArrayLike, argmax: ArrayLike, x_shape: Sequence[int], kind: str) -> np.ndarray:
     """``d loss / d x`` of global_pool_forward: ``dy`` ``(N, C)``, ``argmax`` the forward's
     (None for avg), ``x_shape`` the input's shape (rank 3 or 4)."""
     fn = "global_pool_backward"
@@ -230,7 +319,8 @@ def global_pool_backward(dy, argmax, x_shape: Sequence[int], kind: str) -> np.nd
     shape = [int(s) for s in x_shape]
     if len(shape) not in (3, 4):
         raise ValueError(f"{fn}: x_shape: expected (N, H, W, C) or (N, T, C), got {tuple(x_shape)}")
-    arg = np.zeros(0, np.int32) if argmax is None and kind == "avg" else _arrays.integers(fn, "argmax", argmax,
-                                                                                          np.int32)
+    arg = (
+        np.zeros(0, np.int32) if argmax is None and kind == "avg" else _arrays.integers(fn, "argmax", argmax, np.int32)
+    )
     image = shape if len(shape) == 4 else [shape[0], 1, shape[1], shape[2]]
     return _k.global_pool_backward(dy, arg, image, kind).reshape(shape)

@@ -1,9 +1,11 @@
 """Matrix products, activations, Dense and Dropout kernels (pydl.kernels)."""
+
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import _core
 from . import _arrays
@@ -11,8 +13,17 @@ from . import _arrays
 _k = _core.kernels
 
 
-def gemm(a, b, trans_a: bool = False, trans_b: bool = False, alpha: float = 1.0, beta: float = 0.0, c=None,
-         bias=None, activation: str = "linear") -> np.ndarray:
+def gemm(
+    a: ArrayLike,
+    b: ArrayLike,
+    trans_a: bool = False,
+    trans_b: bool = False,
+    alpha: float = 1.0,
+    beta: float = 0.0,
+    c: Optional[ArrayLike] = None,
+    bias: Optional[ArrayLike] = None,
+    activation: str = "linear",
+) -> np.ndarray:
     """``activation(alpha * op(a) @ op(b) + beta * c + bias)``, pydl's one matrix product.
 
     Args:
@@ -47,7 +58,7 @@ def gemm(a, b, trans_a: bool = False, trans_b: bool = False, alpha: float = 1.0,
     return _k.gemm(a, b, bool(trans_a), bool(trans_b), float(alpha), float(beta), c, bias, activation)
 
 
-def activation_forward(x, activation: str) -> np.ndarray:
+def activation_forward(x: ArrayLike, activation: str) -> np.ndarray:
     """``activation(x)`` elementwise (``softmax`` over the last axis); any shape.
 
     ``activation`` is one of ``pydl.layers.ACTIVATIONS``; leaky_relu has slope 0.01 and gelu
@@ -56,20 +67,26 @@ def activation_forward(x, activation: str) -> np.ndarray:
     return _k.activation_forward(x, activation)
 
 
-def activation_backward(dy, x, y, activation: str) -> np.ndarray:
+def activation_backward(dy: ArrayLike, x: ArrayLike, y: ArrayLike, activation: str) -> np.ndarray:
     """``d loss / d x`` from ``dy = d loss / d y``, where ``y = activation_forward(x)``.
 
     ``dy``, ``x`` and ``y`` have one shape; softmax's Jacobian runs over the last axis."""
     dy, x, y = _arrays.floats("activation_backward", dy=dy, x=x, y=y)
     for name, a in (("x", x), ("y", y)):
         if a.shape != dy.shape:
-            raise ValueError(f"activation_backward: {name}: expected dy's shape {_arrays.shape_of(dy)}, "
-                             f"got {_arrays.shape_of(a)}")
+            raise ValueError(
+                f"activation_backward: {name}: expected dy's shape {_arrays.shape_of(dy)}, got {_arrays.shape_of(a)}"
+            )
     return _k.activation_backward(dy, x, y, activation)
 
 
-def dense_forward(x, w, b=None, activation: str = "linear",
-                  keep_preactivation: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+def dense_forward(
+    x: ArrayLike,
+    w: ArrayLike,
+    b: Optional[ArrayLike] = None,
+    activation: str = "linear",
+    keep_preactivation: bool = False,
+) -> Tuple[np.ndarray, np.ndarray]:
     """A Dense layer's forward: ``y = activation(x @ w + b)``.
 
     Args:
@@ -94,8 +111,16 @@ def dense_forward(x, w, b=None, activation: str = "linear",
     return _k.dense_forward(x, w, b, activation, bool(keep_preactivation))
 
 
-def dense_backward(dy, x, w, y, z=None, activation: str = "linear", use_bias: bool = True,
-                   need_dx: bool = True) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def dense_backward(
+    dy: ArrayLike,
+    x: ArrayLike,
+    w: ArrayLike,
+    y: ArrayLike,
+    z: Optional[ArrayLike] = None,
+    activation: str = "linear",
+    use_bias: bool = True,
+    need_dx: bool = True,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A Dense layer's backward.
 
     Args:
@@ -121,7 +146,9 @@ def dense_backward(dy, x, w, y, z=None, activation: str = "linear", use_bias: bo
     return _k.dense_backward(dy, x, w, y, z, activation, bool(use_bias), bool(need_dx))
 
 
-def dropout_forward(x, rate: float, seed: int, stream: int = 0, counter: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+def dropout_forward(
+    x: ArrayLike, rate: float, seed: int, stream: int = 0, counter: int = 0
+) -> Tuple[np.ndarray, np.ndarray]:
     """Inverted dropout: each element kept with probability ``1 - rate`` and scaled by
     ``1 / (1 - rate)``.
 
@@ -135,15 +162,14 @@ def dropout_forward(x, rate: float, seed: int, stream: int = 0, counter: int = 0
     return _k.dropout_forward(x, float(rate), int(seed), int(stream), int(counter))
 
 
-def dropout_backward(dy, mask, rate: float) -> np.ndarray:
+def dropout_backward(dy: ArrayLike, mask: ArrayLike, rate: float) -> np.ndarray:
     """``dx = dy * mask / (1 - rate)``, with ``mask`` as dropout_forward returned it."""
     (dy,) = _arrays.floats("dropout_backward", dy=dy)
     m = _arrays.mask("dropout_backward", "mask", mask)
     if m.shape != dy.shape:
-        raise ValueError(f"dropout_backward: mask: expected dy's shape {_arrays.shape_of(dy)}, "
-                         f"got {_arrays.shape_of(m)}")
+        raise ValueError(
+            f"dropout_backward: mask: expected dy's shape {_arrays.shape_of(dy)}, got {_arrays.shape_of(m)}"
+        )
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout_backward: rate: expected 0 <= rate < 1, got {rate!r}")
     return _k.dropout_backward(dy, m, float(rate))
-
-

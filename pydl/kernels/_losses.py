@@ -1,16 +1,27 @@
 """Loss and accuracy kernels (pydl.kernels): the loss and its gradient in one pass."""
+
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import _core
 from . import _arrays
 
 _k = _core.kernels
-KINDS = ("cross_entropy", "sparse_categorical_crossentropy", "categorical_crossentropy", "binary_cross_entropy",
-         "binary_crossentropy", "mse", "mean_squared_error", "mae", "mean_absolute_error")
+KINDS = (
+    "cross_entropy",
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+    "binary_cross_entropy",
+    "binary_crossentropy",
+    "mse",
+    "mean_squared_error",
+    "mae",
+    "mean_absolute_error",
+)
 _LABELS = ("cross_entropy", "sparse_categorical_crossentropy")
 
 
@@ -25,17 +36,26 @@ def _inputs(fn: str, logits, labels, targets, kind: str, **weights):
         if labels.shape != (logits.shape[0],):
             raise ValueError(f"{fn}: labels: expected shape ({logits.shape[0]},), got {_arrays.shape_of(labels)}")
         if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
-            raise ValueError(f"{fn}: labels: expected class ids in [0, {logits.shape[1]}), got "
-                             f"{labels.min()}..{labels.max()}")
+            raise ValueError(
+                f"{fn}: labels: expected class ids in [0, {logits.shape[1]}), got {labels.min()}..{labels.max()}"
+            )
     elif targets is None or targets.shape != logits.shape:
         got = "none" if targets is None else _arrays.shape_of(targets)
         raise ValueError(f"{fn}: {kind} reads targets shaped like logits {_arrays.shape_of(logits)}, got {got}")
     return logits, labels, targets, weights
 
 
-def loss(logits, labels=None, targets=None, kind: str = "cross_entropy", class_weights=None,
-         label_smoothing: float = 0.0, sample_weights=None, from_logits: bool = True,
-         pos_weight=None) -> Tuple[float, np.ndarray]:
+def loss(
+    logits: ArrayLike,
+    labels: Optional[ArrayLike] = None,
+    targets: Optional[ArrayLike] = None,
+    kind: str = "cross_entropy",
+    class_weights: Optional[ArrayLike] = None,
+    label_smoothing: float = 0.0,
+    sample_weights: Optional[ArrayLike] = None,
+    from_logits: bool = True,
+    pos_weight: Optional[ArrayLike] = None,
+) -> Tuple[float, np.ndarray]:
     """A loss and its gradient in one pass, reduced by the mean as PyTorch's defaults.
 
     Args:
@@ -58,17 +78,40 @@ def loss(logits, labels=None, targets=None, kind: str = "cross_entropy", class_w
     """
     fn = "loss"
     logits, labels, targets, (class_weights, sample_weights, pos_weight) = _inputs(
-        fn, logits, labels, targets, kind, class_weights=class_weights, sample_weights=sample_weights,
-        pos_weight=pos_weight)
+        fn,
+        logits,
+        labels,
+        targets,
+        kind,
+        class_weights=class_weights,
+        sample_weights=sample_weights,
+        pos_weight=pos_weight,
+    )
     if sample_weights is not None and sample_weights.size != logits.shape[0]:
-        raise ValueError(f"{fn}: sample_weights: expected {logits.shape[0]} values (one per row), got shape "
-                         f"{_arrays.shape_of(sample_weights)}")
-    return _k.loss(logits, labels, targets, kind, class_weights, float(label_smoothing), sample_weights,
-                   bool(from_logits), pos_weight)
+        raise ValueError(
+            f"{fn}: sample_weights: expected {logits.shape[0]} values (one per row), got shape "
+            f"{_arrays.shape_of(sample_weights)}"
+        )
+    return _k.loss(
+        logits,
+        labels,
+        targets,
+        kind,
+        class_weights,
+        float(label_smoothing),
+        sample_weights,
+        bool(from_logits),
+        pos_weight,
+    )
 
 
-def accuracy_count(logits, labels=None, targets=None, kind: str = "cross_entropy",
-                   from_logits: bool = True) -> Tuple[int, int]:
+def accuracy_count(
+    logits: ArrayLike,
+    labels: Optional[ArrayLike] = None,
+    targets: Optional[ArrayLike] = None,
+    kind: str = "cross_entropy",
+    from_logits: bool = True,
+) -> Tuple[int, int]:
     """``(correct, total)`` predictions of a batch.
 
     Cross-entropy: ``argmax(logits) == label`` per row (categorical: ``== argmax(target)``);
@@ -76,5 +119,3 @@ def accuracy_count(logits, labels=None, targets=None, kind: str = "cross_entropy
     regression kinds have no accuracy (``(0, 0)``). Arguments as in `loss`."""
     logits, labels, targets, _ = _inputs("accuracy_count", logits, labels, targets, kind)
     return _k.accuracy_count(logits, labels, targets, kind, bool(from_logits))
-
-

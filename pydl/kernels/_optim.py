@@ -1,10 +1,12 @@
 """Optimizer steps and gradient clipping (pydl.kernels): one fused pass over a flat
 parameter vector, updated in place, with PyTorch's update rules and Keras' argument names."""
+
 from __future__ import annotations
 
 from typing import List, Sequence, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import _core
 from . import _arrays
@@ -17,8 +19,10 @@ def _config(fn: str, optimizer) -> dict:
         return optimizer.core_config()
     if isinstance(optimizer, dict):
         return dict(optimizer)
-    raise TypeError(f"{fn}: optimizer: expected a pydl.optimizers.Optimizer or a dict such as "
-                    f"{{'kind': 'adam', 'learning_rate': 1e-3}}, got {type(optimizer).__name__}")
+    raise TypeError(
+        f"{fn}: optimizer: expected a pydl.optimizers.Optimizer or a dict such as "
+        f"{{'kind': 'adam', 'learning_rate': 1e-3}}, got {type(optimizer).__name__}"
+    )
 
 
 def _slot_count(fn: str, c: dict) -> int:
@@ -31,11 +35,12 @@ def _slot_count(fn: str, c: dict) -> int:
         return 1 + bool(c.get("momentum")) + bool(c.get("centered"))
     if kind == "adagrad":
         return 1
-    raise ValueError(f"{fn}: optimizer kind: expected one of 'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', "
-                     f"got {kind!r}")
+    raise ValueError(
+        f"{fn}: optimizer kind: expected one of 'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', got {kind!r}"
+    )
 
 
-def optimizer_slots(optimizer, params) -> List[np.ndarray]:
+def optimizer_slots(optimizer: ArrayLike, params: ArrayLike) -> List[np.ndarray]:
     """Fresh optimizer state for ``params``: the arrays optimizer_step updates, each shaped
     and typed like ``params``, in the core's order (SGD: its momentum buffer when
     ``momentum > 0``; Adam / AdamW: m, v; RMSprop: the mean square, then the momentum buffer
@@ -48,8 +53,9 @@ def optimizer_slots(optimizer, params) -> List[np.ndarray]:
     return [np.full(p.shape, fill, p.dtype) for _ in range(_slot_count(fn, c))]
 
 
-def optimizer_step(params, grads, slots: Sequence[np.ndarray],
-                   optimizer: Union[dict, "object"], step: int) -> bool:
+def optimizer_step(
+    params: ArrayLike, grads: ArrayLike, slots: Sequence[np.ndarray], optimizer: Union[dict, "object"], step: int
+) -> bool:
     """One update of ``params`` (and ``slots``) in place.
 
     Args:
@@ -75,8 +81,10 @@ def optimizer_step(params, grads, slots: Sequence[np.ndarray],
         raise ValueError(f"{fn}: grads has {g.size} values, params {p.size}")
     need = _slot_count(fn, c)
     if len(slots) != need:
-        raise ValueError(f"{fn}: {c['kind']} with these settings keeps {need} state array(s), got {len(slots)} "
-                         f"(optimizer_slots makes them)")
+        raise ValueError(
+            f"{fn}: {c['kind']} with these settings keeps {need} state array(s), got {len(slots)} "
+            f"(optimizer_slots makes them)"
+        )
     s = [_arrays.in_place(fn, f"slots[{i}]", a, p.dtype) for i, a in enumerate(slots)]
     for i, a in enumerate(s):
         if a.size != p.size:
@@ -87,13 +95,13 @@ def optimizer_step(params, grads, slots: Sequence[np.ndarray],
     return _k.optimizer_step(p, g, s[0], s[1], c, int(step), s[2])
 
 
-def global_norm(g) -> float:
+def global_norm(g: ArrayLike) -> float:
     """``sqrt(sum(g ** 2))`` over every value of ``g``, summed in a fixed order."""
     (g,) = _arrays.floats("global_norm", g=g)
     return _k.global_norm(g)
 
 
-def clip_by_global_norm(g, max_norm: float) -> float:
+def clip_by_global_norm(g: ArrayLike, max_norm: float) -> float:
     """Scale ``g`` in place by ``max_norm / (norm + 1e-6)`` when its global norm exceeds
     ``max_norm`` (``torch.nn.utils.clip_grad_norm_``). Returns the norm before clipping."""
     fn = "clip_by_global_norm"
