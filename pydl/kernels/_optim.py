@@ -3,13 +3,16 @@ parameter vector, updated in place, with PyTorch's update rules and Keras' argum
 
 from __future__ import annotations
 
-from typing import List, Sequence, Union
+from typing import TYPE_CHECKING, List, Sequence, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .. import _core
 from . import _arrays
+
+if TYPE_CHECKING:
+    from ..optimizers import Optimizer
 
 _k = _core.kernels
 
@@ -40,7 +43,7 @@ def _slot_count(fn: str, c: dict) -> int:
     )
 
 
-def optimizer_slots(optimizer: ArrayLike, params: ArrayLike) -> List[np.ndarray]:
+def optimizer_slots(optimizer: Union[dict, Optimizer], params: ArrayLike) -> List[np.ndarray]:
     """Fresh optimizer state for ``params``: the arrays optimizer_step updates, each shaped
     and typed like ``params``, in the core's order (SGD: its momentum buffer when
     ``momentum > 0``; Adam / AdamW: m, v; RMSprop: the mean square, then the momentum buffer
@@ -54,7 +57,7 @@ def optimizer_slots(optimizer: ArrayLike, params: ArrayLike) -> List[np.ndarray]
 
 
 def optimizer_step(
-    params: ArrayLike, grads: ArrayLike, slots: Sequence[np.ndarray], optimizer: Union[dict, "object"], step: int
+    params: np.ndarray, grads: ArrayLike, slots: Sequence[np.ndarray], optimizer: Union[dict, Optimizer], step: int
 ) -> bool:
     """One update of ``params`` (and ``slots``) in place.
 
@@ -101,7 +104,7 @@ def global_norm(g: ArrayLike) -> float:
     return _k.global_norm(g)
 
 
-def clip_by_global_norm(g: ArrayLike, max_norm: float) -> float:
+def clip_by_global_norm(g: np.ndarray, max_norm: float) -> float:
     """Scale ``g`` in place by ``max_norm / (norm + 1e-6)`` when its global norm exceeds
     ``max_norm`` (``torch.nn.utils.clip_grad_norm_``). Returns the norm before clipping."""
     fn = "clip_by_global_norm"
