@@ -71,6 +71,7 @@ def demo(args) -> int:
 
 
 def info(args) -> int:
+    """``pydl info``: the version, CPU features used, GEMM library, threads and CUDA availability."""
     import json
 
     from . import _sysinfo

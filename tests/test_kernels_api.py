@@ -436,6 +436,8 @@ IMG = np.ones((2, 5, 5, 3))
     (lambda: K.pool2d_forward(IMG, "median"), ValueError, "pool2d_forward: kind: expected one of 'max', 'avg'"),
     (lambda: K.pool2d_backward(np.ones((2, 2, 2, 3)), np.zeros((2, 2, 2, 3), np.float64), IMG.shape, "max"),
      TypeError, "argmax: expected an integer array"),
+    (lambda: K.pool1d_backward(np.ones((2, 2, 3)), np.zeros((2, 3, 3), np.int32), (2, 5, 3), "max"), ValueError,
+     r"pool1d_backward: argmax: expected dy's shape \(2, 2, 3\)"),
     (lambda: K.batchnorm_forward(IMG, np.ones(3), np.ones(3), np.zeros(3, np.float32), np.ones(3), True),
      TypeError, "moving_mean: expected dtype float64"),
     (lambda: K.batchnorm_forward(IMG, np.ones(2), np.ones(3), np.zeros(3), np.ones(3), False), ValueError,

@@ -284,11 +284,13 @@ def pool1d_backward(
         raise ValueError(f"{fn}: x_shape: expected (N, T, C), got {tuple(x_shape)}")
     _arrays.rank(fn, "dy", dy, 3, "(N, OT, C)")
     kind = _arrays.choice(fn, "kind", kind, _POOLS)
-    arg = (
-        np.zeros(0, np.int32)
-        if argmax is None and kind == "avg"
-        else _arrays.integers(fn, "argmax", argmax, np.int32).reshape(dy.shape[0], 1, *dy.shape[1:])
-    )
+    if argmax is None and kind == "avg":
+        arg = np.zeros(0, np.int32)
+    else:
+        arg = _arrays.integers(fn, "argmax", argmax, np.int32)
+        if arg.shape != dy.shape:
+            raise ValueError(f"{fn}: argmax: expected dy's shape {_arrays.shape_of(dy)}, got {_arrays.shape_of(arg)}")
+        arg = arg[:, None]
     p = _arrays.one(fn, "pool_size", pool_size)
     s = p if strides is None else _arrays.one(fn, "strides", strides)
     n, t, c = (int(v) for v in x_shape)
