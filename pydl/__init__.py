@@ -2,6 +2,7 @@
 from . import _runtime  # noqa: F401  (first: loads the C++ core with the environment it needs)
 from . import (callbacks, data, distributed, engine, initializers, layers, losses, metrics, optimizers,
                regularizers, report, schedules, tuning)
+from . import kernels
 from ._core import get_num_threads, set_num_threads
 from .data import ArrayDataset, DataLoader, datasets, loader, preprocessing, readers, resampling, splits
 from .data import transforms as augmentation
@@ -15,4 +16,4 @@ __all__ = ["Model", "Sequential", "Input", "load_model", "set_num_threads", "get
            "diagnose", "layers", "losses", "optimizers", "regularizers", "initializers", "schedules", "callbacks",
            "metrics", "data", "tuning",
            "report", "engine", "datasets", "readers", "preprocessing", "augmentation", "loader", "splits",
-           "resampling", "plot", "distributed", "__version__"]
+           "resampling", "plot", "distributed", "kernels", "__version__"]

@@ -1,6 +1,8 @@
 """The ``pydl`` command. ``pydl demo`` trains a small CNN on scikit-learn's digits (a real,
 built-in data set), evaluates it on a held-out stratified split and prints a report: first the
-data check of the split (``pydl.data.check``), then the training, the scores and the diagnosis."""
+data check of the split (``pydl.data.check``), then the training, the scores and the diagnosis.
+``pydl info`` prints the version, the CPU features the kernels use, threads and CUDA
+availability; ``pydl --version`` the version."""
 from __future__ import annotations
 
 import argparse
@@ -71,9 +73,30 @@ def demo(args) -> int:
     return 0
 
 
+def info(args) -> int:
+    """``pydl info``: the version, CPU features used, GEMM library, threads and CUDA availability."""
+    import json
+
+    from . import _sysinfo
+
+    report = _sysinfo.info()
+    print(json.dumps(report, indent=2) if args.json else _sysinfo.format_info(report))
+    return 0
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"pydl {__version__}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="pydl", description="pydl command line")
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
+    i = sub.add_parser("info", help="version, CPU features used, threads and CUDA availability")
+    i.add_argument("--json", action="store_true", help="print the report as JSON")
+    i.set_defaults(func=info)
     d = sub.add_parser("demo", help="train and evaluate a CNN on the digits data set")
     d.add_argument("--epochs", type=int, default=25)
     d.add_argument("--seed", type=int, default=0)

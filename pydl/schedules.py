@@ -5,9 +5,9 @@ steps (batches) from 0. ``get_config()`` returns the constructor arguments exact
 given and ``Schedule.from_config(config)`` rebuilds an equal schedule, so a schedule can
 be saved next to a model's config.
 
->>> s = CosineDecay(1e-3, decay_steps=1000, warmup_steps=100, warmup_target=1e-2)
->>> [round(s(i), 6) for i in (0, 100, 1100, 5000)]
-[0.001, 0.01, 0.0, 0.0]
+    >>> s = CosineDecay(1e-3, decay_steps=1000, warmup_steps=100, warmup_target=1e-2)
+    >>> [round(s(i), 6) for i in (0, 100, 1100, 5000)]
+    [0.001, 0.01, 0.0, 0.0]
 
 The formulas follow the reference implementations so that a schedule ported from Keras
 or PyTorch produces the same numbers here:
