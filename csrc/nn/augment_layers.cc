@@ -24,15 +24,17 @@ constexpr uint64_t kAugmentLayerStream = 0xa06e1a7e0000ULL;
 AugmentOp parse_op(const LayerConfig& c, AugmentOp::Kind kind) {
   AugmentOp op;
   op.kind = kind;
-  auto ranged = [&](double& symmetric, const char* key) {
-    op.range_set = c.get_bool("range_set", false);
+  // An explicit [range_low, range_high] or, for Rotate, the symmetric bound `degrees`.
+  auto ranged = [&](double* symmetric, const char* key) {
+    op.range_set = c.get_bool("range_set");
     if (op.range_set) {
       op.range_low = c.get_double("range_low");
       op.range_high = c.get_double("range_high");
       if (!(op.range_low <= op.range_high))
         throw ValueError(c.label() + ": expected range_low <= range_high");
+    } else if (symmetric) {
+      *symmetric = c.get_double(key);
     }
-    symmetric = c.get_double(key, 0.0);
   };
   switch (kind) {
     case AugmentOp::Flip:
@@ -40,22 +42,23 @@ AugmentOp parse_op(const LayerConfig& c, AugmentOp::Kind kind) {
       op.vertical = c.get_bool("vertical");
       break;
     case AugmentOp::Rotate:
-      ranged(op.degrees, "degrees");
-      op.fill = c.get_double("fill", 0.0);
+      ranged(&op.degrees, "degrees");
+      op.fill = c.get_double("fill");
       break;
     case AugmentOp::Zoom:
-      ranged(op.factor, "factor");
-      op.fill = c.get_double("fill", 0.0);
+      op.factor = c.get_double("factor");  // the symmetric range, unless range_set (RandomZoom's scale)
+      ranged(nullptr, "");
+      op.fill = c.get_double("fill");
       break;
     case AugmentOp::Crop:
-      op.padding = c.get_int("padding", 0);
-      op.fill = c.get_double("fill", 0.0);
+      op.padding = c.get_int("padding");
+      op.fill = c.get_double("fill");
       [[fallthrough]];
     case AugmentOp::CenterCrop:
     case AugmentOp::Resize:
       op.height = c.get_int("height");
       op.width = c.get_int("width");
-      if (kind == AugmentOp::Resize) op.nearest = c.get_bool("nearest", false);
+      if (kind == AugmentOp::Resize) op.nearest = c.get_bool("nearest");
       break;
     case AugmentOp::Brightness:
     case AugmentOp::Contrast:

@@ -19,12 +19,11 @@ bilinear samples falling outside the image take ``fill``.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .. import _core, _validate
+from .. import _core, _deprecation, _validate
 from ..layers.base import Layer
 
 __all__ = ["Transform", "Compose", "RandomFlip", "RandomRotation", "RandomCrop", "RandomZoom",
@@ -143,10 +142,11 @@ def _range(owner: str, name: str, value, low: float, high: float):
 
 
 def _ranged(op: Dict[str, Any], key: str, value) -> Dict[str, Any]:
+    """An op's explicit range (a (low, high) tuple) or its symmetric bound under ``key``."""
     if isinstance(value, tuple):
         op.update(range_set=True, range_low=value[0], range_high=value[1])
     else:
-        op[key] = value
+        op.update(range_set=False, **{key: value})
     return op
 
 
@@ -213,7 +213,7 @@ class RandomZoom(_ImageLayer):
                 "seed": self.seed, "name": self.name}
 
     def _op(self):
-        op = {"kind": "zoom", "factor": self.factor, "fill": self.fill}
+        op = {"kind": "zoom", "factor": self.factor, "fill": self.fill, "range_set": False}
         return op if self.scale is None else _ranged(op, "factor", tuple(self.scale))
 
 
@@ -263,21 +263,16 @@ class Resize(_ImageLayer):
     core_type = "resize"
 
     def __init__(self, height: int, width: int, interpolation: str = "bilinear", name: Optional[str] = None,
-                 method: Optional[str] = None):
+                 method=_deprecation.UNSET):
         Layer.__init__(self, name)
-        if method is not None:
-            warnings.warn("Resize: method= is renamed interpolation= (as in Keras and torchvision); method= will "
-                          "be removed in the next release", DeprecationWarning, stacklevel=2)
-            interpolation = method
+        # stacklevel 4: the caller, past Layer's input_shape= wrapper of __init__
+        interpolation = _deprecation.renamed_argument("Resize", "method", "interpolation", method, interpolation,
+                                                      "bilinear", stacklevel=4)
         self.height = _validate.positive_int("Resize", "height", height)
         self.width = _validate.positive_int("Resize", "width", width)
         self.interpolation = _validate.choice("Resize", "interpolation", interpolation, ("bilinear", "nearest"))
 
-    @property
-    def method(self) -> str:
-        """Deprecated name of ``interpolation``."""
-        warnings.warn("Resize.method is renamed Resize.interpolation", DeprecationWarning, stacklevel=2)
-        return self.interpolation
+    method = _deprecation.renamed_attribute("Resize", "method", "interpolation")
 
     def get_config(self):
         return {"height": self.height, "width": self.width, "interpolation": self.interpolation, "name": self.name}
