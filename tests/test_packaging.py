@@ -64,7 +64,7 @@ def doc_parameter_names(obj):
     for m in SIGNATURE.finditer(obj.__doc__ or ""):
         args, depth, cur = [], 0, ""
         for ch in m.group(2) + ",":
-            if ch in "[(" :
+            if ch in "[(":
                 depth += 1
             elif ch in "])":
                 depth -= 1
@@ -112,11 +112,11 @@ def check_scope(label, obj, body):
     return checked
 
 
-@pytest.mark.parametrize("module_name", ["_core", "_core64"])
-def test_every_binding_has_an_accurate_stub(module_name):
+@pytest.mark.parametrize("module_name,functions", [("_core", 60), ("_core64", 15)])
+def test_every_binding_has_an_accurate_stub(module_name, functions):
     module = importlib.import_module(f"pydl.{module_name}")
     tree = stub_tree(module_name)
-    assert check_scope(module_name, module, tree.body) > 20  # signatures really compared
+    assert check_scope(module_name, module, tree.body) > functions  # signatures really compared
     declared = next((n.value for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
                      and getattr(n, "target", getattr(n, "targets", [None])[0]).id == "__all__"), None)
     if declared is not None:
