@@ -79,7 +79,7 @@ def test_transforms_through_preprocessing_warn_and_point_to_pydl_data():
     with pytest.warns(DeprecationWarning, match="pydl.preprocessing.RandomFlip is pydl.data.RandomFlip"):
         assert pydl.preprocessing.RandomFlip is pydl.data.RandomFlip
     with pytest.raises(AttributeError):
-        pydl.preprocessing.NoSuchThing
+        pydl.preprocessing.NoSuchThing  # noqa: B018  (the access is the test)
 
 
 def test_old_imports_work_in_a_fresh_interpreter():

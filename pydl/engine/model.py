@@ -802,7 +802,7 @@ class Model:
         tensor_names = list(in_names) + [infos[n["layer"]]["name"] for n in nodes]
         rows = [("Layer (type)", "Output shape", "Params", "Connected to")]
         seen = set()
-        for k, node in enumerate(nodes):
+        for node in nodes:
             if node["layer"] >= len(self.layers):
                 continue  # an output's sigmoid/softmax split off its layer for the loss (engine/heads.py)
             info = infos[node["layer"]]

@@ -161,7 +161,7 @@ def classification_report(y_true, y_pred, target_names: Optional[Sequence[str]] 
         return report
     width = max([len(n) for n in names] + [len("weighted avg"), digits])
     lines = [f"{'':>{width}} " + "".join(f" {k:>9}" for k in keys), ""]
-    fmt = lambda name, pv, rv, fv, sv: (f"{name:>{width}}  {pv:>9.{digits}f} {rv:>9.{digits}f} "
+    fmt = lambda name, pv, rv, fv, sv: (f"{name:>{width}}  {pv:>9.{digits}f} {rv:>9.{digits}f} "  # noqa: E731
                                         f"{fv:>9.{digits}f} {int(sv):>9}")
     lines += [fmt(*row) for row in rows] + [""]
     for heading, ap, ar, af, sup in averages:
