@@ -112,7 +112,7 @@ class DataLoader:
         self.drop_last = drop_last
         self.transform = transform
         self.prefetch_factor = prefetch_factor
-        self._seed = int(np.random.SeedSequence().entropy % (1 << 63)) if seed is None else seed
+        self._seed = int(np.random.SeedSequence().entropy % (1 << 63)) if seed is None else seed  # type: ignore[operator]
         self._epoch = 0
         self._core_loader = None
         if isinstance(dataset, ArrayDataset):

@@ -198,7 +198,7 @@ def diagnose(history, *, spike_factor: float = 1.5, warmup_epochs: int = 2, dive
 
     # 4. Ok. Say whether validation is still improving, which is the one thing worth acting on.
     finding = f"training loss fell {_f(loss[0])} -> {_f(loss[-1])}"
-    advice: List[str] = []
+    advice: List[str] = []  # type: ignore[no-redef]
     if val is not None:
         finding += f", validation loss {_f(val[0])} -> {_f(val[-1])} (best {_f(ev['val_min'])} at epoch " \
                    f"{ev['val_min_epoch']})"
