@@ -56,7 +56,6 @@ def _epoch(params, loss_fn, x, y, batch, lr):
 
 
 def _xent(logits, y):
-    import jax
     import optax
     return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 

@@ -4,8 +4,6 @@ random search, Bayesian search, random search with Hyperband pruning, and Optuna
 each and its wall time."""
 import time
 
-import numpy as np
-
 import pydl
 from pydl import layers, optimizers, tuning
 

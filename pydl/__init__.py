@@ -1,5 +1,6 @@
 """pydl: deep-learning training with C++ kernels under a Keras-like Python API."""
 from . import _runtime  # noqa: F401  (first: loads the C++ core with the environment it needs)
+from . import layers as _layers  # noqa: F401  (before data: its image transforms are layers, see pydl.layers)
 from . import (callbacks, data, distributed, engine, initializers, layers, losses, metrics, optimizers,
                regularizers, report, schedules, tuning)
 from . import kernels

@@ -2,7 +2,7 @@
 becomes a ValueError or TypeError that says what was expected and what came."""
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Tuple
 
 import numpy as np
 

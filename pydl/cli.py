@@ -16,7 +16,7 @@ def demo_model(seed: int = 0):
     from pydl import Sequential, layers
 
     return Sequential([
-        layers.Input((8, 8, 1)),
+        layers.Input((8, 8, 1)),  # type: ignore[list-item]
         layers.Conv2D(16, 3, padding="same", activation="relu"),
         layers.BatchNormalization(),
         layers.MaxPool2D(),

@@ -121,7 +121,7 @@ def init(comm=None, timeout: float = 300.0, bucket_mb: float = 25.0) -> None:
     first = _job is None
     _job = _Job(MPI, comm, float(timeout), float(bucket_mb))
     if first:  # after mpi4py's own exit handler was registered: ours runs first
-        atexit.register(lambda: _job is not None and _job.guard_exit())
+        atexit.register(lambda: _job is not None and _job.guard_exit())  # type: ignore[func-returns-value]
 
 
 def _require() -> _Job:
@@ -193,7 +193,7 @@ def begin_fit(model, job: _Job, fit_signature) -> None:
         error = ValueError(f"fit(distributed=True): the models or fit arguments differ across ranks: rank {r} has "
                            f"{what} (every rank must build the same model with the same seed and call fit with "
                            "the same data and arguments)")
-        error._pydl_every_rank = True
+        error._pydl_every_rank = True  # type: ignore[attr-defined]
         raise error
     _core.broadcast_training_state(model._trainer, job.reducer)
     _core.set_reducer(model._trainer, job.reducer)

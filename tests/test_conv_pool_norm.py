@@ -93,7 +93,6 @@ def test_conv2d_kernel_too_large():
 def pool_ref(x, kind, pool, strides, padding):
     n, h, w, c = x.shape
     pt, pb, pl, pr = pads(h, w, *pool, strides, padding, (1, 1))
-    valid = np.pad(np.ones((h, w)), ((pt, pb), (pl, pr)))
     xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=np.nan)
     oh = (h + pt + pb - pool[0]) // strides[0] + 1
     ow = (w + pl + pr - pool[1]) // strides[1] + 1

@@ -133,7 +133,7 @@ def test_drop_last_with_fewer_samples_than_a_batch_raises():
 def test_prefetch_beyond_the_limit_raises():
     x, y = small_data()
     with pytest.raises(ValueError, match="prefetch"):
-        pydl.DataLoader(pydl.ArrayDataset(x, y), prefetch=2**31)
+        pydl.DataLoader(pydl.ArrayDataset(x, y), prefetch_factor=2**31)
 
 
 # ------------------------------------------------------------------------- Ctrl-C

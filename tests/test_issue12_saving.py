@@ -54,7 +54,7 @@ def test_model_checkpoint_checks_its_path_template():
         callbacks.ModelCheckpoint("ckpt-{epoch}.h5")
     with pytest.raises(ValueError, match="no suffix"):
         callbacks.ModelCheckpoint("ckpt-{epoch}")
-    assert callbacks.ModelCheckpoint("ckpt-{epoch:02d}-{val_loss:.3f}.pydl").path.endswith(".pydl")
+    assert callbacks.ModelCheckpoint("ckpt-{epoch:02d}-{val_loss:.3f}.pydl").filepath.endswith(".pydl")
 
 
 @pytest.mark.parametrize("kind, make", [

@@ -134,6 +134,14 @@ SAMPLES = {
     "GlobalAvgPool1D": (lambda: layers.GlobalAvgPool1D(), [[4, 2]]),
     "GlobalMaxPool1D": (lambda: layers.GlobalMaxPool1D(), [[4, 2]]),
     "PositionEmbedding": (lambda: layers.PositionEmbedding(6), [[4, 3]]),
+    "RandomFlip": (lambda: layers.RandomFlip("vertical", seed=3), [[4, 5, 2]]),
+    "RandomRotation": (lambda: layers.RandomRotation((-10, 20), fill=1.0), [[4, 5, 2]]),
+    "RandomCrop": (lambda: layers.RandomCrop((3, 4), padding=1, fill=2.0, seed=0), [[4, 5, 2]]),
+    "RandomZoom": (lambda: layers.RandomZoom(0.2, scale=(0.5, 2.0)), [[4, 5, 2]]),
+    "RandomBrightness": (lambda: layers.RandomBrightness(0.1, value_range=(0, 1), seed=1), [[4, 5, 2]]),
+    "RandomContrast": (lambda: layers.RandomContrast(0.3), [[4, 5, 2]]),
+    "Resize": (lambda: layers.Resize(3, 7, interpolation="nearest"), [[4, 5, 2]]),
+    "CenterCrop": (lambda: layers.CenterCrop((2, 3)), [[4, 5, 2]]),
 }
 
 

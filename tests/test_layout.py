@@ -15,8 +15,12 @@ PACKAGES = ["pydl.engine", "pydl.layers", "pydl.data", "pydl.callbacks", "pydl.m
             "pydl.report", "pydl.losses", "pydl.optimizers", "pydl.schedules"]
 
 
-# Deliberate second names: layers.Input is the engine's symbolic Input (as keras.layers.Input).
-SHARED = {("pydl.layers", "Input"): "pydl.engine.Input"}
+# Deliberate second names: layers.Input is the engine's symbolic Input (as keras.layers.Input);
+# the image transforms of pydl.data are preprocessing layers too (as keras.layers.RandomFlip).
+SHARED = {("pydl.layers", "Input"): "pydl.engine.Input",
+          **{("pydl.layers", t): f"pydl.data.{t}" for t in ("RandomFlip", "RandomRotation", "RandomCrop", "RandomZoom",
+                                                             "RandomBrightness", "RandomContrast", "Resize",
+                                                             "CenterCrop")}}
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -75,7 +79,7 @@ def test_transforms_through_preprocessing_warn_and_point_to_pydl_data():
     with pytest.warns(DeprecationWarning, match="pydl.preprocessing.RandomFlip is pydl.data.RandomFlip"):
         assert pydl.preprocessing.RandomFlip is pydl.data.RandomFlip
     with pytest.raises(AttributeError):
-        pydl.preprocessing.NoSuchThing
+        pydl.preprocessing.NoSuchThing  # noqa: B018  (the access is the test)
 
 
 def test_old_imports_work_in_a_fresh_interpreter():

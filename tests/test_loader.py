@@ -36,7 +36,7 @@ def test_same_seed_same_batches_whatever_the_prefetch():
     t = P.Compose([P.RandomFlip(), P.RandomRotation(15), P.RandomCrop(8, 1)])
     runs = []
     for prefetch in (1, 2, 5):
-        loader = DataLoader(ArrayDataset(x, y), batch_size=64, seed=11, transform=t, prefetch=prefetch)
+        loader = DataLoader(ArrayDataset(x, y), batch_size=64, seed=11, transform=t, prefetch_factor=prefetch)
         runs.append([(xb.copy(), yb.copy()) for _ in range(2) for xb, yb in loader])
     assert len(runs[0]) == 2 * 29  # 1797 digits in batches of 64, two epochs
     for other in runs[1:]:
@@ -78,7 +78,7 @@ def test_custom_dataset_batches_and_training():
 
 def train(prefetch, transform):
     x, y = digits_u8()
-    loader = DataLoader(ArrayDataset(x, y), batch_size=64, seed=5, transform=transform, prefetch=prefetch)
+    loader = DataLoader(ArrayDataset(x, y), batch_size=64, seed=5, transform=transform, prefetch_factor=prefetch)
     model = pydl.Sequential([layers.Input((8, 8, 1)), layers.Normalization(mean=[0.0], variance=[255.0 ** 2], per="channel"),
                              layers.Conv2D(8, 3, padding="same", activation="relu"), layers.Flatten(),
                              layers.Dropout(0.1), layers.Dense(10)], seed=1)
@@ -108,7 +108,7 @@ def test_fit_loader_errors():
     with pytest.raises(TypeError, match="ArrayDataset"):
         DataLoader(x)
     with pytest.raises(ValueError, match="prefetch"):
-        DataLoader(ArrayDataset(x, y), prefetch=0)
+        DataLoader(ArrayDataset(x, y), prefetch_factor=0)
     with pytest.raises(ValueError, match="empty"):
         ArrayDataset(np.zeros((0, 3)))
     # a crop that fits the model trains

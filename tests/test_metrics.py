@@ -118,7 +118,7 @@ def test_precision_recall_f1_match_sklearn(rng):
 
 
 def test_warnings_match_sklearn_per_function(rng):
-    for name, y_true, y_pred in label_cases(rng, n_random=1, only=EDGE_SUBSET):
+    for _name, y_true, y_pred in label_cases(rng, n_random=1, only=EDGE_SUBSET):
         for average in ("binary", "macro", None):
             for metric, theirs in SK_PRF.items():
                 compare(lambda: getattr(pm, metric)(y_true, y_pred, average=average),
@@ -150,7 +150,7 @@ def test_accuracy_and_confusion_matrix(rng):
 
 @pytest.mark.parametrize("zd", ZERO_DIVISIONS[1:])  # "warn" gives the values of 0.0
 def test_metrics_from_confusion(rng, zd):
-    for name, y_true, y_pred in label_cases(rng, n_random=1, only=EDGE_SUBSET + ("all wrong multiclass",)):
+    for _name, y_true, y_pred in label_cases(rng, n_random=1, only=EDGE_SUBSET + ("all wrong multiclass",)):
         if y_true.dtype.kind not in "iu":
             continue
         k = int(max(y_true.max(), y_pred.max())) + 2  # one extra class that never occurs

@@ -10,7 +10,7 @@ from pydl.report import plot
 from pydl.callbacks import History
 
 matplotlib = pytest.importorskip("matplotlib")
-import matplotlib.image  # noqa: E402
+import matplotlib.image  # noqa: E402,F811
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -113,7 +113,7 @@ def test_model_search_with_hyperband_pruning(digits, tmp_path):
     assert r.best_model.evaluate(x, y)["accuracy"] > 0.8
     r.save(str(tmp_path / "t.csv"))
     assert open(tmp_path / "t.csv").readline().startswith("number,status,score,learning_rate")
-    fig = r.plot(str(tmp_path / "search.png"))
+    r.plot(str(tmp_path / "search.png"))
     assert (tmp_path / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -96,11 +96,15 @@ SIZED = {
     "AvgPool1D": (lambda **k: layers.AvgPool1D(**k), {"pool_size": 2, "strides": 2}),
     "PositionEmbedding": (lambda **k: layers.PositionEmbedding(**{"sequence_length": 8, **k}),
                           {"sequence_length": 8}),
+    "RandomCrop": (lambda **k: D.RandomCrop(**{"size": 4, **k}), {"size": (4, 4)}),
+    "CenterCrop": (lambda **k: D.CenterCrop(**{"size": 4, **k}), {"size": (4, 4)}),
+    "Resize": (lambda **k: D.Resize(**{"height": 4, "width": 4, **k}), {"height": 4, "width": 4}),
 }
 # Layers without integer sizes (their other arguments are covered below).
 UNSIZED = {"Activation", "Dropout", "Flatten", "Reshape", "GlobalAvgPool2D", "GlobalMaxPool2D",
            "BatchNormalization", "LayerNormalization", "Normalization", "Add", "Subtract", "Multiply", "Average",
-           "Maximum", "Minimum", "Concatenate", "GlobalAvgPool1D", "GlobalMaxPool1D"}
+           "Maximum", "Minimum", "Concatenate", "GlobalAvgPool1D", "GlobalMaxPool1D",
+           "RandomFlip", "RandomRotation", "RandomZoom", "RandomBrightness", "RandomContrast"}
 
 
 def test_every_layer_class_is_covered():
@@ -246,7 +250,7 @@ def _loader(**kw):
 # (owner, make(value), a numpy value accepted, a value of the wrong kind, a value out of range)
 OTHERS = [
     ("DataLoader", lambda v: _loader(batch_size=v), np.int64(4), 4.0, 0),
-    ("DataLoader", lambda v: _loader(prefetch=v), np.int32(3), True, 65),
+    ("DataLoader", lambda v: _loader(prefetch_factor=v), np.int32(3), True, 65),
     ("DataLoader", lambda v: _loader(seed=v), np.int64(7), 1.5, -1),
     ("SGD", lambda v: optimizers.SGD(learning_rate=v), np.float32(0.1), True, math.nan),
     ("SGD", lambda v: optimizers.SGD(momentum=v), np.float64(0.9), "0.9", -0.5),

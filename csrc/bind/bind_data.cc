@@ -36,6 +36,10 @@ AugmentOp to_op(const py::dict& d) {
   get("range_low", op.range_low);
   get("range_high", op.range_high);
   get("high", op.high);
+  if (d.contains("seed") && !d["seed"].is_none()) {  // the transform's own seed= replaces the caller's
+    op.seed_set = true;
+    op.seed = d["seed"].cast<uint64_t>();
+  }
   return op;
 }
 

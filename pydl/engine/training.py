@@ -241,7 +241,7 @@ def _train_locked(model, run: FitRun, run_epoch, epochs, val, val_batch, verbose
     hooks = _BatchHooks(run.callbacks, steps)
     first_epoch = resume(model, run) if run.resume_from else 0
     if run.job is not None:
-        _dist.begin_fit(model, run.job, [*run.signature, verbose, hooks.every])
+        _dist.begin_fit(model, run.job, [*run.signature, verbose, hooks.every])  # type: ignore[arg-type]
     main = _dist.writes_files()
     saved_weights = model._trainer.class_weights
     if class_weights is not None:
@@ -307,7 +307,7 @@ def _train_locked(model, run: FitRun, run_epoch, epochs, val, val_batch, verbose
                     save_checkpoint(model, path, epoch)
             run.pending_checkpoints.clear()
             if run.job is not None:  # rank 0's decision (EarlyStopping, any stop_training)
-                model.stop_training = run.job.decide(model.stop_training)
+                model.stop_training = run.job.decide(model.stop_training)  # type: ignore[attr-defined]
             if model.stop_training:
                 break
     finally:

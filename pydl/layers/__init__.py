@@ -14,10 +14,15 @@ from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtra
 from .recurrent import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
 from .sequence import (AvgPool1D, Conv1D, GlobalAvgPool1D, GlobalMaxPool1D, MaxPool1D, PositionEmbedding)
 from .transformer import LayerGroup, TransformerEncoder
+# The image transforms are Keras-style preprocessing layers too (defined in pydl.data.transforms;
+# pydl/__init__.py imports this package before pydl.data, so the engine is complete by now).
+from ..data.transforms import (CenterCrop, RandomBrightness, RandomContrast, RandomCrop, RandomFlip,  # noqa: E402
+                               RandomRotation, RandomZoom, Resize)
 
 __all__ = ["Layer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "MaxPool2D",
            "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "BatchNormalization", "LayerNormalization",
            "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Normalization", "Add", "Subtract", "Multiply",
            "Average", "Maximum", "Minimum", "Concatenate", "MultiHeadAttention", "Conv1D", "MaxPool1D", "AvgPool1D",
-           "GlobalAvgPool1D", "GlobalMaxPool1D", "PositionEmbedding", "TransformerEncoder", "LayerGroup", "deserialize", "registered_layers", "ACTIVATIONS"]
+           "GlobalAvgPool1D", "GlobalMaxPool1D", "PositionEmbedding", "TransformerEncoder", "LayerGroup", "RandomFlip", "RandomRotation", "RandomCrop", "RandomZoom", "RandomBrightness", "RandomContrast",
+           "Resize", "CenterCrop", "deserialize", "registered_layers", "ACTIVATIONS"]
 

@@ -54,7 +54,7 @@ class MultiHeadAttention(Layer):
             self.output_shape = None if output_shape is None else _validate.positive_int(owner, "output_shape",
                                                                                            output_shape)
         else:
-            self.output_shape = _validate.int_list(owner, "output_shape", output_shape, minimum=1)
+            self.output_shape = _validate.int_list(owner, "output_shape", output_shape, minimum=1)  # type: ignore[assignment]
         self._call_spec: Optional[Dict[str, bool]] = None
 
     def __call__(self, query, value=None, key=None, attention_mask=None, use_causal_mask=False,

@@ -90,6 +90,7 @@ class Layer:
     """
 
     core_type: str = ""
+    _model: Any  # the model the layer belongs to, set when it is added (no weights before)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -177,7 +178,7 @@ def serialize(layer: Layer) -> Dict[str, Any]:
     """``{"class_name": ..., "config": layer.get_config()}``, what saved models store."""
     spec = {"class_name": type(layer).__name__, "config": layer.get_config()}
     if not layer.trainable:  # only when frozen: files of trainable models stay as they were
-        spec["trainable"] = False
+        spec["trainable"] = False  # type: ignore[assignment]
     call = layer._call_config()
     if call is not None:
         spec["call_config"] = call

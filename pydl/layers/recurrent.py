@@ -122,7 +122,7 @@ class Bidirectional(Layer):
     def __init__(self, layer: _Recurrent, merge_mode: str = "concat", name: Optional[str] = None):
         super().__init__(name)
         if isinstance(layer, dict):  # from a saved config
-            layer = deserialize(layer)
+            layer = deserialize(layer)  # type: ignore[assignment]
         self.layer = _validate.instance("Bidirectional", "layer", layer, _Recurrent, "a SimpleRNN, LSTM or GRU layer")
         self.merge_mode = _validate.choice("Bidirectional", "merge_mode", merge_mode, self.MERGE_MODES)
 

@@ -69,7 +69,7 @@ def parse(metric: str) -> Entry:
 def validate(metrics: Sequence, loss_name: str) -> list:
     """The compiled strings of ``metrics`` (names, aliases, metric objects), checked against
     the loss; two metrics logging under one key are refused."""
-    out, keys = [], {}
+    out, keys = [], {}  # type: ignore[var-annotated]
     for m in metrics:
         if isinstance(m, Metric):
             m = m.spec

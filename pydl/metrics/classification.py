@@ -145,23 +145,23 @@ def classification_report(y_true, y_pred, target_names: Optional[Sequence[str]] 
         _u.warn(msg, UserWarning)
     names = [str(n) for n in labels] if target_names is None else [str(n) for n in target_names]
     counts = _u.label_counts(y_true, y_pred, labels)
-    p, r, f, s = _u.prf_from_counts(*counts, None, zero_division)
+    p, r, f, s = _u.prf_from_counts(*counts, None, zero_division)  # type: ignore[call-arg]
     rows = list(zip(names, p, r, f, s))
     total = int(np.sum(s))
     averages = []
     for avg in ("micro", "macro", "weighted"):
         heading = "accuracy" if avg == "micro" and micro_is_accuracy else avg + " avg"
-        averages.append((heading, *_u.prf_from_counts(*counts, avg, zero_division)[:3], total))
+        averages.append((heading, *_u.prf_from_counts(*counts, avg, zero_division)[:3], total))  # type: ignore[call-arg]
 
     keys = ("precision", "recall", "f1-score", "support")
     if output_dict:
         report = {name: dict(zip(keys, map(float, vals))) for name, *vals in rows}
         for heading, *vals in averages:
-            report[heading] = float(vals[2]) if heading == "accuracy" else dict(zip(keys, map(float, vals)))
+            report[heading] = float(vals[2]) if heading == "accuracy" else dict(zip(keys, map(float, vals)))  # type: ignore[assignment]
         return report
     width = max([len(n) for n in names] + [len("weighted avg"), digits])
     lines = [f"{'':>{width}} " + "".join(f" {k:>9}" for k in keys), ""]
-    fmt = lambda name, pv, rv, fv, sv: (f"{name:>{width}}  {pv:>9.{digits}f} {rv:>9.{digits}f} "
+    fmt = lambda name, pv, rv, fv, sv: (f"{name:>{width}}  {pv:>9.{digits}f} {rv:>9.{digits}f} "  # noqa: E731
                                         f"{fv:>9.{digits}f} {int(sv):>9}")
     lines += [fmt(*row) for row in rows] + [""]
     for heading, ap, ar, af, sup in averages:

@@ -259,7 +259,7 @@ def _diagnose_curves(history, spike_factor, warmup_epochs, divergence_factor, sp
 
     # 4. Ok. Say whether validation is still improving, which is the one thing worth acting on.
     finding = f"training loss fell {_f(loss[0])} -> {_f(loss[-1])}"
-    advice: List[str] = []
+    advice: List[str] = []  # type: ignore[no-redef]
     if val is not None:
         finding += f", validation loss {_f(val[0])} -> {_f(val[-1])} (best {_f(ev['val_min'])} at epoch " \
                    f"{ev['val_min_epoch']})"

@@ -174,8 +174,8 @@ class GaussianProcess:
         """Box bounds of theta (log space) for L-BFGS-B."""
         lo_l, hi_l = self.length_scale_bounds
         b = [(math.log(lo_l), math.log(hi_l))] * d
-        b.append(tuple(math.log(v) for v in self.signal_variance_bounds))
-        b.append(tuple(math.log(v) for v in self.noise_bounds))
+        b.append(tuple(math.log(v) for v in self.signal_variance_bounds))  # type: ignore[arg-type]
+        b.append(tuple(math.log(v) for v in self.noise_bounds))  # type: ignore[arg-type]
         return b
 
     def _default_theta(self, d: int) -> np.ndarray:
@@ -517,8 +517,8 @@ def propose(gp: GaussianProcess, best: float, dims: int, rng: np.random.Generato
         # same thing for every start and whatever the scale of EI (~1e-8 late in a run);
         # the floor stops a start with EI ~ 0 from getting an enormous weight.
         ei0 = ei_of(P)
-        top = float(ei0.max())
-        w = 1.0 / np.maximum(ei0, max(1e-3 * top, 1e-300)) if top > 0 else np.ones(len(P))
+        top = float(ei0.max())  # type: ignore[assignment]
+        w = 1.0 / np.maximum(ei0, max(1e-3 * top, 1e-300)) if top > 0 else np.ones(len(P))  # type: ignore[call-overload]
         k, nc = len(P), len(cont)
 
         def objective(z):

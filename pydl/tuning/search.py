@@ -125,7 +125,7 @@ class Search:
             if not proposals:
                 break
             reference = self._reference(trials)
-            futures = []
+            futures = []  # type: ignore[var-annotated]
             for params in proposals:
                 number = len(trials) + len(futures)
                 prior = saved.get(number)
