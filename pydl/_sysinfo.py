@@ -13,7 +13,7 @@ import ctypes
 import importlib.util
 import os
 import platform
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 # The flags each clone level needs, as /proc/cpuinfo names them (x86-64 psABI levels;
 # lzcnt is "abm", sse3 "pni").
@@ -111,7 +111,7 @@ def info() -> Dict[str, object]:
     }
 
 
-def format_info(d: Dict[str, object]) -> str:
+def format_info(d: Dict[str, Any]) -> str:
     cpu, threads, gpu = d["cpu"], d["threads"], d["cuda"]
     omp = threads["OMP_NUM_THREADS"]
     lines = [

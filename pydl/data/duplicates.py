@@ -19,7 +19,7 @@ found among the tree's candidates and then confirmed on the full rows.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 

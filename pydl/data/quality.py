@@ -10,7 +10,7 @@ and what to do about it.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -74,8 +74,7 @@ def _nonfinite(rows: np.ndarray, shape: Tuple[int, ...]) -> dict:
     first = []
     if count:
         flat = np.flatnonzero(bad.ravel())[:_FIRST_POSITIONS]
-        first = [list(np.unravel_index(int(k), (len(rows),) + (shape or (1,)))) for k in flat]
-        first = [[int(v) for v in p] for p in first]
+        first = [[int(v) for v in np.unravel_index(int(k), (len(rows),) + (shape or (1,)))] for k in flat]
     return {"count": count, "first": first}
 
 
@@ -115,7 +114,7 @@ def _feature_shift(train: np.ndarray, test: np.ndarray, method: str, alpha: floa
         out.append({"feature": j, "statistic": float(stat), "p_value": float(p),
                     "train_mean": float(a.mean()), "test_mean": float(b.mean()), "train_std": float(a.std())})
     tested = [s for s in out if np.isfinite(s["p_value"])]
-    adjusted = _adjust(np.array([s["p_value"] for s in tested]), method) if tested else []
+    adjusted: Any = _adjust(np.array([s["p_value"] for s in tested]), method) if tested else []
     for s, q in zip(tested, adjusted):
         s["p_adjusted"] = float(q)
     for s in out:

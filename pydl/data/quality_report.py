@@ -75,7 +75,8 @@ class DataReport:
         size = f"{self.n_samples:,} training" + (f" and {self.n_test:,} test" if self.n_test is not None else "")
         how = "per sample and per feature" if self.kind == "tabular" else "per sample"
         lines = [f"DataReport: {size} samples of shape {tuple(self.sample_shape)}, checked {how}"]
-        row = lambda name, text: lines.append(f"  {name:<13} {text}")
+        def row(name, text):
+            return lines.append(f"  {name:<13} {text}")
         if self.class_counts is not None:
             counts = list(self.class_counts.values())
             row("classes", f"{len(counts)}, {min(counts):,}-{max(counts):,} samples each "

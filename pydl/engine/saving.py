@@ -457,7 +457,7 @@ def _rebuild(cfg: dict, specs: list):
     if cfg["class"] == "Sequential":
         model = Sequential(specs, seed=cfg["seed"], name=cfg["name"])
         return model.build(cfg["input_shape"])
-    tensors = [Input(tuple(i["shape"]), name=i["name"], dtype=i.get("dtype", "float32")) for i in cfg["inputs"]]
+    tensors: list = [Input(tuple(i["shape"]), name=i["name"], dtype=i.get("dtype", "float32")) for i in cfg["inputs"]]
     n_in = len(tensors)
     for node in cfg["nodes"]:
         layer, ins, out = node[0], node[1], (node[2] if len(node) == 3 else 0)

@@ -69,7 +69,8 @@ class GroupReport:
 
     def to_dict(self) -> Dict[str, Any]:
         """overall, by_group, sizes, difference and ratio as plain values (NaN as None)."""
-        clean = lambda d: {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+        def clean(d):
+            return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
         return {"overall": clean(self.overall), "by_group": {_key(g): clean(v) for g, v in self.by_group.items()},
                 "sizes": {_key(g): n for g, n in self.sizes.items()}, "difference": clean(self.difference()),
                 "ratio": clean(self.ratio()), "average": self.average}
@@ -89,7 +90,8 @@ class GroupReport:
         width = max(len(n) for n in names + ["difference"])
         lines = [f"{'':<{width}} {'n':>7}" + "".join(f" {m:>10}" for m in self.metrics)]
         total = sum(self.sizes.values())
-        fmt = lambda v: f" {v:>10.4f}" if not math.isnan(v) else f" {'nan':>10}"
+        def fmt(v):
+            return f" {v:>10.4f}" if not math.isnan(v) else f" {'nan':>10}"
         lines.append(f"{'overall':<{width}} {total:>7}" + "".join(fmt(self.overall[m]) for m in self.metrics))
         for g, values in self.by_group.items():
             lines.append(f"{str(g):<{width}} {self.sizes[g]:>7}" + "".join(fmt(values[m]) for m in self.metrics))

@@ -133,7 +133,8 @@ class PydlEstimator(BaseEstimator):
         except (TypeError, ValueError):  # a builtin or C function: call it and see
             sig = None
         if sig is not None and "meta" in sig.parameters:
-            args, kwargs, shown = (), {"meta": meta, **routed}, "meta=..."
+            args: tuple = ()
+            kwargs, shown = {"meta": meta, **routed}, "meta=..."
         else:
             args, kwargs, shown = (meta["input_shape"], meta[count]), routed, f"input_shape, {count.rstrip('_')}"
         if sig is not None:
