@@ -46,9 +46,9 @@ class Graph:
         A chain (Sequential): layer i reads layer i - 1.
         """
     @typing.overload
-    def __init__(self, inputs: collections.abc.Sequence[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]], layers: list, nodes: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]]], outputs: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> None:
+    def __init__(self, inputs: collections.abc.Sequence[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]], layers: list, nodes: collections.abc.Sequence[tuple], outputs: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> None:
         """
-        A DAG: per-sample input shapes, the distinct layers, the calls as (layer index, input tensors) in topological order (tensor ids: inputs first, then one per node), the output tensors.
+        A DAG: per-sample input shapes, the distinct layers, the calls as (layer index, input tensors[, which output of the call]) in topological order (tensor ids: inputs first, then one per node), the output tensors.
         """
     def grad_buffer(self) -> numpy.typing.NDArray[numpy.float32]:
         """
@@ -313,6 +313,22 @@ class kernels:
         ...
     @typing.overload
     @staticmethod
+    def attention_scores_backward(dp: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], p: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], q: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], key_mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, query_mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, attention_mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, causal: bool = False, scale: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32]]:
+        ...
+    @typing.overload
+    @staticmethod
+    def attention_scores_backward(dp: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], p: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], q: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], k: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], key_mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, query_mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, attention_mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, causal: bool = False, scale: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64]]:
+        ...
+    @typing.overload
+    @staticmethod
+    def attention_scores_forward(q: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], key_mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, query_mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, attention_mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, causal: bool = False, scale: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @typing.overload
+    @staticmethod
+    def attention_scores_forward(q: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], k: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], key_mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, query_mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, attention_mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, causal: bool = False, scale: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @typing.overload
+    @staticmethod
     def batchnorm_backward(dy: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], gamma: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stats: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], moving_mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], moving_var: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], training: bool, epsilon: typing.SupportsFloat | typing.SupportsIndex = 1e-05) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32]]:
         ...
     @typing.overload
@@ -517,6 +533,38 @@ class kernels:
         ...
     @typing.overload
     @staticmethod
+    def masked_avg_pool1d_backward(dy: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], steps: typing.SupportsInt | typing.SupportsIndex, mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @typing.overload
+    @staticmethod
+    def masked_avg_pool1d_backward(dy: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], steps: typing.SupportsInt | typing.SupportsIndex, mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @typing.overload
+    @staticmethod
+    def masked_avg_pool1d_forward(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @typing.overload
+    @staticmethod
+    def masked_avg_pool1d_forward(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @typing.overload
+    @staticmethod
+    def masked_max_pool1d_backward(dy: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], argmax: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], steps: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @typing.overload
+    @staticmethod
+    def masked_max_pool1d_backward(dy: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], argmax: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], steps: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @typing.overload
+    @staticmethod
+    def masked_max_pool1d_forward(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int32]]:
+        ...
+    @typing.overload
+    @staticmethod
+    def masked_max_pool1d_forward(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.int32]]:
+        ...
+    @typing.overload
+    @staticmethod
     def merge_backward(op: str, dy: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], xs: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32]]) -> list[numpy.typing.NDArray[numpy.float32]]:
         ...
     @typing.overload
@@ -578,6 +626,22 @@ class kernels:
     @typing.overload
     @staticmethod
     def pool2d_forward(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], kind: str, pool_size: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex] = (2, 2), strides: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex] | None = None, padding: str = 'valid') -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.int32]]:
+        ...
+    @typing.overload
+    @staticmethod
+    def position_embedding_backward(dy: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], sequence_length: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @typing.overload
+    @staticmethod
+    def position_embedding_backward(dy: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], sequence_length: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @typing.overload
+    @staticmethod
+    def position_embedding_forward(table: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], n: typing.SupportsInt | typing.SupportsIndex, steps: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @typing.overload
+    @staticmethod
+    def position_embedding_forward(table: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], n: typing.SupportsInt | typing.SupportsIndex, steps: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
         ...
     @typing.overload
     @staticmethod

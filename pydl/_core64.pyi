@@ -26,9 +26,9 @@ class Graph:
         A chain (Sequential): layer i reads layer i - 1.
         """
     @typing.overload
-    def __init__(self, inputs: collections.abc.Sequence[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]], layers: list, nodes: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]]], outputs: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> None:
+    def __init__(self, inputs: collections.abc.Sequence[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]], layers: list, nodes: collections.abc.Sequence[tuple], outputs: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> None:
         """
-        A DAG: per-sample input shapes, the distinct layers, the calls as (layer index, input tensors) in topological order (tensor ids: inputs first, then one per node), the output tensors.
+        A DAG: per-sample input shapes, the distinct layers, the calls as (layer index, input tensors[, which output of the call]) in topological order (tensor ids: inputs first, then one per node), the output tensors.
         """
     def grad_buffer(self) -> numpy.typing.NDArray[numpy.float64]:
         """

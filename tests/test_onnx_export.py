@@ -107,6 +107,16 @@ CASES = {
     "normalization_per_channel_zero_variance": (
         lambda: seq((3, 4), L.Normalization(mean=[0.5, -1, 2, 0], variance=[2.0, 0.0, 0.5, 1.0], per="channel")),
         lambda n: floats(n, 3, 4)),
+    # augmentation layers: inference is the identity, RandomCrop's centre crop of the padded image
+    "random_augmentations": (lambda: seq((7, 6, 2), L.RandomFlip(seed=1), L.RandomRotation(20, seed=2),
+                                         L.RandomZoom(0.2, seed=3), L.RandomBrightness(0.2, seed=4),
+                                         L.RandomContrast(0.3, seed=5), L.Conv2D(3, 3)),
+                             lambda n: floats(n, 7, 6, 2)),
+    "random_crop_padded": (lambda: seq((7, 6, 2), L.RandomCrop((6, 5), padding=2, fill=0.5, seed=1), L.Conv2D(3, 2)),
+                           lambda n: floats(n, 7, 6, 2)),
+    "center_crop_and_resize": (lambda: seq((9, 8, 2), L.CenterCrop((5, 6)), L.Resize(7, 4), L.Conv2D(3, 2)),
+                               lambda n: floats(n, 9, 8, 2)),
+    "resize_nearest": (lambda: seq((5, 7, 2), L.Resize(8, 3, interpolation="nearest")), lambda n: floats(n, 5, 7, 2)),
     "conv2d_valid_relu": (lambda: seq((7, 6, 2), L.Conv2D(3, (3, 2), activation="relu")), lambda n: floats(n, 7, 6, 2)),
     "conv2d_same_strided": (lambda: seq((7, 6, 2), L.Conv2D(4, 3, strides=2, padding="same")),
                             lambda n: floats(n, 7, 6, 2)),

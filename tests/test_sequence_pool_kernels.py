@@ -44,7 +44,7 @@ def test_masked_avg_pool_matches_reference_and_finite_differences(n, t, c, with_
     assert y.shape == (n, c)
     np.testing.assert_allclose(y, avg_ref(x, m), rtol=1e-13, atol=1e-15)
     r = rng.standard_normal(y.shape)
-    dx = kernels.masked_avg_pool1d_backward(r, m, t)
+    dx = kernels.masked_avg_pool1d_backward(r, t, m)
     want = numeric_grad(lambda: float(np.sum(kernels.masked_avg_pool1d_forward(x, m) * r)), x)
     assert dx.shape == x.shape and rel_err(dx, want) < 1e-6
     if m is not None:

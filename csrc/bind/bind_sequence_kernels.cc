@@ -32,7 +32,7 @@ void def_sequence(py::module_& k) {
     }
     return y;
   }, py::arg("x"), py::arg("mask") = py::none());
-  k.def("masked_avg_pool1d_backward", [](Array<T> dy, Mask mask, int64_t steps) {
+  k.def("masked_avg_pool1d_backward", [](Array<T> dy, int64_t steps, Mask mask) {
     require_rank(dy, 2, "masked_avg_pool1d_backward dy (N, C)");
     if (steps < 1) throw ValueError("masked_avg_pool1d_backward: expected steps >= 1, got " + std::to_string(steps));
     const int64_t n = dy.shape(0), c = dy.shape(1);
@@ -43,7 +43,7 @@ void def_sequence(py::module_& k) {
       masked_avg_pool1d_backward<T>(dx.mutable_data(), dy.data(), mask ? mask->data() : nullptr, n, steps, c);
     }
     return dx;
-  }, py::arg("dy"), py::arg("mask") = py::none(), py::arg("steps"));
+  }, py::arg("dy"), py::arg("steps"), py::arg("mask") = py::none());
   k.def("masked_max_pool1d_forward", [](Array<T> x, Mask mask) {
     require_rank(x, 3, "masked_max_pool1d_forward x (N, T, C)");
     const uint8_t* m = mask_of(x, mask);

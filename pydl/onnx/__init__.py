@@ -9,7 +9,7 @@ try:
 except ImportError as e:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError('pydl\'s ONNX export needs the onnx package: pip install "pydl[onnx]"') from e
 
-from . import attention, core, image, merge, recurrent, sequence  # noqa: F401,E402  (register the converters)
+from . import attention, augment, core, image, merge, recurrent, sequence  # noqa: F401,E402  (register the converters)
 from .export import build_onnx_model, export_onnx  # noqa: E402
 
 __all__ = ["export_onnx", "build_onnx_model"]
