@@ -241,6 +241,12 @@ class kernels:
     def gemm(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], trans_a: bool = False, trans_b: bool = False, alpha: typing.SupportsFloat | typing.SupportsIndex = 1.0, beta: typing.SupportsFloat | typing.SupportsIndex = 0.0, c: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None, activation: str = 'linear') -> numpy.typing.NDArray[numpy.float64]:
         ...
     @staticmethod
+    def gemm_isa() -> str:
+        """The GEMM micro-kernel family in use: 'avx512', 'avx2' or 'portable'."""
+    @staticmethod
+    def set_gemm_isa(name: str) -> None:
+        """Use one GEMM micro-kernel family ('avx512', 'avx2', 'portable') or 'auto' (the CPU's best); ValueError when this CPU lacks it. For tests and benchmarks of each path."""
+    @staticmethod
     @typing.overload
     def global_norm(g: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> float:
         ...
