@@ -14,9 +14,10 @@ from conftest import assert_split_iff_threads, split_regions
 ISAS = ["avx512", "avx2", "portable"]
 ACTIVATIONS = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax"]
 # (M, N, K): ones, threes and 17s around the register tiles (8x32, 6x16, 4x8), a K beyond one
-# K step (several passes over C), and sizes past 1000 on each axis.
+# K step (several passes over C), sizes past 1000 on each axis, and lone rows (M = 1, and the
+# last of M = 9) over wide B (the one-row kernel).
 SHAPES = [(1, 1, 1), (3, 17, 1), (17, 3, 33), (1, 1000, 3), (1031, 17, 3), (3, 1029, 17), (17, 3, 1037),
-          (33, 65, 777)]
+          (33, 65, 777), (9, 300, 40)]
 
 
 def _available(isa):

@@ -113,6 +113,7 @@ void run_part(const Job<T>& j, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
         for (int64_t p = 0; p < ap; ++p)
           for (int64_t q = 0; q < bp; ++q) {
             const bool packed = q >= pack_from;
+            const bool wide = mi - p * mr == 1 && q + kWideRow <= pack_from;
             Tile<T> tile;
             tile.kc = kc;
             tile.a = apack.data() + p * mr * kc;
@@ -123,6 +124,12 @@ void run_part(const Job<T>& j, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
             tile.alpha = j.alpha;
             tile.beta = first ? j.beta : T(1);
             tile.bias = last && j.bias ? j.bias + j0 + q * nr : nullptr;
+            if (wide) {  // a lone row over B in place: kWideRow panels at once
+              j.uk->row_wide(tile);
+              if (last && j.act != Activation::Linear) activation_inplace_span(tile.c, kWideRow * nr, j.act);
+              q += kWideRow - 1;
+              continue;
+            }
             run_tile(j, tile, int(std::min<int64_t>(mr, mi - p * mr)), std::min<int64_t>(nr, nj - q * nr), last);
           }
       }

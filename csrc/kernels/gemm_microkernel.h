@@ -121,17 +121,45 @@ void pack_b_plain(typename V::T* dst, const typename V::T* b, int64_t ldb, bool 
   pack_b_scalar(dst, b, ldb, trans, p0, kc, j0, cols, NR);
 }
 
+// One row of C across kWideRow micro-panels read in place (b[k * ldb + c], c < kWideRow * NR):
+// the same per-element arithmetic as micro_tile, with enough independent sums to hide the
+// FMA latency that a one-row tile of NV sums cannot (batch-1 inference).
+template <class V, int MR, int NV>
+void micro_row_wide(const Tile<typename V::T>& t) {
+  using R = typename V::R;
+  constexpr int W = V::W, NW = NV * kWideRow;
+  R acc[NW];
+#pragma GCC unroll 16
+  for (int v = 0; v < NW; ++v) acc[v] = V::zero();
+  const typename V::T* a = t.a;
+  const typename V::T* b = t.b;
+  for (int64_t k = 0; k < t.kc; ++k, a += MR, b += t.ldb) {
+    const R ar = V::set1(a[0]);
+#pragma GCC unroll 16
+    for (int v = 0; v < NW; ++v) acc[v] = V::fma(ar, V::load(b + v * W), acc[v]);
+  }
+  const R alpha = V::set1(t.alpha), beta = V::set1(t.beta);
+  const bool load_c = t.beta != typename V::T(0);
+#pragma GCC unroll 16
+  for (int v = 0; v < NW; ++v) {
+    R x = V::mul(acc[v], alpha);
+    if (load_c) x = V::fma(beta, V::load(t.c + v * W), x);
+    if (t.bias) x = V::add(x, V::load(t.bias + v * W));
+    V::store(t.c + v * W, x);
+  }
+}
+
 // The kernel table of one register type: rows[r - 1] computes r rows. V::kSimdPack: V has
 // the transposes and masked loads of the SIMD packers.
 template <class V, int MR, int NV, int... I>
 constexpr MicroKernel<typename V::T> make_kernel(const char* isa, std::integer_sequence<int, I...>) {
   constexpr int NR = NV * V::W;
   if constexpr (V::kSimdPack)
-    return MicroKernel<typename V::T>{isa, MR, NR, {&micro_tile<V, I + 1, MR, NV>...}, &pack_a_simd<V, MR>,
-                                      &pack_b_simd<V, NR>};
+    return MicroKernel<typename V::T>{isa, MR, NR, {&micro_tile<V, I + 1, MR, NV>...},
+                                      &micro_row_wide<V, MR, NV>, &pack_a_simd<V, MR>, &pack_b_simd<V, NR>};
   else
-    return MicroKernel<typename V::T>{isa, MR, NR, {&micro_tile<V, I + 1, MR, NV>...}, &pack_a_plain<V, MR>,
-                                      &pack_b_plain<V, NR>};
+    return MicroKernel<typename V::T>{isa, MR, NR, {&micro_tile<V, I + 1, MR, NV>...},
+                                      &micro_row_wide<V, MR, NV>, &pack_a_plain<V, MR>, &pack_b_plain<V, NR>};
 }
 
 }  // namespace

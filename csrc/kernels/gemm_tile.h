@@ -34,12 +34,14 @@ using PackBFn = void (*)(T* dst, const T* b, int64_t ldb, bool trans, int64_t p0
                          int64_t cols);
 
 constexpr int kMaxMr = 8;
+constexpr int kWideRow = 4;  // micro-panels of the one-row kernel
 
 template <typename T>
 struct MicroKernel {
   const char* isa;
   int mr, nr;                 // the register tile
   TileFn<T> rows[kMaxMr];     // rows[r - 1]: the tile of r rows (r = 1..mr)
+  TileFn<T> row_wide;         // one row, kWideRow * nr columns of B read in place
   PackAFn<T> pack_a;
   PackBFn<T> pack_b;
 };
