@@ -104,7 +104,7 @@ def test_k_zero_and_alpha_zero_give_beta_c_plus_bias(rng, dtype):
 
 # Shapes split into many tiles (and K beyond one K step, so several passes over C): the check
 # below fails if a shape stops being split, which would make the comparison meaningless.
-@pytest.mark.parametrize("m,n,k,ta,tb", [(300, 257, 800, False, False), (1, 2000, 600, False, False),
+@pytest.mark.parametrize("m,n,k,ta,tb", [(300, 257, 800, False, False), (1, 4000, 700, False, False),
                                          (129, 70, 1000, True, True), (700, 33, 130, False, True)])
 def test_bitwise_same_for_1_2_3_threads(rng, isa, threads, m, n, k, ta, tb):
     a, b, _, _ = _operands(rng, m, n, k, ta, tb, np.float32)
