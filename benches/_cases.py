@@ -37,8 +37,8 @@ def try_torch():
 def configure_threads(n=THREADS):
     """Give pydl, torch and numpy's BLAS the same thread count; returns a note on numpy.
 
-    pydl keeps its bundled OpenBLAS single-threaded and parallelises with OpenMP, so only
-    numpy's own OpenBLAS is touched through threadpoolctl (not pydl's, not torch's)."""
+    pydl's GEMM is its own and runs on pydl's OpenMP threads, so only numpy's BLAS is
+    touched through threadpoolctl (not torch's)."""
     pydl.set_num_threads(n)
     torch = try_torch()
     if torch is not None:

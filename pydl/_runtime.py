@@ -1,7 +1,5 @@
 """Loads the C++ core with the environment its libraries read once, at load time.
 
-- OPENBLAS_NUM_THREADS=1: pydl runs its bundled OpenBLAS single-threaded inside its own
-  OpenMP threads, so that OpenBLAS need not start an idle thread pool.
 - GOMP_SPINCOUNT: libgomp's idle threads spin for 300,000 rounds by default before they
   sleep. When other programs want the cores too, that spinning starves the thread that has
   work: with one of two cores busy, MLP training ran at 24k samples/s with the default and
@@ -14,14 +12,12 @@ module first, so every other module finds the core loaded.
 import os
 import warnings
 
-import numpy as np  # noqa: F401  (numpy's own OpenBLAS initialises first, untouched)
-
-_defaults = {"OPENBLAS_NUM_THREADS": "1"}
+_defaults = {}
 if "OMP_WAIT_POLICY" not in os.environ:
     _defaults["GOMP_SPINCOUNT"] = "1000"
 _saved = {k: os.environ.get(k) for k in _defaults}
 for _k, _v in _defaults.items():
-    if _k == "OPENBLAS_NUM_THREADS" or _saved[_k] is None:
+    if _saved[_k] is None:
         os.environ[_k] = _v
 try:
     from . import _core  # noqa: F401

@@ -39,9 +39,9 @@ def test_gemm_bias_activation_epilogue(rng, act, m, n, k):
     np.testing.assert_allclose(kernels.gemm(a, b, bias=bias, activation=act), expected0, rtol=1e-10, atol=1e-11)
 
 
-# Each shape is split into parts (a large product, a matrix-vector product bound by reading B,
-# a mid-size one): the check below fails if a shape stops being split.
-@pytest.mark.parametrize("m,k,n", [(384, 700, 520), (1, 784, 256), (128, 64, 512)])
+# Each shape is split into parts (a large product, a matrix-vector product large enough to
+# split, a mid-size one): the check below fails if a shape stops being split.
+@pytest.mark.parametrize("m,k,n", [(384, 700, 520), (1, 512, 4096), (128, 64, 512)])
 def test_gemm_bitwise_same_for_any_thread_count(rng, threads, m, k, n):
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)

@@ -408,6 +408,10 @@ void bind_kernels(py::module_& m) {
   auto k = m.def_submodule("kernels", "Single kernels, float32 and float64 overloads.");
   def_gemm<float>(k);
   def_gemm<double>(k);
+  k.def("gemm_isa", &gemm_isa, "The GEMM micro-kernel family in use: 'avx512', 'avx2' or 'portable'.");
+  k.def("set_gemm_isa", &set_gemm_isa, py::arg("name"),
+        "Use one GEMM micro-kernel family ('avx512', 'avx2', 'portable') or 'auto' (the CPU's best); "
+        "ValueError when this CPU lacks it. For tests and benchmarks of each path.");
   def_layers<float>(k);
   def_layers<double>(k);
   def_loss_optim<float>(k);

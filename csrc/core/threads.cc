@@ -6,14 +6,10 @@
 
 #include "core/errors.h"
 
-extern "C" void scipy_openblas_set_num_threads(int num_threads);
-
 namespace pydl {
 namespace {
 
 int initial_threads() {
-  // BLAS threads stay off for good: pydl splits GEMMs over its own OpenMP threads.
-  scipy_openblas_set_num_threads(1);
   // OpenMP's own default: the cores, or OMP_NUM_THREADS when the user set it (bounded like
   // set_num_threads; pydl/__init__.py warns when it had to clamp).
   const int limit = 4 * default_num_threads();

@@ -1,0 +1,54 @@
+// Internal to the GEMM (kernels/gemm*.cc): the register micro-kernel each instruction set
+// provides, and how the driver (gemm.cc) hands it one tile of C.
+//
+// Every kernel computes each element of C the same way: one fused multiply-add chain over k
+// in order, then alpha * sum + beta * C + bias. Kernels for fewer rows (edge tiles) do the
+// exact same per-element operations, so where a tile falls never changes a result.
+#pragma once
+#include <cstdint>
+
+namespace pydl::gemm_detail {
+
+// One tile: C[0:rows, 0:NR] = alpha * A @ B + beta * C (+ bias), over kc steps of k.
+template <typename T>
+struct Tile {
+  int64_t kc;
+  const T* a;        // packed A micro-panel: a[k * MR + r]
+  const T* b;        // B micro-panel: b[k * ldb + c], packed (ldb = NR) or B's own rows
+  int64_t ldb;
+  T* c;
+  int64_t ldc;
+  T alpha, beta;     // beta == 0: C is not read (it may hold anything)
+  const T* bias;     // NR entries, or null
+};
+
+template <typename T>
+using TileFn = void (*)(const Tile<T>&);
+// Packs rows [i0, i0 + rows) x steps [p0, p0 + kc) of op(A) into one micro-panel (rows <= mr).
+template <typename T>
+using PackAFn = void (*)(T* dst, const T* a, int64_t lda, bool trans, int64_t i0, int64_t rows, int64_t p0,
+                         int64_t kc);
+// Packs steps [p0, p0 + kc) x columns [j0, j0 + cols) of op(B) into one micro-panel (cols <= nr).
+template <typename T>
+using PackBFn = void (*)(T* dst, const T* b, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0,
+                         int64_t cols);
+
+constexpr int kMaxMr = 8;
+constexpr int kWideRow = 4;  // micro-panels of the one-row kernel
+
+template <typename T>
+struct MicroKernel {
+  const char* isa;
+  int mr, nr;                 // the register tile
+  TileFn<T> rows[kMaxMr];     // rows[r - 1]: the tile of r rows (r = 1..mr)
+  TileFn<T> row_wide;         // one row, kWideRow * nr columns of B read in place
+  PackAFn<T> pack_a;
+  PackBFn<T> pack_b;
+};
+
+// Null when this build or this CPU lacks the instruction set.
+template <typename T> const MicroKernel<T>* avx512_kernel();
+template <typename T> const MicroKernel<T>* avx2_kernel();
+template <typename T> const MicroKernel<T>* portable_kernel();
+
+}  // namespace pydl::gemm_detail
