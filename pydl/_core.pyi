@@ -297,6 +297,11 @@ class kernels:
     def optimizer_step(params: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], grads: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], slot0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None, slot1: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None, config: dict, step: typing.SupportsInt | typing.SupportsIndex) -> bool:
         ...
     @staticmethod
+    def peak_flops(seconds: typing.SupportsFloat | typing.SupportsIndex, threads: typing.SupportsInt | typing.SupportsIndex) -> float:
+        """
+        Measured peak float32 FLOP/s on `threads` threads (register-resident FMA chains, about `seconds`).
+        """
+    @staticmethod
     @typing.overload
     def pool2d_backward(dy: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], argmax: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], x_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], kind: str, pool_size: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex] = (2, 2), strides: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex] | None = None, padding: str = 'valid') -> numpy.typing.NDArray[numpy.float32]:
         ...

@@ -7,8 +7,8 @@
 
 namespace pydl {
 
-// Runs the chains on `threads` threads for about `seconds` (calibrated on one thread first)
-// and returns the FLOPs done over the wall time of the parallel run.
+// Runs the chains on `threads` threads for about `seconds` (calibrated on one thread first,
+// then five parallel rounds) and returns the FLOPs over the wall time of the fastest round.
 // ValueError unless seconds > 0 and 1 <= threads <= max_num_threads().
 double peak_flops(double seconds, int threads);
 
