@@ -182,19 +182,22 @@ def run(cases: Sequence[Case], threads: int, repeat: Optional[int] = None, peak_
     case, its unit and FLOPs per call, ``pydl`` (the result in ``unit``), ``pydl_seconds``,
     ``pydl_peak_share``, and for each installed peer ``<peer>``, ``<peer>_seconds``,
     ``<peer>_peak_share`` and ``pydl/<peer>`` (pydl's speed over the peer's: > 1, pydl is
-    faster), None where the case has no version for that peer."""
+    faster), None where the case has no version for that peer; ``peak_gflops`` is the higher of
+    two probes of ``peak_seconds``, before and after the cases."""
     if repeat is not None and repeat < 1:
         raise ValueError(f"repeat: expected at least 1, got {repeat}")
     C.configure_threads(threads)
     peers = installed_peers() if peers is None else peers
+    # The peak is probed before and after the cases and the higher kept: on a shared machine
+    # one probe can land while another process holds a core.
     peak = peak_flops(peak_seconds, threads)
     rows = []
     for case in cases:
         n = repeat or case.repeat
         row: Dict[str, object] = {"case": case.name, "description": case.description, "unit": case.unit,
-                                  "flop_per_call": case.flop, "threads": threads, "peak_gflops": peak / 1e9}
+                                  "flop_per_call": case.flop, "threads": threads}
         t_pydl = C.best_of(case.pydl(), n)
-        row.update(pydl=case.rate(t_pydl), pydl_seconds=t_pydl, pydl_peak_share=case.flop / t_pydl / peak)
+        row.update(pydl=case.rate(t_pydl), pydl_seconds=t_pydl)
         for name, module in peers.items():
             factory = getattr(case, name)
             t = None
@@ -202,11 +205,15 @@ def run(cases: Sequence[Case], threads: int, repeat: Optional[int] = None, peak_
                 t = C.best_of(factory(module) if name == "torch" else factory(), n)
             row[name] = None if t is None else case.rate(t)
             row[f"{name}_seconds"] = t
-            row[f"{name}_peak_share"] = None if t is None else case.flop / t / peak
             row[f"pydl/{name}"] = None if t is None else t / t_pydl
         rows.append(row)
+    peak = max(peak, peak_flops(peak_seconds, threads))
+    for row in rows:
+        row["peak_gflops"] = peak / 1e9
+        for lib in ("pydl", *peers):
+            t = row[f"{lib}_seconds"]
+            row[f"{lib}_peak_share"] = None if t is None else row["flop_per_call"] / t / peak
     return rows
-
 
 def _cell(value, fmt):
     return "n/a" if value is None else fmt(value)
