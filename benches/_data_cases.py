@@ -1,9 +1,9 @@
 """Data pipeline benchmark cases (bench_data.py, report.py): loader throughput with
 flip + crop + rotation on 28x28x1 and 32x32x3 uint8 images, and cnn_train with the same
-augmentation on vs off (the net of _cnn_cases.py)."""
+augmentation on vs off (the net of pydl/benchmarks/cnn.py)."""
 import numpy as np
 
-import _cnn_cases as CNN
+from pydl.benchmarks import cnn as CNN
 from pydl import data as P
 from pydl.data import ArrayDataset, DataLoader
 

@@ -1,9 +1,9 @@
-"""CNN benchmarks, pydl vs PyTorch eager at the same thread count (cases in _cnn_cases.py):
+"""CNN benchmarks, pydl vs PyTorch eager at the same thread count (cases in pydl/benchmarks/cnn.py):
 cnn_train (batch 64, Adam: samples/s), cnn_infer (batch 256: samples/s) and each conv layer
 alone, forward + backward."""
 import pytest
 
-import _cnn_cases as CNN
+from pydl.benchmarks import cnn as CNN
 
 
 def _rate(benchmark, fn, samples, group):

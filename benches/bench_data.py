@@ -2,7 +2,7 @@
 rotation, and cnn_train samples/s with augmentation on vs off (goal: under 10% cost)."""
 import pytest
 
-import _cnn_cases as CNN
+from pydl.benchmarks import cnn as CNN
 import _data_cases as D
 
 

@@ -6,7 +6,7 @@ scaling efficiency rate_2 / (2 rate_1) of each and pydl's ratio to torch.
     python benches/bench_distributed.py [--models mlp,cnn] [--repeat 3] [--epochs 3]
 
 Models: the MLP 784-256-256-10 (Adam, global batch 128, 8192 samples) and the CNN of
-_cnn_cases.py (28x28x1, conv32-pool-conv64-pool-dense128, Adam, global batch 64, 1024
+pydl/benchmarks/cnn.py (28x28x1, conv32-pool-conv64-pool-dense128, Adam, global batch 64, 1024
 samples). The 1-process rate is a plain fit (pydl without distributed=True, torch without
 DDP); with 2 processes rank r trains on its contiguous share of every global batch (the
 first rows % size ranks take one more, pydl's rule), in data order on both sides (no
@@ -46,8 +46,8 @@ def share(rows, rank, size):
 
 
 def _data(kind):
-    import _cases as C
-    import _cnn_cases as CNN
+    from pydl.benchmarks import dense as C
+    from pydl.benchmarks import cnn as CNN
 
     n = MODELS[kind]["samples"]
     return C.mlp_data(n=n) if kind == "mlp" else CNN.images(n)
@@ -55,8 +55,8 @@ def _data(kind):
 
 def _pydl_epoch(kind, size):
     """One epoch of pydl: a plain fit in one process, fit(distributed=True) in several."""
-    import _cases as C
-    import _cnn_cases as CNN
+    from pydl.benchmarks import dense as C
+    from pydl.benchmarks import cnn as CNN
     import pydl
     from pydl import distributed as dist
 
@@ -74,8 +74,8 @@ def _torch_epoch(kind, rank, size):
     import numpy as np
     import torch
 
-    import _cases as C
-    import _cnn_cases as CNN
+    from pydl.benchmarks import dense as C
+    from pydl.benchmarks import cnn as CNN
 
     torch.set_num_threads(1)
     x, y = _data(kind)

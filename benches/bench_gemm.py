@@ -2,7 +2,7 @@
 1024/4096 and the MLP training shapes; one benchmark group per shape, GFLOP/s in extra_info."""
 import pytest
 
-import _cases
+from pydl.benchmarks import dense as _cases
 
 
 def _shape_id(shape):

@@ -3,7 +3,7 @@
 (b) batch-1 inference latency of that net: us/call;
 (c) per-step overhead of a tiny 10-64-64-2 MLP, batch 32, Adam: us/step for both, and the
     torch - pydl difference (on the torch entry, when pydl ran first in the same session)."""
-import _cases as C
+from pydl.benchmarks import dense as C
 
 TRAIN = "train mlp 784-256-256-10"
 INFER = "infer batch-1 784-256-256-10"

@@ -1,8 +1,8 @@
 """Recurrent benchmarks, pydl vs PyTorch eager at the same thread count (cases in
-_rnn_cases.py): lstm_train and gru_train, samples/s."""
+pydl/benchmarks/rnn.py): lstm_train and gru_train, samples/s."""
 import pytest
 
-import _rnn_cases as RNN
+from pydl.benchmarks import rnn as RNN
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

@@ -1,9 +1,9 @@
 """Sequence benchmarks, pydl vs PyTorch eager at the same thread count (cases in
-_sequence_cases.py): a 2-block Transformer encoder and a Conv1D text classifier, samples/s;
+pydl/benchmarks/sequence.py): a 2-block Transformer encoder and a Conv1D text classifier, samples/s;
 Conv1D forward next to one GEMM of the same shape."""
 import pytest
 
-import _sequence_cases as SEQ
+from pydl.benchmarks import sequence as SEQ
 
 
 @pytest.mark.parametrize("kind", ["encoder", "conv1d"])

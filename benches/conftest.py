@@ -3,7 +3,7 @@ and numpy's BLAS, and a `torch` fixture that skips when torch is not installed.
 Run with: pytest benches/bench_gemm.py benches/bench_mlp.py --benchmark-only"""
 import pytest
 
-import _cases
+from pydl.benchmarks import dense as _cases
 
 _NUMPY_NOTE = _cases.configure_threads(_cases.THREADS)
 

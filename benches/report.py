@@ -6,12 +6,12 @@ import platform
 
 import numpy as np
 
-import _cases as C
-import _cnn_cases as CNN
+from pydl.benchmarks import dense as C
+from pydl.benchmarks import cnn as CNN
 import _data_cases as D
-import _jax_cases as JAX
-import _rnn_cases as RNN
-import _sequence_cases as SEQ
+from pydl.benchmarks import jax_peers as JAX
+from pydl.benchmarks import rnn as RNN
+from pydl.benchmarks import sequence as SEQ
 import _tuning_cases as TUNE
 import bench_distributed as DIST
 import pydl

@@ -2,7 +2,9 @@
 built-in data set), evaluates it on a held-out stratified split and prints a report: first the
 data check of the split (``pydl.data.check``), then the training, the scores and the diagnosis.
 ``pydl info`` prints the version, the CPU features the kernels use, threads and CUDA
-availability; ``pydl --version`` the version."""
+availability; ``pydl bench`` times the standard benchmark cases (``pydl.benchmarks``) beside
+the installed peers (PyTorch, JAX) and the machine's measured peak FLOP/s; ``pydl --version``
+the version."""
 from __future__ import annotations
 
 import argparse
@@ -84,6 +86,44 @@ def info(args) -> int:
     return 0
 
 
+def bench(args) -> int:
+    """``pydl bench``: the chosen cases (all by default), pydl beside each installed peer, the
+    pydl/peer speed ratios and each library's share of the measured peak FLOP/s."""
+    import json
+
+    from . import benchmarks
+
+    cases = benchmarks.select(args.cases)
+    peers = benchmarks.installed_peers()
+    repeat = 1 if args.quick else args.repeat
+    rows = benchmarks.run(cases, args.threads, repeat=repeat, peak_seconds=0.05 if args.quick else 0.3,
+                          peers=peers)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        from .benchmarks.suite import header
+
+        print(header(args.threads, rows[0]["peak_gflops"] * 1e9, peers) + "\n")
+        print(benchmarks.format_table(rows, list(peers)))
+    return 0
+
+
+def _bench_args(parser, args) -> None:
+    """Checks bench's options and fills the default thread count (argparse errors, exit 2)."""
+    from . import _core, benchmarks
+
+    if args.threads is None:
+        args.threads = _core.get_num_threads()
+    elif not 1 <= args.threads <= _core.max_num_threads():
+        parser.error(f"bench: --threads expected 1 to {_core.max_num_threads()} (4x the cores), got {args.threads}")
+    if args.repeat is not None and args.repeat < 1:
+        parser.error(f"bench: --repeat expected at least 1, got {args.repeat}")
+    try:
+        benchmarks.select(args.cases)
+    except ValueError as e:
+        parser.error(f"bench: {e}")
+
+
 def _version() -> str:
     from . import __version__
 
@@ -106,7 +146,19 @@ def main(argv=None) -> int:
                         "(default: %(default)s)")
     d.add_argument("--quiet-progress", action="store_true", help="one line per epoch, no progress bars")
     d.set_defaults(func=demo)
+    b = sub.add_parser("bench", help="time the standard cases beside PyTorch and JAX (those installed) "
+                                     "and the measured peak FLOP/s")
+    b.add_argument("cases", nargs="*", metavar="case",
+                   help="cases to run: a name or part of names (default: all; an unknown one lists them)")
+    b.add_argument("--threads", type=int, default=None, help="threads for every library (default: pydl's)")
+    b.add_argument("--repeat", type=int, default=None,
+                   help="timed calls per case and library, best kept (default: the case's own, 3 to 10)")
+    b.add_argument("--quick", action="store_true", help="one timed call per case and a short peak probe")
+    b.add_argument("--json", action="store_true", help="print a JSON list of rows instead of the table")
+    b.set_defaults(func=bench)
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        _bench_args(b, args)
     return args.func(args)
 
 

@@ -10,6 +10,7 @@
 #include "kernels/metrics.h"
 #include "kernels/norm.h"
 #include "kernels/optim.h"
+#include "kernels/peak.h"
 
 namespace pydl::bind {
 namespace {
@@ -420,6 +421,11 @@ void bind_kernels(py::module_& m) {
   def_merge<double>(k);
   def_sequence_kernels<float>(k);
   def_sequence_kernels<double>(k);
+  k.def("peak_flops", [](double seconds, int threads) {
+    py::gil_scoped_release release;
+    return peak_flops(seconds, threads);
+  }, py::arg("seconds"), py::arg("threads"),
+     "Measured peak float32 FLOP/s on `threads` threads (register-resident FMA chains, about `seconds`).");
 }
 
 }  // namespace pydl::bind

@@ -7,9 +7,9 @@ cores for a fair comparison. Each ``*_case`` returns a zero-argument function do
 epoch; it blocks until the last update is computed."""
 import numpy as np
 
-import _cases as C
-import _cnn_cases as CNN
-import _rnn_cases as RNN
+from . import dense as C
+from . import cnn as CNN
+from . import rnn as RNN
 
 
 def try_jax():

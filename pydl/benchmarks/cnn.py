@@ -6,7 +6,7 @@ its default NCHW. Each ``*_case`` returns a zero-argument function doing one uni
 import numpy as np
 
 import pydl
-from _cases import torch_epoch
+from .dense import torch_epoch
 from pydl import layers, optimizers
 from pydl._core import kernels
 

@@ -6,7 +6,7 @@ one GEMM of the same shape (what a dedicated 1-D kernel could at best reach)."""
 import numpy as np
 
 import pydl
-from _cases import torch_epoch
+from .dense import torch_epoch
 from pydl import layers, optimizers
 
 VOCAB, DIM, HEADS, FF, STEPS = 1000, 128, 4, 256, 64

@@ -3,7 +3,7 @@ features, LSTM(128) or GRU(128), last state -> Dense(10), batch 64, Adam."""
 import numpy as np
 
 import pydl
-from _cases import torch_epoch
+from .dense import torch_epoch
 from pydl import layers, optimizers
 
 STEPS, FEATURES, UNITS = 32, 32, 128
