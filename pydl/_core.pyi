@@ -483,6 +483,11 @@ class kernels:
     @staticmethod
     def gemm(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], trans_a: bool = False, trans_b: bool = False, alpha: typing.SupportsFloat | typing.SupportsIndex = 1.0, beta: typing.SupportsFloat | typing.SupportsIndex = 0.0, c: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None, activation: str = 'linear') -> numpy.typing.NDArray[numpy.float64]:
         ...
+    @staticmethod
+    def gemm_isa() -> str:
+        """
+        The GEMM micro-kernel family in use: 'avx512', 'avx2' or 'portable'.
+        """
     @typing.overload
     @staticmethod
     def global_norm(g: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> float:
@@ -611,6 +616,11 @@ class kernels:
         """
         One fused step; slots in optimizer_slots' order (see optim.h).
         """
+    @staticmethod
+    def peak_flops(seconds: typing.SupportsFloat | typing.SupportsIndex, threads: typing.SupportsInt | typing.SupportsIndex) -> float:
+        """
+        Measured peak float32 FLOP/s on `threads` threads (register-resident FMA chains, about `seconds`).
+        """
     @typing.overload
     @staticmethod
     def pool2d_backward(dy: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], argmax: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], x_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], kind: str, pool_size: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex] = (2, 2), strides: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex] | None = None, padding: str = 'valid') -> numpy.typing.NDArray[numpy.float32]:
@@ -659,3 +669,8 @@ class kernels:
     @staticmethod
     def rnn_forward(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], kernel: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], recurrent: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None, cell: str = 'lstm', activation: str = 'tanh', reverse: bool = False, return_sequences: bool = False, mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, h0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None, c0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None, input_dropout: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None, recurrent_dropout: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64]]:
         ...
+    @staticmethod
+    def set_gemm_isa(name: str) -> None:
+        """
+        Use one GEMM micro-kernel family ('avx512', 'avx2', 'portable') or 'auto' (the CPU's best); ValueError when this CPU lacks it. For tests and benchmarks of each path.
+        """

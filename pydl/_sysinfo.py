@@ -4,12 +4,11 @@ GEMM library and CUDA availability.
 The C++ core does not report which SIMD clone it runs: its hot loops are compiled three times
 (csrc/core/simd.h: ``target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")``) and the
 loader picks one per CPU. The same choice is made here from the CPU's flags (/proc/cpuinfo on
-Linux), so the report names the clone the loader picks. GEMM is OpenBLAS, bundled with pydl,
-which picks its own kernels at load time: its core name is asked from the library itself.
+Linux), so the report names the clone the loader picks. GEMM is pydl's own
+(csrc/kernels/gemm*.cc), whose micro-kernel family the core reports itself.
 """
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import os
 import platform
@@ -56,28 +55,11 @@ def simd_level(flags: Optional[List[str]]) -> Dict[str, object]:
     return {"clone": clone, "isa": isa, "flags": wanted, "source": "/proc/cpuinfo"}
 
 
-def openblas() -> Optional[str]:
-    """The bundled OpenBLAS's configuration (version and the core it picked), or None."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    candidates = []
-    try:  # the copy the core has loaded (found where the package or auditwheel put it)
-        with open("/proc/self/maps") as f:
-            candidates = sorted({line.split()[-1] for line in f if "libscipy_openblas" in line
-                                 and "openblas64" not in line})
-    except OSError:
-        pass
-    for d in (here, os.path.join(os.path.dirname(here), "pydl.libs")):
-        if os.path.isdir(d):
-            candidates += [os.path.join(d, n) for n in sorted(os.listdir(d))
-                           if n.startswith("libscipy_openblas") and "openblas64" not in n]
-    for path in candidates:
-        try:
-            fn = ctypes.CDLL(path).scipy_openblas_get_config
-        except (OSError, AttributeError):
-            continue
-        fn.restype = ctypes.c_char_p
-        return fn().decode()
-    return None
+def gemm() -> str:
+    """pydl's GEMM and the micro-kernel family it runs (avx512, avx2 or portable)."""
+    from . import _core
+
+    return f"pydl's own, {_core.kernels.gemm_isa()} micro-kernels"
 
 
 def cuda() -> Dict[str, object]:
@@ -104,7 +86,7 @@ def info() -> Dict[str, object]:
         "numpy": np.__version__,
         "platform": platform.platform(),
         "cpu": simd_level(cpu_flags()),
-        "gemm": openblas(),
+        "gemm": gemm(),
         "threads": {"used": pydl.get_num_threads(), "cores": _core.default_num_threads(),
                     "max": _core.max_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
         "cuda": cuda(),
@@ -118,7 +100,7 @@ def format_info(d: Dict[str, Any]) -> str:
         f"pydl {d['version']} (python {d['python']}, numpy {d['numpy']}, {d['platform']})",
         f"CPU features used: {cpu['isa']} ({cpu['clone']} clones of the SIMD loops"
         + (f"; from {cpu['source']}: {' '.join(cpu['flags'])}" if cpu["flags"] else "") + ")",
-        f"GEMM: {d['gemm'] or 'bundled OpenBLAS (configuration not readable)'}",
+        f"GEMM: {d['gemm']}",
         f"threads: {threads['used']} of {threads['cores']} cores"
         + (f" (OMP_NUM_THREADS={omp})" if omp else "") + "; change with pydl.set_num_threads(n)",
         f"CUDA: {gpu['available']} ({gpu['reason']})",

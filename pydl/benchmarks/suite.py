@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -169,14 +169,14 @@ def peak_flops(seconds: float = 0.2, threads: Optional[int] = None) -> float:
     return kernels.peak_flops(float(seconds), int(threads))
 
 
-def installed_peers() -> Dict[str, object]:
+def installed_peers() -> Dict[str, Any]:
     """{"torch": module, "jax": module} for the peers that import (JAX needs optax too)."""
     peers = {"torch": C.try_torch(), "jax": JAX.try_jax()}
     return {k: v for k, v in peers.items() if v is not None}
 
 
 def run(cases: Sequence[Case], threads: int, repeat: Optional[int] = None, peak_seconds: float = 0.2,
-        peers: Optional[Dict[str, object]] = None) -> List[Dict[str, object]]:
+        peers: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     """Times every case with pydl and each peer (best of ``repeat`` calls after a warm-up; the
     case's own count by default) on ``threads`` threads; one row per case. A row holds the
     case, its unit and FLOPs per call, ``pydl`` (the result in ``unit``), ``pydl_seconds``,
@@ -194,7 +194,7 @@ def run(cases: Sequence[Case], threads: int, repeat: Optional[int] = None, peak_
     rows = []
     for case in cases:
         n = repeat or case.repeat
-        row: Dict[str, object] = {"case": case.name, "description": case.description, "unit": case.unit,
+        row: Dict[str, Any] = {"case": case.name, "description": case.description, "unit": case.unit,
                                   "flop_per_call": case.flop, "threads": threads}
         t_pydl = C.best_of(case.pydl(), n)
         row.update(pydl=case.rate(t_pydl), pydl_seconds=t_pydl)
@@ -219,7 +219,7 @@ def _cell(value, fmt):
     return "n/a" if value is None else fmt(value)
 
 
-def format_table(rows: List[Dict[str, object]], peers: Sequence[str]) -> str:
+def format_table(rows: List[Dict[str, Any]], peers: Sequence[str]) -> str:
     """The rows as a Markdown table: results, pydl/peer speed ratios, shares of the peak."""
     names = [PEERS[p] for p in peers]
     head = ["case", "unit", "pydl", *names, *[f"pydl/{n}" for n in names], "pydl % peak",
@@ -235,7 +235,7 @@ def format_table(rows: List[Dict[str, object]], peers: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def header(threads: int, peak: float, peers: Dict[str, object]) -> str:
+def header(threads: int, peak: float, peers: Dict[str, Any]) -> str:
     """The line above the table: threads, the measured peak, the ISA, the versions."""
     import pydl
     from pydl import _sysinfo
