@@ -7,6 +7,7 @@ import os
 import pathlib
 import re
 import subprocess
+import tempfile
 import sys
 
 import pytest
@@ -20,8 +21,9 @@ V4 = ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"]
 
 
 def run_cli(*args, **env):
+    # cwd: not the source tree, so the installed pydl is imported (CI installs the wheel)
     out = subprocess.run([sys.executable, "-m", "pydl.cli", *args], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, **env})
+                         env={**os.environ, **env}, cwd=tempfile.gettempdir())
     assert out.returncode == 0, out.stderr
     return out.stdout
 
