@@ -5,6 +5,7 @@ the errors for unknown cases and bad options."""
 import importlib.util
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -19,6 +20,11 @@ from pydl.benchmarks import rnn as RNN
 def _importable(*names):
     return all(importlib.util.find_spec(n) is not None for n in names)
 
+
+# Under .ci/sanitize (ASan/UBSan build, libasan preloaded) the instrumented FMA probe and GEMM
+# run at other relative speeds, so the comparisons with the FMA ceiling hold for the normal
+# build only (the pytest stage of CI runs them).
+INSTRUMENTED = "libasan" in os.environ.get("LD_PRELOAD", "")
 
 # The peers `pydl bench` compares with, as a user has them installed (JAX needs optax too).
 PEERS = [p for p, mods in (("torch", ("torch",)), ("jax", ("jax", "optax"))) if _importable(*mods)]
@@ -37,7 +43,7 @@ def test_peak_flops_is_positive_and_bounds_a_gemm():
         seconds = C.best_of(lambda: kernels.gemm(a, b), repeat=5, settle=0)
     finally:
         pydl.set_num_threads(before)
-    assert C.gemm_flop(512, 512, 512) / seconds < 2.0 * max(short, longer)
+    assert INSTRUMENTED or C.gemm_flop(512, 512, 512) / seconds < 2.0 * max(short, longer)
 
 
 @pytest.mark.parametrize("seconds,threads,error", [(0, 1, ValueError), (-1.0, 1, ValueError),
@@ -98,7 +104,8 @@ def test_bench_json_rows(bench_rows):
     sgemm, tiny = bench_rows
     assert sgemm["unit"] == "GFLOP/s" and sgemm["flop_per_call"] == 2 * 1024 ** 3
     assert sgemm["pydl"] == pytest.approx(2 * 1024 ** 3 / sgemm["pydl_seconds"] / 1e9)
-    assert 0 < sgemm["pydl_peak_share"] < 2  # noise aside, a GEMM stays under the FMA ceiling
+    assert 0 < sgemm["pydl_peak_share"]
+    assert INSTRUMENTED or sgemm["pydl_peak_share"] < 2  # noise aside, a GEMM stays under the FMA ceiling
     steps = -(-C.TINY_SAMPLES // C.TINY_BATCH)  # one epoch of the tiny MLP, the last batch partial
     assert tiny["unit"] == "us/step" and tiny["pydl"] == pytest.approx(tiny["pydl_seconds"] / steps * 1e6)
 
