@@ -1,6 +1,7 @@
 // pydl._core: bindings only. Every function here forwards to the C++ core.
 #include "bind/common.h"
 #include "core/checks.h"
+#include "core/device.h"
 #include "core/parallel.h"
 #include "core/threads.h"
 
@@ -24,6 +25,22 @@ PYBIND11_MODULE(_core, m) {
   m.def("find_nonfinite",
         [](pydl::bind::Array<float> x) { return pydl::find_nonfinite(x.data(), x.size()); },
         py::arg("x"), "Flat index of the first NaN or Inf in x, or -1.");
+
+  // The backend seam (core/device.h): pydl._cuda registers its runtime and kernels here.
+  m.attr("_device_seam") = py::capsule(static_cast<const void*>(pydl::device_seam()), "pydl._core._device_seam");
+  m.def("device_kernels", [] {
+    std::vector<std::string> names;
+    std::string all = pydl::registered_device_kernels();
+    for (size_t start = 0; start < all.size();) {
+      size_t end = all.find(',', start);
+      if (end == std::string::npos) end = all.size();
+      names.push_back(all.substr(start, end - start));
+      start = end + 1;
+    }
+    return names;
+  }, "Names of the kernel entries with a CUDA version registered (empty until pydl._cuda loads).");
+  m.def("device_runtime_loaded", [] { return pydl::device_runtime() != nullptr; },
+        "Whether pydl._cuda registered its CUDA runtime with this core.");
 
   pydl::bind::bind_kernels(m);
   pydl::bind::bind_image_kernels(m);

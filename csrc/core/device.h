@@ -1,0 +1,119 @@
+// The backend seam. pydl._core holds the CPU kernels and this registry; pydl._cuda, a separate
+// extension module loaded only where CUDA is wanted, fills it at import with
+//   - a DeviceRuntime (allocation, copies, synchronisation of device memory), and
+//   - one CUDA implementation per kernel entry, registered under the entry's name with the
+//     entry's own float signature (cuda/registry.cuh checks that at compile time).
+// Kernel entries (csrc/kernels/*.cc) start with PYDL_DEVICE_DISPATCH: when the thread executes
+// on the device (a DeviceScope is open: a Graph whose buffers live there runs forward,
+// backward or an optimizer step), the call goes to the registered CUDA version, else on to the
+// CPU code below it. Call sites in csrc/nn never test for a backend.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "core/view.h"
+
+namespace pydl {
+
+// What pydl._cuda provides. Every function throws std::runtime_error naming the CUDA error.
+struct DeviceRuntime {
+  int abi = 0;  // kDeviceAbi of the headers it was compiled with
+  int (*device_count)() = nullptr;
+  void (*set_device)(int ordinal) = nullptr;  // the calling thread's current device
+  void* (*allocate)(size_t bytes) = nullptr;  // on the current device; never managed memory
+  void (*release)(void* p) = nullptr;
+  void (*to_device)(void* dst, const void* src, size_t bytes) = nullptr;
+  void (*to_host)(void* dst, const void* src, size_t bytes) = nullptr;
+  void (*device_to_device)(void* dst, const void* src, size_t bytes) = nullptr;
+  void (*fill_bytes)(void* p, int value, size_t bytes) = nullptr;
+  void (*synchronize)() = nullptr;  // waits for the current device's work; raises its errors
+  // Page-locked host memory (the staging buffers of batches copied to the device).
+  void* (*allocate_pinned)(size_t bytes) = nullptr;
+  void (*release_pinned)(void* p) = nullptr;
+  // (free, total) bytes of the current device.
+  void (*memory_info)(size_t* free_bytes, size_t* total_bytes) = nullptr;
+};
+// Bumped whenever DeviceRuntime or the kernel signatures change: a pydl._cuda built against
+// other headers is refused at import instead of calling through a wrong table.
+constexpr int kDeviceAbi = 1;
+
+// The table pydl._cuda registers into (through the _core._device_seam capsule).
+struct DeviceSeam {
+  int abi = kDeviceAbi;
+  void (*set_runtime)(const DeviceRuntime* rt) = nullptr;
+  void (*register_kernel)(const char* name, void* fn) = nullptr;
+};
+const DeviceSeam* device_seam();
+
+// Null until pydl._cuda loaded.
+const DeviceRuntime* device_runtime();
+// The runtime, or RuntimeError saying why CUDA cannot be used.
+const DeviceRuntime& require_device_runtime();
+
+// The device the calling thread executes kernels on, and its ordinal ("cuda:1" is 1).
+Device current_device();
+int current_device_ordinal();
+
+// Executes the enclosed kernels on `device` (for CUDA: makes `ordinal` the current device).
+// Scopes nest; each restores what it found.
+class DeviceScope {
+ public:
+  explicit DeviceScope(Device device, int ordinal = 0);
+  ~DeviceScope();
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  Device saved_device_;
+  int saved_ordinal_;
+};
+
+// The CUDA version of kernel `name`, or null when pydl._cuda registered none.
+void* find_device_kernel(const char* name);
+// RuntimeError: kernel `name` has no CUDA version (this build, or float64).
+[[noreturn]] void throw_missing_device_kernel(const char* name);
+// The same, cast to the entry's signature; RuntimeError naming the kernel when missing.
+template <typename Fn>
+Fn device_kernel(const char* name) {
+  static_assert(std::is_pointer_v<Fn>, "device_kernel<Fn>: Fn is a function pointer type");
+  void* fn = find_device_kernel(name);
+  if (!fn) throw_missing_device_kernel(name);
+  return reinterpret_cast<Fn>(fn);
+}
+// Names of the registered CUDA kernels (for pydl.cuda and the tests that every entry has one).
+std::string registered_device_kernels();
+
+// PYDL_CUDA_POISON=1 in the environment (read once): device buffers start as NaN, not zero.
+bool device_poison();
+
+// Copies between host memory and memory on `where` (host-to-host is a memcpy).
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
+
+}  // namespace pydl
+
+// First statement of a kernel entry template over T (float and double): on the device, float
+// calls go to the CUDA version registered as `name` (the same arguments), double refuses
+// (the float64 engine is CPU-only). `name` is the entry's unqualified name; the macro
+// expands inside namespace pydl.
+#define PYDL_DEVICE_DISPATCH(name, ...)                                                        \
+  do {                                                                                       \
+    if (::pydl::current_device() == ::pydl::Device::CUDA) {                                  \
+      if constexpr (std::is_same_v<T, float>) {                                              \
+        static const auto device_fn_ = ::pydl::device_kernel<decltype(&name<float>)>(#name); \
+        return device_fn_(__VA_ARGS__);                                                      \
+      } else {                                                                               \
+        ::pydl::throw_missing_device_kernel(#name " (float64)");                             \
+      }                                                                                      \
+    }                                                                                        \
+  } while (0)
+
+// The same for an entry that is not a template (its signature is its own type).
+#define PYDL_DEVICE_DISPATCH_PLAIN(name, ...)                                          \
+  do {                                                                               \
+    if (::pydl::current_device() == ::pydl::Device::CUDA) {                          \
+      static const auto device_fn_ = ::pydl::device_kernel<decltype(&name)>(#name); \
+      return device_fn_(__VA_ARGS__);                                                \
+    }                                                                                \
+  } while (0)
