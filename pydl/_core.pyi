@@ -5,7 +5,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['ArrayLoader', 'CoreTypeError', 'DistributedError', 'GradientReducer', 'Graph', 'GraphUse', 'Trainer', 'augment', 'broadcast_training_state', 'default_num_threads', 'find_nonfinite', 'get_num_threads', 'kernels', 'layer_types', 'make_mpi_reducer', 'max_num_threads', 'set_num_threads', 'set_reducer', 'split_regions']
+__all__: list[str] = ['ArrayLoader', 'CoreTypeError', 'DistributedError', 'GradientReducer', 'Graph', 'GraphUse', 'Trainer', 'augment', 'broadcast_training_state', 'default_num_threads', 'device_kernels', 'device_runtime_loaded', 'find_nonfinite', 'get_num_threads', 'kernels', 'layer_types', 'make_mpi_reducer', 'max_num_threads', 'set_num_threads', 'set_reducer', 'split_regions']
 class CoreTypeError(TypeError):
     pass
 class ArrayLoader:
@@ -237,6 +237,14 @@ def default_num_threads() -> int:
     """
     The machine's core count.
     """
+def device_kernels() -> list[str]:
+    """
+    Names of the kernel entries with a CUDA version registered (empty until pydl._cuda loads).
+    """
+def device_runtime_loaded() -> bool:
+    """
+    Whether pydl._cuda registered its CUDA runtime with this core.
+    """
 def find_nonfinite(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> int:
     """
     Flat index of the first NaN or Inf in x, or -1.
@@ -269,6 +277,7 @@ def split_regions() -> int:
     """
     Parallel regions that ran on more than one thread so far (for tests of thread splits).
     """
+_device_seam: typing.Any
 class kernels:
     """Single kernels, float32 and float64 overloads."""
     @typing.overload
