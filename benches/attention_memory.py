@@ -1,8 +1,11 @@
 """Peak memory of one attention training step at long sequences (issue 13): pydl's fused
 kernel keeps O(T) per head (the row-wise log-sum-exp), never the T x T weights; PyTorch eager's
-nn.MultiheadAttention on CPU materialises them. Each measurement runs in a fresh process (peak
-RSS, ru_maxrss, is per process): one forward + backward of self-attention, D=128, 4 heads,
-batch 4, minus the same process's RSS after building the model and data (the step's own peak).
+nn.MultiheadAttention(need_weights=False) goes through scaled_dot_product_attention, whose CPU
+kernel is tiled too (its peak also grows about linearly). Each measurement runs in a fresh process (peak
+RSS is per process): one forward + backward of self-attention, D=128, 4 heads, batch 4. The
+probe returns freed heap to the system (malloc_trim), resets the kernel's high-water mark
+(/proc/self/clear_refs, "5") after building the model and data, and reports the step's peak
+(VmHWM) minus the RSS just before it: the step's own memory, whatever the build peaked at.
 
 Usage: python benches/attention_memory.py [T ...]   (default: 512 2048)"""
 import json
@@ -12,10 +15,18 @@ import sys
 DIM, HEADS, BATCH = 128, 4, 4
 
 CHILD = r"""
-import json, resource, sys
+import ctypes, json, sys
 import numpy as np
 kind, t, dim, heads, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
+def status(key):  # MiB, from /proc/self/status (kB)
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+def reset_peak():  # the step's peak, not the build's: trim the heap, restart VmHWM at VmRSS
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return status("VmRSS")
 rng = np.random.default_rng(0)
 x = rng.standard_normal((batch, t, dim)).astype(np.float32)
 y = rng.standard_normal((batch, t, dim)).astype(np.float32)
@@ -26,17 +37,17 @@ if kind == "pydl":
     model = pydl.Model(inp, layers.MultiHeadAttention(heads, dim // heads)(inp, inp), seed=0)
     model.compile("sgd", "mse")
     model.build()
-    before = rss()
+    before = reset_peak()
     model.loss_and_gradients(x, y)
 else:
     import torch
     torch.set_num_threads(2)
     mha = torch.nn.MultiheadAttention(dim, heads, batch_first=True)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    before = rss()
+    before = reset_peak()
     out, _ = mha(xt, xt, xt, need_weights=False)
     ((out - yt) ** 2).mean().backward()
-print(json.dumps({"before": before, "peak": rss()}))
+print(json.dumps({"before": before, "peak": status("VmHWM")}))
 """
 
 
