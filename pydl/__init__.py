@@ -1,7 +1,7 @@
 """pydl: deep-learning training with C++ kernels under a Keras-like Python API."""
 from . import _runtime  # noqa: F401  (first: loads the C++ core with the environment it needs)
 from . import layers as _layers  # noqa: F401  (before data: its image transforms are layers, see pydl.layers)
-from . import (callbacks, data, distributed, engine, initializers, layers, losses, metrics, optimizers,
+from . import (callbacks, cuda, data, distributed, engine, initializers, layers, losses, metrics, optimizers,
                regularizers, report, schedules, tuning)
 from . import kernels
 from ._core import get_num_threads, set_num_threads
@@ -17,4 +17,4 @@ __all__ = ["Model", "Sequential", "Input", "load_model", "set_num_threads", "get
            "diagnose", "layers", "losses", "optimizers", "regularizers", "initializers", "schedules", "callbacks",
            "metrics", "data", "tuning",
            "report", "engine", "datasets", "readers", "preprocessing", "augmentation", "loader", "splits",
-           "resampling", "plot", "distributed", "kernels", "__version__"]
+           "resampling", "plot", "distributed", "kernels", "cuda", "__version__"]

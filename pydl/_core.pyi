@@ -225,6 +225,14 @@ class GradientReducer:
     @property
     def size(self) -> int:
         ...
+def _kernel_device() -> tuple[str, int]:
+    """
+    The (kind, ordinal) pydl.kernels calls of this thread run on.
+    """
+def _set_kernel_device(kind: str, ordinal: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+    """
+    Run the calling thread's pydl.kernels calls on this device (pydl.kernels.on_device).
+    """
 def augment(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], ops: list, seed: typing.SupportsInt | typing.SupportsIndex, keys: typing.Annotated[numpy.typing.ArrayLike, numpy.uint64] | None = None) -> numpy.typing.NDArray[numpy.float32]:
     """
     Apply augmentation ops (dicts) to float32 images; sample i's randomness is keyed by keys[i].

@@ -1,5 +1,6 @@
 // Kernel entry points exposed one by one, in float32 and float64, for tests and benches.
 #include "bind/common.h"
+#include "bind/kernel_call.h"
 #include "kernels/activation.h"
 #include "kernels/dense.h"
 #include "kernels/dropout.h"
@@ -62,11 +63,13 @@ template <typename T>
 void def_layers(py::module_& k) {
   k.def("activation_forward", [](Array<T> x, const std::string& act) {
     Array<T> y = empty_like(x);
-    auto ym = as_matrix<T>(y, "y");
-    auto xm = as_matrix<const T>(x, "x");
     // softmax runs over the last axis
     const auto [rows, last] = rows_by_last_axis(x, "activation_forward x");
-    activation_forward<T>(Matrix<T>(ym.data, rows, last), Matrix<const T>(xm.data, rows, last), parse_activation(act));
+    const Activation activation = parse_activation(act);
+    KernelCall call;  // on the device pydl.kernels.on_device selected
+    activation_forward<T>(Matrix<T>(call.out(y), rows, last, call.device()),
+                          Matrix<const T>(call.in(x), rows, last, call.device()), activation);
+    call.finish();
     return y;
   }, py::arg("x"), py::arg("activation"));
   k.def("activation_backward", [](Array<T> dy, Array<T> x, Array<T> y, const std::string& act) {

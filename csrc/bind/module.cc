@@ -1,5 +1,6 @@
 // pydl._core: bindings only. Every function here forwards to the C++ core.
 #include "bind/common.h"
+#include "bind/kernel_call.h"
 #include "core/checks.h"
 #include "core/device.h"
 #include "core/parallel.h"
@@ -39,6 +40,15 @@ PYBIND11_MODULE(_core, m) {
     }
     return names;
   }, "Names of the kernel entries with a CUDA version registered (empty until pydl._cuda loads).");
+  m.def("_set_kernel_device", [](const std::string& kind, int ordinal) {
+    if (kind != "cpu" && kind != "cuda") throw pydl::ValueError("expected device 'cpu' or 'cuda', got '" + kind + "'");
+    pydl::bind::set_kernel_device(kind == "cuda" ? pydl::Device::CUDA : pydl::Device::CPU, ordinal);
+  }, py::arg("kind"), py::arg("ordinal") = 0,
+     "Run the calling thread's pydl.kernels calls on this device (pydl.kernels.on_device).");
+  m.def("_kernel_device", [] {
+    return py::make_tuple(pydl::bind::kernel_device() == pydl::Device::CUDA ? "cuda" : "cpu",
+                          pydl::bind::kernel_device_ordinal());
+  }, "The (kind, ordinal) pydl.kernels calls of this thread run on.");
   m.def("device_runtime_loaded", [] { return pydl::device_runtime() != nullptr; },
         "Whether pydl._cuda registered its CUDA runtime with this core.");
 

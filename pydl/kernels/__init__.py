@@ -33,6 +33,7 @@ Example:
 from ._attention import attention_backward, attention_forward
 from ._conv import (conv1d_backward, conv1d_forward, conv2d_backward, conv2d_forward, global_pool_backward,
                     global_pool_forward, pool1d_backward, pool1d_forward, pool2d_backward, pool2d_forward)
+from ._device import on_device
 from ._dense import (activation_backward, activation_forward, dense_backward, dense_forward, dropout_backward,
                      dropout_forward, gemm)
 from ._losses import accuracy_count, loss
@@ -43,7 +44,7 @@ from ._norm import (batchnorm_backward, batchnorm_forward, layernorm_backward, l
 from ._optim import clip_by_global_norm, global_norm, optimizer_slots, optimizer_step
 from ._recurrent import bidirectional_merge_backward, bidirectional_merge_forward, rnn_backward, rnn_forward
 
-__all__ = ["gemm", "activation_forward", "activation_backward", "dense_forward", "dense_backward",
+__all__ = ["on_device", "gemm", "activation_forward", "activation_backward", "dense_forward", "dense_backward",
            "dropout_forward", "dropout_backward",
            "conv2d_forward", "conv2d_backward", "conv1d_forward", "conv1d_backward",
            "pool2d_forward", "pool2d_backward", "pool1d_forward", "pool1d_backward",
