@@ -1,16 +1,24 @@
 // Vectorisable exp for float: the compiler turns loops over it into SIMD code, where libm's
 // expf stays a scalar call per element. Relative error below 2e-7 over the float range.
 // Double keeps std::exp: float64 is what the gradient checks run in.
+// PYDL_HOST_DEVICE: CUDA kernels (the recurrent cells, attention's online softmax) use the
+// very same polynomial, so both backends round the same way up to FMA contraction.
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
+#include "core/host_device.h"
+
 namespace pydl {
 
-inline float fast_exp(float x) {
+PYDL_HOST_DEVICE inline float fast_exp(float x) {
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+#if defined(__CUDA_ARCH__)
+  const float n = rintf(x * 1.44269504088896341f);  // round to nearest even, as nearbyint
+#else
   const float n = std::nearbyint(x * 1.44269504088896341f);  // x / ln 2
+#endif
   const float r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;  // Cody-Waite
   // exp(r) on [-ln2/2, ln2/2]: degree-6 Taylor polynomial (Horner)
   float p = 1.0f / 720.0f;
@@ -20,18 +28,25 @@ inline float fast_exp(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  uint32_t bits;  // unsigned: shifting a negative exponent left is undefined for int32_t
+  // unsigned: shifting a negative exponent left is undefined for int32_t
+#if defined(__CUDA_ARCH__)
+  uint32_t bits = __float_as_uint(p);
+  bits += static_cast<uint32_t>(static_cast<int32_t>(n)) << 23;  // times 2^n
+  return __uint_as_float(bits);
+#else
+  uint32_t bits;
   std::memcpy(&bits, &p, sizeof(bits));
   bits += static_cast<uint32_t>(static_cast<int32_t>(n)) << 23;  // times 2^n
   std::memcpy(&p, &bits, sizeof(bits));
   return p;
+#endif
 }
-inline double fast_exp(double x) { return std::exp(x); }
+PYDL_HOST_DEVICE inline double fast_exp(double x) { return std::exp(x); }
 
 template <typename T>
-inline T fast_sigmoid(T x) { return T(1) / (T(1) + fast_exp(-x)); }
+PYDL_HOST_DEVICE inline T fast_sigmoid(T x) { return T(1) / (T(1) + fast_exp(-x)); }
 template <typename T>
-inline T fast_tanh(T x) { return T(2) / (T(1) + fast_exp(T(-2) * x)) - T(1); }
-inline double fast_tanh(double x) { return std::tanh(x); }
+PYDL_HOST_DEVICE inline T fast_tanh(T x) { return T(2) / (T(1) + fast_exp(T(-2) * x)) - T(1); }
+PYDL_HOST_DEVICE inline double fast_tanh(double x) { return std::tanh(x); }
 
 }  // namespace pydl

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/fast_math.h"
 #include "core/parallel.h"
@@ -390,6 +391,7 @@ void check_attention_args(const AttentionArgs& a) {
 template <typename T>
 void attention_forward(T* o, T* lse, const T* q, const T* k, const T* v, const AttentionMasks& m,
                        const AttentionArgs& a) {
+  PYDL_DEVICE_DISPATCH(attention_forward, o, lse, q, k, v, m, a);
   check_attention_args(a);
   const int64_t ws_size = PairDims(a).forward_floats();
   parallel_range(a.n * a.heads, 1, [&](int64_t lo, int64_t hi) {
@@ -402,6 +404,7 @@ void attention_forward(T* o, T* lse, const T* q, const T* k, const T* v, const A
 template <typename T>
 void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* o,
                         const T* lse, const AttentionMasks& m, const AttentionArgs& a) {
+  PYDL_DEVICE_DISPATCH(attention_backward, dq, dk, dv, dout, q, k, v, o, lse, m, a);
   check_attention_args(a);
   const int64_t ws_size = PairDims(a).backward_floats();
   parallel_range(a.n * a.heads, 1, [&](int64_t lo, int64_t hi) {
@@ -413,6 +416,7 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
 
 template <typename T>
 void attention_scores_forward(T* p, const T* q, const T* k, const AttentionMasks& m, const AttentionArgs& a) {
+  PYDL_DEVICE_DISPATCH(attention_scores_forward, p, q, k, m, a);
   check_attention_args(a);
   parallel_range(a.n * a.heads, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t t = lo; t < hi; ++t) scores_pair(p, q, k, Pair<T>{a, m, t / a.heads, t % a.heads});
@@ -422,12 +426,34 @@ void attention_scores_forward(T* p, const T* q, const T* k, const AttentionMasks
 template <typename T>
 void attention_scores_backward(T* dq, T* dk, const T* dp, const T* p, const T* q, const T* k, const AttentionMasks& m,
                                const AttentionArgs& a) {
+  PYDL_DEVICE_DISPATCH(attention_scores_backward, dq, dk, dp, p, q, k, m, a);
   check_attention_args(a);
   parallel_range(a.n * a.heads, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t t = lo; t < hi; ++t) scores_backward_pair(dq, dk, dp, p, q, k, Pair<T>{a, m, t / a.heads, t % a.heads});
   });
 }
 
+void attention_key_mask_forward(uint8_t* out, const uint8_t* a, const uint8_t* b, int64_t n) {
+  PYDL_DEVICE_DISPATCH_PLAIN(attention_key_mask_forward, out, a, b, n);
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] & b[i];
+}
+
+template <typename T>
+void attention_mask_forward(uint8_t* out, const T* m, int64_t n) {
+  PYDL_DEVICE_DISPATCH(attention_mask_forward, out, m, n);
+  for (int64_t i = 0; i < n; ++i) out[i] = m[i] > T(0.5);
+}
+
+template <typename T>
+void attention_zero_backward(T* dx, int64_t n) {
+  PYDL_DEVICE_DISPATCH(attention_zero_backward, dx, n);
+  std::fill_n(dx, n, T(0));
+}
+
+template void attention_mask_forward<float>(uint8_t*, const float*, int64_t);
+template void attention_mask_forward<double>(uint8_t*, const double*, int64_t);
+template void attention_zero_backward<float>(float*, int64_t);
+template void attention_zero_backward<double>(double*, int64_t);
 template void attention_scores_forward<float>(float*, const float*, const float*, const AttentionMasks&,
                                               const AttentionArgs&);
 template void attention_scores_forward<double>(double*, const double*, const double*, const AttentionMasks&,

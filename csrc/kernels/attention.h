@@ -64,4 +64,15 @@ template <typename T>
 void attention_scores_backward(T* dq, T* dk, const T* dp, const T* p, const T* q, const T* k, const AttentionMasks& m,
                                const AttentionArgs& a);
 
+// The MultiHeadAttention layer's mask plumbing, as kernels so that it runs where the layer's
+// buffers live. out = a & b: the value's and the key's padding masks ANDed (Keras), n bytes.
+void attention_key_mask_forward(uint8_t* out, const uint8_t* a, const uint8_t* b, int64_t n);
+// out = m > 0.5: an attention_mask input (0/1 values) as the kernels' uint8 mask.
+template <typename T>
+void attention_mask_forward(uint8_t* out, const T* m, int64_t n);
+// dx = 0 (n values): the gradient of an input the output does not depend on (the
+// attention_mask; the value of the scores node).
+template <typename T>
+void attention_zero_backward(T* dx, int64_t n);
+
 }  // namespace pydl

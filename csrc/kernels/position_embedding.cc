@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/device.h"
 #include "core/parallel.h"
 
 namespace pydl {
 
 template <typename T>
 void position_embedding_forward(T* y, const T* table, int64_t n, int64_t t, int64_t d) {
+  PYDL_DEVICE_DISPATCH(position_embedding_forward, y, table, n, t, d);
   parallel_range(n, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(t * d, 1)), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) std::memcpy(y + i * t * d, table, sizeof(T) * t * d);
   });
@@ -16,6 +18,7 @@ void position_embedding_forward(T* y, const T* table, int64_t n, int64_t t, int6
 
 template <typename T>
 void position_embedding_backward(T* dtable, const T* dy, int64_t n, int64_t t, int64_t d) {
+  PYDL_DEVICE_DISPATCH(position_embedding_backward, dtable, dy, n, t, d);
   // Split over table entries; each entry sums its batch column in order.
   parallel_range(t * d, std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(n, 1)), [&](int64_t lo, int64_t hi) {
     for (int64_t i = 0; i < n; ++i) {

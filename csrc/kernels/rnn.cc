@@ -3,44 +3,29 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/fast_math.h"
 #include "core/parallel.h"
 #include "core/simd.h"
 #include "kernels/dense.h"
 #include "kernels/gemm.h"
+#include "kernels/rnn_cell.h"
 
 namespace pydl {
 namespace {
 
-template <typename T>
-inline T sigm(T v) { return fast_sigmoid(v); }
-template <typename T>
-inline T tanh_(T v) { return fast_tanh(v); }
-
-// One step's cell update for one row: branch-free loops over units, cloned per ISA.
+// One step's cell update for one row: branch-free loops over units (the formulas of
+// kernels/rnn_cell.h, which the CUDA cells share), cloned per ISA.
 template <typename T>
 PYDL_ALWAYS_INLINE void lstm_row_impl(T* __restrict g, T* __restrict h, T* __restrict c, const T* __restrict xr,
                                       const T* __restrict hrr, const T* __restrict cpr, int64_t u) {
-  for (int64_t j = 0; j < u; ++j) {
-    const T ig = sigm(xr[j] + hrr[j]), fg = sigm(xr[u + j] + hrr[u + j]);
-    const T gg = tanh_(xr[2 * u + j] + hrr[2 * u + j]), og = sigm(xr[3 * u + j] + hrr[3 * u + j]);
-    g[j] = ig; g[u + j] = fg; g[2 * u + j] = gg; g[3 * u + j] = og;
-    const T cj = fg * cpr[j] + ig * gg;
-    c[j] = cj;
-    h[j] = og * tanh_(cj);
-  }
+  for (int64_t j = 0; j < u; ++j) lstm_cell(g, h, c, xr, hrr, cpr, u, j);
 }
 template <typename T>
 PYDL_ALWAYS_INLINE void gru_row_impl(T* __restrict g, T* __restrict h, T* __restrict hn, const T* __restrict xr,
                                      const T* __restrict hrr, const T* __restrict hpr, int64_t u) {
-  for (int64_t j = 0; j < u; ++j) {
-    const T rg = sigm(xr[j] + hrr[j]), zg = sigm(xr[u + j] + hrr[u + j]);
-    hn[j] = hrr[2 * u + j];
-    const T ng = tanh_(xr[2 * u + j] + rg * hrr[2 * u + j]);
-    g[j] = rg; g[u + j] = zg; g[2 * u + j] = ng;
-    h[j] = (T(1) - zg) * ng + zg * hpr[j];
-  }
+  for (int64_t j = 0; j < u; ++j) gru_cell(g, h, hn, xr, hrr, hpr, u, j);
 }
 // Backward of one row's step. dn / dcn: in, the state gradients after the step; out, the
 // direct parts before it (the recurrent GEMM adds the rest).
@@ -48,33 +33,13 @@ template <typename T>
 PYDL_ALWAYS_INLINE void lstm_row_back_impl(T* __restrict dxr, T* __restrict dn, T* __restrict dcn,
                                            const T* __restrict dyr, const T* __restrict g, const T* __restrict c,
                                            const T* __restrict cp, int64_t u) {
-  for (int64_t j = 0; j < u; ++j) {
-    const T dh = dyr[j] + dn[j];
-    const T ig = g[j], fg = g[u + j], gg = g[2 * u + j], og = g[3 * u + j];
-    const T tc = tanh_(c[j]);
-    const T dc = dcn[j] + dh * og * (T(1) - tc * tc);
-    dxr[j] = dc * gg * ig * (T(1) - ig);
-    dxr[u + j] = dc * cp[j] * fg * (T(1) - fg);
-    dxr[2 * u + j] = dc * ig * (T(1) - gg * gg);
-    dxr[3 * u + j] = dh * tc * og * (T(1) - og);
-    dcn[j] = dc * fg;
-    dn[j] = T(0);
-  }
+  for (int64_t j = 0; j < u; ++j) lstm_cell_back(dxr, dn, dcn, dyr, g, c, cp, u, j);
 }
 template <typename T>
 PYDL_ALWAYS_INLINE void gru_row_back_impl(T* __restrict dxr, T* __restrict dhrr, T* __restrict dn,
                                           const T* __restrict dyr, const T* __restrict g, const T* __restrict hn,
                                           const T* __restrict hp, int64_t u) {
-  for (int64_t j = 0; j < u; ++j) {
-    const T dh = dyr[j] + dn[j];
-    const T rg = g[j], zg = g[u + j], ng = g[2 * u + j];
-    const T dan = dh * (T(1) - zg) * (T(1) - ng * ng);
-    const T dar = dan * hn[j] * rg * (T(1) - rg);
-    const T daz = dh * (hp[j] - ng) * zg * (T(1) - zg);
-    dxr[j] = dar; dxr[u + j] = daz; dxr[2 * u + j] = dan;
-    dhrr[j] = dar; dhrr[u + j] = daz; dhrr[2 * u + j] = dan * rg;
-    dn[j] = dh * zg;
-  }
+  for (int64_t j = 0; j < u; ++j) gru_cell_back(dxr, dhrr, dn, dyr, g, hn, hp, u, j);
 }
 PYDL_SIMD_CLONES void lstm_row_back(float* dxr, float* dn, float* dcn, const float* dyr, const float* g,
                                     const float* c, const float* cp, int64_t u) {
@@ -101,26 +66,6 @@ PYDL_SIMD_CLONES void gru_row(float* g, float* h, float* hn, const float* xr, co
                               int64_t u) { gru_row_impl(g, h, hn, xr, hrr, hpr, u); }
 PYDL_SIMD_CLONES void gru_row(double* g, double* h, double* hn, const double* xr, const double* hrr,
                               const double* hpr, int64_t u) { gru_row_impl(g, h, hn, xr, hrr, hpr, u); }
-
-// Views of the workspace, all time-major: row (t, n) is at t * N + n.
-template <typename T>
-struct Buffers {
-  // hd: the states entering the recurrent product after recurrent dropout (used with it only).
-  T *xt, *xw, *gates, *hn, *h, *c, *hprev, *cprev, *hr, *dh, *dxw, *dhr, *dnext, *dcnext, *dxt, *hd;
-  Buffers(T* ws, const RnnArgs& a) {
-    const int64_t tn = a.t * a.n, gu = a.gu();
-    T* p = ws;
-    auto take = [&p](int64_t count) { T* q = p; p += count; return q; };
-    xt = take(tn * a.f); xw = take(tn * gu); gates = take(tn * gu); hn = take(tn * a.u);
-    h = take(tn * a.u); c = take(tn * a.u); hprev = take(tn * a.u); cprev = take(tn * a.u);
-    hr = take(a.n * gu); dh = take(tn * a.u); dxw = take(tn * gu); dhr = take(tn * gu);
-    dnext = take(a.n * a.u); dcnext = take(a.n * a.u); dxt = take(tn * a.f); hd = take(tn * a.u);
-  }
-  static int64_t size(const RnnArgs& a) {
-    const int64_t tn = a.t * a.n, gu = a.gu();
-    return tn * a.f * 2 + tn * gu * 4 + tn * a.u * 7 + a.n * gu + 2 * a.n * a.u;
-  }
-};
 
 // (N, T, D) batch-major <-> (T, N, D) time-major.
 template <typename T>
@@ -151,15 +96,13 @@ void scale_per_sequence(T* v, const T* scale, int64_t n, int64_t t, int64_t d, b
   });
 }
 
-inline int64_t step_time(const RnnArgs& a, int64_t s) { return a.reverse ? a.t - 1 - s : s; }
-inline int64_t last_time(const RnnArgs& a) { return a.reverse ? 0 : a.t - 1; }
-
 }  // namespace
 
-int64_t rnn_workspace(const RnnArgs& a) { return Buffers<float>::size(a); }
+int64_t rnn_workspace(const RnnArgs& a) { return RnnBuffers<float>::size(a); }
 
 template <typename T>
 void rnn_dropout_scales(T* scale, int64_t n, double rate, const CounterRng& rng, uint64_t counter) {
+  PYDL_DEVICE_DISPATCH(rnn_dropout_scales, scale, n, rate, rng, counter);
   const T keep_scale = T(1.0 / (1.0 - rate));
   const float threshold = static_cast<float>(rate);
   parallel_range(n, 1 << 14, [&](int64_t lo, int64_t hi) {
@@ -168,6 +111,11 @@ void rnn_dropout_scales(T* scale, int64_t n, double rate, const CounterRng& rng,
 }
 template void rnn_dropout_scales<float>(float*, int64_t, double, const CounterRng&, uint64_t);
 template void rnn_dropout_scales<double>(double*, int64_t, double, const CounterRng&, uint64_t);
+
+void check_rnn_args(const RnnArgs& a) {
+  if (a.cell == RnnCell::Simple && a.act == Activation::Softmax)
+    throw ValueError("softmax is a row-wise activation, not elementwise");
+}
 
 RnnCell parse_rnn_cell(const std::string& name) {
   if (name == "simple_rnn" || name == "simple") return RnnCell::Simple;
@@ -179,7 +127,9 @@ RnnCell parse_rnn_cell(const std::string& name) {
 template <typename T>
 void rnn_forward(T* y, const T* x, const RnnWeights<T>& w, const uint8_t* mask, const T* h0,
                  const T* c0, const RnnArgs& a, T* ws, const RnnDropout<T>& drop) {
-  Buffers<T> b(ws, a);
+  PYDL_DEVICE_DISPATCH(rnn_forward, y, x, w, mask, h0, c0, a, ws, drop);
+  check_rnn_args(a);
+  RnnBuffers<T> b(ws, a);
   const int64_t n = a.n, u = a.u, gu = a.gu(), tn = a.t * a.n;
   const bool gru = a.cell == RnnCell::GRU, lstm = a.cell == RnnCell::LSTM;
   to_time_major(b.xt, x, n, a.t, a.f);
@@ -190,7 +140,7 @@ void rnn_forward(T* y, const T* x, const RnnWeights<T>& w, const uint8_t* mask, 
           false, T(1), T(0), w.bias);
   const T* bias_h = gru && w.bias ? w.bias + gu : nullptr;
   for (int64_t s = 0; s < a.t; ++s) {
-    const int64_t t = step_time(a, s), tp = s == 0 ? -1 : step_time(a, s - 1);
+    const int64_t t = rnn_step_time(a, s), tp = s == 0 ? -1 : rnn_step_time(a, s - 1);
     T* hp = b.hprev + t * n * u;
     T* cp = b.cprev + t * n * u;
     for (int64_t i = 0; i < n * u; ++i) {  // the state entering this step
@@ -225,35 +175,38 @@ void rnn_forward(T* y, const T* x, const RnnWeights<T>& w, const uint8_t* mask, 
           gru_row(g, h, b.hn + (t * n + r) * u, xr, hrr, hpr, u);
           std::fill(c, c + u, T(0));
         } else {
-          for (int64_t j = 0; j < u; ++j) { h[j] = xr[j] + hrr[j]; c[j] = T(0); }
-          activation_inplace_span(h, u, a.act);
+          for (int64_t j = 0; j < u; ++j) {
+            h[j] = simple_rnn_activate(xr[j] + hrr[j], a.act);
+            c[j] = T(0);
+          }
         }
       }
     });
   }
   if (a.return_sequences) to_batch_major(y, b.h, n, a.t, u);
-  else std::copy(b.h + last_time(a) * n * u, b.h + (last_time(a) + 1) * n * u, y);
+  else std::copy(b.h + rnn_last_time(a) * n * u, b.h + (rnn_last_time(a) + 1) * n * u, y);
 }
 
 template <typename T>
 void rnn_backward(T* dx, T* dk, T* dr, T* db, T* dh0, T* dc0, const T* dy, const T* x,
                   const RnnWeights<T>& w, const uint8_t* mask, const T* h0, const T* c0,
                   const RnnArgs& a, T* ws, const RnnDropout<T>& drop) {
+  PYDL_DEVICE_DISPATCH(rnn_backward, dx, dk, dr, db, dh0, dc0, dy, x, w, mask, h0, c0, a, ws, drop);
   (void)x; (void)h0; (void)c0;  // forward kept what backward needs in the workspace
-  Buffers<T> b(ws, a);
+  RnnBuffers<T> b(ws, a);
   const int64_t n = a.n, u = a.u, gu = a.gu(), tn = a.t * a.n;
   const bool gru = a.cell == RnnCell::GRU, lstm = a.cell == RnnCell::LSTM;
   if (a.return_sequences) {
     to_time_major(b.dh, dy, n, a.t, u);
   } else {
     std::fill(b.dh, b.dh + tn * u, T(0));
-    std::copy(dy, dy + n * u, b.dh + last_time(a) * n * u);
+    std::copy(dy, dy + n * u, b.dh + rnn_last_time(a) * n * u);
   }
   std::fill(b.dnext, b.dnext + n * u, T(0));
   std::fill(b.dcnext, b.dcnext + n * u, T(0));
   T* dhr_all = gru ? b.dhr : b.dxw;  // SimpleRNN/LSTM: one pre-activation per gate
   for (int64_t s = a.t - 1; s >= 0; --s) {
-    const int64_t t = step_time(a, s);
+    const int64_t t = rnn_step_time(a, s);
     parallel_range(n, std::max<int64_t>(1, 4096 / gu), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t row = t * n + r;
@@ -278,19 +231,9 @@ void rnn_backward(T* dx, T* dk, T* dr, T* db, T* dh0, T* dc0, const T* dy, const
           gru_row_back(dxr, dhrr, dn, dyr, g, b.hn + row * u, b.hprev + row * u, u);
           continue;
         }
-        for (int64_t j = 0; j < u; ++j) {
-          const T dh = dyr[j] + dn[j];
-          {
-            T d = dh;
-            switch (a.act) {  // derivative from the output h
-              case Activation::Tanh: d *= T(1) - h[j] * h[j]; break;
-              case Activation::ReLU: d = h[j] > T(0) ? d : T(0); break;
-              case Activation::Sigmoid: d *= h[j] * (T(1) - h[j]); break;
-              default: break;
-            }
-            dxr[j] = d;
-            dn[j] = T(0);
-          }
+        for (int64_t j = 0; j < u; ++j) {  // derivative from the output h
+          dxr[j] = simple_rnn_grad(dyr[j] + dn[j], h[j], a.act);
+          dn[j] = T(0);
         }
       }
     });

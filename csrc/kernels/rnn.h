@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/host_device.h"
 #include "core/rng.h"
 #include "kernels/activation.h"
 
@@ -29,8 +30,8 @@ struct RnnArgs {
   bool reverse = false;                // process steps from last to first (Bidirectional)
   bool return_sequences = false;       // y is (N, T, U), else the final state (N, U)
 
-  int64_t gates() const { return cell == RnnCell::LSTM ? 4 : cell == RnnCell::GRU ? 3 : 1; }
-  int64_t gu() const { return gates() * u; }
+  PYDL_HOST_DEVICE int64_t gates() const { return cell == RnnCell::LSTM ? 4 : cell == RnnCell::GRU ? 3 : 1; }
+  PYDL_HOST_DEVICE int64_t gu() const { return gates() * u; }
 };
 
 // Weights: kernel (F, G*U), recurrent (U, G*U), bias: (G*U) for SimpleRNN/LSTM, (2, 3U) for
@@ -53,6 +54,10 @@ struct RnnDropout {
 // pure function of (rng, counter + i), whatever the thread count (as kernels/dropout.h).
 template <typename T>
 void rnn_dropout_scales(T* scale, int64_t n, double rate, const CounterRng& rng, uint64_t counter);
+
+// Throws ValueError for what the cells cannot compute (SimpleRNN with softmax, which is
+// row-wise, not elementwise).
+void check_rnn_args(const RnnArgs& a);
 
 // Per-sequence storage kept from forward to backward, planned once (rnn_workspace floats).
 int64_t rnn_workspace(const RnnArgs& a);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/device.h"
 #include "core/parallel.h"
 
 namespace pydl {
@@ -15,6 +16,7 @@ bool valid(const uint8_t* mask, int64_t i, int64_t t, int64_t s) { return !mask 
 
 template <typename T>
 void masked_avg_pool1d_forward(T* y, const T* x, const uint8_t* mask, int64_t n, int64_t t, int64_t c) {
+  PYDL_DEVICE_DISPATCH(masked_avg_pool1d_forward, y, x, mask, n, t, c);
   parallel_range(n, grain(t, c), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       T* yi = y + i * c;
@@ -36,6 +38,7 @@ void masked_avg_pool1d_forward(T* y, const T* x, const uint8_t* mask, int64_t n,
 
 template <typename T>
 void masked_avg_pool1d_backward(T* dx, const T* dy, const uint8_t* mask, int64_t n, int64_t t, int64_t c) {
+  PYDL_DEVICE_DISPATCH(masked_avg_pool1d_backward, dx, dy, mask, n, t, c);
   parallel_range(n, grain(t, c), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       int64_t count = 0;
@@ -54,6 +57,7 @@ void masked_avg_pool1d_backward(T* dx, const T* dy, const uint8_t* mask, int64_t
 template <typename T>
 void masked_max_pool1d_forward(T* y, int32_t* argmax, const T* x, const uint8_t* mask, int64_t n, int64_t t,
                                int64_t c) {
+  PYDL_DEVICE_DISPATCH(masked_max_pool1d_forward, y, argmax, x, mask, n, t, c);
   parallel_range(n, grain(t, c), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       T* yi = y + i * c;
@@ -75,6 +79,7 @@ void masked_max_pool1d_forward(T* y, int32_t* argmax, const T* x, const uint8_t*
 
 template <typename T>
 void masked_max_pool1d_backward(T* dx, const T* dy, const int32_t* argmax, int64_t n, int64_t t, int64_t c) {
+  PYDL_DEVICE_DISPATCH(masked_max_pool1d_backward, dx, dy, argmax, n, t, c);
   parallel_range(n, grain(t, c), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       std::fill(dx + i * t * c, dx + (i + 1) * t * c, T(0));

@@ -175,12 +175,12 @@ class MultiHeadAttentionLayer : public Layer {
                                     args_);
     project_back(dxs[0], xs[0], dq_buf_.data(), tq_, dq_, 0, false);
     project_back(dxs[key_input()], xs[key_input()], dk_buf_.data(), tk_, dk_in_, 1, false);
-    if (has_key_ && dxs[1].data) std::fill(dxs[1].data, dxs[1].data + dxs[1].size(), 0.0f);  // value: unused
+    if (has_key_ && dxs[1].data) attention_zero_backward<real>(dxs[1].data, dxs[1].size());  // value: unused
     zero_mask_grad(dxs);
   }
   void zero_mask_grad(const std::vector<Matrix<real>>& dxs) {
     if (has_mask_ && dxs[mask_input()].data)  // a mask has no gradient
-      std::fill(dxs[mask_input()].data, dxs[mask_input()].data + dxs[mask_input()].size(), 0.0f);
+      attention_zero_backward<real>(dxs[mask_input()].data, dxs[mask_input()].size());
   }
   void set_masks_and_args(int64_t n, const std::vector<Matrix<const real>>& xs, const StepInfo& s) {
     masks_ = AttentionMasks{};
@@ -188,16 +188,14 @@ class MultiHeadAttentionLayer : public Layer {
     const uint8_t* vm = merge_masks_[1];
     const uint8_t* km = has_key_ ? merge_masks_[key_input()] : nullptr;
     if (vm && km && vm != km) {  // Keras ANDs the value's and the key's padding
-      for (int64_t i = 0; i < n * tk_; ++i) key_mask_.data()[i] = vm[i] & km[i];
+      attention_key_mask_forward(key_mask_.data(), vm, km, n * tk_);
       masks_.key = key_mask_.data();
     } else {
       masks_.key = vm ? vm : km;
     }
     if (has_mask_) {
-      const real* m = xs[mask_input()].data;
-      uint8_t* out = attn_mask_.data();
-      for (int64_t i = 0; i < n * tq_ * tk_; ++i) out[i] = m[i] > 0.5f;
-      masks_.attn = out;
+      attention_mask_forward<real>(attn_mask_.data(), xs[mask_input()].data, n * tq_ * tk_);
+      masks_.attn = attn_mask_.data();
     }
     args_ = AttentionArgs{};
     args_.n = n;
