@@ -376,18 +376,6 @@ PYDL_SIMD_CLONES void backward_pair(double* dq, double* dk, double* dv, const do
 
 }  // namespace
 
-void check_attention_args(const AttentionArgs& a) {
-  if (a.n < 1 || a.tq < 1 || a.tk < 1 || a.heads < 1 || a.dk < 1 || a.dv < 1)
-    throw ValueError("attention: expected every size >= 1, got N=" + std::to_string(a.n) + " Tq=" +
-                     std::to_string(a.tq) + " Tk=" + std::to_string(a.tk) + " heads=" + std::to_string(a.heads) +
-                     " dk=" + std::to_string(a.dk) + " dv=" + std::to_string(a.dv));
-  if (!(a.dropout >= 0.0 && a.dropout < 1.0))
-    throw ValueError("attention: expected 0 <= dropout < 1, got " + std::to_string(a.dropout));
-  if (a.causal && a.tq != a.tk)
-    throw ValueError("attention: a causal mask needs as many queries as keys, got Tq=" + std::to_string(a.tq) +
-                     " and Tk=" + std::to_string(a.tk));
-}
-
 template <typename T>
 void attention_forward(T* o, T* lse, const T* q, const T* k, const T* v, const AttentionMasks& m,
                        const AttentionArgs& a) {

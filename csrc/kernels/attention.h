@@ -20,7 +20,9 @@
 // are bitwise identical for any thread count. dq, dk, dv are overwritten (=).
 #pragma once
 #include <cstdint>
+#include <string>
 
+#include "core/errors.h"
 #include "core/rng.h"
 
 namespace pydl {
@@ -40,8 +42,18 @@ struct AttentionMasks {
 };
 
 // Throws ValueError naming the bad size (any below 1, dropout outside [0, 1), causal with
-// Tq != Tk).
-void check_attention_args(const AttentionArgs& a);
+// Tq != Tk). Inline: pydl._cuda's kernels check with their own copy.
+inline void check_attention_args(const AttentionArgs& a) {
+  if (a.n < 1 || a.tq < 1 || a.tk < 1 || a.heads < 1 || a.dk < 1 || a.dv < 1)
+    throw ValueError("attention: expected every size >= 1, got N=" + std::to_string(a.n) + " Tq=" +
+                     std::to_string(a.tq) + " Tk=" + std::to_string(a.tk) + " heads=" + std::to_string(a.heads) +
+                     " dk=" + std::to_string(a.dk) + " dv=" + std::to_string(a.dv));
+  if (!(a.dropout >= 0.0 && a.dropout < 1.0))
+    throw ValueError("attention: expected 0 <= dropout < 1, got " + std::to_string(a.dropout));
+  if (a.causal && a.tq != a.tk)
+    throw ValueError("attention: a causal mask needs as many queries as keys, got Tq=" + std::to_string(a.tq) +
+                     " and Tk=" + std::to_string(a.tk));
+}
 
 // o (N, Tq, H, dv), lse (N, H, Tq) are overwritten.
 template <typename T>

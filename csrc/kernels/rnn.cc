@@ -112,11 +112,6 @@ void rnn_dropout_scales(T* scale, int64_t n, double rate, const CounterRng& rng,
 template void rnn_dropout_scales<float>(float*, int64_t, double, const CounterRng&, uint64_t);
 template void rnn_dropout_scales<double>(double*, int64_t, double, const CounterRng&, uint64_t);
 
-void check_rnn_args(const RnnArgs& a) {
-  if (a.cell == RnnCell::Simple && a.act == Activation::Softmax)
-    throw ValueError("softmax is a row-wise activation, not elementwise");
-}
-
 RnnCell parse_rnn_cell(const std::string& name) {
   if (name == "simple_rnn" || name == "simple") return RnnCell::Simple;
   if (name == "lstm") return RnnCell::LSTM;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/errors.h"
 #include "core/host_device.h"
 #include "core/rng.h"
 #include "kernels/activation.h"
@@ -56,8 +57,11 @@ template <typename T>
 void rnn_dropout_scales(T* scale, int64_t n, double rate, const CounterRng& rng, uint64_t counter);
 
 // Throws ValueError for what the cells cannot compute (SimpleRNN with softmax, which is
-// row-wise, not elementwise).
-void check_rnn_args(const RnnArgs& a);
+// row-wise, not elementwise). Inline: pydl._cuda's kernels check with their own copy.
+inline void check_rnn_args(const RnnArgs& a) {
+  if (a.cell == RnnCell::Simple && a.act == Activation::Softmax)
+    throw ValueError("softmax is a row-wise activation, not elementwise");
+}
 
 // Per-sequence storage kept from forward to backward, planned once (rnn_workspace floats).
 int64_t rnn_workspace(const RnnArgs& a);
