@@ -444,6 +444,8 @@ void def_sequence_kernels(py::module_& k) {
 
 }  // namespace
 
+void def_training_kernel_hooks(py::module_& k);  // bind_training_kernels.cc
+
 void bind_kernels(py::module_& m) {
   auto k = m.def_submodule("kernels", "Single kernels, float32 and float64 overloads.");
   def_gemm<float>(k);
@@ -456,6 +458,7 @@ void bind_kernels(py::module_& m) {
   def_layers<double>(k);
   def_loss_optim<float>(k);
   def_loss_optim<double>(k);
+  def_training_kernel_hooks(k);
   def_merge<float>(k);
   def_merge<double>(k);
   def_sequence_kernels<float>(k);
