@@ -321,8 +321,10 @@ bool optimizer_step_cuda(float* p, const float* g, const SlotPtrs<float>& sl, in
   PYDL_CUDA_LAUNCHED("optimizer_step decide_ok");
   // 3. The commit (a no-op when refused), measuring the new bounds as it writes.
   launch_update(rule, true, blocks, a, st, ws.partial);
-  reduce_max<<<1, kThreads, 0, stream()>>>(ws.partial, int(blocks), 4, st->bits, &st->ok, 1u);
-  PYDL_CUDA_LAUNCHED("optimizer_step reduce_max");
+  if (bounds) {  // the new bounds, for the next step's proof
+    reduce_max<<<1, kThreads, 0, stream()>>>(ws.partial, int(blocks), 4, st->bits, &st->ok, 1u);
+    PYDL_CUDA_LAUNCHED("optimizer_step reduce_max");
+  }
   const OptimStatus h = read_status(st);
   if (!h.ok) return false;
   if (bounds) {

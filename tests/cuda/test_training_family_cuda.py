@@ -346,3 +346,17 @@ def test_accumulate_metrics(rows, classes):
         for key in ("sq_err", "abs_err", "sum_t", "sum_t2", "nll"):
             assert got[key] == pytest.approx(want[key], rel=1e-9, nan_ok=True), key
         assert on_device(core_kernels._accumulate_metrics, **case) == got  # deterministic
+
+
+def test_every_training_entry_has_a_cuda_version():
+    names = set(pydl.cuda.kernel_names())
+    want = {"optimizer_step", "measure_update_bounds", "global_norm", "clip_by_global_norm",
+            "loss_forward_backward", "loss_weight_total", "token_weights", "custom_loss_forward_backward",
+            "custom_loss_weight_total", "accuracy_count", "accumulate_metrics"}
+    assert want <= names, sorted(want - names)
+
+
+def test_float64_refused_on_cuda():
+    g = np.ones(33)
+    with pytest.raises(RuntimeError, match="float64"):
+        on_device(kernels.global_norm, g)
