@@ -59,6 +59,16 @@ T* inplace(py::array_t<T>& a, const char* what) {
   return a.mutable_data();
 }
 
+// The same array staged for a kernel that updates it in place: its own memory on the CPU; on
+// the device a copy, copied back by call.finish().
+template <typename T>
+T* stage_inplace(KernelCall& call, py::array_t<T>& a, const char* what) {
+  T* host = inplace(a, what);
+  Array<T> same(a);  // no copy: `a` is already C-contiguous T, so numpy hands back the same array
+  if (same.data() != host) throw ValueError(std::string(what) + ": expected a writable C-contiguous array");
+  return call.inout(same);
+}
+
 template <typename T>
 void def_layers(py::module_& k) {
   k.def("activation_forward", [](Array<T> x, const std::string& act) {
@@ -174,9 +184,17 @@ void def_loss_optim(py::module_& k) {
     }
     Array<T> grad = empty_like(logits);
     std::vector<double> ws(2 * rows);
-    Matrix<const T> tm = targets ? as_matrix<const T>(*targets, "targets") : Matrix<const T>();
-    double l = loss_forward_backward<T>(as_matrix<T>(grad, "grad"), ws.data(), as_matrix<const T>(logits, "logits"),
-                                        labels ? labels->data() : nullptr, tm, a);
+    KernelCall call;  // on the device pydl.kernels.on_device selected
+    const Device dev = call.device();
+    if (class_weights) a.class_weights = call.in(*class_weights);
+    if (pos_weight) a.pos_weight = call.in(*pos_weight);
+    if (sample_weights) a.sample_weights = call.in(*sample_weights);
+    Matrix<const T> tm = targets ? Matrix<const T>(call.in(*targets), rows, cols, dev) : Matrix<const T>();
+    double* wsp = static_cast<double*>(call.out_bytes(ws.data(), ws.size() * sizeof(double)));
+    double l = loss_forward_backward<T>(Matrix<T>(call.out(grad), rows, cols, dev), wsp,
+                                        Matrix<const T>(call.in(logits), rows, cols, dev),
+                                        labels ? call.in(*labels) : nullptr, tm, a);
+    call.finish();
     return py::make_tuple(l, grad);
   }, py::arg("logits"), py::arg("labels") = py::none(), py::arg("targets") = py::none(),
      py::arg("kind") = "cross_entropy", py::arg("class_weights") = py::none(), py::arg("label_smoothing") = 0.0,
@@ -191,21 +209,35 @@ void def_loss_optim(py::module_& k) {
     const int64_t n = params.size();
     if (grads.size() != n) throw ValueError("optimizer_step: grads and params differ in size");
     std::optional<py::array_t<T>>* given[kMaxSlots] = {&slot0, &slot1, &slot2};
-    SlotPtrs<T> slots{};
     for (int k = 0; k < optimizer_slots(c); ++k) {
       const std::string name = "slot" + std::to_string(k);
       if (!*given[k] || (*given[k])->size() != n)
         throw ValueError("optimizer_step: " + name + " of the params' size needed");
-      slots[k] = inplace(**given[k], name.c_str());
+      inplace(**given[k], name.c_str());
     }
     if (step < 1) throw ValueError("optimizer_step: step counts from 1");
-    return optimizer_step<T>(inplace(params, "params"), grads.data(), slots, n, c, step);
+    KernelCall call;  // params and slots are updated in place: staged in and out
+    SlotPtrs<T> slots{};
+    const char* names[kMaxSlots] = {"slot0", "slot1", "slot2"};
+    for (int k = 0; k < optimizer_slots(c); ++k) slots[k] = stage_inplace(call, **given[k], names[k]);
+    T* p = stage_inplace(call, params, "params");
+    const bool applied = optimizer_step<T>(p, call.in(grads), slots, n, c, step);
+    call.finish();
+    return applied;
   }, py::arg("params"), py::arg("grads"), py::arg("slot0"), py::arg("slot1"), py::arg("config"), py::arg("step"),
      py::arg("slot2") = py::none(), "One fused step; slots in optimizer_slots' order (see optim.h).");
 
-  k.def("global_norm", [](Array<T> g) { return global_norm<T>(g.data(), g.size()); }, py::arg("g"));
+  k.def("global_norm", [](Array<T> g) {
+    KernelCall call;
+    const double norm = global_norm<T>(call.in(g), g.size());
+    call.finish();
+    return norm;
+  }, py::arg("g"));
   k.def("clip_by_global_norm", [](py::array_t<T> g, double max_norm) {
-    return clip_by_global_norm<T>(inplace(g, "g"), g.size(), max_norm);
+    KernelCall call;
+    const double norm = clip_by_global_norm<T>(stage_inplace(call, g, "g"), g.size(), max_norm);
+    call.finish();
+    return norm;
   }, py::arg("g"), py::arg("max_norm"));
   k.def("accuracy_count", [](Array<T> logits, std::optional<Array<int32_t>> labels,
                              std::optional<Array<T>> targets, const std::string& kind, bool from_logits) {
@@ -220,9 +252,13 @@ void def_loss_optim(py::module_& k) {
       if (!targets) throw ValueError(std::string("accuracy_count: ") + loss_name(lk) + " needs targets");
       require_size(*targets, lm.size(), "accuracy_count targets");
     }
+    KernelCall call;
+    const Device dev = call.device();
     Matrix<const T> tm = targets ? as_matrix<const T>(*targets, "targets") : Matrix<const T>();
-    AccuracyCount a = accuracy_count<T>(as_matrix<const T>(logits, "logits"), labels ? labels->data() : nullptr,
-                                        tm, lk, from_logits);
+    if (targets) tm = Matrix<const T>(call.in(*targets), tm.rows, tm.cols, dev);
+    AccuracyCount a = accuracy_count<T>(Matrix<const T>(call.in(logits), lm.rows, lm.cols, dev),
+                                        labels ? call.in(*labels) : nullptr, tm, lk, from_logits);
+    call.finish();
     return py::make_tuple(a.correct, a.total);
   }, py::arg("logits"), py::arg("labels") = py::none(), py::arg("targets") = py::none(),
      py::arg("kind") = "cross_entropy", py::arg("from_logits") = true);
@@ -408,6 +444,8 @@ void def_sequence_kernels(py::module_& k) {
 
 }  // namespace
 
+void def_training_kernel_hooks(py::module_& k);  // bind_training_kernels.cc
+
 void bind_kernels(py::module_& m) {
   auto k = m.def_submodule("kernels", "Single kernels, float32 and float64 overloads.");
   def_gemm<float>(k);
@@ -420,6 +458,7 @@ void bind_kernels(py::module_& m) {
   def_layers<double>(k);
   def_loss_optim<float>(k);
   def_loss_optim<double>(k);
+  def_training_kernel_hooks(k);
   def_merge<float>(k);
   def_merge<double>(k);
   def_sequence_kernels<float>(k);

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/parallel.h"
+#include "kernels/loss_terms.h"
 
 namespace pydl {
 
@@ -69,9 +71,7 @@ void cross_entropy_rows(Matrix<T> g, double* ws, Matrix<const T> z, const int32_
       for (int64_t c = 0; c < classes; ++c) {
         const double p = std::exp(double(zi[c]) - log_s);
         const double wc = a.class_weights ? double(a.class_weights[c]) : 1.0;
-        double d = (1 - eps) * wy * (p - (c == y ? 1.0 : 0.0));
-        if (eps > 0) d += eps / double(classes) * (weight_sum * p - wc);
-        gi[c] = T(sw * d);
+        gi[c] = T(sw * loss_terms::cross_entropy_grad(p, wc, wy, c == y, eps, classes, weight_sum));
       }
     }
   }
@@ -88,7 +88,7 @@ template <typename T>
 void softmax_family_rows(Matrix<T> g, double* ws, Matrix<const T> z, const int32_t* labels, Matrix<const T> t,
                          const LossArgs<T>& a) {
   const int64_t rows = z.rows, classes = z.cols;
-  const double eps = a.label_smoothing, e = kProbEpsilon;
+  const double eps = a.label_smoothing;
   const bool sparse = a.kind == LossKind::CrossEntropy;
   parallel_range(rows, std::max<int64_t>(1, (1 << 13) / classes), [&](int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; ++i) {
@@ -97,9 +97,8 @@ void softmax_family_rows(Matrix<T> g, double* ws, Matrix<const T> z, const int32
     const int32_t y = sparse ? labels[i] : 0;
     const double wy = sparse && a.class_weights ? double(a.class_weights[y]) : 1.0;
     auto beta = [&](int64_t c) {
-      if (!sparse) return (1 - eps) * double(ti[c]) + eps / double(classes);
-      const double wc = a.class_weights ? double(a.class_weights[c]) : 1.0;
-      return (1 - eps) * wy * (c == y ? 1.0 : 0.0) + eps / double(classes) * wc;
+      return loss_terms::softmax_beta(sparse, eps, classes, sparse ? 0.0 : double(ti[c]),
+                                      sparse && a.class_weights ? double(a.class_weights[c]) : 1.0, wy, c == y);
     };
     const double sw = a.sample_weights ? double(a.sample_weights[i]) : 1.0;
     double loss = 0;
@@ -123,14 +122,14 @@ void softmax_family_rows(Matrix<T> g, double* ws, Matrix<const T> z, const int32
       for (int64_t c = 0; c < classes; ++c) s += double(zi[c]);
       double A = 0;  // sum_c a_c q_c
       for (int64_t c = 0; c < classes; ++c) {
-        const double q = double(zi[c]) / s, p = std::min(std::max(q, e), 1 - e), b = beta(c);
+        const double q = double(zi[c]) / s, p = loss_terms::clip_prob(q), b = beta(c);
         loss -= b * std::log(p);
-        if (q >= e && q <= 1 - e) A += b / p * q;
+        if (loss_terms::unclipped(q)) A += b / p * q;
       }
       if (gi)
         for (int64_t c = 0; c < classes; ++c) {
-          const double q = double(zi[c]) / s, p = std::min(std::max(q, e), 1 - e);
-          const double ac = q >= e && q <= 1 - e ? beta(c) / p : 0.0;
+          const double q = double(zi[c]) / s, p = loss_terms::clip_prob(q);
+          const double ac = loss_terms::unclipped(q) ? beta(c) / p : 0.0;
           gi[c] = T(sw * (A - ac) / s);
         }
     }
@@ -153,40 +152,11 @@ void elementwise_rows(Matrix<T> g, double* ws, Matrix<const T> z, Matrix<const T
     double loss = 0, weight = 0;
     for (int64_t j = 0; j < cols; ++j) {
       const double x = zi[j], y = ti[j];
-      double l, d, w = 1.0;
-      switch (a.kind) {
-        case LossKind::BinaryCrossEntropy: {
-          if (a.class_weights) w = a.class_weights[y > 0.5 ? 1 : 0];
-          const double pw = a.pos_weight ? double(a.pos_weight[a.pos_weight_size == 1 ? 0 : j]) : 1.0;
-          if (!a.from_logits) {
-            // -(pw y log p + (1 - y) log(1 - p)), p = clip(x, e, 1 - e); no gradient where clipped
-            const double e = kProbEpsilon, p = std::min(std::max(x, e), 1 - e);
-            l = -(pw * y * std::log(p) + (1 - y) * std::log(1 - p));
-            d = x >= e && x <= 1 - e ? -pw * y / p + (1 - y) / (1 - p) : 0.0;
-            break;
-          }
-          // softplus(x) = max(x, 0) + log1p(exp(-|x|)): stable for any x
-          const double sig = x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
-          if (!a.pos_weight) {
-            l = std::max(x, 0.0) - x * y + std::log1p(std::exp(-std::abs(x)));
-            d = sig - y;
-          } else {
-            // pw y softplus(-x) + (1 - y) softplus(x), softplus(-x) = softplus(x) - x
-            const double sp = std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x)));
-            l = pw * y * (sp - x) + (1 - y) * sp;
-            d = sig * (pw * y + 1 - y) - pw * y;
-          }
-          break;
-        }
-        case LossKind::MSE:
-          l = (x - y) * (x - y);
-          d = 2.0 * (x - y);
-          break;
-        default:  // MAE; sign(0) = 0 as in PyTorch
-          l = std::abs(x - y);
-          d = x > y ? 1.0 : (x < y ? -1.0 : 0.0);
-          break;
-      }
+      double w = 1.0;
+      if (a.kind == LossKind::BinaryCrossEntropy && a.class_weights) w = a.class_weights[y > 0.5 ? 1 : 0];
+      const bool has_pw = a.kind == LossKind::BinaryCrossEntropy && a.pos_weight != nullptr;
+      const double pw = has_pw ? double(a.pos_weight[a.pos_weight_size == 1 ? 0 : j]) : 1.0;
+      const auto [l, d] = loss_terms::elementwise_term(a.kind, x, y, a.from_logits, has_pw, pw);
       w *= sw;
       loss += w * l;
       weight += w;
@@ -204,6 +174,7 @@ template <typename T>
 double loss_forward_backward(Matrix<T> dlogits, double* ws, Matrix<const T> logits,
                              const int32_t* labels, Matrix<const T> targets,
                              const LossArgs<T>& args) {
+  PYDL_DEVICE_DISPATCH(loss_forward_backward, dlogits, ws, logits, labels, targets, args);
   if (logits.rows == 0) throw ValueError("loss: empty batch");
   if (logits.cols < 1) throw ValueError("loss: logits have no columns");
   if (args.kind == LossKind::Custom) throw ValueError("loss: a custom loss runs through custom_loss_forward_backward");
@@ -232,6 +203,7 @@ double loss_forward_backward(Matrix<T> dlogits, double* ws, Matrix<const T> logi
 
 template <typename T>
 const T* token_weights(T* out, const T* sample_weights, const uint8_t* mask, int64_t rows, int64_t steps) {
+  PYDL_DEVICE_DISPATCH(token_weights, out, sample_weights, mask, rows, steps);
   if (!mask && (!sample_weights || steps == 1)) return sample_weights;
   for (int64_t r = 0; r < rows; ++r) {
     const T w = sample_weights ? sample_weights[r] : T(1);
@@ -243,6 +215,7 @@ const T* token_weights(T* out, const T* sample_weights, const uint8_t* mask, int
 template <typename T>
 double custom_loss_forward_backward(const CustomLossOf<T>& fn, Matrix<T> grad, double* ws, Matrix<const T> y_pred,
                                     Matrix<const T> y_true, const T* sample_weights) {
+  PYDL_DEVICE_DISPATCH(custom_loss_forward_backward, fn, grad, ws, y_pred, y_true, sample_weights);
   if (y_pred.rows == 0) throw ValueError("loss: empty batch");
   fn(y_pred, y_true, ws, grad);
   double loss = 0, weight = 0;  // serial, in row order: thread-count independent
@@ -269,6 +242,7 @@ double custom_loss_forward_backward(const CustomLossOf<T>& fn, Matrix<T> grad, d
 }
 
 double loss_weight_total(const double* ws, int64_t rows) {
+  PYDL_DEVICE_DISPATCH_PLAIN(loss_weight_total, ws, rows);
   double weight = 0;  // as loss_forward_backward sums it: serial, in row order
   for (int64_t i = 0; i < rows; ++i) weight += ws[2 * i + 1];
   return weight;
@@ -276,6 +250,7 @@ double loss_weight_total(const double* ws, int64_t rows) {
 
 template <typename T>
 double custom_loss_weight_total(const T* sample_weights, int64_t rows) {
+  PYDL_DEVICE_DISPATCH(custom_loss_weight_total, sample_weights, rows);
   if (!sample_weights) return double(rows);
   double weight = 0;
   for (int64_t i = 0; i < rows; ++i) weight += double(sample_weights[i]);

@@ -6,6 +6,10 @@
 // from_logits = false they are probabilities, as Keras reads them: clipped to
 // [kProbEpsilon, 1 - kProbEpsilon] (categorical ones first divided by their row sum), and the
 // gradient is the exact gradient of that clipped expression (zero where the clip is active).
+//
+// On the device (cuda/loss.cu, the terms of loss_terms.h): every entry returning a double
+// synchronises the stream once to read it; token_weights does not. A custom loss's function
+// runs on the host: its inputs and results are copied across.
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/device.h"
+#include "kernels/loss_terms.h"
+
 namespace pydl {
 
 namespace {
@@ -22,10 +25,10 @@ int64_t true_class(LossKind kind, const int32_t* labels, Matrix<const T> t, int6
   return kind == LossKind::CrossEntropy ? int64_t(labels[i]) : argmax(t.row(i), t.cols);
 }
 
-// A binary output's decision: logit > 0, or probability > 0.5 (the same point).
+// A binary output's decision (loss_terms::binary_positive: float compares exactly in double).
 template <typename T>
 bool positive(T x, bool from_logits) {
-  return from_logits ? x > T(0) : x > T(0.5);
+  return loss_terms::binary_positive(double(x), from_logits);
 }
 
 }  // namespace
@@ -33,6 +36,7 @@ bool positive(T x, bool from_logits) {
 template <typename T>
 AccuracyCount accuracy_count(Matrix<const T> z, const int32_t* labels, Matrix<const T> t,
                              LossKind kind, bool from_logits, const uint8_t* row_mask) {
+  PYDL_DEVICE_DISPATCH(accuracy_count, z, labels, t, kind, from_logits, row_mask);
   AccuracyCount r;
   if (is_softmax_loss(kind)) {
     for (int64_t i = 0; i < z.rows; ++i) {
@@ -50,10 +54,10 @@ AccuracyCount accuracy_count(Matrix<const T> z, const int32_t* labels, Matrix<co
 template <typename T>
 void accumulate_metrics(MetricSums& s, const MetricSpec& spec, Matrix<const T> z, const int32_t* labels,
                         Matrix<const T> t, LossKind kind, bool from_logits, const uint8_t* row_mask) {
+  PYDL_DEVICE_DISPATCH(accumulate_metrics, s, spec, z, labels, t, kind, from_logits, row_mask);
   if (!spec.confusion && spec.top_k == 0 && !spec.regression && !spec.log_loss) return;
   const bool ce = is_softmax_loss(kind), bce = kind == LossKind::BinaryCrossEntropy;
   const int64_t classes = ce ? z.cols : 2;
-  const double e = kProbEpsilon;
   if (spec.confusion && (ce || bce) && s.confusion.empty()) s.confusion.assign(classes * classes, 0);
   if (ce) {
     for (int64_t i = 0; i < z.rows; ++i) {
@@ -79,7 +83,7 @@ void accumulate_metrics(MetricSums& s, const MetricSpec& spec, Matrix<const T> z
         }
         auto neg_log_p = [&](int64_t c) {
           return from_logits ? std::log(sum) + m - double(zi[c])
-                             : -std::log(std::min(std::max(double(zi[c]) / sum, e), 1 - e));
+                             : -std::log(loss_terms::clip_prob(double(zi[c]) / sum));
         };
         if (kind == LossKind::CrossEntropy) {
           s.nll += neg_log_p(y);
@@ -95,12 +99,7 @@ void accumulate_metrics(MetricSums& s, const MetricSpec& spec, Matrix<const T> z
       const double x = z.data[i], y = t.data[i];
       if (spec.confusion) ++s.confusion[(y > 0.5 ? 2 : 0) + (positive(z.data[i], from_logits) ? 1 : 0)];
       if (spec.log_loss) {
-        if (from_logits) {
-          s.nll += std::max(x, 0.0) - x * y + std::log1p(std::exp(-std::abs(x)));
-        } else {
-          const double p = std::min(std::max(x, e), 1 - e);
-          s.nll -= y * std::log(p) + (1 - y) * std::log(1 - p);
-        }
+        s.nll += from_logits ? loss_terms::bce_from_logit(x, y) : loss_terms::bce_from_prob(x, y);
         ++s.nll_count;
       }
     }

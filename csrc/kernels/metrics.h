@@ -1,6 +1,8 @@
 // Metrics accumulated in C++ across batches: counts of correct predictions. Outputs are
 // logits (from_logits) or probabilities: a binary decision is logit > 0 or probability > 0.5,
 // a class is the argmax either way; log_loss reads probabilities as the loss does (clipped).
+// On the device (cuda/metrics.cu) both entries synchronise the stream once to read the batch's
+// counters back into the host structs.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/parallel.h"
 #include "core/simd.h"
@@ -17,6 +18,7 @@ using optim_rules::Bits;
 using optim_rules::kNonfiniteBits;
 using optim_rules::SpanMax;
 using optim_rules::StepScalars;
+using optim_rules::step_scalars;
 
 OptimizerKind parse_optimizer(const std::string& name) {
   if (name == "sgd") return OptimizerKind::SGD;
@@ -151,78 +153,12 @@ double max_abs(const T* x, int64_t n, const std::vector<ParamRange>* frozen) {
   return bits_value<T>(most.load());
 }
 
-// Whether an update from parameters and state bounded by b, with |g| <= g_max, provably stays
-// finite: every intermediate of the span rules bounded well below T's largest value (a factor
-// 4 covers rounding). This spares the dry run on all ordinary steps. Denominators: the rules'
-// square roots read max(v, 0), so sqrt(...) + eps >= eps.
-template <typename T>
-bool provably_finite(const OptimizerConfig& c, int64_t step, double g_max, const UpdateBounds& b) {
-  const double limit = double(std::numeric_limits<T>::max()) / 4;
-  auto ok = [&](double v) { return v < limit; };  // false for Inf and NaN
-  const double P = b.params, lr = c.learning_rate, wd = c.weight_decay, mu = c.momentum;
-  if (!ok(g_max) || !ok(P)) return false;
-  for (double s : b.slots)
-    if (!ok(s)) return false;
-  if (c.kind == OptimizerKind::SGD) {
-    const double d = g_max + wd * P, buf = step == 1 ? d : mu * b.slots[0] + d;
-    const double move = lr * (c.nesterov ? d + mu * buf : (mu > 0 ? buf : d));
-    return ok(d) && ok(buf) && ok(lr * d) && ok(P + move);
-  }
-  if (!(c.epsilon > 0)) return false;  // 0/0 is possible: only the dry run can tell
-  if (c.kind == OptimizerKind::RMSprop) {
-    const double G = g_max + wd * P, keep = 1 - c.rho;
-    const double v = c.rho * b.slots[0] + keep * G * G;
-    const double ga = c.centered ? b.slots[mu > 0 ? 2 : 1] : 0.0;
-    const double a = ga + keep * (G + ga);  // |ga + keep (g - ga)|
-    const double d = G / c.epsilon;
-    const double buf = mu > 0 ? mu * b.slots[1] + d : d;
-    return ok(G) && ok(G * G) && ok(v) && ok(a) && ok(a * a) && ok(v + a * a) && ok(d) && ok(buf) &&
-           ok(lr * buf) && ok(P + lr * buf);
-  }
-  if (c.kind == OptimizerKind::Adagrad) {
-    const double G = g_max + wd * P, s = b.slots[0] + G * G, d = G / c.epsilon;
-    return ok(G) && ok(G * G) && ok(s) && ok(d) && ok(lr * d) && ok(P + lr * d);
-  }
-  const bool decoupled = c.kind == OptimizerKind::AdamW;
-  const double gi = g_max + (decoupled ? 0.0 : wd) * P;
-  const double m = c.beta_1 * b.slots[0] + (1 - c.beta_1) * gi;
-  const double v = c.beta_2 * b.slots[1] + (1 - c.beta_2) * gi * gi;
-  const double step_size = lr / (1.0 - std::pow(c.beta_1, double(step)));
-  const double decay = decoupled ? std::abs(1 - lr * wd) : 1.0;
-  // |m / (sqrt(v) / sqrt(bc2) + eps)| <= |m| / eps
-  return ok(gi) && ok(gi * gi) && ok(m) && ok(v) && ok(step_size * m) && ok(P * decay + step_size * m / c.epsilon);
-}
-
-template <typename T>
-StepScalars<T> step_scalars(const OptimizerConfig& c, int64_t step) {
-  const T lr = T(c.learning_rate), wd = T(c.weight_decay);
-  StepScalars<T> s{};
-  s.lr = lr;
-  s.wd = wd;
-  s.mu = T(c.momentum);
-  s.first = step == 1;
-  s.nesterov = c.nesterov;
-  s.rho = T(c.rho);
-  s.eps = T(c.epsilon);
-  if (c.kind == OptimizerKind::Adam || c.kind == OptimizerKind::AdamW) {
-    const double bc1 = 1.0 - std::pow(c.beta_1, double(step));
-    const double bc2 = 1.0 - std::pow(c.beta_2, double(step));
-    const bool decoupled = c.kind == OptimizerKind::AdamW;
-    s.step_size = T(c.learning_rate / bc1);
-    s.inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2));
-    s.b1 = T(c.beta_1);
-    s.b2 = T(c.beta_2);
-    s.decay_mul = decoupled ? T(1) - lr * wd : T(1);
-    s.l2 = decoupled ? T(0) : wd;
-  }
-  return s;
-}
-
 }  // namespace
 
 template <typename T>
 UpdateBounds measure_update_bounds(const T* params, const SlotPtrs<T>& slots, int64_t n,
                                    const std::vector<ParamRange>* frozen) {
+  PYDL_DEVICE_DISPATCH(measure_update_bounds, params, slots, n, frozen);
   UpdateBounds b;
   b.params = max_abs(params, n, frozen);
   for (int k = 0; k < kMaxSlots; ++k) b.slots[k] = max_abs<T>(slots[k], n, frozen);
@@ -233,9 +169,12 @@ UpdateBounds measure_update_bounds(const T* params, const SlotPtrs<T>& slots, in
 template <typename T>
 bool optimizer_step(T* p, const T* g, const SlotPtrs<T>& sl, int64_t n, const OptimizerConfig& c, int64_t step,
                     UpdateBounds* bounds, const std::vector<ParamRange>* frozen) {
+  PYDL_DEVICE_DISPATCH(optimizer_step, p, g, sl, n, c, step, bounds, frozen);
   // Ordinary steps are proven finite from max |g| and the tracked bounds (one read of g);
   // otherwise a dry run computes the update first, and a non-finite one is refused.
-  const bool safe = bounds && bounds->known && provably_finite<T>(c, step, max_abs(g, n, frozen), *bounds);
+  const bool safe = bounds && bounds->known &&
+                    optim_rules::provably_finite<T>(c, step, max_abs(g, n, frozen), bounds->params,
+                                                    bounds->slots.data());
   const StepScalars<T> s = step_scalars<T>(c, step);
   const bool mom = c.momentum > 0, cen = c.centered;
   std::atomic<Bits<T>> mp{0}, ms[kMaxSlots];
@@ -270,6 +209,7 @@ bool optimizer_step(T* p, const T* g, const SlotPtrs<T>& sl, int64_t n, const Op
 
 template <typename T>
 double global_norm(const T* g, int64_t n) {
+  PYDL_DEVICE_DISPATCH(global_norm, g, n);
   constexpr int64_t kMaxChunks = 256;
   const int64_t chunk = std::max<int64_t>(4096, (n + kMaxChunks - 1) / kMaxChunks);
   const int64_t chunks = (n + chunk - 1) / chunk;
@@ -289,6 +229,7 @@ double global_norm(const T* g, int64_t n) {
 
 template <typename T>
 double clip_by_global_norm(T* g, int64_t n, double max_norm) {
+  PYDL_DEVICE_DISPATCH(clip_by_global_norm, g, n, max_norm);
   const double norm = global_norm(g, n);
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0) {

@@ -3,6 +3,12 @@
 // gradient-norm clipping as clip_grad_norm_ does it. Frozen ranges of the buffer are skipped:
 // no update, no weight decay, no state change. Elementwise: results do not depend on the
 // thread count.
+//
+// On the device (cuda/optim.cu, the same rules from optim_rules.h): optimizer_step queues the
+// max |g| proof, the dry run and the commit as kernels that pass the verdict through device
+// memory, then reads it back; it, measure_update_bounds, global_norm and clip_by_global_norm
+// each synchronise the stream once, because they return host values. `frozen` is copied to the
+// device on each call.
 #pragma once
 #include <array>
 #include <cstdint>

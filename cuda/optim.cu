@@ -1,0 +1,400 @@
+// CUDA versions of kernels/optim.h: the optimizer step as one fused grid-stride pass over the
+// flat parameter, gradient and slot buffers, running the very rules the CPU runs
+// (kernels/optim_rules.h), and the global gradient norm / clipping.
+//
+// optimizer_step keeps the CPU contract: a step whose update would make anything NaN or Inf
+// changes nothing and returns false. The decision stays on the device: max |g| is reduced
+// and the finiteness proof (optim_rules::provably_finite, against the host's bounds passed by
+// value) runs in one thread; only when it fails does a dry run measure the update; the commit
+// pass reads the resulting flag and does nothing when it is off. Every step therefore queues
+// the same kernels whatever the data (graph-capturable), and the host learns the outcome
+// through one copy of a small status block at the end: optimizer_step, measure_update_bounds,
+// global_norm and clip_by_global_norm each synchronise stream() once, because their
+// signatures return host values.
+//
+// Reductions: maxima are integer maxima of IEEE bit patterns (order-free); the norm's sum of
+// squares is per-block partial sums in double, in a fixed order, summed by one block in a
+// fixed order: bitwise the same run to run for a given n. No atomics.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "context.h"
+#include "reduce.cuh"
+#include "registry.h"
+#include "kernels/optim.h"
+#include "kernels/optim_rules.h"
+
+namespace pydl::cuda {
+namespace {
+
+using optim_rules::abs_bits;
+using optim_rules::kNonfiniteBits;
+using optim_rules::StepScalars;
+using optim_rules::Updated;
+
+constexpr unsigned kThreads = 256;
+constexpr unsigned kMaxBlocks = 1024;  // partials a second pass sums in one block
+
+unsigned reduce_blocks(int64_t n) { return std::min(blocks_for(n, kThreads), kMaxBlocks); }
+
+// What the host reads back after a step (and the flags the kernels pass each other).
+struct OptimStatus {
+  unsigned g_bits;   // max |g| over the active parameters
+  unsigned safe;     // proven finite from max |g| and the bounds: no dry run
+  unsigned ok;       // the update is finite: the commit pass runs
+  unsigned bits[4];  // max new |p|, |slot 0..2| (measure_update_bounds: max |x| per array)
+  double norm;       // global_norm
+};
+
+// The parts of [0, n) a step updates: lohi null means all of it, else `count` [lo, hi) pairs.
+struct Ranges {
+  const int64_t* lohi;
+  int count;
+  int64_t n;
+};
+
+template <typename F>
+__device__ __forceinline__ void for_each_active(const Ranges& r, F&& f) {
+  const int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  if (!r.lohi) {
+    for (int64_t i = first; i < r.n; i += stride) f(i);
+    return;
+  }
+  for (int k = 0; k < r.count; ++k)
+    for (int64_t i = r.lohi[2 * k] + first; i < r.lohi[2 * k + 1]; i += stride) f(i);
+}
+
+// partial[blockIdx.x] = max |x| bits over the block's active elements.
+__global__ void max_abs_partials(const float* x, Ranges r, unsigned* partial) {
+  __shared__ unsigned sh[32];
+  unsigned m = 0;
+  for_each_active(r, [&](int64_t i) { m = max(m, abs_bits(x[i])); });
+  m = block_max(m, sh, 0u);
+  if (threadIdx.x == 0) partial[blockIdx.x] = m;
+}
+
+// out[k] = max over blocks of partial[b * width + k], k < width; runs only if *gate == want
+// (gate null: always).
+__global__ void reduce_max(const unsigned* partial, int blocks, int width, unsigned* out, const unsigned* gate,
+                           unsigned want) {
+  __shared__ unsigned sh[32];
+  if (gate && *gate != want) return;
+  for (int k = 0; k < width; ++k) {
+    unsigned m = 0;
+    for (int b = threadIdx.x; b < blocks; b += blockDim.x) m = max(m, partial[b * width + k]);
+    m = block_max(m, sh, 0u);
+    if (threadIdx.x == 0) out[k] = m;
+  }
+}
+
+struct HostBounds {
+  double params, slots[kMaxSlots];
+  bool known;
+};
+
+__global__ void decide_safe(OptimStatus* st, OptimizerConfig c, int64_t step, HostBounds b) {
+  const unsigned gb = st->g_bits;
+  const double g_max = gb >= kNonfiniteBits<float> ? INFINITY : double(__uint_as_float(gb));
+  st->safe = b.known && optim_rules::provably_finite<float>(c, step, g_max, b.params, b.slots) ? 1u : 0u;
+}
+
+__global__ void decide_ok(OptimStatus* st) {
+  bool ok = st->safe != 0;
+  if (!ok) {
+    ok = true;
+    for (int k = 0; k < 4; ++k) ok = ok && st->bits[k] < kNonfiniteBits<float>;
+  }
+  st->ok = ok ? 1u : 0u;
+}
+
+enum class Rule { SGD, SGDMomentum, Adam, RMSprop, RMSpropMomentum, RMSpropCentered, RMSpropMomentumCentered, Adagrad };
+
+struct StepArgs {
+  float* p;
+  const float* g;
+  float* slot[kMaxSlots];
+  Ranges r;
+  StepScalars<float> s;
+};
+
+// One parameter's new value and its slots in optimizer_slots' order; returns the slot count.
+template <Rule R>
+__device__ __forceinline__ int rule_at(const StepArgs& a, int64_t i, float& p, float (&slot)[kMaxSlots]) {
+  using namespace optim_rules;
+  const float p0 = a.p[i], g = a.g[i];
+  Updated<float> u{};
+  int k = 0;
+  if constexpr (R == Rule::SGD) {
+    u = sgd_rule(p0, g, a.s);
+  } else if constexpr (R == Rule::SGDMomentum) {
+    u = sgd_momentum_rule(p0, g, a.slot[0][i], a.s);
+    slot[k++] = u.s0;
+  } else if constexpr (R == Rule::Adam) {
+    u = adam_rule(p0, g, a.slot[0][i], a.slot[1][i], a.s);
+    slot[k++] = u.s0;
+    slot[k++] = u.s1;
+  } else if constexpr (R == Rule::Adagrad) {
+    u = adagrad_rule(p0, g, a.slot[0][i], a.s);
+    slot[k++] = u.s0;
+  } else {
+    constexpr bool mom = R == Rule::RMSpropMomentum || R == Rule::RMSpropMomentumCentered;
+    constexpr bool cen = R == Rule::RMSpropCentered || R == Rule::RMSpropMomentumCentered;
+    u = rmsprop_rule<mom, cen>(p0, g, a.slot[0][i], mom ? a.slot[1][i] : 0.0f, cen ? a.slot[mom ? 2 : 1][i] : 0.0f,
+                               a.s);
+    slot[k++] = u.s0;
+    if (mom) slot[k++] = u.s1;
+    if (cen) slot[k++] = u.s2;
+  }
+  p = u.p;
+  return k;
+}
+
+// The fused pass. kCommit: runs only if st->ok, writes p and the slots. Dry run: runs only if
+// the step is not proven safe, writes nothing. Either way partial[4 b + k] gets the block's
+// largest new |p| (k = 0) and |slot k - 1|.
+template <Rule R, bool kCommit>
+__global__ void update_pass(StepArgs a, const OptimStatus* st, unsigned* partial) {
+  __shared__ unsigned sh[32];
+  if (kCommit ? st->ok == 0 : st->safe != 0) return;  // the same word for the whole grid
+  unsigned m[4] = {0, 0, 0, 0};
+  for_each_active(a.r, [&](int64_t i) {
+    float p, slot[kMaxSlots];
+    const int slots = rule_at<R>(a, i, p, slot);
+    if constexpr (kCommit) a.p[i] = p;
+    m[0] = max(m[0], abs_bits(p));
+    for (int k = 0; k < slots; ++k) {
+      if constexpr (kCommit) a.slot[k][i] = slot[k];
+      m[k + 1] = max(m[k + 1], abs_bits(slot[k]));
+    }
+  });
+  for (int k = 0; k < 4; ++k) {
+    const unsigned v = block_max(m[k], sh, 0u);
+    if (threadIdx.x == 0) partial[4 * blockIdx.x + k] = v;
+  }
+}
+
+Rule rule_of(const OptimizerConfig& c) {
+  const bool mom = c.momentum > 0;
+  switch (c.kind) {
+    case OptimizerKind::SGD: return mom ? Rule::SGDMomentum : Rule::SGD;
+    case OptimizerKind::Adam:
+    case OptimizerKind::AdamW: return Rule::Adam;
+    case OptimizerKind::Adagrad: return Rule::Adagrad;
+    case OptimizerKind::RMSprop: break;
+  }
+  if (mom) return c.centered ? Rule::RMSpropMomentumCentered : Rule::RMSpropMomentum;
+  return c.centered ? Rule::RMSpropCentered : Rule::RMSprop;
+}
+
+template <Rule R>
+void launch_update(bool commit, unsigned blocks, const StepArgs& a, const OptimStatus* st, unsigned* partial) {
+  if (commit)
+    update_pass<R, true><<<blocks, kThreads, 0, stream()>>>(a, st, partial);
+  else
+    update_pass<R, false><<<blocks, kThreads, 0, stream()>>>(a, st, partial);
+  PYDL_CUDA_LAUNCHED("optimizer_step update_pass");
+}
+
+void launch_update(Rule r, bool commit, unsigned blocks, const StepArgs& a, const OptimStatus* st,
+                   unsigned* partial) {
+  switch (r) {
+    case Rule::SGD: return launch_update<Rule::SGD>(commit, blocks, a, st, partial);
+    case Rule::SGDMomentum: return launch_update<Rule::SGDMomentum>(commit, blocks, a, st, partial);
+    case Rule::Adam: return launch_update<Rule::Adam>(commit, blocks, a, st, partial);
+    case Rule::RMSprop: return launch_update<Rule::RMSprop>(commit, blocks, a, st, partial);
+    case Rule::RMSpropMomentum: return launch_update<Rule::RMSpropMomentum>(commit, blocks, a, st, partial);
+    case Rule::RMSpropCentered: return launch_update<Rule::RMSpropCentered>(commit, blocks, a, st, partial);
+    case Rule::RMSpropMomentumCentered:
+      return launch_update<Rule::RMSpropMomentumCentered>(commit, blocks, a, st, partial);
+    case Rule::Adagrad: return launch_update<Rule::Adagrad>(commit, blocks, a, st, partial);
+  }
+}
+
+// Device scratch for one call: the status block, the blocks' partials, the active ranges.
+struct Workspace {
+  OptimStatus* status;
+  unsigned* partial;  // 4 per block
+  double* partial_sum;  // 1 per block
+  int64_t* ranges;
+};
+constexpr size_t kStatusBytes = 256, kPartialBytes = size_t(kMaxBlocks) * 4 * sizeof(unsigned);
+constexpr size_t kSumBytes = size_t(kMaxBlocks) * sizeof(double);
+
+Workspace workspace(size_t range_pairs) {
+  char* base = static_cast<char*>(scratch(kStatusBytes + kPartialBytes + kSumBytes + range_pairs * 2 * sizeof(int64_t)));
+  return {reinterpret_cast<OptimStatus*>(base), reinterpret_cast<unsigned*>(base + kStatusBytes),
+          reinterpret_cast<double*>(base + kStatusBytes + kPartialBytes),
+          reinterpret_cast<int64_t*>(base + kStatusBytes + kPartialBytes + kSumBytes)};
+}
+
+// The complement of `frozen` in [0, n), copied into ws.ranges; null lohi when nothing is frozen.
+Ranges active_ranges(int64_t n, const std::vector<ParamRange>* frozen, Workspace& ws, std::vector<int64_t>& host) {
+  if (!frozen || frozen->empty()) return {nullptr, 0, n};
+  int64_t at = 0;
+  for (const ParamRange& f : *frozen) {
+    if (f.offset > at) host.insert(host.end(), {at, f.offset});
+    at = std::max(at, f.offset + f.size);
+  }
+  if (at < n) host.insert(host.end(), {at, n});
+  if (!host.empty())  // pageable source: staged before the call returns, so `host` may die after
+    PYDL_CUDA_CHECK(cudaMemcpyAsync(ws.ranges, host.data(), host.size() * sizeof(int64_t), cudaMemcpyHostToDevice,
+                                    stream()));
+  return {ws.ranges, int(host.size() / 2), n};
+}
+
+OptimStatus read_status(const OptimStatus* st) {
+  OptimStatus h{};
+  PYDL_CUDA_CHECK(cudaMemcpyAsync(&h, st, sizeof(h), cudaMemcpyDeviceToHost, stream()));
+  PYDL_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  return h;
+}
+
+double bits_value(unsigned b) {  // +Inf for NaN: a bound, not a value
+  if (b >= kNonfiniteBits<float>) return std::numeric_limits<double>::infinity();
+  float v;
+  std::memcpy(&v, &b, sizeof(v));
+  return double(v);
+}
+
+size_t frozen_pairs(const std::vector<ParamRange>* frozen) { return frozen ? frozen->size() + 1 : 0; }
+
+}  // namespace
+
+UpdateBounds measure_update_bounds_cuda(const float* params, const SlotPtrs<float>& slots, int64_t n,
+                                        const std::vector<ParamRange>* frozen) {
+  UpdateBounds b;
+  b.known = true;
+  if (n == 0) return b;
+  Workspace ws = workspace(frozen_pairs(frozen));
+  std::vector<int64_t> host;
+  const Ranges r = active_ranges(n, frozen, ws, host);
+  const unsigned blocks = reduce_blocks(n);
+  const float* arrays[1 + kMaxSlots] = {params, slots[0], slots[1], slots[2]};
+  PYDL_CUDA_CHECK(cudaMemsetAsync(ws.status, 0, sizeof(OptimStatus), stream()));
+  for (int k = 0; k < 1 + kMaxSlots; ++k) {
+    if (!arrays[k]) continue;  // an absent slot bounds at 0
+    max_abs_partials<<<blocks, kThreads, 0, stream()>>>(arrays[k], r, ws.partial);
+    PYDL_CUDA_LAUNCHED("measure_update_bounds max_abs_partials");
+    reduce_max<<<1, kThreads, 0, stream()>>>(ws.partial, int(blocks), 1, &ws.status->bits[k], nullptr, 0);
+    PYDL_CUDA_LAUNCHED("measure_update_bounds reduce_max");
+  }
+  const OptimStatus h = read_status(ws.status);
+  b.params = bits_value(h.bits[0]);
+  for (int k = 0; k < kMaxSlots; ++k) b.slots[k] = bits_value(h.bits[k + 1]);
+  return b;
+}
+
+bool optimizer_step_cuda(float* p, const float* g, const SlotPtrs<float>& sl, int64_t n, const OptimizerConfig& c,
+                         int64_t step, UpdateBounds* bounds, const std::vector<ParamRange>* frozen) {
+  if (n == 0) {
+    if (bounds) *bounds = UpdateBounds{0, {}, true};
+    return true;
+  }
+  Workspace ws = workspace(frozen_pairs(frozen));
+  std::vector<int64_t> host;
+  const Ranges r = active_ranges(n, frozen, ws, host);
+  const unsigned blocks = reduce_blocks(n);
+  OptimStatus* st = ws.status;
+  PYDL_CUDA_CHECK(cudaMemsetAsync(st, 0, sizeof(OptimStatus), stream()));
+  // 1. The proof: max |g| against the bounds (known ones only; else the dry run decides).
+  HostBounds hb{};
+  if (bounds && bounds->known) {
+    hb.known = true;
+    hb.params = bounds->params;
+    for (int k = 0; k < kMaxSlots; ++k) hb.slots[k] = bounds->slots[k];
+    max_abs_partials<<<blocks, kThreads, 0, stream()>>>(g, r, ws.partial);
+    PYDL_CUDA_LAUNCHED("optimizer_step max_abs_partials");
+    reduce_max<<<1, kThreads, 0, stream()>>>(ws.partial, int(blocks), 1, &st->g_bits, nullptr, 0);
+    PYDL_CUDA_LAUNCHED("optimizer_step reduce_max");
+    decide_safe<<<1, 1, 0, stream()>>>(st, c, step, hb);
+    PYDL_CUDA_LAUNCHED("optimizer_step decide_safe");
+  }
+  // 2. The dry run (a no-op when proven safe), then the verdict.
+  StepArgs a{p, g, {sl[0], sl[1], sl[2]}, r, optim_rules::step_scalars<float>(c, step)};
+  const Rule rule = rule_of(c);
+  launch_update(rule, false, blocks, a, st, ws.partial);
+  reduce_max<<<1, kThreads, 0, stream()>>>(ws.partial, int(blocks), 4, st->bits, &st->safe, 0u);
+  PYDL_CUDA_LAUNCHED("optimizer_step reduce_max");
+  decide_ok<<<1, 1, 0, stream()>>>(st);
+  PYDL_CUDA_LAUNCHED("optimizer_step decide_ok");
+  // 3. The commit (a no-op when refused), measuring the new bounds as it writes.
+  launch_update(rule, true, blocks, a, st, ws.partial);
+  if (bounds) {  // the new bounds, for the next step's proof
+    reduce_max<<<1, kThreads, 0, stream()>>>(ws.partial, int(blocks), 4, st->bits, &st->ok, 1u);
+    PYDL_CUDA_LAUNCHED("optimizer_step reduce_max");
+  }
+  const OptimStatus h = read_status(st);
+  if (!h.ok) return false;
+  if (bounds) {
+    bounds->params = bits_value(h.bits[0]);
+    for (int k = 0; k < kMaxSlots; ++k) bounds->slots[k] = bits_value(h.bits[k + 1]);
+    bounds->known = true;
+  }
+  return true;
+}
+
+namespace {
+
+// partial[blockIdx.x] = the block's sum of g^2 in double: each thread sums its grid-stride
+// elements in index order, then the block's fixed tree.
+__global__ void sum_squares_partials(const float* g, int64_t n, double* partial) {
+  __shared__ double sh[32];
+  double s = 0;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) s += double(g[i]) * double(g[i]);
+  s = block_sum(s, sh);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+__global__ void norm_from_partials(const double* partial, int blocks, OptimStatus* st) {
+  __shared__ double sh[32];
+  double s = 0;
+  for (int b = threadIdx.x; b < blocks; b += blockDim.x) s += partial[b];
+  s = block_sum(s, sh);
+  if (threadIdx.x == 0) st->norm = sqrt(s);
+}
+
+// clip_grad_norm_'s scaling, read from the norm on the device.
+__global__ void clip_scale(float* g, int64_t n, double max_norm, const OptimStatus* st) {
+  const double coef = max_norm / (st->norm + 1e-6);
+  if (!(coef < 1.0)) return;
+  const float s = float(coef);
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) g[i] *= s;
+}
+
+// Queues the norm of g[0, n) into st->norm (n > 0).
+void queue_norm(const float* g, int64_t n, Workspace& ws) {
+  const unsigned blocks = reduce_blocks(n);  // fixed for a given n: the sum's order is too
+  sum_squares_partials<<<blocks, kThreads, 0, stream()>>>(g, n, ws.partial_sum);
+  PYDL_CUDA_LAUNCHED("global_norm sum_squares_partials");
+  norm_from_partials<<<1, kThreads, 0, stream()>>>(ws.partial_sum, int(blocks), ws.status);
+  PYDL_CUDA_LAUNCHED("global_norm norm_from_partials");
+}
+
+}  // namespace
+
+double global_norm_cuda(const float* g, int64_t n) {
+  if (n == 0) return 0.0;
+  Workspace ws = workspace(0);
+  queue_norm(g, n, ws);
+  return read_status(ws.status).norm;
+}
+
+double clip_by_global_norm_cuda(float* g, int64_t n, double max_norm) {
+  if (n == 0) return 0.0;
+  Workspace ws = workspace(0);
+  queue_norm(g, n, ws);
+  clip_scale<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(g, n, max_norm, ws.status);
+  PYDL_CUDA_LAUNCHED("clip_by_global_norm clip_scale");
+  return read_status(ws.status).norm;
+}
+
+}  // namespace pydl::cuda
+
+PYDL_CUDA_KERNEL(optimizer_step, pydl::cuda::optimizer_step_cuda);
+PYDL_CUDA_KERNEL(measure_update_bounds, pydl::cuda::measure_update_bounds_cuda);
+PYDL_CUDA_KERNEL(global_norm, pydl::cuda::global_norm_cuda);
+PYDL_CUDA_KERNEL(clip_by_global_norm, pydl::cuda::clip_by_global_norm_cuda);
