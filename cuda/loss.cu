@@ -11,10 +11,6 @@
 #include <cstring>
 #include <vector>
 
-// core/view.h's Matrix<T> -> Matrix<const T> conversion is a no-op declaration for T = const
-// float; nvcc warns (#554) where Matrix<const float> is instantiated.
-#pragma nv_diag_suppress 554
-
 #include "context.h"
 #include "reduce.cuh"
 #include "registry.h"

@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <vector>
 
-#pragma nv_diag_suppress 554  // core/view.h's Matrix<const float> self-conversion (see loss.cu)
 
 #include "context.h"
 #include "reduce.cuh"

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <cstddef>
+#include <type_traits>
 
 namespace pydl {
 
@@ -20,8 +21,10 @@ struct Matrix {
   Matrix() = default;
   Matrix(T* d, int64_t r, int64_t c, Device dev = Device::CPU)
       : data(d), rows(r), cols(c), device(dev) {}
-  // A view of mutable data can always be read as const.
-  operator Matrix<const T>() const { return Matrix<const T>(data, rows, cols, device); }
+  // A view of mutable data can always be read as const (declared only for mutable T: on
+  // Matrix<const T> it would be a conversion to its own type, which nvcc warns about).
+  template <typename U = T, typename = std::enable_if_t<!std::is_const_v<U>>>
+  operator Matrix<const U>() const { return Matrix<const U>(data, rows, cols, device); }
 
   int64_t size() const { return rows * cols; }
   T* row(int64_t i) const { return data + i * cols; }
