@@ -4,6 +4,8 @@ float64 (relative error < 1e-6): masks, reversed order, both return modes, initi
 import numpy as np
 import pytest
 
+import pydl
+
 from pydl._core import kernels
 
 from conftest import numeric_grad, rel_err
@@ -36,13 +38,17 @@ def rnn_ref(x, k, r, b, cell, act="tanh", reverse=False, seq=False, mask=None, h
             h_new, c_new = (1 - z) * nn + z * h, c
         else:
             pre = xw + hr
-            h_new, c_new = (np.tanh(pre) if act == "tanh" else np.maximum(pre, 0)), c
+            h_new, c_new = SIMPLE_ACTS[act](pre), c
         if mask is not None:
             keep = mask[:, ti:ti + 1].astype(bool)
             h_new, c_new = np.where(keep, h_new, h), np.where(keep, c_new, c)
         h, c = h_new, c_new
         out[:, ti] = h
     return out if seq else h
+
+
+SIMPLE_ACTS = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0), "linear": lambda v: v,
+               "leaky_relu": lambda v: np.where(v > 0, v, 0.01 * v), "sigmoid": lambda v: 1 / (1 + np.exp(-v))}
 
 
 def weights(rng, cell, f, u, bias=True):
@@ -57,7 +63,19 @@ CASES = [  # cell, activation, reverse, return_sequences, masked
     ("lstm", "tanh", False, False, False), ("lstm", "tanh", False, True, True), ("lstm", "tanh", True, True, False),
     ("gru", "tanh", False, False, True), ("gru", "tanh", True, True, True), ("gru", "tanh", False, True, False),
     ("simple", "tanh", False, True, True), ("simple", "relu", True, False, False),
+    # the derivative from the output h: leaky_relu's negative slope, sigmoid, linear
+    ("simple", "leaky_relu", False, True, True), ("simple", "sigmoid", True, True, False),
+    ("simple", "linear", False, False, True),
 ]
+
+
+@pytest.mark.parametrize("act", ["gelu", "softmax"])
+def test_simple_rnn_refuses_activations_its_backward_cannot_differentiate(rng, act):
+    k, r, b = weights(rng, "simple", 4, 3)
+    with pytest.raises(ValueError, match="expected activation linear, relu, leaky_relu, sigmoid or tanh"):
+        kernels.rnn_forward(rng.standard_normal((2, 3, 4)), k, r, b, "simple", act, False, False, None)
+    with pytest.raises(ValueError, match="not supported by SimpleRNN"):
+        pydl.Sequential([pydl.layers.Input((3, 4)), pydl.layers.SimpleRNN(3, activation=act)])
 
 
 @pytest.mark.parametrize("cell,act,reverse,seq,masked", CASES)

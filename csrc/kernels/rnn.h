@@ -56,11 +56,18 @@ struct RnnDropout {
 template <typename T>
 void rnn_dropout_scales(T* scale, int64_t n, double rate, const CounterRng& rng, uint64_t counter);
 
-// Throws ValueError for what the cells cannot compute (SimpleRNN with softmax, which is
-// row-wise, not elementwise). Inline: pydl._cuda's kernels check with their own copy.
+// SimpleRNN's backward computes act' from the output h: only activations the output
+// determines (not softmax, which is row-wise, nor gelu, whose derivative needs the input).
+inline bool simple_rnn_supports(Activation a) {
+  return a == Activation::Linear || a == Activation::ReLU || a == Activation::LeakyReLU ||
+         a == Activation::Sigmoid || a == Activation::Tanh;
+}
+
+// Throws ValueError for what the cells cannot compute. Inline: pydl._cuda's kernels check
+// with their own copy.
 inline void check_rnn_args(const RnnArgs& a) {
-  if (a.cell == RnnCell::Simple && a.act == Activation::Softmax)
-    throw ValueError("softmax is a row-wise activation, not elementwise");
+  if (a.cell == RnnCell::Simple && !simple_rnn_supports(a.act))
+    throw ValueError("SimpleRNN: expected activation linear, relu, leaky_relu, sigmoid or tanh");
 }
 
 // Per-sequence storage kept from forward to backward, planned once (rnn_workspace floats).

@@ -86,15 +86,16 @@ PYDL_HOST_DEVICE inline T simple_rnn_activate(T v, Activation a) {
   }
 }
 
-// dh * act'(.) from the output h. As the CPU kernel has always done: tanh, relu and sigmoid
-// get their derivative, every other activation passes dh through unchanged.
+// dh * act'(.) from the output h. Only activations whose derivative the output determines
+// (simple_rnn_supports in rnn.h); check_rnn_args refuses the others.
 template <typename T>
 PYDL_HOST_DEVICE inline T simple_rnn_grad(T dh, T h, Activation a) {
   switch (a) {
     case Activation::Tanh: return dh * (T(1) - h * h);
     case Activation::ReLU: return h > T(0) ? dh : T(0);
+    case Activation::LeakyReLU: return h > T(0) ? dh : T(kLeakyReluSlope) * dh;  // slope > 0: sign kept
     case Activation::Sigmoid: return dh * (h * (T(1) - h));
-    default: return dh;
+    default: return dh;  // linear
   }
 }
 

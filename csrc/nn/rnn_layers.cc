@@ -55,6 +55,9 @@ struct RnnCore {
     args.f = in[1];
     args.u = units;
     args.act = parse_activation(act.empty() ? "tanh" : act);
+    if (cell == RnnCell::Simple && !simple_rnn_supports(args.act))  // its backward computes act' from h
+      throw ValueError(l.label() + ": activation '" + activation_name(args.act) +
+                       "' is not supported by SimpleRNN; expected one of linear, relu, leaky_relu, sigmoid, tanh");
     args.return_sequences = seq;
     args.reverse = reverse;
   }
