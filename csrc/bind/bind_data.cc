@@ -1,5 +1,6 @@
 // The data pipeline: augmentation ops and the background ArrayLoader.
 #include "bind/common.h"
+#include "bind/kernel_call.h"
 #include "core/buffer.h"
 #include "core/interrupt.h"
 #include "data/loader.h"
@@ -59,9 +60,50 @@ struct PyLoader {
   std::unique_ptr<ArrayLoader> loader;
 };
 
+using Keys = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>;
+
+// One augmentation op forward / backward (pydl.kernels level, for the kernels' tests): x is
+// (N, H, W, C); keys (N,) name the samples (default: 0..N-1).
+template <typename T>
+void def_augment_kernels(py::module_& k) {
+  k.def("augment_forward", [](Array<T> x, const py::dict& op_dict, uint64_t seed, uint64_t stream,
+                              std::optional<Keys> keys) {
+    require_rank(x, 4, "augment_forward x (N, H, W, C)");
+    const AugmentOp op = to_op(op_dict);
+    const std::vector<int64_t> shape = sample_shape(x), out_shape = augment_output_shape(op, shape);
+    const int64_t n = x.shape(0);
+    if (keys) require_size(*keys, n, "augment_forward keys (N,)");
+    Array<T> y({n, out_shape[0], out_shape[1], out_shape[2]});
+    KernelCall call;
+    augment_forward<T>(call.out(y), call.in(x), n, shape, op, seed, stream, keys ? call.in(*keys) : nullptr);
+    call.finish();
+    return y;
+  }, py::arg("x"), py::arg("op"), py::arg("seed"), py::arg("stream") = 0, py::arg("keys") = py::none());
+  k.def("augment_backward", [](Array<T> dy, Array<T> x, const py::dict& op_dict, uint64_t seed, uint64_t stream,
+                               std::optional<Keys> keys) {
+    require_rank(x, 4, "augment_backward x (N, H, W, C)");
+    const AugmentOp op = to_op(op_dict);
+    const std::vector<int64_t> shape = sample_shape(x), out_shape = augment_output_shape(op, shape);
+    const int64_t n = x.shape(0);
+    require_size(dy, n * out_shape[0] * out_shape[1] * out_shape[2], "augment_backward dy (N, out_shape)");
+    if (keys) require_size(*keys, n, "augment_backward keys (N,)");
+    Array<T> dx(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    KernelCall call;
+    augment_backward<T>(call.out(dx), call.in(dy), call.in(x), n, shape, op, seed, stream,
+                        keys ? call.in(*keys) : nullptr);
+    call.finish();
+    return dx;
+  }, py::arg("dy"), py::arg("x"), py::arg("op"), py::arg("seed"), py::arg("stream") = 0, py::arg("keys") = py::none());
+}
+
 }  // namespace
 
 void bind_data(py::module_& m) {
+  {
+    auto k = m.attr("kernels").cast<py::module_>();
+    def_augment_kernels<float>(k);
+    def_augment_kernels<double>(k);
+  }
   m.def("augment", [](Array<float> x, const py::list& ops, uint64_t seed, std::optional<py::array_t<uint64_t>> keys) {
     if (x.ndim() != 4) throw ValueError("augment: expected images (N, H, W, C), got rank " + std::to_string(x.ndim()));
     const int64_t n = x.shape(0);
@@ -70,17 +112,18 @@ void bind_data(py::module_& m) {
     std::vector<int64_t> out_shape{n};
     for (int64_t d : p.output_shape()) out_shape.push_back(d);
     Array<float> out(out_shape);
-    Buffer<float> scratch(p.scratch_size(n));
-    std::vector<uint64_t> default_keys;
-    const uint64_t* k = keys ? keys->data() : nullptr;
-    if (!k) {
-      for (int64_t i = 0; i < n; ++i) default_keys.push_back(uint64_t(i));
-      k = default_keys.data();
-    }
+    std::vector<uint64_t> all_keys(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) all_keys[size_t(i)] = keys ? keys->data()[i] : uint64_t(i);
+    KernelCall call;  // on the device pydl.kernels.on_device selected
+    Buffer<float> scratch(p.scratch_size(n));  // where the call runs
+    const float* in = call.in(x);
+    float* dst = call.out(out);
+    const auto* k = static_cast<const uint64_t*>(call.in_bytes(all_keys.data(), sizeof(uint64_t) * all_keys.size()));
     {
       py::gil_scoped_release release;
-      p.apply(out.mutable_data(), x.data(), n, seed, k, scratch.data());
+      p.apply(dst, in, n, seed, k, scratch.data());
     }
+    call.finish();
     return out;
   }, py::arg("x"), py::arg("ops"), py::arg("seed"), py::arg("keys") = py::none(),
      "Apply augmentation ops (dicts) to float32 images; sample i's randomness is keyed by keys[i].");

@@ -1,8 +1,10 @@
 // Convolution, pooling and normalization kernels exposed one by one, float32 and float64,
 // for tests and benches. Images are channels-last (N, H, W, C).
 #include <memory>
+#include <vector>
 
 #include "bind/common.h"
+#include "bind/kernel_call.h"
 #include "core/sizes.h"
 #include "kernels/conv2d.h"
 #include "kernels/norm.h"
@@ -24,6 +26,10 @@ Conv2dArgs window(int64_t n, int64_t h, int64_t w, int64_t c, int64_t f, std::pa
   return a;
 }
 
+// Argmax arrays as KernelCall stages them (C-contiguous int32).
+using Index = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+inline Index arg32(const py::array_t<int32_t>& a) { return Index(a); }
+
 template <typename T>
 void need_rank(const Array<T>& a, int r, const char* what) {
   if (a.ndim() != r) throw ValueError(std::string(what) + ": expected rank " + std::to_string(r));
@@ -40,10 +46,13 @@ void def_conv(py::module_& k) {
     Conv2dArgs a = window(x.shape(0), x.shape(1), x.shape(2), x.shape(3), kern.shape(3), {kern.shape(0), kern.shape(1)},
                           strides, dilation, padding);
     if (b) require_size(*b, a.f, "conv2d_forward bias");
+    const Activation activation = parse_activation(act);
     Array<T> y({a.n, a.oh, a.ow, a.f});
-    std::unique_ptr<T[]> ws(new T[a.workspace_size() + 1]);  // uninitialised: im2col writes it all
-    conv2d_forward<T>(y.mutable_data(), nullptr, x.data(), kern.data(), b ? b->data() : nullptr,
-                      parse_activation(act), a, ws.get());
+    std::vector<T> ws(static_cast<size_t>(a.workspace_size() + 1));  // im2col writes it all before reading
+    KernelCall call;  // on the device pydl.kernels.on_device selected
+    conv2d_forward<T>(call.out(y), nullptr, call.in(x), call.in(kern), b ? call.in(*b) : nullptr, activation, a,
+                      static_cast<T*>(call.out_bytes(ws.data(), sizeof(T) * ws.size())));
+    call.finish();
     return y;
   }, py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(), py::arg("strides") = P{1, 1},
      py::arg("padding") = "valid", py::arg("dilation") = P{1, 1}, py::arg("activation") = "linear");
@@ -61,10 +70,14 @@ void def_conv(py::module_& k) {
     Array<T> db({a.f});
     std::fill(dk.mutable_data(), dk.mutable_data() + dk.size(), T(0));
     std::fill(db.mutable_data(), db.mutable_data() + db.size(), T(0));
-    std::unique_ptr<T[]> ws(new T[a.workspace_size() + 1]);
-    std::unique_ptr<double[]> reduce(new double[conv2d_reduce_workspace(a)]);
-    conv2d_backward<T>(dx.mutable_data(), dk.mutable_data(), use_bias ? db.mutable_data() : nullptr, g.mutable_data(),
-                       x.data(), nullptr, nullptr, kern.data(), Activation::Linear, a, ws.get(), reduce.get());
+    std::vector<T> ws(static_cast<size_t>(a.workspace_size() + 1));
+    std::vector<double> reduce(static_cast<size_t>(conv2d_reduce_workspace(a)));
+    KernelCall call;  // dk and db accumulate: staged with their zeros (inout)
+    conv2d_backward<T>(call.out(dx), call.inout(dk), use_bias ? call.inout(db) : nullptr, call.inout(g), call.in(x),
+                       nullptr, nullptr, call.in(kern), Activation::Linear, a,
+                       static_cast<T*>(call.out_bytes(ws.data(), sizeof(T) * ws.size())),
+                       static_cast<double*>(call.out_bytes(reduce.data(), sizeof(double) * reduce.size())));
+    call.finish();
     return py::make_tuple(dx, dk, db);
   }, py::arg("dy"), py::arg("x"), py::arg("kernel"), py::arg("strides") = P{1, 1}, py::arg("padding") = "valid",
      py::arg("dilation") = P{1, 1}, py::arg("use_bias") = true);
@@ -74,10 +87,13 @@ void def_conv(py::module_& k) {
     Conv2dArgs a = window(x.shape(0), x.shape(1), x.shape(2), x.shape(3), x.shape(3), pool, strides.value_or(pool),
                           {1, 1}, py::str(padding));
     Array<T> y({a.n, a.oh, a.ow, a.c});
-    py::array_t<int32_t> arg({a.n, a.oh, a.ow, a.c});
-    if (kind == "max") max_pool2d_forward<T>(y.mutable_data(), arg.mutable_data(), x.data(), a);
-    else if (kind == "avg") avg_pool2d_forward<T>(y.mutable_data(), x.data(), a);
-    else throw ValueError("pool kind must be 'max' or 'avg'");
+    Index arg({a.n, a.oh, a.ow, a.c});
+    if (kind != "max" && kind != "avg") throw ValueError("pool kind must be 'max' or 'avg'");
+    if (kind == "avg") std::fill(arg.mutable_data(), arg.mutable_data() + arg.size(), 0);  // not written by avg
+    KernelCall call;
+    if (kind == "max") max_pool2d_forward<T>(call.out(y), call.out(arg), call.in(x), a);
+    else avg_pool2d_forward<T>(call.out(y), call.in(x), a);
+    call.finish();
     return py::make_tuple(y, arg);
   }, py::arg("x"), py::arg("kind"), py::arg("pool_size") = P{2, 2}, py::arg("strides") = py::none(),
      py::arg("padding") = "valid");
@@ -94,8 +110,10 @@ void def_conv(py::module_& k) {
       require_indices(argmax, a.h * a.w * a.c, "pool2d_backward argmax");
     }
     Array<T> dx(x_shape);
-    if (kind == "max") max_pool2d_backward<T>(dx.mutable_data(), dy.data(), argmax.data(), a);
-    else avg_pool2d_backward<T>(dx.mutable_data(), dy.data(), a);
+    KernelCall call;
+    if (kind == "max") max_pool2d_backward<T>(call.out(dx), call.in(dy), call.in(arg32(argmax)), a);
+    else avg_pool2d_backward<T>(call.out(dx), call.in(dy), a);
+    call.finish();
     return dx;
   }, py::arg("dy"), py::arg("argmax"), py::arg("x_shape"), py::arg("kind"), py::arg("pool_size") = P{2, 2},
      py::arg("strides") = py::none(), py::arg("padding") = "valid");
@@ -104,9 +122,12 @@ void def_conv(py::module_& k) {
     const int64_t n = x.shape(0), p = x.shape(1) * x.shape(2), c = x.shape(3);
     if (p < 1) throw ValueError("global_pool_forward: expected images with at least one pixel");
     Array<T> y({n, c});
-    py::array_t<int32_t> arg({n, c});
-    if (kind == "max") global_max_pool_forward<T>(y.mutable_data(), arg.mutable_data(), x.data(), n, p, c);
-    else global_avg_pool_forward<T>(y.mutable_data(), x.data(), n, p, c);
+    Index arg({n, c});
+    if (kind != "max") std::fill(arg.mutable_data(), arg.mutable_data() + arg.size(), 0);  // not written by avg
+    KernelCall call;
+    if (kind == "max") global_max_pool_forward<T>(call.out(y), call.out(arg), call.in(x), n, p, c);
+    else global_avg_pool_forward<T>(call.out(y), call.in(x), n, p, c);
+    call.finish();
     return py::make_tuple(y, arg);
   }, py::arg("x"), py::arg("kind"));
   k.def("global_pool_backward", [](Array<T> dy, py::array_t<int32_t> argmax, std::vector<int64_t> x_shape,
@@ -121,8 +142,10 @@ void def_conv(py::module_& k) {
       require_indices(argmax, p, "global_pool_backward argmax");
     }
     Array<T> dx(x_shape);
-    if (kind == "max") global_max_pool_backward<T>(dx.mutable_data(), dy.data(), argmax.data(), n, p, c);
-    else global_avg_pool_backward<T>(dx.mutable_data(), dy.data(), n, p, c);
+    KernelCall call;
+    if (kind == "max") global_max_pool_backward<T>(call.out(dx), call.in(dy), call.in(arg32(argmax)), n, p, c);
+    else global_avg_pool_backward<T>(call.out(dx), call.in(dy), n, p, c);
+    call.finish();
     return dx;
   }, py::arg("dy"), py::arg("argmax"), py::arg("x_shape"), py::arg("kind"));
 }

@@ -1,42 +1,21 @@
+// The CPU augmentation kernels: one sample per task, its draws from kernels/augment_sample.h
+// (shared with cuda/augment.cu); the adjoints scatter serially within a sample (fixed order).
 #include "kernels/augment.h"
 
 #include <algorithm>
 #include <cmath>
 
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/sizes.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "kernels/augment_sample.h"
 
 namespace pydl {
 namespace {
 
 using Shape = std::vector<int64_t>;
-
-// The four taps of a bilinear sample at continuous position (px, py) in pixel-edge
-// coordinates: pixel offsets (into an h x w x c image) and weights; neighbours clamp at the
-// border. False when the position lies outside the image (the sample is the fill value).
-struct Taps {
-  int64_t a00, a01, a10, a11;
-  double dx, dy;
-};
-
-inline bool bilinear_taps(Taps& t, int64_t h, int64_t w, int64_t c, double px, double py) {
-  if (px < 0.0 || px >= double(w) || py < 0.0 || py >= double(h)) return false;
-  const double xs = px - 0.5, ys = py - 0.5;
-  const int64_t x0 = int64_t(std::floor(xs)), y0 = int64_t(std::floor(ys));
-  t.dx = xs - double(x0);
-  t.dy = ys - double(y0);
-  auto clampx = [w](int64_t v) { return v < 0 ? 0 : (v >= w ? w - 1 : v); };
-  auto clampy = [h](int64_t v) { return v < 0 ? 0 : (v >= h ? h - 1 : v); };
-  const int64_t r0 = clampy(y0) * w * c, r1 = clampy(y0 + 1) * w * c;
-  const int64_t a = clampx(x0) * c, b = clampx(x0 + 1) * c;
-  t.a00 = r0 + a;
-  t.a01 = r0 + b;
-  t.a10 = r1 + a;
-  t.a11 = r1 + b;
-  return true;
-}
 
 template <typename T>
 inline void bilinear(T* dst, const T* img, int64_t h, int64_t w, int64_t c, double px, double py, T fill) {
@@ -45,11 +24,7 @@ inline void bilinear(T* dst, const T* img, int64_t h, int64_t w, int64_t c, doub
     for (int64_t ch = 0; ch < c; ++ch) dst[ch] = fill;
     return;
   }
-  for (int64_t ch = 0; ch < c; ++ch) {
-    const double top = img[t.a00 + ch] + (img[t.a01 + ch] - double(img[t.a00 + ch])) * t.dx;
-    const double bot = img[t.a10 + ch] + (img[t.a11 + ch] - double(img[t.a10 + ch])) * t.dx;
-    dst[ch] = T(top + (bot - top) * t.dy);
-  }
+  for (int64_t ch = 0; ch < c; ++ch) dst[ch] = bilinear_value(img, t, ch);
 }
 
 // The adjoint of bilinear: adds g's share to the four taps (the fill receives nothing).
@@ -57,84 +32,7 @@ template <typename T>
 inline void bilinear_adjoint(T* dimg, const T* g, int64_t h, int64_t w, int64_t c, double px, double py) {
   Taps t;
   if (!bilinear_taps(t, h, w, c, px, py)) return;
-  const double w00 = (1.0 - t.dx) * (1.0 - t.dy), w01 = t.dx * (1.0 - t.dy);
-  const double w10 = (1.0 - t.dx) * t.dy, w11 = t.dx * t.dy;
-  for (int64_t ch = 0; ch < c; ++ch) {
-    const double v = g[ch];
-    dimg[t.a00 + ch] += T(w00 * v);
-    dimg[t.a01 + ch] += T(w01 * v);
-    dimg[t.a10 + ch] += T(w10 * v);
-    dimg[t.a11 + ch] += T(w11 * v);
-  }
-}
-
-// What one sample drew: everything forward and backward need beyond the op itself.
-struct Draw {
-  bool fx = false, fy = false;  // Flip
-  double m[6] = {1, 0, 0, 0, 1, 0};  // Rotate, Zoom: out pixel (x, y) reads M * (x + .5, y + .5) + t
-  int64_t oy = 0, ox = 0;       // Crop, CenterCrop: offsets into the (padded) input
-  double value = 0.0;           // Brightness: delta; Contrast: scale
-};
-
-Draw draw_sample(const AugmentOp& op, int64_t h, int64_t w, const CounterRng& rng, uint64_t key) {
-  auto u = [&](uint64_t k) { return rng.uniform_double(key * 8 + k); };  // up to 8 draws per op
-  Draw d;
-  const double cx = double(w) / 2.0, cy = double(h) / 2.0;
-  switch (op.kind) {
-    case AugmentOp::Flip:
-      d.fx = op.horizontal && u(0) < 0.5;
-      d.fy = op.vertical && u(1) < 0.5;
-      break;
-    case AugmentOp::Rotate: {  // Pillow's convention: positive angles turn counter-clockwise
-      const double deg = op.range_set ? op.range_low + u(0) * (op.range_high - op.range_low)
-                                      : (2.0 * u(0) - 1.0) * op.degrees;
-      const double th = deg * M_PI / 180.0, co = std::cos(th), si = std::sin(th);
-      const double m[6] = {co, -si, cx - co * cx + si * cy, si, co, cy - si * cx - co * cy};
-      std::copy(m, m + 6, d.m);
-      break;
-    }
-    case AugmentOp::Zoom: {
-      const double z = op.range_set ? op.range_low + u(0) * (op.range_high - op.range_low)
-                                    : 1.0 + (2.0 * u(0) - 1.0) * op.factor;  // > 1 zooms in
-      const double m[6] = {1.0 / z, 0.0, cx - cx / z, 0.0, 1.0 / z, cy - cy / z};
-      std::copy(m, m + 6, d.m);
-      break;
-    }
-    case AugmentOp::Crop: {
-      const int64_t p = op.padding, ry = h + 2 * p - op.height, rx = w + 2 * p - op.width;
-      d.oy = (op.centered ? ry / 2 : int64_t(u(0) * double(ry + 1))) - p;
-      d.ox = (op.centered ? rx / 2 : int64_t(u(1) * double(rx + 1))) - p;
-      break;
-    }
-    case AugmentOp::CenterCrop:
-      d.oy = (h - op.height) / 2;
-      d.ox = (w - op.width) / 2;
-      break;
-    case AugmentOp::Brightness:
-      d.value = (2.0 * u(0) - 1.0) * op.factor * (op.high - op.low);
-      break;
-    case AugmentOp::Contrast:
-      d.value = 1.0 + (2.0 * u(0) - 1.0) * op.factor;
-      break;
-    case AugmentOp::Resize:
-      break;
-  }
-  return d;
-}
-
-// Output pixel (y, x) of a crop: the source pixel, or -1 outside the input (padding).
-inline int64_t crop_source(const Draw& d, int64_t y, int64_t x, int64_t h, int64_t w) {
-  const int64_t sy = y + d.oy, sx = x + d.ox;
-  return sy < 0 || sy >= h || sx < 0 || sx >= w ? -1 : sy * w + sx;
-}
-
-// Resize: where output pixel (y, x) reads (half-pixel centres), and its nearest pixel.
-inline void resize_source(const AugmentOp& op, int64_t h, int64_t w, int64_t y, int64_t x, double& px, double& py,
-                          int64_t& nearest) {
-  py = (double(y) + 0.5) * (double(h) / double(op.height));
-  px = (double(x) + 0.5) * (double(w) / double(op.width));
-  const int64_t iy = std::min(h - 1, int64_t(std::floor(py))), ix = std::min(w - 1, int64_t(std::floor(px)));
-  nearest = iy * w + ix;
+  for (int64_t ch = 0; ch < c; ++ch) bilinear_adjoint_add(dimg, t, ch, double(g[ch]));
 }
 
 template <typename T>
@@ -152,9 +50,9 @@ void forward_sample(T* dst, const T* src, const AugmentOp& op, const Draw& d, in
     case AugmentOp::Zoom:
       for (int64_t y = 0; y < h; ++y)
         for (int64_t x = 0; x < w; ++x) {
-          const double ox = double(x) + 0.5, oy = double(y) + 0.5;
-          bilinear(dst + (y * w + x) * c, src, h, w, c, d.m[0] * ox + d.m[1] * oy + d.m[2],
-                   d.m[3] * ox + d.m[4] * oy + d.m[5], fill);
+          double px, py;
+          affine_source(d, y, x, px, py);
+          bilinear(dst + (y * w + x) * c, src, h, w, c, px, py, fill);
         }
       break;
     case AugmentOp::Crop:
@@ -214,9 +112,9 @@ void backward_sample(T* dx, const T* dy, const T* x, const AugmentOp& op, const 
       std::fill(dx, dx + in_size, T(0));
       for (int64_t y = 0; y < h; ++y)
         for (int64_t xx = 0; xx < w; ++xx) {
-          const double ox = double(xx) + 0.5, oy = double(y) + 0.5;
-          bilinear_adjoint(dx, dy + (y * w + xx) * c, h, w, c, d.m[0] * ox + d.m[1] * oy + d.m[2],
-                           d.m[3] * ox + d.m[4] * oy + d.m[5]);
+          double px, py;
+          affine_source(d, y, xx, px, py);
+          bilinear_adjoint(dx, dy + (y * w + xx) * c, h, w, c, px, py);
         }
       break;
     case AugmentOp::Crop:
@@ -303,6 +201,7 @@ Shape augment_output_shape(const AugmentOp& op, const Shape& in) {
 template <typename T>
 void augment_forward(T* out, const T* in, int64_t n, const Shape& s, const AugmentOp& op, uint64_t seed,
                      uint64_t stream, const uint64_t* keys) {
+  PYDL_DEVICE_DISPATCH(augment_forward, out, in, n, s, op, seed, stream, keys);
   const int64_t h = s[0], w = s[1], c = s[2];
   const Shape os = augment_output_shape(op, s);
   const int64_t in_size = h * w * c, out_size = os[0] * os[1] * c;
@@ -318,6 +217,7 @@ void augment_forward(T* out, const T* in, int64_t n, const Shape& s, const Augme
 template <typename T>
 void augment_backward(T* dx, const T* dy, const T* x, int64_t n, const Shape& s, const AugmentOp& op, uint64_t seed,
                       uint64_t stream, const uint64_t* keys) {
+  PYDL_DEVICE_DISPATCH(augment_backward, dx, dy, x, n, s, op, seed, stream, keys);
   const int64_t h = s[0], w = s[1], c = s[2];
   const Shape os = augment_output_shape(op, s);
   const int64_t in_size = h * w * c, out_size = os[0] * os[1] * c;
@@ -338,6 +238,19 @@ template void augment_backward<float>(float*, const float*, const float*, int64_
                                       uint64_t, uint64_t, const uint64_t*);
 template void augment_backward<double>(double*, const double*, const double*, int64_t, const Shape&,
                                        const AugmentOp&, uint64_t, uint64_t, const uint64_t*);
+
+void augment_keys(uint64_t* keys, int64_t n, uint64_t step, int64_t row_offset) {
+  PYDL_DEVICE_DISPATCH_PLAIN(augment_keys, keys, n, step, row_offset);
+  for (int64_t i = 0; i < n; ++i) keys[i] = augment_key(step, row_offset + i);
+}
+
+template <typename T>
+void augment_identity(T* out, const T* in, int64_t count) {
+  PYDL_DEVICE_DISPATCH(augment_identity, out, in, count);
+  std::copy(in, in + count, out);
+}
+template void augment_identity<float>(float*, const float*, int64_t);
+template void augment_identity<double>(double*, const double*, int64_t);
 
 AugmentPipeline::AugmentPipeline(std::vector<AugmentOp> ops, Shape in_shape) : ops_(std::move(ops)) {
   Shape s = std::move(in_shape);

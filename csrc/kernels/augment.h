@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "core/host_device.h"
+
 namespace pydl {
 
 struct AugmentOp {
@@ -52,6 +54,16 @@ void augment_forward(T* out, const T* in, int64_t n, const std::vector<int64_t>&
 template <typename T>
 void augment_backward(T* dx, const T* dy, const T* x, int64_t n, const std::vector<int64_t>& in_shape,
                       const AugmentOp& op, uint64_t seed, uint64_t stream, const uint64_t* keys);
+
+// The key of global batch row `row` at optimizer step `step` (as Dropout's: the step in the
+// high bits, the row in the low), and keys[i] = augment_key(step, row_offset + i) for n rows,
+// written where keys lives (the host, or the device a graph runs on).
+PYDL_HOST_DEVICE inline uint64_t augment_key(uint64_t step, int64_t row) { return (step << 32) + uint64_t(row); }
+void augment_keys(uint64_t* keys, int64_t n, uint64_t step, int64_t row_offset);
+
+// out = in, count values (an augmentation layer outside training: the identity).
+template <typename T>
+void augment_identity(T* out, const T* in, int64_t count);
 
 // A sequence of ops with ping-pong buffers sized once for a batch.
 class AugmentPipeline {

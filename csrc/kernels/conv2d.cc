@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/sizes.h"
 #include "core/parallel.h"
@@ -13,8 +14,6 @@
 
 namespace pydl {
 namespace {
-
-constexpr int64_t kColumnBudget = 1 << 20;  // floats of im2col per group (4 MB in float)
 
 // Rows [r0, r1) of the image group starting at image n0: row r is output pixel r of the group.
 template <typename T>
@@ -115,18 +114,7 @@ int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pad_total,
 
 }  // namespace
 
-int64_t Conv2dArgs::group_images() const {
-  if (pointwise() || use_direct(*this)) return n;
-  const int64_t per_image = std::max<int64_t>(1, out_pixels() * patch());
-  return std::max<int64_t>(1, std::min(n, kColumnBudget / per_image));
-}
-
-int64_t Conv2dArgs::workspace_size() const {
-  // Backward still forms columns for the kernel gradient, even where forward is direct.
-  if (pointwise()) return 0;
-  const int64_t per_image = std::max<int64_t>(1, out_pixels() * patch());
-  return std::max<int64_t>(1, std::min(n, kColumnBudget / per_image)) * out_pixels() * patch();
-}
+int64_t Conv2dArgs::group_images() const { return pointwise() || use_direct(*this) ? n : column_group(); }
 
 Conv2dArgs conv2d_args(int64_t h, int64_t w, int64_t c, int64_t f, int64_t kh, int64_t kw,
                        int64_t sh, int64_t sw, int64_t dh, int64_t dw, const std::string& padding,
@@ -172,6 +160,7 @@ Conv2dArgs conv2d_args(int64_t h, int64_t w, int64_t c, int64_t f, int64_t kh, i
 template <typename T>
 void conv2d_forward(T* y, T* z, const T* x, const T* k, const T* b, Activation act,
                     const Conv2dArgs& a, T* ws) {
+  PYDL_DEVICE_DISPATCH(conv2d_forward, y, z, x, k, b, act, a, ws);
   const int64_t pix = a.out_pixels(), patch = a.patch(), group = a.group_images();
   if (use_direct(a)) {
     T* pre = z ? z : y;
@@ -207,8 +196,9 @@ int64_t conv2d_reduce_workspace(const Conv2dArgs& a) {
 template <typename T>
 void conv2d_backward(T* dx, T* dk, T* db, T* dy, const T* x, const T* y, const T* z, const T* k,
                      Activation act, const Conv2dArgs& a, T* ws, double* reduce_ws) {
+  PYDL_DEVICE_DISPATCH(conv2d_backward, dx, dk, db, dy, x, y, z, k, act, a, ws, reduce_ws);
   const int64_t pix = a.out_pixels(), patch = a.patch();
-  const int64_t group = a.pointwise() ? a.n : std::max<int64_t>(1, a.workspace_size() / std::max<int64_t>(1, pix * patch));
+  const int64_t group = a.pointwise() ? a.n : a.column_group();
   const int64_t total = a.n * pix;
   activation_backward<T>(Matrix<T>(dy, total, a.f), Matrix<const T>(dy, total, a.f),
                          Matrix<const T>(z, total, a.f), Matrix<const T>(y, total, a.f), act);

@@ -1,8 +1,10 @@
 // 2-D convolution over channels-last images: x (N, H, W, C), kernel (KH, KW, C, F),
 // bias (F), y (N, OH, OW, F). Computed as im2col + one GEMM per group of images, so the
 // column buffer stays a few MB; groups are fixed by the shape, never by the thread count.
-// Parameter gradients accumulate (+=); dx is overwritten (=).
+// Parameter gradients accumulate (+=); dx is overwritten (=). CUDA version: cuda/conv2d.cu
+// (im2col into the same workspace + cuBLAS, same groups).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -20,9 +22,17 @@ struct Conv2dArgs {
 
   int64_t patch() const { return kh * kw * c; }  // columns of the im2col matrix
   int64_t out_pixels() const { return oh * ow; }
-  // Images per GEMM group and the column workspace (floats) the group needs.
+  // Images per forward GEMM group (all of them where forward needs no columns).
   int64_t group_images() const;
-  int64_t workspace_size() const;
+  // Images whose im2col columns fit the workspace (backward's groups; inline: the CUDA
+  // kernels size their groups by it too), and the column workspace (floats) they need.
+  static constexpr int64_t kColumnBudget = 1 << 20;  // floats of im2col per group (4 MB in float)
+  int64_t column_group() const {
+    const int64_t per_image = std::max<int64_t>(1, out_pixels() * patch());
+    return std::max<int64_t>(1, std::min(n, kColumnBudget / per_image));
+  }
+  // Backward still forms columns for the kernel gradient, even where forward is direct.
+  int64_t workspace_size() const { return pointwise() ? 0 : column_group() * out_pixels() * patch(); }
   // 1x1, stride 1, no padding: the input already is the column matrix.
   bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pad_top == 0 && pad_left == 0; }
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/device.h"
 #include "core/parallel.h"
 #include "core/simd.h"
 
@@ -67,12 +68,14 @@ PYDL_SIMD_CLONES void max_pool_rows(double* y, int32_t* argmax, const double* x,
 
 template <typename T>
 void max_pool2d_forward(T* y, int32_t* argmax, const T* x, const Conv2dArgs& a) {
+  PYDL_DEVICE_DISPATCH(max_pool2d_forward, y, argmax, x, a);
   parallel_range(a.n * a.oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(a.ow * a.c, 1)),
                  [&](int64_t r0, int64_t r1) { max_pool_rows(y, argmax, x, a, r0, r1); });
 }
 
 template <typename T>
 void max_pool2d_backward(T* dx, const T* dy, const int32_t* argmax, const Conv2dArgs& a) {
+  PYDL_DEVICE_DISPATCH(max_pool2d_backward, dx, dy, argmax, a);
   const int64_t in_img = a.h * a.w * a.c, out_img = a.oh * a.ow * a.c;
   parallel_range(a.n, 1, [&](int64_t n0, int64_t n1) {  // one image per task: fixed sum order
     for (int64_t n = n0; n < n1; ++n) {
@@ -85,6 +88,7 @@ void max_pool2d_backward(T* dx, const T* dy, const int32_t* argmax, const Conv2d
 
 template <typename T>
 void avg_pool2d_forward(T* y, const T* x, const Conv2dArgs& a) {
+  PYDL_DEVICE_DISPATCH(avg_pool2d_forward, y, x, a);
   const int64_t in_img = a.h * a.w * a.c, out_img = a.oh * a.ow * a.c;
   parallel_range(a.n * a.oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(a.ow * a.c, 1)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
@@ -108,6 +112,7 @@ void avg_pool2d_forward(T* y, const T* x, const Conv2dArgs& a) {
 
 template <typename T>
 void avg_pool2d_backward(T* dx, const T* dy, const Conv2dArgs& a) {
+  PYDL_DEVICE_DISPATCH(avg_pool2d_backward, dx, dy, a);
   const int64_t in_img = a.h * a.w * a.c, out_img = a.oh * a.ow * a.c;
   parallel_range(a.n, 1, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) {
@@ -130,6 +135,7 @@ void avg_pool2d_backward(T* dx, const T* dy, const Conv2dArgs& a) {
 
 template <typename T>
 void global_avg_pool_forward(T* y, const T* x, int64_t n, int64_t p, int64_t c) {
+  PYDL_DEVICE_DISPATCH(global_avg_pool_forward, y, x, n, p, c);
   parallel_range(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(p * c, 1)), [&](int64_t n0, int64_t n1) {
     for (int64_t i = n0; i < n1; ++i) {
       T* out = y + i * c;
@@ -143,6 +149,7 @@ void global_avg_pool_forward(T* y, const T* x, int64_t n, int64_t p, int64_t c) 
 
 template <typename T>
 void global_avg_pool_backward(T* dx, const T* dy, int64_t n, int64_t p, int64_t c) {
+  PYDL_DEVICE_DISPATCH(global_avg_pool_backward, dx, dy, n, p, c);
   parallel_range(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(p * c, 1)), [&](int64_t n0, int64_t n1) {
     for (int64_t i = n0; i < n1; ++i)
       for (int64_t q = 0; q < p; ++q)
@@ -152,6 +159,7 @@ void global_avg_pool_backward(T* dx, const T* dy, int64_t n, int64_t p, int64_t 
 
 template <typename T>
 void global_max_pool_forward(T* y, int32_t* argmax, const T* x, int64_t n, int64_t p, int64_t c) {
+  PYDL_DEVICE_DISPATCH(global_max_pool_forward, y, argmax, x, n, p, c);
   parallel_range(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(p * c, 1)), [&](int64_t n0, int64_t n1) {
     for (int64_t i = n0; i < n1; ++i)
       for (int64_t ch = 0; ch < c; ++ch) {
@@ -166,6 +174,7 @@ void global_max_pool_forward(T* y, int32_t* argmax, const T* x, int64_t n, int64
 
 template <typename T>
 void global_max_pool_backward(T* dx, const T* dy, const int32_t* argmax, int64_t n, int64_t p, int64_t c) {
+  PYDL_DEVICE_DISPATCH(global_max_pool_backward, dx, dy, argmax, n, p, c);
   parallel_range(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(p * c, 1)), [&](int64_t n0, int64_t n1) {
     for (int64_t i = n0; i < n1; ++i) {
       std::fill(dx + i * p * c, dx + (i + 1) * p * c, T(0));

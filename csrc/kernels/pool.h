@@ -1,5 +1,7 @@
 // Pooling over channels-last images x (N, H, W, C) -> y (N, OH, OW, C): max and average
 // windows (average excludes padding from the count), and global average / max over H, W.
+// dx is overwritten (=). CUDA versions: cuda/pool.cu (dx gathered from the covering windows,
+// no atomics; max backward expects argmax as max_pool2d_forward wrote it).
 #pragma once
 #include <cstdint>
 

@@ -107,11 +107,12 @@ class AugmentLayer : public Layer {
     mode_ = !random_ ? Mode::Fixed : s.training ? Mode::Random : op_.kind == AugmentOp::Crop ? Mode::Centered
                                                                                              : Mode::Identity;
     if (mode_ == Mode::Identity) {
-      std::copy(x.data, x.data + x.size(), y.data);
+      augment_identity<real>(y.data, x.data, x.size());
       return;
     }
-    // Keys as Dropout's: the step in the high bits, the row of the global batch in the low.
-    for (int64_t i = 0; i < x.rows; ++i) keys_.data()[i] = (s.step << 32) + uint64_t(s.row_offset + i);
+    // Keys as Dropout's: the step in the high bits, the row of the global batch in the low
+    // (written by a kernel: keys_ lives where the graph runs).
+    augment_keys(keys_.data(), x.rows, s.step, s.row_offset);
     seed_ = s.seed;
     augment_forward<real>(y.data, x.data, x.rows, input_, active(), seed_, stream(), keys_.data());
   }
@@ -119,7 +120,7 @@ class AugmentLayer : public Layer {
   void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real>) override {
     if (!dx.data) return;  // at the input: nothing upstream to train
     if (mode_ == Mode::Identity) {
-      std::copy(dy.data, dy.data + dy.size(), dx.data);
+      augment_identity<real>(dx.data, dy.data, dy.size());
       return;
     }
     augment_backward<real>(dx.data, dy.data, x.data, dx.rows, input_, active(), seed_, stream(), keys_.data());
