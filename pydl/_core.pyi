@@ -346,6 +346,22 @@ class kernels:
         ...
     @typing.overload
     @staticmethod
+    def augment_backward(dy: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], op: dict, seed: typing.SupportsInt | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex = 0, keys: typing.Annotated[numpy.typing.ArrayLike, numpy.uint64] | None = None) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @typing.overload
+    @staticmethod
+    def augment_backward(dy: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], op: dict, seed: typing.SupportsInt | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex = 0, keys: typing.Annotated[numpy.typing.ArrayLike, numpy.uint64] | None = None) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @typing.overload
+    @staticmethod
+    def augment_forward(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], op: dict, seed: typing.SupportsInt | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex = 0, keys: typing.Annotated[numpy.typing.ArrayLike, numpy.uint64] | None = None) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @typing.overload
+    @staticmethod
+    def augment_forward(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], op: dict, seed: typing.SupportsInt | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex = 0, keys: typing.Annotated[numpy.typing.ArrayLike, numpy.uint64] | None = None) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @typing.overload
+    @staticmethod
     def batchnorm_backward(dy: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], gamma: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stats: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], moving_mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], moving_var: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], training: bool, epsilon: typing.SupportsFloat | typing.SupportsIndex = 1e-05) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32]]:
         ...
     @typing.overload

@@ -48,10 +48,11 @@ void def_conv(py::module_& k) {
     if (b) require_size(*b, a.f, "conv2d_forward bias");
     const Activation activation = parse_activation(act);
     Array<T> y({a.n, a.oh, a.ow, a.f});
-    std::vector<T> ws(static_cast<size_t>(a.workspace_size() + 1));  // im2col writes it all before reading
+    const size_t ws_size = size_t(a.workspace_size() + 1);
+    std::unique_ptr<T[]> ws(new T[ws_size]);  // uninitialised: im2col writes it all before reading
     KernelCall call;  // on the device pydl.kernels.on_device selected
     conv2d_forward<T>(call.out(y), nullptr, call.in(x), call.in(kern), b ? call.in(*b) : nullptr, activation, a,
-                      static_cast<T*>(call.out_bytes(ws.data(), sizeof(T) * ws.size())));
+                      static_cast<T*>(call.out_bytes(ws.get(), sizeof(T) * ws_size)));
     call.finish();
     return y;
   }, py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(), py::arg("strides") = P{1, 1},
@@ -70,13 +71,14 @@ void def_conv(py::module_& k) {
     Array<T> db({a.f});
     std::fill(dk.mutable_data(), dk.mutable_data() + dk.size(), T(0));
     std::fill(db.mutable_data(), db.mutable_data() + db.size(), T(0));
-    std::vector<T> ws(static_cast<size_t>(a.workspace_size() + 1));
-    std::vector<double> reduce(static_cast<size_t>(conv2d_reduce_workspace(a)));
+    const size_t ws_size = size_t(a.workspace_size() + 1), reduce_size = size_t(conv2d_reduce_workspace(a));
+    std::unique_ptr<T[]> ws(new T[ws_size]);
+    std::unique_ptr<double[]> reduce(new double[reduce_size]);
     KernelCall call;  // dk and db accumulate: staged with their zeros (inout)
     conv2d_backward<T>(call.out(dx), call.inout(dk), use_bias ? call.inout(db) : nullptr, call.inout(g), call.in(x),
                        nullptr, nullptr, call.in(kern), Activation::Linear, a,
-                       static_cast<T*>(call.out_bytes(ws.data(), sizeof(T) * ws.size())),
-                       static_cast<double*>(call.out_bytes(reduce.data(), sizeof(double) * reduce.size())));
+                       static_cast<T*>(call.out_bytes(ws.get(), sizeof(T) * ws_size)),
+                       static_cast<double*>(call.out_bytes(reduce.get(), sizeof(double) * reduce_size)));
     call.finish();
     return py::make_tuple(dx, dk, db);
   }, py::arg("dy"), py::arg("x"), py::arg("kernel"), py::arg("strides") = P{1, 1}, py::arg("padding") = "valid",
