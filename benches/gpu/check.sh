@@ -26,7 +26,8 @@ TOTAL=${CHECK_SECONDS:-470}  # the whole script, leaving a margin under 8 minute
 T0=$SECONDS
 STEPS=$OUT/steps.tsv
 : >"$STEPS"
-export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
+# The in-tree build's pydl (pydl/ with the modules copied in); an editable install finds itself.
+[ "${CHECK_BUILD:-cmake}" = cmake ] && export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
 
 log() { printf '[check %(%H:%M:%S)T +%3ds] %s\n' -1 $((SECONDS - T0)) "$*" | tee -a "$OUT/check.log" >&2; }
 
@@ -120,7 +121,7 @@ build_cmake() {
     cp build/gpu/_core.*.so build/gpu/_cuda.*.so pydl/
 }
 build_pip() {
-  PYDL_CUDA=ON ${NVCC:+CUDACXX=$NVCC} "$PY" -m pip install --no-build-isolation --no-deps -v -e .
+  env PYDL_CUDA=ON ${NVCC:+CUDACXX=$NVCC} "$PY" -m pip install --no-build-isolation --no-deps -v -e .
 }
 export NVCC PY CHECK_ARCHS=${CHECK_ARCHS:-}
 export -f build_cmake build_pip
