@@ -2,6 +2,10 @@
 // handles bound to it, the cuBLASLt workspace and a grow-only scratch buffer, created on first
 // use for each device; and the error checks that turn CUDA and cuBLAS failures into exceptions.
 //
+// One thread at a time per device: the stream orders the work of every kernel, and the scratch
+// buffer is shared by them (two threads queueing kernels on one device would interleave their
+// use of it). The engine runs a device's steps on one thread; creation itself is locked.
+//
 // The state is never destroyed: at interpreter exit the CUDA runtime may already be shutting
 // down, and destroying handles or freeing memory then crashes or reports errors; the driver
 // releases everything with the process.
