@@ -121,6 +121,8 @@ def main(argv=None):
                     row[f"{lib}_us_per_step"] = round(sec / n_steps * 1e6, 2)
                 except Exception as e:  # one failing case must not lose the others
                     row[f"{lib}_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+                if lib == "torch" and device.startswith("cuda"):
+                    torch.cuda.empty_cache()  # pydl's later cases size their resident data from free memory
             if "pydl_samples_per_s" in row and "torch_samples_per_s" in row:
                 row["pydl_over_torch"] = round(row["pydl_samples_per_s"] / row["torch_samples_per_s"], 3)
         print(json.dumps(row), flush=True)
