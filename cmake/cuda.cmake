@@ -148,9 +148,7 @@ target_include_directories(_cuda PRIVATE csrc cuda)
 target_include_directories(_cuda SYSTEM PRIVATE ${CUDAToolkit_INCLUDE_DIRS} ${PYDL_CUBLAS_INCLUDE})
 target_link_libraries(_cuda PRIVATE ${PYDL_CUDA_LIBRARIES})
 
-# 554: core/view.h's Matrix<T> -> Matrix<const T> conversion, instantiated for a const T, is a
-# conversion to its own type that C++ never calls; harmless, and the header is shared with g++.
-set(_pydl_cuda_warn -Xcudafe=--display_error_number -Xcompiler=-Wall,-Wextra -diag-suppress=554)
+set(_pydl_cuda_warn -Xcudafe=--display_error_number -Xcompiler=-Wall,-Wextra)
 set(_pydl_cxx_warn ${PYDL_WARNINGS})
 if(PYDL_CUDA_WERROR)
   list(APPEND _pydl_cuda_warn -Werror=all-warnings -Xcompiler=-Werror)
