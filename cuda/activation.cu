@@ -29,7 +29,7 @@ __device__ inline float forward_one(float v) {
 }
 
 template <Activation A>
-__global__ void forward_kernel(float* __restrict__ y, const float* x, int64_t n) {
+__global__ void forward_kernel(float* y, const float* x, int64_t n) {  // y may alias x
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     y[i] = forward_one<A>(x[i]);
 }

@@ -13,31 +13,34 @@
 #include <cstdint>
 
 #include "context.h"
-#include "kernels/reduce.h"
+#include "kernels/reduce_sizes.h"
 
 namespace pydl::cuda {
 
-// The CPU's chunk: the workspaces sized by column_sums_workspace (kernels/reduce.h) fit.
+// The CPU's chunk: the workspaces sized by column_sums_workspace (kernels/reduce_sizes.h) fit.
 constexpr int64_t kChunkRows = kReduceRowChunk;
 constexpr int kSumCols = 32, kSumLanes = 8;
 
 template <int K, typename Term>
-__global__ void column_partials_kernel(double* part, int64_t rows, int64_t cols, Term term) {
+__global__ void column_partials_kernel(double* part, int64_t rows, int64_t cols, int64_t chunks, Term term) {
   __shared__ double lanes[K][kSumLanes][kSumCols];
   const int64_t col = blockIdx.x * int64_t(kSumCols) + threadIdx.x;
-  const int64_t r0 = blockIdx.y * kChunkRows, r1 = min(rows, r0 + kChunkRows);
-  double v[K];
-  for (int q = 0; q < K; ++q) v[q] = 0.0;
-  if (col < cols)
-    for (int64_t r = r0 + threadIdx.y; r < r1; r += kSumLanes) term(r, col, v);
-  for (int q = 0; q < K; ++q) lanes[q][threadIdx.y][threadIdx.x] = v[q];
-  __syncthreads();
-  if (threadIdx.y == 0 && col < cols)
-    for (int q = 0; q < K; ++q) {
-      double s = lanes[q][0][threadIdx.x];
-      for (int l = 1; l < kSumLanes; ++l) s += lanes[q][l][threadIdx.x];
-      part[(blockIdx.y * int64_t(K) + q) * cols + col] = s;
-    }
+  for (int64_t chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {  // beyond 65535 chunks: a loop
+    const int64_t r0 = chunk * kChunkRows, r1 = min(rows, r0 + kChunkRows);
+    double v[K];
+    for (int q = 0; q < K; ++q) v[q] = 0.0;
+    if (col < cols)
+      for (int64_t r = r0 + threadIdx.y; r < r1; r += kSumLanes) term(r, col, v);
+    __syncthreads();  // the previous chunk's lanes are read
+    for (int q = 0; q < K; ++q) lanes[q][threadIdx.y][threadIdx.x] = v[q];
+    __syncthreads();
+    if (threadIdx.y == 0 && col < cols)
+      for (int q = 0; q < K; ++q) {
+        double s = lanes[q][0][threadIdx.x];
+        for (int l = 1; l < kSumLanes; ++l) s += lanes[q][l][threadIdx.x];
+        part[(chunk * K + q) * cols + col] = s;
+      }
+  }
 }
 
 template <int K>
@@ -60,8 +63,8 @@ void column_sums_cuda(double* out, int64_t rows, int64_t cols, double* ws, Term 
     PYDL_CUDA_CHECK(cudaMemsetAsync(out, 0, sizeof(double) * K * cols, stream()));
     return;
   }
-  const dim3 grid(unsigned((cols + kSumCols - 1) / kSumCols), unsigned(chunks));
-  column_partials_kernel<K><<<grid, dim3(kSumCols, kSumLanes), 0, stream()>>>(ws, rows, cols, term);
+  const dim3 grid(unsigned((cols + kSumCols - 1) / kSumCols), unsigned(chunks < 65535 ? chunks : 65535));
+  column_partials_kernel<K><<<grid, dim3(kSumCols, kSumLanes), 0, stream()>>>(ws, rows, cols, chunks, term);
   PYDL_CUDA_LAUNCHED(what);
   column_chunks_kernel<K><<<blocks_for(K * cols), 256, 0, stream()>>>(out, ws, chunks, cols);
   PYDL_CUDA_LAUNCHED(what);

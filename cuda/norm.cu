@@ -71,8 +71,8 @@ struct LayerGradTerm {  // [dy * xhat | dy] with per-row statistics
   }
 };
 
-__global__ void scale_kernel(double* out, const double* in, int64_t n, double factor) {
-  PYDL_GRID_STRIDE(j, n) out[j] = in[j] * factor;
+__global__ void divide_kernel(double* out, const double* in, int64_t n, double divisor) {
+  PYDL_GRID_STRIDE(j, n) out[j] = in[j] / divisor;
 }
 
 __global__ void statistics_kernel(double* invstd, float* moving_mean, float* moving_var, const double* mean,
@@ -215,7 +215,7 @@ void batchnorm_forward_train_cuda(float* y, double* mean, double* invstd, float*
   if (c == 0) return;
   double* sums = ws + column_sums_workspace(rows, c, 2);  // after the partials, as the CPU
   batchnorm_sum_cuda(sums, x, rows, c, ws);
-  scale_kernel<<<blocks_for(c), 256, 0, stream()>>>(mean, sums, c, 1.0 / double(rows));
+  divide_kernel<<<blocks_for(c), 256, 0, stream()>>>(mean, sums, c, double(rows));
   PYDL_CUDA_LAUNCHED("batchnorm_forward_train");
   batchnorm_centered_squares_cuda(sums, x, mean, rows, c, ws);
   batchnorm_statistics_cuda(invstd, moving_mean, moving_var, mean, sums, rows, c, momentum, eps);
