@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <cstddef>
+#include <type_traits>
 
 namespace pydl {
 
@@ -21,7 +22,8 @@ struct Matrix {
   Matrix(T* d, int64_t r, int64_t c, Device dev = Device::CPU)
       : data(d), rows(r), cols(c), device(dev) {}
   // A view of mutable data can always be read as const.
-  operator Matrix<const T>() const { return Matrix<const T>(data, rows, cols, device); }
+  template <typename U = T, typename = std::enable_if_t<!std::is_const_v<U>>>
+  operator Matrix<const U>() const { return Matrix<const U>(data, rows, cols, device); }
 
   int64_t size() const { return rows * cols; }
   T* row(int64_t i) const { return data + i * cols; }

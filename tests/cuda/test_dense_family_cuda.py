@@ -91,13 +91,15 @@ def test_gemm_epilogues(act, with_bias, m, n, k):
     assert_close(cpu, gpu, GEMM_RTOL, f"gemm epilogue {act} bias={with_bias}")
 
 
-def test_gemm_unaligned_bias_and_degenerate_k():
+def test_gemm_degenerate_and_non_contiguous_inputs():
     r = _rng(5)
     a = r.standard_normal((9, 7)).astype(np.float32)
     b = r.standard_normal((7, 13)).astype(np.float32)
-    bias = r.standard_normal(14).astype(np.float32)[1:]  # 4-byte aligned only: not fused by cuBLASLt
+    bias = r.standard_normal(14).astype(np.float32)[1:]  # a view at an odd offset (staged as a copy)
     cpu, gpu = cpu_and_cuda(K.gemm, a, b, bias=bias, activation="relu")
-    assert_close(cpu, gpu, GEMM_RTOL, "gemm unaligned bias")
+    assert_close(cpu, gpu, GEMM_RTOL, "gemm offset bias")
+    cpu, gpu = cpu_and_cuda(K.gemm, a[:, ::2], b[::2, 1:], activation="sigmoid")  # strided: copied contiguous
+    assert_close(cpu, gpu, GEMM_RTOL, "gemm strided inputs")
     c = r.standard_normal((9, 13)).astype(np.float32)
     cpu, gpu = cpu_and_cuda(K.gemm, a, b, alpha=0.0, beta=2.0, c=c, bias=bias[:13], activation="tanh")
     assert_close(cpu, gpu, ELEMENTWISE, "gemm alpha=0")
