@@ -162,16 +162,24 @@ void def_norm(py::module_& k) {
                                static_cast<py::array*>(&moving_mean), static_cast<py::array*>(&moving_var)})
       require_size(*a, c, "batchnorm_forward parameters");
     Array<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
-    py::array_t<double> stats({int64_t(2), c});
+    Array<double> stats({int64_t(2), c});
+    for (const py::array* a : {static_cast<py::array*>(&moving_mean), static_cast<py::array*>(&moving_var)})
+      if (!(a->flags() & py::array::c_style) || !a->writeable())
+        throw ValueError("batchnorm_forward: expected writable C-contiguous moving statistics (updated in place)");
+    KernelCall call;  // the moving statistics are updated in place: staged in and out
+    T* mm = static_cast<T*>(call.inout_bytes(moving_mean.mutable_data(), sizeof(T) * size_t(c)));
+    T* mv = static_cast<T*>(call.inout_bytes(moving_var.mutable_data(), sizeof(T) * size_t(c)));
     if (training) {
       std::vector<double> ws(batchnorm_workspace(rows, c));
-      batchnorm_forward_train<T>(y.mutable_data(), stats.mutable_data(), stats.mutable_data() + c,
-                                 moving_mean.mutable_data(), moving_var.mutable_data(), x.data(), gamma.data(),
-                                 beta.data(), rows, c, momentum, eps, ws.data());
+      double* st = call.out(stats);
+      double* w = static_cast<double*>(call.work_bytes(ws.data(), sizeof(double) * ws.size()));
+      batchnorm_forward_train<T>(call.out(y), st, st + c, mm, mv, call.in(x), call.in(gamma), call.in(beta), rows, c,
+                                 momentum, eps, w);
     } else {
-      batchnorm_forward_infer<T>(y.mutable_data(), x.data(), gamma.data(), beta.data(), moving_mean.data(),
-                                 moving_var.data(), rows, c, eps);
+      std::fill(stats.mutable_data(), stats.mutable_data() + stats.size(), 0.0);  // unused in inference
+      batchnorm_forward_infer<T>(call.out(y), call.in(x), call.in(gamma), call.in(beta), mm, mv, rows, c, eps);
     }
+    call.finish();
     return py::make_tuple(y, stats);
   }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("moving_mean"), py::arg("moving_var"),
      py::arg("training"), py::arg("momentum") = 0.9, py::arg("epsilon") = 1e-5);
@@ -188,12 +196,17 @@ void def_norm(py::module_& k) {
     std::fill(dg.mutable_data(), dg.mutable_data() + c, T(0));
     std::fill(dbeta.mutable_data(), dbeta.mutable_data() + c, T(0));
     std::vector<double> ws(batchnorm_workspace(rows, c));
-    if (training)
-      batchnorm_backward_train<T>(dx.mutable_data(), dg.mutable_data(), dbeta.mutable_data(), dy.data(), x.data(),
-                                  gamma.data(), stats.data(), stats.data() + c, rows, c, ws.data());
-    else
-      batchnorm_backward_infer<T>(dx.mutable_data(), dg.mutable_data(), dbeta.mutable_data(), dy.data(), x.data(),
-                                  gamma.data(), moving_mean.data(), moving_var.data(), rows, c, eps, ws.data());
+    KernelCall call;  // dgamma and dbeta accumulate: staged in and out
+    double* w = static_cast<double*>(call.work_bytes(ws.data(), sizeof(double) * ws.size()));
+    if (training) {
+      const double* st = call.in(stats);
+      batchnorm_backward_train<T>(call.out(dx), call.inout(dg), call.inout(dbeta), call.in(dy), call.in(x),
+                                  call.in(gamma), st, st + c, rows, c, w);
+    } else {
+      batchnorm_backward_infer<T>(call.out(dx), call.inout(dg), call.inout(dbeta), call.in(dy), call.in(x),
+                                  call.in(gamma), call.in(moving_mean), call.in(moving_var), rows, c, eps, w);
+    }
+    call.finish();
     return py::make_tuple(dx, dg, dbeta);
   }, py::arg("dy"), py::arg("x"), py::arg("gamma"), py::arg("stats"), py::arg("moving_mean"),
      py::arg("moving_var"), py::arg("training"), py::arg("epsilon") = 1e-5);
@@ -202,9 +215,11 @@ void def_norm(py::module_& k) {
     require_size(gamma, c, "layernorm_forward gamma");
     require_size(beta, c, "layernorm_forward beta");
     Array<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
-    py::array_t<double> stats({int64_t(2), rows});
-    layernorm_forward<T>(y.mutable_data(), stats.mutable_data(), stats.mutable_data() + rows, x.data(), gamma.data(),
-                         beta.data(), rows, c, eps);
+    Array<double> stats({int64_t(2), rows});
+    KernelCall call;
+    double* st = call.out(stats);
+    layernorm_forward<T>(call.out(y), st, st + rows, call.in(x), call.in(gamma), call.in(beta), rows, c, eps);
+    call.finish();
     return py::make_tuple(y, stats);
   }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("epsilon") = 1e-5);
   k.def("layernorm_backward", [](Array<T> dy, Array<T> x, Array<T> gamma, Array<double> stats) {
@@ -216,8 +231,11 @@ void def_norm(py::module_& k) {
     Array<T> dg({c}), dbeta({c});
     std::fill(dg.mutable_data(), dg.mutable_data() + c, T(0));
     std::fill(dbeta.mutable_data(), dbeta.mutable_data() + c, T(0));
-    layernorm_backward<T>(dx.mutable_data(), dg.mutable_data(), dbeta.mutable_data(), dy.data(), x.data(),
-                          gamma.data(), stats.data(), stats.data() + rows, rows, c);
+    KernelCall call;  // dgamma and dbeta accumulate: staged in and out
+    const double* st = call.in(stats);
+    layernorm_backward<T>(call.out(dx), call.inout(dg), call.inout(dbeta), call.in(dy), call.in(x), call.in(gamma), st,
+                          st + rows, rows, c);
+    call.finish();
     return py::make_tuple(dx, dg, dbeta);
   }, py::arg("dy"), py::arg("x"), py::arg("gamma"), py::arg("stats"));
 }

@@ -16,6 +16,24 @@
 namespace pydl::bind {
 namespace {
 
+// Views of arrays staged by a KernelCall: the arrays themselves on the CPU, their device
+// copies when pydl.kernels.on_device("cuda") is active.
+template <typename T>
+Matrix<const T> in_matrix(KernelCall& call, const Array<T>& a, const char* what) {
+  const auto m = as_matrix<const T>(a, what);
+  return Matrix<const T>(call.in(a), m.rows, m.cols, call.device());
+}
+template <typename T>
+Matrix<T> out_matrix(KernelCall& call, Array<T>& a, const char* what) {
+  const auto m = as_matrix<T>(a, what);
+  return Matrix<T>(call.out(a), m.rows, m.cols, call.device());
+}
+template <typename T>
+Matrix<T> inout_matrix(KernelCall& call, Array<T>& a, const char* what) {
+  const auto m = as_matrix<T>(a, what);
+  return Matrix<T>(call.inout(a), m.rows, m.cols, call.device());
+}
+
 template <typename T>
 void def_gemm(py::module_& k) {
   k.def("gemm",
@@ -30,13 +48,15 @@ void def_gemm(py::module_& k) {
             throw ValueError("gemm: expected bias with " + std::to_string(n) + " entries, got " +
                              std::to_string(bias->size()));
           Activation activation = parse_activation(act);
-          auto cm = as_matrix<T>(c, "c");
-          auto am = as_matrix<const T>(a, "a");
-          auto bm = as_matrix<const T>(b, "b");
-          const T* bp = bias ? bias->data() : nullptr;
+          KernelCall call;  // C is read only when given (beta), else only written
+          auto cm = c_in ? inout_matrix(call, c, "c") : out_matrix(call, c, "c");
+          auto am = in_matrix(call, a, "a");
+          auto bm = in_matrix(call, b, "b");
+          const T* bp = bias ? call.in(*bias) : nullptr;
           {
             py::gil_scoped_release release;
             gemm<T>(cm, am, trans_a, bm, trans_b, T(alpha), c_in ? T(beta) : T(0), bp, activation);
+            call.finish();
           }
           return c;
         },
@@ -87,9 +107,13 @@ void def_layers(py::module_& k) {
     require_size(y, dy.size(), "activation_backward y");
     Array<T> dx = empty_like(dy);
     const auto [rows, last] = rows_by_last_axis(dy, "activation_backward dy");
-    activation_backward<T>(Matrix<T>(dx.mutable_data(), rows, last), Matrix<const T>(dy.data(), rows, last),
-                           Matrix<const T>(x.data(), rows, last), Matrix<const T>(y.data(), rows, last),
-                           parse_activation(act));
+    const Activation activation = parse_activation(act);
+    KernelCall call;
+    const Device dev = call.device();
+    activation_backward<T>(Matrix<T>(call.out(dx), rows, last, dev), Matrix<const T>(call.in(dy), rows, last, dev),
+                           Matrix<const T>(call.in(x), rows, last, dev), Matrix<const T>(call.in(y), rows, last, dev),
+                           activation);
+    call.finish();
     return dx;
   }, py::arg("dy"), py::arg("x"), py::arg("y"), py::arg("activation"));
 
@@ -100,9 +124,12 @@ void def_layers(py::module_& k) {
     if (b && b->size() != w.shape(1)) throw ValueError("dense_forward: expected b (units,)");
     Array<T> y({x.shape(0), w.shape(1)});
     Array<T> z({keep_preactivation ? x.shape(0) : py::ssize_t(0), w.shape(1)});
-    auto zm = keep_preactivation ? as_matrix<T>(z, "z") : Matrix<T>();
-    dense_forward<T>(as_matrix<T>(y, "y"), zm, as_matrix<const T>(x, "x"), as_matrix<const T>(w, "w"),
-                     b ? b->data() : nullptr, parse_activation(act));
+    const Activation activation = parse_activation(act);
+    KernelCall call;
+    auto zm = keep_preactivation ? out_matrix(call, z, "z") : Matrix<T>();
+    dense_forward<T>(out_matrix(call, y, "y"), zm, in_matrix(call, x, "x"), in_matrix(call, w, "w"),
+                     b ? call.in(*b) : nullptr, activation);
+    call.finish();
     return py::make_tuple(y, z);
   }, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("activation") = "linear",
      py::arg("keep_preactivation") = false);
@@ -125,11 +152,14 @@ void def_layers(py::module_& k) {
     if (!dw_init) std::fill(dw.mutable_data(), dw.mutable_data() + dw.size(), T(0));
     Array<T> db = db_init ? Array<T>(db_init->attr("copy")()) : Array<T>({w.shape(1)});
     if (!db_init) std::fill(db.mutable_data(), db.mutable_data() + db.size(), T(0));
-    Matrix<T> dxm = need_dx ? as_matrix<T>(dx, "dx") : Matrix<T>(nullptr, x.shape(0), x.shape(1));
-    Matrix<const T> zm = z ? as_matrix<const T>(*z, "z") : Matrix<const T>();
-    dense_backward<T>(dxm, as_matrix<T>(dw, "dw"), use_bias ? db.mutable_data() : nullptr, as_matrix<T>(g, "dy"),
-                      as_matrix<const T>(x, "x"), as_matrix<const T>(y, "y"), zm, as_matrix<const T>(w, "w"),
-                      parse_activation(act));
+    const Activation activation = parse_activation(act);
+    KernelCall call;  // dw and db accumulate: staged in and out
+    Matrix<T> dxm = need_dx ? out_matrix(call, dx, "dx") : Matrix<T>(nullptr, x.shape(0), x.shape(1), call.device());
+    Matrix<const T> zm = z ? in_matrix(call, *z, "z") : Matrix<const T>();
+    dense_backward<T>(dxm, inout_matrix(call, dw, "dw"), use_bias ? call.inout(db) : nullptr,
+                      inout_matrix(call, g, "dy"), in_matrix(call, x, "x"), in_matrix(call, y, "y"), zm,
+                      in_matrix(call, w, "w"), activation);
+    call.finish();
     return py::make_tuple(dx, dw, db);
   }, py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("y"), py::arg("z") = py::none(),
      py::arg("activation") = "linear", py::arg("use_bias") = true, py::arg("need_dx") = true,
@@ -138,15 +168,19 @@ void def_layers(py::module_& k) {
   k.def("dropout_forward", [](Array<T> x, double rate, uint64_t seed, uint64_t stream, uint64_t counter) {
     if (!(rate >= 0 && rate < 1)) throw ValueError("dropout: expected 0 <= rate < 1");
     Array<T> y = empty_like(x);
-    py::array_t<uint8_t> mask(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
-    dropout_forward<T>(as_matrix<T>(y, "y"), mask.mutable_data(), as_matrix<const T>(x, "x"), rate,
+    Array<uint8_t> mask(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    KernelCall call;
+    dropout_forward<T>(out_matrix(call, y, "y"), call.out(mask), in_matrix(call, x, "x"), rate,
                        CounterRng(seed, stream), counter);
+    call.finish();
     return py::make_tuple(y, mask);
   }, py::arg("x"), py::arg("rate"), py::arg("seed"), py::arg("stream") = 0, py::arg("counter") = 0);
-  k.def("dropout_backward", [](Array<T> dy, py::array_t<uint8_t> mask, double rate) {
+  k.def("dropout_backward", [](Array<T> dy, Array<uint8_t> mask, double rate) {
     if (mask.size() != dy.size()) throw ValueError("dropout_backward: mask and dy differ in size");
     Array<T> dx = empty_like(dy);
-    dropout_backward<T>(as_matrix<T>(dx, "dx"), as_matrix<const T>(dy, "dy"), mask.data(), rate);
+    KernelCall call;
+    dropout_backward<T>(out_matrix(call, dx, "dx"), in_matrix(call, dy, "dy"), call.in(mask), rate);
+    call.finish();
     return dx;
   }, py::arg("dy"), py::arg("mask"), py::arg("rate"));
 }
@@ -297,10 +331,12 @@ void def_merge(py::module_& k) {
     const MergeOp m = parse_merge(op);
     same_shaped(xs, 2, "merge_forward");
     if (m == MergeOp::Subtract && xs.size() != 2) throw ValueError("merge_forward: subtract takes 2 arrays");
+    KernelCall call;  // p: a host array of the inputs' (device) pointers
     std::vector<const T*> p;
-    for (auto& x : xs) p.push_back(x.data());
+    for (auto& x : xs) p.push_back(call.in(x));
     Array<T> y = empty_like(xs[0]);
-    merge_forward<T>(m, y.mutable_data(), p.data(), int(xs.size()), y.size());
+    merge_forward<T>(m, call.out(y), p.data(), int(xs.size()), y.size());
+    call.finish();
     return y;
   }, py::arg("op"), py::arg("xs"));
   k.def("merge_backward", [](const std::string& op, Array<T> dy, std::vector<Array<T>> xs) {
@@ -308,15 +344,17 @@ void def_merge(py::module_& k) {
     same_shaped(xs, 2, "merge_backward");
     if (m == MergeOp::Subtract && xs.size() != 2) throw ValueError("merge_backward: subtract takes 2 arrays");
     require_size(dy, xs[0].size(), "merge_backward dy");
+    KernelCall call;
     std::vector<const T*> p;
     std::vector<Array<T>> dxs;
     std::vector<T*> dp;
     for (auto& x : xs) {
-      p.push_back(x.data());
+      p.push_back(call.in(x));
       dxs.push_back(empty_like(x));
-      dp.push_back(dxs.back().mutable_data());
+      dp.push_back(call.out(dxs.back()));
     }
-    merge_backward<T>(m, dp.data(), dy.data(), p.data(), int(xs.size()), dy.size());
+    merge_backward<T>(m, dp.data(), call.in(dy), p.data(), int(xs.size()), dy.size());
+    call.finish();
     return dxs;
   }, py::arg("op"), py::arg("dy"), py::arg("xs"));
   k.def("concat_forward", [](std::vector<Array<T>> xs, int axis) {
@@ -325,7 +363,6 @@ void def_merge(py::module_& k) {
     if (axis < 0) axis += rank;
     if (axis < 0 || axis >= rank) throw ValueError("concat_forward: axis out of range");
     std::vector<int64_t> widths;
-    std::vector<const T*> p;
     std::vector<py::ssize_t> shape(xs[0].shape(), xs[0].shape() + rank);
     shape[axis] = 0;
     for (auto& x : xs) {
@@ -334,13 +371,16 @@ void def_merge(py::module_& k) {
         if (d != axis && x.shape(d) != xs[0].shape(d)) throw ValueError("concat_forward: shapes differ off the axis");
       widths.push_back(x.shape(axis));
       shape[axis] += x.shape(axis);
-      p.push_back(x.data());
     }
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < axis; ++d) outer *= shape[d];
     for (int d = axis + 1; d < rank; ++d) inner *= shape[d];
     Array<T> y(shape);
-    concat_forward<T>(y.mutable_data(), p.data(), widths.data(), int(xs.size()), outer, inner);
+    KernelCall call;
+    std::vector<const T*> p;
+    for (auto& x : xs) p.push_back(call.in(x));
+    concat_forward<T>(call.out(y), p.data(), widths.data(), int(xs.size()), outer, inner);
+    call.finish();
     return y;
   }, py::arg("xs"), py::arg("axis"));
   k.def("concat_backward", [](Array<T> dy, std::vector<int64_t> widths, int axis) {
@@ -356,15 +396,17 @@ void def_merge(py::module_& k) {
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < axis; ++d) outer *= dy.shape(d);
     for (int d = axis + 1; d < rank; ++d) inner *= dy.shape(d);
+    KernelCall call;
     std::vector<Array<T>> dxs;
     std::vector<T*> dp;
     for (int64_t w : widths) {
       std::vector<py::ssize_t> shape(dy.shape(), dy.shape() + rank);
       shape[axis] = w;
       dxs.emplace_back(shape);
-      dp.push_back(dxs.back().mutable_data());
+      dp.push_back(call.out(dxs.back()));
     }
-    concat_backward<T>(dp.data(), dy.data(), widths.data(), int(widths.size()), outer, inner);
+    concat_backward<T>(dp.data(), call.in(dy), widths.data(), int(widths.size()), outer, inner);
+    call.finish();
     return dxs;
   }, py::arg("dy"), py::arg("widths"), py::arg("axis"));
 }
@@ -378,7 +420,9 @@ void def_sequence_kernels(py::module_& k) {
     std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
     Array<int64_t> ids(shape);
     Array<uint8_t> mask(shape);
-    const int64_t bad = embedding_ids<T>(ids.mutable_data(), mask.mutable_data(), x.data(), x.size(), vocab);
+    KernelCall call;
+    const int64_t bad = embedding_ids<T>(call.out(ids), call.out(mask), call.in(x), x.size(), vocab);
+    call.finish();
     if (bad >= 0)
       throw ValueError("embedding_ids: x at flat position " + std::to_string(bad) + " is not an integer in [0, " +
                        std::to_string(vocab) + ")");
@@ -391,7 +435,9 @@ void def_sequence_kernels(py::module_& k) {
     std::vector<py::ssize_t> shape(ids.shape(), ids.shape() + ids.ndim());
     shape.push_back(table.shape(1));
     Array<T> y(shape);
-    embedding_forward<T>(y.mutable_data(), ids.data(), table.data(), ids.size(), table.shape(1));
+    KernelCall call;
+    embedding_forward<T>(call.out(y), call.in(ids), call.in(table), ids.size(), table.shape(1));
+    call.finish();
     return y;
   }, py::arg("table"), py::arg("ids"), "table[ids]: shape ids.shape + (dim,).");
   k.def("embedding_backward", [](Array<T> dy, Array<int64_t> ids, int64_t vocab) {
@@ -401,7 +447,9 @@ void def_sequence_kernels(py::module_& k) {
     const int64_t dim = dy.size() / ids.size();
     Array<T> dtable({vocab, dim});
     std::fill(dtable.mutable_data(), dtable.mutable_data() + dtable.size(), T(0));
-    embedding_backward<T>(dtable.mutable_data(), dy.data(), ids.data(), ids.size(), dim);
+    KernelCall call;  // dtable accumulates: staged in and out
+    embedding_backward<T>(call.inout(dtable), call.in(dy), call.in(ids), ids.size(), dim);
+    call.finish();
     return dtable;
   }, py::arg("dy"), py::arg("ids"), py::arg("vocab"), "d loss / d table (vocab, dim), repeated ids summed.");
 
@@ -410,14 +458,18 @@ void def_sequence_kernels(py::module_& k) {
     if (mean.size() == 0 || x.size() % mean.size() != 0)
       throw ValueError("normalization_forward: x's size must be a multiple of the statistics' size");
     Array<T> y = empty_like(x);
-    normalization_forward<T>(y.mutable_data(), x.data(), mean.data(), var.data(), x.size(), mean.size());
+    KernelCall call;
+    normalization_forward<T>(call.out(y), call.in(x), call.in(mean), call.in(var), x.size(), mean.size());
+    call.finish();
     return y;
   }, py::arg("x"), py::arg("mean"), py::arg("variance"), "(x - mean) / sqrt(variance), statistics repeating.");
   k.def("normalization_backward", [](Array<T> dy, Array<T> var) {
     if (var.size() == 0 || dy.size() % var.size() != 0)
       throw ValueError("normalization_backward: dy's size must be a multiple of the statistics' size");
     Array<T> dx = empty_like(dy);
-    normalization_backward<T>(dx.mutable_data(), dy.data(), var.data(), dy.size(), var.size());
+    KernelCall call;
+    normalization_backward<T>(call.out(dx), call.in(dy), call.in(var), dy.size(), var.size());
+    call.finish();
     return dx;
   }, py::arg("dy"), py::arg("variance"));
 
@@ -428,7 +480,9 @@ void def_sequence_kernels(py::module_& k) {
     std::vector<py::ssize_t> shape(a.shape(), a.shape() + a.ndim());
     if (m == BidirectionalMerge::Concat) shape.back() *= 2;
     Array<T> y(shape);
-    bidirectional_merge_forward<T>(m, y.mutable_data(), a.data(), b.data(), rows, u);
+    KernelCall call;
+    bidirectional_merge_forward<T>(m, call.out(y), call.in(a), call.in(b), rows, u);
+    call.finish();
     return y;
   }, py::arg("mode"), py::arg("a"), py::arg("b"), "Bidirectional's merge over the last axis.");
   k.def("bidirectional_merge_backward", [](const std::string& mode, Array<T> dy, Array<T> a, Array<T> b) {
@@ -437,7 +491,9 @@ void def_sequence_kernels(py::module_& k) {
     require_size(b, a.size(), "bidirectional_merge_backward b");
     require_size(dy, m == BidirectionalMerge::Concat ? 2 * a.size() : a.size(), "bidirectional_merge_backward dy");
     Array<T> da = empty_like(a), db = empty_like(b);
-    bidirectional_merge_backward<T>(m, da.mutable_data(), db.mutable_data(), dy.data(), a.data(), b.data(), rows, u);
+    KernelCall call;
+    bidirectional_merge_backward<T>(m, call.out(da), call.out(db), call.in(dy), call.in(a), call.in(b), rows, u);
+    call.finish();
     return py::make_tuple(da, db);
   }, py::arg("mode"), py::arg("dy"), py::arg("a"), py::arg("b"), "(d loss / d a, d loss / d b).");
 }

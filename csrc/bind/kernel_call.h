@@ -51,6 +51,9 @@ class KernelCall {
   // The same for plain host memory (a std::vector the binding owns, a scalar result).
   const void* in_bytes(const void* host, size_t bytes) { return stage(const_cast<void*>(host), bytes, true, false); }
   void* out_bytes(void* host, size_t bytes) { return stage(host, bytes, false, true); }
+  void* inout_bytes(void* host, size_t bytes) { return stage(host, bytes, true, true); }
+  // A workspace: the host memory on the CPU; on the device memory neither copied in nor back.
+  void* work_bytes(void* host, size_t bytes) { return stage(host, bytes, false, false); }
 
   void finish();
 

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/parallel.h"
+#include "kernels/activation_formulas.h"
 
 namespace pydl {
 
@@ -38,14 +40,6 @@ namespace {
 constexpr int64_t kGrain = 1 << 14;  // elements per chunk: below this, threads cost more than they save
 
 template <typename T>
-inline T sigmoid(T v) {
-  // Two branches keep exp() from overflowing for large |v|.
-  if (v >= 0) return T(1) / (T(1) + std::exp(-v));
-  T e = std::exp(v);
-  return e / (T(1) + e);
-}
-
-template <typename T>
 void softmax_rows(Matrix<T> y, Matrix<const T> x) {
   const int64_t cols = x.cols;
   parallel_range(x.rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1)), [&](int64_t lo, int64_t hi) {
@@ -69,19 +63,19 @@ void activation_inplace_span(T* v, int64_t n, Activation a) {
   switch (a) {
     case Activation::Linear: return;
     case Activation::ReLU:
-      for (int64_t i = 0; i < n; ++i) v[i] = std::max(v[i], T(0));
+      for (int64_t i = 0; i < n; ++i) v[i] = act::relu(v[i]);
       return;
     case Activation::LeakyReLU:
-      for (int64_t i = 0; i < n; ++i) v[i] = v[i] > T(0) ? v[i] : T(kLeakyReluSlope) * v[i];
+      for (int64_t i = 0; i < n; ++i) v[i] = act::leaky_relu(v[i]);
       return;
     case Activation::Sigmoid:
-      for (int64_t i = 0; i < n; ++i) v[i] = sigmoid(v[i]);
+      for (int64_t i = 0; i < n; ++i) v[i] = act::sigmoid(v[i]);
       return;
     case Activation::Tanh:
-      for (int64_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
+      for (int64_t i = 0; i < n; ++i) v[i] = act::tanh(v[i]);
       return;
     case Activation::GELU:
-      for (int64_t i = 0; i < n; ++i) v[i] = T(0.5) * v[i] * (T(1) + std::erf(v[i] * T(M_SQRT1_2)));
+      for (int64_t i = 0; i < n; ++i) v[i] = act::gelu(v[i]);
       return;
     case Activation::Softmax:
       throw ValueError("softmax is a row-wise activation, not elementwise");
@@ -90,6 +84,7 @@ void activation_inplace_span(T* v, int64_t n, Activation a) {
 
 template <typename T>
 void activation_forward(Matrix<T> y, Matrix<const T> x, Activation a) {
+  PYDL_DEVICE_DISPATCH(activation_forward, y, x, a);
   if (a == Activation::Softmax) return softmax_rows(y, x);
   const int64_t n = x.size();
   if (y.data != x.data) std::copy(x.data, x.data + n, y.data);
@@ -100,6 +95,7 @@ void activation_forward(Matrix<T> y, Matrix<const T> x, Activation a) {
 template <typename T>
 void activation_backward(Matrix<T> dx, Matrix<const T> dy, Matrix<const T> x, Matrix<const T> y,
                          Activation a) {
+  PYDL_DEVICE_DISPATCH(activation_backward, dx, dy, x, y, a);
   const int64_t n = dy.size();
   T* g = dx.data;
   const T* d = dy.data;
@@ -113,40 +109,32 @@ void activation_backward(Matrix<T> dx, Matrix<const T> dy, Matrix<const T> x, Ma
     case Activation::ReLU:
       parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi; ++i) {
-          const T v = d[i];
-          g[i] = o[i] > T(0) ? v : T(0);
+          g[i] = act::relu_backward(d[i], o[i]);
         }
       });
       return;
     case Activation::LeakyReLU:
       parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi; ++i) {
-          const T v = d[i];
-          g[i] = o[i] > T(0) ? v : T(kLeakyReluSlope) * v;
+          g[i] = act::leaky_relu_backward(d[i], o[i]);
         }
       });
       return;
     case Activation::Sigmoid:
       parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i) g[i] = d[i] * o[i] * (T(1) - o[i]);
+        for (int64_t i = lo; i < hi; ++i) g[i] = act::sigmoid_backward(d[i], o[i]);
       });
       return;
     case Activation::Tanh:
       parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i) g[i] = d[i] * (T(1) - o[i] * o[i]);
+        for (int64_t i = lo; i < hi; ++i) g[i] = act::tanh_backward(d[i], o[i]);
       });
       return;
     case Activation::GELU: {
       if (!x.data) throw ValueError("GELU backward needs the pre-activation input");
       const T* in = x.data;
-      const T inv_sqrt_2pi = T(0.3989422804014327);
       parallel_range(n, kGrain / 8, [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i) {
-          T v = in[i];
-          T cdf = T(0.5) * (T(1) + std::erf(v * T(M_SQRT1_2)));
-          T pdf = inv_sqrt_2pi * std::exp(T(-0.5) * v * v);
-          g[i] = d[i] * (cdf + v * pdf);
-        }
+        for (int64_t i = lo; i < hi; ++i) g[i] = act::gelu_backward(d[i], in[i]);
       });
       return;
     }

@@ -4,12 +4,13 @@
 #include <string>
 
 #include "core/view.h"
+#include "kernels/activation_formulas.h"
 
 namespace pydl {
 
 enum class Activation { Linear, ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softmax };
 
-constexpr double kLeakyReluSlope = 0.01;  // PyTorch's default negative slope
+constexpr double kLeakyReluSlope = act::kLeakySlope;
 
 Activation parse_activation(const std::string& name);  // throws ValueError naming the choices
 const char* activation_name(Activation a);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/parallel.h"
 #include "kernels/gemm.h"
@@ -12,6 +13,7 @@ namespace pydl {
 template <typename T>
 void dense_forward(Matrix<T> y, Matrix<T> z, Matrix<const T> x, Matrix<const T> w, const T* b,
                    Activation act) {
+  PYDL_DEVICE_DISPATCH(dense_forward, y, z, x, w, b, act);
   if (z.data) {
     gemm<T>(z, x, false, w, false, T(1), T(0), b, Activation::Linear);
     activation_forward<T>(y, z, act);
@@ -22,6 +24,7 @@ void dense_forward(Matrix<T> y, Matrix<T> z, Matrix<const T> x, Matrix<const T> 
 
 template <typename T>
 void bias_backward(T* db, Matrix<const T> dz, double* ws) {
+  PYDL_DEVICE_DISPATCH(bias_backward, db, dz, ws);
   const int64_t rows = dz.rows;
   if (ws && rows >= 2 * kReduceRowChunk) {
     double* sums = ws + column_sums_workspace(rows, dz.cols);
@@ -45,6 +48,7 @@ void bias_backward(T* db, Matrix<const T> dz, double* ws) {
 template <typename T>
 void dense_backward(Matrix<T> dx, Matrix<T> dw, T* db, Matrix<T> dy, Matrix<const T> x,
                     Matrix<const T> y, Matrix<const T> z, Matrix<const T> w, Activation act) {
+  PYDL_DEVICE_DISPATCH(dense_backward, dx, dw, db, dy, x, y, z, w, act);
   activation_backward<T>(dy, dy, z, y, act);
   Matrix<const T> dz = dy;
   gemm<T>(dw, x, true, dz, false, T(1), T(1));  // dw += x^T dz

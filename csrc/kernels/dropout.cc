@@ -1,5 +1,6 @@
 #include "kernels/dropout.h"
 
+#include "core/device.h"
 #include "core/parallel.h"
 
 namespace pydl {
@@ -7,6 +8,7 @@ namespace pydl {
 template <typename T>
 void dropout_forward(Matrix<T> y, uint8_t* mask, Matrix<const T> x, double rate,
                      const CounterRng& rng, uint64_t counter) {
+  PYDL_DEVICE_DISPATCH(dropout_forward, y, mask, x, rate, rng, counter);
   const int64_t n = x.size();
   const T scale = rate < 1.0 ? T(1.0 / (1.0 - rate)) : T(0);
   const float threshold = static_cast<float>(rate);
@@ -21,6 +23,7 @@ void dropout_forward(Matrix<T> y, uint8_t* mask, Matrix<const T> x, double rate,
 
 template <typename T>
 void dropout_backward(Matrix<T> dx, Matrix<const T> dy, const uint8_t* mask, double rate) {
+  PYDL_DEVICE_DISPATCH(dropout_backward, dx, dy, mask, rate);
   const int64_t n = dy.size();
   const T scale = rate < 1.0 ? T(1.0 / (1.0 - rate)) : T(0);
   parallel_range(n, 1 << 15, [&](int64_t lo, int64_t hi) {

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/device.h"
 #include "core/parallel.h"
 
 namespace pydl {
 
 template <typename T>
 int64_t embedding_ids(int64_t* ids, uint8_t* mask, const T* x, int64_t count, int64_t vocab) {
+  PYDL_DEVICE_DISPATCH(embedding_ids, ids, mask, x, count, vocab);
   for (int64_t i = 0; i < count; ++i) {
     const T v = x[i];
     if (!(v >= T(0) && v < T(vocab)) || v != std::floor(v)) return i;
@@ -20,6 +22,7 @@ int64_t embedding_ids(int64_t* ids, uint8_t* mask, const T* x, int64_t count, in
 
 template <typename T>
 void embedding_forward(T* y, const int64_t* ids, const T* table, int64_t count, int64_t dim) {
+  PYDL_DEVICE_DISPATCH(embedding_forward, y, ids, table, count, dim);
   parallel_range(count, std::max<int64_t>(1, 8192 / dim), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const T* row = table + ids[i] * dim;
@@ -30,6 +33,7 @@ void embedding_forward(T* y, const int64_t* ids, const T* table, int64_t count, 
 
 template <typename T>
 void embedding_backward(T* dtable, const T* dy, const int64_t* ids, int64_t count, int64_t dim) {
+  PYDL_DEVICE_DISPATCH(embedding_backward, dtable, dy, ids, count, dim);
   parallel_range(dim, count * dim >= (1 << 15) ? 32 : dim, [&](int64_t j0, int64_t j1) {
     for (int64_t i = 0; i < count; ++i) {
       T* g = dtable + ids[i] * dim;

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <string>
 
+#include "core/device.h"
 #include "core/buffer.h"
 #include "core/errors.h"
 #include "core/parallel.h"
@@ -211,6 +212,7 @@ void set_gemm_isa(const std::string& name) {
 template <typename T>
 void gemm(Matrix<T> c, Matrix<const T> a, bool trans_a, Matrix<const T> b, bool trans_b, T alpha,
           T beta, const T* bias, Activation act) {
+  PYDL_DEVICE_DISPATCH(gemm, c, a, trans_a, b, trans_b, alpha, beta, bias, act);
   using namespace gemm_detail;
   const int64_t m = trans_a ? a.cols : a.rows;
   const int64_t k = trans_a ? a.rows : a.cols;

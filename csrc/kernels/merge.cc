@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/parallel.h"
 
@@ -13,6 +14,7 @@ constexpr int64_t kGrain = 1 << 14;
 
 template <typename T>
 void merge_forward(MergeOp op, T* y, const T* const* xs, int k, int64_t n) {
+  PYDL_DEVICE_DISPATCH(merge_forward, op, y, xs, k, n);
   parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t e = lo; e < hi; ++e) {
       T v = xs[0][e];
@@ -34,6 +36,7 @@ void merge_forward(MergeOp op, T* y, const T* const* xs, int k, int64_t n) {
 
 template <typename T>
 void merge_backward(MergeOp op, T* const* dxs, const T* dy, const T* const* xs, int k, int64_t n) {
+  PYDL_DEVICE_DISPATCH(merge_backward, op, dxs, dy, xs, k, n);
   parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t e = lo; e < hi; ++e) {
       const T g = dy[e];
@@ -61,6 +64,7 @@ void merge_backward(MergeOp op, T* const* dxs, const T* dy, const T* const* xs, 
 
 template <typename T>
 void concat_forward(T* y, const T* const* xs, const int64_t* widths, int k, int64_t outer, int64_t inner) {
+  PYDL_DEVICE_DISPATCH(concat_forward, y, xs, widths, k, outer, inner);
   int64_t total = 0;
   for (int i = 0; i < k; ++i) total += widths[i];
   parallel_range(outer, std::max<int64_t>(1, kGrain / std::max<int64_t>(total * inner, 1)), [&](int64_t lo, int64_t hi) {
@@ -77,6 +81,7 @@ void concat_forward(T* y, const T* const* xs, const int64_t* widths, int k, int6
 
 template <typename T>
 void concat_backward(T* const* dxs, const T* dy, const int64_t* widths, int k, int64_t outer, int64_t inner) {
+  PYDL_DEVICE_DISPATCH(concat_backward, dxs, dy, widths, k, outer, inner);
   int64_t total = 0;
   for (int i = 0; i < k; ++i) total += widths[i];
   parallel_range(outer, std::max<int64_t>(1, kGrain / std::max<int64_t>(total * inner, 1)), [&](int64_t lo, int64_t hi) {
@@ -102,6 +107,7 @@ BidirectionalMerge parse_bidirectional_merge(const std::string& mode) {
 template <typename T>
 void bidirectional_merge_forward(BidirectionalMerge mode, T* y, const T* a, const T* b, int64_t rows,
                                  int64_t u) {
+  PYDL_DEVICE_DISPATCH(bidirectional_merge_forward, mode, y, a, b, rows, u);
   const int64_t width = mode == BidirectionalMerge::Concat ? 2 * u : u;
   parallel_range(rows, std::max<int64_t>(1, kGrain / width), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
@@ -121,6 +127,7 @@ void bidirectional_merge_forward(BidirectionalMerge mode, T* y, const T* a, cons
 template <typename T>
 void bidirectional_merge_backward(BidirectionalMerge mode, T* da, T* db, const T* dy, const T* a, const T* b,
                                   int64_t rows, int64_t u) {
+  PYDL_DEVICE_DISPATCH(bidirectional_merge_backward, mode, da, db, dy, a, b, rows, u);
   const int64_t width = mode == BidirectionalMerge::Concat ? 2 * u : u;
   parallel_range(rows, std::max<int64_t>(1, kGrain / width), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/device.h"
 #include "core/parallel.h"
 #include "kernels/reduce.h"
 
@@ -14,6 +15,7 @@ int64_t batchnorm_workspace(int64_t rows, int64_t channels) {
 
 template <typename T>
 void batchnorm_sum(double* sum, const T* x, int64_t rows, int64_t c, double* ws) {
+  PYDL_DEVICE_DISPATCH(batchnorm_sum, sum, x, rows, c, ws);
   column_sums<1>(sum, rows, c, ws, [&](int64_t r, double* part) {
     const T* xr = x + r * c;
     for (int64_t j = 0; j < c; ++j) part[j] += double(xr[j]);
@@ -22,6 +24,7 @@ void batchnorm_sum(double* sum, const T* x, int64_t rows, int64_t c, double* ws)
 
 template <typename T>
 void batchnorm_centered_squares(double* sq, const T* x, const double* mean, int64_t rows, int64_t c, double* ws) {
+  PYDL_DEVICE_DISPATCH(batchnorm_centered_squares, sq, x, mean, rows, c, ws);
   column_sums<1>(sq, rows, c, ws, [&](int64_t r, double* part) {  // about the mean: no cancellation
     const T* xr = x + r * c;
     for (int64_t j = 0; j < c; ++j) {
@@ -34,6 +37,8 @@ void batchnorm_centered_squares(double* sq, const T* x, const double* mean, int6
 template <typename T>
 void batchnorm_statistics(double* invstd, T* moving_mean, T* moving_var, const double* mean, const double* sq,
                           int64_t rows, int64_t c, double momentum, double eps) {
+  PYDL_DEVICE_DISPATCH(batchnorm_statistics,
+                       invstd, moving_mean, moving_var, mean, sq, rows, c, momentum, eps);
   for (int64_t j = 0; j < c; ++j) {
     const double var = sq[j] / double(rows);
     invstd[j] = 1.0 / std::sqrt(var + eps);
@@ -46,6 +51,7 @@ void batchnorm_statistics(double* invstd, T* moving_mean, T* moving_var, const d
 template <typename T>
 void batchnorm_normalize(T* y, const T* x, const T* gamma, const T* beta, const double* mean, const double* invstd,
                          int64_t rows, int64_t c) {
+  PYDL_DEVICE_DISPATCH(batchnorm_normalize, y, x, gamma, beta, mean, invstd, rows, c);
   parallel_range(rows, std::max<int64_t>(1, 8192 / c), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t j = 0; j < c; ++j)
@@ -57,6 +63,8 @@ template <typename T>
 void batchnorm_forward_train(T* y, double* mean, double* invstd, T* moving_mean, T* moving_var,
                              const T* x, const T* gamma, const T* beta, int64_t rows, int64_t c,
                              double momentum, double eps, double* ws) {
+  PYDL_DEVICE_DISPATCH(batchnorm_forward_train,
+                       y, mean, invstd, moving_mean, moving_var, x, gamma, beta, rows, c, momentum, eps, ws);
   double* sums = ws + column_sums_workspace(rows, c, 2);  // after the partials
   batchnorm_sum(sums, x, rows, c, ws);
   for (int64_t j = 0; j < c; ++j) mean[j] = sums[j] / double(rows);
@@ -68,6 +76,7 @@ void batchnorm_forward_train(T* y, double* mean, double* invstd, T* moving_mean,
 template <typename T>
 void batchnorm_forward_infer(T* y, const T* x, const T* gamma, const T* beta, const T* mm,
                              const T* mv, int64_t rows, int64_t c, double eps) {
+  PYDL_DEVICE_DISPATCH(batchnorm_forward_infer, y, x, gamma, beta, mm, mv, rows, c, eps);
   parallel_range(rows, std::max<int64_t>(1, 8192 / c), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t j = 0; j < c; ++j) {
@@ -80,6 +89,7 @@ void batchnorm_forward_infer(T* y, const T* x, const T* gamma, const T* beta, co
 template <typename T>
 void batchnorm_grad_sums(double* sums, const T* dy, const T* x, const double* mean, const double* invstd,
                          int64_t rows, int64_t c, double* ws) {
+  PYDL_DEVICE_DISPATCH(batchnorm_grad_sums, sums, dy, x, mean, invstd, rows, c, ws);
   column_sums<2>(sums, rows, c, ws, [&](int64_t r, double* part) {  // [sum dy | sum dy * xhat]
     for (int64_t j = 0; j < c; ++j) {
       const double g = double(dy[r * c + j]);
@@ -91,6 +101,7 @@ void batchnorm_grad_sums(double* sums, const T* dy, const T* x, const double* me
 
 template <typename T>
 void batchnorm_param_grads(T* dgamma, T* dbeta, const double* sums, int64_t c) {
+  PYDL_DEVICE_DISPATCH(batchnorm_param_grads, dgamma, dbeta, sums, c);
   for (int64_t j = 0; j < c; ++j) {
     dbeta[j] += T(sums[j]);
     dgamma[j] += T(sums[c + j]);
@@ -100,6 +111,7 @@ void batchnorm_param_grads(T* dgamma, T* dbeta, const double* sums, int64_t c) {
 template <typename T>
 void batchnorm_input_grad(T* dx, const T* dy, const T* x, const T* gamma, const double* mean, const double* invstd,
                           const double* sums, int64_t rows, int64_t c, int64_t total_rows) {
+  PYDL_DEVICE_DISPATCH(batchnorm_input_grad, dx, dy, x, gamma, mean, invstd, sums, rows, c, total_rows);
   const double inv_rows = 1.0 / double(total_rows);
   parallel_range(rows, std::max<int64_t>(1, 8192 / c), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
@@ -115,6 +127,7 @@ template <typename T>
 void batchnorm_backward_train(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
                               const double* mean, const double* invstd, int64_t rows, int64_t c,
                               double* ws) {
+  PYDL_DEVICE_DISPATCH(batchnorm_backward_train, dx, dgamma, dbeta, dy, x, gamma, mean, invstd, rows, c, ws);
   double* sums = ws + column_sums_workspace(rows, c, 2);
   batchnorm_grad_sums(sums, dy, x, mean, invstd, rows, c, ws);
   batchnorm_param_grads(dgamma, dbeta, sums, c);
@@ -124,6 +137,7 @@ void batchnorm_backward_train(T* dx, T* dgamma, T* dbeta, const T* dy, const T* 
 template <typename T>
 void batchnorm_backward_infer(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
                               const T* mm, const T* mv, int64_t rows, int64_t c, double eps, double* ws) {
+  PYDL_DEVICE_DISPATCH(batchnorm_backward_infer, dx, dgamma, dbeta, dy, x, gamma, mm, mv, rows, c, eps, ws);
   double* sums = ws + column_sums_workspace(rows, c, 2);
   column_sums<2>(sums, rows, c, ws, [&](int64_t r, double* part) {
     for (int64_t j = 0; j < c; ++j) {
@@ -147,6 +161,7 @@ void batchnorm_backward_infer(T* dx, T* dgamma, T* dbeta, const T* dy, const T* 
 template <typename T>
 void layernorm_forward(T* y, double* mean, double* invstd, const T* x, const T* gamma, const T* beta,
                        int64_t rows, int64_t c, double eps) {
+  PYDL_DEVICE_DISPATCH(layernorm_forward, y, mean, invstd, x, gamma, beta, rows, c, eps);
   parallel_range(rows, std::max<int64_t>(1, 8192 / c), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * c;
@@ -166,6 +181,7 @@ void layernorm_forward(T* y, double* mean, double* invstd, const T* x, const T* 
 template <typename T>
 void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
                         const double* mean, const double* invstd, int64_t rows, int64_t c) {
+  PYDL_DEVICE_DISPATCH(layernorm_backward, dx, dgamma, dbeta, dy, x, gamma, mean, invstd, rows, c);
   // Parameter gradients: split over channels (outputs), rows summed in order.
   parallel_range(c, rows * c >= (1 << 15) ? 64 : c, [&](int64_t j0, int64_t j1) {
     for (int64_t r = 0; r < rows; ++r)
@@ -202,6 +218,7 @@ T normalization_scale(T var) {
 
 template <typename T>
 void normalization_forward(T* y, const T* x, const T* mean, const T* var, int64_t n, int64_t period) {
+  PYDL_DEVICE_DISPATCH(normalization_forward, y, x, mean, var, n, period);
   parallel_range(n, 1 << 14, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) y[i] = (x[i] - mean[i % period]) * normalization_scale(var[i % period]);
   });
@@ -209,6 +226,7 @@ void normalization_forward(T* y, const T* x, const T* mean, const T* var, int64_
 
 template <typename T>
 void normalization_backward(T* dx, const T* dy, const T* var, int64_t n, int64_t period) {
+  PYDL_DEVICE_DISPATCH(normalization_backward, dx, dy, var, n, period);
   parallel_range(n, 1 << 14, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) dx[i] = dy[i] * normalization_scale(var[i % period]);
   });

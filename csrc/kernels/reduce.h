@@ -6,17 +6,10 @@
 #include <cstdint>
 
 #include "core/parallel.h"
+#include "kernels/reduce_sizes.h"
 
 namespace pydl {
 
-constexpr int64_t kReduceRowChunk = 1024;
-
-inline int64_t reduce_row_chunks(int64_t rows) { return (rows + kReduceRowChunk - 1) / kReduceRowChunk; }
-
-// Doubles of workspace column_sums<K> needs.
-inline int64_t column_sums_workspace(int64_t rows, int64_t channels, int k = 1) {
-  return reduce_row_chunks(rows) * k * channels;
-}
 
 // out[q * channels + c] = sum over rows r of the q-th value f(r, part) adds to part[q * channels + c].
 template <int K, typename F>
