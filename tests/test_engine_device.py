@@ -309,11 +309,39 @@ def test_dataloader_and_callbacks_on_the_device(emulated, tmp_path):
 
 
 def test_clone_runs_where_the_model_does(emulated):
+    from pydl.engine.saving import clone_model  # what pydl.sklearn and tuning clone with
+
     model = mlp(device="cuda")
-    clone = pydl.models.clone_model(model) if hasattr(pydl, "models") else None
-    if clone is None:
-        from pydl.engine.saving import clone_model
-        clone = clone_model(model)
+    clone = clone_model(model)
     assert clone.device == "cuda:0"
     assert_weights_equal(clone.get_weights(), model.get_weights())
     del model, clone
+
+
+def test_inputs_of_other_lengths_run_on_the_device(emulated):
+    # A None axis: each new length is a graph of its own, made on the model's device with the
+    # current weights copied in (Graph.copy_weights_from across devices).
+    rng = np.random.default_rng(4)
+    short = rng.normal(size=(24, 5, 3)).astype(np.float32)
+    long = rng.normal(size=(24, 7, 3)).astype(np.float32)
+    y = (short[:, 0, 0] > 0).astype(np.int64)
+
+    def make(device):
+        inp = pydl.Input((None, 3))
+        out = layers.Dense(2)(layers.SimpleRNN(4)(inp))
+        m = pydl.Model(inputs=inp, outputs=out, seed=2, device=device)
+        m.compile(optimizer=optimizers.Adam(learning_rate=1e-2), loss="cross_entropy")
+        return m
+
+    cpu, dev = make("cpu"), make("cuda")
+    for m in (cpu, dev):
+        m.fit(short, y, epochs=1, batch_size=8, verbose=0, seed=0)
+        m.fit(long, y, epochs=1, batch_size=8, verbose=0, seed=0)
+    assert len(dev._graphs) == 3  # built at length 1, then 5 and 7
+    for g in dev._graphs.values():
+        on_device(g.buffer_devices())
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    np.testing.assert_array_equal(dev.predict(short), cpu.predict(short))
+    dev.to("cpu")
+    assert all(set(g.buffer_devices().values()) == {"cpu"} for g in dev._graphs.values())
+    del cpu, dev

@@ -301,6 +301,10 @@ class Model:
                     self._graph.to(*target)
                     if self._trainer is not None:
                         self._trainer.follow_graph()
+                # The graphs kept for other input lengths move too (none keeps device memory).
+                for graph in self._graphs.values():
+                    if graph is not self._graph:
+                        graph.to(*target)
             self._device = target
         return self
 
