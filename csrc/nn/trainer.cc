@@ -456,9 +456,10 @@ void Trainer::plan(int64_t batch_size) {
 const real* Trainer::head_token_weights(Graph& g, BatchBuffers& b, const uint8_t* mask, int64_t rows,
                                         int64_t steps, bool weighted) {
   const real* sw = weighted ? b.sample_weight.data() : nullptr;
-  // Nothing to compute (the common case): token_weights reads no data.
-  if (g.device() == Device::CPU || (!mask && (!sw || steps == 1)))
-    return token_weights<real>(b.token_weight.data(), sw, mask, rows, steps);
+  if (g.device() == Device::CPU) return token_weights<real>(b.token_weight.data(), sw, mask, rows, steps);
+  // Nothing to compute (the common case): the sample weights, or none, as token_weights
+  // answers without reading any data (so no device kernel is needed for it).
+  if (!mask && (!sw || steps == 1)) return sw;
   // On a device: the mask and the sample weights copied here, the same host code, the result
   // copied there (no device kernel for the token weights yet).
   const Device dev = g.device();
