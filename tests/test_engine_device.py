@@ -345,3 +345,57 @@ def test_inputs_of_other_lengths_run_on_the_device(emulated):
     dev.to("cpu")
     assert all(set(g.buffer_devices().values()) == {"cpu"} for g in dev._graphs.values())
     del cpu, dev
+
+
+def attention_model(device):
+    # Two padded inputs: MHA's key and value masks differ (their AND is made on the host and
+    # copied to the device), an explicit float attention mask (read on the host the same way),
+    # and a Dropout in inference mode (a device-to-device copy).
+    q_ids, kv_ids = pydl.Input((5,), name="q"), pydl.Input((6,), name="kv")
+    mask = pydl.Input((5, 6), name="mask", dtype="bool")
+    q = layers.Embedding(7, 4, mask_zero=True)(q_ids)
+    v = layers.Embedding(7, 4, mask_zero=True)(kv_ids)
+    k = layers.Embedding(7, 4, mask_zero=True)(layers.Dropout(0.0)(kv_ids))
+    a = layers.MultiHeadAttention(num_heads=2, key_dim=3)(q, v, k, attention_mask=mask)
+    out = layers.Dense(2)(layers.GlobalAvgPool1D()(a))
+    model = pydl.Model(inputs=[q_ids, kv_ids, mask], outputs=out, seed=6, device=device)
+    model.compile(optimizer=optimizers.Adam(learning_rate=1e-2), loss="cross_entropy")
+    return model
+
+
+def test_attention_masks_on_the_device(emulated):
+    rng = np.random.default_rng(5)
+    q = rng.integers(1, 7, size=(16, 5)).astype(np.float32)
+    kv = rng.integers(1, 7, size=(16, 6)).astype(np.float32)
+    q[:, 4:] = 0
+    kv[::2, 5:] = 0
+    m = rng.random(size=(16, 5, 6)) > 0.2
+    y = (q[:, 0] > 3).astype(np.int64)
+    cpu, dev = attention_model("cpu"), attention_model("cuda")
+    for model in (cpu, dev):
+        model.fit([q, kv, m], y, epochs=2, batch_size=8, verbose=0, seed=1)
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    np.testing.assert_array_equal(dev.predict([q, kv, m]), cpu.predict([q, kv, m]))
+    del cpu, dev
+
+
+def test_augmentation_layers_on_the_device(emulated):
+    # The per-row keys of a random augmentation are made on the host and copied to the
+    # device; in predict the layer is the identity (a device-to-device copy).
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(24, 6, 6, 1)).astype(np.float32)
+    y = (x[:, 0, 0, 0] > 0).astype(np.int64)
+
+    def make(device):
+        m = pydl.Sequential([layers.Input((6, 6, 1)), layers.RandomFlip("horizontal", seed=3),
+                             layers.Conv2D(3, 3, activation="relu"), layers.Flatten(), layers.Dense(2)],
+                            seed=8, device=device)
+        m.compile(optimizer=optimizers.SGD(learning_rate=0.05), loss="cross_entropy")
+        return m
+
+    cpu, dev = make("cpu"), make("cuda")
+    for m in (cpu, dev):
+        m.fit(x, y, epochs=2, batch_size=8, verbose=0, seed=2)
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    np.testing.assert_array_equal(dev.predict(x), cpu.predict(x))
+    del cpu, dev
