@@ -350,9 +350,8 @@ def test_inputs_of_other_lengths_run_on_the_device(emulated):
 
 
 def attention_model(device):
-    # Two padded inputs: MHA's key and value masks differ (their AND is made on the host and
-    # copied to the device), an explicit float attention mask (read on the host the same way),
-    # and a Dropout in inference mode (a device-to-device copy).
+    # Two padded inputs: MHA's key and value masks differ (their AND), an explicit boolean
+    # attention mask, and a Dropout in inference mode (a device-to-device copy).
     q_ids, kv_ids = pydl.Input((5,), name="q"), pydl.Input((6,), name="kv")
     mask = pydl.Input((5, 6), name="mask", dtype="bool")
     q = layers.Embedding(7, 4, mask_zero=True)(q_ids)
@@ -382,8 +381,8 @@ def test_attention_masks_on_the_device(emulated):
 
 
 def test_augmentation_layers_on_the_device(emulated):
-    # The per-row keys of a random augmentation are made on the host and copied to the
-    # device; in predict the layer is the identity (a device-to-device copy).
+    # The per-row keys of a random augmentation live on the device; in predict the layer is
+    # the identity.
     rng = np.random.default_rng(6)
     x = rng.normal(size=(24, 6, 6, 1)).astype(np.float32)
     y = (x[:, 0, 0, 0] > 0).astype(np.int64)

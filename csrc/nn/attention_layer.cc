@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "core/buffer.h"
-#include "core/device_memory.h"
 #include "core/errors.h"
 #include "core/rng.h"
 #include "core/sizes.h"
@@ -176,12 +175,12 @@ class MultiHeadAttentionLayer : public Layer {
                                     args_);
     project_back(dxs[0], xs[0], dq_buf_.data(), tq_, dq_, 0, false);
     project_back(dxs[key_input()], xs[key_input()], dk_buf_.data(), tk_, dk_in_, 1, false);
-    if (has_key_ && dxs[1].data) zero_values(dxs[1].data, dxs[1].size());  // value: unused
+    if (has_key_ && dxs[1].data) std::fill(dxs[1].data, dxs[1].data + dxs[1].size(), 0.0f);  // value: unused
     zero_mask_grad(dxs);
   }
   void zero_mask_grad(const std::vector<Matrix<real>>& dxs) {
     if (has_mask_ && dxs[mask_input()].data)  // a mask has no gradient
-      zero_values(dxs[mask_input()].data, dxs[mask_input()].size());
+      std::fill(dxs[mask_input()].data, dxs[mask_input()].data + dxs[mask_input()].size(), 0.0f);
   }
   void set_masks_and_args(int64_t n, const std::vector<Matrix<const real>>& xs, const StepInfo& s) {
     masks_ = AttentionMasks{};
@@ -189,27 +188,16 @@ class MultiHeadAttentionLayer : public Layer {
     const uint8_t* vm = merge_masks_[1];
     const uint8_t* km = has_key_ ? merge_masks_[key_input()] : nullptr;
     if (vm && km && vm != km) {  // Keras ANDs the value's and the key's padding
-      // On the host (the masks copied here and the AND copied back where the layer runs; a
-      // memcpy each on the CPU): a few bytes per step, no kernel of its own.
-      host_vm_.resize(size_t(n * tk_));
-      host_km_.resize(size_t(n * tk_));
-      download_values(host_vm_.data(), vm, n * tk_);
-      download_values(host_km_.data(), km, n * tk_);
-      for (int64_t i = 0; i < n * tk_; ++i) host_vm_[size_t(i)] &= host_km_[size_t(i)];
-      upload_values(key_mask_.data(), host_vm_.data(), n * tk_);
+      for (int64_t i = 0; i < n * tk_; ++i) key_mask_.data()[i] = vm[i] & km[i];
       masks_.key = key_mask_.data();
     } else {
       masks_.key = vm ? vm : km;
     }
     if (has_mask_) {
-      // The float mask input read on the host as above (n * tq * tk values).
-      const int64_t count = n * tq_ * tk_;
-      host_mask_in_.resize(size_t(count));
-      host_mask_out_.resize(size_t(count));
-      download_values(host_mask_in_.data(), xs[mask_input()].data, count);
-      for (int64_t i = 0; i < count; ++i) host_mask_out_[size_t(i)] = host_mask_in_[size_t(i)] > 0.5f;
-      upload_values(attn_mask_.data(), host_mask_out_.data(), count);
-      masks_.attn = attn_mask_.data();
+      const real* m = xs[mask_input()].data;
+      uint8_t* out = attn_mask_.data();
+      for (int64_t i = 0; i < n * tq_ * tk_; ++i) out[i] = m[i] > 0.5f;
+      masks_.attn = out;
     }
     args_ = AttentionArgs{};
     args_.n = n;
@@ -257,9 +245,6 @@ class MultiHeadAttentionLayer : public Layer {
   Shape out_shape_;
   Buffer<real> q_, k_, v_, o_, lse_, do_, dq_buf_, dk_buf_, dv_buf_;
   Buffer<uint8_t> key_mask_, attn_mask_;
-  // Host sides of the mask steps above (grown on first use, then reused).
-  std::vector<uint8_t> host_vm_, host_km_, host_mask_out_;
-  std::vector<real> host_mask_in_;
   AttentionMasks masks_;  // forward's, reused by backward
   AttentionArgs args_;
 };

@@ -8,10 +8,8 @@
 // thread count or the data-parallel split. Backward is the kernels' exact adjoint.
 // Config: name, seed (random ones), and the op's own keys (the Python ops() dict).
 #include <algorithm>
-#include <vector>
 
 #include "core/buffer.h"
-#include "core/device_memory.h"
 #include "core/errors.h"
 #include "kernels/augment.h"
 #include "nn/layer_registry.h"
@@ -103,22 +101,17 @@ class AugmentLayer : public Layer {
     index_ = index;
     return output_;
   }
-  void plan(int64_t max_batch) override {
-    keys_.resize(std::max<int64_t>(max_batch, 1));
-    host_keys_.resize(size_t(std::max<int64_t>(max_batch, 1)));
-  }
+  void plan(int64_t max_batch) override { keys_.resize(std::max<int64_t>(max_batch, 1)); }
 
   void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) override {
     mode_ = !random_ ? Mode::Fixed : s.training ? Mode::Random : op_.kind == AugmentOp::Crop ? Mode::Centered
                                                                                              : Mode::Identity;
     if (mode_ == Mode::Identity) {
-      copy_values(y.data, x.data, x.size());
+      std::copy(x.data, x.data + x.size(), y.data);
       return;
     }
     // Keys as Dropout's: the step in the high bits, the row of the global batch in the low.
-    // Made on the host and copied where the layer runs (a few bytes per row).
-    for (int64_t i = 0; i < x.rows; ++i) host_keys_[size_t(i)] = (s.step << 32) + uint64_t(s.row_offset + i);
-    upload_values(keys_.data(), host_keys_.data(), x.rows);
+    for (int64_t i = 0; i < x.rows; ++i) keys_.data()[i] = (s.step << 32) + uint64_t(s.row_offset + i);
     seed_ = s.seed;
     augment_forward<real>(y.data, x.data, x.rows, input_, active(), seed_, stream(), keys_.data());
   }
@@ -126,7 +119,7 @@ class AugmentLayer : public Layer {
   void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real>) override {
     if (!dx.data) return;  // at the input: nothing upstream to train
     if (mode_ == Mode::Identity) {
-      copy_values(dx.data, dy.data, dy.size());
+      std::copy(dy.data, dy.data + dy.size(), dx.data);
       return;
     }
     augment_backward<real>(dx.data, dy.data, x.data, dx.rows, input_, active(), seed_, stream(), keys_.data());
@@ -144,7 +137,6 @@ class AugmentLayer : public Layer {
   Mode mode_ = Mode::Identity;
   uint64_t seed_ = 0;
   Buffer<uint64_t> keys_;
-  std::vector<uint64_t> host_keys_;
 };
 
 PYDL_REGISTER_LAYER("random_flip", "RandomFlip", (construct_with<AugmentLayer, AugmentOp::Flip>));
