@@ -50,9 +50,17 @@ class Graph:
         """
         A DAG: per-sample input shapes, the distinct layers, the calls as (layer index, input tensors[, which output of the call]) in topological order (tensor ids: inputs first, then one per node), the output tensors.
         """
+    def buffer_devices(self) -> dict:
+        """
+        For tests: where each allocated buffer of the graph lives.
+        """
+    def copy_weights_from(self, other: Graph) -> None:
+        """
+        Weights and state of a graph with the same parameter layout, across devices.
+        """
     def grad_buffer(self) -> numpy.typing.NDArray[numpy.float32]:
         """
-        The flat gradient buffer as a writable view in the engine's dtype (no copy).
+        The flat gradient buffer as a writable view in the engine's dtype (no copy; CPU graphs only).
         """
     def init_params(self, seed: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
@@ -64,28 +72,45 @@ class Graph:
         """
     def param_buffer(self) -> numpy.typing.NDArray[numpy.float32]:
         """
-        The flat parameter buffer as a writable view in the engine's dtype (no copy).
+        The flat parameter buffer as a writable view in the engine's dtype (no copy; CPU graphs only).
         """
     def params(self) -> list:
         ...
     def predict(self, x: typing.Any, batch_size: typing.SupportsInt | typing.SupportsIndex) -> typing.Any:
         ...
+    def read_buffer(self, which: str) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        A copy of the flat 'params', 'grads' or 'state' buffer, wherever the graph lives.
+        """
     def set_layer_frozen(self, name: str, frozen: bool) -> None:
         """
         layer.trainable = False: BatchNormalization then trains in inference mode (the trainer's frozen ranges keep the weights).
         """
     def state_buffer(self) -> numpy.typing.NDArray[numpy.float32]:
         """
-        Non-trainable weights (moving statistics) as a writable view in the engine's dtype (no copy).
+        Non-trainable weights (moving statistics) as a writable view in the engine's dtype (no copy; CPU graphs only).
+        """
+    def to(self, kind: str, ordinal: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        """
+        Moves the weights ('cpu' or 'cuda', with the device ordinal) and re-plans activations there; a Trainer over this graph follows (Trainer.follow_graph).
         """
     def use(self, what: str, exclusive: bool) -> GraphUse:
         """
         A context manager holding the graph exclusively (training, weight changes) or shared (reads); raises RuntimeError when another thread holds it the other way.
         """
+    def write_buffer(self, which: str, offset: typing.SupportsInt | typing.SupportsIndex, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> None:
+        """
+        Writes values (flattened) at offset of the 'params', 'grads' or 'state' buffer, wherever it lives.
+        """
     @property
     def activation_floats_per_sample(self) -> int:
         """
         Activation and activation-gradient floats planned per sample.
+        """
+    @property
+    def device(self) -> tuple[str, int]:
+        """
+        (kind, ordinal): where the graph's buffers live.
         """
     @property
     def inference_floats_per_sample(self) -> int:
@@ -128,6 +153,10 @@ class Trainer:
         """
     def begin_epoch(self) -> None:
         ...
+    def buffer_devices(self) -> dict:
+        """
+        For tests: where the optimizer slots and batch buffers live.
+        """
     def end_epoch(self) -> dict:
         ...
     def evaluate(self, x: typing.Any, labels: typing.Any, targets: typing.Any, batch_size: typing.SupportsInt | typing.SupportsIndex, metrics: typing.Any = None, sample_weight: typing.Any = None) -> dict:
@@ -140,8 +169,16 @@ class Trainer:
         """
     def fit_epoch_loader(self, loader: ArrayLoader, labels: typing.Any, targets: typing.Any, seed: typing.SupportsInt | typing.SupportsIndex, epoch: typing.SupportsInt | typing.SupportsIndex, progress: collections.abc.Callable | None = None, every: typing.SupportsInt | typing.SupportsIndex = 0, check_interrupt: bool = False, sample_weight: typing.Any = None) -> dict:
         ...
+    def follow_graph(self) -> None:
+        """
+        Moves the optimizer state and batch buffers to the graph's device (after Graph.to).
+        """
     def loss_and_gradients(self, x: typing.Any, labels: typing.Any, targets: typing.Any, training: bool = False, seed: typing.SupportsInt | typing.SupportsIndex = 0, sample_weight: typing.Any = None) -> float:
         ...
+    def read_slots(self) -> list:
+        """
+        Copies of the optimizer state buffers (see slots()), wherever they live.
+        """
     def set_class_weights(self, head: typing.SupportsInt | typing.SupportsIndex, weights: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
         ...
     def set_frozen(self, ranges: collections.abc.Iterable) -> None:
@@ -161,6 +198,10 @@ class Trainer:
     def train_batch(self, x: typing.Any, labels: typing.Any, targets: typing.Any, seed: typing.SupportsInt | typing.SupportsIndex, sample_weight: typing.Any = None) -> bool:
         """
         One optimizer step on one batch; False (and no update) when the loss or the update is not finite.
+        """
+    def write_slot(self, index: typing.SupportsInt | typing.SupportsIndex, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> None:
+        """
+        Replaces optimizer state buffer `index`, wherever it lives.
         """
     @property
     def class_weights(self) -> list[float]:
@@ -189,6 +230,16 @@ class Trainer:
     @property
     def num_heads(self) -> int:
         ...
+    @property
+    def num_params(self) -> int:
+        """
+        Values per optimizer state buffer.
+        """
+    @property
+    def num_slots(self) -> int:
+        """
+        How many optimizer state buffers (see slots()).
+        """
     @property
     def step(self) -> int:
         ...
@@ -225,6 +276,18 @@ class GradientReducer:
     @property
     def size(self) -> int:
         ...
+def _emulate_cuda(on: bool) -> None:
+    """
+    Tests only: install (True) or remove (False) the emulated CUDA runtime (host memory, CPU kernels).
+    """
+def _emulated_cuda() -> bool:
+    """
+    Whether the test-only CUDA emulation is on.
+    """
+def _emulation_stats() -> dict:
+    """
+    Tests only: what the emulated CUDA runtime allocated and copied so far.
+    """
 def _kernel_device() -> tuple[str, int]:
     """
     The (kind, ordinal) pydl.kernels calls of this thread run on.

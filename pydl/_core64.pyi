@@ -30,9 +30,17 @@ class Graph:
         """
         A DAG: per-sample input shapes, the distinct layers, the calls as (layer index, input tensors[, which output of the call]) in topological order (tensor ids: inputs first, then one per node), the output tensors.
         """
+    def buffer_devices(self) -> dict:
+        """
+        For tests: where each allocated buffer of the graph lives.
+        """
+    def copy_weights_from(self, other: Graph) -> None:
+        """
+        Weights and state of a graph with the same parameter layout, across devices.
+        """
     def grad_buffer(self) -> numpy.typing.NDArray[numpy.float64]:
         """
-        The flat gradient buffer as a writable view in the engine's dtype (no copy).
+        The flat gradient buffer as a writable view in the engine's dtype (no copy; CPU graphs only).
         """
     def init_params(self, seed: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
@@ -44,28 +52,45 @@ class Graph:
         """
     def param_buffer(self) -> numpy.typing.NDArray[numpy.float64]:
         """
-        The flat parameter buffer as a writable view in the engine's dtype (no copy).
+        The flat parameter buffer as a writable view in the engine's dtype (no copy; CPU graphs only).
         """
     def params(self) -> list:
         ...
     def predict(self, x: typing.Any, batch_size: typing.SupportsInt | typing.SupportsIndex) -> typing.Any:
         ...
+    def read_buffer(self, which: str) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        A copy of the flat 'params', 'grads' or 'state' buffer, wherever the graph lives.
+        """
     def set_layer_frozen(self, name: str, frozen: bool) -> None:
         """
         layer.trainable = False: BatchNormalization then trains in inference mode (the trainer's frozen ranges keep the weights).
         """
     def state_buffer(self) -> numpy.typing.NDArray[numpy.float64]:
         """
-        Non-trainable weights (moving statistics) as a writable view in the engine's dtype (no copy).
+        Non-trainable weights (moving statistics) as a writable view in the engine's dtype (no copy; CPU graphs only).
+        """
+    def to(self, kind: str, ordinal: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        """
+        Moves the weights ('cpu' or 'cuda', with the device ordinal) and re-plans activations there; a Trainer over this graph follows (Trainer.follow_graph).
         """
     def use(self, what: str, exclusive: bool) -> GraphUse:
         """
         A context manager holding the graph exclusively (training, weight changes) or shared (reads); raises RuntimeError when another thread holds it the other way.
         """
+    def write_buffer(self, which: str, offset: typing.SupportsInt | typing.SupportsIndex, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> None:
+        """
+        Writes values (flattened) at offset of the 'params', 'grads' or 'state' buffer, wherever it lives.
+        """
     @property
     def activation_floats_per_sample(self) -> int:
         """
         Activation and activation-gradient floats planned per sample.
+        """
+    @property
+    def device(self) -> tuple[str, int]:
+        """
+        (kind, ordinal): where the graph's buffers live.
         """
     @property
     def inference_floats_per_sample(self) -> int:
@@ -106,6 +131,10 @@ class Trainer:
         """
         A single-output model's trainer.
         """
+    def buffer_devices(self) -> dict:
+        """
+        For tests: where the optimizer slots and batch buffers live.
+        """
     def evaluate(self, x: typing.Any, labels: typing.Any, targets: typing.Any, batch_size: typing.SupportsInt | typing.SupportsIndex, metrics: typing.Any = None, sample_weight: typing.Any = None) -> dict:
         """
         Loss and metrics in inference mode; `metrics` (a dict like set_metrics' arguments, or a list of them per output) overrides the trainer's for this call only.
@@ -114,8 +143,16 @@ class Trainer:
         """
         x: an array per input (a bare array for one); labels/targets: one entry per output (None where unused; bare for one output).
         """
+    def follow_graph(self) -> None:
+        """
+        Moves the optimizer state and batch buffers to the graph's device (after Graph.to).
+        """
     def loss_and_gradients(self, x: typing.Any, labels: typing.Any, targets: typing.Any, training: bool = False, seed: typing.SupportsInt | typing.SupportsIndex = 0, sample_weight: typing.Any = None) -> float:
         ...
+    def read_slots(self) -> list:
+        """
+        Copies of the optimizer state buffers (see slots()), wherever they live.
+        """
     def set_class_weights(self, head: typing.SupportsInt | typing.SupportsIndex, weights: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
         ...
     def set_frozen(self, ranges: collections.abc.Iterable) -> None:
@@ -131,6 +168,10 @@ class Trainer:
     def slots(self) -> list:
         """
         Optimizer state buffers as writable views, in optim.h's order: SGD's momentum; Adam's m, v; RMSprop's square_avg, then its momentum buffer (momentum > 0), then grad_avg (centered); Adagrad's sum.
+        """
+    def write_slot(self, index: typing.SupportsInt | typing.SupportsIndex, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> None:
+        """
+        Replaces optimizer state buffer `index`, wherever it lives.
         """
     @property
     def class_weights(self) -> list[float]:
@@ -159,6 +200,16 @@ class Trainer:
     @property
     def num_heads(self) -> int:
         ...
+    @property
+    def num_params(self) -> int:
+        """
+        Values per optimizer state buffer.
+        """
+    @property
+    def num_slots(self) -> int:
+        """
+        How many optimizer state buffers (see slots()).
+        """
     @property
     def step(self) -> int:
         ...

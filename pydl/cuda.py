@@ -113,6 +113,14 @@ def kernel_names() -> list:
     return list(_core.device_kernels())
 
 
+def _emulated() -> bool:
+    """Whether the test-only CUDA emulation is on (``pydl._core._emulate_cuda(True)``): the
+    engine then accepts "cuda" and places buffers on an emulated device made of host memory,
+    running the CPU kernels. ``is_available()`` and ``device_count()`` keep answering for the
+    real runtime only."""
+    return bool(_core._emulated_cuda())
+
+
 def parse_device(device) -> Tuple[str, int]:
     """``"cpu"``, ``"cuda"`` and ``"cuda:N"`` as (kind, ordinal); anything else is a ValueError.
     Whether that device exists is checked where it is used."""

@@ -170,7 +170,7 @@ def _signature(model, fit_signature) -> list:
     """What must be equal on every rank: the architecture, sizes and training position, and
     fit's arguments."""
     arch = json.dumps(_without_names(model.get_config()), sort_keys=True, default=repr)
-    return [float(zlib.crc32(arch.encode())), float(model._graph.num_params), float(len(model._trainer.slots())),
+    return [float(zlib.crc32(arch.encode())), float(model._graph.num_params), float(model._trainer.num_slots),
             float(model._trainer.step), float(model.epochs_trained), *map(float, fit_signature)]
 
 
@@ -183,6 +183,9 @@ def begin_fit(model, job: _Job, fit_signature) -> None:
     """At the start of a distributed fit: check that every rank has the same model and fit
     arguments, then give every rank rank 0's weights, state and optimizer moments."""
     global _fitting_rank
+    if model.device != "cpu":
+        raise ValueError(f"fit(distributed=True): data-parallel training runs on the CPU only in this version of "
+                         f"pydl; the model is on {model.device} (model.to('cpu') first)")
     table = job.gather(_signature(model, fit_signature))
     differ = [(r, i) for r in range(job.size) for i in range(table.shape[1]) if table[r, i] != table[0, i]]
     if differ:

@@ -55,23 +55,24 @@ class Optimizer:
         square, then its momentum buffer and mean gradient when used; Adagrad's sum of
         squares), each shaped like the model's flat parameter vector; empty before compile or
         for plain SGD."""
-        return [] if self._trainer is None else [np.array(s) for s in self._trainer.slots()]
+        return [] if self._trainer is None else list(self._trainer.read_slots())
 
     def set_variables(self, values) -> None:
         """Replace the optimizer state with arrays shaped like variables()."""
-        slots = self._bound("set_variables").slots()
+        trainer = self._bound("set_variables")
+        count, shape = trainer.num_slots, (trainer.num_params,)
         values = list(values)
-        if len(values) != len(slots):
-            raise ValueError(f"{type(self).__name__}: expected {len(slots)} state arrays, got {len(values)}")
+        if len(values) != count:
+            raise ValueError(f"{type(self).__name__}: expected {count} state arrays, got {len(values)}")
         arrays = []
-        for dst, v in zip(slots, values):
+        for v in values:
             v = np.asarray(v)
-            if v.shape != dst.shape or not np.issubdtype(v.dtype, np.floating):
-                raise ValueError(f"{type(self).__name__}: expected float state of shape {dst.shape}, got {v.dtype} "
+            if v.shape != shape or not np.issubdtype(v.dtype, np.floating):
+                raise ValueError(f"{type(self).__name__}: expected float state of shape {shape}, got {v.dtype} "
                                  f"{v.shape}")
             arrays.append(v)
-        for dst, v in zip(slots, arrays):
-            dst[:] = v
+        for i, v in enumerate(arrays):  # wherever the state lives (copied to a device)
+            trainer.write_slot(i, v)
 
     def _bound(self, what: str):
         if self._trainer is None:

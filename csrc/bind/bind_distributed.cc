@@ -56,8 +56,11 @@ void bind_distributed(py::module_& m) {
 
   m.def("broadcast_training_state",
         [](Trainer& t, GradientReducer& r) {
-          py::gil_scoped_release release;
           Graph& g = t.graph();
+          // MPI broadcasts host memory: a model on a device is refused (as set_reducer does).
+          if (g.device() != Device::CPU)
+            throw ValueError("data-parallel training (pydl.distributed) runs on the CPU only in this version of pydl");
+          py::gil_scoped_release release;
           r.broadcast(g.param_data(), g.num_params(), 0);
           r.broadcast(g.state_data(), g.num_state(), 0);
           for (int k = 0; k < t.slots(); ++k) r.broadcast(t.slot_data(k), g.num_params(), 0);

@@ -133,6 +133,25 @@ std::vector<py::object> entries(const py::object& o, size_t expected, const std:
   return out;
 }
 
+void require_host(const Graph& g, const char* what) {
+  if (g.device() != Device::CPU)
+    throw std::runtime_error(std::string("Graph.") + what + ": the buffers live on cuda:" +
+                             std::to_string(g.device_ordinal()) + " (no host view); use read_buffer / write_buffer");
+}
+
+Graph::Which which_buffer(const std::string& which) {
+  if (which == "params") return Graph::Which::Params;
+  if (which == "grads") return Graph::Which::Grads;
+  if (which == "state") return Graph::Which::State;
+  throw ValueError("expected buffer 'params', 'grads' or 'state', got '" + which + "'");
+}
+
+Device device_kind(const std::string& kind) {
+  if (kind == "cpu") return Device::CPU;
+  if (kind == "cuda") return Device::CUDA;
+  throw ValueError("expected device 'cpu' or 'cuda', got '" + kind + "'");
+}
+
 }  // namespace
 
 DataHolder make_data(const Trainer& t, const py::object& x, const py::object& labels, const py::object& targets,
@@ -311,6 +330,9 @@ py::dict run_epoch(std::optional<py::function>& progress, bool check_interrupt,
   if (progress) {
     fn = [&progress](int64_t done, double loss) {
       py::gil_scoped_acquire acquire;
+      // Python code (callbacks, pydl.kernels calls) runs on the host, whatever the trainer's
+      // DeviceScope says; the engine's own calls open their own scopes.
+      DeviceScope host(Device::CPU);
       // None or True: go on; False: a callback asked to stop after this batch.
       py::object r = (*progress)(done, loss);
       return r.is_none() || r.cast<bool>();
@@ -485,16 +507,50 @@ void bind_nn(py::module_& m) {
       })
       .def("param_buffer", [](py::object self) {
         Graph& g = self.cast<Graph&>();
+        require_host(g, "param_buffer");
         return view_of(g.param_data(), g.num_params(), self);
-      }, "The flat parameter buffer as a writable view in the engine's dtype (no copy).")
+      }, "The flat parameter buffer as a writable view in the engine's dtype (no copy; CPU graphs only).")
       .def("grad_buffer", [](py::object self) {
         Graph& g = self.cast<Graph&>();
+        require_host(g, "grad_buffer");
         return view_of(g.grad_data(), g.num_params(), self);
-      }, "The flat gradient buffer as a writable view in the engine's dtype (no copy).")
+      }, "The flat gradient buffer as a writable view in the engine's dtype (no copy; CPU graphs only).")
       .def("state_buffer", [](py::object self) {
         Graph& g = self.cast<Graph&>();
+        require_host(g, "state_buffer");
         return view_of(g.state_data(), g.num_state(), self);
-      }, "Non-trainable weights (moving statistics) as a writable view in the engine's dtype (no copy).")
+      }, "Non-trainable weights (moving statistics) as a writable view in the engine's dtype (no copy; CPU "
+         "graphs only).")
+      .def("read_buffer", [](Graph& g, const std::string& which) {
+        const Graph::Which w = which_buffer(which);
+        py::array_t<real> out(w == Graph::Which::State ? g.num_state() : g.num_params());
+        g.read(w, 0, out.size(), out.mutable_data());
+        return out;
+      }, py::arg("which"), "A copy of the flat 'params', 'grads' or 'state' buffer, wherever the graph lives.")
+      .def("write_buffer", [](Graph& g, const std::string& which, int64_t offset, Array<real> values) {
+        g.write(which_buffer(which), offset, values.size(), values.data());
+      }, py::arg("which"), py::arg("offset"), py::arg("values"),
+         "Writes values (flattened) at offset of the 'params', 'grads' or 'state' buffer, wherever it lives.")
+      .def("copy_weights_from", [](Graph& g, Graph& other) {
+        if (&g == &other) return;
+        UseGate::Shared read(other.gate(), "copy_weights_from");
+        UseGate::Exclusive write(g.gate(), "copy_weights_from");
+        g.copy_weights_from(other);
+      }, py::arg("other"), "Weights and state of a graph with the same parameter layout, across devices.")
+      .def("to", [](Graph& g, const std::string& kind, int ordinal) {
+        UseGate::Exclusive use(g.gate(), "to");
+        g.to(device_kind(kind), ordinal);
+      }, py::arg("kind"), py::arg("ordinal") = 0,
+         "Moves the weights ('cpu' or 'cuda', with the device ordinal) and re-plans activations there; "
+         "a Trainer over this graph follows (Trainer.follow_graph).")
+      .def_property_readonly("device", [](const Graph& g) {
+        return py::make_tuple(g.device() == Device::CUDA ? "cuda" : "cpu", g.device_ordinal());
+      }, "(kind, ordinal): where the graph's buffers live.")
+      .def("buffer_devices", [](const Graph& g) {
+        py::dict out;
+        for (const auto& [name, dev] : g.buffer_devices()) out[py::str(name)] = dev == Device::CUDA ? "cuda" : "cpu";
+        return out;
+      }, "For tests: where each allocated buffer of the graph lives.")
       .def("use", [](Graph& g, const std::string& what, bool exclusive) { return GateUse{&g, what, exclusive}; },
            py::arg("what"), py::arg("exclusive"), py::keep_alive<0, 1>(),
            "A context manager holding the graph exclusively (training, weight changes) or shared "
@@ -648,8 +704,36 @@ void bind_nn(py::module_& m) {
         for (const ParamRange& r : t.frozen()) out.emplace_back(r.offset, r.size);
         return out;
       }, "The frozen (offset, size) ranges, sorted by offset.")
+      .def_property_readonly("num_slots", &Trainer::slots, "How many optimizer state buffers (see slots()).")
+      .def_property_readonly("num_params", &Trainer::num_params, "Values per optimizer state buffer.")
+      .def("follow_graph", [](Trainer& t) {
+        UseGate::Exclusive use(t.graph().gate(), "to");
+        t.follow_graph();
+      }, "Moves the optimizer state and batch buffers to the graph's device (after Graph.to).")
+      .def("read_slots", [](Trainer& t) {
+        py::list out;
+        for (int i = 0; i < t.slots(); ++i) {
+          py::array_t<real> a(t.num_params());
+          t.read_slot(i, a.mutable_data());
+          out.append(a);
+        }
+        return out;
+      }, "Copies of the optimizer state buffers (see slots()), wherever they live.")
+      .def("write_slot", [](Trainer& t, int i, Array<real> values) {
+        if (i < 0 || i >= t.slots()) throw ValueError("write_slot: no optimizer slot " + std::to_string(i));
+        require_size(values, t.num_params(), "write_slot");
+        UseGate::Exclusive use(t.graph().gate(), "set_variables");
+        t.write_slot(i, values.data());
+      }, py::arg("index"), py::arg("values"), "Replaces optimizer state buffer `index`, wherever it lives.")
+      .def("buffer_devices", [](const Trainer& t) {
+        py::dict out;
+        for (const auto& [name, dev] : t.buffer_devices()) out[py::str(name)] = dev == Device::CUDA ? "cuda" : "cpu";
+        return out;
+      }, "For tests: where the optimizer slots and batch buffers live.")
       .def("slots", [](py::object self) {
         Trainer& t = self.cast<Trainer&>();
+        if (t.device() != Device::CPU)
+          throw std::runtime_error("Trainer.slots: the optimizer state lives on the device; use read_slots / write_slot");
         py::list out;
         // Slots have the parameter count; the graph is the trainer's keep-alive partner.
         for (int i = 0; i < t.slots(); ++i) out.append(view_of(t.slot_data(i), t.num_params(), self));

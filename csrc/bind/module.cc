@@ -52,6 +52,23 @@ PYBIND11_MODULE(_core, m) {
   m.def("device_runtime_loaded", [] { return pydl::device_runtime() != nullptr; },
         "Whether pydl._cuda registered its CUDA runtime with this core.");
 
+  // FOR TESTS ONLY (core/device_emulation.cc): an emulated CUDA device over host memory, so
+  // that the CPU-only suite exercises the engine's device plumbing. Not a public API.
+  m.def("_emulate_cuda", [](bool on) { pydl::set_device_emulation(on); }, py::arg("on"),
+        "Tests only: install (True) or remove (False) the emulated CUDA runtime (host memory, CPU kernels).");
+  m.def("_emulated_cuda", [] { return pydl::device_emulated(); }, "Whether the test-only CUDA emulation is on.");
+  m.def("_emulation_stats", [] {
+    const pydl::EmulationStats s = pydl::device_emulation_stats();
+    py::dict d;
+    d["live_allocations"] = s.live_allocations;
+    d["live_pinned"] = s.live_pinned;
+    d["to_device_bytes"] = s.to_device_bytes;
+    d["to_host_bytes"] = s.to_host_bytes;
+    d["device_to_device_bytes"] = s.device_to_device_bytes;
+    d["synchronizes"] = s.synchronizes;
+    return d;
+  }, "Tests only: what the emulated CUDA runtime allocated and copied so far.");
+
   pydl::bind::bind_kernels(m);
   pydl::bind::bind_image_kernels(m);
   pydl::bind::bind_rnn_kernels(m);

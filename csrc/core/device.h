@@ -91,15 +91,41 @@ bool device_poison();
 // Copies between host memory and memory on `where` (host-to-host is a memcpy).
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 
+// FOR TESTS ONLY (core/device_emulation.cc): a DeviceRuntime over ordinary host memory
+// (64-byte aligned allocations, memcpy copies, a no-op synchronize), one device. While it is
+// installed, buffers allocated under DeviceScope(CUDA) are tagged Device::CUDA and every copy
+// between "host" and "device" goes through the runtime, but kernel entries run their CPU code
+// (PYDL_DEVICE_DISPATCH falls through): the engine's device plumbing (what lives where, what
+// is copied when) runs on a machine without a GPU, and results are bitwise those of the CPU.
+// It proves nothing about CUDA kernels, nor that host code never dereferences device memory
+// (emulated device memory is host memory). Refused while pydl._cuda's runtime is installed;
+// installing a real runtime is refused while the emulation is on.
+namespace detail {
+extern bool g_device_emulated;  // read by PYDL_DEVICE_DISPATCH: one load, no call
+}
+inline bool device_emulated() { return detail::g_device_emulated; }
+// Installs (true) or removes (false) the emulated runtime. Removing it while emulated device
+// memory is still allocated raises RuntimeError naming how many allocations are alive (a
+// leak check for the tests: a model moved back to the CPU, or deleted, holds none).
+void set_device_emulation(bool on);
+// What the emulated runtime did so far (tests assert that moves and batches really copy).
+struct EmulationStats {
+  int64_t live_allocations = 0, live_pinned = 0;
+  int64_t to_device_bytes = 0, to_host_bytes = 0, device_to_device_bytes = 0;
+  int64_t synchronizes = 0;
+};
+EmulationStats device_emulation_stats();
+
 }  // namespace pydl
 
 // First statement of a kernel entry template over T (float and double): on the device, float
 // calls go to the CUDA version registered as `name` (the same arguments), double refuses
-// (the float64 engine is CPU-only). `name` is the entry's unqualified name; the macro
+// (the float64 engine is CPU-only). Under the test-only emulation (see set_device_emulation)
+// the call falls through to the CPU code. `name` is the entry's unqualified name; the macro
 // expands inside namespace pydl.
 #define PYDL_DEVICE_DISPATCH(name, ...)                                                        \
   do {                                                                                       \
-    if (::pydl::current_device() == ::pydl::Device::CUDA) {                                  \
+    if (::pydl::current_device() == ::pydl::Device::CUDA && !::pydl::device_emulated()) {    \
       if constexpr (std::is_same_v<T, float>) {                                              \
         static const auto device_fn_ = ::pydl::device_kernel<decltype(&name<float>)>(#name); \
         return device_fn_(__VA_ARGS__);                                                      \
@@ -112,7 +138,7 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 // The same for an entry that is not a template (its signature is its own type).
 #define PYDL_DEVICE_DISPATCH_PLAIN(name, ...)                                          \
   do {                                                                               \
-    if (::pydl::current_device() == ::pydl::Device::CUDA) {                          \
+    if (::pydl::current_device() == ::pydl::Device::CUDA && !::pydl::device_emulated()) { \
       static const auto device_fn_ = ::pydl::device_kernel<decltype(&name)>(#name); \
       return device_fn_(__VA_ARGS__);                                                \
     }                                                                                \

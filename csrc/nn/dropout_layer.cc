@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "core/buffer.h"
+#include "core/device_memory.h"
 #include "core/errors.h"
 #include "core/rng.h"
 #include "kernels/dropout.h"
@@ -30,7 +31,7 @@ class DropoutLayer : public Layer {
   void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) override {
     training_ = s.training && rate_ > 0.0;
     if (!training_) {
-      std::copy(x.data, x.data + x.size(), y.data);
+      copy_values(y.data, x.data, x.size());
       return;
     }
     CounterRng rng(s.seed, 0x5eed0000ULL + uint64_t(index_));
@@ -40,7 +41,7 @@ class DropoutLayer : public Layer {
   void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real>, Matrix<const real>) override {
     if (!dx.data) return;
     if (!training_) {
-      std::copy(dy.data, dy.data + dy.size(), dx.data);
+      copy_values(dx.data, dy.data, dy.size());
       return;
     }
     dropout_backward<real>(dx, dy, mask_.data(), rate_);

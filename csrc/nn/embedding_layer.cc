@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "core/buffer.h"
+#include "core/device_memory.h"
 #include "core/errors.h"
 #include "kernels/embedding.h"
 #include "nn/layer_registry.h"
@@ -51,16 +52,19 @@ class EmbeddingLayer : public Layer {
     const int64_t count = x.size();
     const int64_t bad = embedding_ids<real>(ids_.data(), mask_zero_ ? mask_out_.data() : nullptr, x.data, count,
                                              input_dim_);
-    if (bad >= 0)
-      throw ValueError(label() + ": id " + std::to_string(x.data[bad]) + " at flat position " + std::to_string(bad) +
+    if (bad >= 0) {
+      real id = 0;
+      download_values(&id, x.data + bad, 1);  // x may live on a device
+      throw ValueError(label() + ": id " + std::to_string(id) + " at flat position " + std::to_string(bad) +
                        " is not an integer in [0, " + std::to_string(input_dim_) + ")");
+    }
     embedding_forward<real>(y.data, ids_.data(), param(0), count, output_dim_);
     rows_ = count;
   }
 
   void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real>, Matrix<const real>) override {
     embedding_backward<real>(grad(0), dy.data, ids_.data(), rows_, output_dim_);  // only the used rows
-    if (dx.data) std::fill(dx.data, dx.data + dx.size(), 0.0f);  // ids have no gradient
+    if (dx.data) zero_values(dx.data, dx.size());  // ids have no gradient
   }
 
  private:

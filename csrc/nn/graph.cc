@@ -3,13 +3,17 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "core/sizes.h"
 #include "nn/initializers.h"
+#include "kernels/merge.h"
 #include "nn/layer_registry.h"
 
 namespace pydl {
@@ -106,7 +110,8 @@ Graph::Graph(std::vector<Shape> input_shapes, const std::vector<LayerConfig>& la
 Graph::Graph(ReplicaOf r)
     : input_shapes_(r.owner.input_shapes_), layer_configs_(r.owner.layer_configs_), nodes_(r.owner.nodes_),
       outputs_(r.owner.outputs_), layer_params_(r.owner.layer_params_), needs_grad_(r.owner.needs_grad_),
-      params_(r.owner.params_), num_params_(r.owner.num_params_), num_state_(r.owner.num_state_) {
+      params_(r.owner.params_), num_params_(r.owner.num_params_), num_state_(r.owner.num_state_),
+      device_(r.owner.device_), ordinal_(r.owner.ordinal_) {
   build_nodes();
   inference_only_ = true;
   plan_activation_slots();
@@ -322,6 +327,8 @@ void Graph::set_layer_frozen(size_t i, bool frozen) {
   if (i >= layer_configs_.size()) throw ValueError("set_layer_frozen: no layer " + std::to_string(i));
   for (size_t k = 0; k < nodes_.size(); ++k)
     if (nodes_[k].layer == int(i)) node_layers_[k]->set_frozen(frozen);
+  frozen_layers_.resize(layer_configs_.size(), 0);
+  frozen_layers_[i] = frozen;
 }
 
 void Graph::bind_layers(real* params, real* grads, real* state) {
@@ -356,16 +363,145 @@ Graph::Lease::~Lease() {
 }
 
 void Graph::init_params(uint64_t seed) {
+  // On a device: drawn into host buffers, then copied (the initialisers are host code).
+  const bool here = device_ == Device::CPU;
+  Buffer<real> host_params, host_state;
+  if (!here) {
+    host_params.resize(num_params_, Device::CPU);
+    host_state.resize(num_state_, Device::CPU);
+  }
+  real* params = here ? param_buf_.data() : host_params.data();
+  real* state = here ? state_buf_.data() : host_state.data();
   for (size_t p = 0; p < params_.size(); ++p) {
     const ParamEntry& e = params_[p];
-    real* w = (e.spec.trainable ? param_buf_.data() : state_buf_.data()) + e.offset;
+    real* w = (e.spec.trainable ? params : state) + e.offset;
     fill_init(w, e.size, e.spec, CounterRng(seed, 0x1a1700ULL + p));
   }
+  if (here) return;
+  write(Which::Params, 0, num_params_, params);
+  write(Which::State, 0, num_state_, state);
+}
+
+std::unique_ptr<Layer> Graph::make_node_layer(size_t k) const {
+  const GraphNode& node = nodes_[k];
+  std::unique_ptr<Layer> l = make_layer(layer_configs_[node.layer]);
+  l->select_output(node.output);
+  std::vector<Shape> ins;
+  for (int in : node.inputs) ins.push_back(shapes_[in]);
+  if (l->arity() == Layer::kMerge)
+    l->build_merge(ins, int(k));
+  else
+    l->build(ins[0], int(k));
+  if (size_t(node.layer) < frozen_layers_.size() && frozen_layers_[node.layer]) l->set_frozen(true);
+  return l;
+}
+
+namespace {
+
+// A buffer's contents on (device, ordinal): a new allocation there and one copy.
+template <typename T>
+void move_buffer(Buffer<T>& b, Device device, int ordinal) {
+  if (b.size() == 0 || (b.device() == device && device == Device::CPU)) return;
+  Buffer<T> moved;
+  {
+    DeviceScope scope(device, ordinal);  // allocates on that ordinal
+    moved.resize(b.size(), device);
+  }
+  copy_bytes(moved.data(), device, b.data(), b.device(), sizeof(T) * size_t(b.size()));
+  b = std::move(moved);
+}
+
+}  // namespace
+
+void Graph::to(Device device, int ordinal) {
+  if (inference_only_) throw ValueError("Graph::to: an inference replica follows its owner");
+  if (!std::is_same_v<real, float> && device == Device::CUDA)
+    throw ValueError("the float64 engine (pydl._core64) runs on the CPU only");
+  if (device == Device::CUDA) {
+    const DeviceRuntime& rt = require_device_runtime();
+    const int count = rt.device_count();
+    if (ordinal < 0 || ordinal >= count)
+      throw ValueError("expected a CUDA device ordinal in [0, " + std::to_string(count) + "), got " +
+                       std::to_string(ordinal));
+  } else {
+    ordinal = 0;
+  }
+  if (device == device_ && ordinal == ordinal_) return;
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    idle_replicas_.clear();  // bound to the buffers about to move
+  }
+  move_buffer(param_buf_, device, ordinal);
+  move_buffer(grad_buf_, device, ordinal);
+  move_buffer(state_buf_, device, ordinal);
+  device_ = device;
+  ordinal_ = ordinal;
+  // Activations, gradients and the layers' workspaces are made anew where the graph now is.
+  for (auto& b : slot_bufs_) b.reset();
+  for (auto& b : grad_slot_bufs_) b.reset();
+  grad_scratch_.reset();
+  for (auto& b : merged_masks_) b.reset();
+  for (size_t k = 0; k < nodes_.size(); ++k) node_layers_[k] = make_node_layer(k);
+  bind_layers(param_buf_.data(), grad_buf_.data(), state_buf_.data());
+  std::fill(act_.begin(), act_.end(), nullptr);
+  std::fill(mask_.begin(), mask_.end(), nullptr);
+  rows_ = 0;
+  const int64_t planned = planned_;
+  planned_ = 0;
+  if (planned > 0) plan(planned);
+}
+
+void Graph::check_range(Which w, int64_t offset, int64_t n) const {
+  const int64_t size = w == Which::State ? num_state_ : num_params_;
+  if (offset < 0 || n < 0 || n > size - offset)
+    throw ValueError("graph buffer: values [" + std::to_string(offset) + ", " + std::to_string(offset + n) +
+                     ") are outside the buffer's " + std::to_string(size));
+}
+
+void Graph::read(Which w, int64_t offset, int64_t n, real* host) const {
+  check_range(w, offset, n);
+  if (n == 0) return;
+  const Buffer<real>& b = flat(w);
+  copy_bytes(host, Device::CPU, b.data() + offset, b.device(), sizeof(real) * size_t(n));
+}
+
+void Graph::write(Which w, int64_t offset, int64_t n, const real* host) {
+  check_range(w, offset, n);
+  if (n == 0) return;
+  Buffer<real>& b = const_cast<Buffer<real>&>(flat(w));
+  copy_bytes(b.data() + offset, b.device(), host, Device::CPU, sizeof(real) * size_t(n));
+}
+
+void Graph::copy_weights_from(const Graph& other) {
+  if (other.params_.size() != params_.size() || other.num_params_ != num_params_ || other.num_state_ != num_state_)
+    throw ValueError("copy_weights_from: the graphs have different weights");
+  for (Which w : {Which::Params, Which::State}) {
+    const Buffer<real>& src = other.flat(w);
+    Buffer<real>& dst = const_cast<Buffer<real>&>(flat(w));
+    const int64_t n = w == Which::State ? num_state_ : num_params_;
+    if (n > 0) copy_bytes(dst.data(), dst.device(), src.data(), src.device(), sizeof(real) * size_t(n));
+  }
+}
+
+std::vector<std::pair<std::string, Device>> Graph::buffer_devices() const {
+  std::vector<std::pair<std::string, Device>> out;
+  auto add = [&](const std::string& name, const auto& b) {
+    if (b.size() > 0) out.emplace_back(name, b.device());
+  };
+  add("params", param_buf_);
+  add("grads", grad_buf_);
+  add("state", state_buf_);
+  for (size_t s = 0; s < slot_bufs_.size(); ++s) add("activations/" + std::to_string(s), slot_bufs_[s]);
+  for (size_t s = 0; s < grad_slot_bufs_.size(); ++s) add("activation_grads/" + std::to_string(s), grad_slot_bufs_[s]);
+  add("grad_scratch", grad_scratch_);
+  for (size_t k = 0; k < merged_masks_.size(); ++k) add("merged_mask/" + std::to_string(k), merged_masks_[k]);
+  return out;
 }
 
 void Graph::plan(int64_t max_batch) {
   if (max_batch < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(max_batch));
   if (max_batch <= planned_) return;
+  DeviceScope scope(device_, ordinal_);  // activations and workspaces live where the weights do
   const std::string batch = " with batch_size " + std::to_string(max_batch);
   const size_t n_in = num_inputs();
   for (size_t i = 0; i < n_in; ++i) checked_mul(max_batch, input_sizes_[i], "Input " + shape_str(input_shapes_[i]) + batch);
@@ -382,10 +518,18 @@ void Graph::plan(int64_t max_batch) {
   // per input slot, since a merge may read one tensor twice.
   grad_scratch_.resize(checked_mul(widest_grad, max_arity_, "gradient scratch" + batch));
   scratch_slot_ = widest_grad;
+  int64_t widest_mask = 0;
   for (size_t k = 0; k < nodes_.size(); ++k) {
-    if (node_layers_[k]->arity() == Layer::kMerge)
-      merged_masks_[k].resize(checked_mul(max_batch, shapes_[nodes_[k].inputs[0]][0], "mask" + batch));
+    if (node_layers_[k]->arity() == Layer::kMerge) {
+      const int64_t steps = checked_mul(max_batch, shapes_[nodes_[k].inputs[0]][0], "mask" + batch);
+      merged_masks_[k].resize(steps);
+      widest_mask = std::max(widest_mask, steps);
+    }
     node_layers_[k]->plan(max_batch);
+  }
+  if (device_ != Device::CPU) {  // merged masks are computed on the host there (see forward)
+    mask_host_.resize(size_t(2 * widest_mask));
+    mask_host_region_ = widest_mask;
   }
   planned_ = max_batch;
 }
@@ -455,10 +599,23 @@ void Graph::forward(const std::vector<Matrix<const real>>& xs, const StepInfo& s
     } else {
       uint8_t* m = merged_masks_[k].data();
       const int64_t steps = rows * shapes_[node.inputs[0]][0];
-      for (int64_t i = 0; i < steps; ++i) {
-        uint8_t v = 1;
-        for (const uint8_t* src : masks) v &= src[i];
-        m[i] = v;
+      if (device_ == Device::CPU) {
+        for (int64_t i = 0; i < steps; ++i) {
+          uint8_t v = 1;
+          for (const uint8_t* src : masks) v &= src[i];
+          m[i] = v;
+        }
+      } else {
+        // On a device: the masks are copied here, ANDed, and the result copied back (a few
+        // bytes per step; a device kernel for it would save the round trip).
+        uint8_t* acc = mask_host_.data();
+        uint8_t* part = acc + mask_host_region_;
+        std::fill(acc, acc + steps, uint8_t(1));
+        for (const uint8_t* src : masks) {
+          copy_bytes(part, Device::CPU, src, device_, size_t(steps));
+          for (int64_t i = 0; i < steps; ++i) acc[i] &= part[i];
+        }
+        copy_bytes(m, device_, acc, Device::CPU, size_t(steps));
       }
       mask_[t] = m;
     }
@@ -551,11 +708,10 @@ void Graph::backward(const std::vector<uint8_t>* seed_at_logits, const std::func
         grad_written_[r] = true;
         continue;
       }
+      // sum += part through the merge kernel (an in-place Add), so that it runs on the device.
       real* sum = grad_buffer(r);
-      const real* part = dxs[i].data;
-      parallel_range(dxs[i].size(), 1 << 16, [&](int64_t lo, int64_t hi) {
-        for (int64_t e = lo; e < hi; ++e) sum[e] += part[e];
-      });
+      const real* terms[2] = {sum, dxs[i].data};
+      merge_forward<real>(MergeOp::Add, sum, terms, 2, dxs[i].size());
     }
     if (node_done) (*node_done)(k);
   }

@@ -8,6 +8,12 @@
 // first writes, the others add); layers themselves keep the "dx is overwritten" contract.
 // Masks (Embedding(mask_zero=True)) travel with tensors along edges.
 //
+// Devices: a graph starts on the CPU; to(CUDA, ordinal) moves its flat buffers there (copies)
+// and re-plans activations and workspaces there (plan() allocates under a DeviceScope of the
+// graph's device). The caller runs forward and backward inside a DeviceScope of device() with
+// inputs in memory of that device (the Trainer stages batches; see trainer.h). Host code reads
+// and writes the weights through read()/write(), which copy when the buffers live on a device.
+//
 // Threads: training runs on the graph's own buffers under gate() held exclusively; inference
 // (predict, evaluate) runs on leased replicas, each with its own layers and planned buffers
 // over the same weights, under gate() held shared. So concurrent predicts never share a
@@ -107,8 +113,30 @@ class Graph {
   real* state_data() { return state_buf_.data(); }
 
   // Each weight from its ParamSpec initializer (nn/initializers.h), from counter-based draws
-  // keyed by seed and the weight's index.
+  // keyed by seed and the weight's index. On a device the values are drawn on the host and
+  // copied: bitwise the CPU's weights for the same seed.
   void init_params(uint64_t seed);
+
+  // Where the flat buffers, activations and workspaces live (CPU until to()).
+  Device device() const { return device_; }
+  int device_ordinal() const { return ordinal_; }
+  // Moves the parameter, gradient and state buffers to (device, ordinal) by copying, releases
+  // the planned activations, gradients and layer workspaces (the next plan() makes them
+  // there, for the batch size planned before) and drops the idle inference replicas (bound
+  // to the old buffers). The caller holds gate() exclusively; a Trainer over this graph
+  // follows with Trainer::follow_graph (its optimizer state and batch buffers).
+  void to(Device device, int ordinal = 0);
+  enum class Which { Params, Grads, State };
+  // n values at `offset` of a flat buffer, copied to / from host memory wherever it lives.
+  // Out-of-range requests raise ValueError.
+  void read(Which w, int64_t offset, int64_t n, real* host) const;
+  void write(Which w, int64_t offset, int64_t n, const real* host);
+  // Weights and state of `other` (the same parameter layout: a graph of the same model for
+  // other input lengths), copied across devices as needed.
+  void copy_weights_from(const Graph& other);
+  // For tests: (name, device) of every allocated buffer of the graph itself (the flat
+  // buffers, activation and gradient slots, the gradient scratch, merge masks).
+  std::vector<std::pair<std::string, Device>> buffer_devices() const;
   // Makes room for batches of up to max_batch samples; a no-op when already large enough.
   void plan(int64_t max_batch);
   int64_t planned_batch() const { return planned_; }
@@ -152,6 +180,12 @@ class Graph {
 
  private:
   void build_nodes();
+  // Node k's layer made and built anew from its config (to(): fresh workspaces).
+  std::unique_ptr<Layer> make_node_layer(size_t k) const;
+  const Buffer<real>& flat(Which w) const {
+    return w == Which::Params ? param_buf_ : w == Which::Grads ? grad_buf_ : state_buf_;
+  }
+  void check_range(Which w, int64_t offset, int64_t n) const;
   void find_output_logits(const std::set<int>& output_roots);
   // Whether node k's backward runs: it needs gradients and is not a view (Flatten).
   bool runs_backward(size_t k) const;
@@ -184,6 +218,9 @@ class Graph {
   int64_t num_params_ = 0;
   int64_t num_state_ = 0;
   Buffer<real> param_buf_, grad_buf_, state_buf_;
+  Device device_ = Device::CPU;
+  int ordinal_ = 0;
+  std::vector<uint8_t> frozen_layers_;  // per layer: set_layer_frozen's last word (to() remakes layers)
 
   int64_t planned_ = 0;
   int64_t rows_ = 0;  // of the last forward
@@ -198,6 +235,8 @@ class Graph {
   int64_t scratch_slot_ = 0;                         // floats per input slot of grad_scratch_
   std::vector<Matrix<const real>> single_input_ = std::vector<Matrix<const real>>(1);
   std::vector<Buffer<uint8_t>> merged_masks_;         // per node: a merge's AND of its inputs' masks
+  std::vector<uint8_t> mask_host_;                    // on a device: the AND computed here (2 regions)
+  int64_t mask_host_region_ = 0;
   int max_arity_ = 1;
   std::vector<const real*> act_;                    // per tensor, resolved per forward
   std::vector<const uint8_t*> mask_;                 // per tensor

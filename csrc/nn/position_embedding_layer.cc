@@ -5,6 +5,7 @@
 // Config: sequence_length.
 #include <algorithm>
 
+#include "core/device_memory.h"
 #include "core/errors.h"
 #include "kernels/position_embedding.h"
 #include "nn/layer_registry.h"
@@ -40,7 +41,7 @@ class PositionEmbeddingLayer : public Layer {
   }
   void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real>, Matrix<const real>) override {
     position_embedding_backward<real>(grad(0), dy.data, dy.rows, input_[0], input_[1]);
-    if (dx.data) std::fill(dx.data, dx.data + dx.size(), 0.0f);
+    if (dx.data) zero_values(dx.data, dx.size());
   }
 
  private:

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/interrupt.h"
 #include "core/parallel.h"
@@ -85,7 +86,6 @@ Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig op
     loss_args_[j].kind = h.loss;
     loss_args_[j].label_smoothing = h.label_smoothing;
     loss_args_[j].from_logits = h.from_logits || fused_[j];
-    loss_args_[j].pos_weight = h.pos_weight.empty() ? nullptr : heads_[j].pos_weight.data();
     loss_args_[j].pos_weight_size = int64_t(h.pos_weight.size());
     set_class_weights(j, heads_[j].class_weights);
   }
@@ -93,9 +93,93 @@ Trainer::Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig op
     if (e.spec.trainable && (e.spec.l1 > 0 || e.spec.l2 > 0))
       regularized_.push_back({e.offset, e.size, e.spec.l1, e.spec.l2});
   const int64_t n = g_.num_params();
-  for (int k = 0; k < slots(); ++k) slots_[k].resize(n);
+  for (int k = 0; k < slots(); ++k) slots_[k].resize(n, Device::CPU);  // filled here, then moved
   if (opt_.kind == OptimizerKind::Adagrad)  // the accumulator starts at its initial value, as in PyTorch
     std::fill(slots_[0].data(), slots_[0].data() + n, real(opt_.initial_accumulator_value));
+  class_weights_dev_.resize(heads_.size());
+  pos_weight_dev_.resize(heads_.size());
+  follow_graph();
+}
+
+namespace {
+
+// A buffer's contents on (device, ordinal): a new allocation there and one copy.
+template <typename T>
+void move_to(Buffer<T>& b, Device device, int ordinal) {
+  if (b.size() == 0 || (b.device() == device && device == Device::CPU)) return;
+  Buffer<T> moved;
+  {
+    DeviceScope scope(device, ordinal);
+    moved.resize(b.size(), device);
+  }
+  copy_bytes(moved.data(), device, b.data(), b.device(), sizeof(T) * size_t(b.size()));
+  b = std::move(moved);
+}
+
+// n values from host memory into b (wherever it lives), and back.
+template <typename T>
+void put(Buffer<T>& b, const T* host, int64_t n) {
+  if (n > 0) copy_bytes(b.data(), b.device(), host, Device::CPU, sizeof(T) * size_t(n));
+}
+
+}  // namespace
+
+void Trainer::follow_graph() {
+  const Device device = g_.device();
+  const int ordinal = g_.device_ordinal();
+  if (device == device_ && ordinal == ordinal_) return;
+  if (reducer_ && device != Device::CPU)
+    throw ValueError("data-parallel training (pydl.distributed) runs on the CPU only in this version of pydl");
+  for (int k = 0; k < slots(); ++k) move_to(slots_[k], device, ordinal);
+  batch_ = BatchBuffers{};  // planned anew there
+  bounds_.known = false;
+  device_ = device;
+  ordinal_ = ordinal;
+  for (size_t j = 0; j < heads_.size(); ++j) place_head_weights(j);
+}
+
+void Trainer::place_head_weights(size_t j) {
+  const HeadConfig& h = heads_[j];
+  loss_args_[j].class_weights = h.class_weights.empty() ? nullptr : h.class_weights.data();
+  loss_args_[j].pos_weight = h.pos_weight.empty() ? nullptr : h.pos_weight.data();
+  if (device_ == Device::CPU || j >= class_weights_dev_.size()) return;
+  // The loss kernel reads them on the device.
+  auto place = [&](Buffer<real>& dev, const std::vector<real>& w, const real*& ptr) {
+    if (w.empty()) return;
+    DeviceScope scope(device_, ordinal_);
+    dev.reset();
+    dev.resize(int64_t(w.size()), device_);
+    put(dev, w.data(), int64_t(w.size()));
+    ptr = dev.data();
+  };
+  place(class_weights_dev_[j], h.class_weights, loss_args_[j].class_weights);
+  place(pos_weight_dev_[j], h.pos_weight, loss_args_[j].pos_weight);
+}
+
+void Trainer::read_slot(int i, real* host) const {
+  const Buffer<real>& b = slots_.at(size_t(i));
+  if (b.size() > 0) copy_bytes(host, Device::CPU, b.data(), b.device(), sizeof(real) * size_t(b.size()));
+}
+
+void Trainer::write_slot(int i, const real* host) {
+  Buffer<real>& b = slots_.at(size_t(i));
+  put(b, host, b.size());
+  bounds_.known = false;
+}
+
+std::vector<std::pair<std::string, Device>> Trainer::buffer_devices() const {
+  std::vector<std::pair<std::string, Device>> out;
+  auto add = [&](const std::string& name, const auto& b) {
+    if (b.size() > 0) out.emplace_back(name, b.device());
+  };
+  for (int k = 0; k < slots(); ++k) add("slot/" + std::to_string(k), slots_[k]);
+  for (size_t i = 0; i < batch_.xs.size(); ++i) add("batch/x/" + std::to_string(i), batch_.xs[i]);
+  for (size_t j = 0; j < batch_.targets.size(); ++j) add("batch/targets/" + std::to_string(j), batch_.targets[j]);
+  for (size_t j = 0; j < batch_.labels.size(); ++j) add("batch/labels/" + std::to_string(j), batch_.labels[j]);
+  add("batch/sample_weight", batch_.sample_weight);
+  add("batch/loss_workspace", batch_.loss_ws);
+  add("batch/token_weight", batch_.token_weight);
+  return out;
 }
 
 SlotPtrs<real> Trainer::slot_ptrs() {
@@ -136,7 +220,7 @@ void Trainer::set_class_weights(size_t j, std::vector<real> w) {
       if (!(v >= 0.0f) || !std::isfinite(v)) throw ValueError("class weights: expected finite values >= 0");
   }
   h.class_weights = std::move(w);
-  loss_args_[j].class_weights = h.class_weights.empty() ? nullptr : h.class_weights.data();
+  place_head_weights(j);
 }
 
 EpochStats Trainer::new_stats() const {
@@ -187,11 +271,21 @@ bool Trainer::is_frozen(int64_t offset) const {
   return false;
 }
 
-double Trainer::penalty() const {
+double Trainer::penalty(Buffer<real>* scratch) const {
+  if (regularized_.empty()) return 0.0;
+  // On a device the regularized weights are read from a host copy (no device kernel for the
+  // penalty yet); the sums are the same serial double sums as on the CPU.
+  Buffer<real> local;
+  Buffer<real>& host = scratch ? *scratch : local;
   double total = 0;
   for (const Regularized& r : regularized_) {
     if (is_frozen(r.offset)) continue;
     const real* w = g_.param_data() + r.offset;
+    if (g_.device() != Device::CPU) {
+      host.resize(r.size, Device::CPU);
+      g_.read(Graph::Which::Params, r.offset, r.size, host.data());
+      w = host.data();
+    }
     double l1 = 0, l2 = 0;
     for (int64_t i = 0; i < r.size; ++i) {
       l1 += std::fabs(double(w[i]));
@@ -203,15 +297,40 @@ double Trainer::penalty() const {
 }
 
 void Trainer::add_penalty_gradient(real* grads) {
+  const bool on_device = g_.device() != Device::CPU;
   for (const Regularized& r : regularized_) {
     if (is_frozen(r.offset)) continue;
     const real* w = g_.param_data() + r.offset;
     real* g = grads + r.offset;
+    real* g_dev = g;
+    if (on_device) {  // host copies of w and g, the same arithmetic, g copied back
+      host_scratch_.resize(2 * r.size, Device::CPU);
+      real* hw = host_scratch_.data();
+      real* hg = hw + r.size;
+      copy_bytes(hw, Device::CPU, w, g_.device(), sizeof(real) * size_t(r.size));
+      copy_bytes(hg, Device::CPU, g, g_.device(), sizeof(real) * size_t(r.size));
+      w = hw;
+      g = hg;
+    }
     const real a = real(r.l1), b = real(2.0 * r.l2);
     parallel_range(r.size, 1 << 15, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) g[i] += b * w[i] + (w[i] > 0 ? a : w[i] < 0 ? -a : 0.0f);
     });
+    if (on_device) copy_bytes(g_dev, g_.device(), g, Device::CPU, sizeof(real) * size_t(r.size));
   }
+}
+
+void Trainer::scale_values(real* v, int64_t n, real factor) {
+  real* p = v;
+  if (device_ != Device::CPU) {  // no device kernel for a scale yet: a copy there and back
+    host_scratch_.resize(n, Device::CPU);
+    p = host_scratch_.data();
+    copy_bytes(p, Device::CPU, v, device_, sizeof(real) * size_t(n));
+  }
+  parallel_range(n, 1 << 15, [&](int64_t lo, int64_t hi) {
+    for (int64_t e = lo; e < hi; ++e) p[e] *= factor;
+  });
+  if (device_ != Device::CPU) copy_bytes(v, device_, p, Device::CPU, sizeof(real) * size_t(n));
 }
 
 void Trainer::measure_bounds() {
@@ -234,45 +353,99 @@ void BatchBuffers::plan(int64_t rows, const Graph& g, const std::vector<int64_t>
   if (rows < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(rows));
   if (steps) label_steps = *steps;
   label_steps.resize(g.num_outputs(), 1);
+  if (planned > 0 && device != g.device()) {  // the graph moved: planned anew where it is now
+    std::vector<int64_t> keep = label_steps;
+    *this = BatchBuffers{};
+    label_steps = std::move(keep);
+  }
   if (rows <= planned) return;
+  device = g.device();
+  DeviceScope scope(g.device(), g.device_ordinal());
+  const Device dev = device;
+  const bool staged = dev != Device::CPU;
   int64_t tokens = rows;  // label rows of the longest output
   for (int64_t st : label_steps) tokens = std::max(tokens, checked_mul(rows, st, "batch labels"));
   const std::string owner = "batch of " + std::to_string(rows);
   xs.resize(g.num_inputs());
   views.resize(g.num_inputs());
-  for (size_t i = 0; i < g.num_inputs(); ++i) xs[i].resize(checked_mul(rows, g.input_size(i), owner));
+  if (staged) host_xs.resize(g.num_inputs());
+  for (size_t i = 0; i < g.num_inputs(); ++i) {
+    xs[i].resize(checked_mul(rows, g.input_size(i), owner), dev);
+    if (staged) host_xs[i].resize(xs[i].size());
+  }
   targets.resize(g.num_outputs());
   labels.resize(g.num_outputs());
-  for (size_t j = 0; j < g.num_outputs(); ++j) {
-    targets[j].resize(checked_mul(rows, g.output_size(j), owner));
-    labels[j].resize(rows * label_steps[j]);
+  if (staged) {
+    host_targets.resize(g.num_outputs());
+    host_labels.resize(g.num_outputs());
   }
-  sample_weight.resize(rows);
-  token_weight.resize(tokens);
-  loss_ws.resize(checked_mul(2, tokens, "batch"));
-  order.resize(rows);
+  int64_t widest = 1;
+  for (size_t j = 0; j < g.num_outputs(); ++j) {
+    targets[j].resize(checked_mul(rows, g.output_size(j), owner), dev);
+    labels[j].resize(rows * label_steps[j], dev);
+    widest = std::max(widest, targets[j].size());
+    if (staged) {
+      host_targets[j].resize(targets[j].size());
+      host_labels[j].resize(labels[j].size());
+    }
+  }
+  sample_weight.resize(rows, dev);
+  token_weight.resize(tokens, dev);
+  loss_ws.resize(checked_mul(2, tokens, "batch"), dev);
+  order.resize(rows, Device::CPU);
+  if (staged) {  // the host side of the steps without a device kernel (see trainer.h)
+    host_sample_weight.resize(rows);
+    host_tokens.resize(tokens, Device::CPU);
+    host_mask.resize(tokens, Device::CPU);
+    host_pred.resize(widest, Device::CPU);
+    host_true.resize(widest, Device::CPU);
+    host_grad.resize(widest, Device::CPU);
+    host_ws.resize(checked_mul(2, tokens, "batch"), Device::CPU);
+  }
   planned = rows;
 }
 
 void BatchBuffers::gather(const DataRef& d, const int64_t* idx, int64_t rows, const Graph& g) {
   for (size_t i = 0; i < g.num_inputs(); ++i) {
     const int64_t in = g.input_size(i);
-    real* dst = xs[i].data();
+    real* dst = x_dst(i);
     const real* src = d.xs[i];
     parallel_range(rows, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(in, 1)), [&](int64_t lo, int64_t hi) {
       for (int64_t r = lo; r < hi; ++r) std::memcpy(dst + r * in, src + idx[r] * in, sizeof(real) * in);
     });
-    views[i] = Matrix<const real>(dst, rows, in);
+    views[i] = Matrix<const real>(xs[i].data(), rows, in);
   }
   for (size_t j = 0; j < g.num_outputs(); ++j) {
     const int64_t out = g.output_size(j), st = label_steps[j];
+    int32_t* ls = label_dst(j);
+    real* ts = target_dst(j);
     for (int64_t r = 0; r < rows; ++r) {
-      if (d.labels[j]) std::copy(d.labels[j] + idx[r] * st, d.labels[j] + (idx[r] + 1) * st, labels[j].data() + r * st);
-      if (d.targets[j]) std::memcpy(targets[j].data() + r * out, d.targets[j] + idx[r] * out, sizeof(real) * out);
+      if (d.labels[j]) std::copy(d.labels[j] + idx[r] * st, d.labels[j] + (idx[r] + 1) * st, ls + r * st);
+      if (d.targets[j]) std::memcpy(ts + r * out, d.targets[j] + idx[r] * out, sizeof(real) * out);
     }
   }
+  if (d.sample_weight) {
+    real* sw = sample_weight_dst();
+    for (int64_t r = 0; r < rows; ++r) sw[r] = d.sample_weight[idx[r]];
+  }
+  if (device != Device::CPU) upload(d, rows, g);
+}
+
+void BatchBuffers::upload(const DataRef& d, int64_t rows, const Graph& g, bool with_x) {
+  // One copy per array from pinned staging. Synchronous for now: double-buffered async
+  // uploads overlapped with the previous step are not done yet.
+  for (size_t i = 0; with_x && i < g.num_inputs(); ++i)
+    copy_bytes(xs[i].data(), device, host_xs[i].data(), Device::CPU, sizeof(real) * size_t(rows * g.input_size(i)));
+  for (size_t j = 0; j < g.num_outputs(); ++j) {
+    if (d.labels[j])
+      copy_bytes(labels[j].data(), device, host_labels[j].data(), Device::CPU,
+                 sizeof(int32_t) * size_t(rows * label_steps[j]));
+    if (d.targets[j])
+      copy_bytes(targets[j].data(), device, host_targets[j].data(), Device::CPU,
+                 sizeof(real) * size_t(rows * g.output_size(j)));
+  }
   if (d.sample_weight)
-    for (int64_t r = 0; r < rows; ++r) sample_weight.data()[r] = d.sample_weight[idx[r]];
+    copy_bytes(sample_weight.data(), device, host_sample_weight.data(), Device::CPU, sizeof(real) * size_t(rows));
 }
 
 void Trainer::plan(int64_t batch_size) {
@@ -280,9 +453,66 @@ void Trainer::plan(int64_t batch_size) {
   batch_.plan(batch_size, g_, &label_steps_);
 }
 
+const real* Trainer::head_token_weights(Graph& g, BatchBuffers& b, const uint8_t* mask, int64_t rows,
+                                        int64_t steps, bool weighted) {
+  const real* sw = weighted ? b.sample_weight.data() : nullptr;
+  if (g.device() == Device::CPU) return token_weights<real>(b.token_weight.data(), sw, mask, rows, steps);
+  // Nothing to compute (the common case): the sample weights, or none, as token_weights
+  // answers without reading any data (so no device kernel is needed for it).
+  if (!mask && (!sw || steps == 1)) return sw;
+  // On a device: the mask and the sample weights copied here, the same host code, the result
+  // copied there (no device kernel for the token weights yet).
+  const Device dev = g.device();
+  const uint8_t* hmask = nullptr;
+  const real* hsw = nullptr;
+  if (mask) {
+    copy_bytes(b.host_mask.data(), Device::CPU, mask, dev, size_t(rows * steps));
+    hmask = b.host_mask.data();
+  }
+  if (sw) {
+    copy_bytes(b.host_pred.data(), Device::CPU, sw, dev, sizeof(real) * size_t(rows));
+    hsw = b.host_pred.data();
+  }
+  DeviceScope host(Device::CPU);
+  const real* tw = token_weights<real>(b.host_tokens.data(), hsw, hmask, rows, steps);
+  if (!tw) return nullptr;
+  copy_bytes(b.token_weight.data(), dev, tw, Device::CPU, sizeof(real) * size_t(rows * steps));
+  return b.token_weight.data();
+}
+
+double Trainer::head_loss(Graph& g, BatchBuffers& b, size_t j, Matrix<real> grad, Matrix<const real> out,
+                          Matrix<const real> targets, const LossArgs<real>& args) {
+  if (!heads_[j].custom)
+    return loss_forward_backward<real>(grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
+  if (g.device() == Device::CPU)
+    return custom_loss_forward_backward(heads_[j].custom, grad, b.loss_ws.data(), out, targets, args.sample_weights);
+  // A Python loss reads host arrays: the predictions, targets and weights are copied here and
+  // its gradient copied back.
+  const Device dev = g.device();
+  const size_t n = size_t(out.size());
+  copy_bytes(b.host_pred.data(), Device::CPU, out.data, dev, sizeof(real) * n);
+  copy_bytes(b.host_true.data(), Device::CPU, targets.data, dev, sizeof(real) * n);
+  const real* hsw = nullptr;
+  if (args.sample_weights) {
+    copy_bytes(b.host_tokens.data(), Device::CPU, args.sample_weights, dev, sizeof(real) * size_t(out.rows));
+    hsw = b.host_tokens.data();
+  }
+  Matrix<real> hgrad(grad.data ? b.host_grad.data() : nullptr, grad.rows, grad.cols);
+  double loss;
+  {
+    DeviceScope host(Device::CPU);
+    loss = custom_loss_forward_backward(heads_[j].custom, hgrad, b.host_ws.data(),
+                                        Matrix<const real>(b.host_pred.data(), out.rows, out.cols),
+                                        Matrix<const real>(b.host_true.data(), targets.rows, targets.cols), hsw);
+  }
+  if (grad.data) copy_bytes(grad.data, dev, hgrad.data, Device::CPU, sizeof(real) * size_t(grad.size()));
+  return loss;
+}
+
 double Trainer::batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_grad, EpochStats* st,
                            const std::vector<MetricSpec>& metrics) {
   double total = 0;
+  const bool on_device = g.device() != Device::CPU;
   for (size_t j = 0; j < heads_.size(); ++j) {
     // Sequence cross-entropy: rows * steps token rows, weighted by the output's padding mask.
     const int64_t steps = label_steps_[j];
@@ -292,22 +522,17 @@ double Trainer::batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_gr
                                     : tokens_of(fused_[j] ? g.output_logits_grad(j) : g.output_grad(j), steps);
     Matrix<const real> targets(b.targets[j].data(), rows, out.cols);
     LossArgs<real> args = loss_args_[j];
-    args.sample_weights = token_weights<real>(b.token_weight.data(), sample_weighted_ ? b.sample_weight.data() : nullptr,
-                                               mask, rows, steps);
-    const double loss = heads_[j].custom
-        ? custom_loss_forward_backward(heads_[j].custom, grad, b.loss_ws.data(), out, targets, args.sample_weights)
-        : loss_forward_backward<real>(grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
-    head_weights_[j] = heads_[j].custom ? custom_loss_weight_total(args.sample_weights, rows)
-                                        : loss_weight_total(b.loss_ws.data(), out.rows);  // token rows
+    args.sample_weights = head_token_weights(g, b, mask, rows, steps, sample_weighted_);
+    const double loss = head_loss(g, b, j, grad, out, targets, args);
+    // The denominators only data-parallel training reads (refused on a device, where the
+    // workspace is device memory).
+    if (!on_device)
+      head_weights_[j] = heads_[j].custom ? custom_loss_weight_total(args.sample_weights, rows)
+                                          : loss_weight_total(b.loss_ws.data(), out.rows);  // token rows
     // The total is sum_j w_j loss_j: each head's gradient scales by its weight (distributed:
     // in sync_step, together with the rank's share).
     const double w = heads_[j].weight;
-    if (with_grad && w != 1.0 && !reducer_) {
-      const real fw = real(w);
-      parallel_range(grad.size(), 1 << 15, [&](int64_t lo, int64_t hi) {
-        for (int64_t e = lo; e < hi; ++e) grad.data[e] *= fw;
-      });
-    }
+    if (with_grad && w != 1.0 && !reducer_) scale_values(grad.data, grad.size(), real(w));
     total += w * loss;
     head_losses_[j] = loss;
     if (st) {
@@ -338,9 +563,11 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
   if (batch_size < 1) throw ValueError("batch_size: expected >= 1, got " + std::to_string(batch_size));
   check_data(d, "fit");
   UseGate::Exclusive use(g_.gate(), "fit");
+  follow_graph();
+  DeviceScope scope(g_.device(), g_.device_ordinal());
   // Buffers for at most the data: batch_size=10**9 on 20 samples plans 20 rows.
   plan(std::min(batch_size, d.n));
-  order_all_.resize(d.n);
+  order_all_.resize(d.n, Device::CPU);
   int64_t* order = order_all_.data();
   for (int64_t i = 0; i < d.n; ++i) order[i] = i;
   if (shuffle) {
@@ -402,7 +629,12 @@ bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st, int64_t gl
   add_penalty_gradient(grads);
   if (opt_.clipnorm > 0) {
     // Frozen parameters take no part in the norm (PyTorch and Keras clip the trainable ones).
-    for (const ParamRange& r : frozen_) std::fill(grads + r.offset, grads + r.offset + r.size, 0.0f);
+    for (const ParamRange& r : frozen_) {
+      if (device_ == Device::CPU)
+        std::fill(grads + r.offset, grads + r.offset + r.size, 0.0f);
+      else
+        require_device_runtime().fill_bytes(grads + r.offset, 0, sizeof(real) * size_t(r.size));
+    }
     clip_by_global_norm<real>(grads, n_params, opt_.clipnorm);
   }
   const double lr_before = opt_.learning_rate;
@@ -425,6 +657,9 @@ bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st, int64_t gl
 
 void Trainer::set_reducer(std::shared_ptr<GradientReducer> reducer) {
   UseGate::Exclusive use(g_.gate(), "set_reducer");
+  if (reducer && g_.device() != Device::CPU)
+    throw ValueError("data-parallel training (pydl.distributed) runs on the CPU only in this version of pydl; "
+                     "move the model to the CPU first");
   reducer_ = std::move(reducer);
   final_after_.assign(g_.num_nodes(), {});
   // Backward visits a layer's first node last: its gradients are final after that one.
@@ -461,9 +696,7 @@ bool Trainer::sync_step(double& loss, int64_t rows, bool interrupt, EpochStats& 
     if (rows == 0 || !std::isfinite(WL)) continue;
     const real scale = W > 0 ? real(heads_[j].weight * head_weights_[j] / W) : 0.0f;
     Matrix<real> grad = fused_[j] ? g_.output_logits_grad(j) : g_.output_grad(j);
-    parallel_range(grad.size(), 1 << 15, [&](int64_t lo, int64_t hi) {
-      for (int64_t e = lo; e < hi; ++e) grad.data[e] *= scale;
-    });
+    scale_values(grad.data, grad.size(), scale);
   }
   return true;
 }
@@ -519,6 +752,8 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
   with_x.xs.assign(1, nullptr);  // the loader supplies x
   check_data(with_x, "fit");
   UseGate::Exclusive use(g_.gate(), "fit");
+  follow_graph();
+  DeviceScope scope(g_.device(), g_.device_ordinal());
   sample_weighted_ = d.sample_weight != nullptr;
   measure_bounds();
   EpochStats st = new_stats();
@@ -538,16 +773,29 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
     const int64_t* indices = b->indices.data() + mine.offset;
     for (size_t j = 0; j < heads_.size(); ++j) {
       const int64_t out = g_.output_size(j);
+      int32_t* ls = batch_.label_dst(j);
+      real* ts = batch_.target_dst(j);
       for (int64_t r = 0; r < mine.rows; ++r) {
         const int64_t i = indices[r];
         const int64_t st = label_steps_[j];
-        if (d.labels[j]) std::copy(d.labels[j] + i * st, d.labels[j] + (i + 1) * st, batch_.labels[j].data() + r * st);
-        if (d.targets[j]) std::copy(d.targets[j] + i * out, d.targets[j] + (i + 1) * out, batch_.targets[j].data() + r * out);
+        if (d.labels[j]) std::copy(d.labels[j] + i * st, d.labels[j] + (i + 1) * st, ls + r * st);
+        if (d.targets[j]) std::copy(d.targets[j] + i * out, d.targets[j] + (i + 1) * out, ts + r * out);
       }
     }
-    if (d.sample_weight)
-      for (int64_t r = 0; r < mine.rows; ++r) batch_.sample_weight.data()[r] = d.sample_weight[indices[r]];
-    batch_.views[0] = loader_rows(*b, mine.offset, mine.rows, g_.input_size(), batch_.xs[0]);
+    if (d.sample_weight) {
+      real* sw = batch_.sample_weight_dst();
+      for (int64_t r = 0; r < mine.rows; ++r) sw[r] = d.sample_weight[indices[r]];
+    }
+    if (batch_.device == Device::CPU) {
+      batch_.views[0] = loader_rows(*b, mine.offset, mine.rows, g_.input_size(), batch_.xs[0]);
+    } else {  // the loader's batch is host memory: copied to the device with the targets
+      if constexpr (std::is_same_v<real, float>) {
+        const int64_t cols = g_.input_size();
+        std::memcpy(batch_.host_xs[0].data(), b->x.data() + mine.offset * cols, sizeof(real) * size_t(mine.rows * cols));
+        batch_.upload(d, mine.rows, g_);
+        batch_.views[0] = Matrix<const real>(batch_.xs[0].data(), mine.rows, cols);
+      }
+    }
     if (!train_step(mine.rows, seed, st, b->rows, interrupt)) break;
     if (!report_progress(progress, every, st)) break;
   }
@@ -559,19 +807,29 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
 bool Trainer::train_batch(const DataRef& d, uint64_t seed) {
   check_data(d, "fit");
   UseGate::Exclusive use(g_.gate(), "fit");
+  follow_graph();
+  DeviceScope scope(g_.device(), g_.device_ordinal());
   plan(d.n);
   measure_bounds();  // Python ran since the last batch and may have written the weights
   const BatchShare mine = share(d.n);  // distributed: d is the global batch
   const int64_t off = mine.offset, rows = mine.rows;
-  for (size_t i = 0; i < g_.num_inputs(); ++i)
-    batch_.views[i] = Matrix<const real>(d.xs[i] + off * g_.input_size(i), rows, g_.input_size(i));
+  for (size_t i = 0; i < g_.num_inputs(); ++i) {
+    const int64_t in = g_.input_size(i);
+    if (batch_.device == Device::CPU) {  // read in place
+      batch_.views[i] = Matrix<const real>(d.xs[i] + off * in, rows, in);
+    } else {
+      put(batch_.xs[i], d.xs[i] + off * in, rows * in);
+      batch_.views[i] = Matrix<const real>(batch_.xs[i].data(), rows, in);
+    }
+  }
+  // The rows are contiguous: one copy per array (a memcpy on the CPU).
   for (size_t j = 0; j < heads_.size(); ++j) {
     const int64_t out = g_.output_size(j), st = label_steps_[j];
-    if (d.labels[j]) std::copy(d.labels[j] + off * st, d.labels[j] + (off + rows) * st, batch_.labels[j].data());
-    if (d.targets[j]) std::copy(d.targets[j] + off * out, d.targets[j] + (off + rows) * out, batch_.targets[j].data());
+    if (d.labels[j]) put(batch_.labels[j], d.labels[j] + off * st, rows * st);
+    if (d.targets[j]) put(batch_.targets[j], d.targets[j] + off * out, rows * out);
   }
   sample_weighted_ = d.sample_weight != nullptr;
-  if (d.sample_weight) std::copy(d.sample_weight + off, d.sample_weight + off + rows, batch_.sample_weight.data());
+  if (d.sample_weight) put(batch_.sample_weight, d.sample_weight + off, rows);
   if (open_epoch_.heads.size() != heads_.size()) open_epoch_ = new_stats();
   return train_step(rows, seed, open_epoch_, d.n);
 }
@@ -582,6 +840,7 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::ve
   if (metrics.size() != heads_.size()) throw ValueError("evaluate: expected one metric spec per output");
   check_data(d, "evaluate");
   UseGate::Shared use(g_.gate(), "evaluate");
+  DeviceScope scope(g_.device(), g_.device_ordinal());
   Graph::Lease lease(g_);
   Graph& g = lease.graph();
   const int64_t planned = std::min(batch_size, d.n);
@@ -590,7 +849,9 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::ve
   b.plan(planned, g, &label_steps_);
   EpochStats st = new_stats();
   std::vector<double> head_losses(heads_.size());
-  const double reg = penalty();  // the weights do not change during evaluate
+  // The weights do not change during evaluate. (The trainer's own slots and batch buffers are
+  // not used here: they follow the graph at the next training call.)
+  const double reg = penalty();
   for (int64_t start = 0; start < d.n; start += batch_size) {
     const int64_t rows = std::min(batch_size, d.n - start);
     for (int64_t r = 0; r < rows; ++r) b.order.data()[r] = start + r;
@@ -603,12 +864,9 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::ve
       Matrix<const real> out = tokens_of(loss_input(g, fused_, j), steps);
       Matrix<const real> targets(b.targets[j].data(), rows, out.cols);
       LossArgs<real> args = loss_args_[j];
-      args.sample_weights = token_weights<real>(b.token_weight.data(), d.sample_weight ? b.sample_weight.data() : nullptr,
-                                                 mask, rows, steps);
+      args.sample_weights = head_token_weights(g, b, mask, rows, steps, d.sample_weight != nullptr);
       const Matrix<real> no_grad(nullptr, out.rows, out.cols);
-      head_losses[j] = heads_[j].custom
-          ? custom_loss_forward_backward(heads_[j].custom, no_grad, b.loss_ws.data(), out, targets, args.sample_weights)
-          : loss_forward_backward<real>(no_grad, b.loss_ws.data(), out, b.labels[j].data(), targets, args);
+      head_losses[j] = head_loss(g, b, j, no_grad, out, targets, args);
       total += heads_[j].weight * head_losses[j];
       HeadStats& h = st.heads[j];
       AccuracyCount a = accuracy_count<real>(out, b.labels[j].data(), targets, heads_[j].loss, args.from_logits,
@@ -630,19 +888,31 @@ void predict(Graph& owner, const std::vector<const real*>& xs, int64_t n, int64_
     throw ValueError("predict: expected one array per model input and output");
   if (n < 1) return;
   UseGate::Shared use(owner.gate(), "predict");
+  const Device dev = owner.device();
+  DeviceScope scope(dev, owner.device_ordinal());
   Graph::Lease lease(owner);
   Graph& g = lease.graph();
-  g.plan(std::min(batch_size, n));
+  const int64_t planned = std::min(batch_size, n);
+  g.plan(planned);
   std::vector<Matrix<const real>> views(xs.size());
+  std::vector<Buffer<real>> staged(dev == Device::CPU ? 0 : xs.size());  // per call: predicts run concurrently
+  for (size_t i = 0; i < staged.size(); ++i) staged[i].resize(checked_mul(planned, g.input_size(i), "predict batch"), dev);
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t rows = std::min(batch_size, n - start);
-    // Rows of each x are contiguous: the batch is read in place, no gather.
-    for (size_t i = 0; i < xs.size(); ++i)
-      views[i] = Matrix<const real>(xs[i] + start * g.input_size(i), rows, g.input_size(i));
+    // Rows of each x are contiguous: the batch is read in place (on a device: one copy).
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const int64_t in = g.input_size(i);
+      const real* x = xs[i] + start * in;
+      if (dev != Device::CPU) {
+        copy_bytes(staged[i].data(), dev, x, Device::CPU, sizeof(real) * size_t(rows * in));
+        x = staged[i].data();
+      }
+      views[i] = Matrix<const real>(x, rows, in);
+    }
     g.forward(views, StepInfo{});
     for (size_t j = 0; j < outs.size(); ++j) {
       const int64_t on = g.output_size(j);
-      std::memcpy(outs[j] + start * on, g.output(j).data, sizeof(real) * rows * on);
+      copy_bytes(outs[j] + start * on, Device::CPU, g.output(j).data, dev, sizeof(real) * size_t(rows * on));
     }
   }
 }
@@ -651,8 +921,10 @@ double Trainer::loss_and_gradients(const DataRef& d, bool training, uint64_t see
   if (d.n < 1) throw ValueError("loss_and_gradients: the data is empty");
   check_data(d, "loss_and_gradients");
   UseGate::Exclusive use(g_.gate(), "loss_and_gradients");
+  follow_graph();
+  DeviceScope scope(g_.device(), g_.device_ordinal());
   plan(d.n);
-  order_all_.resize(d.n);
+  order_all_.resize(d.n, Device::CPU);
   for (int64_t i = 0; i < d.n; ++i) order_all_.data()[i] = i;
   batch_.gather(d, order_all_.data(), d.n, g_);
   sample_weighted_ = d.sample_weight != nullptr;

@@ -10,13 +10,27 @@
 // leave them out, as Keras'.
 // Training holds the graph's gate exclusively; evaluate and predict hold it shared and run on
 // a leased replica of the graph with buffers of their own (see graph.h).
+// Devices: the trainer runs where its graph is (Graph::to). Its optimizer slots and batch
+// buffers live there too (follow_graph moves them); each batch is gathered on the host into
+// staging memory (pinned, core/pinned.h) and copied to the device in one call per array;
+// the kernels then run on the device (a DeviceScope of the graph's device around every entry
+// point), and only the loss and the metric counts come back. Host-side steps that have no
+// device kernel yet go through explicit copies: the regularizers' penalty and gradient, a
+// head's loss weight, a custom (Python) loss, sequence token weights with a mask. Not yet:
+// double-buffered uploads overlapped with compute, a data set resident on the device, no
+// host synchronisation per step (the loss is read back every step), CUDA graphs;
+// data-parallel training on a device is refused.
+#pragma once
 #pragma once
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "core/buffer.h"
+#include "core/pinned.h"
 #include "kernels/loss.h"
 #include "kernels/metrics.h"
 #include "kernels/optim.h"
@@ -81,21 +95,38 @@ void predict(Graph& graph, const std::vector<const real*>& xs, int64_t n, int64_
              const std::vector<real*>& outs);
 
 // One batch's inputs, targets and sample weights, and the loss workspace, for up to
-// `planned` rows.
+// `planned` rows, on the graph's device. On a device, the host_* staging buffers hold what
+// gather collected (and the host side of the copies the trainer makes).
 struct BatchBuffers {
   std::vector<Buffer<real>> xs, targets;
   std::vector<Buffer<int32_t>> labels;
   std::vector<Matrix<const real>> views;  // the graph's inputs over xs
   Buffer<real> sample_weight;
   Buffer<double> loss_ws;
-  Buffer<int64_t> order;
+  Buffer<int64_t> order;      // always on the host
   Buffer<real> token_weight;  // sequence cross-entropy: per-token weights (loss.h token_weights)
   std::vector<int64_t> label_steps;  // per output: labels per sample (see Trainer::label_steps)
   int64_t planned = 0;
-  // label_steps: per output (null: one label per sample).
+  Device device = Device::CPU;  // where xs, targets, labels, sample_weight, loss_ws, token_weight live
+  // Device only: host staging (pinned) of the arrays above, and scratch for the host steps.
+  std::vector<PinnedBuffer<real>> host_xs, host_targets;
+  std::vector<PinnedBuffer<int32_t>> host_labels;
+  PinnedBuffer<real> host_sample_weight;
+  Buffer<real> host_tokens, host_pred, host_true, host_grad;
+  Buffer<uint8_t> host_mask;
+  Buffer<double> host_ws;
+  // label_steps: per output (null: one label per sample). Allocates on g's device.
   void plan(int64_t rows, const Graph& g, const std::vector<int64_t>* label_steps = nullptr);
-  // Copies rows idx[0..rows) of the data set into the batch buffers.
+  // Copies rows idx[0..rows) of the data set into the batch buffers (on a device: into the
+  // staging buffers, then one copy per array).
   void gather(const DataRef& d, const int64_t* idx, int64_t rows, const Graph& g);
+  // Device only: copies `rows` gathered rows from the staging buffers to the device.
+  void upload(const DataRef& d, int64_t rows, const Graph& g, bool with_x = true);
+  // Where gather writes input i / head j's labels and targets / the sample weights.
+  real* x_dst(size_t i) { return device == Device::CPU ? xs[i].data() : host_xs[i].data(); }
+  real* target_dst(size_t j) { return device == Device::CPU ? targets[j].data() : host_targets[j].data(); }
+  int32_t* label_dst(size_t j) { return device == Device::CPU ? labels[j].data() : host_labels[j].data(); }
+  real* sample_weight_dst() { return device == Device::CPU ? sample_weight.data() : host_sample_weight.data(); }
 };
 
 class Trainer {
@@ -144,7 +175,17 @@ class Trainer {
   int64_t step() const { return step_; }
   void set_step(int64_t s);
   int slots() const { return optimizer_slots(opt_); }
+  // Slot i's memory on the trainer's device (a host view only when that is the CPU).
   real* slot_data(int i) { return slots_.at(size_t(i)).data(); }
+  // Slot i copied to / from host memory (num_params values), wherever it lives.
+  void read_slot(int i, real* host) const;
+  void write_slot(int i, const real* host);
+  // Moves the optimizer slots and the batch buffers to the graph's device after Graph::to
+  // (called by every entry point too; a no-op when they are already there).
+  void follow_graph();
+  Device device() const { return device_; }
+  // For tests: (name, device) of the trainer's allocated buffers (slots, batch buffers).
+  std::vector<std::pair<std::string, Device>> buffer_devices() const;
   // Frozen parameters: ranges of the flat buffer that training leaves alone (no update, no
   // weight decay, no optimizer state change; their gradients are left out of clipnorm's
   // norm). Any order; overlapping or out-of-range ranges are refused. Empty: none frozen.
@@ -166,8 +207,21 @@ class Trainer {
   void plan(int64_t batch_size);
   // The regularizers' penalty at the current weights (serial, in double: the same for every
   // thread count), and its gradient added into the graph's gradients.
-  double penalty() const;
+  // On a device the weights are copied into `scratch` (a local buffer when null: evaluate).
+  double penalty(Buffer<real>* scratch = nullptr) const;
   void add_penalty_gradient(real* grads);  // grads: the graph's, or the reducer's summed buffer
+  // Head j's loss over the last forward of g (grad.data null: no gradient); on a device a
+  // custom loss runs on host copies. args.sample_weights already set.
+  double head_loss(Graph& g, BatchBuffers& b, size_t j, Matrix<real> grad, Matrix<const real> out,
+                   Matrix<const real> targets, const LossArgs<real>& args);
+  // loss.h token_weights for head j; on a device with a mask or per-token weights it runs on
+  // host copies and the result is copied to b.token_weight.
+  const real* head_token_weights(Graph& g, BatchBuffers& b, const uint8_t* mask, int64_t rows, int64_t steps,
+                                 bool weighted);
+  // v *= factor over n values wherever they live (on a device: a copy there and back).
+  void scale_values(real* v, int64_t n, real factor);
+  // The class / pos weights each head's loss reads, on the trainer's device.
+  void place_head_weights(size_t j);
   bool is_frozen(int64_t offset) const;
   // The weights' and moments' magnitudes, for optimizer_step's cheap finiteness proof.
   void measure_bounds();
@@ -219,6 +273,10 @@ class Trainer {
   std::vector<Regularized> regularized_;  // trainable weights with a regularizer
   UpdateBounds bounds_;
   BatchBuffers batch_;         // training's own
+  Device device_ = Device::CPU;  // of slots_, batch_ and the head weights below
+  int ordinal_ = 0;
+  std::vector<Buffer<real>> class_weights_dev_, pos_weight_dev_;  // per head, on a device
+  Buffer<real> host_scratch_;    // the host side of penalty / scale_values round trips
   Buffer<int64_t> order_all_;  // the epoch's sample order
   EpochStats open_epoch_;
   std::vector<double> lr_table_;

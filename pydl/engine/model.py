@@ -17,6 +17,7 @@ from .. import layers as layers_mod
 from .. import losses as losses_mod
 from .. import optimizers as optimizers_mod
 from . import training
+from . import device as _engine_device
 from .. import distributed as distributed_mod
 
 __all__ = ["Model", "Sequential"]
@@ -85,11 +86,18 @@ class Model:
     name / output name). Output names are the dict keys, else the names of the layers that
     made them. ``seed`` fixes weight initialisation, shuffling and dropout masks: the same
     seed gives bitwise identical weights whatever the thread count.
+
+    ``device`` is where the model trains and predicts: ``"cpu"`` (the default), ``"cuda"`` or
+    ``"cuda:N"`` (an NVIDIA GPU, see ``pydl.cuda``); ``model.to(device)`` moves it later.
+    The weights are initialised the same on every device (the same seed gives the same
+    initial weights); inputs stay NumPy arrays, copied to the device batch by batch.
     """
 
-    def __init__(self, inputs=None, outputs=None, name: Optional[str] = None, seed: int = 0):
+    def __init__(self, inputs=None, outputs=None, name: Optional[str] = None, seed: int = 0,
+                 device: str = "cpu"):
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"{type(self).__name__}: expected a non-negative int seed, got {seed!r}")
+        self._device = _engine_device.resolve(device)
         self.seed = int(seed)
         self.name = name or ("sequential" if isinstance(self, Sequential) else "model")
         self.layers: List[layers_mod.Layer] = []
@@ -169,7 +177,9 @@ class Model:
                 self._graph = self._make_graph(shapes)
                 self._built_input_shapes = [tuple(s) for s in self._graph.input_shapes]  # checked on every call
                 self._graphs = {tuple(self._built_input_shapes): self._graph}
-                self._graph.init_params(self.seed)
+                self._graph.init_params(self.seed)  # drawn on the host: the same on every device
+                if self._device != ("cpu", 0):
+                    self._graph.to(*self._device)
                 for layer in self.layers:
                     layer._model = self  # layer.get_weights / set_weights reach the graph
                     if isinstance(layer, layers_mod.Normalization) and layer.mean is not None:
@@ -244,8 +254,8 @@ class Model:
                     del self._graphs[stale]
                 self._graphs[key] = graph
             with self._graph.use("a change of input length", False), graph.use("a change of input length", True):
-                graph.param_buffer()[:] = self._graph.param_buffer()
-                graph.state_buffer()[:] = self._graph.state_buffer()
+                graph.to(*self._device)  # a graph made (or last used) elsewhere follows the model
+                graph.copy_weights_from(self._graph)
             self._graph = graph
             self._built_input_shapes = list(key)
             self._apply_trainable()
@@ -270,6 +280,33 @@ class Model:
         """Hold the graph for `what`: exclusively for training and weight changes, shared for
         reads. Another thread holding it the other way makes this raise RuntimeError."""
         return self._graph.use(what, exclusive)
+
+    # ----------------------------------------------------------------- devices
+    @property
+    def device(self) -> str:
+        """Where the model's weights, optimizer state and activations live: ``"cpu"`` or
+        ``"cuda:N"``."""
+        kind, ordinal = self._device
+        return "cpu" if kind == "cpu" else f"cuda:{ordinal}"
+
+    def to(self, device: str) -> "Model":
+        """Move the model to ``device`` (``"cpu"``, ``"cuda"`` or ``"cuda:N"``): its weights,
+        optimizer state and the buffers of training and inference. Returns the model. Training
+        continues where it stopped (the same step, the same optimizer moments); checkpoints and
+        ``save`` work from any device, and a model saved on a GPU loads on a CPU-only machine."""
+        target = _engine_device.resolve(device)
+        with self._setup_lock:
+            if self._graph is not None and target != self._device:
+                with self._use("to", exclusive=True):
+                    self._graph.to(*target)
+                    if self._trainer is not None:
+                        self._trainer.follow_graph()
+                # The graphs kept for other input lengths move too (none keeps device memory).
+                for graph in self._graphs.values():
+                    if graph is not self._graph:
+                        graph.to(*target)
+            self._device = target
+        return self
 
     def _ensure_trainer(self) -> None:
         self._require_built()
@@ -358,8 +395,8 @@ class Model:
             self._trainer.set_metrics(**_metric_logs.spec(names), head=j)
         if keep_state and old is not None:
             self._trainer.step = old.step
-            for new, prev in zip(self._trainer.slots(), old.slots()):
-                new[:] = prev
+            for i, prev in enumerate(old.read_slots()):
+                self._trainer.write_slot(i, prev)
 
     def _apply_trainable(self) -> None:
         """layer.trainable = False: the trainer freezes the layer's weights (no update, no
@@ -712,11 +749,12 @@ class Model:
         sw = self._prepare_sample_weight(sample_weight, len(xs[0]))
         with self._use("loss_and_gradients", exclusive=True):
             loss = self._trainer.loss_and_gradients(xs, labels, targets, bool(training), self.seed, sw)
-            return float(loss), self._split(self._graph.grad_buffer(), None)
+            return float(loss), self._split(self._graph.read_buffer("grads"), None)
 
     # ------------------------------------------------------------------ weights
     def _buffers(self):
-        return self._graph.param_buffer(), self._graph.state_buffer()
+        """Copies of the flat parameter and state buffers (from wherever the model lives)."""
+        return self._graph.read_buffer("params"), self._graph.read_buffer("state")
 
     def _split(self, params_flat: np.ndarray, state_flat: Optional[np.ndarray], layer: Optional[str] = None):
         """Per-weight arrays in get_weights() order (of one layer when given); non-trainable
@@ -760,21 +798,18 @@ class Model:
                 raise TypeError(f"{owner}: weight {p['layer']}/{p['name']} must be numeric, got dtype {w.dtype}")
             arrays.append(np.asarray(w, dtype=np.float32))
         with self._use("set_weights", exclusive=True):
-            params_flat, state_flat = self._buffers()
             for p, w in zip(params, arrays):
-                dst = params_flat if p["trainable"] else state_flat
-                dst[p["offset"]: p["offset"] + p["size"]] = w.ravel()
+                self._graph.write_buffer("params" if p["trainable"] else "state", p["offset"], w.ravel())
 
     def _set_layer_weights(self, layer_name: str, values: Dict[str, object]) -> None:
         with self._use("set_weights", exclusive=True):
-            params_flat, state_flat = self._buffers()
             for p in self._graph.params():
                 if p["layer"] == layer_name and p["name"] in values:
                     v = np.asarray(values[p["name"]], dtype=np.float32)
                     if v.size != p["size"]:
                         raise ValueError(f"{self.name}: {layer_name}/{p['name']} expects {tuple(p['shape'])} values, "
                                          f"got shape {v.shape}")
-                    (params_flat if p["trainable"] else state_flat)[p["offset"]: p["offset"] + p["size"]] = v.ravel()
+                    self._graph.write_buffer("params" if p["trainable"] else "state", p["offset"], v.ravel())
 
     def adapt(self, x) -> "Model":
         """Set the statistics of the first layer, a ``layers.Normalization``, from training
@@ -912,8 +947,8 @@ class Sequential(Model):
     """
 
     def __init__(self, layers: Optional[Sequence[layers_mod.Layer]] = None, seed: int = 0,
-                 name: Optional[str] = None):
-        super().__init__(name=name, seed=seed)
+                 name: Optional[str] = None, device: str = "cpu"):
+        super().__init__(name=name, seed=seed, device=device)
         self.input_shape: Optional[Tuple[int, ...]] = None
         for layer in layers or []:
             self.add(layer)

@@ -213,8 +213,10 @@ def clone_model(model, seed: Optional[int] = None):
         cfg["seed"] = seed
     specs = [layers_mod.deserialize(spec) for spec in cfg["layers"]]
     if cfg["class"] == "Sequential" and cfg["input_shape"] is None:
-        return Sequential(specs, seed=cfg["seed"], name=cfg["name"])
-    return _rebuild(cfg, specs)
+        clone = Sequential(specs, seed=cfg["seed"], name=cfg["name"])
+    else:
+        clone = _rebuild(cfg, specs)
+    return clone.to(model.device)  # the clone runs where the model does (tuning trials)
 
 
 # safetensors' own limit on the JSON header; a longer one is forged, and refused unread.

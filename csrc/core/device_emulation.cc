@@ -1,0 +1,113 @@
+// FOR TESTS ONLY: an emulated CUDA runtime over host memory (see set_device_emulation in
+// core/device.h). It lets the CPU-only test suite exercise the engine's device plumbing:
+// buffers allocated under DeviceScope(CUDA) are tagged Device::CUDA, moves and batch uploads
+// go through DeviceRuntime copies, and kernels run their CPU code, so results stay bitwise
+// those of the CPU. Never installed by pydl itself; pydl._core._emulate_cuda(True) (a private
+// binding the tests call) installs it.
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "core/device.h"
+
+namespace pydl {
+namespace detail {
+bool g_device_emulated = false;
+void install_runtime_unchecked(const DeviceRuntime* rt);  // device.cc
+}  // namespace detail
+
+namespace {
+
+std::atomic<int64_t> g_live{0}, g_pinned{0}, g_to_device{0}, g_to_host{0}, g_d2d{0}, g_syncs{0};
+
+void* host_allocate(size_t bytes) {
+  const size_t rounded = ((bytes > 0 ? bytes : 64) + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+int emu_device_count() { return 1; }
+void emu_set_device(int ordinal) {
+  if (ordinal != 0)
+    throw std::runtime_error("emulated CUDA: device " + std::to_string(ordinal) + " does not exist (one device)");
+}
+void* emu_allocate(size_t bytes) {
+  void* p = host_allocate(bytes);
+  g_live.fetch_add(1);
+  return p;
+}
+void emu_release(void* p) {
+  if (!p) return;
+  std::free(p);
+  g_live.fetch_sub(1);
+}
+void emu_to_device(void* dst, const void* src, size_t bytes) {
+  std::memcpy(dst, src, bytes);
+  g_to_device.fetch_add(int64_t(bytes));
+}
+void emu_to_host(void* dst, const void* src, size_t bytes) {
+  std::memcpy(dst, src, bytes);
+  g_to_host.fetch_add(int64_t(bytes));
+}
+void emu_d2d(void* dst, const void* src, size_t bytes) {
+  std::memmove(dst, src, bytes);
+  g_d2d.fetch_add(int64_t(bytes));
+}
+void emu_fill(void* p, int value, size_t bytes) { std::memset(p, value, bytes); }
+void emu_synchronize() { g_syncs.fetch_add(1); }
+void* emu_allocate_pinned(size_t bytes) {
+  void* p = host_allocate(bytes);
+  g_pinned.fetch_add(1);
+  return p;
+}
+void emu_release_pinned(void* p) {
+  if (!p) return;
+  std::free(p);
+  g_pinned.fetch_sub(1);
+}
+void emu_memory_info(size_t* free_bytes, size_t* total_bytes) {
+  *free_bytes = size_t(1) << 34;  // 16 GiB, a stand-in
+  *total_bytes = size_t(1) << 34;
+}
+
+const DeviceRuntime kEmulated{kDeviceAbi,     &emu_device_count, &emu_set_device, &emu_allocate,
+                              &emu_release,   &emu_to_device,    &emu_to_host,    &emu_d2d,
+                              &emu_fill,      &emu_synchronize,  &emu_allocate_pinned,
+                              &emu_release_pinned, &emu_memory_info};
+
+}  // namespace
+
+void set_device_emulation(bool on) {
+  if (on == detail::g_device_emulated) return;
+  if (on) {
+    if (device_runtime())
+      throw std::runtime_error("the CUDA emulation (for tests) cannot be installed: pydl._cuda's runtime is loaded");
+    detail::install_runtime_unchecked(&kEmulated);
+    detail::g_device_emulated = true;
+    return;
+  }
+  const int64_t live = g_live.load() + g_pinned.load();
+  if (live > 0)
+    throw std::runtime_error("the CUDA emulation (for tests) cannot be removed: " + std::to_string(live) +
+                             " emulated device allocation(s) are alive (move the models back to the CPU or "
+                             "delete them first)");
+  detail::g_device_emulated = false;
+  detail::install_runtime_unchecked(nullptr);
+}
+
+EmulationStats device_emulation_stats() {
+  EmulationStats s;
+  s.live_allocations = g_live.load();
+  s.live_pinned = g_pinned.load();
+  s.to_device_bytes = g_to_device.load();
+  s.to_host_bytes = g_to_host.load();
+  s.device_to_device_bytes = g_d2d.load();
+  s.synchronizes = g_syncs.load();
+  return s;
+}
+
+}  // namespace pydl

@@ -1,0 +1,104 @@
+"""The training engine on a real GPU (marked cuda; skipped without one): whole models trained
+on "cuda" against the same models on the CPU, save on the GPU / load on the CPU, and bitwise
+reproducibility run to run. The CPU-only suite covers the engine's device plumbing through an
+emulated device (tests/test_engine_device.py); this file is what only a GPU can check.
+
+Tolerances: the CUDA kernels reassociate float sums (cuBLAS GEMMs, block reductions), so one
+step differs from the CPU's in the last bits, and training amplifies that a little per step.
+With SGD (updates proportional to the gradients) 20 steps stay within 1e-4 absolute / 1e-3
+relative on weights of order 0.1-1; losses within 1e-4 relative.
+"""
+import os
+
+os.environ.setdefault("PYDL_CUDA_POISON", "1")  # device buffers start as NaN: unwritten values fail
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import pydl  # noqa: E402
+from pydl import layers, optimizers  # noqa: E402
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not pydl.cuda.is_available(), reason="needs a CUDA GPU and pydl._cuda")]
+
+STEPS_ATOL, STEPS_RTOL = 1e-4, 1e-3
+LOSS_RTOL = 1e-4
+PREDICT_ATOL = 1e-5
+
+
+def data(n=256, features=20, classes=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, features)).astype(np.float32)
+    y = x[:, :classes].argmax(axis=1).astype(np.int64)
+    return x, y
+
+
+def mlp(device, seed=1, optimizer=None):
+    model = pydl.Sequential([layers.Input((20,)), layers.Dense(64, activation="relu"), layers.Dropout(0.1),
+                             layers.Dense(32, activation="tanh"), layers.Dense(4)], seed=seed, device=device)
+    model.compile(optimizer=optimizer or optimizers.SGD(learning_rate=0.05, momentum=0.9), loss="cross_entropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def fit(model, x, y, epochs=1, batch_size=64):
+    return model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, seed=3, verbose=0)
+
+
+def test_initial_weights_are_the_cpus():
+    for a, b in zip(mlp("cuda").get_weights(), mlp("cpu").get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_training_steps_on_cuda_stay_close_to_the_cpu():
+    x, y = data()
+    cpu, gpu = mlp("cpu"), mlp("cuda")
+    h_cpu, h_gpu = fit(cpu, x, y, epochs=5), fit(gpu, x, y, epochs=5)  # 20 steps
+    assert gpu.device == "cuda:0" and gpu.optimizer.iterations == cpu.optimizer.iterations == 20
+    np.testing.assert_allclose(h_gpu.history["loss"], h_cpu.history["loss"], rtol=LOSS_RTOL)
+    for a, b in zip(gpu.get_weights(), cpu.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=STEPS_ATOL, rtol=STEPS_RTOL)
+    np.testing.assert_allclose(gpu.predict(x), cpu.predict(x), atol=1e-3, rtol=1e-3)
+    e_cpu, e_gpu = cpu.evaluate(x, y), gpu.evaluate(x, y)
+    assert e_gpu["loss"] == pytest.approx(e_cpu["loss"], rel=1e-3)
+
+
+def test_bitwise_identical_weights_run_to_run():
+    x, y = data(seed=1)
+    runs = []
+    for _ in range(2):
+        model = mlp("cuda", optimizer=optimizers.Adam(learning_rate=1e-2, clipnorm=1.0))
+        fit(model, x, y, epochs=3)
+        runs.append(model.get_weights() + model.optimizer.variables())
+    assert len(runs[0]) == len(runs[1]) > 0
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_saved_on_cuda_loads_on_cpu_and_predicts_the_same(tmp_path):
+    x, y = data(seed=2)
+    gpu = mlp("cuda")
+    fit(gpu, x, y, epochs=2)
+    gpu.save(tmp_path / "m.pydl")
+    cpu = pydl.load_model(tmp_path / "m.pydl")
+    assert cpu.device == "cpu"
+    for a, b in zip(cpu.get_weights(), gpu.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # the file holds the device's weights exactly
+    np.testing.assert_allclose(cpu.predict(x), gpu.predict(x), atol=PREDICT_ATOL, rtol=1e-5)
+
+
+def test_moves_keep_the_optimizer_state():
+    x, y = data(seed=3)
+    model = mlp("cpu")  # SGD with momentum: one slot, and the tolerance above holds
+    fit(model, x, y, epochs=1)
+    slots = model.optimizer.variables()
+    model.to("cuda")
+    for a, b in zip(model.optimizer.variables(), slots, strict=True):
+        np.testing.assert_array_equal(a, b)
+    fit(model, x, y, epochs=1)
+    model.to("cpu")
+    assert model.optimizer.iterations == 8
+    reference = mlp("cpu")
+    fit(reference, x, y, epochs=2)
+    for a, b in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=STEPS_ATOL, rtol=STEPS_RTOL)

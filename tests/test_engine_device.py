@@ -1,0 +1,402 @@
+"""The engine on a device, through the test-only CUDA emulation (pydl._core._emulate_cuda):
+device memory is host memory posing as one CUDA device and the kernels run their CPU code,
+so everything here runs on a machine without a GPU and results must be *bitwise* those of
+the CPU. What this checks is the engine's device plumbing: which buffers live on the device
+(parameters, gradients, optimizer slots, activations, batches), that moves and batch uploads
+really copy (the emulated runtime counts the bytes), that weights, optimizer state and
+checkpoints move with the model, and the device strings. What it cannot check: CUDA
+kernels (tests/cuda), and host code reading device memory (emulated device memory is
+readable from the host). tests/cuda/test_engine_cuda.py runs the same models on a real GPU.
+"""
+import gc
+
+import numpy as np
+import pytest
+
+import pydl
+from pydl import _core, layers, losses, optimizers, regularizers
+from conftest import assert_weights_equal
+
+
+@pytest.fixture
+def emulated():
+    """The emulated device for one test; afterwards every emulated allocation must be gone
+    (turning the emulation off refuses otherwise): the test's models are deleted first."""
+    if _core.device_runtime_loaded():
+        pytest.skip("the real CUDA runtime (pydl._cuda) is loaded: the emulation is refused beside it; "
+                    "tests/cuda/test_engine_cuda.py runs these models on the GPU")
+    _core._emulate_cuda(True)
+    try:
+        yield
+    finally:
+        gc.collect()
+        _core._emulate_cuda(False)
+
+
+def data(n=96, features=12, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, features)).astype(np.float32)
+    y = (x[:, :classes].argmax(axis=1)).astype(np.int64)
+    return x, y
+
+
+def mlp(device="cpu", seed=3):
+    # A regularizer (the penalty's host round trip), BatchNormalization (state buffer),
+    # Dropout (counter-based masks), clipnorm (frozen-range zeroing and the norm).
+    return pydl.Sequential([layers.Input((12,)),
+                            layers.Dense(16, activation="relu", kernel_regularizer=regularizers.L2(1e-3)),
+                            layers.BatchNormalization(), layers.Dropout(0.25), layers.Dense(3)],
+                           seed=seed, device=device)
+
+
+def compile_adam(model):
+    model.compile(optimizer=optimizers.Adam(learning_rate=1e-2, clipnorm=1.0), loss="cross_entropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def fit(model, x, y, epochs, **kw):
+    return model.fit(x, y, epochs=epochs, batch_size=20, verbose=0, seed=7, **kw)
+
+
+def on_device(devices):
+    assert devices, "no buffers reported"
+    off = {k: v for k, v in devices.items() if v != "cuda"}
+    assert not off, f"buffers not on the device: {off}"
+
+
+def test_device_strings_and_availability():
+    model = mlp()
+    assert model.device == "cpu"
+    with pytest.raises(ValueError, match="'cpu', 'cuda' or 'cuda:N'"):
+        model.to("gpu")
+    with pytest.raises(ValueError, match="'cpu', 'cuda' or 'cuda:N'"):
+        mlp(device="cuda:x")
+    with pytest.raises(TypeError, match="device string"):
+        model.to(0)
+    if not pydl.cuda.is_available():
+        # The public answers stay those of the real runtime, and "cuda" is refused clearly.
+        assert pydl.cuda.device_count() == 0 and not pydl.cuda._emulated()
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            mlp(device="cuda")
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            model.to("cuda")
+        assert model.device == "cpu"
+
+
+def test_emulation_keeps_the_public_answers_honest(emulated):
+    # (is_available() and device_count() are not asked here: on a CUDA build they would try to
+    # load pydl._cuda, which refuses to register beside the emulation; the test above checks
+    # them without it.)
+    assert pydl.cuda._emulated()
+    model = mlp()
+    with pytest.raises(ValueError, match=r"ordinal in \[0, 1\), got 1"):
+        model.to("cuda:1")
+    with pytest.raises(ValueError, match=r"ordinal in \[0, 1\)"):
+        pydl.Sequential([layers.Input((4,)), layers.Dense(2)], device="cuda:3")
+    assert model.to("CUDA:0") is model and model.device == "cuda:0"
+    del model
+
+
+def test_init_on_the_device_gives_the_cpu_weights(emulated):
+    cpu, dev = mlp(), mlp(device="cuda").build()
+    assert dev.device == "cuda:0"
+    on_device(dev._graph.buffer_devices())
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    with pytest.raises(RuntimeError, match="live on cuda:0"):
+        dev._graph.param_buffer()  # no host view of device memory
+    del cpu, dev
+
+
+def test_fit_on_the_device_is_bitwise_the_cpu_fit(emulated):
+    x, y = data()
+    cpu = compile_adam(mlp())
+    dev = compile_adam(mlp(device="cuda"))
+    before = _core._emulation_stats()
+    h_cpu, h_dev = fit(cpu, x, y, 3), fit(dev, x, y, 3)
+    after = _core._emulation_stats()
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    assert_weights_equal(dev.optimizer.variables(), cpu.optimizer.variables())
+    assert h_dev.history == h_cpu.history
+    # Parameters, gradients, state, activations, optimizer slots and batch buffers live there.
+    on_device(dev._graph.buffer_devices())
+    trainer = dev._trainer.buffer_devices()
+    on_device(trainer)
+    assert {"slot/0", "slot/1", "batch/x/0", "batch/labels/0"} <= set(trainer)
+    assert any(k.startswith("activations/") for k in dev._graph.buffer_devices())
+    # Every batch was uploaded: 3 epochs of x (96 x 12 floats) and labels at least.
+    assert after["to_device_bytes"] - before["to_device_bytes"] >= 3 * 96 * (12 * 4 + 4)
+    assert after["live_pinned"] > 0  # the batches were staged in pinned host memory
+    np.testing.assert_array_equal(dev.predict(x), cpu.predict(x))
+    assert dev.evaluate(x, y) == cpu.evaluate(x, y)
+    del cpu, dev
+
+
+def test_optimizer_state_survives_moves_mid_training(emulated):
+    x, y = data(seed=1)
+    straight = compile_adam(mlp())
+    fit(straight, x, y, 4)
+    there = compile_adam(mlp())
+    fit(there, x, y, 2)
+    assert there.to("cuda") is there
+    on_device(there._trainer.buffer_devices())
+    fit(there, x, y, 2)
+    back = compile_adam(mlp(device="cuda"))
+    fit(back, x, y, 2)
+    back.to("cpu")
+    assert back.device == "cpu"
+    assert set(back._graph.buffer_devices().values()) == {"cpu"}
+    assert set(back._trainer.buffer_devices().values()) == {"cpu"}
+    fit(back, x, y, 2)
+    for m in (there, back):
+        assert m.optimizer.iterations == straight.optimizer.iterations
+        assert_weights_equal(m.get_weights(), straight.get_weights())
+        assert_weights_equal(m.optimizer.variables(), straight.optimizer.variables())
+    del straight, there, back
+
+
+def test_moving_back_releases_the_device_memory(emulated):
+    x, y = data()
+    base = _core._emulation_stats()["live_allocations"]
+    model = compile_adam(mlp(device="cuda"))
+    fit(model, x, y, 1)
+    assert _core._emulation_stats()["live_allocations"] > base
+    weights = model.get_weights()
+    model.to("cpu")
+    gc.collect()
+    assert _core._emulation_stats()["live_allocations"] == base
+    assert_weights_equal(model.get_weights(), weights)
+    del model
+
+
+def test_saved_on_the_device_loads_on_the_cpu_and_predicts_the_same(emulated, tmp_path):
+    x, y = data(seed=2)
+    dev = compile_adam(mlp(device="cuda"))
+    fit(dev, x, y, 2)
+    dev.save(tmp_path / "m.pydl")
+    loaded = pydl.load_model(tmp_path / "m.pydl")
+    assert loaded.device == "cpu"
+    np.testing.assert_array_equal(loaded.predict(x), dev.predict(x))
+    assert_weights_equal(loaded.optimizer.variables(), dev.optimizer.variables())
+    # Training goes on the same from the file on the CPU as on the device.
+    fit(loaded, x, y, 1)
+    fit(dev, x, y, 1)
+    assert_weights_equal(loaded.get_weights(), dev.get_weights())
+    del dev, loaded
+
+
+def test_set_weights_and_optimizer_state_on_the_device(emulated):
+    x, y = data()
+    cpu, dev = compile_adam(mlp(seed=1)), compile_adam(mlp(seed=1, device="cuda"))
+    fit(cpu, x, y, 1)
+    fit(dev, 2 * x, y, 1)  # other weights and moments, overwritten below
+    assert not np.array_equal(dev.get_weights()[0], cpu.get_weights()[0])
+    dev.set_weights(cpu.get_weights())
+    dev.optimizer.set_variables(cpu.optimizer.variables())
+    dev.optimizer.iterations = cpu.optimizer.iterations
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    assert_weights_equal(dev.optimizer.variables(), cpu.optimizer.variables())
+    fit(cpu, x, y, 1)
+    fit(dev, x, y, 1)
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    loss_c, grads_c = cpu.loss_and_gradients(x, y)
+    loss_d, grads_d = dev.loss_and_gradients(x, y)
+    assert loss_d == loss_c
+    assert_weights_equal(grads_d, grads_c)
+    del cpu, dev
+
+
+def test_unbuilt_sequential_builds_on_its_device(emulated):
+    x, y = data()
+
+    def make(device):
+        m = pydl.Sequential([layers.Dense(8, activation="tanh"), layers.Dense(3)], seed=5, device=device)
+        m.compile(optimizer=optimizers.SGD(learning_rate=0.1, momentum=0.9), loss="cross_entropy")
+        return m
+
+    cpu, dev = make("cpu"), make("cuda")
+    assert dev.device == "cuda:0" and not dev.built
+    fit(cpu, x, y, 2)
+    fit(dev, x, y, 2)
+    on_device(dev._graph.buffer_devices())
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    del cpu, dev
+
+
+class SquaredError(losses.Loss):
+    def call(self, y_true, y_pred):
+        return ((y_pred - y_true) ** 2).reshape(len(y_pred), -1).mean(axis=1)
+
+    def gradient(self, y_true, y_pred):
+        return 2 * (y_pred - y_true) / y_pred[0].size
+
+
+def two_heads(device):
+    # A DAG: one tensor read by two heads (its gradients add up on the device), loss weights
+    # (the scaled gradient), sample weights, a custom Python loss (host copies).
+    inp = pydl.Input((12,), name="x")
+    h = layers.Dense(10, activation="relu", name="trunk")(inp)
+    a = layers.Dense(3, name="cls")(h)
+    b = layers.Dense(2, name="reg")(h)
+    model = pydl.Model(inputs=inp, outputs=[a, b], seed=11, device=device)
+    model.compile(optimizer=optimizers.RMSprop(learning_rate=1e-2), loss=["cross_entropy", SquaredError()],
+                  loss_weights=[1.0, 0.5])
+    return model
+
+
+def test_dag_with_loss_weights_sample_weights_and_a_custom_loss(emulated):
+    x, y = data()
+    t = np.stack([x[:, 0] * 0.5, x[:, 1] - x[:, 2]], axis=1).astype(np.float32)
+    sw = np.linspace(0.2, 1.5, len(x)).astype(np.float32)
+    cpu, dev = two_heads("cpu"), two_heads("cuda")
+    h_cpu = cpu.fit(x, [y, t], epochs=2, batch_size=16, verbose=0, seed=1, sample_weight=sw)
+    h_dev = dev.fit(x, [y, t], epochs=2, batch_size=16, verbose=0, seed=1, sample_weight=sw)
+    assert h_dev.history == h_cpu.history
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    assert dev.evaluate(x, [y, t]) == cpu.evaluate(x, [y, t])
+    del cpu, dev
+
+
+def sequence_model(device):
+    # Embedding(mask_zero) -> LSTM over steps -> per-step classes: a sequence cross-entropy
+    # whose token weights come from the mask (a host round trip on the device).
+    ids = pydl.Input((6,), name="ids")
+    e = layers.Embedding(9, 4, mask_zero=True)(ids)
+    r = layers.LSTM(5, return_sequences=True)(e)
+    out = layers.Dense(3)(r)
+    model = pydl.Model(inputs=ids, outputs=out, seed=4, device=device)
+    model.compile(optimizer=optimizers.Adam(learning_rate=1e-2), loss="cross_entropy", metrics=["accuracy"])
+    return model
+
+
+def test_masked_sequences_on_the_device(emulated):
+    rng = np.random.default_rng(3)
+    ids = rng.integers(1, 9, size=(40, 6)).astype(np.float32)
+    for i, n in enumerate(rng.integers(2, 7, size=40)):
+        ids[i, n:] = 0  # padding
+    labels = (ids.astype(np.int64) % 3)
+    cpu, dev = sequence_model("cpu"), sequence_model("cuda")
+    h_cpu = cpu.fit(ids, labels, epochs=2, batch_size=8, verbose=0, seed=2)
+    h_dev = dev.fit(ids, labels, epochs=2, batch_size=8, verbose=0, seed=2)
+    assert h_dev.history == h_cpu.history
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    np.testing.assert_array_equal(dev.predict(ids), cpu.predict(ids))
+    del cpu, dev
+
+
+def test_dataloader_and_callbacks_on_the_device(emulated, tmp_path):
+    x, y = data(n=80)
+    seen = []
+
+    class Probe(pydl.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            # Python between epochs: predict and a host kernel call inside fit on the device.
+            seen.append(self.model.predict(x[:4]))
+            pydl.kernels.activation_forward(np.ones((2, 2), np.float32), "relu")
+
+    def run(device):
+        model = compile_adam(mlp(device=device))
+        loader = pydl.DataLoader(pydl.ArrayDataset(x, y), batch_size=16, shuffle=True, seed=3)
+        ckpt = pydl.callbacks.ModelCheckpoint(str(tmp_path / f"{device}.pydl"))
+        model.fit(loader, epochs=2, verbose=0, callbacks=[Probe(), ckpt])
+        return model
+
+    cpu, dev = run("cpu"), run("cuda")
+    assert len(seen) == 4
+    np.testing.assert_array_equal(seen[3], seen[1])
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    restored = pydl.load_model(tmp_path / "cuda.pydl")
+    np.testing.assert_array_equal(restored.predict(x), dev.predict(x))
+    del cpu, dev, restored
+
+
+def test_clone_runs_where_the_model_does(emulated):
+    from pydl.engine.saving import clone_model  # what pydl.sklearn and tuning clone with
+
+    model = mlp(device="cuda")
+    clone = clone_model(model)
+    assert clone.device == "cuda:0"
+    assert_weights_equal(clone.get_weights(), model.get_weights())
+    del model, clone
+
+
+def test_inputs_of_other_lengths_run_on_the_device(emulated):
+    # A None axis: each new length is a graph of its own, made on the model's device with the
+    # current weights copied in (Graph.copy_weights_from across devices).
+    rng = np.random.default_rng(4)
+    short = rng.normal(size=(24, 5, 3)).astype(np.float32)
+    long = rng.normal(size=(24, 7, 3)).astype(np.float32)
+    y = (short[:, 0, 0] > 0).astype(np.int64)
+
+    def make(device):
+        inp = pydl.Input((None, 3))
+        out = layers.Dense(2)(layers.SimpleRNN(4)(inp))
+        m = pydl.Model(inputs=inp, outputs=out, seed=2, device=device)
+        m.compile(optimizer=optimizers.Adam(learning_rate=1e-2), loss="cross_entropy")
+        return m
+
+    cpu, dev = make("cpu"), make("cuda")
+    for m in (cpu, dev):
+        m.fit(short, y, epochs=1, batch_size=8, verbose=0, seed=0)
+        m.fit(long, y, epochs=1, batch_size=8, verbose=0, seed=0)
+    assert len(dev._graphs) == 3  # built at length 1, then 5 and 7
+    for g in dev._graphs.values():
+        on_device(g.buffer_devices())
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    np.testing.assert_array_equal(dev.predict(short), cpu.predict(short))
+    dev.to("cpu")
+    assert all(set(g.buffer_devices().values()) == {"cpu"} for g in dev._graphs.values())
+    del cpu, dev
+
+
+def attention_model(device):
+    # Two padded inputs: MHA's key and value masks differ (their AND), an explicit boolean
+    # attention mask, and a Dropout in inference mode (a device-to-device copy).
+    q_ids, kv_ids = pydl.Input((5,), name="q"), pydl.Input((6,), name="kv")
+    mask = pydl.Input((5, 6), name="mask", dtype="bool")
+    q = layers.Embedding(7, 4, mask_zero=True)(q_ids)
+    v = layers.Embedding(7, 4, mask_zero=True)(kv_ids)
+    k = layers.Embedding(7, 4, mask_zero=True)(layers.Dropout(0.0)(kv_ids))
+    a = layers.MultiHeadAttention(num_heads=2, key_dim=3)(q, v, k, attention_mask=mask)
+    out = layers.Dense(2)(layers.GlobalAvgPool1D()(a))
+    model = pydl.Model(inputs=[q_ids, kv_ids, mask], outputs=out, seed=6, device=device)
+    model.compile(optimizer=optimizers.Adam(learning_rate=1e-2), loss="cross_entropy")
+    return model
+
+
+def test_attention_masks_on_the_device(emulated):
+    rng = np.random.default_rng(5)
+    q = rng.integers(1, 7, size=(16, 5)).astype(np.float32)
+    kv = rng.integers(1, 7, size=(16, 6)).astype(np.float32)
+    q[:, 4:] = 0
+    kv[::2, 5:] = 0
+    m = rng.random(size=(16, 5, 6)) > 0.2
+    y = (q[:, 0] > 3).astype(np.int64)
+    cpu, dev = attention_model("cpu"), attention_model("cuda")
+    for model in (cpu, dev):
+        model.fit([q, kv, m], y, epochs=2, batch_size=8, verbose=0, seed=1)
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    np.testing.assert_array_equal(dev.predict([q, kv, m]), cpu.predict([q, kv, m]))
+    del cpu, dev
+
+
+def test_augmentation_layers_on_the_device(emulated):
+    # The per-row keys of a random augmentation live on the device; in predict the layer is
+    # the identity.
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(24, 6, 6, 1)).astype(np.float32)
+    y = (x[:, 0, 0, 0] > 0).astype(np.int64)
+
+    def make(device):
+        m = pydl.Sequential([layers.Input((6, 6, 1)), layers.RandomFlip("horizontal", seed=3),
+                             layers.Conv2D(3, 3, activation="relu"), layers.Flatten(), layers.Dense(2)],
+                            seed=8, device=device)
+        m.compile(optimizer=optimizers.SGD(learning_rate=0.05), loss="cross_entropy")
+        return m
+
+    cpu, dev = make("cpu"), make("cuda")
+    for m in (cpu, dev):
+        m.fit(x, y, epochs=2, batch_size=8, verbose=0, seed=2)
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    np.testing.assert_array_equal(dev.predict(x), cpu.predict(x))
+    del cpu, dev
