@@ -353,6 +353,76 @@ class kernels:
     """Single kernels, float32 and float64 overloads."""
     @typing.overload
     @staticmethod
+    def _accumulate_metrics(logits: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], labels: typing.Annotated[numpy.typing.ArrayLike, numpy.int32] | None, targets: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, kind: str, from_logits: bool = True, confusion: bool = False, top_k: typing.SupportsInt | typing.SupportsIndex = 0, regression: bool = False, log_loss: bool = False, row_mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None) -> dict:
+        ...
+    @typing.overload
+    @staticmethod
+    def _accumulate_metrics(logits: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], labels: typing.Annotated[numpy.typing.ArrayLike, numpy.int32] | None, targets: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None, kind: str, from_logits: bool = True, confusion: bool = False, top_k: typing.SupportsInt | typing.SupportsIndex = 0, regression: bool = False, log_loss: bool = False, row_mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None) -> dict:
+        ...
+    @staticmethod
+    def _attention_key_mask_forward(a: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], b: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8]) -> numpy.typing.NDArray[numpy.uint8]:
+        ...
+    @typing.overload
+    @staticmethod
+    def _attention_mask_forward(m: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.uint8]:
+        ...
+    @typing.overload
+    @staticmethod
+    def _attention_mask_forward(m: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> numpy.typing.NDArray[numpy.uint8]:
+        ...
+    @typing.overload
+    @staticmethod
+    def _attention_zero_backward(dx: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @typing.overload
+    @staticmethod
+    def _attention_zero_backward(dx: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @typing.overload
+    @staticmethod
+    def _custom_loss(fn: collections.abc.Callable, y_pred: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y_true: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], sample_weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, with_grad: bool = True) -> tuple[float, typing.Any, float, numpy.typing.NDArray[numpy.float64]]:
+        ...
+    @typing.overload
+    @staticmethod
+    def _custom_loss(fn: collections.abc.Callable, y_pred: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y_true: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], sample_weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None, with_grad: bool = True) -> tuple[float, typing.Any, float, numpy.typing.NDArray[numpy.float64]]:
+        ...
+    @staticmethod
+    def _loss_weight_total(ws: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> float:
+        ...
+    @typing.overload
+    @staticmethod
+    def _measure_update_bounds(params: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], slots: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32]], frozen: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]] = []) -> tuple:
+        ...
+    @typing.overload
+    @staticmethod
+    def _measure_update_bounds(params: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], slots: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]], frozen: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]] = []) -> tuple:
+        ...
+    @typing.overload
+    @staticmethod
+    def _optimizer_step_tracked(params: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], grads: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], slots: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32]], config: dict, step: typing.SupportsInt | typing.SupportsIndex, bounds: tuple | None = None, frozen: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]] = []) -> tuple[bool, typing.Any]:
+        ...
+    @typing.overload
+    @staticmethod
+    def _optimizer_step_tracked(params: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], grads: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], slots: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]], config: dict, step: typing.SupportsInt | typing.SupportsIndex, bounds: tuple | None = None, frozen: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]] = []) -> tuple[bool, typing.Any]:
+        ...
+    @typing.overload
+    @staticmethod
+    def _rnn_dropout_scales(n: typing.SupportsInt | typing.SupportsIndex, rate: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex, counter: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @typing.overload
+    @staticmethod
+    def _rnn_dropout_scales(n: typing.SupportsInt | typing.SupportsIndex, rate: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex, counter: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @typing.overload
+    @staticmethod
+    def _token_weights(sample_weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None, rows: typing.SupportsInt | typing.SupportsIndex, steps: typing.SupportsInt | typing.SupportsIndex) -> tuple[str, numpy.typing.NDArray[numpy.float32]]:
+        ...
+    @typing.overload
+    @staticmethod
+    def _token_weights(sample_weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None, mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None, rows: typing.SupportsInt | typing.SupportsIndex, steps: typing.SupportsInt | typing.SupportsIndex) -> tuple[str, numpy.typing.NDArray[numpy.float64]]:
+        ...
+    @typing.overload
+    @staticmethod
     def accuracy_count(logits: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], labels: typing.Annotated[numpy.typing.ArrayLike, numpy.int32] | None = None, targets: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, kind: str = 'cross_entropy', from_logits: bool = True) -> tuple[int, int]:
         ...
     @typing.overload

@@ -1,9 +1,36 @@
 """Shared helpers: float64 finite differences, error measures, bitwise weight comparison and
-the count of thread-split regions, used across the tests."""
-import numpy as np
-import pytest
+the count of thread-split regions, used across the tests; and the set-up of the CUDA tests
+(tests/cuda).
 
-import pydl
+CUDA tests: every test under tests/cuda gets the `cuda` marker and, when no GPU can be used,
+a skip naming why. PYDL_CUDA_POISON=1 (read once, at the first device allocation) makes
+device buffers start as NaN, so that a kernel leaving an output element unwritten fails its
+comparison with the CPU kernel, and engine code that relies on zeroed device memory fails the
+emulated-device tests (tests/test_engine_device.py). (Kept here, not in tests/cuda/conftest.py:
+a second conftest module would shadow this one for the tests' `from conftest import ...`.)
+"""
+import os
+
+os.environ["PYDL_CUDA_POISON"] = "1"
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import pydl  # noqa: E402
+
+_CUDA_TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cuda") + os.sep
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = None
+    for item in items:
+        if not str(item.fspath).startswith(_CUDA_TESTS):
+            continue
+        item.add_marker(pytest.mark.cuda)
+        if reason is None:
+            reason = pydl.cuda.unavailable_reason() or ""
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=f"CUDA not available: {reason}"))
 
 
 def numeric_grad(f, x, h=1e-6):
