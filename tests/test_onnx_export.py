@@ -161,7 +161,7 @@ for _act in L.ACTIVATIONS:
 # Recurrent layers: each cell with and without return_sequences, plain and under a padding
 # mask (which runs as a Scan), and Bidirectional with each merge mode.
 _CELLS = {"simple_rnn": lambda **kw: L.SimpleRNN(3, **kw), "simple_rnn_relu": lambda **kw: L.SimpleRNN(3, "relu", **kw),
-          "simple_rnn_gelu": lambda **kw: L.SimpleRNN(3, "gelu", **kw), "lstm": lambda **kw: L.LSTM(3, **kw),
+          "simple_rnn_leaky_relu": lambda **kw: L.SimpleRNN(3, "leaky_relu", **kw), "lstm": lambda **kw: L.LSTM(3, **kw),
           "gru": lambda **kw: L.GRU(3, **kw)}
 for _name, _cell in _CELLS.items():
     for _seqs in (False, True):
