@@ -212,7 +212,9 @@ void def_loss_optim(py::module_& k) {
         if (labels->data()[i] < 0 || labels->data()[i] >= cols) throw ValueError("loss: label out of range");
       if (class_weights && class_weights->size() != cols) throw ValueError("loss: expected one weight per class");
     } else {
-      if (!targets || targets->size() != rows * cols) throw ValueError("loss: expected targets shaped like logits");
+      // the shape, not only the size: the kernel reads targets row by row with the logits' columns
+      if (!targets || targets->ndim() != 2 || targets->shape(0) != rows || targets->shape(1) != cols)
+        throw ValueError("loss: expected targets shaped like logits");
       if (class_weights && (a.kind != LossKind::BinaryCrossEntropy || class_weights->size() != 2))
         throw ValueError("loss: expected 2 class weights, for binary_cross_entropy");
     }
