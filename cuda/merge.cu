@@ -36,17 +36,7 @@ void check_inputs(int k, const char* what) {
 __global__ void merge_forward_kernel(MergeOp op, float* y, Inputs xs, int k, int64_t n) {
   PYDL_GRID_STRIDE(e, n) {
     float v = xs.p[0][e];
-    for (int i = 1; i < k; ++i) {
-      const float x = xs.p[i][e];
-      switch (op) {
-        case MergeOp::Add:
-        case MergeOp::Average: v += x; break;
-        case MergeOp::Subtract: v -= x; break;
-        case MergeOp::Multiply: v *= x; break;
-        case MergeOp::Maximum: v = x > v ? x : v; break;
-        case MergeOp::Minimum: v = x < v ? x : v; break;
-      }
-    }
+    for (int i = 1; i < k; ++i) v = merge_fold(op, v, xs.p[i][e]);
     y[e] = op == MergeOp::Average ? v / float(k) : v;
   }
 }

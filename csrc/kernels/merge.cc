@@ -18,17 +18,7 @@ void merge_forward(MergeOp op, T* y, const T* const* xs, int k, int64_t n) {
   parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t e = lo; e < hi; ++e) {
       T v = xs[0][e];
-      for (int i = 1; i < k; ++i) {
-        const T x = xs[i][e];
-        switch (op) {
-          case MergeOp::Add:
-          case MergeOp::Average: v += x; break;
-          case MergeOp::Subtract: v -= x; break;
-          case MergeOp::Multiply: v *= x; break;
-          case MergeOp::Maximum: v = x > v ? x : v; break;
-          case MergeOp::Minimum: v = x < v ? x : v; break;
-        }
-      }
+      for (int i = 1; i < k; ++i) v = merge_fold(op, v, xs[i][e]);
       y[e] = op == MergeOp::Average ? v / T(k) : v;
     }
   });

@@ -7,9 +7,26 @@
 #include <cstdint>
 #include <string>
 
+#include "core/host_device.h"
+
 namespace pydl {
 
 enum class MergeOp { Add, Subtract, Multiply, Average, Maximum, Minimum };
+
+// One step of merge_forward's left-to-right fold, v = v (op) x, shared by the CPU and CUDA
+// kernels (Average sums here; the caller divides by k at the end).
+template <typename T>
+PYDL_HOST_DEVICE inline T merge_fold(MergeOp op, T v, T x) {
+  switch (op) {
+    case MergeOp::Add:
+    case MergeOp::Average: return v + x;
+    case MergeOp::Subtract: return v - x;
+    case MergeOp::Multiply: return v * x;
+    case MergeOp::Maximum: return x > v ? x : v;
+    case MergeOp::Minimum: return x < v ? x : v;
+  }
+  return v;
+}
 
 // Elementwise, so y may be one of the xs (an in-place sum).
 template <typename T>
