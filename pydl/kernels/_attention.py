@@ -61,7 +61,8 @@ def attention_forward(
         k: ``(N, Tk, heads, dk)``.
         v: ``(N, Tk, heads, dv)``.
         key_mask: ``(N, Tk)`` bool/0-1, 1 = attend (padding of the keys).
-        query_mask: ``(N, Tq)``; a masked query row attends to nothing and gets 0.
+        query_mask: ``(N, Tq)``; a masked query row attends to no key, and like every row that
+            may attend to no key it weighs all keys 1 / Tk (its output is the mean of V, never NaN).
         attention_mask: ``(N, Tq, Tk)``, a general mask.
         causal: Query i attends to keys j <= i (needs Tq == Tk).
         dropout: Rate on the attention weights, in ``[0, 1)`` (training).
