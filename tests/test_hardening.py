@@ -40,6 +40,18 @@ def test_overflowing_sizes_raise_value_error_naming_the_layer(make, shape, match
         build(make(), shape=shape)
 
 
+@pytest.mark.parametrize("call", [
+    lambda K: K.pool2d_backward(np.zeros((0, 1, 1, 2), np.float32), np.zeros((0, 1, 1, 2), np.int32),
+                                [0, 7310589355766148351, 4, 2], "max"),
+    lambda K: K.global_pool_backward(np.zeros((0, 2), np.float32), np.zeros((0, 2), np.int32),
+                                     [0, 2**40, 2**40, 2], "max"),
+])
+def test_a_shape_with_a_zero_dim_and_overflowing_others_is_refused(call):
+    """A zero batch makes the whole product 0, but h * w * c would still overflow (a fuzz finding)."""
+    with pytest.raises(ValueError, match="beyond the limit of 2\\^48"):
+        call(pydl._core.kernels)
+
+
 def test_a_model_beyond_the_machines_memory_raises_memory_error_naming_the_layer():
     # 2^44 weights are below the size limit but need 128 TiB with their gradients.
     with pytest.raises(MemoryError, match="Dense 'dense'"):

@@ -29,8 +29,13 @@ int64_t checked_add(int64_t a, int64_t b, const std::string& owner) {
 }
 
 int64_t checked_product(const std::vector<int64_t>& dims, const std::string& owner) {
-  int64_t n = 1;
-  for (int64_t d : dims) n = checked_mul(n, d, owner);
+  // The nonzero dims' product must fit too, so that no partial product a caller forms
+  // (h * w * c of a batch of zero images) can overflow.
+  int64_t n = 1, nonzero = 1;
+  for (int64_t d : dims) {
+    n = checked_mul(n, d, owner);
+    if (d != 0) nonzero = checked_mul(nonzero, d, owner);
+  }
   return n;
 }
 

@@ -16,7 +16,8 @@ constexpr int64_t kMaxElements = int64_t(1) << 48;
 int64_t checked_mul(int64_t a, int64_t b, const std::string& owner);
 // a + b, same rules.
 int64_t checked_add(int64_t a, int64_t b, const std::string& owner);
-// The product of dims (each >= 0), same rules.
+// The product of dims (each >= 0), same rules; the product of the nonzero dims must fit as well,
+// so that every partial product of them does.
 int64_t checked_product(const std::vector<int64_t>& dims, const std::string& owner);
 
 // Bytes of physical memory on this machine (0 when unknown).
