@@ -44,8 +44,37 @@ PYDL_ALWAYS_INLINE void axpy(T* y, T alpha, const T* x, int64_t n) {
   for (int64_t c = 0; c < n; ++c) y[c] += alpha * x[c];
 }
 
-// c[r][0..kW) (=, or += when accumulate) sum_d a[r][d] * b[d][0..kW), for R rows.
-template <typename T, int R>
+// Lane-wise max and sum of x[0..n), n a multiple of kLanes: kLanes partial results combined
+// in a fixed tree, so the compiler vectorises without reassociating (the order is the
+// shape's alone).
+constexpr int64_t kLanes = 16;
+static_assert(kBk % kLanes == 0, "tile rows are whole lanes");
+
+template <typename T>
+PYDL_ALWAYS_INLINE T lane_max(const T* x, int64_t n) {
+  T m[kLanes];
+  for (int l = 0; l < kLanes; ++l) m[l] = x[l];
+  for (int64_t c = kLanes; c < n; c += kLanes)
+    for (int l = 0; l < kLanes; ++l) m[l] = m[l] < x[c + l] ? x[c + l] : m[l];
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) m[l] = m[l] < m[l + w] ? m[l + w] : m[l];
+  return m[0];
+}
+
+template <typename T>
+PYDL_ALWAYS_INLINE T lane_sum(const T* x, int64_t n) {
+  T s[kLanes] = {};
+  for (int64_t c = 0; c < n; c += kLanes)
+    for (int l = 0; l < kLanes; ++l) s[l] += x[c + l];
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) s[l] += s[l + w];
+  return s[0];
+}
+
+// c[r][0..kW) (=, or += when accumulate) sum_d a(r, d) * b[d][0..kW), for R rows; a(r, d) is
+// a[r * lda + d], or a[d * lda + r] when TransA (A stored transposed: dS^T Q, P^T dO read the
+// tile as it was computed).
+template <typename T, int R, bool TransA>
 PYDL_ALWAYS_INLINE void rows_block(T* c, int64_t ldc, const T* a, int64_t lda, const T* b, int64_t ldb, int64_t depth,
                                    bool accumulate) {
   T acc[R][kW];
@@ -54,7 +83,7 @@ PYDL_ALWAYS_INLINE void rows_block(T* c, int64_t ldc, const T* a, int64_t lda, c
   for (int64_t d = 0; d < depth; ++d) {
     const T* bd = b + d * ldb;
     for (int r = 0; r < R; ++r) {
-      const T av = a[r * lda + d];
+      const T av = TransA ? a[d * lda + r] : a[r * lda + d];
       for (int w = 0; w < kW; ++w) acc[r][w] += av * bd[w];
     }
   }
@@ -63,15 +92,21 @@ PYDL_ALWAYS_INLINE void rows_block(T* c, int64_t ldc, const T* a, int64_t lda, c
 }
 
 // C (rows x width) (=, or +=) A (rows x depth) @ B (depth x width); width a multiple of kW,
-// B's columns up to width readable (zero padding beyond the real ones).
-template <typename T>
+// B's columns up to width readable (zero padding beyond the real ones). TransA: A is stored
+// (depth x rows), row d at a + d * lda.
+template <bool TransA = false, typename T>
 PYDL_ALWAYS_INLINE void tile_gemm(T* c, int64_t ldc, const T* a, int64_t lda, const T* b, int64_t ldb, int64_t rows,
                                   int64_t depth, int64_t width, bool accumulate) {
+  const auto a_rows = [&](int64_t r) { return TransA ? a + r : a + r * lda; };
   for (int64_t w0 = 0; w0 < width; w0 += kW) {
     int64_t r = 0;
     for (; r + kR <= rows; r += kR)
-      rows_block<T, kR>(c + r * ldc + w0, ldc, a + r * lda, lda, b + w0, ldb, depth, accumulate);
-    for (; r < rows; ++r) rows_block<T, 1>(c + r * ldc + w0, ldc, a + r * lda, lda, b + w0, ldb, depth, accumulate);
+      rows_block<T, kR, TransA>(c + r * ldc + w0, ldc, a_rows(r), lda, b + w0, ldb, depth, accumulate);
+    if (r + 2 <= rows) {
+      rows_block<T, 2, TransA>(c + r * ldc + w0, ldc, a_rows(r), lda, b + w0, ldb, depth, accumulate);
+      r += 2;
+    }
+    if (r < rows) rows_block<T, 1, TransA>(c + r * ldc + w0, ldc, a_rows(r), lda, b + w0, ldb, depth, accumulate);
   }
 }
 
@@ -104,9 +139,12 @@ struct Pair {
     return (!a.causal || j <= i) && (!m.key || m.key[b * a.tk + j]) &&
            (!m.attn || m.attn[(b * a.tq + i) * a.tk + j]);
   }
-  // Fills ok[ii][jj] for the tile; false when nothing in it may attend (the tile is skipped).
-  bool tile(uint8_t ok[kBq][kBk], int64_t i0, int64_t i1, int64_t j0, int64_t j1) const {
-    if (a.causal && j0 > i1 - 1) return false;
+  // What may attend in a tile: nothing (the tile is skipped), everything (no masks, and below
+  // the causal diagonal), or some pairs (ok[ii][jj] filled).
+  enum Tile { kNone, kSome, kAll };
+  Tile tile(uint8_t ok[kBq][kBk], int64_t i0, int64_t i1, int64_t j0, int64_t j1) const {
+    if (a.causal && j0 > i1 - 1) return kNone;
+    if (!m.key && !m.query && !m.attn && (!a.causal || j1 - 1 <= i0)) return kAll;
     bool any = false;
     for (int64_t i = i0; i < i1; ++i) {
       const bool live = query_live(i);
@@ -116,7 +154,7 @@ struct Pair {
         any = any || y;
       }
     }
-    return any;
+    return any ? kSome : kNone;
   }
   // The dropout factor of weight (i, j): 0 or 1 / (1 - rate); 1 without dropout.
   T keep(int64_t i, int64_t j, T inv_keep) const {
@@ -140,7 +178,7 @@ struct PairDims {
   int64_t forward_floats() const { return dk_pad * tk_pad + tk_pad * dv_pad + 2 * kBq * std::max(kBk, dv_pad); }
   int64_t backward_floats() const {
     return dk_pad * tk_pad + dv_pad * tk_pad + tk_pad * dk_pad + tq_pad * dk_pad + tq_pad * dv_pad +
-           tk_pad * dk_pad + tk_pad * dv_pad + kBq * dk_pad + 4 * kBq * kBk;
+           tk_pad * dk_pad + tk_pad * dv_pad + kBq * dk_pad + 2 * kBq * kBk;
   }
 };
 
@@ -167,15 +205,17 @@ PYDL_ALWAYS_INLINE void forward_pair_body(T* o, T* lse, const T* q, const T* k, 
     std::fill_n(ot, kBq * dvp, T(0));
     for (int64_t j0 = 0; j0 < a.tk; j0 += kBk) {
       const int64_t j1 = std::min(a.tk, j0 + kBk), nj = j1 - j0;
-      if (!p.tile(ok, i0, i1, j0, j1)) continue;
+      const auto kind = p.tile(ok, i0, i1, j0, j1);
+      if (kind == Pair<T>::kNone) continue;
       tile_gemm(s, kBk, q + p.qrow(i0) * a.dk, hd * a.dk, kt + j0, tkp, nq, a.dk, kBk, false);
       for (int64_t ii = 0; ii < nq; ++ii) {
         T* si = s + ii * kBk;
-        T rmax = neg_inf;
-        for (int64_t jj = 0; jj < nj; ++jj) {
-          si[jj] = ok[ii][jj] ? si[jj] * scale : neg_inf;
-          rmax = std::max(rmax, si[jj]);
-        }
+        // Whole rows of kBk (padding and masked keys at -inf, then weight 0): every loop vectorises.
+        if (kind == Pair<T>::kAll)
+          for (int64_t jj = 0; jj < kBk; ++jj) si[jj] = jj < nj ? si[jj] * scale : neg_inf;
+        else
+          for (int64_t jj = 0; jj < kBk; ++jj) si[jj] = jj < nj && ok[ii][jj] ? si[jj] * scale : neg_inf;
+        const T rmax = lane_max(si, kBk);
         if (rmax == neg_inf) {  // no key of this tile for this row
           std::fill_n(si, kBk, T(0));
           continue;
@@ -187,15 +227,10 @@ PYDL_ALWAYS_INLINE void forward_pair_body(T* o, T* lse, const T* q, const T* k, 
           lrow[ii] *= alpha;
         }
         mrow[ii] = m_new;
-        T sum = 0;
-        for (int64_t jj = 0; jj < nj; ++jj) {
-          si[jj] = ok[ii][jj] ? fast_exp(si[jj] - m_new) : T(0);
-          sum += si[jj];
-        }
-        lrow[ii] += sum;
+        for (int64_t jj = 0; jj < kBk; ++jj) si[jj] = si[jj] == neg_inf ? T(0) : fast_exp(si[jj] - m_new);
+        lrow[ii] += lane_sum(si, kBk);
         if (a.dropout > 0.0)
           for (int64_t jj = 0; jj < nj; ++jj) si[jj] *= p.keep(i0 + ii, j0 + jj, inv_keep);
-        std::fill(si + nj, si + kBk, T(0));
       }
       tile_gemm(ot, dvp, s, kBk, vp + j0 * dvp, dvp, nq, nj, dvp, true);
     }
@@ -236,10 +271,8 @@ PYDL_ALWAYS_INLINE void backward_pair_body(T* dq, T* dk, T* dv, const T* dout, c
   T* dk_acc = dop + tqp * dvp;   // (tk_pad x dk_pad)
   T* dv_acc = dk_acc + tkp * dkp;  // (tk_pad x dv_pad)
   T* dq_acc = dv_acc + tkp * dvp;  // one query tile's (kBq x dk_pad)
-  T* pt = dq_acc + kBq * dkp;    // P (dropped) of a tile, transposed (kBk x kBq)
-  T* ds = pt + kBk * kBq;        // dS of a tile (kBq x kBk)
-  T* dst = ds + kBq * kBk;       // dS transposed (kBk x kBq)
-  T* s = dst + kBk * kBq;        // scores, then P (kBq x kBk); dP reuses ds
+  T* ds = dq_acc + kBq * dkp;    // dP, then dS of a tile (kBq x kBk)
+  T* s = ds + kBq * kBk;         // scores, then P with dropout applied (kBq x kBk)
   pack(kt, k + p.krow(0) * a.dk, hd * a.dk, a.tk, a.dk, tkp, dkp, true);
   pack(vt, v + p.krow(0) * a.dv, hd * a.dv, a.tk, a.dv, tkp, dvp, true);
   pack(kp, k + p.krow(0) * a.dk, hd * a.dk, a.tk, a.dk, tkp, dkp, false);
@@ -265,28 +298,40 @@ PYDL_ALWAYS_INLINE void backward_pair_body(T* dq, T* dk, T* dv, const T* dout, c
     std::fill_n(dq_acc, kBq * dkp, T(0));
     for (int64_t j0 = 0; j0 < a.tk; j0 += kBk) {
       const int64_t j1 = std::min(a.tk, j0 + kBk), nj = j1 - j0;
-      if (!p.tile(ok, i0, i1, j0, j1)) continue;
+      const auto kind = p.tile(ok, i0, i1, j0, j1);
+      if (kind == Pair<T>::kNone) continue;
       tile_gemm(s, kBk, q + p.qrow(i0) * a.dk, hd * a.dk, kt + j0, tkp, nq, a.dk, kBk, false);
       tile_gemm(ds, kBk, dout + p.qrow(i0) * a.dv, hd * a.dv, vt + j0, tkp, nq, a.dv, kBk, false);  // dP
-      std::fill_n(pt, kBk * kBq, T(0));
-      std::fill_n(dst, kBk * kBq, T(0));
       for (int64_t ii = 0; ii < nq; ++ii) {
         const int64_t i = i0 + ii;
-        const T li = lse_pair[i];
+        const T li = lse_pair[i], di = delta[ii];
         T* si = s + ii * kBk;
         T* dsi = ds + ii * kBk;
+        if (li == inf) {  // a uniform row: no gradient through the scores
+          std::fill_n(si, kBk, T(0));
+          std::fill_n(dsi, kBk, T(0));
+          continue;
+        }
+        // s becomes P (dropped), ds becomes dS, both in place: the products below read them
+        // as they lie (P^T dO and dS^T Q through TransA).
+        if (kind == Pair<T>::kAll && a.dropout <= 0.0) {
+          for (int64_t jj = 0; jj < kBk; ++jj) {
+            const T pij = jj < nj ? fast_exp(si[jj] * scale - li) : T(0);
+            si[jj] = pij;
+            dsi[jj] = pij * (dsi[jj] - di) * scale;
+          }
+          continue;
+        }
         for (int64_t jj = 0; jj < kBk; ++jj) {
-          const bool live = jj < nj && ok[ii][jj] && li != inf;
+          const bool live = jj < nj && (kind == Pair<T>::kAll || ok[ii][jj]);
           const T pij = live ? fast_exp(si[jj] * scale - li) : T(0);
           const T w = live ? p.keep(i, j0 + jj, inv_keep) : T(0);
-          const T d = live ? pij * (dsi[jj] * w - delta[ii]) * scale : T(0);
-          pt[jj * kBq + ii] = pij * w;
-          dsi[jj] = d;
-          dst[jj * kBq + ii] = d;
+          si[jj] = pij * w;
+          dsi[jj] = live ? pij * (dsi[jj] * w - di) * scale : T(0);
         }
       }
-      tile_gemm(dv_acc + j0 * dvp, dvp, pt, kBq, dop + i0 * dvp, dvp, nj, nq, dvp, true);
-      tile_gemm(dk_acc + j0 * dkp, dkp, dst, kBq, qp + i0 * dkp, dkp, nj, nq, dkp, true);
+      tile_gemm<true>(dv_acc + j0 * dvp, dvp, s, kBk, dop + i0 * dvp, dvp, nj, nq, dvp, true);
+      tile_gemm<true>(dk_acc + j0 * dkp, dkp, ds, kBk, qp + i0 * dkp, dkp, nj, nq, dkp, true);
       tile_gemm(dq_acc, dkp, ds, kBk, kp + j0 * dkp, dkp, nq, nj, dkp, true);
     }
     for (int64_t ii = 0; ii < nq; ++ii) std::copy_n(dq_acc + ii * dkp, a.dk, dq + p.qrow(i0 + ii) * a.dk);
