@@ -17,6 +17,7 @@
 #include "core/fast_math.h"
 #include "core/parallel.h"
 #include "core/simd.h"
+#include "kernels/reduce.h"
 
 namespace pydl {
 namespace {
@@ -44,9 +45,8 @@ PYDL_ALWAYS_INLINE void axpy(T* y, T alpha, const T* x, int64_t n) {
   for (int64_t c = 0; c < n; ++c) y[c] += alpha * x[c];
 }
 
-// Lane-wise max and sum of x[0..n), n a multiple of kLanes: kLanes partial results combined
-// in a fixed tree, so the compiler vectorises without reassociating (the order is the
-// shape's alone).
+// Lane-wise max of x[0..n), n a multiple of kLanes: kLanes partial results combined in a
+// fixed tree (as lane_sum, kernels/reduce.h), so the compiler vectorises it.
 constexpr int64_t kLanes = 16;
 static_assert(kBk % kLanes == 0, "tile rows are whole lanes");
 
@@ -59,16 +59,6 @@ PYDL_ALWAYS_INLINE T lane_max(const T* x, int64_t n) {
   for (int w = kLanes / 2; w > 0; w /= 2)
     for (int l = 0; l < w; ++l) m[l] = m[l] < m[l + w] ? m[l + w] : m[l];
   return m[0];
-}
-
-template <typename T>
-PYDL_ALWAYS_INLINE T lane_sum(const T* x, int64_t n) {
-  T s[kLanes] = {};
-  for (int64_t c = 0; c < n; c += kLanes)
-    for (int l = 0; l < kLanes; ++l) s[l] += x[c + l];
-  for (int w = kLanes / 2; w > 0; w /= 2)
-    for (int l = 0; l < w; ++l) s[l] += s[l + w];
-  return s[0];
 }
 
 // c[r][0..kW) (=, or += when accumulate) sum_d a(r, d) * b[d][0..kW), for R rows; a(r, d) is
@@ -228,7 +218,7 @@ PYDL_ALWAYS_INLINE void forward_pair_body(T* o, T* lse, const T* q, const T* k, 
         }
         mrow[ii] = m_new;
         for (int64_t jj = 0; jj < kBk; ++jj) si[jj] = si[jj] == neg_inf ? T(0) : fast_exp(si[jj] - m_new);
-        lrow[ii] += lane_sum(si, kBk);
+        lrow[ii] += lane_sum<kLanes, T>(kBk, [&](int64_t j) { return si[j]; });
         if (a.dropout > 0.0)
           for (int64_t jj = 0; jj < nj; ++jj) si[jj] *= p.keep(i0 + ii, j0 + jj, inv_keep);
       }

@@ -12,14 +12,38 @@ namespace {
 constexpr int64_t kGrain = 1 << 14;
 }
 
+// The op is a template argument of the loops below, so each one is a plain elementwise loop
+// the compiler vectorises (a switch per element, through pointers it cannot prove apart,
+// kept it scalar).
+template <MergeOp Op, typename T>
+void merge_forward_span(T* y, const T* const* xs, int k, int64_t lo, int64_t hi) {
+  const T* x0 = xs[0];
+  if (k == 2) {
+    const T* x1 = xs[1];
+    for (int64_t e = lo; e < hi; ++e) {
+      const T v = merge_fold(Op, x0[e], x1[e]);
+      y[e] = Op == MergeOp::Average ? v / T(2) : v;
+    }
+    return;
+  }
+  for (int64_t e = lo; e < hi; ++e) {
+    T v = x0[e];
+    for (int i = 1; i < k; ++i) v = merge_fold(Op, v, xs[i][e]);
+    y[e] = Op == MergeOp::Average ? v / T(k) : v;
+  }
+}
+
 template <typename T>
 void merge_forward(MergeOp op, T* y, const T* const* xs, int k, int64_t n) {
   PYDL_DEVICE_DISPATCH(merge_forward, op, y, xs, k, n);
   parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
-    for (int64_t e = lo; e < hi; ++e) {
-      T v = xs[0][e];
-      for (int i = 1; i < k; ++i) v = merge_fold(op, v, xs[i][e]);
-      y[e] = op == MergeOp::Average ? v / T(k) : v;
+    switch (op) {
+      case MergeOp::Add: return merge_forward_span<MergeOp::Add>(y, xs, k, lo, hi);
+      case MergeOp::Average: return merge_forward_span<MergeOp::Average>(y, xs, k, lo, hi);
+      case MergeOp::Subtract: return merge_forward_span<MergeOp::Subtract>(y, xs, k, lo, hi);
+      case MergeOp::Multiply: return merge_forward_span<MergeOp::Multiply>(y, xs, k, lo, hi);
+      case MergeOp::Maximum: return merge_forward_span<MergeOp::Maximum>(y, xs, k, lo, hi);
+      case MergeOp::Minimum: return merge_forward_span<MergeOp::Minimum>(y, xs, k, lo, hi);
     }
   });
 }
@@ -28,6 +52,22 @@ template <typename T>
 void merge_backward(MergeOp op, T* const* dxs, const T* dy, const T* const* xs, int k, int64_t n) {
   PYDL_DEVICE_DISPATCH(merge_backward, op, dxs, dy, xs, k, n);
   parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
+    if (op == MergeOp::Add || op == MergeOp::Subtract || op == MergeOp::Average) {
+      // Linear: each input's gradient is dy times a constant, one plain loop per input.
+      for (int i = 0; i < k; ++i) {
+        T* d = dxs[i];
+        if (!d) continue;
+        if (op == MergeOp::Add || (op == MergeOp::Subtract && i == 0)) {
+          std::memcpy(d + lo, dy + lo, sizeof(T) * size_t(hi - lo));
+        } else {
+          if (op == MergeOp::Subtract)
+            for (int64_t e = lo; e < hi; ++e) d[e] = -dy[e];
+          else
+            for (int64_t e = lo; e < hi; ++e) d[e] = dy[e] / T(k);
+        }
+      }
+      return;
+    }
     for (int64_t e = lo; e < hi; ++e) {
       const T g = dy[e];
       if (op == MergeOp::Maximum || op == MergeOp::Minimum) {
@@ -38,14 +78,11 @@ void merge_backward(MergeOp op, T* const* dxs, const T* dy, const T* const* xs, 
           if (dxs[i]) dxs[i][e] = i == best ? g : T(0);
         continue;
       }
-      for (int i = 0; i < k; ++i) {
+      for (int i = 0; i < k; ++i) {  // Multiply: the product of the others
         if (!dxs[i]) continue;
         T d = g;
-        if (op == MergeOp::Subtract && i == 1) d = -g;
-        if (op == MergeOp::Average) d = g / T(k);
-        if (op == MergeOp::Multiply)
-          for (int j = 0; j < k; ++j)
-            if (j != i) d *= xs[j][e];
+        for (int j = 0; j < k; ++j)
+          if (j != i) d *= xs[j][e];
         dxs[i][e] = d;
       }
     }

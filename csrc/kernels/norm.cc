@@ -165,11 +165,8 @@ void layernorm_forward(T* y, double* mean, double* invstd, const T* x, const T* 
   parallel_range(rows, std::max<int64_t>(1, 8192 / c), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * c;
-      double s = 0;
-      for (int64_t j = 0; j < c; ++j) s += double(xr[j]);
-      const double m = s / double(c);
-      double v = 0;
-      for (int64_t j = 0; j < c; ++j) v += (double(xr[j]) - m) * (double(xr[j]) - m);
+      const double m = lane_sum<8, double>(c, [&](int64_t j) { return double(xr[j]); }) / double(c);
+      const double v = lane_sum<8, double>(c, [&](int64_t j) { return (double(xr[j]) - m) * (double(xr[j]) - m); });
       const double is = 1.0 / std::sqrt(v / double(c) + eps);
       mean[r] = m;
       invstd[r] = is;
@@ -194,12 +191,10 @@ void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, con
   if (!dx) return;
   parallel_range(rows, std::max<int64_t>(1, 8192 / c), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      double sg = 0, sgx = 0;
-      for (int64_t j = 0; j < c; ++j) {
-        const double g = double(dy[r * c + j]) * double(gamma[j]);
-        sg += g;
-        sgx += g * (double(x[r * c + j]) - mean[r]) * invstd[r];
-      }
+      const double sg = lane_sum<8, double>(c, [&](int64_t j) { return double(dy[r * c + j]) * double(gamma[j]); });
+      const double sgx = lane_sum<8, double>(c, [&](int64_t j) {
+        return double(dy[r * c + j]) * double(gamma[j]) * (double(x[r * c + j]) - mean[r]) * invstd[r];
+      });
       for (int64_t j = 0; j < c; ++j) {
         const double g = double(dy[r * c + j]) * double(gamma[j]);
         const double xhat = (double(x[r * c + j]) - mean[r]) * invstd[r];

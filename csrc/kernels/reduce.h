@@ -8,7 +8,24 @@
 #include "core/parallel.h"
 #include "kernels/reduce_sizes.h"
 
+#define PYDL_REDUCE_INLINE [[gnu::always_inline]] inline
+
 namespace pydl {
+
+// sum of term(0..n) in a fixed order that the compiler vectorises: Lanes partial sums (term(j)
+// goes to lane j % Lanes), combined in a tree, then the tail. The order is the shape's alone.
+template <int Lanes, typename Acc, typename F>
+PYDL_REDUCE_INLINE Acc lane_sum(int64_t n, F&& term) {
+  static_assert(Lanes >= 2 && (Lanes & (Lanes - 1)) == 0, "Lanes is a power of two");
+  Acc s[Lanes] = {};
+  int64_t j = 0;
+  for (; j + Lanes <= n; j += Lanes)
+    for (int l = 0; l < Lanes; ++l) s[l] += term(j + l);
+  for (int w = Lanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) s[l] += s[l + w];
+  for (; j < n; ++j) s[0] += term(j);
+  return s[0];
+}
 
 
 // out[q * channels + c] = sum over rows r of the q-th value f(r, part) adds to part[q * channels + c].
