@@ -150,6 +150,28 @@ def test_dropout_only_in_training(rng):
     assert model.evaluate(x, y)["loss"] == pytest.approx(ref.cross_entropy(logits, y), rel=1e-5)
 
 
+def test_dropout_rate_zero_is_the_identity_in_training_too(rng):
+    # Dropout(0.0) is a view of its input (no buffer, no copy): training steps and gradients
+    # equal those of the same model without it, bitwise.
+    x = rng.standard_normal((40, 12)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    with_dropout = pydl.Sequential([layers.Input((12,)), layers.Dense(8, activation="relu"), layers.Dropout(0.0),
+                                    layers.Dense(3)], seed=0)
+    without = pydl.Sequential([layers.Input((12,)), layers.Dense(8, activation="relu"), layers.Dense(3)], seed=0)
+    without.set_weights(with_dropout.get_weights())
+    for m in (with_dropout, without):
+        m.compile(optimizer=optimizers.Adam(learning_rate=0.01), loss="cross_entropy")
+    l_with, g_with = with_dropout.loss_and_gradients(x, y, training=True)
+    l_without, g_without = without.loss_and_gradients(x, y, training=True)
+    assert l_with == l_without
+    assert len(g_with) == len(g_without) == 4
+    for a, b in zip(g_with, g_without):
+        np.testing.assert_array_equal(a, b)
+    for m in (with_dropout, without):
+        m.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0)
+    assert_weights_equal(with_dropout.get_weights(), without.get_weights())
+
+
 def test_flatten_images_and_summary(rng):
     model = pydl.Sequential([layers.Input((8, 8, 1)), layers.Flatten(), layers.Dense(16, activation="gelu"),
                              layers.Dense(10, activation="softmax")])
