@@ -19,6 +19,18 @@ import pydl
 ROUNDS = 3  # alternating rounds per case (vs_torch)
 
 
+def alternating_best(fns, repeat, number=1):
+    """Best time of each of fns (None: skipped, gives None) over ROUNDS alternating blocks of
+    tries (a, b, c, a, b, c, ...), repeat tries in all: a noisy stretch of this shared VM then
+    hits every library alike, where back-to-back blocks let one library take it all."""
+    best = [None if f is None else float("inf") for f in fns]
+    for _ in range(ROUNDS):
+        for i, f in enumerate(fns):
+            if f is not None:
+                best[i] = min(best[i], C.best_of(f, max(1, -(-repeat // ROUNDS)), number))
+    return best
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
@@ -43,7 +55,7 @@ def main(only=()):
     for m, n, k in C.GEMM_SHAPES if wanted("sgemm") else ():
         big = m * n * k >= 4096 ** 3
         repeat, number = (3, 1) if big else (15, max(1, int(1e8 // C.gemm_flop(m, n, k))))
-        t = [C.best_of(C.gemm_case(lib, m, n, k), repeat, number) for lib in ("pydl", "numpy")]
+        t = alternating_best([C.gemm_case(lib, m, n, k) for lib in ("pydl", "numpy")], repeat, number)
         g = [C.gemm_flop(m, n, k) / x / 1e9 for x in t]
         rows.append((f"sgemm {m}x{n}x{k} (GFLOP/s)", f"{g[0]:.1f}", f"numpy {g[1]:.1f}", t[1] / t[0]))
 
@@ -51,17 +63,8 @@ def main(only=()):
         """pydl against PyTorch eager (and JAX jit when jax_fn is given), same run."""
         if not wanted(case):
             return None, None
-        # ROUNDS alternating blocks of tries (pydl, torch, jax, pydl, ...), the best of each
-        # library kept: a noisy stretch of this shared VM then hits every library alike.
-        fns = [pydl_fn, None if torch is None else torch_fn(),
-               None if jax_fn is None or jax is None else jax_fn()]
-        best = [float("inf") if f is not None else None for f in fns]
-        per_round = max(1, -(-repeat // ROUNDS))
-        for _ in range(ROUNDS):
-            for i, f in enumerate(fns):
-                if f is not None:
-                    best[i] = min(best[i], C.best_of(f, per_round, number))
-        tp, tt, tj = best
+        tp, tt, tj = alternating_best([pydl_fn, None if torch is None else torch_fn(),
+                                       None if jax_fn is None or jax is None else jax_fn()], repeat, number)
         row = [case, fmt(tp), "torch not installed" if tt is None else "torch " + fmt(tt),
                None if tt is None else tt / tp]
         if jax_fn is not None:
