@@ -9,11 +9,12 @@ import re
 import struct
 import tarfile
 import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
 
-from pydl.data import datasets, readers
+from pydl.data import datasets
 from pydl.data.readers import download, read_cifar10_batch, read_csv, read_idx, read_image_folder, read_npz
 
 IDX_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C,
@@ -395,7 +396,7 @@ class FakeServer:
 def test_download_http_resume(tmp_path, monkeypatch, honour_range):
     data = os.urandom(3000)
     server = FakeServer(data, honour_range)
-    monkeypatch.setattr(readers.urllib.request, "urlopen", server)
+    monkeypatch.setattr(urllib.request, "urlopen", server)
     dest = tmp_path / "f.bin"
     (tmp_path / "f.bin.part").write_bytes(data[:1000])
     download("https://example.invalid/f.bin", dest, sha(data))
@@ -406,7 +407,7 @@ def test_download_http_resume(tmp_path, monkeypatch, honour_range):
 def test_download_http_wrong_content_range_restarts(tmp_path, monkeypatch):
     data = os.urandom(3000)
     server = FakeServer(data, wrong_offset=True)
-    monkeypatch.setattr(readers.urllib.request, "urlopen", server)
+    monkeypatch.setattr(urllib.request, "urlopen", server)
     dest = tmp_path / "f.bin"
     (tmp_path / "f.bin.part").write_bytes(data[:1000])
     download("http://example.invalid/f.bin", dest, sha(data))
@@ -417,7 +418,7 @@ def test_download_http_wrong_content_range_restarts(tmp_path, monkeypatch):
 def test_download_http_range_not_satisfiable_restarts(tmp_path, monkeypatch):
     data = os.urandom(3000)
     server = FakeServer(data)
-    monkeypatch.setattr(readers.urllib.request, "urlopen", server)
+    monkeypatch.setattr(urllib.request, "urlopen", server)
     dest = tmp_path / "f.bin"
     (tmp_path / "f.bin.part").write_bytes(os.urandom(4000))  # not a prefix of the file
     download("http://example.invalid/f.bin", dest, sha(data))
@@ -427,12 +428,12 @@ def test_download_http_range_not_satisfiable_restarts(tmp_path, monkeypatch):
 
 def test_download_http_short_transfer_keeps_part(tmp_path, monkeypatch):
     data = os.urandom(3000)
-    monkeypatch.setattr(readers.urllib.request, "urlopen", FakeServer(data, short_by=500))
+    monkeypatch.setattr(urllib.request, "urlopen", FakeServer(data, short_by=500))
     dest = tmp_path / "f.bin"
     with pytest.raises(OSError, match="stopped after 2500 of 3000 bytes"):
         download("http://example.invalid/f.bin", dest, sha(data))
     assert (tmp_path / "f.bin.part").read_bytes() == data[:2500]
-    monkeypatch.setattr(readers.urllib.request, "urlopen", FakeServer(data))
+    monkeypatch.setattr(urllib.request, "urlopen", FakeServer(data))
     download("http://example.invalid/f.bin", dest, sha(data))  # resumes from byte 2500
     assert dest.read_bytes() == data
 

@@ -15,9 +15,6 @@ import re
 import stat
 import struct
 import tokenize
-import urllib.error
-import urllib.parse
-import urllib.request
 import zipfile
 import zlib
 from typing import List, Optional, Sequence, Tuple, Union
@@ -541,6 +538,12 @@ def download(url: str, path: PathLike, sha256: str) -> str:
 
 def _fetch(url: str, part: str) -> None:
     """Write the resource at url into part, appending when a Range request succeeds."""
+    # Imported here, not at the top: urllib.request pulls in http.client, email and ssl,
+    # about 35 ms of every `import pydl` for a function few sessions call.
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     resumable = urllib.parse.urlsplit(url).scheme.lower() in ("http", "https")
     start = os.path.getsize(part) if resumable and os.path.isfile(part) else 0
     req = urllib.request.Request(url, headers={"User-Agent": "pydl"})
