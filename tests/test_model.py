@@ -151,8 +151,9 @@ def test_dropout_only_in_training(rng):
 
 
 def test_dropout_rate_zero_is_the_identity_in_training_too(rng):
-    # Dropout(0.0) is a view of its input (no buffer, no copy): training steps and gradients
-    # equal those of the same model without it, bitwise.
+    # Dropout(0.0) (TransformerEncoder's default): training steps and gradients equal those of
+    # the same model without it, bitwise; and it may sit beside its input as a second output
+    # (it has a buffer of its own, unlike a view such as Flatten).
     x = rng.standard_normal((40, 12)).astype(np.float32)
     y = rng.integers(0, 3, 40)
     with_dropout = pydl.Sequential([layers.Input((12,)), layers.Dense(8, activation="relu"), layers.Dropout(0.0),
@@ -170,6 +171,12 @@ def test_dropout_rate_zero_is_the_identity_in_training_too(rng):
     for m in (with_dropout, without):
         m.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0)
     assert_weights_equal(with_dropout.get_weights(), without.get_weights())
+    inp = pydl.Input((12,))
+    h = layers.Dense(4)(inp)
+    both = pydl.Model(inp, [h, layers.Dropout(0.0)(h)], seed=0)
+    a, b = both.predict(x)
+    assert a.shape == b.shape == (40, 4)
+    np.testing.assert_array_equal(a, b)
 
 
 def test_flatten_images_and_summary(rng):

@@ -20,8 +20,6 @@ class DropoutLayer : public Layer {
   bool backward_reads_input() const override { return false; }  // its own mask
   bool backward_reads_output() const override { return false; }
   bool passes_mask() const override { return true; }
-  // rate 0 (TransformerEncoder's default) drops nothing: the input itself, no copy either way.
-  bool output_aliases_input() const override { return rate_ == 0.0; }
 
   Shape build(const Shape& in, int index) override {
     input_ = output_ = in;
