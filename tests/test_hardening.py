@@ -52,6 +52,15 @@ def test_a_shape_with_a_zero_dim_and_overflowing_others_is_refused(call):
         call(pydl._core.kernels)
 
 
+@pytest.mark.parametrize("keep_preactivation", [False, True])
+def test_dense_forward_with_no_units_and_softmax_returns_empty_rows(keep_preactivation):
+    # A fuzz finding: with the preactivation kept, softmax over rows of 0 values read one
+    # value past the end (ASan); the product alone already returned early.
+    y, _ = pydl._core.kernels.dense_forward(np.ones((3, 4), np.float32), np.ones((4, 0), np.float32), None,
+                                            "softmax", keep_preactivation)
+    assert y.shape == (3, 0)
+
+
 def test_a_model_beyond_the_machines_memory_raises_memory_error_naming_the_layer():
     # 2^44 weights are below the size limit but need 128 TiB with their gradients.
     with pytest.raises(MemoryError, match="Dense 'dense'"):

@@ -42,6 +42,7 @@ constexpr int64_t kGrain = 1 << 14;  // elements per chunk: below this, threads 
 template <typename T>
 void softmax_rows(Matrix<T> y, Matrix<const T> x) {
   const int64_t cols = x.cols;
+  if (cols == 0) return;  // rows of no values (a layer of 0 units): nothing to normalise, no xi[0]
   parallel_range(x.rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1)), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       const T* xi = x.row(i);
