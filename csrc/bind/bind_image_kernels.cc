@@ -136,10 +136,7 @@ void def_conv(py::module_& k) {
                                    const std::string& kind) {
     if (x_shape.size() != 4) throw ValueError("global_pool_backward: x_shape must be (N, H, W, C)");
     checked_product(x_shape, "global_pool_backward x_shape");  // sizes from the caller: no overflow
-    // The pixel count checked on its own too: with a zero batch it is not part of the product.
-    const int64_t n = x_shape[0], p = checked_mul(x_shape[1], x_shape[2], "global_pool_backward x_shape"),
-                  c = x_shape[3];
-    checked_mul(p, c, "global_pool_backward x_shape");
+    const int64_t n = x_shape[0], p = x_shape[1] * x_shape[2], c = x_shape[3];
     if (p < 1) throw ValueError("global_pool_backward: expected images with at least one pixel");
     require_size(dy, n * c, "global_pool_backward dy");
     if (kind == "max") {

@@ -6,16 +6,15 @@
 #include <cstdint>
 
 #include "core/parallel.h"
+#include "core/simd.h"
 #include "kernels/reduce_sizes.h"
-
-#define PYDL_REDUCE_INLINE [[gnu::always_inline]] inline
 
 namespace pydl {
 
 // sum of term(0..n) in a fixed order that the compiler vectorises: Lanes partial sums (term(j)
 // goes to lane j % Lanes), combined in a tree, then the tail. The order is the shape's alone.
 template <int Lanes, typename Acc, typename F>
-PYDL_REDUCE_INLINE Acc lane_sum(int64_t n, F&& term) {
+PYDL_ALWAYS_INLINE Acc lane_sum(int64_t n, F&& term) {
   static_assert(Lanes >= 2 && (Lanes & (Lanes - 1)) == 0, "Lanes is a power of two");
   Acc s[Lanes] = {};
   int64_t j = 0;
