@@ -7,7 +7,8 @@
 // Synchronising entries: loss_forward_backward, loss_weight_total, custom_loss_weight_total
 // and custom_loss_forward_backward return host scalars, so each ends with one copy of a small
 // result block and a stream synchronisation (the custom loss also stages its inputs on the
-// host: its function is host code). token_weights only queues a kernel.
+// host: its function is host code). token_weights and loss_forward_backward_into (which leaves
+// the loss in device memory) only queue kernels.
 #include <cstring>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "core/errors.h"
 #include "kernels/loss.h"
 #include "kernels/loss_terms.h"
+#include "kernels/step_results.h"
 
 namespace pydl::cuda {
 namespace {
@@ -225,10 +227,9 @@ std::vector<T> to_host(const T* device, int64_t n) {
   return h;
 }
 
-}  // namespace
-
-double loss_forward_backward_cuda(Matrix<float> dlogits, double* ws, Matrix<const float> logits,
-                                  const int32_t* labels, Matrix<const float> targets, const LossArgs<float>& args) {
+// Queues the rows' terms, their totals and the gradient's normalisation; returns the totals.
+LossTotals* queue_loss(Matrix<float> dlogits, double* ws, Matrix<const float> logits, const int32_t* labels,
+                       Matrix<const float> targets, const LossArgs<float>& args) {
   if (logits.rows == 0) throw ValueError("loss: empty batch");
   if (logits.cols < 1) throw ValueError("loss: logits have no columns");
   if (args.kind == LossKind::Custom) throw ValueError("loss: a custom loss runs through custom_loss_forward_backward");
@@ -248,10 +249,44 @@ double loss_forward_backward_cuda(Matrix<float> dlogits, double* ws, Matrix<cons
                                                                            args.sample_weights != nullptr);
     PYDL_CUDA_LAUNCHED("loss_forward_backward normalise_grad");
   }
-  const LossTotals h = read_back(totals);
+  return totals;
+}
+
+// The host's reading of the totals below, on the device: the loss into *loss, or training
+// stopped (kZeroWeight) where the host would raise.
+__global__ void loss_into_kernel(const LossTotals* totals, double* loss, double* block, int64_t batch,
+                                 bool sample_weighted) {
+  namespace sr = pydl::step_results;
+  const LossTotals t = *totals;
+  if (t.weight == 0 && sample_weighted) {
+    *loss = 0.0;
+  } else if (!(t.weight > 0)) {
+    *loss = 0.0;
+    if (block[sr::kStop] == sr::kRunning) {
+      block[sr::kStop] = sr::kZeroWeight;
+      block[sr::kStopBatch] = double(batch);
+    }
+  } else {
+    *loss = t.loss / t.weight;
+  }
+}
+
+}  // namespace
+
+double loss_forward_backward_cuda(Matrix<float> dlogits, double* ws, Matrix<const float> logits,
+                                  const int32_t* labels, Matrix<const float> targets, const LossArgs<float>& args) {
+  const LossTotals h = read_back(queue_loss(dlogits, ws, logits, labels, targets, args));
   if (h.weight == 0 && args.sample_weights) return 0.0;  // every sample of the batch weighted out
   if (!(h.weight > 0)) throw ValueError("loss: the weights of this batch sum to zero");
   return h.loss / h.weight;
+}
+
+void loss_forward_backward_into_cuda(double* loss, double* block, int64_t batch, Matrix<float> dlogits, double* ws,
+                                     Matrix<const float> logits, const int32_t* labels, Matrix<const float> targets,
+                                     const LossArgs<float>& args) {
+  const LossTotals* totals = queue_loss(dlogits, ws, logits, labels, targets, args);
+  loss_into_kernel<<<1, 1, 0, stream()>>>(totals, loss, block, batch, args.sample_weights != nullptr);
+  PYDL_CUDA_LAUNCHED("loss_forward_backward_into");
 }
 
 double loss_weight_total_cuda(const double* ws, int64_t rows) {
@@ -331,6 +366,7 @@ double custom_loss_weight_total_cuda(const float* sample_weights, int64_t rows) 
 }  // namespace pydl::cuda
 
 PYDL_CUDA_KERNEL(loss_forward_backward, pydl::cuda::loss_forward_backward_cuda);
+PYDL_CUDA_KERNEL(loss_forward_backward_into, pydl::cuda::loss_forward_backward_into_cuda);
 PYDL_CUDA_KERNEL_PLAIN(loss_weight_total, pydl::cuda::loss_weight_total_cuda);
 PYDL_CUDA_KERNEL(token_weights, pydl::cuda::token_weights_cuda);
 PYDL_CUDA_KERNEL(custom_loss_forward_backward, pydl::cuda::custom_loss_forward_backward_cuda);

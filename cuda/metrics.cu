@@ -5,10 +5,10 @@
 // a fixed order; the confusion matrix is integer counts (integer atomics: exact, so the result
 // does not depend on their order).
 //
-// Both entries return host values (AccuracyCount; MetricSums, a host struct holding a
-// std::vector), so each ends with one copy of the batch's counters and a stream
-// synchronisation. Keeping the sums on the device across batches (the issue's "read at
-// progress intervals") needs a device-side MetricSums in the signature: not done here.
+// accuracy_count and accumulate_metrics return host values (AccuracyCount; MetricSums, a host
+// struct holding a std::vector), so each ends with one copy of the batch's counters and a
+// stream synchronisation. metrics_into adds the same counters to sums kept on the device (the
+// flat form of kernels/metrics.h) and waits for nothing.
 #include <algorithm>
 #include <vector>
 
@@ -18,6 +18,7 @@
 #include "registry.h"
 #include "kernels/loss_terms.h"
 #include "kernels/metrics.h"
+#include "kernels/step_results.h"
 
 namespace pydl::cuda {
 namespace {
@@ -189,9 +190,14 @@ struct Counters {
   std::vector<unsigned long long> confusion;
 };
 
-// Runs the metric kernels of one batch and reads their counters back (one synchronisation).
-Counters count_batch(const What& w, Matrix<const float> z, const int32_t* labels, Matrix<const float> t,
-                     const uint8_t* row_mask, int64_t classes) {
+struct Queued {
+  const double* out;  // kFields sums
+  const unsigned long long* confusion;  // conf_cells counts, or null
+};
+
+// Queues the metric kernels of one batch; their counters land in scratch memory.
+Queued queue_batch(const What& w, Matrix<const float> z, const int32_t* labels, Matrix<const float> t,
+                   const uint8_t* row_mask, int64_t classes) {
   const size_t conf_cells = w.confusion ? size_t(classes * classes) : 0;
   const size_t out_bytes = 256, partial_bytes = size_t(kMaxBlocks) * kFields * sizeof(double);
   char* base = static_cast<char*>(scratch(out_bytes + partial_bytes + conf_cells * sizeof(unsigned long long)));
@@ -219,14 +225,56 @@ Counters count_batch(const What& w, Matrix<const float> z, const int32_t* labels
     sum_partials<<<1, kThreads, 0, stream()>>>(partial, int(blocks), out);
     PYDL_CUDA_LAUNCHED("metrics sum_partials");
   }
+  return {out, conf_cells ? conf : nullptr};
+}
+
+// Runs the metric kernels of one batch and reads their counters back (one synchronisation).
+Counters count_batch(const What& w, Matrix<const float> z, const int32_t* labels, Matrix<const float> t,
+                     const uint8_t* row_mask, int64_t classes) {
+  const size_t conf_cells = w.confusion ? size_t(classes * classes) : 0;
+  const Queued q = queue_batch(w, z, labels, t, row_mask, classes);
   Counters c;
   c.confusion.resize(conf_cells);
-  PYDL_CUDA_CHECK(cudaMemcpyAsync(c.v, out, sizeof(c.v), cudaMemcpyDeviceToHost, stream()));
+  PYDL_CUDA_CHECK(cudaMemcpyAsync(c.v, q.out, sizeof(c.v), cudaMemcpyDeviceToHost, stream()));
   if (conf_cells)
-    PYDL_CUDA_CHECK(cudaMemcpyAsync(c.confusion.data(), conf, conf_cells * sizeof(unsigned long long),
+    PYDL_CUDA_CHECK(cudaMemcpyAsync(c.confusion.data(), q.confusion, conf_cells * sizeof(unsigned long long),
                                     cudaMemcpyDeviceToHost, stream()));
   PYDL_CUDA_CHECK(cudaStreamSynchronize(stream()));
   return c;
+}
+
+// What metrics_into adds, in the order the host entries add it.
+struct IntoArgs {
+  bool accuracy, top_k, log_loss, regression;
+  double accuracy_total;  // binary: every element (the counter counts rows otherwise)
+  double elements;        // regression's count
+  int64_t cells;
+};
+
+__global__ void add_into_kernel(double* sums, const double* block, const double* out,
+                                const unsigned long long* conf, IntoArgs a) {
+  namespace mf = pydl::metric_fields;
+  if (block[pydl::step_results::kStop] != pydl::step_results::kRunning) return;
+  if (a.accuracy) {
+    sums[mf::kCorrect] += out[kCorrect];
+    sums[mf::kTotal] += a.accuracy_total >= 0 ? a.accuracy_total : out[kTotal];
+  }
+  if (a.top_k) {
+    sums[mf::kTopKCorrect] += out[kTopCorrect];
+    sums[mf::kTopKTotal] += out[kTopTotal];
+  }
+  if (a.log_loss) {
+    sums[mf::kNll] += out[kNll];
+    sums[mf::kNllCount] += out[kNllCount];
+  }
+  if (a.regression) {
+    sums[mf::kSqErr] += out[kSqErr];
+    sums[mf::kAbsErr] += out[kAbsErr];
+    sums[mf::kSumT] += out[kSumT];
+    sums[mf::kSumT2] += out[kSumT2];
+    sums[mf::kCount] += a.elements;
+  }
+  for (int64_t k = 0; k < a.cells; ++k) sums[mf::kConfusion + k] += double(conf[k]);
 }
 
 }  // namespace
@@ -282,7 +330,29 @@ void accumulate_metrics_cuda(MetricSums& s, const MetricSpec& spec, Matrix<const
   }
 }
 
+void metrics_into_cuda(double* sums, const double* block, const MetricSpec& spec, Matrix<const float> z,
+                       const int32_t* labels, Matrix<const float> t, LossKind kind, bool from_logits,
+                       const uint8_t* row_mask) {
+  const bool ce = is_softmax_loss(kind), bce = kind == LossKind::BinaryCrossEntropy;
+  What w{};
+  w.accuracy = ce || bce;
+  w.confusion = spec.confusion && (ce || bce);
+  w.top_k = ce ? spec.top_k : 0;
+  w.regression = spec.regression;
+  w.log_loss = spec.log_loss && (ce || bce);
+  w.bce_metrics = bce;
+  w.from_logits = from_logits;
+  w.kind = kind;
+  const int64_t cells = confusion_cells(spec, kind, z.cols);
+  const Queued q = queue_batch(w, z, labels, t, row_mask, ce ? z.cols : 2);
+  const IntoArgs a{w.accuracy, w.top_k > 0, w.log_loss, spec.regression, bce ? double(z.size()) : -1.0,
+                   double(z.size()), w.confusion ? cells : 0};
+  add_into_kernel<<<1, 1, 0, stream()>>>(sums, block, q.out, q.confusion, a);
+  PYDL_CUDA_LAUNCHED("metrics_into add_into_kernel");
+}
+
 }  // namespace pydl::cuda
 
 PYDL_CUDA_KERNEL(accuracy_count, pydl::cuda::accuracy_count_cuda);
 PYDL_CUDA_KERNEL(accumulate_metrics, pydl::cuda::accumulate_metrics_cuda);
+PYDL_CUDA_KERNEL(metrics_into, pydl::cuda::metrics_into_cuda);

@@ -8,6 +8,7 @@
 #include "column_sums.cuh"
 #include "context.h"
 #include "kernels/norm.h"
+#include "kernels/step_results.h"
 #include "reduce.cuh"
 #include "registry.h"
 
@@ -76,10 +77,13 @@ __global__ void divide_kernel(double* out, const double* in, int64_t n, double d
 }
 
 __global__ void statistics_kernel(double* invstd, float* moving_mean, float* moving_var, const double* mean,
-                                  const double* sq, int64_t rows, int64_t c, double momentum, double eps) {
+                                  const double* sq, int64_t rows, int64_t c, double momentum, double eps,
+                                  const double* step_results) {
+  const bool update = !step_results || step_results[::pydl::step_results::kStop] == ::pydl::step_results::kRunning;
   PYDL_GRID_STRIDE(j, c) {
     const double var = sq[j] / double(rows);
     invstd[j] = 1.0 / sqrt(var + eps);
+    if (!update) continue;
     const double unbiased = rows > 1 ? var * double(rows) / double(rows - 1) : var;
     moving_mean[j] = float(momentum * double(moving_mean[j]) + (1.0 - momentum) * mean[j]);
     moving_var[j] = float(momentum * double(moving_var[j]) + (1.0 - momentum) * unbiased);
@@ -195,10 +199,11 @@ void batchnorm_centered_squares_cuda(double* sq, const float* x, const double* m
 }
 
 void batchnorm_statistics_cuda(double* invstd, float* moving_mean, float* moving_var, const double* mean,
-                               const double* sq, int64_t total_rows, int64_t c, double momentum, double eps) {
+                               const double* sq, int64_t total_rows, int64_t c, double momentum, double eps,
+                               const double* step_results) {
   if (c == 0) return;
   statistics_kernel<<<blocks_for(c), 256, 0, stream()>>>(invstd, moving_mean, moving_var, mean, sq, total_rows, c,
-                                                         momentum, eps);
+                                                         momentum, eps, step_results);
   PYDL_CUDA_LAUNCHED("batchnorm_statistics");
 }
 
@@ -211,14 +216,14 @@ void batchnorm_normalize_cuda(float* y, const float* x, const float* gamma, cons
 
 void batchnorm_forward_train_cuda(float* y, double* mean, double* invstd, float* moving_mean, float* moving_var,
                                   const float* x, const float* gamma, const float* beta, int64_t rows, int64_t c,
-                                  double momentum, double eps, double* ws) {
+                                  double momentum, double eps, double* ws, const double* step_results) {
   if (c == 0) return;
   double* sums = ws + column_sums_workspace(rows, c, 2);  // after the partials, as the CPU
   batchnorm_sum_cuda(sums, x, rows, c, ws);
   divide_kernel<<<blocks_for(c), 256, 0, stream()>>>(mean, sums, c, double(rows));
   PYDL_CUDA_LAUNCHED("batchnorm_forward_train");
   batchnorm_centered_squares_cuda(sums, x, mean, rows, c, ws);
-  batchnorm_statistics_cuda(invstd, moving_mean, moving_var, mean, sums, rows, c, momentum, eps);
+  batchnorm_statistics_cuda(invstd, moving_mean, moving_var, mean, sums, rows, c, momentum, eps, step_results);
   batchnorm_normalize_cuda(y, x, gamma, beta, mean, invstd, rows, c);
 }
 

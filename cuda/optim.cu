@@ -24,6 +24,7 @@
 #include "registry.h"
 #include "kernels/optim.h"
 #include "kernels/optim_rules.h"
+#include "kernels/step_results.h"
 
 namespace pydl::cuda {
 namespace {
@@ -44,6 +45,7 @@ struct OptimStatus {
   unsigned safe;     // proven finite from max |g| and the bounds: no dry run
   unsigned ok;       // the update is finite: the commit pass runs
   unsigned bits[4];  // max new |p|, |slot 0..2| (measure_update_bounds: max |x| per array)
+  unsigned stopped;  // optimizer_step_into: the step-results block says training stopped
   double norm;       // global_norm
 };
 
@@ -107,6 +109,53 @@ __global__ void decide_ok(OptimStatus* st) {
     for (int k = 0; k < 4; ++k) ok = ok && st->bits[k] < kNonfiniteBits<float>;
   }
   st->ok = ok ? 1u : 0u;
+}
+
+// optimizer_step_into's decision: the proof against the bounds kept in the step-results
+// block; a stopped block skips both passes (safe: no dry run; ok stays 0).
+__global__ void decide_safe_from_block(OptimStatus* st, OptimizerConfig c, int64_t step, const double* block) {
+  namespace sr = pydl::step_results;
+  if (block[sr::kStop] != sr::kRunning) {
+    st->stopped = 1;
+    st->safe = 1;
+    return;
+  }
+  const unsigned gb = st->g_bits;
+  const double g_max = gb >= kNonfiniteBits<float> ? INFINITY : double(__uint_as_float(gb));
+  const double slots[kMaxSlots] = {block[sr::kBounds + 1], block[sr::kBounds + 2], block[sr::kBounds + 3]};
+  st->safe = block[sr::kBoundsKnown] != 0 &&
+                     optim_rules::provably_finite<float>(c, step, g_max, block[sr::kBounds], slots)
+                 ? 1u
+                 : 0u;
+}
+
+__device__ double bits_bound(unsigned b) { return b >= kNonfiniteBits<float> ? INFINITY : double(__uint_as_float(b)); }
+
+// After the dry run: the verdict; a refused update stops training at `batch`.
+__global__ void decide_ok_into_block(OptimStatus* st, double* block, int64_t batch) {
+  namespace sr = pydl::step_results;
+  if (st->stopped) {
+    st->ok = 0;
+    return;
+  }
+  bool ok = st->safe != 0;
+  if (!ok) {
+    ok = true;
+    for (int k = 0; k < 4; ++k) ok = ok && st->bits[k] < kNonfiniteBits<float>;
+  }
+  st->ok = ok ? 1u : 0u;
+  if (!ok) {
+    block[sr::kStop] = sr::kUpdateNonfinite;
+    block[sr::kStopBatch] = double(batch);
+  }
+}
+
+// After the commit: the new bounds, for the next step's proof.
+__global__ void store_bounds(const OptimStatus* st, double* block) {
+  namespace sr = pydl::step_results;
+  if (!st->ok) return;
+  block[sr::kBoundsKnown] = 1.0;
+  for (int k = 0; k < 4; ++k) block[sr::kBounds + k] = bits_bound(st->bits[k]);
 }
 
 enum class Rule { SGD, SGDMomentum, Adam, RMSprop, RMSpropMomentum, RMSpropCentered, RMSpropMomentumCentered, Adagrad };
@@ -335,6 +384,37 @@ bool optimizer_step_cuda(float* p, const float* g, const SlotPtrs<float>& sl, in
   return true;
 }
 
+void optimizer_step_into_cuda(double* block, int64_t batch, float* p, const float* g, const SlotPtrs<float>& sl,
+                              int64_t n, const OptimizerConfig& c, int64_t step,
+                              const std::vector<ParamRange>* frozen) {
+  if (n == 0) return;
+  Workspace ws = workspace(frozen_pairs(frozen));
+  std::vector<int64_t> host;
+  const Ranges r = active_ranges(n, frozen, ws, host);
+  const unsigned blocks = reduce_blocks(n);
+  OptimStatus* st = ws.status;
+  PYDL_CUDA_CHECK(cudaMemsetAsync(st, 0, sizeof(OptimStatus), stream()));
+  // The same kernels every step, whatever the block holds: the decisions are read on the device.
+  max_abs_partials<<<blocks, kThreads, 0, stream()>>>(g, r, ws.partial);
+  PYDL_CUDA_LAUNCHED("optimizer_step_into max_abs_partials");
+  reduce_max<<<1, kThreads, 0, stream()>>>(ws.partial, int(blocks), 1, &st->g_bits, nullptr, 0);
+  PYDL_CUDA_LAUNCHED("optimizer_step_into reduce_max");
+  decide_safe_from_block<<<1, 1, 0, stream()>>>(st, c, step, block);
+  PYDL_CUDA_LAUNCHED("optimizer_step_into decide_safe_from_block");
+  StepArgs a{p, g, {sl[0], sl[1], sl[2]}, r, optim_rules::step_scalars<float>(c, step)};
+  const Rule rule = rule_of(c);
+  launch_update(rule, false, blocks, a, st, ws.partial);
+  reduce_max<<<1, kThreads, 0, stream()>>>(ws.partial, int(blocks), 4, st->bits, &st->safe, 0u);
+  PYDL_CUDA_LAUNCHED("optimizer_step_into reduce_max");
+  decide_ok_into_block<<<1, 1, 0, stream()>>>(st, block, batch);
+  PYDL_CUDA_LAUNCHED("optimizer_step_into decide_ok_into_block");
+  launch_update(rule, true, blocks, a, st, ws.partial);
+  reduce_max<<<1, kThreads, 0, stream()>>>(ws.partial, int(blocks), 4, st->bits, &st->ok, 1u);
+  PYDL_CUDA_LAUNCHED("optimizer_step_into reduce_max");
+  store_bounds<<<1, 1, 0, stream()>>>(st, block);
+  PYDL_CUDA_LAUNCHED("optimizer_step_into store_bounds");
+}
+
 namespace {
 
 // partial[blockIdx.x] = the block's sum of g^2 in double: each thread sums its grid-stride
@@ -392,9 +472,19 @@ double clip_by_global_norm_cuda(float* g, int64_t n, double max_norm) {
   return read_status(ws.status).norm;
 }
 
+void clip_by_global_norm_queued_cuda(float* g, int64_t n, double max_norm) {
+  if (n == 0) return;
+  Workspace ws = workspace(0);
+  queue_norm(g, n, ws);
+  clip_scale<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(g, n, max_norm, ws.status);
+  PYDL_CUDA_LAUNCHED("clip_by_global_norm_queued clip_scale");
+}
+
 }  // namespace pydl::cuda
 
 PYDL_CUDA_KERNEL(optimizer_step, pydl::cuda::optimizer_step_cuda);
+PYDL_CUDA_KERNEL(optimizer_step_into, pydl::cuda::optimizer_step_into_cuda);
+PYDL_CUDA_KERNEL(clip_by_global_norm_queued, pydl::cuda::clip_by_global_norm_queued_cuda);
 PYDL_CUDA_KERNEL(measure_update_bounds, pydl::cuda::measure_update_bounds_cuda);
 PYDL_CUDA_KERNEL(global_norm, pydl::cuda::global_norm_cuda);
 PYDL_CUDA_KERNEL(clip_by_global_norm, pydl::cuda::clip_by_global_norm_cuda);

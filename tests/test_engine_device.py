@@ -400,3 +400,92 @@ def test_augmentation_layers_on_the_device(emulated):
     assert_weights_equal(dev.get_weights(), cpu.get_weights())
     np.testing.assert_array_equal(dev.predict(x), cpu.predict(x))
     del cpu, dev
+
+
+# --- fit's steps queued without waiting for the device (kernels/step_results.h) ---------------
+
+def plain_mlp(device="cpu"):
+    # No regularizer: its penalty is still computed on host copies of the weights (a copy per
+    # step), which the read counts below would see.
+    return pydl.Sequential([layers.Input((12,)), layers.Dense(16, activation="relu"), layers.BatchNormalization(),
+                            layers.Dropout(0.25), layers.Dense(3)], seed=3, device=device)
+
+
+def test_an_epoch_reads_the_device_once_whatever_its_number_of_steps(emulated):
+    # Losses, metric sums and the non-finite verdicts stay on the device; without a progress
+    # bar or batch callbacks the host reads them once, at the epoch's end.
+    x, y = data(n=960)
+    model = compile_adam(plain_mlp(device="cuda"))
+    fit(model, x, y, 1)  # plans every buffer
+    read = []
+    for n in (240, 960):  # 12 and 48 steps
+        before = _core._emulation_stats()["to_host_bytes"]
+        fit(model, x[:n], y[:n], 1)
+        read.append(_core._emulation_stats()["to_host_bytes"] - before)
+    assert read[0] == read[1] > 0
+    del model
+
+
+def test_batch_callbacks_see_the_cpu_losses_from_queued_steps(emulated):
+    # A batch callback makes the host read the queued results at each of its calls.
+    x, y = data(n=200, seed=4)
+    seen = {}
+    for device in ("cpu", "cuda"):
+        logs = seen[device] = []
+        cb = pydl.callbacks.LambdaCallback(on_train_batch_end=lambda batch, l, logs=logs: logs.append((batch, l["loss"])))
+        model = compile_adam(plain_mlp(device=device))
+        history = model.fit(x, y, epochs=2, batch_size=20, verbose=0, seed=7, callbacks=[cb])
+        logs.append(history.history)
+        del model
+    assert len(seen["cuda"]) == len(seen["cpu"]) == 2 * 10 + 1
+    assert seen["cuda"] == seen["cpu"]
+
+
+def stopping_runs(device, case):
+    x, y = data(n=200, seed=5)
+    model = plain_mlp(device=device)
+    if case == "loss":  # batch 4 (rows 60..79) overflows the logits to Inf: the loss is NaN
+        model = pydl.Sequential([layers.Input((12,)), layers.Dense(16, activation="relu", kernel_initializer="ones"),
+                                 layers.Dense(3, kernel_initializer="ones")], seed=3, device=device)
+        x = np.abs(x)
+        x[60:80] = 3e38
+        opt = optimizers.Adam(learning_rate=1e-2)
+    else:  # the learning rate of step 4 makes the update Inf (1e-2 * 1e45 > float32's range)
+        opt = optimizers.Adam(learning_rate=1e-2)
+    schedule = pydl.schedules.StepDecay(1e-2, step_size=3, gamma=1e45)
+    callbacks = [] if case == "loss" else [pydl.callbacks.LearningRateScheduler(schedule)]
+    model.compile(optimizer=opt, loss="cross_entropy", metrics=["accuracy"])
+    with pytest.raises(FloatingPointError) as err:
+        model.fit(x, y, epochs=2, batch_size=20, verbose=0, seed=7, shuffle=False, callbacks=callbacks)
+    return model, str(err.value)
+
+
+@pytest.mark.parametrize("case", ["loss", "update"])
+def test_a_queued_step_that_stops_training_leaves_the_cpu_state(emulated, case):
+    # The device keeps queueing steps after the one that failed; they must change nothing:
+    # the weights, optimizer state, step count and learning rate are the CPU's, which stopped.
+    cpu, cpu_error = stopping_runs("cpu", case)
+    dev, dev_error = stopping_runs("cuda", case)
+    assert dev_error == cpu_error
+    assert "batch 4 " in cpu_error and ("update would have made" in cpu_error) == (case == "update")
+    assert dev._trainer.step == cpu._trainer.step == 3
+    assert dev._trainer.learning_rate == cpu._trainer.learning_rate
+    # BatchNormalization's moving statistics included (the update case's model has one): the
+    # forward passes queued after the failed step leave them alone.
+    assert len(dev.get_weights()) == (8 if case == "update" else 4)
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    assert_weights_equal(dev.optimizer.variables(), cpu.optimizer.variables())
+    del cpu, dev
+
+
+def test_a_queued_step_whose_weights_sum_to_zero_raises_as_on_the_cpu(emulated):
+    x, y = data(n=40, seed=6)
+    errors = []
+    for device in ("cpu", "cuda"):
+        model = plain_mlp(device=device)
+        model.compile(optimizer="adam", loss="cross_entropy")
+        with pytest.raises(ValueError, match="weights of this batch sum to zero") as err:
+            model.fit(x, y, epochs=1, batch_size=20, verbose=0, class_weight={0: 0.0, 1: 0.0, 2: 0.0})
+        errors.append((str(err.value), model._trainer.step))
+        del model
+    assert errors[0] == errors[1]

@@ -202,6 +202,14 @@ double loss_forward_backward(Matrix<T> dlogits, double* ws, Matrix<const T> logi
 }
 
 template <typename T>
+void loss_forward_backward_into(double* loss, double* block, int64_t batch, Matrix<T> dlogits, double* ws,
+                                Matrix<const T> logits, const int32_t* labels, Matrix<const T> targets,
+                                const LossArgs<T>& args) {
+  PYDL_DEVICE_DISPATCH(loss_forward_backward_into, loss, block, batch, dlogits, ws, logits, labels, targets, args);
+  *loss = loss_forward_backward<T>(dlogits, ws, logits, labels, targets, args);
+}
+
+template <typename T>
 const T* token_weights(T* out, const T* sample_weights, const uint8_t* mask, int64_t rows, int64_t steps) {
   PYDL_DEVICE_DISPATCH(token_weights, out, sample_weights, mask, rows, steps);
   if (!mask && (!sample_weights || steps == 1)) return sample_weights;
@@ -256,6 +264,11 @@ double custom_loss_weight_total(const T* sample_weights, int64_t rows) {
   for (int64_t i = 0; i < rows; ++i) weight += double(sample_weights[i]);
   return weight;
 }
+template void loss_forward_backward_into<float>(double*, double*, int64_t, Matrix<float>, double*, Matrix<const float>,
+                                                const int32_t*, Matrix<const float>, const LossArgs<float>&);
+template void loss_forward_backward_into<double>(double*, double*, int64_t, Matrix<double>, double*,
+                                                 Matrix<const double>, const int32_t*, Matrix<const double>,
+                                                 const LossArgs<double>&);
 template double custom_loss_weight_total<float>(const float*, int64_t);
 template double custom_loss_weight_total<double>(const double*, int64_t);
 

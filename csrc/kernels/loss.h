@@ -8,7 +8,7 @@
 // gradient is the exact gradient of that clipped expression (zero where the clip is active).
 //
 // On the device (cuda/loss.cu, the terms of loss_terms.h): every entry returning a double
-// synchronises the stream once to read it; token_weights does not. A custom loss's function
+// synchronises the stream once to read it; token_weights and loss_forward_backward_into do not. A custom loss's function
 // runs on the host: its inputs and results are copied across.
 #pragma once
 #include <cstdint>
@@ -57,6 +57,15 @@ template <typename T>
 double loss_forward_backward(Matrix<T> dlogits, double* workspace, Matrix<const T> logits,
                              const int32_t* labels, Matrix<const T> targets,
                              const LossArgs<T>& args);
+
+// The same, queued on a device without waiting for it: the loss goes to *loss (device memory),
+// and a batch whose weights sum to zero (without sample weights) stops training at `batch`
+// in `block` (step_results.h, kZeroWeight) where loss_forward_backward would raise. Nothing
+// is returned to the host. On the CPU it is loss_forward_backward (which raises at once).
+template <typename T>
+void loss_forward_backward_into(double* loss, double* block, int64_t batch, Matrix<T> dlogits, double* workspace,
+                                Matrix<const T> logits, const int32_t* labels, Matrix<const T> targets,
+                                const LossArgs<T>& args);
 
 // The denominator the last loss_forward_backward over `workspace` (rows rows) divided by: the
 // sum of the rows' weights (data-parallel training weighs each rank's share of a batch by it).

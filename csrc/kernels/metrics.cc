@@ -5,6 +5,7 @@
 
 #include "core/device.h"
 #include "kernels/loss_terms.h"
+#include "kernels/step_results.h"
 
 namespace pydl {
 
@@ -115,6 +116,62 @@ void accumulate_metrics(MetricSums& s, const MetricSpec& spec, Matrix<const T> z
     s.count += z.size();
   }
 }
+
+void metric_sums_to_flat(const AccuracyCount& a, const MetricSums& s, double* f, int64_t cells) {
+  using namespace metric_fields;
+  f[kCorrect] = double(a.correct);
+  f[kTotal] = double(a.total);
+  f[kTopKCorrect] = double(s.top_k_correct);
+  f[kTopKTotal] = double(s.top_k_total);
+  f[kSqErr] = s.sq_err;
+  f[kAbsErr] = s.abs_err;
+  f[kSumT] = s.sum_t;
+  f[kSumT2] = s.sum_t2;
+  f[kCount] = double(s.count);
+  f[kNll] = s.nll;
+  f[kNllCount] = double(s.nll_count);
+  for (int64_t k = 0; k < cells; ++k) f[kConfusion + k] = k < int64_t(s.confusion.size()) ? double(s.confusion[k]) : 0.0;
+}
+
+void metric_sums_from_flat(const double* f, int64_t cells, AccuracyCount& a, MetricSums& s) {
+  using namespace metric_fields;
+  a.correct = int64_t(f[kCorrect]);
+  a.total = int64_t(f[kTotal]);
+  s.top_k_correct = int64_t(f[kTopKCorrect]);
+  s.top_k_total = int64_t(f[kTopKTotal]);
+  s.sq_err = f[kSqErr];
+  s.abs_err = f[kAbsErr];
+  s.sum_t = f[kSumT];
+  s.sum_t2 = f[kSumT2];
+  s.count = int64_t(f[kCount]);
+  s.nll = f[kNll];
+  s.nll_count = int64_t(f[kNllCount]);
+  s.confusion.assign(size_t(cells), 0);
+  for (int64_t k = 0; k < cells; ++k) s.confusion[size_t(k)] = int64_t(f[kConfusion + k]);
+}
+
+template <typename T>
+void metrics_into(double* sums, const double* block, const MetricSpec& spec, Matrix<const T> z,
+                  const int32_t* labels, Matrix<const T> t, LossKind kind, bool from_logits,
+                  const uint8_t* row_mask) {
+  PYDL_DEVICE_DISPATCH(metrics_into, sums, block, spec, z, labels, t, kind, from_logits, row_mask);
+  if (block[step_results::kStop] != step_results::kRunning) return;
+  const int64_t cells = confusion_cells(spec, kind, z.cols);
+  AccuracyCount a;
+  MetricSums s;
+  metric_sums_from_flat(sums, cells, a, s);
+  if (cells == 0) s.confusion.clear();  // accumulate_metrics sizes it on first use
+  const AccuracyCount batch = accuracy_count<T>(z, labels, t, kind, from_logits, row_mask);
+  a.correct += batch.correct;
+  a.total += batch.total;
+  accumulate_metrics<T>(s, spec, z, labels, t, kind, from_logits, row_mask);
+  metric_sums_to_flat(a, s, sums, cells);
+}
+
+template void metrics_into<float>(double*, const double*, const MetricSpec&, Matrix<const float>, const int32_t*,
+                                  Matrix<const float>, LossKind, bool, const uint8_t*);
+template void metrics_into<double>(double*, const double*, const MetricSpec&, Matrix<const double>, const int32_t*,
+                                   Matrix<const double>, LossKind, bool, const uint8_t*);
 
 template void accumulate_metrics<float>(MetricSums&, const MetricSpec&, Matrix<const float>, const int32_t*,
                                         Matrix<const float>, LossKind, bool, const uint8_t*);

@@ -6,6 +6,7 @@
 #include "core/device.h"
 #include "core/parallel.h"
 #include "kernels/reduce.h"
+#include "kernels/step_results.h"
 
 namespace pydl {
 
@@ -36,12 +37,14 @@ void batchnorm_centered_squares(double* sq, const T* x, const double* mean, int6
 
 template <typename T>
 void batchnorm_statistics(double* invstd, T* moving_mean, T* moving_var, const double* mean, const double* sq,
-                          int64_t rows, int64_t c, double momentum, double eps) {
+                          int64_t rows, int64_t c, double momentum, double eps, const double* step_results) {
   PYDL_DEVICE_DISPATCH(batchnorm_statistics,
-                       invstd, moving_mean, moving_var, mean, sq, rows, c, momentum, eps);
+                       invstd, moving_mean, moving_var, mean, sq, rows, c, momentum, eps, step_results);
+  const bool update = !step_results || step_results[::pydl::step_results::kStop] == ::pydl::step_results::kRunning;
   for (int64_t j = 0; j < c; ++j) {
     const double var = sq[j] / double(rows);
     invstd[j] = 1.0 / std::sqrt(var + eps);
+    if (!update) continue;
     const double unbiased = rows > 1 ? var * double(rows) / double(rows - 1) : var;
     moving_mean[j] = T(momentum * double(moving_mean[j]) + (1.0 - momentum) * mean[j]);
     moving_var[j] = T(momentum * double(moving_var[j]) + (1.0 - momentum) * unbiased);
@@ -62,14 +65,15 @@ void batchnorm_normalize(T* y, const T* x, const T* gamma, const T* beta, const 
 template <typename T>
 void batchnorm_forward_train(T* y, double* mean, double* invstd, T* moving_mean, T* moving_var,
                              const T* x, const T* gamma, const T* beta, int64_t rows, int64_t c,
-                             double momentum, double eps, double* ws) {
+                             double momentum, double eps, double* ws, const double* step_results) {
   PYDL_DEVICE_DISPATCH(batchnorm_forward_train,
-                       y, mean, invstd, moving_mean, moving_var, x, gamma, beta, rows, c, momentum, eps, ws);
+                       y, mean, invstd, moving_mean, moving_var, x, gamma, beta, rows, c, momentum, eps, ws,
+                       step_results);
   double* sums = ws + column_sums_workspace(rows, c, 2);  // after the partials
   batchnorm_sum(sums, x, rows, c, ws);
   for (int64_t j = 0; j < c; ++j) mean[j] = sums[j] / double(rows);
   batchnorm_centered_squares(sums, x, mean, rows, c, ws);
-  batchnorm_statistics(invstd, moving_mean, moving_var, mean, sums, rows, c, momentum, eps);
+  batchnorm_statistics(invstd, moving_mean, moving_var, mean, sums, rows, c, momentum, eps, step_results);
   batchnorm_normalize(y, x, gamma, beta, mean, invstd, rows, c);
 }
 
@@ -231,7 +235,7 @@ void normalization_backward(T* dx, const T* dy, const T* var, int64_t n, int64_t
   template void batchnorm_sum<T>(double*, const T*, int64_t, int64_t, double*);                      \
   template void batchnorm_centered_squares<T>(double*, const T*, const double*, int64_t, int64_t, double*); \
   template void batchnorm_statistics<T>(double*, T*, T*, const double*, const double*, int64_t, int64_t, \
-                                        double, double);                                             \
+                                        double, double, const double*);                              \
   template void batchnorm_normalize<T>(T*, const T*, const T*, const T*, const double*, const double*, \
                                        int64_t, int64_t);                                            \
   template void batchnorm_grad_sums<T>(double*, const T*, const T*, const double*, const double*,     \
@@ -240,7 +244,7 @@ void normalization_backward(T* dx, const T* dy, const T* var, int64_t n, int64_t
   template void batchnorm_input_grad<T>(T*, const T*, const T*, const T*, const double*, const double*, \
                                         const double*, int64_t, int64_t, int64_t);                   \
   template void batchnorm_forward_train<T>(T*, double*, double*, T*, T*, const T*, const T*, const T*, \
-                                           int64_t, int64_t, double, double, double*);               \
+                                           int64_t, int64_t, double, double, double*, const double*); \
   template void batchnorm_forward_infer<T>(T*, const T*, const T*, const T*, const T*, const T*,      \
                                            int64_t, int64_t, double);                                \
   template void batchnorm_backward_train<T>(T*, T*, T*, const T*, const T*, const T*, const double*,  \

@@ -13,11 +13,14 @@ int64_t batchnorm_workspace(int64_t rows, int64_t channels);
 
 // Training: normalise with the batch statistics, save mean and 1/std (per channel) in
 // mean / invstd, and update the moving statistics (the variance with the unbiased batch
-// variance, as PyTorch): moving = momentum * moving + (1 - momentum) * batch.
+// variance, as PyTorch): moving = momentum * moving + (1 - momentum) * batch. `step_results`:
+// null, or the block of fit's queued steps (step_results.h); once it says training stopped,
+// the moving statistics are left alone (that step changes nothing).
 template <typename T>
 void batchnorm_forward_train(T* y, double* mean, double* invstd, T* moving_mean, T* moving_var,
                              const T* x, const T* gamma, const T* beta, int64_t rows, int64_t channels,
-                             double momentum, double epsilon, double* workspace);
+                             double momentum, double epsilon, double* workspace,
+                             const double* step_results = nullptr);
 // Inference: normalise with the moving statistics.
 template <typename T>
 void batchnorm_forward_infer(T* y, const T* x, const T* gamma, const T* beta, const T* moving_mean,
@@ -56,7 +59,8 @@ void batchnorm_centered_squares(double* sq, const T* x, const double* mean, int6
 // invstd = 1 / sqrt(sq / total_rows + epsilon); the moving update as batchnorm_forward_train's.
 template <typename T>
 void batchnorm_statistics(double* invstd, T* moving_mean, T* moving_var, const double* mean, const double* sq,
-                          int64_t total_rows, int64_t channels, double momentum, double epsilon);
+                          int64_t total_rows, int64_t channels, double momentum, double epsilon,
+                          const double* step_results = nullptr);
 template <typename T>
 void batchnorm_normalize(T* y, const T* x, const T* gamma, const T* beta, const double* mean, const double* invstd,
                          int64_t rows, int64_t channels);

@@ -10,6 +10,7 @@
 #include "core/parallel.h"
 #include "core/simd.h"
 #include "kernels/optim_rules.h"
+#include "kernels/step_results.h"
 
 namespace pydl {
 
@@ -241,13 +242,42 @@ double clip_by_global_norm(T* g, int64_t n, double max_norm) {
   return norm;
 }
 
+template <typename T>
+void optimizer_step_into(double* block, int64_t batch, T* p, const T* g, const SlotPtrs<T>& sl, int64_t n,
+                         const OptimizerConfig& c, int64_t step, const std::vector<ParamRange>* frozen) {
+  PYDL_DEVICE_DISPATCH(optimizer_step_into, block, batch, p, g, sl, n, c, step, frozen);
+  namespace sr = step_results;
+  if (block[sr::kStop] != sr::kRunning) return;
+  UpdateBounds b;
+  b.known = block[sr::kBoundsKnown] != 0;
+  b.params = block[sr::kBounds];
+  for (int k = 0; k < kMaxSlots; ++k) b.slots[k] = block[sr::kBounds + 1 + k];
+  if (!optimizer_step<T>(p, g, sl, n, c, step, &b, frozen)) {
+    block[sr::kStop] = sr::kUpdateNonfinite;
+    block[sr::kStopBatch] = double(batch);
+    return;
+  }
+  block[sr::kBoundsKnown] = b.known ? 1.0 : 0.0;
+  block[sr::kBounds] = b.params;
+  for (int k = 0; k < kMaxSlots; ++k) block[sr::kBounds + 1 + k] = b.slots[k];
+}
+
+template <typename T>
+void clip_by_global_norm_queued(T* g, int64_t n, double max_norm) {
+  PYDL_DEVICE_DISPATCH(clip_by_global_norm_queued, g, n, max_norm);
+  clip_by_global_norm<T>(g, n, max_norm);
+}
+
 #define PYDL_INSTANTIATE(T)                                                                                  \
   template bool optimizer_step<T>(T*, const T*, const SlotPtrs<T>&, int64_t, const OptimizerConfig&, int64_t, \
                                   UpdateBounds*, const std::vector<ParamRange>*);                            \
   template UpdateBounds measure_update_bounds<T>(const T*, const SlotPtrs<T>&, int64_t,                      \
                                                  const std::vector<ParamRange>*);                            \
   template double global_norm<T>(const T*, int64_t);                                                         \
-  template double clip_by_global_norm<T>(T*, int64_t, double);
+  template double clip_by_global_norm<T>(T*, int64_t, double);                                              \
+  template void optimizer_step_into<T>(double*, int64_t, T*, const T*, const SlotPtrs<T>&, int64_t,          \
+                                       const OptimizerConfig&, int64_t, const std::vector<ParamRange>*);     \
+  template void clip_by_global_norm_queued<T>(T*, int64_t, double);
 PYDL_INSTANTIATE(float)
 PYDL_INSTANTIATE(double)
 #undef PYDL_INSTANTIATE

@@ -7,7 +7,8 @@
 // On the device (cuda/optim.cu, the same rules from optim_rules.h): optimizer_step queues the
 // max |g| proof, the dry run and the commit as kernels that pass the verdict through device
 // memory, then reads it back; it, measure_update_bounds, global_norm and clip_by_global_norm
-// each synchronise the stream once, because they return host values. `frozen` is copied to the
+// each synchronise the stream once, because they return host values (optimizer_step_into and
+// clip_by_global_norm_queued do not). `frozen` is copied to the
 // device on each call.
 #pragma once
 #include <array>
@@ -79,5 +80,19 @@ double global_norm(const T* g, int64_t n);
 // If the global norm exceeds max_norm, scale g by max_norm / (norm + 1e-6). Returns the norm.
 template <typename T>
 double clip_by_global_norm(T* g, int64_t n, double max_norm);
+
+// optimizer_step queued on a device without waiting for it: unless `block` (step_results.h)
+// says training stopped, one update with the finiteness proof's bounds kept in the block
+// (kBoundsKnown, kBounds: measure_update_bounds' values, which the caller writes there); an
+// update that would make anything NaN or Inf changes nothing and stops training at `batch`
+// (kUpdateNonfinite). The same updates as optimizer_step.
+template <typename T>
+void optimizer_step_into(double* block, int64_t batch, T* params, const T* grads, const SlotPtrs<T>& slots,
+                         int64_t n, const OptimizerConfig& c, int64_t step,
+                         const std::vector<ParamRange>* frozen = nullptr);
+
+// clip_by_global_norm without reading the norm back (on a device: no synchronisation).
+template <typename T>
+void clip_by_global_norm_queued(T* g, int64_t n, double max_norm);
 
 }  // namespace pydl

@@ -61,6 +61,10 @@ struct StepInfo {
   // from the batch (BatchNormalization(synchronized=True)); null in one process, where such
   // layers compute exactly as unsynchronised ones.
   StatisticsReducer* ranks = nullptr;
+  // fit's queued steps on a device (kernels/step_results.h): their results block, which the
+  // layers whose training forward writes state (BatchNormalization's moving statistics) pass
+  // to their kernels so that a step queued after training stopped changes nothing. Else null.
+  const double* step_results = nullptr;
 };
 
 class Layer {

@@ -60,7 +60,7 @@ class BatchNormLayer : public NormLayer {
       forward_synchronized(y.data, x.data, rows);
     else if (training_)
       batchnorm_forward_train<real>(y.data, stats_.data(), stats_.data() + c, param(2), param(3), x.data,
-                                     param(0), param(1), rows, c, momentum_, epsilon_, ws_.data());
+                                     param(0), param(1), rows, c, momentum_, epsilon_, ws_.data(), s.step_results);
     else
       batchnorm_forward_infer<real>(y.data, x.data, param(0), param(1), param(2), param(3), rows, c,
                                      epsilon_);

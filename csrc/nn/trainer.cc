@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "core/sizes.h"
 #include "core/use_gate.h"
+#include "kernels/step_results.h"
 
 namespace pydl {
 namespace {
@@ -132,6 +133,7 @@ void Trainer::follow_graph() {
     throw ValueError("data-parallel training (pydl.distributed) runs on the CPU only in this version of pydl");
   for (int k = 0; k < slots(); ++k) move_to(slots_[k], device, ordinal);
   batch_ = BatchBuffers{};  // planned anew there
+  results_ = Buffer<double>{};  // sized anew by the next epoch
   bounds_.known = false;
   device_ = device;
   ordinal_ = ordinal;
@@ -179,6 +181,7 @@ std::vector<std::pair<std::string, Device>> Trainer::buffer_devices() const {
   add("batch/sample_weight", batch_.sample_weight);
   add("batch/loss_workspace", batch_.loss_ws);
   add("batch/token_weight", batch_.token_weight);
+  add("step_results", results_);
   return out;
 }
 
@@ -337,10 +340,18 @@ void Trainer::measure_bounds() {
   bounds_ = measure_update_bounds<real>(g_.param_data(), slot_ptrs(), g_.num_params(), &frozen_);
 }
 
-bool Trainer::report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st) {
-  if (!progress || every <= 0 || st.batches % every != 0) return true;
+bool Trainer::report_progress(const ProgressFn& progress, int64_t every, EpochStats& st) {
+  const int64_t done = queued_ ? queued_steps_ : st.batches;
+  if (!progress || every <= 0 || done % every != 0) return true;
+  if (queued_ && !read_queued(st)) return false;  // a queued step stopped training
   bool go_on = progress(st.batches, st.mean_loss());
   measure_bounds();  // the Python callback may have written the weights
+  if (queued_) {  // the queued steps' proof reads them from the block
+    namespace sr = step_results;
+    double b[1 + kMaxSlots + 1] = {bounds_.known ? 1.0 : 0.0, bounds_.params};
+    for (int k = 0; k < kMaxSlots; ++k) b[2 + k] = bounds_.slots[k];
+    copy_bytes(results_.data() + sr::kBoundsKnown, device_, b, Device::CPU, sizeof(b));
+  }
   if (reducer_) {  // rank 0's stop_training decides for all
     double stop = reducer_->rank() == 0 && !go_on ? 1.0 : 0.0;
     reducer_->sum(&stop, 1);
@@ -578,6 +589,7 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
   sample_weighted_ = d.sample_weight != nullptr;
   measure_bounds();
   EpochStats st = new_stats();
+  begin_queued_epoch();
   for (int64_t start = 0; start < d.n; start += batch_size) {
     const bool interrupt = check_interrupt && InterruptGuard::requested();
     if (interrupt && !reducer_) {  // distributed: train_step stops every rank together
@@ -590,13 +602,131 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
     if (!train_step(mine.rows, seed, st, rows, interrupt)) break;
     if (!report_progress(progress, every, st)) break;
   }
+  if (queued_) read_queued(st);
+  queued_ = false;
   // A Ctrl-C during the last batch must not be lost when the loop ends by itself.
   if (check_interrupt && InterruptGuard::requested()) st.interrupted = true;
   if (reducer_) sum_over_ranks(st);
   return st;
 }
 
+double Trainer::apply_lr_table() {
+  const double before = opt_.learning_rate;
+  if (!lr_table_.empty()) {
+    const int64_t i = std::min<int64_t>(step_ - lr_table_start_, int64_t(lr_table_.size()) - 1);
+    opt_.learning_rate = lr_table_[std::max<int64_t>(i, 0)];
+  }
+  return before;
+}
+
+void Trainer::begin_queued_epoch() {
+  namespace sr = step_results;
+  queued_ = device_ != Device::CPU && !reducer_;
+  if (!queued_) return;
+  const int64_t heads = int64_t(heads_.size());
+  metric_offset_.resize(heads_.size());
+  int64_t size = sr::block_size(heads);
+  for (size_t j = 0; j < heads_.size(); ++j) {
+    metric_offset_[j] = size;
+    const int64_t cols = g_.output_size(j) / label_steps_[j];
+    size = checked_add(size, kMetricFields + confusion_cells(metric_specs_[j], heads_[j].loss, cols), "metric sums");
+  }
+  results_host_.assign(size_t(size), 0.0);
+  for (int64_t j = 0; j < heads; ++j) results_host_[sr::head_weight(j)] = heads_[j].weight;
+  results_host_[sr::kBoundsKnown] = bounds_.known ? 1.0 : 0.0;
+  results_host_[sr::kBounds] = bounds_.params;
+  for (int k = 0; k < kMaxSlots; ++k) results_host_[sr::kBounds + 1 + k] = bounds_.slots[k];
+  if (results_.size() != size || results_.device() != device_) {
+    results_.reset();
+    results_.resize(size, device_);
+  }
+  put(results_, results_host_.data(), size);
+  queued_steps_ = read_batches_ = 0;
+  step_at_read_ = step_;
+  lr_at_read_ = opt_.learning_rate;
+  queued_lrs_.clear();
+}
+
+bool Trainer::read_queued(EpochStats& st) {
+  namespace sr = step_results;
+  const std::vector<double>& h = results_host_;
+  copy_bytes(results_host_.data(), Device::CPU, results_.data(), device_, sizeof(double) * size_t(results_.size()));
+  st.loss_sum = h[sr::kLossSum];
+  st.samples = int64_t(h[sr::kSamples]);
+  st.batches = int64_t(h[sr::kBatches]);
+  for (size_t j = 0; j < heads_.size(); ++j) {
+    HeadStats& hs = st.heads[j];
+    hs.loss_sum = h[sr::head_loss_sum(int64_t(j))];
+    const int64_t at = metric_offset_[j];
+    const int64_t end = j + 1 < heads_.size() ? metric_offset_[j + 1] : int64_t(h.size());
+    metric_sums_from_flat(h.data() + at, end - at - kMetricFields, hs.accuracy, hs.metrics);
+  }
+  const int64_t committed = st.batches - read_batches_;  // since the last read
+  if (h[sr::kStop] == sr::kRunning) {
+    read_batches_ = st.batches;
+    step_at_read_ = step_;
+    lr_at_read_ = opt_.learning_rate;
+    queued_lrs_.clear();
+    return true;
+  }
+  // The steps queued after the one that stopped changed nothing: the count and the learning
+  // rate go back to the last committed step's, as the CPU loop, which stops there, leaves them.
+  step_ = step_at_read_ + committed;
+  if (!lr_table_.empty()) opt_.learning_rate = committed > 0 ? queued_lrs_[size_t(committed - 1)] : lr_at_read_;
+  queued_ = false;
+  if (h[sr::kStop] == sr::kZeroWeight) throw ValueError("loss: the weights of this batch sum to zero");
+  st.nonfinite_batch = int64_t(h[sr::kStopBatch]);
+  st.nonfinite_update = h[sr::kStop] == sr::kUpdateNonfinite;
+  return false;
+}
+
+bool Trainer::queue_step(int64_t rows, uint64_t seed) {
+  namespace sr = step_results;
+  const int64_t batch = queued_steps_, n_params = g_.num_params();
+  double* block = results_.data();
+  StepInfo info{true, seed, uint64_t(step_ + 1), true};
+  info.step_results = block;
+  g_.forward(batch_.views, info);
+  for (size_t j = 0; j < heads_.size(); ++j) {  // batch_loss's steps, their results left on the device
+    const int64_t steps = label_steps_[j];
+    const uint8_t* mask = steps > 1 ? g_.output_mask(j) : nullptr;
+    Matrix<const real> out = tokens_of(loss_input(g_, fused_, j), steps);
+    Matrix<real> grad = tokens_of(fused_[j] ? g_.output_logits_grad(j) : g_.output_grad(j), steps);
+    Matrix<const real> targets(batch_.targets[j].data(), rows, out.cols);
+    const int32_t* labels = batch_.labels[j].data();
+    LossArgs<real> args = loss_args_[j];
+    args.sample_weights = head_token_weights(g_, batch_, mask, rows, steps, sample_weighted_);
+    double* loss = block + sr::head_step_loss(int64_t(j));
+    if (heads_[j].custom) {  // a Python loss: host code, so this head waits for the device
+      const double v = head_loss(g_, batch_, j, grad, out, targets, args);
+      copy_bytes(loss, device_, &v, Device::CPU, sizeof(v));
+    } else {
+      loss_forward_backward_into<real>(loss, block, batch, grad, batch_.loss_ws.data(), out, labels, targets, args);
+    }
+    if (heads_[j].weight != 1.0) scale_values(grad.data, grad.size(), real(heads_[j].weight));
+    metrics_into<real>(block + metric_offset_[j], block, metric_specs_[j], out, labels, targets, heads_[j].loss,
+                       args.from_logits, mask);
+  }
+  check_step_loss(block, int64_t(heads_.size()), penalty(), batch);
+  g_.zero_grads();
+  real* grads = g_.grad_data();
+  g_.backward(&fused_);
+  add_penalty_gradient(grads);
+  if (opt_.clipnorm > 0) {
+    for (const ParamRange& r : frozen_) require_device_runtime().fill_bytes(grads + r.offset, 0, sizeof(real) * size_t(r.size));
+    clip_by_global_norm_queued<real>(grads, n_params, opt_.clipnorm);
+  }
+  apply_lr_table();
+  queued_lrs_.push_back(opt_.learning_rate);
+  optimizer_step_into<real>(block, batch, g_.param_data(), grads, slot_ptrs(), n_params, opt_, step_ + 1, &frozen_);
+  commit_step(block, int64_t(heads_.size()), rows);
+  ++step_;  // taken back by read_queued if this step or an earlier one stopped training
+  ++queued_steps_;
+  return true;
+}
+
 bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st, int64_t global_rows, bool interrupt) {
+  if (queued_) return queue_step(rows, seed);
   const int64_t n_params = g_.num_params();
   StepInfo info{true, seed, uint64_t(step_ + 1), true};
   if (global_rows >= 0) info.row_offset = share(global_rows).offset;
@@ -637,11 +767,7 @@ bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st, int64_t gl
     }
     clip_by_global_norm<real>(grads, n_params, opt_.clipnorm);
   }
-  const double lr_before = opt_.learning_rate;
-  if (!lr_table_.empty()) {
-    const int64_t i = std::min<int64_t>(step_ - lr_table_start_, int64_t(lr_table_.size()) - 1);
-    opt_.learning_rate = lr_table_[std::max<int64_t>(i, 0)];
-  }
+  const double lr_before = apply_lr_table();
   if (!optimizer_step<real>(g_.param_data(), grads, slot_ptrs(), n_params, opt_, step_ + 1, &bounds_,
                              &frozen_)) {
     // Refused: weights, moments, step and learning rate stay those of the last finite step.
@@ -757,6 +883,7 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
   sample_weighted_ = d.sample_weight != nullptr;
   measure_bounds();
   EpochStats st = new_stats();
+  begin_queued_epoch();
   loader.start_epoch(epoch);
   struct StopAtExit {  // also when a step throws: the loader's thread never outlives the epoch
     ArrayLoader& l;
@@ -799,6 +926,8 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
     if (!train_step(mine.rows, seed, st, b->rows, interrupt)) break;
     if (!report_progress(progress, every, st)) break;
   }
+  if (queued_) read_queued(st);
+  queued_ = false;
   if (check_interrupt && InterruptGuard::requested()) st.interrupted = true;
   if (reducer_) sum_over_ranks(st);
   return st;
@@ -831,6 +960,7 @@ bool Trainer::train_batch(const DataRef& d, uint64_t seed) {
   sample_weighted_ = d.sample_weight != nullptr;
   if (d.sample_weight) put(batch_.sample_weight, d.sample_weight + off, rows);
   if (open_epoch_.heads.size() != heads_.size()) open_epoch_ = new_stats();
+  queued_ = false;  // Python made the batch and wants its verdict now
   return train_step(rows, seed, open_epoch_, d.n);
 }
 

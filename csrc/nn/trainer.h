@@ -14,13 +14,17 @@
 // buffers live there too (follow_graph moves them); each batch is gathered on the host into
 // staging memory (pinned, core/pinned.h) and copied to the device in one call per array;
 // the kernels then run on the device (a DeviceScope of the graph's device around every entry
-// point), and only the loss and the metric counts come back. Host-side steps that have no
-// device kernel yet go through explicit copies: the regularizers' penalty and gradient, a
-// head's loss weight, a custom (Python) loss, sequence token weights with a mask. Not yet:
-// double-buffered uploads overlapped with compute, a data set resident on the device, no
-// host synchronisation per step (the loss is read back every step), CUDA graphs;
-// data-parallel training on a device is refused.
-#pragma once
+// point). fit's epochs queue their steps without waiting for the device: losses, metric sums,
+// the non-finite checks and the optimizer's verdict stay in a step-results block there
+// (kernels/step_results.h), which the host reads at progress intervals and at the epoch's end
+// (queue_step, read_queued). Steps queued after one that stopped training change nothing, so
+// the model keeps its last finite step as on the CPU (BatchNormalization's moving statistics
+// included: StepInfo::step_results). Host-side steps that have no device kernel yet go
+// through explicit copies, each a synchronisation: the regularizers' penalty and gradient, a
+// head's loss weight other than 1, a custom (Python) loss, sequence token weights with a mask.
+// train_batch (batches made in Python) reads its step's results at once. Not yet:
+// double-buffered uploads overlapped with compute, a data set resident on the device, CUDA
+// graphs; data-parallel training on a device is refused.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -227,7 +231,7 @@ class Trainer {
   void measure_bounds();
   SlotPtrs<real> slot_ptrs();
   // Calls progress every `every` batches, then re-measures the bounds; false: stop the epoch.
-  bool report_progress(const ProgressFn& progress, int64_t every, const EpochStats& st);
+  bool report_progress(const ProgressFn& progress, int64_t every, EpochStats& st);
   // The weighted loss of g's outputs against the targets in b; d loss / d outputs into g's
   // output gradients when with_grad; head losses and metrics into st when given.
   double batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_grad, EpochStats* st,
@@ -237,6 +241,19 @@ class Trainer {
   // With a reducer, rows is this rank's share of a batch of global_rows (possibly none) and
   // `interrupt` this rank's Ctrl-C flag, which stops every rank at once.
   bool train_step(int64_t rows, uint64_t seed, EpochStats& st, int64_t global_rows = -1, bool interrupt = false);
+  // On a device, fit's step: forward, losses, backward, clip and update queued with their
+  // results left in results_ (the host waits for nothing). Always true.
+  bool queue_step(int64_t rows, uint64_t seed);
+  // Starts an epoch of queued steps (queued_ when the graph is on a device): results_ zeroed,
+  // the head weights and the optimizer's bounds written there.
+  void begin_queued_epoch();
+  // Reads results_ into st (one copy from the device). False when a queued step stopped
+  // training: st says where and why, and the step count and learning rate are those of the
+  // last committed step; raises ValueError where the synchronous loss would have.
+  bool read_queued(EpochStats& st);
+  // The learning-rate table's entry for the next step into opt_ (when there is a table);
+  // returns the rate before.
+  double apply_lr_table();
   // This rank's share of a global batch of rows (all of it without a reducer).
   BatchShare share(int64_t rows) const {
     return reducer_ ? batch_share(rows, reducer_->rank(), reducer_->size()) : BatchShare{0, rows};
@@ -281,6 +298,17 @@ class Trainer {
   EpochStats open_epoch_;
   std::vector<double> lr_table_;
   int64_t lr_table_start_ = 0;
+  // Queued steps (a device): the step-results block, then each head's metric sums (metrics.h's
+  // flat form) at metric_offset_[j], on the device, and its host copy.
+  bool queued_ = false;
+  Buffer<double> results_;
+  std::vector<double> results_host_;
+  std::vector<int64_t> metric_offset_;
+  int64_t queued_steps_ = 0;    // queued this epoch
+  int64_t read_batches_ = 0;    // committed steps at the last read
+  int64_t step_at_read_ = 0;    // step_ then
+  double lr_at_read_ = 0;       // the learning rate then
+  std::vector<double> queued_lrs_;  // the rate of each step queued since
 };
 
 }  // namespace pydl

@@ -1,0 +1,45 @@
+// The results of training steps queued on a device, kept there until the host reads them (at
+// progress intervals and at the epoch's end) so that a step never waits for the device: one
+// block of doubles per trainer (the layout below), written by the "_into" kernel entries of
+// loss.h, metrics.h and optim.h and by the two entries here. CPU versions in step_results.cc
+// (which the test-only emulated device runs too), CUDA versions in cuda/step_results.cu.
+//
+// A step that stops training (its total loss is not finite, its update would make a weight or
+// a moment NaN or Inf, or its loss weights sum to zero) records why and which batch it was;
+// every entry queued after that, until the host reads the block, leaves the weights, the
+// optimizer state and the sums alone: the model keeps its last finite step, as on the CPU,
+// where the loop stops at once.
+#pragma once
+#include <cstdint>
+
+#include "core/host_device.h"
+
+namespace pydl {
+namespace step_results {
+
+enum Stop : int { kRunning = 0, kLossNonfinite = 1, kUpdateNonfinite = 2, kZeroWeight = 3 };
+
+constexpr int64_t kStop = 0;       // a Stop
+constexpr int64_t kStopBatch = 1;  // the epoch's batch that stopped training
+constexpr int64_t kLossSum = 2;    // sum over committed steps of (total loss * rows)
+constexpr int64_t kSamples = 3;    // rows of the committed steps
+constexpr int64_t kBatches = 4;    // committed steps
+constexpr int64_t kStepLoss = 5;   // the queued step's total loss
+constexpr int64_t kBoundsKnown = 6;  // optimizer_step_into's finiteness proof: 1 when known,
+constexpr int64_t kBounds = 7;       // max |params|, then max |slot 0..2| (kMaxSlots = 3)
+constexpr int64_t kHeads = 11;       // then 3 per head:
+PYDL_HOST_DEVICE inline int64_t head_weight(int64_t j) { return kHeads + 3 * j; }      // its share of the total
+PYDL_HOST_DEVICE inline int64_t head_loss_sum(int64_t j) { return kHeads + 3 * j + 1; }  // as kLossSum
+PYDL_HOST_DEVICE inline int64_t head_step_loss(int64_t j) { return kHeads + 3 * j + 2; }  // the queued step's
+PYDL_HOST_DEVICE inline int64_t block_size(int64_t heads) { return kHeads + 3 * heads; }
+
+}  // namespace step_results
+
+// After a step's losses: its total loss, sum_j weight_j * loss_j in head order plus `penalty`
+// (the regularizers', computed on the host), into block[kStepLoss]; a total that is not
+// finite stops training at `batch` (kLossNonfinite). No-op once stopped.
+void check_step_loss(double* block, int64_t heads, double penalty, int64_t batch);
+// After the optimizer: unless stopped, adds the step (rows samples) to the sums.
+void commit_step(double* block, int64_t heads, int64_t rows);
+
+}  // namespace pydl

@@ -1,0 +1,50 @@
+// The step-results block on the GPU (kernels/step_results.h): one thread reads and writes the
+// block, in the CPU's order of operations, so the sums are the CPU's bitwise for the same
+// head losses. Queued on stream(); nothing here waits for the device.
+#include <cmath>
+
+#include "core/device.h"
+#include "kernels/step_results.h"
+#include "context.h"
+#include "registry.h"
+
+namespace pydl::cuda {
+namespace {
+
+using namespace pydl::step_results;
+
+__global__ void check_step_loss_kernel(double* block, int64_t heads, double penalty, int64_t batch) {
+  if (block[kStop] != kRunning) return;
+  double total = 0;
+  for (int64_t j = 0; j < heads; ++j) total += block[head_weight(j)] * block[head_step_loss(j)];
+  total += penalty;
+  block[kStepLoss] = total;
+  if (!isfinite(total)) {
+    block[kStop] = kLossNonfinite;
+    block[kStopBatch] = double(batch);
+  }
+}
+
+__global__ void commit_step_kernel(double* block, int64_t heads, int64_t rows) {
+  if (block[kStop] != kRunning) return;
+  block[kLossSum] += block[kStepLoss] * double(rows);
+  for (int64_t j = 0; j < heads; ++j) block[head_loss_sum(j)] += block[head_step_loss(j)] * double(rows);
+  block[kSamples] += double(rows);
+  block[kBatches] += 1;
+}
+
+void check_step_loss_cuda(double* block, int64_t heads, double penalty, int64_t batch) {
+  check_step_loss_kernel<<<1, 1, 0, stream()>>>(block, heads, penalty, batch);
+  PYDL_CUDA_LAUNCHED("check_step_loss");
+}
+
+void commit_step_cuda(double* block, int64_t heads, int64_t rows) {
+  commit_step_kernel<<<1, 1, 0, stream()>>>(block, heads, rows);
+  PYDL_CUDA_LAUNCHED("commit_step");
+}
+
+}  // namespace
+}  // namespace pydl::cuda
+
+PYDL_CUDA_KERNEL_PLAIN(check_step_loss, pydl::cuda::check_step_loss_cuda);
+PYDL_CUDA_KERNEL_PLAIN(commit_step, pydl::cuda::commit_step_cuda);
