@@ -305,7 +305,18 @@ __global__ void token_weights_kernel(float* out, const float* sample_weights, co
     out[i] = mask && !mask[i] ? 0.0f : w;
   }
 }
+
+__global__ void scale_kernel(float* v, int64_t n, float factor) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) v[i] *= factor;
+}
 }  // namespace
+
+void scale_values_cuda(float* v, int64_t n, float factor) {
+  if (n == 0) return;
+  scale_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(v, n, factor);
+  PYDL_CUDA_LAUNCHED("scale_values");
+}
 
 const float* token_weights_cuda(float* out, const float* sample_weights, const uint8_t* mask, int64_t rows,
                                 int64_t steps) {
@@ -369,5 +380,6 @@ PYDL_CUDA_KERNEL(loss_forward_backward, pydl::cuda::loss_forward_backward_cuda);
 PYDL_CUDA_KERNEL(loss_forward_backward_into, pydl::cuda::loss_forward_backward_into_cuda);
 PYDL_CUDA_KERNEL_PLAIN(loss_weight_total, pydl::cuda::loss_weight_total_cuda);
 PYDL_CUDA_KERNEL(token_weights, pydl::cuda::token_weights_cuda);
+PYDL_CUDA_KERNEL(scale_values, pydl::cuda::scale_values_cuda);
 PYDL_CUDA_KERNEL(custom_loss_forward_backward, pydl::cuda::custom_loss_forward_backward_cuda);
 PYDL_CUDA_KERNEL(custom_loss_weight_total, pydl::cuda::custom_loss_weight_total_cuda);

@@ -13,7 +13,9 @@ namespace {
 
 using namespace pydl::step_results;
 
-__global__ void check_step_loss_kernel(double* block, int64_t heads, double penalty, int64_t batch) {
+__global__ void check_step_loss_kernel(double* block, int64_t heads, int64_t batch) {
+  const double penalty = block[kPenalty];
+  block[kPenalty] = 0;
   if (block[kStop] != kRunning) return;
   double total = 0;
   for (int64_t j = 0; j < heads; ++j) total += block[head_weight(j)] * block[head_step_loss(j)];
@@ -33,8 +35,8 @@ __global__ void commit_step_kernel(double* block, int64_t heads, int64_t rows) {
   block[kBatches] += 1;
 }
 
-void check_step_loss_cuda(double* block, int64_t heads, double penalty, int64_t batch) {
-  check_step_loss_kernel<<<1, 1, 0, stream()>>>(block, heads, penalty, batch);
+void check_step_loss_cuda(double* block, int64_t heads, int64_t batch) {
+  check_step_loss_kernel<<<1, 1, 0, stream()>>>(block, heads, batch);
   PYDL_CUDA_LAUNCHED("check_step_loss");
 }
 

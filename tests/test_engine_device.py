@@ -411,18 +411,37 @@ def plain_mlp(device="cpu"):
                             layers.Dropout(0.25), layers.Dense(3)], seed=3, device=device)
 
 
-def test_an_epoch_reads_the_device_once_whatever_its_number_of_steps(emulated):
-    # Losses, metric sums and the non-finite verdicts stay on the device; without a progress
-    # bar or batch callbacks the host reads them once, at the epoch's end.
-    x, y = data(n=960)
-    model = compile_adam(plain_mlp(device="cuda"))
-    fit(model, x, y, 1)  # plans every buffer
-    read = []
-    for n in (240, 960):  # 12 and 48 steps
-        before = _core._emulation_stats()["to_host_bytes"]
-        fit(model, x[:n], y[:n], 1)
-        read.append(_core._emulation_stats()["to_host_bytes"] - before)
-    assert read[0] == read[1] > 0
+def reads_per_epoch(model, inputs, targets, n):
+    """to_host bytes of one fit epoch over the first n samples (verbose=0: no progress reads)."""
+    before = _core._emulation_stats()["to_host_bytes"]
+    ys = [t[:n] for t in targets]
+    model.fit(inputs[:n], ys if len(ys) > 1 else ys[0], epochs=1, batch_size=8, verbose=0, seed=7)
+    return _core._emulation_stats()["to_host_bytes"] - before
+
+
+@pytest.mark.parametrize("case", ["regularized_bn_dropout_clipnorm", "loss_weights", "masked_sequence"])
+def test_an_epoch_reads_the_device_once_whatever_its_number_of_steps(emulated, case):
+    # Losses, metric sums, the regularizers' penalty, token weights, scaled head gradients and
+    # the non-finite verdicts stay on the device: without a progress bar or batch callbacks the
+    # host reads the step results once, at the epoch's end, for 6 steps as for 24.
+    x, y = data(n=192)
+    if case == "regularized_bn_dropout_clipnorm":
+        model, inputs, targets = compile_adam(mlp(device="cuda")), x, [y]
+    elif case == "loss_weights":
+        inp = pydl.Input((12,))
+        h = layers.Dense(10, activation="relu")(inp)
+        model = pydl.Model(inputs=inp, outputs=[layers.Dense(3)(h), layers.Dense(2)(h)], seed=11, device="cuda")
+        model.compile(optimizer="adam", loss=["cross_entropy", "mse"], loss_weights=[1.0, 0.5],
+                      metrics=[["accuracy"], ["mae"]])
+        inputs, targets = x, [y, x[:, :2].copy()]
+    else:
+        rng = np.random.default_rng(3)
+        ids = rng.integers(1, 9, size=(192, 6)).astype(np.float32)
+        ids[::3, 4:] = 0  # padding
+        model, inputs, targets = sequence_model("cuda"), ids, [ids.astype(np.int64) % 3]
+    reads_per_epoch(model, inputs, targets, 192)  # plans every buffer
+    short, long = reads_per_epoch(model, inputs, targets, 48), reads_per_epoch(model, inputs, targets, 192)
+    assert short == long > 0
     del model
 
 

@@ -210,6 +210,14 @@ void loss_forward_backward_into(double* loss, double* block, int64_t batch, Matr
 }
 
 template <typename T>
+void scale_values(T* v, int64_t n, T factor) {
+  PYDL_DEVICE_DISPATCH(scale_values, v, n, factor);
+  parallel_range(n, 1 << 15, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) v[i] *= factor;
+  });
+}
+
+template <typename T>
 const T* token_weights(T* out, const T* sample_weights, const uint8_t* mask, int64_t rows, int64_t steps) {
   PYDL_DEVICE_DISPATCH(token_weights, out, sample_weights, mask, rows, steps);
   if (!mask && (!sample_weights || steps == 1)) return sample_weights;
@@ -269,6 +277,8 @@ template void loss_forward_backward_into<float>(double*, double*, int64_t, Matri
 template void loss_forward_backward_into<double>(double*, double*, int64_t, Matrix<double>, double*,
                                                  Matrix<const double>, const int32_t*, Matrix<const double>,
                                                  const LossArgs<double>&);
+template void scale_values<float>(float*, int64_t, float);
+template void scale_values<double>(double*, int64_t, double);
 template double custom_loss_weight_total<float>(const float*, int64_t);
 template double custom_loss_weight_total<double>(const double*, int64_t);
 

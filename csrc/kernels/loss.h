@@ -67,6 +67,10 @@ void loss_forward_backward_into(double* loss, double* block, int64_t batch, Matr
                                 Matrix<const T> logits, const int32_t* labels, Matrix<const T> targets,
                                 const LossArgs<T>& args);
 
+// v_i *= factor: a head's loss weight applied to its gradient.
+template <typename T>
+void scale_values(T* v, int64_t n, T factor);
+
 // The denominator the last loss_forward_backward over `workspace` (rows rows) divided by: the
 // sum of the rows' weights (data-parallel training weighs each rank's share of a batch by it).
 double loss_weight_total(const double* workspace, int64_t rows);

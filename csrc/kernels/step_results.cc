@@ -8,8 +8,10 @@ namespace pydl {
 
 using namespace step_results;
 
-void check_step_loss(double* block, int64_t heads, double penalty, int64_t batch) {
-  PYDL_DEVICE_DISPATCH_PLAIN(check_step_loss, block, heads, penalty, batch);
+void check_step_loss(double* block, int64_t heads, int64_t batch) {
+  PYDL_DEVICE_DISPATCH_PLAIN(check_step_loss, block, heads, batch);
+  const double penalty = block[kPenalty];
+  block[kPenalty] = 0;
   if (block[kStop] != kRunning) return;
   // The trainer's order on the CPU: the heads' weighted losses, then the penalty.
   double total = 0;

@@ -27,7 +27,8 @@ constexpr int64_t kBatches = 4;    // committed steps
 constexpr int64_t kStepLoss = 5;   // the queued step's total loss
 constexpr int64_t kBoundsKnown = 6;  // optimizer_step_into's finiteness proof: 1 when known,
 constexpr int64_t kBounds = 7;       // max |params|, then max |slot 0..2| (kMaxSlots = 3)
-constexpr int64_t kHeads = 11;       // then 3 per head:
+constexpr int64_t kPenalty = 11;     // the queued step's regularizer penalty (check_step_loss clears it)
+constexpr int64_t kHeads = 12;       // then 3 per head:
 PYDL_HOST_DEVICE inline int64_t head_weight(int64_t j) { return kHeads + 3 * j; }      // its share of the total
 PYDL_HOST_DEVICE inline int64_t head_loss_sum(int64_t j) { return kHeads + 3 * j + 1; }  // as kLossSum
 PYDL_HOST_DEVICE inline int64_t head_step_loss(int64_t j) { return kHeads + 3 * j + 2; }  // the queued step's
@@ -35,10 +36,10 @@ PYDL_HOST_DEVICE inline int64_t block_size(int64_t heads) { return kHeads + 3 * 
 
 }  // namespace step_results
 
-// After a step's losses: its total loss, sum_j weight_j * loss_j in head order plus `penalty`
-// (the regularizers', computed on the host), into block[kStepLoss]; a total that is not
-// finite stops training at `batch` (kLossNonfinite). No-op once stopped.
-void check_step_loss(double* block, int64_t heads, double penalty, int64_t batch);
+// After a step's losses: its total loss, sum_j weight_j * loss_j in head order plus
+// block[kPenalty] (which it then clears), into block[kStepLoss]; a total that is not finite
+// stops training at `batch` (kLossNonfinite). No-op once stopped.
+void check_step_loss(double* block, int64_t heads, int64_t batch);
 // After the optimizer: unless stopped, adds the step (rows samples) to the sums.
 void commit_step(double* block, int64_t heads, int64_t rows);
 

@@ -13,6 +13,7 @@
 #include "core/sizes.h"
 #include "core/use_gate.h"
 #include "kernels/step_results.h"
+#include "kernels/weight_penalty.h"
 
 namespace pydl {
 namespace {
@@ -274,66 +275,31 @@ bool Trainer::is_frozen(int64_t offset) const {
   return false;
 }
 
-double Trainer::penalty(Buffer<real>* scratch) const {
+void Trainer::queue_penalty(double* total) const {
+  for (const Regularized& r : regularized_)
+    if (!is_frozen(r.offset)) add_weight_penalty<real>(total, g_.param_data() + r.offset, r.size, r.l1, r.l2);
+}
+
+double Trainer::penalty() const {
   if (regularized_.empty()) return 0.0;
-  // On a device the regularized weights are read from a host copy (no device kernel for the
-  // penalty yet); the sums are the same serial double sums as on the CPU.
-  Buffer<real> local;
-  Buffer<real>& host = scratch ? *scratch : local;
-  double total = 0;
-  for (const Regularized& r : regularized_) {
-    if (is_frozen(r.offset)) continue;
-    const real* w = g_.param_data() + r.offset;
-    if (g_.device() != Device::CPU) {
-      host.resize(r.size, Device::CPU);
-      g_.read(Graph::Which::Params, r.offset, r.size, host.data());
-      w = host.data();
-    }
-    double l1 = 0, l2 = 0;
-    for (int64_t i = 0; i < r.size; ++i) {
-      l1 += std::fabs(double(w[i]));
-      l2 += double(w[i]) * double(w[i]);
-    }
-    total += r.l1 * l1 + r.l2 * l2;
+  if (g_.device() == Device::CPU) {
+    double total = 0;
+    queue_penalty(&total);
+    return total;
   }
-  return total;
+  Buffer<double> total;  // the sum is made there, then read (one synchronisation)
+  total.resize(1, g_.device());
+  require_device_runtime().fill_bytes(total.data(), 0, sizeof(double));
+  queue_penalty(total.data());
+  double h = 0;
+  copy_bytes(&h, Device::CPU, total.data(), g_.device(), sizeof(h));
+  return h;
 }
 
 void Trainer::add_penalty_gradient(real* grads) {
-  const bool on_device = g_.device() != Device::CPU;
-  for (const Regularized& r : regularized_) {
-    if (is_frozen(r.offset)) continue;
-    const real* w = g_.param_data() + r.offset;
-    real* g = grads + r.offset;
-    real* g_dev = g;
-    if (on_device) {  // host copies of w and g, the same arithmetic, g copied back
-      host_scratch_.resize(2 * r.size, Device::CPU);
-      real* hw = host_scratch_.data();
-      real* hg = hw + r.size;
-      copy_bytes(hw, Device::CPU, w, g_.device(), sizeof(real) * size_t(r.size));
-      copy_bytes(hg, Device::CPU, g, g_.device(), sizeof(real) * size_t(r.size));
-      w = hw;
-      g = hg;
-    }
-    const real a = real(r.l1), b = real(2.0 * r.l2);
-    parallel_range(r.size, 1 << 15, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) g[i] += b * w[i] + (w[i] > 0 ? a : w[i] < 0 ? -a : 0.0f);
-    });
-    if (on_device) copy_bytes(g_dev, g_.device(), g, Device::CPU, sizeof(real) * size_t(r.size));
-  }
-}
-
-void Trainer::scale_values(real* v, int64_t n, real factor) {
-  real* p = v;
-  if (device_ != Device::CPU) {  // no device kernel for a scale yet: a copy there and back
-    host_scratch_.resize(n, Device::CPU);
-    p = host_scratch_.data();
-    copy_bytes(p, Device::CPU, v, device_, sizeof(real) * size_t(n));
-  }
-  parallel_range(n, 1 << 15, [&](int64_t lo, int64_t hi) {
-    for (int64_t e = lo; e < hi; ++e) p[e] *= factor;
-  });
-  if (device_ != Device::CPU) copy_bytes(v, device_, p, Device::CPU, sizeof(real) * size_t(n));
+  for (const Regularized& r : regularized_)
+    if (!is_frozen(r.offset))
+      add_weight_penalty_gradient<real>(grads + r.offset, g_.param_data() + r.offset, r.size, r.l1, r.l2);
 }
 
 void Trainer::measure_bounds() {
@@ -407,7 +373,6 @@ void BatchBuffers::plan(int64_t rows, const Graph& g, const std::vector<int64_t>
   if (staged) {  // the host side of the steps without a device kernel (see trainer.h)
     host_sample_weight.resize(rows);
     host_tokens.resize(tokens, Device::CPU);
-    host_mask.resize(tokens, Device::CPU);
     host_pred.resize(widest, Device::CPU);
     host_true.resize(widest, Device::CPU);
     host_grad.resize(widest, Device::CPU);
@@ -464,31 +429,10 @@ void Trainer::plan(int64_t batch_size) {
   batch_.plan(batch_size, g_, &label_steps_);
 }
 
-const real* Trainer::head_token_weights(Graph& g, BatchBuffers& b, const uint8_t* mask, int64_t rows,
-                                        int64_t steps, bool weighted) {
-  const real* sw = weighted ? b.sample_weight.data() : nullptr;
-  if (g.device() == Device::CPU) return token_weights<real>(b.token_weight.data(), sw, mask, rows, steps);
-  // Nothing to compute (the common case): the sample weights, or none, as token_weights
-  // answers without reading any data (so no device kernel is needed for it).
-  if (!mask && (!sw || steps == 1)) return sw;
-  // On a device: the mask and the sample weights copied here, the same host code, the result
-  // copied there (no device kernel for the token weights yet).
-  const Device dev = g.device();
-  const uint8_t* hmask = nullptr;
-  const real* hsw = nullptr;
-  if (mask) {
-    copy_bytes(b.host_mask.data(), Device::CPU, mask, dev, size_t(rows * steps));
-    hmask = b.host_mask.data();
-  }
-  if (sw) {
-    copy_bytes(b.host_pred.data(), Device::CPU, sw, dev, sizeof(real) * size_t(rows));
-    hsw = b.host_pred.data();
-  }
-  DeviceScope host(Device::CPU);
-  const real* tw = token_weights<real>(b.host_tokens.data(), hsw, hmask, rows, steps);
-  if (!tw) return nullptr;
-  copy_bytes(b.token_weight.data(), dev, tw, Device::CPU, sizeof(real) * size_t(rows * steps));
-  return b.token_weight.data();
+const real* Trainer::head_token_weights(BatchBuffers& b, const uint8_t* mask, int64_t rows, int64_t steps,
+                                        bool weighted) {
+  // On a device too (cuda/loss.cu): the mask lives there, and so does the result.
+  return token_weights<real>(b.token_weight.data(), weighted ? b.sample_weight.data() : nullptr, mask, rows, steps);
 }
 
 double Trainer::head_loss(Graph& g, BatchBuffers& b, size_t j, Matrix<real> grad, Matrix<const real> out,
@@ -533,7 +477,7 @@ double Trainer::batch_loss(Graph& g, BatchBuffers& b, int64_t rows, bool with_gr
                                     : tokens_of(fused_[j] ? g.output_logits_grad(j) : g.output_grad(j), steps);
     Matrix<const real> targets(b.targets[j].data(), rows, out.cols);
     LossArgs<real> args = loss_args_[j];
-    args.sample_weights = head_token_weights(g, b, mask, rows, steps, sample_weighted_);
+    args.sample_weights = head_token_weights(b, mask, rows, steps, sample_weighted_);
     const double loss = head_loss(g, b, j, grad, out, targets, args);
     // The denominators only data-parallel training reads (refused on a device, where the
     // workspace is device memory).
@@ -695,7 +639,7 @@ bool Trainer::queue_step(int64_t rows, uint64_t seed) {
     Matrix<const real> targets(batch_.targets[j].data(), rows, out.cols);
     const int32_t* labels = batch_.labels[j].data();
     LossArgs<real> args = loss_args_[j];
-    args.sample_weights = head_token_weights(g_, batch_, mask, rows, steps, sample_weighted_);
+    args.sample_weights = head_token_weights(batch_, mask, rows, steps, sample_weighted_);
     double* loss = block + sr::head_step_loss(int64_t(j));
     if (heads_[j].custom) {  // a Python loss: host code, so this head waits for the device
       const double v = head_loss(g_, batch_, j, grad, out, targets, args);
@@ -707,7 +651,8 @@ bool Trainer::queue_step(int64_t rows, uint64_t seed) {
     metrics_into<real>(block + metric_offset_[j], block, metric_specs_[j], out, labels, targets, heads_[j].loss,
                        args.from_logits, mask);
   }
-  check_step_loss(block, int64_t(heads_.size()), penalty(), batch);
+  queue_penalty(block + step_results::kPenalty);
+  check_step_loss(block, int64_t(heads_.size()), batch);
   g_.zero_grads();
   real* grads = g_.grad_data();
   g_.backward(&fused_);
@@ -994,7 +939,7 @@ EpochStats Trainer::evaluate(const DataRef& d, int64_t batch_size, const std::ve
       Matrix<const real> out = tokens_of(loss_input(g, fused_, j), steps);
       Matrix<const real> targets(b.targets[j].data(), rows, out.cols);
       LossArgs<real> args = loss_args_[j];
-      args.sample_weights = head_token_weights(g, b, mask, rows, steps, d.sample_weight != nullptr);
+      args.sample_weights = head_token_weights(b, mask, rows, steps, d.sample_weight != nullptr);
       const Matrix<real> no_grad(nullptr, out.rows, out.cols);
       head_losses[j] = head_loss(g, b, j, no_grad, out, targets, args);
       total += heads_[j].weight * head_losses[j];

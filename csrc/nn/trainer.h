@@ -20,8 +20,7 @@
 // (queue_step, read_queued). Steps queued after one that stopped training change nothing, so
 // the model keeps its last finite step as on the CPU (BatchNormalization's moving statistics
 // included: StepInfo::step_results). Host-side steps that have no device kernel yet go
-// through explicit copies, each a synchronisation: the regularizers' penalty and gradient, a
-// head's loss weight other than 1, a custom (Python) loss, sequence token weights with a mask.
+// through explicit copies, each a synchronisation: a custom (Python) loss.
 // train_batch (batches made in Python) reads its step's results at once. Not yet:
 // double-buffered uploads overlapped with compute, a data set resident on the device, CUDA
 // graphs; data-parallel training on a device is refused.
@@ -117,7 +116,6 @@ struct BatchBuffers {
   std::vector<PinnedBuffer<int32_t>> host_labels;
   PinnedBuffer<real> host_sample_weight;
   Buffer<real> host_tokens, host_pred, host_true, host_grad;
-  Buffer<uint8_t> host_mask;
   Buffer<double> host_ws;
   // label_steps: per output (null: one label per sample). Allocates on g's device.
   void plan(int64_t rows, const Graph& g, const std::vector<int64_t>* label_steps = nullptr);
@@ -209,21 +207,19 @@ class Trainer {
  private:
   EpochStats new_stats() const;
   void plan(int64_t batch_size);
-  // The regularizers' penalty at the current weights (serial, in double: the same for every
-  // thread count), and its gradient added into the graph's gradients.
-  // On a device the weights are copied into `scratch` (a local buffer when null: evaluate).
-  double penalty(Buffer<real>* scratch = nullptr) const;
+  // The regularizers' penalty at the current weights (in double, the same for every thread
+  // count: kernels/weight_penalty.h), and its gradient added into the graph's gradients.
+  // queue_penalty adds it to *total where the weights live; penalty reads it (on a device:
+  // one synchronisation).
+  void queue_penalty(double* total) const;
+  double penalty() const;
   void add_penalty_gradient(real* grads);  // grads: the graph's, or the reducer's summed buffer
   // Head j's loss over the last forward of g (grad.data null: no gradient); on a device a
   // custom loss runs on host copies. args.sample_weights already set.
   double head_loss(Graph& g, BatchBuffers& b, size_t j, Matrix<real> grad, Matrix<const real> out,
                    Matrix<const real> targets, const LossArgs<real>& args);
-  // loss.h token_weights for head j; on a device with a mask or per-token weights it runs on
-  // host copies and the result is copied to b.token_weight.
-  const real* head_token_weights(Graph& g, BatchBuffers& b, const uint8_t* mask, int64_t rows, int64_t steps,
-                                 bool weighted);
-  // v *= factor over n values wherever they live (on a device: a copy there and back).
-  void scale_values(real* v, int64_t n, real factor);
+  // loss.h token_weights for head j's batch in b (wherever b lives).
+  const real* head_token_weights(BatchBuffers& b, const uint8_t* mask, int64_t rows, int64_t steps, bool weighted);
   // The class / pos weights each head's loss reads, on the trainer's device.
   void place_head_weights(size_t j);
   bool is_frozen(int64_t offset) const;
@@ -293,7 +289,6 @@ class Trainer {
   Device device_ = Device::CPU;  // of slots_, batch_ and the head weights below
   int ordinal_ = 0;
   std::vector<Buffer<real>> class_weights_dev_, pos_weight_dev_;  // per head, on a device
-  Buffer<real> host_scratch_;    // the host side of penalty / scale_values round trips
   Buffer<int64_t> order_all_;  // the epoch's sample order
   EpochStats open_epoch_;
   std::vector<double> lr_table_;

@@ -102,3 +102,72 @@ def test_moves_keep_the_optimizer_state():
     fit(reference, x, y, epochs=2)
     for a, b in zip(model.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, atol=STEPS_ATOL, rtol=STEPS_RTOL)
+
+
+# fit's steps are queued with their results left on the device (kernels/step_results.h): the
+# host reads them at the epoch's end or at each progress call, never per step.
+
+def regularized_two_heads(device):
+    # The regularizer's penalty and gradient, a loss weight (scaled gradient), BatchNorm,
+    # clipnorm and a second head's metric sums, all computed on the device.
+    inp = pydl.Input((20,))
+    h = layers.Dense(32, activation="relu", kernel_regularizer=pydl.regularizers.L2(1e-3))(inp)
+    h = layers.BatchNormalization()(h)
+    model = pydl.Model(inputs=inp, outputs=[layers.Dense(4)(h), layers.Dense(2)(h)], seed=5, device=device)
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.05, momentum=0.9, clipnorm=1.0),
+                  loss=["cross_entropy", "mse"], loss_weights=[1.0, 0.5], metrics=[["accuracy"], ["mae"]])
+    return model
+
+
+def test_queued_steps_with_penalty_loss_weights_and_metrics_stay_close_to_the_cpu():
+    x, y = data()
+    t = x[:, :2].copy()
+    cpu, gpu = regularized_two_heads("cpu"), regularized_two_heads("cuda")
+    h_cpu = cpu.fit(x, [y, t], epochs=5, batch_size=64, seed=3, verbose=0)
+    h_gpu = gpu.fit(x, [y, t], epochs=5, batch_size=64, seed=3, verbose=0)
+    assert sorted(h_gpu.history) == sorted(h_cpu.history) and len(h_gpu.history["loss"]) == 5
+    for key in h_cpu.history:
+        np.testing.assert_allclose(h_gpu.history[key], h_cpu.history[key], rtol=1e-3, atol=1e-6, err_msg=key)
+    for a, b in zip(gpu.get_weights(), cpu.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=STEPS_ATOL, rtol=STEPS_RTOL)
+
+
+def test_batch_callbacks_read_the_queued_losses():
+    x, y = data()
+    seen = {}
+    for device in ("cpu", "cuda"):
+        logs = seen[device] = []
+        cb = pydl.callbacks.LambdaCallback(on_train_batch_end=lambda b, l, logs=logs: logs.append((b, l["loss"])))
+        mlp(device).fit(x, y, epochs=2, batch_size=64, seed=3, verbose=0, callbacks=[cb])
+    assert [b for b, _ in seen["cuda"]] == [b for b, _ in seen["cpu"]] and len(seen["cpu"]) == 8
+    np.testing.assert_allclose([v for _, v in seen["cuda"]], [v for _, v in seen["cpu"]], rtol=LOSS_RTOL)
+
+
+def stopping_run(device, case):
+    x, y = data(n=320)
+    if case == "loss":  # batch 4 overflows the logits to Inf: the loss is NaN
+        model = pydl.Sequential([layers.Input((20,)), layers.Dense(16, activation="relu", kernel_initializer="ones"),
+                                 layers.Dense(4, kernel_initializer="ones")], seed=3, device=device)
+        x = np.abs(x)
+        x[192:256] = 3e38
+        callbacks = []
+    else:  # step 4's learning rate makes the update Inf
+        model = pydl.Sequential([layers.Input((20,)), layers.Dense(16, activation="relu"),
+                                 layers.BatchNormalization(), layers.Dense(4)], seed=3, device=device)
+        callbacks = [pydl.callbacks.LearningRateScheduler(pydl.schedules.StepDecay(1e-2, step_size=3, gamma=1e45))]
+    model.compile(optimizer=optimizers.Adam(learning_rate=1e-2), loss="cross_entropy", metrics=["accuracy"])
+    with pytest.raises(FloatingPointError) as err:
+        model.fit(x, y, epochs=2, batch_size=64, verbose=0, seed=7, shuffle=False, callbacks=callbacks)
+    return model, str(err.value)
+
+
+@pytest.mark.parametrize("case", ["loss", "update"])
+def test_a_queued_step_that_stops_training_leaves_the_last_finite_step(case):
+    cpu, cpu_error = stopping_run("cpu", case)
+    gpu, gpu_error = stopping_run("cuda", case)
+    assert gpu_error == cpu_error and "batch 4 " in cpu_error
+    assert gpu._trainer.step == cpu._trainer.step == 3
+    assert gpu._trainer.learning_rate == cpu._trainer.learning_rate
+    for a, b in zip(gpu.get_weights() + gpu.optimizer.variables(), cpu.get_weights() + cpu.optimizer.variables(),
+                    strict=True):
+        np.testing.assert_allclose(a, b, atol=STEPS_ATOL, rtol=STEPS_RTOL)
