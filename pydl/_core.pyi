@@ -179,6 +179,10 @@ class Trainer:
         """
         Copies of the optimizer state buffers (see slots()), wherever they live.
         """
+    def release_resident_data(self) -> None:
+        """
+        Frees the device copy of fit's training arrays (fit calls it when it ends).
+        """
     def set_class_weights(self, head: typing.SupportsInt | typing.SupportsIndex, weights: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
         ...
     def set_frozen(self, ranges: collections.abc.Iterable) -> None:
@@ -283,6 +287,10 @@ def _emulate_cuda(on: bool) -> None:
 def _emulated_cuda() -> bool:
     """
     Whether the test-only CUDA emulation is on.
+    """
+def _emulation_set_free_bytes(bytes: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Tests only: the free memory the emulated device reports (0: the default, 16 GiB).
     """
 def _emulation_stats() -> dict:
     """

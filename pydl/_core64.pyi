@@ -153,6 +153,10 @@ class Trainer:
         """
         Copies of the optimizer state buffers (see slots()), wherever they live.
         """
+    def release_resident_data(self) -> None:
+        """
+        Frees the device copy of fit's training arrays (fit calls it when it ends).
+        """
     def set_class_weights(self, head: typing.SupportsInt | typing.SupportsIndex, weights: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
         ...
     def set_frozen(self, ranges: collections.abc.Iterable) -> None:

@@ -725,6 +725,10 @@ void bind_nn(py::module_& m) {
         UseGate::Exclusive use(t.graph().gate(), "set_variables");
         t.write_slot(i, values.data());
       }, py::arg("index"), py::arg("values"), "Replaces optimizer state buffer `index`, wherever it lives.")
+      .def("release_resident_data", [](Trainer& t) {
+        UseGate::Exclusive use(t.graph().gate(), "release_resident_data");
+        t.release_resident_data();
+      }, "Frees the device copy of fit's training arrays (fit calls it when it ends).")
       .def("buffer_devices", [](const Trainer& t) {
         py::dict out;
         for (const auto& [name, dev] : t.buffer_devices()) out[py::str(name)] = dev == Device::CUDA ? "cuda" : "cpu";

@@ -68,6 +68,8 @@ PYBIND11_MODULE(_core, m) {
     d["synchronizes"] = s.synchronizes;
     return d;
   }, "Tests only: what the emulated CUDA runtime allocated and copied so far.");
+  m.def("_emulation_set_free_bytes", [](size_t bytes) { pydl::set_emulated_free_bytes(bytes); }, py::arg("bytes"),
+        "Tests only: the free memory the emulated device reports (0: the default, 16 GiB).");
 
   pydl::bind::bind_kernels(m);
   pydl::bind::bind_image_kernels(m);

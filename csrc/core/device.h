@@ -115,6 +115,8 @@ struct EmulationStats {
   int64_t synchronizes = 0;
 };
 EmulationStats device_emulation_stats();
+// The free memory the emulated device reports (0: the default, 16 GiB).
+void set_emulated_free_bytes(size_t bytes);
 
 }  // namespace pydl
 

@@ -22,6 +22,8 @@ void install_runtime_unchecked(const DeviceRuntime* rt);  // device.cc
 namespace {
 
 std::atomic<int64_t> g_live{0}, g_pinned{0}, g_to_device{0}, g_to_host{0}, g_d2d{0}, g_syncs{0};
+constexpr size_t kEmulatedBytes = size_t(1) << 34;  // 16 GiB, a stand-in
+std::atomic<size_t> g_free{kEmulatedBytes};
 
 void* host_allocate(size_t bytes) {
   const size_t rounded = ((bytes > 0 ? bytes : 64) + 63) / 64 * 64;
@@ -70,8 +72,8 @@ void emu_release_pinned(void* p) {
   g_pinned.fetch_sub(1);
 }
 void emu_memory_info(size_t* free_bytes, size_t* total_bytes) {
-  *free_bytes = size_t(1) << 34;  // 16 GiB, a stand-in
-  *total_bytes = size_t(1) << 34;
+  *free_bytes = g_free.load();
+  *total_bytes = kEmulatedBytes;
 }
 
 const DeviceRuntime kEmulated{kDeviceAbi,     &emu_device_count, &emu_set_device, &emu_allocate,
@@ -98,6 +100,8 @@ void set_device_emulation(bool on) {
   detail::g_device_emulated = false;
   detail::install_runtime_unchecked(nullptr);
 }
+
+void set_emulated_free_bytes(size_t bytes) { g_free.store(bytes ? bytes : kEmulatedBytes); }
 
 EmulationStats device_emulation_stats() {
   EmulationStats s;

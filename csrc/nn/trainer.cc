@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "core/sizes.h"
 #include "core/use_gate.h"
+#include "kernels/gather.h"
 #include "kernels/step_results.h"
 #include "kernels/weight_penalty.h"
 
@@ -135,6 +136,7 @@ void Trainer::follow_graph() {
   for (int k = 0; k < slots(); ++k) move_to(slots_[k], device, ordinal);
   batch_ = BatchBuffers{};  // planned anew there
   results_ = Buffer<double>{};  // sized anew by the next epoch
+  resident_ = ResidentData{};
   bounds_.known = false;
   device_ = device;
   ordinal_ = ordinal;
@@ -183,6 +185,8 @@ std::vector<std::pair<std::string, Device>> Trainer::buffer_devices() const {
   add("batch/loss_workspace", batch_.loss_ws);
   add("batch/token_weight", batch_.token_weight);
   add("step_results", results_);
+  for (size_t i = 0; i < resident_.xs.size(); ++i) add("resident/x/" + std::to_string(i), resident_.xs[i]);
+  add("resident/order", resident_.order);
   return out;
 }
 
@@ -382,15 +386,12 @@ void BatchBuffers::plan(int64_t rows, const Graph& g, const std::vector<int64_t>
 }
 
 void BatchBuffers::gather(const DataRef& d, const int64_t* idx, int64_t rows, const Graph& g) {
-  for (size_t i = 0; i < g.num_inputs(); ++i) {
-    const int64_t in = g.input_size(i);
-    real* dst = x_dst(i);
-    const real* src = d.xs[i];
-    parallel_range(rows, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(in, 1)), [&](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) std::memcpy(dst + r * in, src + idx[r] * in, sizeof(real) * in);
-    });
-    views[i] = Matrix<const real>(xs[i].data(), rows, in);
+  {
+    DeviceScope on_host(Device::CPU);  // from the caller's arrays into host memory (staging on a device)
+    for (size_t i = 0; i < g.num_inputs(); ++i)
+      gather_rows(x_dst(i), d.xs[i], idx, rows, int64_t(sizeof(real)) * g.input_size(i));
   }
+  for (size_t i = 0; i < g.num_inputs(); ++i) views[i] = Matrix<const real>(xs[i].data(), rows, g.input_size(i));
   for (size_t j = 0; j < g.num_outputs(); ++j) {
     const int64_t out = g.output_size(j), st = label_steps[j];
     int32_t* ls = label_dst(j);
@@ -534,6 +535,8 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
   measure_bounds();
   EpochStats st = new_stats();
   begin_queued_epoch();
+  const bool resident = queued_ && keep_resident(d);
+  if (resident) put(resident_.order, order, d.n);  // the only upload of the epoch
   for (int64_t start = 0; start < d.n; start += batch_size) {
     const bool interrupt = check_interrupt && InterruptGuard::requested();
     if (interrupt && !reducer_) {  // distributed: train_step stops every rank together
@@ -542,7 +545,12 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
     }
     const int64_t rows = std::min(batch_size, d.n - start);
     const BatchShare mine = share(rows);
-    if (mine.rows > 0) batch_.gather(d, order + start + mine.offset, mine.rows, g_);
+    if (mine.rows > 0) {
+      if (resident)
+        gather_resident(start, rows);
+      else
+        batch_.gather(d, order + start + mine.offset, mine.rows, g_);
+    }
     if (!train_step(mine.rows, seed, st, rows, interrupt)) break;
     if (!report_progress(progress, every, st)) break;
   }
@@ -561,6 +569,63 @@ double Trainer::apply_lr_table() {
     opt_.learning_rate = lr_table_[std::max<int64_t>(i, 0)];
   }
   return before;
+}
+
+bool Trainer::keep_resident(const DataRef& d) {
+  std::vector<const void*> key(d.xs.begin(), d.xs.end());
+  key.insert(key.end(), d.labels.begin(), d.labels.end());
+  key.insert(key.end(), d.targets.begin(), d.targets.end());
+  key.push_back(d.sample_weight);
+  if (resident_.n == d.n && resident_.key == key) return true;
+  resident_ = ResidentData{};
+  const int64_t n = d.n;
+  int64_t bytes = checked_mul(n, int64_t(sizeof(int64_t)), "data set");
+  auto add = [&](int64_t per_sample) { bytes = checked_add(bytes, checked_mul(n, per_sample, "data set"), "data set"); };
+  for (size_t i = 0; i < d.xs.size(); ++i) add(checked_mul(g_.input_size(i), int64_t(sizeof(real)), "data set"));
+  for (size_t j = 0; j < heads_.size(); ++j) {
+    if (d.labels[j]) add(checked_mul(label_steps_[j], int64_t(sizeof(int32_t)), "data set"));
+    if (d.targets[j]) add(checked_mul(g_.output_size(j), int64_t(sizeof(real)), "data set"));
+  }
+  if (d.sample_weight) add(int64_t(sizeof(real)));
+  size_t free_bytes = 0, total_bytes = 0;
+  require_device_runtime().memory_info(&free_bytes, &total_bytes);
+  if (double(bytes) > kResidentShare * double(free_bytes)) return false;
+  auto copy = [&](auto& buf, const auto* host, int64_t count) {
+    buf.resize(count, device_);
+    put(buf, host, count);
+  };
+  resident_.xs.resize(d.xs.size());
+  for (size_t i = 0; i < d.xs.size(); ++i) copy(resident_.xs[i], d.xs[i], n * g_.input_size(i));
+  resident_.labels.resize(heads_.size());
+  resident_.targets.resize(heads_.size());
+  for (size_t j = 0; j < heads_.size(); ++j) {
+    if (d.labels[j]) copy(resident_.labels[j], d.labels[j], n * label_steps_[j]);
+    if (d.targets[j]) copy(resident_.targets[j], d.targets[j], n * g_.output_size(j));
+  }
+  if (d.sample_weight) copy(resident_.sample_weight, d.sample_weight, n);
+  resident_.order.resize(n, device_);
+  resident_.key = std::move(key);
+  resident_.n = n;
+  return true;
+}
+
+void Trainer::gather_resident(int64_t start, int64_t rows) {
+  const int64_t* idx = resident_.order.data() + start;
+  for (size_t i = 0; i < resident_.xs.size(); ++i) {
+    const int64_t in = g_.input_size(i);
+    gather_rows(batch_.xs[i].data(), resident_.xs[i].data(), idx, rows, int64_t(sizeof(real)) * in);
+    batch_.views[i] = Matrix<const real>(batch_.xs[i].data(), rows, in);
+  }
+  for (size_t j = 0; j < heads_.size(); ++j) {
+    if (resident_.labels[j].size() > 0)
+      gather_rows(batch_.labels[j].data(), resident_.labels[j].data(), idx, rows,
+                  int64_t(sizeof(int32_t)) * label_steps_[j]);
+    if (resident_.targets[j].size() > 0)
+      gather_rows(batch_.targets[j].data(), resident_.targets[j].data(), idx, rows,
+                  int64_t(sizeof(real)) * g_.output_size(j));
+  }
+  if (resident_.sample_weight.size() > 0)
+    gather_rows(batch_.sample_weight.data(), resident_.sample_weight.data(), idx, rows, int64_t(sizeof(real)));
 }
 
 void Trainer::begin_queued_epoch() {

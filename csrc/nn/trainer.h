@@ -21,9 +21,11 @@
 // the model keeps its last finite step as on the CPU (BatchNormalization's moving statistics
 // included: StepInfo::step_results). Host-side steps that have no device kernel yet go
 // through explicit copies, each a synchronisation: a custom (Python) loss.
-// train_batch (batches made in Python) reads its step's results at once. Not yet:
-// double-buffered uploads overlapped with compute, a data set resident on the device, CUDA
-// graphs; data-parallel training on a device is refused.
+// train_batch (batches made in Python) reads its step's results at once. fit's arrays are
+// copied to the device at its first epoch when they take at most kResidentShare of the free
+// device memory (ResidentData), and every batch is gathered there; otherwise each batch is
+// gathered on the host into pinned staging and uploaded. Not yet: double-buffered uploads
+// overlapped with compute, CUDA graphs; data-parallel training on a device is refused.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -131,6 +133,19 @@ struct BatchBuffers {
   real* sample_weight_dst() { return device == Device::CPU ? sample_weight.data() : host_sample_weight.data(); }
 };
 
+// fit's data set copied to the device once per fit (Trainer::keep_resident): each batch is
+// then gathered there (kernels/gather.h), and the host uploads only the epoch's order.
+struct ResidentData {
+  std::vector<const void*> key;  // the arrays copied (DataRef's pointers, in order)
+  int64_t n = 0;
+  std::vector<Buffer<real>> xs, targets;
+  std::vector<Buffer<int32_t>> labels;
+  Buffer<real> sample_weight;
+  Buffer<int64_t> order;  // the epoch's sample order
+};
+// The data set stays on the device when it takes at most this share of its free memory.
+constexpr double kResidentShare = 0.5;
+
 class Trainer {
  public:
   Trainer(Graph& graph, std::vector<HeadConfig> heads, OptimizerConfig optimizer);
@@ -186,6 +201,8 @@ class Trainer {
   // (called by every entry point too; a no-op when they are already there).
   void follow_graph();
   Device device() const { return device_; }
+  // Frees the device copy of fit's data set (fit calls it when it ends, however it ends).
+  void release_resident_data() { resident_ = ResidentData{}; }
   // For tests: (name, device) of the trainer's allocated buffers (slots, batch buffers).
   std::vector<std::pair<std::string, Device>> buffer_devices() const;
   // Frozen parameters: ranges of the flat buffer that training leaves alone (no update, no
@@ -250,6 +267,12 @@ class Trainer {
   // The learning-rate table's entry for the next step into opt_ (when there is a table);
   // returns the rate before.
   double apply_lr_table();
+  // On a device with queued steps: makes resident_ hold d (copied once; the same arrays are
+  // kept across epochs) when it fits in kResidentShare of the free memory. False: it does
+  // not fit, and batches are uploaded from the host.
+  bool keep_resident(const DataRef& d);
+  // Batch rows [start, start + rows) of the epoch's order, gathered from resident_.
+  void gather_resident(int64_t start, int64_t rows);
   // This rank's share of a global batch of rows (all of it without a reducer).
   BatchShare share(int64_t rows) const {
     return reducer_ ? batch_share(rows, reducer_->rank(), reducer_->size()) : BatchShare{0, rows};
@@ -304,6 +327,7 @@ class Trainer {
   int64_t step_at_read_ = 0;    // step_ then
   double lr_at_read_ = 0;       // the learning rate then
   std::vector<double> queued_lrs_;  // the rate of each step queued since
+  ResidentData resident_;
 };
 
 }  // namespace pydl

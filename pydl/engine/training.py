@@ -313,6 +313,7 @@ def _train_locked(model, run: FitRun, run_epoch, epochs, val, val_batch, verbose
     finally:
         # Runs on Ctrl-C too: the model is at its last complete step, callbacks close.
         model._trainer.class_weights = saved_weights
+        model._trainer.release_resident_data()  # the device copy of x and y (a GPU fit)
         if run.job is not None:
             _dist.end_fit(model)
         cbs.on_train_end(logs)
