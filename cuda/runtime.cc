@@ -94,6 +94,21 @@ void release_pinned(void* p) {
 
 void memory_info(size_t* free_bytes, size_t* total_bytes) { check(cudaMemGetInfo(free_bytes, total_bytes), "cudaMemGetInfo"); }
 
+void* create_event() {
+  cudaEvent_t e = nullptr;
+  check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+  return e;
+}
+
+// Never raises (called from destructors).
+void destroy_event(void* e) {
+  if (e && cudaEventDestroy(static_cast<cudaEvent_t>(e)) != cudaSuccess) (void)cudaGetLastError();
+}
+
+void record_event(void* e) { check(cudaEventRecord(static_cast<cudaEvent_t>(e), stream()), "cudaEventRecord"); }
+
+void wait_event(void* e) { check(cudaEventSynchronize(static_cast<cudaEvent_t>(e)), "cudaEventSynchronize"); }
+
 const DeviceRuntime kRuntime = [] {
   DeviceRuntime rt;
   rt.abi = kDeviceAbi;
@@ -109,6 +124,10 @@ const DeviceRuntime kRuntime = [] {
   rt.allocate_pinned = &allocate_pinned;
   rt.release_pinned = &release_pinned;
   rt.memory_info = &memory_info;
+  rt.create_event = &create_event;
+  rt.destroy_event = &destroy_event;
+  rt.record_event = &record_event;
+  rt.wait_event = &wait_event;
   return rt;
 }();
 

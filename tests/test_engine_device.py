@@ -510,23 +510,25 @@ def test_a_queued_step_whose_weights_sum_to_zero_raises_as_on_the_cpu(emulated):
 
 
 def uploads(model, x, y, epochs):
-    before = _core._emulation_stats()["to_device_bytes"]
+    before = _core._emulation_stats()
     fit(model, x, y, epochs)
-    return _core._emulation_stats()["to_device_bytes"] - before
+    after = _core._emulation_stats()
+    return after["to_device_bytes"] - before["to_device_bytes"], after["event_waits"] - before["event_waits"]
 
 
 @pytest.mark.parametrize("fits", [True, False])
 def test_fit_keeps_the_data_set_on_the_device_when_it_fits(emulated, fits):
     # Resident: x and y are copied once per fit, and an epoch uploads only its order (8 bytes a
     # sample) and the step-results block. Not resident (more than half the free memory): every
-    # epoch uploads every batch. Either way the training is the CPU's.
+    # epoch uploads every batch from two pinned staging sets in turn, each rewritten after
+    # waiting for the event behind its last copies. Either way the training is the CPU's.
     x, y = data(n=960)
     data_bytes = 960 * (12 * 4 + 4)
     cpu, dev = compile_adam(plain_mlp()), compile_adam(plain_mlp(device="cuda"))
     try:
         _core._emulation_set_free_bytes(0 if fits else 2 * data_bytes)
         uploads(dev, x, y, 1)  # plans the buffers
-        one, three = uploads(dev, x, y, 1), uploads(dev, x, y, 3)
+        (one, one_waits), (three, three_waits) = uploads(dev, x, y, 1), uploads(dev, x, y, 3)
     finally:
         _core._emulation_set_free_bytes(0)
     for epochs in (1, 1, 3):
@@ -535,7 +537,9 @@ def test_fit_keeps_the_data_set_on_the_device_when_it_fits(emulated, fits):
     per_epoch = (three - one) / 2
     if fits:
         assert one >= data_bytes and per_epoch < 960 * 8 + 4096
+        assert one_waits == three_waits == 0
     else:
         assert per_epoch >= data_bytes
+        assert one_waits >= 48 - 2 and three_waits >= 3 * (48 - 2)  # 48 batches an epoch
     assert not any(k.startswith("resident/") for k in dev._trainer.buffer_devices())  # freed when fit ends
     del cpu, dev

@@ -66,6 +66,7 @@ PYBIND11_MODULE(_core, m) {
     d["to_host_bytes"] = s.to_host_bytes;
     d["device_to_device_bytes"] = s.device_to_device_bytes;
     d["synchronizes"] = s.synchronizes;
+    d["event_waits"] = s.event_waits;
     return d;
   }, "Tests only: what the emulated CUDA runtime allocated and copied so far.");
   m.def("_emulation_set_free_bytes", [](size_t bytes) { pydl::set_emulated_free_bytes(bytes); }, py::arg("bytes"),

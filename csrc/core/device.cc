@@ -122,4 +122,37 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
     rt.to_host(dst, src, bytes);
 }
 
+DeviceEvent& DeviceEvent::operator=(DeviceEvent&& o) noexcept {
+  if (this != &o) {
+    if (event_ && rt_) rt_->destroy_event(event_);
+    event_ = o.event_;
+    rt_ = o.rt_;
+    recorded_ = o.recorded_;
+    o.event_ = nullptr;
+    o.recorded_ = false;
+  }
+  return *this;
+}
+
+DeviceEvent::~DeviceEvent() {
+  if (event_ && rt_) rt_->destroy_event(event_);
+}
+
+void DeviceEvent::record() {
+  const DeviceRuntime* rt = device_runtime();
+  if (!rt || !rt->record_event) return;
+  if (!event_ || rt_ != rt) {
+    if (event_ && rt_) rt_->destroy_event(event_);
+    event_ = nullptr;
+    event_ = rt->create_event();
+    rt_ = rt;
+  }
+  rt->record_event(event_);
+  recorded_ = true;
+}
+
+void DeviceEvent::wait() {
+  if (recorded_ && event_ && rt_) rt_->wait_event(event_);
+}
+
 }  // namespace pydl

@@ -34,10 +34,39 @@ struct DeviceRuntime {
   void (*release_pinned)(void* p) = nullptr;
   // (free, total) bytes of the current device.
   void (*memory_info)(size_t* free_bytes, size_t* total_bytes) = nullptr;
+  // Events on the current device's stream: record marks the work queued so far; wait blocks
+  // the host until the stream has done it (not the work queued after). Host staging memory
+  // is rewritten only after the event recorded behind its upload (DeviceEvent).
+  void* (*create_event)() = nullptr;
+  void (*destroy_event)(void* event) = nullptr;
+  void (*record_event)(void* event) = nullptr;
+  void (*wait_event)(void* event) = nullptr;
 };
 // Bumped whenever DeviceRuntime or the kernel signatures change: a pydl._cuda built against
 // other headers is refused at import instead of calling through a wrong table.
-constexpr int kDeviceAbi = 1;
+constexpr int kDeviceAbi = 2;
+
+// An event of the loaded runtime (no-ops without one): wait() returns at once until record()
+// was called, then blocks until the stream has done the work queued before that record.
+class DeviceEvent {
+ public:
+  DeviceEvent() = default;
+  DeviceEvent(const DeviceEvent&) = delete;
+  DeviceEvent& operator=(const DeviceEvent&) = delete;
+  DeviceEvent(DeviceEvent&& o) noexcept : event_(o.event_), rt_(o.rt_), recorded_(o.recorded_) {
+    o.event_ = nullptr;
+    o.recorded_ = false;
+  }
+  DeviceEvent& operator=(DeviceEvent&& o) noexcept;
+  ~DeviceEvent();
+  void record();
+  void wait();
+
+ private:
+  void* event_ = nullptr;
+  const DeviceRuntime* rt_ = nullptr;  // the runtime that made event_
+  bool recorded_ = false;
+};
 
 // The table pydl._cuda registers into (through the _core._device_seam capsule).
 struct DeviceSeam {
@@ -113,6 +142,7 @@ struct EmulationStats {
   int64_t live_allocations = 0, live_pinned = 0;
   int64_t to_device_bytes = 0, to_host_bytes = 0, device_to_device_bytes = 0;
   int64_t synchronizes = 0;
+  int64_t event_waits = 0;  // DeviceEvent::wait calls on a recorded event
 };
 EmulationStats device_emulation_stats();
 // The free memory the emulated device reports (0: the default, 16 GiB).

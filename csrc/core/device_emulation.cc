@@ -21,7 +21,8 @@ void install_runtime_unchecked(const DeviceRuntime* rt);  // device.cc
 
 namespace {
 
-std::atomic<int64_t> g_live{0}, g_pinned{0}, g_to_device{0}, g_to_host{0}, g_d2d{0}, g_syncs{0};
+std::atomic<int64_t> g_live{0}, g_pinned{0}, g_to_device{0}, g_to_host{0}, g_d2d{0}, g_syncs{0}, g_event_waits{0};
+int g_event_token = 0;  // what an emulated event points at (copies are synchronous: nothing to wait for)
 constexpr size_t kEmulatedBytes = size_t(1) << 34;  // 16 GiB, a stand-in
 std::atomic<size_t> g_free{kEmulatedBytes};
 
@@ -76,10 +77,16 @@ void emu_memory_info(size_t* free_bytes, size_t* total_bytes) {
   *total_bytes = kEmulatedBytes;
 }
 
+void* emu_create_event() { return &g_event_token; }
+void emu_destroy_event(void*) {}
+void emu_record_event(void*) {}
+void emu_wait_event(void*) { g_event_waits.fetch_add(1); }
+
 const DeviceRuntime kEmulated{kDeviceAbi,     &emu_device_count, &emu_set_device, &emu_allocate,
                               &emu_release,   &emu_to_device,    &emu_to_host,    &emu_d2d,
                               &emu_fill,      &emu_synchronize,  &emu_allocate_pinned,
-                              &emu_release_pinned, &emu_memory_info};
+                              &emu_release_pinned, &emu_memory_info, &emu_create_event,
+                              &emu_destroy_event, &emu_record_event, &emu_wait_event};
 
 }  // namespace
 
@@ -111,6 +118,7 @@ EmulationStats device_emulation_stats() {
   s.to_host_bytes = g_to_host.load();
   s.device_to_device_bytes = g_d2d.load();
   s.synchronizes = g_syncs.load();
+  s.event_waits = g_event_waits.load();
   return s;
 }
 

@@ -349,33 +349,33 @@ void BatchBuffers::plan(int64_t rows, const Graph& g, const std::vector<int64_t>
   const std::string owner = "batch of " + std::to_string(rows);
   xs.resize(g.num_inputs());
   views.resize(g.num_inputs());
-  if (staged) host_xs.resize(g.num_inputs());
-  for (size_t i = 0; i < g.num_inputs(); ++i) {
-    xs[i].resize(checked_mul(rows, g.input_size(i), owner), dev);
-    if (staged) host_xs[i].resize(xs[i].size());
-  }
+  for (size_t i = 0; i < g.num_inputs(); ++i) xs[i].resize(checked_mul(rows, g.input_size(i), owner), dev);
   targets.resize(g.num_outputs());
   labels.resize(g.num_outputs());
-  if (staged) {
-    host_targets.resize(g.num_outputs());
-    host_labels.resize(g.num_outputs());
-  }
   int64_t widest = 1;
   for (size_t j = 0; j < g.num_outputs(); ++j) {
     targets[j].resize(checked_mul(rows, g.output_size(j), owner), dev);
     labels[j].resize(rows * label_steps[j], dev);
     widest = std::max(widest, targets[j].size());
-    if (staged) {
-      host_targets[j].resize(targets[j].size());
-      host_labels[j].resize(labels[j].size());
-    }
   }
   sample_weight.resize(rows, dev);
   token_weight.resize(tokens, dev);
   loss_ws.resize(checked_mul(2, tokens, "batch"), dev);
   order.resize(rows, Device::CPU);
-  if (staged) {  // the host side of the steps without a device kernel (see trainer.h)
-    host_sample_weight.resize(rows);
+  if (staged) {
+    for (Staging& s : staging) {
+      s.uploaded.wait();  // its copies may still read the old buffers
+      s.xs.resize(g.num_inputs());
+      for (size_t i = 0; i < g.num_inputs(); ++i) s.xs[i].resize(xs[i].size());
+      s.targets.resize(g.num_outputs());
+      s.labels.resize(g.num_outputs());
+      for (size_t j = 0; j < g.num_outputs(); ++j) {
+        s.targets[j].resize(targets[j].size());
+        s.labels[j].resize(labels[j].size());
+      }
+      s.sample_weight.resize(rows);
+    }
+    // The host side of a custom loss (see trainer.h).
     host_tokens.resize(tokens, Device::CPU);
     host_pred.resize(widest, Device::CPU);
     host_true.resize(widest, Device::CPU);
@@ -385,7 +385,13 @@ void BatchBuffers::plan(int64_t rows, const Graph& g, const std::vector<int64_t>
   planned = rows;
 }
 
+void BatchBuffers::next_staging() {
+  slot ^= 1;
+  staging[slot].uploaded.wait();  // the copies of two batches ago
+}
+
 void BatchBuffers::gather(const DataRef& d, const int64_t* idx, int64_t rows, const Graph& g) {
+  if (device != Device::CPU) next_staging();
   {
     DeviceScope on_host(Device::CPU);  // from the caller's arrays into host memory (staging on a device)
     for (size_t i = 0; i < g.num_inputs(); ++i)
@@ -408,21 +414,23 @@ void BatchBuffers::gather(const DataRef& d, const int64_t* idx, int64_t rows, co
   if (device != Device::CPU) upload(d, rows, g);
 }
 
-void BatchBuffers::upload(const DataRef& d, int64_t rows, const Graph& g, bool with_x) {
-  // One copy per array from pinned staging. Synchronous for now: double-buffered async
-  // uploads overlapped with the previous step are not done yet.
-  for (size_t i = 0; with_x && i < g.num_inputs(); ++i)
-    copy_bytes(xs[i].data(), device, host_xs[i].data(), Device::CPU, sizeof(real) * size_t(rows * g.input_size(i)));
+void BatchBuffers::upload(const DataRef& d, int64_t rows, const Graph& g) {
+  // One copy per array from pinned staging, queued on the device's stream; the event behind
+  // them tells next_staging when this set may be rewritten.
+  Staging& s = staging[slot];
+  for (size_t i = 0; i < g.num_inputs(); ++i)
+    copy_bytes(xs[i].data(), device, s.xs[i].data(), Device::CPU, sizeof(real) * size_t(rows * g.input_size(i)));
   for (size_t j = 0; j < g.num_outputs(); ++j) {
     if (d.labels[j])
-      copy_bytes(labels[j].data(), device, host_labels[j].data(), Device::CPU,
+      copy_bytes(labels[j].data(), device, s.labels[j].data(), Device::CPU,
                  sizeof(int32_t) * size_t(rows * label_steps[j]));
     if (d.targets[j])
-      copy_bytes(targets[j].data(), device, host_targets[j].data(), Device::CPU,
+      copy_bytes(targets[j].data(), device, s.targets[j].data(), Device::CPU,
                  sizeof(real) * size_t(rows * g.output_size(j)));
   }
   if (d.sample_weight)
-    copy_bytes(sample_weight.data(), device, host_sample_weight.data(), Device::CPU, sizeof(real) * size_t(rows));
+    copy_bytes(sample_weight.data(), device, s.sample_weight.data(), Device::CPU, sizeof(real) * size_t(rows));
+  s.uploaded.record();
 }
 
 void Trainer::plan(int64_t batch_size) {
@@ -908,6 +916,7 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
     plan(b->rows);
     const BatchShare mine = share(b->rows);  // the loader makes the global batch; this rank's rows
     const int64_t* indices = b->indices.data() + mine.offset;
+    if (batch_.device != Device::CPU) batch_.next_staging();
     for (size_t j = 0; j < heads_.size(); ++j) {
       const int64_t out = g_.output_size(j);
       int32_t* ls = batch_.label_dst(j);
@@ -928,7 +937,7 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
     } else {  // the loader's batch is host memory: copied to the device with the targets
       if constexpr (std::is_same_v<real, float>) {
         const int64_t cols = g_.input_size();
-        std::memcpy(batch_.host_xs[0].data(), b->x.data() + mine.offset * cols, sizeof(real) * size_t(mine.rows * cols));
+        std::memcpy(batch_.x_dst(0), b->x.data() + mine.offset * cols, sizeof(real) * size_t(mine.rows * cols));
         batch_.upload(d, mine.rows, g_);
         batch_.views[0] = Matrix<const real>(batch_.xs[0].data(), mine.rows, cols);
       }

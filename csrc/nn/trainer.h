@@ -113,10 +113,18 @@ struct BatchBuffers {
   std::vector<int64_t> label_steps;  // per output: labels per sample (see Trainer::label_steps)
   int64_t planned = 0;
   Device device = Device::CPU;  // where xs, targets, labels, sample_weight, loss_ws, token_weight live
-  // Device only: host staging (pinned) of the arrays above, and scratch for the host steps.
-  std::vector<PinnedBuffer<real>> host_xs, host_targets;
-  std::vector<PinnedBuffer<int32_t>> host_labels;
-  PinnedBuffer<real> host_sample_weight;
+  // Device only: host staging (pinned) of the arrays above, two sets used in turn, so that a
+  // batch is gathered into one while the other's copies (queued behind the previous step) are
+  // still to run; a set is rewritten only once the event recorded behind its copies passed.
+  struct Staging {
+    std::vector<PinnedBuffer<real>> xs, targets;
+    std::vector<PinnedBuffer<int32_t>> labels;
+    PinnedBuffer<real> sample_weight;
+    DeviceEvent uploaded;
+  };
+  std::array<Staging, 2> staging;
+  int slot = 0;  // the set gather writes and upload reads
+  // Scratch for the host steps (a custom loss).
   Buffer<real> host_tokens, host_pred, host_true, host_grad;
   Buffer<double> host_ws;
   // label_steps: per output (null: one label per sample). Allocates on g's device.
@@ -124,13 +132,19 @@ struct BatchBuffers {
   // Copies rows idx[0..rows) of the data set into the batch buffers (on a device: into the
   // staging buffers, then one copy per array).
   void gather(const DataRef& d, const int64_t* idx, int64_t rows, const Graph& g);
-  // Device only: copies `rows` gathered rows from the staging buffers to the device.
-  void upload(const DataRef& d, int64_t rows, const Graph& g, bool with_x = true);
-  // Where gather writes input i / head j's labels and targets / the sample weights.
-  real* x_dst(size_t i) { return device == Device::CPU ? xs[i].data() : host_xs[i].data(); }
-  real* target_dst(size_t j) { return device == Device::CPU ? targets[j].data() : host_targets[j].data(); }
-  int32_t* label_dst(size_t j) { return device == Device::CPU ? labels[j].data() : host_labels[j].data(); }
-  real* sample_weight_dst() { return device == Device::CPU ? sample_weight.data() : host_sample_weight.data(); }
+  // Device only: copies `rows` gathered rows from the staging set to the device (queued, not
+  // waited for) and records the set's event behind them.
+  void upload(const DataRef& d, int64_t rows, const Graph& g);
+  // Device only: switches to the other staging set, waiting until its last copies ran.
+  void next_staging();
+  // Where gather writes input i / head j's labels and targets / the sample weights (call
+  // next_staging first on a device).
+  real* x_dst(size_t i) { return device == Device::CPU ? xs[i].data() : staging[slot].xs[i].data(); }
+  real* target_dst(size_t j) { return device == Device::CPU ? targets[j].data() : staging[slot].targets[j].data(); }
+  int32_t* label_dst(size_t j) { return device == Device::CPU ? labels[j].data() : staging[slot].labels[j].data(); }
+  real* sample_weight_dst() {
+    return device == Device::CPU ? sample_weight.data() : staging[slot].sample_weight.data();
+  }
 };
 
 // fit's data set copied to the device once per fit (Trainer::keep_resident): each batch is
