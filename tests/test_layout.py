@@ -95,3 +95,20 @@ def test_old_imports_work_in_a_fresh_interpreter():
             "assert SMOTE is pydl.data.SMOTE and DataLoader is pydl.DataLoader and RandomFlip is pydl.data.RandomFlip\n"
             "assert callable(pydl.diagnose)\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.__file__))  # not the source tree: its pydl has no _core
+
+
+def test_import_pydl_loads_only_what_a_model_needs():
+    # The rest loads on first use (module __getattr__): data checks, readers, tuning, metrics
+    # functions, callbacks, distributed training, model files. What a fresh interpreter holds
+    # after `import pydl`, then after touching lazy names (which must work and load their modules).
+    code = ("import sys, pydl\n"
+            "lazy = ['pydl.tuning', 'pydl.callbacks', 'pydl.distributed', 'pydl.data.quality', 'pydl.data.readers',\n"
+            "        'pydl.data.resampling', 'pydl.data.label_issues', 'pydl.engine.saving', 'pydl.kernels']\n"
+            "print(sorted(m for m in lazy if m in sys.modules))\n"
+            "from pydl.data import find_label_issues\n"
+            "assert pydl.tuning.GridSearch and pydl.callbacks.EarlyStopping and pydl.data.SMOTE and pydl.load_model\n"
+            "print(sorted(m for m in lazy if m not in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         cwd=os.path.dirname(os.__file__)).stdout.splitlines()
+    assert len(out) == 2 and out[0] == "[]"
+    assert "pydl.data.label_issues" not in out[1] and "pydl.tuning" not in out[1] and "pydl.engine.saving" not in out[1]

@@ -18,7 +18,6 @@ from .. import losses as losses_mod
 from .. import optimizers as optimizers_mod
 from . import training
 from . import device as _engine_device
-from .. import distributed as distributed_mod
 
 __all__ = ["Model", "Sequential"]
 
@@ -555,6 +554,7 @@ class Model:
         if not distributed:
             return fit(self, x, y, epochs, batch_size, float(validation_split), validation_data, shuffle, verbose,
                        class_weight, run, callbacks, sample_weight)
+        from .. import distributed as distributed_mod  # (loaded with the first fit, not with pydl)
         run.job = distributed_mod._job_for_fit()
         try:
             return fit(self, x, y, epochs, batch_size, float(validation_split), validation_data, shuffle, verbose,

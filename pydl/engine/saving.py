@@ -24,7 +24,6 @@ import numpy as np
 from .. import layers as layers_mod
 from .. import losses as losses_mod
 from .. import optimizers as optimizers_mod
-from ..data.readers import _file_kind, _open_regular
 
 __all__ = ["save_model", "load_model", "model_to_bytes", "model_from_bytes", "clone_model"]
 
@@ -53,6 +52,7 @@ def _target(path: str) -> Tuple[str, Optional[int]]:
         return target, None
     if not stat.S_ISREG(st.st_mode):
         shown = repr(path) if target == os.path.abspath(path) else f"{path!r} (-> {target!r})"
+        from ..data.readers import _file_kind
         raise ValueError(f"save: {shown} is not a regular file but {_file_kind(st.st_mode)}; "
                          "refusing to replace it, choose a file path")
     return target, stat.S_IMODE(st.st_mode)
@@ -232,6 +232,7 @@ def _read(path: str) -> Tuple[dict, dict]:
     read and checked against the file size before the body, so a lying header costs nothing."""
     label = repr(path)
     try:
+        from ..data.readers import _open_regular
         f, size = _open_regular(os.fspath(path), label)
     except OSError as e:
         raise OSError(f"cannot read model file {path!r}: {e.strerror or e}") from e

@@ -14,16 +14,16 @@ import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 import numpy as np
 
 from .. import _checks
-from .. import distributed as _dist
 from ..metrics import _logs as _metric_logs
-from ..callbacks import Callback, CallbackList, History
-from ..data import compute_class_weight
 from ..data.loader import DataLoader
+
+if TYPE_CHECKING:
+    from ..callbacks import Callback, History
 
 BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
 # Hooks of Keras' Callback that fit never calls here: validation runs whole in C++ (no test
@@ -215,6 +215,7 @@ def _hook(cb: Callback, hook: str, *args) -> None:
 
 
 def _overrides(cb: Callback, hook: str) -> bool:
+    from ..callbacks import Callback  # (pydl.callbacks loads with the first fit, not with pydl)
     mine = getattr(type(cb), hook, None)
     return mine is not None and mine is not getattr(Callback, hook, None)
 
@@ -230,6 +231,8 @@ def _warn_uncalled_hooks(callbacks: List[Callback]) -> None:
 
 def _train_locked(model, run: FitRun, run_epoch, epochs, val, val_batch, verbose, class_weights,
                   callbacks) -> History:
+    from .. import distributed as _dist
+    from ..callbacks import CallbackList, History
     history = History()
     # History last: it records the logs after other callbacks add to them (learning_rate).
     cbs = CallbackList([*(callbacks or []), history], model,
@@ -346,6 +349,7 @@ def save_checkpoint(model, path: str, epoch: int) -> None:
 def class_weight_vector(model, class_weight, labels, targets) -> List[float]:
     """One weight per class of the single classification output. ``class_weight`` is a dict
     {class: weight}, "balanced", or a list / array with one weight per class."""
+    from ..data.resampling import compute_class_weight
     if len(model._losses) != 1:
         raise ValueError(f"{model.name}: class_weight applies to a model with a single output; weigh samples "
                          "with sample_weight= instead")
