@@ -11,6 +11,7 @@
 
 #include "context.h"
 #include "kernels/embedding.h"
+#include "kernels/step_results.h"
 #include "registry.h"
 
 namespace pydl::cuda {
@@ -27,6 +28,32 @@ __global__ void ids_kernel(int64_t* ids, uint8_t* mask, const float* x, int64_t 
     ids[i] = int64_t(v);
     if (mask) mask[i] = ids[i] != 0;
   }
+}
+
+// ids_kernel for queued steps: a bad id is written as 0 (the gathers stay in bounds).
+__global__ void ids_or_zero_kernel(int64_t* ids, uint8_t* mask, const float* x, int64_t count, int64_t vocab,
+                                   unsigned long long* first_bad) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x) {
+    const float v = x[i];
+    const bool bad = !(v >= 0.f && v < float(vocab)) || v != floorf(v);
+    if (bad) atomicMin(first_bad, (unsigned long long)i);
+    ids[i] = bad ? 0 : int64_t(v);
+    if (mask) mask[i] = ids[i] != 0;
+  }
+}
+
+// The first bad id, if any, stops training in the step-results block.
+__global__ void record_bad_id_kernel(const unsigned long long* first_bad, const float* x, double* block, int64_t batch,
+                                     int64_t tag, int64_t vocab) {
+  namespace sr = pydl::step_results;
+  const unsigned long long bad = *first_bad;
+  if (bad == ULLONG_MAX || block[sr::kStop] != sr::kRunning) return;
+  block[sr::kStop] = sr::kBadInput;
+  block[sr::kStopBatch] = double(batch);
+  block[sr::kStopTag] = double(tag);
+  block[sr::kStopPosition] = double(bad);
+  block[sr::kStopValue] = double(x[bad]);
+  block[sr::kStopLimit] = double(vocab);
 }
 
 __global__ void gather_kernel(float* y, const int64_t* ids, const float* table, int64_t count, int64_t dim) {
@@ -97,6 +124,17 @@ int64_t embedding_ids_cuda(int64_t* ids, uint8_t* mask, const float* x, int64_t 
   return bad == ULLONG_MAX ? -1 : int64_t(bad);
 }
 
+void embedding_ids_into_cuda(double* block, int64_t batch, int64_t tag, int64_t* ids, uint8_t* mask, const float* x,
+                             int64_t count, int64_t vocab) {
+  if (count == 0) return;
+  auto* first_bad = static_cast<unsigned long long*>(scratch(sizeof(unsigned long long)));
+  PYDL_CUDA_CHECK(cudaMemsetAsync(first_bad, 0xFF, sizeof(unsigned long long), stream()));
+  ids_or_zero_kernel<<<blocks_for(count), 256, 0, stream()>>>(ids, mask, x, count, vocab, first_bad);
+  PYDL_CUDA_LAUNCHED("embedding_ids_into");
+  record_bad_id_kernel<<<1, 1, 0, stream()>>>(first_bad, x, block, batch, tag, vocab);
+  PYDL_CUDA_LAUNCHED("embedding_ids_into record_bad_id_kernel");
+}
+
 void embedding_forward_cuda(float* y, const int64_t* ids, const float* table, int64_t count, int64_t dim) {
   if (count * dim == 0) return;
   gather_kernel<<<blocks_for(count * dim), 256, 0, stream()>>>(y, ids, table, count, dim);
@@ -123,6 +161,7 @@ void embedding_backward_cuda(float* dtable, const float* dy, const int64_t* ids,
 }
 
 PYDL_CUDA_KERNEL(embedding_ids, embedding_ids_cuda);
+PYDL_CUDA_KERNEL(embedding_ids_into, embedding_ids_into_cuda);
 PYDL_CUDA_KERNEL(embedding_forward, embedding_forward_cuda);
 PYDL_CUDA_KERNEL(embedding_backward, embedding_backward_cuda);
 

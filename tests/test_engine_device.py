@@ -543,3 +543,24 @@ def test_fit_keeps_the_data_set_on_the_device_when_it_fits(emulated, fits):
         assert one_waits >= 48 - 2 and three_waits >= 3 * (48 - 2)  # 48 batches an epoch
     assert not any(k.startswith("resident/") for k in dev._trainer.buffer_devices())  # freed when fit ends
     del cpu, dev
+
+
+def test_a_queued_embedding_id_out_of_range_raises_as_on_the_cpu(emulated):
+    # On the device the ids are checked without waiting: a bad one stops training there, and
+    # fit raises the CPU's error when it reads the step results (the steps after change nothing).
+    rng = np.random.default_rng(3)
+    ids = rng.integers(1, 9, size=(40, 6)).astype(np.float32)
+    ids[21, 4] = 9  # the third batch of 8 rows, flat position 5 * 6 + 4 (vocab 9: ids in [0, 9))
+    labels = ids.astype(np.int64) % 3
+    runs = []
+    for device in ("cpu", "cuda"):
+        model = sequence_model(device)
+        with pytest.raises(ValueError, match="id 9.0* at flat position 34 is not an integer in") as err:
+            model.fit(ids, labels, epochs=1, batch_size=8, verbose=0, seed=2, shuffle=False)
+        runs.append((str(err.value), model._trainer.step, model.get_weights(), model.optimizer.variables()))
+        del model
+    (cpu_error, cpu_step, cpu_w, cpu_v), (dev_error, dev_step, dev_w, dev_v) = runs
+    assert dev_error == cpu_error and "Embedding" in cpu_error
+    assert dev_step == cpu_step == 2
+    assert_weights_equal(dev_w, cpu_w)
+    assert_weights_equal(dev_v, cpu_v)

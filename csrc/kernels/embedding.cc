@@ -5,6 +5,7 @@
 
 #include "core/device.h"
 #include "core/parallel.h"
+#include "kernels/step_results.h"
 
 namespace pydl {
 
@@ -18,6 +19,27 @@ int64_t embedding_ids(int64_t* ids, uint8_t* mask, const T* x, int64_t count, in
     if (mask) mask[i] = ids[i] != 0;
   }
   return -1;
+}
+
+template <typename T>
+void embedding_ids_into(double* block, int64_t batch, int64_t tag, int64_t* ids, uint8_t* mask, const T* x,
+                        int64_t count, int64_t vocab) {
+  PYDL_DEVICE_DISPATCH(embedding_ids_into, block, batch, tag, ids, mask, x, count, vocab);
+  namespace sr = step_results;
+  const int64_t bad = embedding_ids<T>(ids, mask, x, count, vocab);
+  if (bad < 0) return;
+  for (int64_t i = bad; i < count; ++i) {  // the rest as embedding_ids would, bad ids as 0
+    const T v = x[i];
+    ids[i] = !(v >= T(0) && v < T(vocab)) || v != std::floor(v) ? 0 : int64_t(v);
+    if (mask) mask[i] = ids[i] != 0;
+  }
+  if (block[sr::kStop] != sr::kRunning) return;
+  block[sr::kStop] = sr::kBadInput;
+  block[sr::kStopBatch] = double(batch);
+  block[sr::kStopTag] = double(tag);
+  block[sr::kStopPosition] = double(bad);
+  block[sr::kStopValue] = double(x[bad]);
+  block[sr::kStopLimit] = double(vocab);
 }
 
 template <typename T>
@@ -45,6 +67,7 @@ void embedding_backward(T* dtable, const T* dy, const int64_t* ids, int64_t coun
 
 #define PYDL_EMBEDDING(T)                                                                 \
   template int64_t embedding_ids<T>(int64_t*, uint8_t*, const T*, int64_t, int64_t);    \
+  template void embedding_ids_into<T>(double*, int64_t, int64_t, int64_t*, uint8_t*, const T*, int64_t, int64_t); \
   template void embedding_forward<T>(T*, const int64_t*, const T*, int64_t, int64_t);   \
   template void embedding_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t);
 PYDL_EMBEDDING(float)

@@ -12,6 +12,14 @@ namespace pydl {
 template <typename T>
 int64_t embedding_ids(int64_t* ids, uint8_t* mask, const T* x, int64_t count, int64_t vocab);
 
+// embedding_ids queued on a device without reading its answer: bad ids become 0 (so the
+// gathers stay in bounds), and the first bad one stops training in `block` (step_results.h:
+// kBadInput at `batch`, with `tag`, its flat position, value and vocab) unless training had
+// already stopped. On the CPU: embedding_ids, then the same.
+template <typename T>
+void embedding_ids_into(double* block, int64_t batch, int64_t tag, int64_t* ids, uint8_t* mask, const T* x,
+                        int64_t count, int64_t vocab);
+
 // y (count, dim): y[i] = table[ids[i]].
 template <typename T>
 void embedding_forward(T* y, const int64_t* ids, const T* table, int64_t count, int64_t dim);

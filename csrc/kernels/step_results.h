@@ -5,7 +5,8 @@
 // (which the test-only emulated device runs too), CUDA versions in cuda/step_results.cu.
 //
 // A step that stops training (its total loss is not finite, its update would make a weight or
-// a moment NaN or Inf, or its loss weights sum to zero) records why and which batch it was;
+// a moment NaN or Inf, its loss weights sum to zero, or an Embedding id is out of range)
+// records why and which batch it was;
 // every entry queued after that, until the host reads the block, leaves the weights, the
 // optimizer state and the sums alone: the model keeps its last finite step, as on the CPU,
 // where the loop stops at once.
@@ -17,7 +18,8 @@
 namespace pydl {
 namespace step_results {
 
-enum Stop : int { kRunning = 0, kLossNonfinite = 1, kUpdateNonfinite = 2, kZeroWeight = 3 };
+// kBadInput: a layer's input the CPU would have refused (Embedding: an id out of range).
+enum Stop : int { kRunning = 0, kLossNonfinite = 1, kUpdateNonfinite = 2, kZeroWeight = 3, kBadInput = 4 };
 
 constexpr int64_t kStop = 0;       // a Stop
 constexpr int64_t kStopBatch = 1;  // the epoch's batch that stopped training
@@ -28,7 +30,9 @@ constexpr int64_t kStepLoss = 5;   // the queued step's total loss
 constexpr int64_t kBoundsKnown = 6;  // optimizer_step_into's finiteness proof: 1 when known,
 constexpr int64_t kBounds = 7;       // max |params|, then max |slot 0..2| (kMaxSlots = 3)
 constexpr int64_t kPenalty = 11;     // the queued step's regularizer penalty (check_step_loss clears it)
-constexpr int64_t kHeads = 12;       // then 3 per head:
+// kBadInput: which layer (its tag), the flat position and value of the input, the limit.
+constexpr int64_t kStopTag = 12, kStopPosition = 13, kStopValue = 14, kStopLimit = 15;
+constexpr int64_t kHeads = 16;       // then 3 per head:
 PYDL_HOST_DEVICE inline int64_t head_weight(int64_t j) { return kHeads + 3 * j; }      // its share of the total
 PYDL_HOST_DEVICE inline int64_t head_loss_sum(int64_t j) { return kHeads + 3 * j + 1; }  // as kLossSum
 PYDL_HOST_DEVICE inline int64_t head_step_loss(int64_t j) { return kHeads + 3 * j + 2; }  // the queued step's

@@ -48,8 +48,15 @@ class EmbeddingLayer : public Layer {
   }
   const uint8_t* output_mask() const override { return mask_zero_ ? mask_out_.data() : nullptr; }
 
-  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo&) override {
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) override {
     const int64_t count = x.size();
+    if (s.step_results) {  // fit's queued steps: a bad id stops training there, read later
+      embedding_ids_into<real>(s.step_results, s.queued_batch, layer_tag(*this), ids_.data(),
+                               mask_zero_ ? mask_out_.data() : nullptr, x.data, count, input_dim_);
+      embedding_forward<real>(y.data, ids_.data(), param(0), count, output_dim_);
+      rows_ = count;
+      return;
+    }
     const int64_t bad = embedding_ids<real>(ids_.data(), mask_zero_ ? mask_out_.data() : nullptr, x.data, count,
                                              input_dim_);
     if (bad >= 0) {

@@ -64,8 +64,10 @@ struct StepInfo {
   // fit's queued steps on a device (kernels/step_results.h): their results block, which the
   // layers whose training forward writes state (BatchNormalization's moving statistics) pass
   // to their kernels so that a step queued after training stopped changes nothing. Else null.
-  const double* step_results = nullptr;
+  double* step_results = nullptr;
+  int64_t queued_batch = 0;  // with step_results: the epoch's batch this step is
 };
+
 
 class Layer {
  public:
@@ -163,5 +165,9 @@ class Layer {
   Shape input_, output_;
   int index_ = 0;
 };
+
+// A layer's tag in a step-results block (its address, exact in a double), by which the
+// trainer names the layer that stopped a queued step (Trainer::read_queued).
+inline int64_t layer_tag(const Layer& l) { return int64_t(reinterpret_cast<uintptr_t>(&l)); }
 
 }  // namespace pydl

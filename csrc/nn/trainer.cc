@@ -692,6 +692,14 @@ bool Trainer::read_queued(EpochStats& st) {
   if (!lr_table_.empty()) opt_.learning_rate = committed > 0 ? queued_lrs_[size_t(committed - 1)] : lr_at_read_;
   queued_ = false;
   if (h[sr::kStop] == sr::kZeroWeight) throw ValueError("loss: the weights of this batch sum to zero");
+  if (h[sr::kStop] == sr::kBadInput) {  // Embedding's message on the CPU
+    std::string who = "a layer";
+    for (size_t i = 0; i < g_.num_layers(); ++i)
+      if (double(layer_tag(g_.layer(i))) == h[sr::kStopTag]) who = g_.layer(i).label();
+    throw ValueError(who + ": id " + std::to_string(real(h[sr::kStopValue])) + " at flat position " +
+                     std::to_string(int64_t(h[sr::kStopPosition])) + " is not an integer in [0, " +
+                     std::to_string(int64_t(h[sr::kStopLimit])) + ")");
+  }
   st.nonfinite_batch = int64_t(h[sr::kStopBatch]);
   st.nonfinite_update = h[sr::kStop] == sr::kUpdateNonfinite;
   return false;
@@ -703,6 +711,7 @@ bool Trainer::queue_step(int64_t rows, uint64_t seed) {
   double* block = results_.data();
   StepInfo info{true, seed, uint64_t(step_ + 1), true};
   info.step_results = block;
+  info.queued_batch = batch;
   g_.forward(batch_.views, info);
   for (size_t j = 0; j < heads_.size(); ++j) {  // batch_loss's steps, their results left on the device
     const int64_t steps = label_steps_[j];

@@ -21,6 +21,7 @@
 // the model keeps its last finite step as on the CPU (BatchNormalization's moving statistics
 // included: StepInfo::step_results). Host-side steps that have no device kernel yet go
 // through explicit copies, each a synchronisation: a custom (Python) loss.
+// An Embedding id out of range stops a queued step too (StepInfo::step_results).
 // train_batch (batches made in Python) reads its step's results at once. fit's arrays are
 // copied to the device at its first epoch when they take at most kResidentShare of the free
 // device memory (ResidentData), and every batch is gathered there; otherwise each batch is

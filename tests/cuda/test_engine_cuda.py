@@ -171,3 +171,22 @@ def test_a_queued_step_that_stops_training_leaves_the_last_finite_step(case):
     for a, b in zip(gpu.get_weights() + gpu.optimizer.variables(), cpu.get_weights() + cpu.optimizer.variables(),
                     strict=True):
         np.testing.assert_allclose(a, b, atol=STEPS_ATOL, rtol=STEPS_RTOL)
+
+
+def test_a_queued_embedding_id_out_of_range_raises_as_on_the_cpu():
+    rng = np.random.default_rng(3)
+    ids = rng.integers(1, 9, size=(40, 6)).astype(np.float32)
+    ids[21, 4] = 9  # the third batch of 8 rows, flat position 34 (vocab 9)
+    labels = ids.astype(np.int64) % 3
+    runs = []
+    for device in ("cpu", "cuda"):
+        inp = pydl.Input((6,))
+        out = layers.Dense(3)(layers.LSTM(5, return_sequences=True)(layers.Embedding(9, 4, mask_zero=True)(inp)))
+        model = pydl.Model(inputs=inp, outputs=out, seed=4, device=device)
+        model.compile(optimizer=optimizers.Adam(learning_rate=1e-2), loss="cross_entropy")
+        with pytest.raises(ValueError, match="at flat position 34 is not an integer in") as err:
+            model.fit(ids, labels, epochs=1, batch_size=8, verbose=0, seed=2, shuffle=False)
+        runs.append((str(err.value), model._trainer.step, model.get_weights()))
+    assert runs[1][0] == runs[0][0] and runs[1][1] == runs[0][1] == 2
+    for a, b in zip(runs[1][2], runs[0][2], strict=True):
+        np.testing.assert_allclose(a, b, atol=STEPS_ATOL, rtol=STEPS_RTOL)
