@@ -274,7 +274,14 @@ __global__ void add_into_kernel(double* sums, const double* block, const double*
     sums[mf::kSumT2] += out[kSumT2];
     sums[mf::kCount] += a.elements;
   }
-  for (int64_t k = 0; k < a.cells; ++k) sums[mf::kConfusion + k] += double(conf[k]);
+}
+
+// The confusion matrix's cells, a thread each (classes^2 of them).
+__global__ void add_confusion_kernel(double* sums, const double* block, const unsigned long long* conf, int64_t cells) {
+  if (block[pydl::step_results::kStop] != pydl::step_results::kRunning) return;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < cells; k += stride)
+    sums[pydl::metric_fields::kConfusion + k] += double(conf[k]);
 }
 
 }  // namespace
@@ -349,6 +356,10 @@ void metrics_into_cuda(double* sums, const double* block, const MetricSpec& spec
                    double(z.size()), w.confusion ? cells : 0};
   add_into_kernel<<<1, 1, 0, stream()>>>(sums, block, q.out, q.confusion, a);
   PYDL_CUDA_LAUNCHED("metrics_into add_into_kernel");
+  if (a.cells > 0) {
+    add_confusion_kernel<<<blocks_for(a.cells), kThreads, 0, stream()>>>(sums, block, q.confusion, a.cells);
+    PYDL_CUDA_LAUNCHED("metrics_into add_confusion_kernel");
+  }
 }
 
 }  // namespace pydl::cuda

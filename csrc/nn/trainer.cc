@@ -186,6 +186,9 @@ std::vector<std::pair<std::string, Device>> Trainer::buffer_devices() const {
   add("batch/token_weight", batch_.token_weight);
   add("step_results", results_);
   for (size_t i = 0; i < resident_.xs.size(); ++i) add("resident/x/" + std::to_string(i), resident_.xs[i]);
+  for (size_t j = 0; j < resident_.labels.size(); ++j) add("resident/labels/" + std::to_string(j), resident_.labels[j]);
+  for (size_t j = 0; j < resident_.targets.size(); ++j) add("resident/targets/" + std::to_string(j), resident_.targets[j]);
+  add("resident/sample_weight", resident_.sample_weight);
   add("resident/order", resident_.order);
   return out;
 }
@@ -559,8 +562,13 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
       else
         batch_.gather(d, order + start + mine.offset, mine.rows, g_);
     }
-    if (!train_step(mine.rows, seed, st, rows, interrupt)) break;
-    if (!report_progress(progress, every, st)) break;
+    try {
+      if (!train_step(mine.rows, seed, st, rows, interrupt)) break;
+      if (!report_progress(progress, every, st)) break;
+    } catch (...) {
+      if (stopped_before_error(st)) break;
+      throw;
+    }
   }
   if (queued_) read_queued(st);
   queued_ = false;
@@ -580,40 +588,53 @@ double Trainer::apply_lr_table() {
 }
 
 bool Trainer::keep_resident(const DataRef& d) {
-  std::vector<const void*> key(d.xs.begin(), d.xs.end());
-  key.insert(key.end(), d.labels.begin(), d.labels.end());
-  key.insert(key.end(), d.targets.begin(), d.targets.end());
-  key.push_back(d.sample_weight);
-  if (resident_.n == d.n && resident_.key == key) return true;
-  resident_ = ResidentData{};
+  // Copied at every epoch (one copy per array): a callback may have changed the arrays in
+  // place since the last, and the CPU reads them fresh too. The device buffers are kept while
+  // the arrays keep their sizes.
+  std::vector<const void*> present(d.xs.begin(), d.xs.end());
+  present.insert(present.end(), d.labels.begin(), d.labels.end());
+  present.insert(present.end(), d.targets.begin(), d.targets.end());
+  present.push_back(d.sample_weight);
+  std::vector<const void*> layout;  // which arrays there are (not where)
+  for (const void* p : present) layout.push_back(p ? &resident_ : nullptr);
   const int64_t n = d.n;
-  int64_t bytes = checked_mul(n, int64_t(sizeof(int64_t)), "data set");
-  auto add = [&](int64_t per_sample) { bytes = checked_add(bytes, checked_mul(n, per_sample, "data set"), "data set"); };
-  for (size_t i = 0; i < d.xs.size(); ++i) add(checked_mul(g_.input_size(i), int64_t(sizeof(real)), "data set"));
-  for (size_t j = 0; j < heads_.size(); ++j) {
-    if (d.labels[j]) add(checked_mul(label_steps_[j], int64_t(sizeof(int32_t)), "data set"));
-    if (d.targets[j]) add(checked_mul(g_.output_size(j), int64_t(sizeof(real)), "data set"));
+  if (resident_.n != n || resident_.key != layout) {
+    resident_ = ResidentData{};
+    int64_t bytes = checked_mul(n, int64_t(sizeof(int64_t)), "data set");
+    auto add = [&](int64_t per_sample) { bytes = checked_add(bytes, checked_mul(n, per_sample, "data set"), "data set"); };
+    for (size_t i = 0; i < d.xs.size(); ++i) add(checked_mul(g_.input_size(i), int64_t(sizeof(real)), "data set"));
+    for (size_t j = 0; j < heads_.size(); ++j) {
+      if (d.labels[j]) add(checked_mul(label_steps_[j], int64_t(sizeof(int32_t)), "data set"));
+      if (d.targets[j]) add(checked_mul(g_.output_size(j), int64_t(sizeof(real)), "data set"));
+    }
+    if (d.sample_weight) add(int64_t(sizeof(real)));
+    size_t free_bytes = 0, total_bytes = 0;
+    require_device_runtime().memory_info(&free_bytes, &total_bytes);
+    if (double(bytes) > kResidentShare * double(free_bytes)) return false;
+    try {
+      resident_.xs.resize(d.xs.size());
+      for (size_t i = 0; i < d.xs.size(); ++i) resident_.xs[i].resize(n * g_.input_size(i), device_);
+      resident_.labels.resize(heads_.size());
+      resident_.targets.resize(heads_.size());
+      for (size_t j = 0; j < heads_.size(); ++j) {
+        if (d.labels[j]) resident_.labels[j].resize(n * label_steps_[j], device_);
+        if (d.targets[j]) resident_.targets[j].resize(n * g_.output_size(j), device_);
+      }
+      if (d.sample_weight) resident_.sample_weight.resize(n, device_);
+      resident_.order.resize(n, device_);
+    } catch (const MemoryError&) {  // another process took the memory since: batches stream instead
+      resident_ = ResidentData{};
+      return false;
+    }
+    resident_.key = std::move(layout);
+    resident_.n = n;
   }
-  if (d.sample_weight) add(int64_t(sizeof(real)));
-  size_t free_bytes = 0, total_bytes = 0;
-  require_device_runtime().memory_info(&free_bytes, &total_bytes);
-  if (double(bytes) > kResidentShare * double(free_bytes)) return false;
-  auto copy = [&](auto& buf, const auto* host, int64_t count) {
-    buf.resize(count, device_);
-    put(buf, host, count);
-  };
-  resident_.xs.resize(d.xs.size());
-  for (size_t i = 0; i < d.xs.size(); ++i) copy(resident_.xs[i], d.xs[i], n * g_.input_size(i));
-  resident_.labels.resize(heads_.size());
-  resident_.targets.resize(heads_.size());
+  for (size_t i = 0; i < d.xs.size(); ++i) put(resident_.xs[i], d.xs[i], n * g_.input_size(i));
   for (size_t j = 0; j < heads_.size(); ++j) {
-    if (d.labels[j]) copy(resident_.labels[j], d.labels[j], n * label_steps_[j]);
-    if (d.targets[j]) copy(resident_.targets[j], d.targets[j], n * g_.output_size(j));
+    if (d.labels[j]) put(resident_.labels[j], d.labels[j], n * label_steps_[j]);
+    if (d.targets[j]) put(resident_.targets[j], d.targets[j], n * g_.output_size(j));
   }
-  if (d.sample_weight) copy(resident_.sample_weight, d.sample_weight, n);
-  resident_.order.resize(n, device_);
-  resident_.key = std::move(key);
-  resident_.n = n;
+  if (d.sample_weight) put(resident_.sample_weight, d.sample_weight, n);
   return true;
 }
 
@@ -662,6 +683,13 @@ void Trainer::begin_queued_epoch() {
   step_at_read_ = step_;
   lr_at_read_ = opt_.learning_rate;
   queued_lrs_.clear();
+}
+
+bool Trainer::stopped_before_error(EpochStats& st) {
+  if (!queued_) return false;
+  if (!read_queued(st)) return true;  // (which raises the earlier step's own error, if it has one)
+  queued_ = false;
+  return false;
 }
 
 bool Trainer::read_queued(EpochStats& st) {
@@ -951,8 +979,13 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
         batch_.views[0] = Matrix<const real>(batch_.xs[0].data(), mine.rows, cols);
       }
     }
-    if (!train_step(mine.rows, seed, st, b->rows, interrupt)) break;
-    if (!report_progress(progress, every, st)) break;
+    try {
+      if (!train_step(mine.rows, seed, st, b->rows, interrupt)) break;
+      if (!report_progress(progress, every, st)) break;
+    } catch (...) {
+      if (stopped_before_error(st)) break;
+      throw;
+    }
   }
   if (queued_) read_queued(st);
   queued_ = false;

@@ -23,10 +23,10 @@
 // through explicit copies, each a synchronisation: a custom (Python) loss.
 // An Embedding id out of range stops a queued step too (StepInfo::step_results).
 // train_batch (batches made in Python) reads its step's results at once. fit's arrays are
-// copied to the device at its first epoch when they take at most kResidentShare of the free
+// copied to the device at each epoch's start when they take at most kResidentShare of the free
 // device memory (ResidentData), and every batch is gathered there; otherwise each batch is
-// gathered on the host into pinned staging and uploaded. Not yet: double-buffered uploads
-// overlapped with compute, CUDA graphs; data-parallel training on a device is refused.
+// gathered on the host into one of two pinned staging sets in turn and uploaded while the
+// previous step runs. Not yet: CUDA graphs; data-parallel training on a device is refused.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -148,10 +148,10 @@ struct BatchBuffers {
   }
 };
 
-// fit's data set copied to the device once per fit (Trainer::keep_resident): each batch is
-// then gathered there (kernels/gather.h), and the host uploads only the epoch's order.
+// fit's data set on the device (Trainer::keep_resident): copied at the start of each epoch
+// (one copy per array), then every batch is gathered there (kernels/gather.h).
 struct ResidentData {
-  std::vector<const void*> key;  // the arrays copied (DataRef's pointers, in order)
+  std::vector<const void*> key;  // which of DataRef's arrays there are (non-null where present)
   int64_t n = 0;
   std::vector<Buffer<real>> xs, targets;
   std::vector<Buffer<int32_t>> labels;
@@ -279,12 +279,16 @@ class Trainer {
   // training: st says where and why, and the step count and learning rate are those of the
   // last committed step; raises ValueError where the synchronous loss would have.
   bool read_queued(EpochStats& st);
+  // A step's host code raised (a custom loss, out of memory) during an epoch of queued steps:
+  // true when an earlier queued step had stopped training (st says so, as the CPU loop would,
+  // which never reached the raising step); false, the error stands.
+  bool stopped_before_error(EpochStats& st);
   // The learning-rate table's entry for the next step into opt_ (when there is a table);
   // returns the rate before.
   double apply_lr_table();
-  // On a device with queued steps: makes resident_ hold d (copied once; the same arrays are
-  // kept across epochs) when it fits in kResidentShare of the free memory. False: it does
-  // not fit, and batches are uploaded from the host.
+  // On a device with queued steps: copies d into resident_ (its device buffers kept across
+  // epochs while the sizes stay) when it fits in kResidentShare of the free memory. False: it
+  // does not fit, and batches are uploaded from the host.
   bool keep_resident(const DataRef& d);
   // Batch rows [start, start + rows) of the epoch's order, gathered from resident_.
   void gather_resident(int64_t start, int64_t rows);
