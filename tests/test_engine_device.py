@@ -615,3 +615,29 @@ def test_an_error_after_a_queued_stop_is_the_stop_as_on_the_cpu(emulated):
         del model
     assert runs[1][0] == runs[0][0] and runs[1][1] == runs[0][1] == 3
     assert_weights_equal(runs[1][2], runs[0][2])
+
+
+def test_a_loaders_augmentation_runs_on_the_device(emulated):
+    # On a device the loader hands over unaugmented batches with their keys; the pipeline runs
+    # there with the loader's seed: the same draws, so the training is the CPU's bitwise. The
+    # uploads are the unaugmented 8x8 images (the crop to 6x6 happens on the device).
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(64, 8, 8, 1)).astype(np.float32)
+    y = (x[:, :4, :4, 0].mean(axis=(1, 2)) > 0).astype(np.int64)
+    transform = pydl.data.Compose([pydl.data.RandomFlip("horizontal"), pydl.data.RandomCrop(6),
+                                   pydl.data.RandomRotation(15)])
+    results = []
+    for device in ("cpu", "cuda"):
+        model = pydl.Sequential([layers.Input((6, 6, 1)), layers.Flatten(), layers.Dense(8, activation="relu"),
+                                 layers.Dense(2)], seed=4, device=device)
+        model.compile(optimizer=optimizers.Adam(learning_rate=1e-2), loss="cross_entropy", metrics=["accuracy"])
+        loader = pydl.DataLoader(pydl.ArrayDataset(x, y), batch_size=16, shuffle=True, seed=3, transform=transform)
+        before = _core._emulation_stats()["to_device_bytes"]
+        history = model.fit(loader, epochs=2, verbose=0)
+        uploaded = _core._emulation_stats()["to_device_bytes"] - before
+        results.append((model.get_weights(), history.history, uploaded))
+        del model
+    (cpu_w, cpu_h, _), (dev_w, dev_h, dev_uploaded) = results
+    assert_weights_equal(dev_w, cpu_w)
+    assert dev_h == cpu_h
+    assert dev_uploaded >= 2 * 64 * (8 * 8 * 4 + 8)  # 2 epochs of unaugmented images and their keys

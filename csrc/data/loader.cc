@@ -35,9 +35,10 @@ ArrayLoader::ArrayLoader(const void* x, bool x_is_uint8, std::vector<int64_t> sa
   const std::string owner = "DataLoader batch of " + std::to_string(rows_cap_);
   slots_.resize(prefetch);
   state_.assign(prefetch, 0);
-  for (auto& s : slots_) {
-    s.x.resize(checked_mul(rows_cap_, out_size_, owner));
+  for (auto& s : slots_) {  // room for an unaugmented batch too (a crop shrinks the samples)
+    s.x.resize(checked_mul(rows_cap_, std::max(out_size_, pipeline_.empty() ? 0 : in_size_), owner));
     s.indices.resize(rows_cap_);
+    if (!pipeline_.empty()) s.keys.resize(rows_cap_);
   }
   order_.resize(n_);
   keys_.resize(rows_cap_);
@@ -66,7 +67,7 @@ void ArrayLoader::stop_locked() {
   if (worker_.joinable()) worker_.join();
 }
 
-void ArrayLoader::start_epoch(uint64_t epoch) {
+void ArrayLoader::start_epoch(uint64_t epoch, bool raw) {
   std::lock_guard<std::mutex> control(control_);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -86,6 +87,7 @@ void ArrayLoader::start_epoch(uint64_t epoch) {
   stopping_ = false;
   error_ = nullptr;
   epoch_active_ = true;
+  raw_ = raw && !pipeline_.empty();
   consumer_ = std::this_thread::get_id();
   worker_ = std::thread([this, epoch] { produce(epoch); });
 }
@@ -93,7 +95,7 @@ void ArrayLoader::start_epoch(uint64_t epoch) {
 void ArrayLoader::fill(LoaderBatch& b, const int64_t* order, int64_t start, int64_t rows, uint64_t epoch) {
   b.rows = rows;
   std::copy(order + start, order + start + rows, b.indices.data());
-  float* dst = pipeline_.empty() ? b.x.data() : gathered_.data();
+  float* dst = pipeline_.empty() || raw_ ? b.x.data() : gathered_.data();
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t i = order[start + r];
     if (u8_) {
@@ -106,8 +108,9 @@ void ArrayLoader::fill(LoaderBatch& b, const int64_t* order, int64_t start, int6
   }
   if (!pipeline_.empty()) {
     // A sample's random draws are keyed by (epoch, position in the epoch).
-    for (int64_t r = 0; r < rows; ++r) keys_.data()[r] = (epoch << 32) + uint64_t(start + r);
-    pipeline_.apply(b.x.data(), dst, rows, seed_, keys_.data(), scratch_.data());
+    uint64_t* keys = raw_ ? b.keys.data() : keys_.data();
+    for (int64_t r = 0; r < rows; ++r) keys[r] = (epoch << 32) + uint64_t(start + r);
+    if (!raw_) pipeline_.apply(b.x.data(), dst, rows, seed_, keys, scratch_.data());
   }
 }
 

@@ -17,8 +17,9 @@
 namespace pydl {
 
 struct LoaderBatch {
-  Buffer<float> x;          // (rows, output sample size)
+  Buffer<float> x;          // (rows, output sample size); raw epochs: (rows, input sample size)
   Buffer<int64_t> indices;  // which samples, in the data set's numbering
+  Buffer<uint64_t> keys;    // raw epochs: the augmentation keys of the rows
   int64_t rows = 0;
 };
 
@@ -35,8 +36,13 @@ class ArrayLoader {
   int64_t batches_per_epoch() const;
   const std::vector<int64_t>& output_shape() const { return out_shape_; }
 
-  // Starts producing the batches of `epoch` (stopping any epoch in progress).
-  void start_epoch(uint64_t epoch);
+  // Starts producing the batches of `epoch` (stopping any epoch in progress). raw: the
+  // batches are left unaugmented, each with its rows' keys, for the consumer to run
+  // pipeline() on them (on a device) with seed(): the same batches as augmented here.
+  void start_epoch(uint64_t epoch, bool raw = false);
+  const AugmentPipeline& pipeline() const { return pipeline_; }
+  uint64_t seed() const { return seed_; }
+  int64_t input_sample_size() const { return in_size_; }
   // The next batch of the epoch (blocks until made), or nullptr after the last one.
   // The batch stays valid until the next call.
   const LoaderBatch* next();
@@ -59,6 +65,7 @@ class ArrayLoader {
   bool shuffle_, drop_last_;
   uint64_t seed_;
   AugmentPipeline pipeline_;
+  bool raw_ = false;  // this epoch's batches are left unaugmented
 
   std::vector<LoaderBatch> slots_;
   std::vector<int> state_;  // per slot: 0 free, 1 ready, 2 held by the consumer

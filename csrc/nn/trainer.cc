@@ -137,6 +137,7 @@ void Trainer::follow_graph() {
   batch_ = BatchBuffers{};  // planned anew there
   results_ = Buffer<double>{};  // sized anew by the next epoch
   resident_ = ResidentData{};
+  augment_ = DeviceAugment{};
   bounds_.known = false;
   device_ = device;
   ordinal_ = ordinal;
@@ -417,11 +418,11 @@ void BatchBuffers::gather(const DataRef& d, const int64_t* idx, int64_t rows, co
   if (device != Device::CPU) upload(d, rows, g);
 }
 
-void BatchBuffers::upload(const DataRef& d, int64_t rows, const Graph& g) {
+void BatchBuffers::upload(const DataRef& d, int64_t rows, const Graph& g, bool with_x) {
   // One copy per array from pinned staging, queued on the device's stream; the event behind
   // them tells next_staging when this set may be rewritten.
   Staging& s = staging[slot];
-  for (size_t i = 0; i < g.num_inputs(); ++i)
+  for (size_t i = 0; with_x && i < g.num_inputs(); ++i)
     copy_bytes(xs[i].data(), device, s.xs[i].data(), Device::CPU, sizeof(real) * size_t(rows * g.input_size(i)));
   for (size_t j = 0; j < g.num_outputs(); ++j) {
     if (d.labels[j])
@@ -939,7 +940,9 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
   measure_bounds();
   EpochStats st = new_stats();
   begin_queued_epoch();
-  loader.start_epoch(epoch);
+  // On a device the loader leaves its augmentation to the device (the same draws, keyed alike).
+  const bool augment_here = device_ != Device::CPU && !loader.pipeline().empty();
+  loader.start_epoch(epoch, augment_here);
   struct StopAtExit {  // also when a step throws: the loader's thread never outlives the epoch
     ArrayLoader& l;
     ~StopAtExit() { l.stop(); }
@@ -974,8 +977,12 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
     } else {  // the loader's batch is host memory: copied to the device with the targets
       if constexpr (std::is_same_v<real, float>) {
         const int64_t cols = g_.input_size();
-        std::memcpy(batch_.x_dst(0), b->x.data() + mine.offset * cols, sizeof(real) * size_t(mine.rows * cols));
-        batch_.upload(d, mine.rows, g_);
+        if (augment_here) {
+          augment_on_device(loader, *b, mine, d);
+        } else {
+          std::memcpy(batch_.x_dst(0), b->x.data() + mine.offset * cols, sizeof(real) * size_t(mine.rows * cols));
+          batch_.upload(d, mine.rows, g_);
+        }
         batch_.views[0] = Matrix<const real>(batch_.xs[0].data(), mine.rows, cols);
       }
     }
@@ -992,6 +999,38 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
   if (check_interrupt && InterruptGuard::requested()) st.interrupted = true;
   if (reducer_) sum_over_ranks(st);
   return st;
+}
+
+namespace {
+// The pipeline is float code; the float64 engine never runs on a device (nor gets here).
+template <typename R>
+void apply_pipeline(const AugmentPipeline& p, R* out, const float* in, int64_t n, uint64_t seed, const uint64_t* keys,
+                    float* scratch) {
+  if constexpr (std::is_same_v<R, float>)
+    p.apply(out, in, n, seed, keys, scratch);
+  else
+    throw std::logic_error("augmentation on a device runs in float32 only");
+}
+}  // namespace
+
+void Trainer::augment_on_device(const ArrayLoader& loader, const LoaderBatch& b, const BatchShare& mine,
+                                const DataRef& d) {
+  const AugmentPipeline& pipeline = loader.pipeline();
+  const int64_t in = loader.input_sample_size(), rows = mine.rows;
+  const int64_t values = checked_mul(rows, in, "loader batch");
+  BatchBuffers::Staging& s = batch_.staging[batch_.slot];  // next_staging ran: its copies are done
+  s.raw_x.resize(values);
+  s.keys.resize(rows);
+  std::memcpy(s.raw_x.data(), b.x.data() + mine.offset * in, sizeof(float) * size_t(values));
+  std::memcpy(s.keys.data(), b.keys.data() + mine.offset, sizeof(uint64_t) * size_t(rows));
+  augment_.raw.resize(values, device_);
+  augment_.keys.resize(rows, device_);
+  augment_.scratch.resize(pipeline.scratch_size(rows), device_);
+  copy_bytes(augment_.raw.data(), device_, s.raw_x.data(), Device::CPU, sizeof(float) * size_t(values));
+  copy_bytes(augment_.keys.data(), device_, s.keys.data(), Device::CPU, sizeof(uint64_t) * size_t(rows));
+  batch_.upload(d, rows, g_, /*with_x=*/false);  // the targets, and the event behind all of it
+  apply_pipeline(pipeline, batch_.xs[0].data(), augment_.raw.data(), rows, loader.seed(), augment_.keys.data(),
+                 augment_.scratch.data());
 }
 
 bool Trainer::train_batch(const DataRef& d, uint64_t seed) {

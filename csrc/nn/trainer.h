@@ -26,7 +26,8 @@
 // copied to the device at each epoch's start when they take at most kResidentShare of the free
 // device memory (ResidentData), and every batch is gathered there; otherwise each batch is
 // gathered on the host into one of two pinned staging sets in turn and uploaded while the
-// previous step runs. Not yet: CUDA graphs; data-parallel training on a device is refused.
+// previous step runs. A loader's augmentation runs on the device (augment_on_device). Not yet:
+// CUDA graphs; data-parallel training on a device is refused.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -121,6 +122,8 @@ struct BatchBuffers {
     std::vector<PinnedBuffer<real>> xs, targets;
     std::vector<PinnedBuffer<int32_t>> labels;
     PinnedBuffer<real> sample_weight;
+    PinnedBuffer<float> raw_x;     // a loader's unaugmented batch (augmented on the device)
+    PinnedBuffer<uint64_t> keys;   // and its rows' augmentation keys
     DeviceEvent uploaded;
   };
   std::array<Staging, 2> staging;
@@ -134,8 +137,8 @@ struct BatchBuffers {
   // staging buffers, then one copy per array).
   void gather(const DataRef& d, const int64_t* idx, int64_t rows, const Graph& g);
   // Device only: copies `rows` gathered rows from the staging set to the device (queued, not
-  // waited for) and records the set's event behind them.
-  void upload(const DataRef& d, int64_t rows, const Graph& g);
+  // waited for; x only with_x) and records the set's event behind them.
+  void upload(const DataRef& d, int64_t rows, const Graph& g, bool with_x = true);
   // Device only: switches to the other staging set, waiting until its last copies ran.
   void next_staging();
   // Where gather writes input i / head j's labels and targets / the sample weights (call
@@ -292,6 +295,9 @@ class Trainer {
   bool keep_resident(const DataRef& d);
   // Batch rows [start, start + rows) of the epoch's order, gathered from resident_.
   void gather_resident(int64_t start, int64_t rows);
+  // A loader's unaugmented batch b (this rank's rows `mine`) uploaded with its keys and the
+  // targets, then augmented into batch_.xs[0] on the device (the loader's pipeline and seed).
+  void augment_on_device(const ArrayLoader& loader, const LoaderBatch& b, const BatchShare& mine, const DataRef& d);
   // This rank's share of a global batch of rows (all of it without a reducer).
   BatchShare share(int64_t rows) const {
     return reducer_ ? batch_share(rows, reducer_->rank(), reducer_->size()) : BatchShare{0, rows};
@@ -347,6 +353,11 @@ class Trainer {
   double lr_at_read_ = 0;       // the learning rate then
   std::vector<double> queued_lrs_;  // the rate of each step queued since
   ResidentData resident_;
+  // A loader's augmentation on the device: the unaugmented batch, its keys, the pipeline's scratch.
+  struct DeviceAugment {
+    Buffer<float> raw, scratch;
+    Buffer<uint64_t> keys;
+  } augment_;
 };
 
 }  // namespace pydl

@@ -190,3 +190,22 @@ def test_a_queued_embedding_id_out_of_range_raises_as_on_the_cpu():
     assert runs[1][0] == runs[0][0] and runs[1][1] == runs[0][1] == 2
     for a, b in zip(runs[1][2], runs[0][2], strict=True):
         np.testing.assert_allclose(a, b, atol=STEPS_ATOL, rtol=STEPS_RTOL)
+
+
+def test_a_loaders_augmentation_on_the_gpu_matches_the_cpu():
+    # The loader leaves its pipeline to the device (cuda/augment.cu) with the same keys.
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(128, 12, 12, 1)).astype(np.float32)
+    y = (x[:, :6, :6, 0].mean(axis=(1, 2)) > 0).astype(np.int64)
+    transform = pydl.data.Compose([pydl.data.RandomFlip("horizontal"), pydl.data.RandomCrop(10),
+                                   pydl.data.RandomRotation(15)])
+    runs = []
+    for device in ("cpu", "cuda"):
+        model = pydl.Sequential([layers.Input((10, 10, 1)), layers.Flatten(), layers.Dense(16, activation="relu"),
+                                 layers.Dense(2)], seed=4, device=device)
+        model.compile(optimizer=optimizers.SGD(learning_rate=0.05), loss="cross_entropy")
+        loader = pydl.DataLoader(pydl.ArrayDataset(x, y), batch_size=32, shuffle=True, seed=3, transform=transform)
+        runs.append((model.fit(loader, epochs=2, verbose=0).history["loss"], model.get_weights()))
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=LOSS_RTOL)
+    for a, b in zip(runs[1][1], runs[0][1], strict=True):
+        np.testing.assert_allclose(a, b, atol=STEPS_ATOL, rtol=STEPS_RTOL)
