@@ -27,12 +27,14 @@ class _OldModulePaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec):
         module = importlib.import_module(_OLD_NAMES[spec.name])
-        self._own_spec = module.__spec__  # the import system puts the alias' spec in its place
+        spec.loader_state = module.__spec__  # the import system puts the alias' spec in its place
         return module
 
     def exec_module(self, module):
-        module.__spec__ = self._own_spec
+        module.__spec__ = module.__spec__.loader_state
 
-if not any(isinstance(f, _OldModulePaths) for f in sys.meta_path):
-    sys.meta_path.append(_OldModulePaths())
+# First on the path, as the sys.modules entries it replaces were (a stray pydl/readers.py must
+# not win); once, also across importlib.reload of this module.
+if not any(type(f).__name__ == "_OldModulePaths" for f in sys.meta_path):
+    sys.meta_path.insert(0, _OldModulePaths())
 sys.modules["pydl.diagnose"] = diagnosis

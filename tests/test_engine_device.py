@@ -635,6 +635,7 @@ def test_a_loaders_augmentation_runs_on_the_device(emulated):
         before = _core._emulation_stats()["to_device_bytes"]
         history = model.fit(loader, epochs=2, verbose=0)
         uploaded = _core._emulation_stats()["to_device_bytes"] - before
+        assert not any(k.startswith("augment/") for k in model._trainer.buffer_devices())  # freed when fit ends
         results.append((model.get_weights(), history.history, uploaded))
         del model
     (cpu_w, cpu_h, _), (dev_w, dev_h, dev_uploaded) = results

@@ -112,3 +112,16 @@ def test_import_pydl_loads_only_what_a_model_needs():
                          cwd=os.path.dirname(os.__file__)).stdout.splitlines()
     assert len(out) == 2 and out[0] == "[]"
     assert "pydl.data.label_issues" not in out[1] and "pydl.tuning" not in out[1] and "pydl.engine.saving" not in out[1]
+
+
+def test_old_paths_keep_the_new_modules_specs_and_one_finder():
+    code = ("import importlib, sys, pydl, pydl._aliases\n"
+            "import pydl.readers, pydl.splits\n"
+            "assert pydl.data.readers.__spec__.name == 'pydl.data.readers', pydl.data.readers.__spec__\n"
+            "assert pydl.data.splits.__spec__.name == 'pydl.data.splits'\n"
+            "importlib.reload(pydl.data.readers)\n"
+            "importlib.reload(pydl._aliases)\n"
+            "print(sum(type(f).__name__ == '_OldModulePaths' for f in sys.meta_path))\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         cwd=os.path.dirname(os.__file__)).stdout
+    assert out.split() == ["1"]

@@ -42,9 +42,10 @@ struct DeviceRuntime {
   void (*record_event)(void* event) = nullptr;
   void (*wait_event)(void* event) = nullptr;
 };
-// Bumped whenever DeviceRuntime or the kernel signatures change: a pydl._cuda built against
-// other headers is refused at import instead of calling through a wrong table.
-constexpr int kDeviceAbi = 2;
+// Bumped whenever DeviceRuntime, the kernel signatures or the layout of the device data both
+// modules read (kernels/step_results.h, metrics.h's flat sums) change: a pydl._cuda built
+// against other headers is refused at import instead of calling through a wrong table.
+constexpr int kDeviceAbi = 3;
 
 // An event of the loaded runtime (no-ops without one): wait() returns at once until record()
 // was called, then blocks until the stream has done the work queued before that record.

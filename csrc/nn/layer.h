@@ -4,6 +4,7 @@
 // gradient dx is overwritten (=).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -166,8 +167,11 @@ class Layer {
   int index_ = 0;
 };
 
-// A layer's tag in a step-results block (its address, exact in a double), by which the
-// trainer names the layer that stopped a queued step (Trainer::read_queued).
-inline int64_t layer_tag(const Layer& l) { return int64_t(reinterpret_cast<uintptr_t>(&l)); }
+// A layer's tag in a step-results block, by which the trainer names the layer that stopped a
+// queued step (Trainer::read_queued): a hash of its name (unique in a model) cut to 52 bits,
+// exact in a double.
+inline int64_t layer_tag(const Layer& l) {
+  return int64_t(std::hash<std::string>{}(l.name()) & ((uint64_t(1) << 52) - 1));
+}
 
 }  // namespace pydl

@@ -191,6 +191,9 @@ std::vector<std::pair<std::string, Device>> Trainer::buffer_devices() const {
   for (size_t j = 0; j < resident_.targets.size(); ++j) add("resident/targets/" + std::to_string(j), resident_.targets[j]);
   add("resident/sample_weight", resident_.sample_weight);
   add("resident/order", resident_.order);
+  add("augment/raw", augment_.raw);
+  add("augment/scratch", augment_.scratch);
+  add("augment/keys", augment_.keys);
   return out;
 }
 
@@ -557,13 +560,13 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
     }
     const int64_t rows = std::min(batch_size, d.n - start);
     const BatchShare mine = share(rows);
-    if (mine.rows > 0) {
-      if (resident)
-        gather_resident(start, rows);
-      else
-        batch_.gather(d, order + start + mine.offset, mine.rows, g_);
-    }
-    try {
+    try {  // (a host error in a step queued after a stop: see stopped_before_error)
+      if (mine.rows > 0) {
+        if (resident)
+          gather_resident(start, rows);  // (queued steps have no reducer: mine is the whole batch)
+        else
+          batch_.gather(d, order + start + mine.offset, mine.rows, g_);
+      }
       if (!train_step(mine.rows, seed, st, rows, interrupt)) break;
       if (!report_progress(progress, every, st)) break;
     } catch (...) {
@@ -586,6 +589,16 @@ double Trainer::apply_lr_table() {
     opt_.learning_rate = lr_table_[std::max<int64_t>(i, 0)];
   }
   return before;
+}
+
+void Trainer::release_resident_data() {
+  resident_ = ResidentData{};
+  augment_ = DeviceAugment{};
+  for (BatchBuffers::Staging& s : batch_.staging) {
+    s.uploaded.wait();  // a copy may still read the pinned buffers
+    s.raw_x = PinnedBuffer<float>{};
+    s.keys = PinnedBuffer<uint64_t>{};
+  }
 }
 
 bool Trainer::keep_resident(const DataRef& d) {
@@ -947,46 +960,48 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
     ArrayLoader& l;
     ~StopAtExit() { l.stop(); }
   } stop_at_exit{loader};
-  while (const LoaderBatch* b = loader.next()) {
-    const bool interrupt = check_interrupt && InterruptGuard::requested();
-    if (interrupt && !reducer_) {
-      st.interrupted = true;
-      break;
-    }
-    plan(b->rows);
-    const BatchShare mine = share(b->rows);  // the loader makes the global batch; this rank's rows
-    const int64_t* indices = b->indices.data() + mine.offset;
-    if (batch_.device != Device::CPU) batch_.next_staging();
-    for (size_t j = 0; j < heads_.size(); ++j) {
-      const int64_t out = g_.output_size(j);
-      int32_t* ls = batch_.label_dst(j);
-      real* ts = batch_.target_dst(j);
-      for (int64_t r = 0; r < mine.rows; ++r) {
-        const int64_t i = indices[r];
-        const int64_t st = label_steps_[j];
-        if (d.labels[j]) std::copy(d.labels[j] + i * st, d.labels[j] + (i + 1) * st, ls + r * st);
-        if (d.targets[j]) std::copy(d.targets[j] + i * out, d.targets[j] + (i + 1) * out, ts + r * out);
+  for (;;) {
+    try {  // (a host error in a step queued after a stop: see stopped_before_error)
+      const LoaderBatch* b = loader.next();
+      if (!b) break;
+      const bool interrupt = check_interrupt && InterruptGuard::requested();
+      if (interrupt && !reducer_) {
+        st.interrupted = true;
+        break;
       }
-    }
-    if (d.sample_weight) {
-      real* sw = batch_.sample_weight_dst();
-      for (int64_t r = 0; r < mine.rows; ++r) sw[r] = d.sample_weight[indices[r]];
-    }
-    if (batch_.device == Device::CPU) {
-      batch_.views[0] = loader_rows(*b, mine.offset, mine.rows, g_.input_size(), batch_.xs[0]);
-    } else {  // the loader's batch is host memory: copied to the device with the targets
-      if constexpr (std::is_same_v<real, float>) {
-        const int64_t cols = g_.input_size();
-        if (augment_here) {
-          augment_on_device(loader, *b, mine, d);
-        } else {
-          std::memcpy(batch_.x_dst(0), b->x.data() + mine.offset * cols, sizeof(real) * size_t(mine.rows * cols));
-          batch_.upload(d, mine.rows, g_);
+      plan(b->rows);
+      const BatchShare mine = share(b->rows);  // the loader makes the global batch; this rank's rows
+      const int64_t* indices = b->indices.data() + mine.offset;
+      if (batch_.device != Device::CPU) batch_.next_staging();
+      for (size_t j = 0; j < heads_.size(); ++j) {
+        const int64_t out = g_.output_size(j);
+        int32_t* ls = batch_.label_dst(j);
+        real* ts = batch_.target_dst(j);
+        for (int64_t r = 0; r < mine.rows; ++r) {
+          const int64_t i = indices[r];
+          const int64_t st = label_steps_[j];
+          if (d.labels[j]) std::copy(d.labels[j] + i * st, d.labels[j] + (i + 1) * st, ls + r * st);
+          if (d.targets[j]) std::copy(d.targets[j] + i * out, d.targets[j] + (i + 1) * out, ts + r * out);
         }
-        batch_.views[0] = Matrix<const real>(batch_.xs[0].data(), mine.rows, cols);
       }
-    }
-    try {
+      if (d.sample_weight) {
+        real* sw = batch_.sample_weight_dst();
+        for (int64_t r = 0; r < mine.rows; ++r) sw[r] = d.sample_weight[indices[r]];
+      }
+      if (batch_.device == Device::CPU) {
+        batch_.views[0] = loader_rows(*b, mine.offset, mine.rows, g_.input_size(), batch_.xs[0]);
+      } else {  // the loader's batch is host memory: copied to the device with the targets
+        if constexpr (std::is_same_v<real, float>) {
+          const int64_t cols = g_.input_size();
+          if (augment_here) {
+            augment_on_device(loader, *b, mine, d);
+          } else {
+            std::memcpy(batch_.x_dst(0), b->x.data() + mine.offset * cols, sizeof(real) * size_t(mine.rows * cols));
+            batch_.upload(d, mine.rows, g_);
+          }
+          batch_.views[0] = Matrix<const real>(batch_.xs[0].data(), mine.rows, cols);
+        }
+      }
       if (!train_step(mine.rows, seed, st, b->rows, interrupt)) break;
       if (!report_progress(progress, every, st)) break;
     } catch (...) {

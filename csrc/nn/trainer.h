@@ -219,8 +219,9 @@ class Trainer {
   // (called by every entry point too; a no-op when they are already there).
   void follow_graph();
   Device device() const { return device_; }
-  // Frees the device copy of fit's data set (fit calls it when it ends, however it ends).
-  void release_resident_data() { resident_ = ResidentData{}; }
+  // Frees the device copy of fit's data set and the device augmentation's buffers (fit calls it
+  // when it ends, however it ends).
+  void release_resident_data();
   // For tests: (name, device) of the trainer's allocated buffers (slots, batch buffers).
   std::vector<std::pair<std::string, Device>> buffer_devices() const;
   // Frozen parameters: ranges of the flat buffer that training leaves alone (no update, no
