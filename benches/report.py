@@ -90,7 +90,8 @@ def main(only=()):
              CNN.pydl_resnet_train_case(), lambda: CNN.torch_resnet_train_case(torch),
              lambda t: f"{CNN.TRAIN_SAMPLES / t:,.0f}", repeat=5, jax_fn=JAX.resnet_train_case)
     vs_torch(f"cnn_infer 28x28x1, b={CNN.INFER_BATCH} (samples/s)", CNN.pydl_infer_case(),
-             lambda: CNN.torch_infer_case(torch), lambda t: f"{CNN.INFER_SAMPLES / t:,.0f}", repeat=5)
+             lambda: CNN.torch_infer_case(torch), lambda t: f"{CNN.INFER_SAMPLES / t:,.0f}", repeat=5,
+             jax_fn=JAX.cnn_infer_case)
     for name, shape, filters in CNN.CONV_LAYERS:
         vs_torch(f"{name} fwd+bwd, b={CNN.TRAIN_BATCH} (samples/s)", CNN.pydl_conv_case(shape, filters),
                  lambda: CNN.torch_conv_case(torch, shape, filters), lambda t: f"{CNN.TRAIN_BATCH / t:,.0f}",

@@ -95,21 +95,41 @@ def _conv_params(key, cin, cout):
     return (_glorot(key, (3, 3, cin, cout), 9 * cin, 9 * cout), jnp.zeros(cout))
 
 
-def cnn_train_case():
+def _cnn_params():
     import jax
     import jax.numpy as jnp
-    x, y = CNN.images(CNN.TRAIN_SAMPLES)
     k = jax.random.split(jax.random.PRNGKey(0), 4)
-    params = {"c1": _conv_params(k[0], 1, 32), "c2": _conv_params(k[1], 32, 64),
-              "d1": (_glorot(k[2], (3136, 128), 3136, 128), jnp.zeros(128)),
-              "d2": (_glorot(k[3], (128, 10), 128, 10), jnp.zeros(10))}
+    return {"c1": _conv_params(k[0], 1, 32), "c2": _conv_params(k[1], 32, 64),
+            "d1": (_glorot(k[2], (3136, 128), 3136, 128), jnp.zeros(128)),
+            "d2": (_glorot(k[3], (128, 10), 128, 10), jnp.zeros(10))}
 
-    def loss_fn(p, xb, yb):
-        h = _pool(jax.nn.relu(_conv(xb, *p["c1"])))
-        h = _pool(jax.nn.relu(_conv(h, *p["c2"])))
-        h = jax.nn.relu(h.reshape(len(xb), -1) @ p["d1"][0] + p["d1"][1])
-        return _xent(h @ p["d2"][0] + p["d2"][1], yb)
-    return _epoch(params, loss_fn, x, y.astype(np.int32), CNN.TRAIN_BATCH, CNN.LR)
+
+def _cnn_logits(p, xb):
+    import jax
+    h = _pool(jax.nn.relu(_conv(xb, *p["c1"])))
+    h = _pool(jax.nn.relu(_conv(h, *p["c2"])))
+    h = jax.nn.relu(h.reshape(len(xb), -1) @ p["d1"][0] + p["d1"][1])
+    return h @ p["d2"][0] + p["d2"][1]
+
+
+def cnn_train_case():
+    x, y = CNN.images(CNN.TRAIN_SAMPLES)
+    return _epoch(_cnn_params(), lambda p, xb, yb: _xent(_cnn_logits(p, xb), yb), x, y.astype(np.int32),
+                  CNN.TRAIN_BATCH, CNN.LR)
+
+
+def cnn_infer_case():
+    """The same CNN's forward pass as one jax.jit function, batch by batch (as predict)."""
+    import jax
+    x, _ = CNN.images(CNN.INFER_SAMPLES)
+    params = _cnn_params()
+    forward = jax.jit(_cnn_logits)
+    batches = [jax.device_put(x[i:i + CNN.INFER_BATCH]) for i in range(0, len(x), CNN.INFER_BATCH)]
+    jax.block_until_ready(forward(params, batches[0]))  # compiled before timing
+
+    def infer():
+        return jax.block_until_ready([forward(params, xb) for xb in batches])
+    return infer
 
 
 def resnet_train_case():
