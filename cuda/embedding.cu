@@ -47,9 +47,8 @@ __global__ void record_bad_id_kernel(const unsigned long long* first_bad, const 
                                      int64_t tag, int64_t vocab) {
   namespace sr = pydl::step_results;
   const unsigned long long bad = *first_bad;
-  if (bad == ULLONG_MAX || block[sr::kStop] != sr::kRunning) return;
-  block[sr::kStop] = sr::kBadInput;
-  block[sr::kStopBatch] = double(batch);
+  if (bad == ULLONG_MAX || !sr::running(block)) return;
+  sr::stop(block, sr::kBadInput, batch);
   block[sr::kStopTag] = double(tag);
   block[sr::kStopPosition] = double(bad);
   block[sr::kStopValue] = double(x[bad]);

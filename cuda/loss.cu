@@ -262,10 +262,7 @@ __global__ void loss_into_kernel(const LossTotals* totals, double* loss, double*
     *loss = 0.0;
   } else if (!(t.weight > 0)) {
     *loss = 0.0;
-    if (block[sr::kStop] == sr::kRunning) {
-      block[sr::kStop] = sr::kZeroWeight;
-      block[sr::kStopBatch] = double(batch);
-    }
+    sr::stop(block, sr::kZeroWeight, batch);
   } else {
     *loss = t.loss / t.weight;
   }

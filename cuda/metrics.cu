@@ -228,6 +228,21 @@ Queued queue_batch(const What& w, Matrix<const float> z, const int32_t* labels, 
   return {out, conf_cells ? conf : nullptr};
 }
 
+// The counters spec asks of a batch under loss `kind` (and accuracy's when asked).
+What what_for(const MetricSpec& spec, LossKind kind, bool from_logits, bool accuracy) {
+  const bool ce = is_softmax_loss(kind), bce = kind == LossKind::BinaryCrossEntropy;
+  What w{};
+  w.accuracy = accuracy;
+  w.confusion = spec.confusion && (ce || bce);
+  w.top_k = ce ? spec.top_k : 0;
+  w.regression = spec.regression;
+  w.log_loss = spec.log_loss && (ce || bce);
+  w.bce_metrics = bce;
+  w.from_logits = from_logits;
+  w.kind = kind;
+  return w;
+}
+
 // Runs the metric kernels of one batch and reads their counters back (one synchronisation).
 Counters count_batch(const What& w, Matrix<const float> z, const int32_t* labels, Matrix<const float> t,
                      const uint8_t* row_mask, int64_t classes) {
@@ -254,7 +269,7 @@ struct IntoArgs {
 __global__ void add_into_kernel(double* sums, const double* block, const double* out,
                                 const unsigned long long* conf, IntoArgs a) {
   namespace mf = pydl::metric_fields;
-  if (block[pydl::step_results::kStop] != pydl::step_results::kRunning) return;
+  if (!pydl::step_results::running(block)) return;
   if (a.accuracy) {
     sums[mf::kCorrect] += out[kCorrect];
     sums[mf::kTotal] += a.accuracy_total >= 0 ? a.accuracy_total : out[kTotal];
@@ -278,7 +293,7 @@ __global__ void add_into_kernel(double* sums, const double* block, const double*
 
 // The confusion matrix's cells, a thread each (classes^2 of them).
 __global__ void add_confusion_kernel(double* sums, const double* block, const unsigned long long* conf, int64_t cells) {
-  if (block[pydl::step_results::kStop] != pydl::step_results::kRunning) return;
+  if (!pydl::step_results::running(block)) return;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < cells; k += stride)
     sums[pydl::metric_fields::kConfusion + k] += double(conf[k]);
@@ -305,16 +320,8 @@ AccuracyCount accuracy_count_cuda(Matrix<const float> z, const int32_t* labels, 
 void accumulate_metrics_cuda(MetricSums& s, const MetricSpec& spec, Matrix<const float> z, const int32_t* labels,
                              Matrix<const float> t, LossKind kind, bool from_logits, const uint8_t* row_mask) {
   if (!spec.confusion && spec.top_k == 0 && !spec.regression && !spec.log_loss) return;
-  const bool ce = is_softmax_loss(kind), bce = kind == LossKind::BinaryCrossEntropy;
-  const int64_t classes = ce ? z.cols : 2;
-  What w{};
-  w.confusion = spec.confusion && (ce || bce);
-  w.top_k = ce ? spec.top_k : 0;
-  w.regression = spec.regression;
-  w.log_loss = spec.log_loss && (ce || bce);
-  w.bce_metrics = bce;
-  w.from_logits = from_logits;
-  w.kind = kind;
+  const int64_t classes = is_softmax_loss(kind) ? z.cols : 2;
+  const What w = what_for(spec, kind, from_logits, false);
   const Counters c = count_batch(w, z, labels, t, row_mask, classes);
   if (w.confusion) {
     if (s.confusion.empty()) s.confusion.assign(size_t(classes * classes), 0);
@@ -341,15 +348,7 @@ void metrics_into_cuda(double* sums, const double* block, const MetricSpec& spec
                        const int32_t* labels, Matrix<const float> t, LossKind kind, bool from_logits,
                        const uint8_t* row_mask) {
   const bool ce = is_softmax_loss(kind), bce = kind == LossKind::BinaryCrossEntropy;
-  What w{};
-  w.accuracy = ce || bce;
-  w.confusion = spec.confusion && (ce || bce);
-  w.top_k = ce ? spec.top_k : 0;
-  w.regression = spec.regression;
-  w.log_loss = spec.log_loss && (ce || bce);
-  w.bce_metrics = bce;
-  w.from_logits = from_logits;
-  w.kind = kind;
+  const What w = what_for(spec, kind, from_logits, /*accuracy=*/ce || bce);
   const int64_t cells = confusion_cells(spec, kind, z.cols);
   const Queued q = queue_batch(w, z, labels, t, row_mask, ce ? z.cols : 2);
   const IntoArgs a{w.accuracy, w.top_k > 0, w.log_loss, spec.regression, bce ? double(z.size()) : -1.0,

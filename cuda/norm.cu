@@ -79,7 +79,7 @@ __global__ void divide_kernel(double* out, const double* in, int64_t n, double d
 __global__ void statistics_kernel(double* invstd, float* moving_mean, float* moving_var, const double* mean,
                                   const double* sq, int64_t rows, int64_t c, double momentum, double eps,
                                   const double* step_results) {
-  const bool update = !step_results || step_results[::pydl::step_results::kStop] == ::pydl::step_results::kRunning;
+  const bool update = !step_results || ::pydl::step_results::running(step_results);
   PYDL_GRID_STRIDE(j, c) {
     const double var = sq[j] / double(rows);
     invstd[j] = 1.0 / sqrt(var + eps);

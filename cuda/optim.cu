@@ -102,20 +102,21 @@ __global__ void decide_safe(OptimStatus* st, OptimizerConfig c, int64_t step, Ho
   st->safe = b.known && optim_rules::provably_finite<float>(c, step, g_max, b.params, b.slots) ? 1u : 0u;
 }
 
-__global__ void decide_ok(OptimStatus* st) {
-  bool ok = st->safe != 0;
-  if (!ok) {
-    ok = true;
-    for (int k = 0; k < 4; ++k) ok = ok && st->bits[k] < kNonfiniteBits<float>;
-  }
-  st->ok = ok ? 1u : 0u;
+// The update goes ahead when proven safe, or when the dry run's new values are all finite.
+__device__ bool update_finite(const OptimStatus* st) {
+  if (st->safe) return true;
+  for (int k = 0; k < 4; ++k)
+    if (st->bits[k] >= kNonfiniteBits<float>) return false;
+  return true;
 }
+
+__global__ void decide_ok(OptimStatus* st) { st->ok = update_finite(st) ? 1u : 0u; }
 
 // optimizer_step_into's decision: the proof against the bounds kept in the step-results
 // block; a stopped block skips both passes (safe: no dry run; ok stays 0).
 __global__ void decide_safe_from_block(OptimStatus* st, OptimizerConfig c, int64_t step, const double* block) {
   namespace sr = pydl::step_results;
-  if (block[sr::kStop] != sr::kRunning) {
+  if (!sr::running(block)) {
     st->stopped = 1;
     st->safe = 1;
     return;
@@ -138,16 +139,9 @@ __global__ void decide_ok_into_block(OptimStatus* st, double* block, int64_t bat
     st->ok = 0;
     return;
   }
-  bool ok = st->safe != 0;
-  if (!ok) {
-    ok = true;
-    for (int k = 0; k < 4; ++k) ok = ok && st->bits[k] < kNonfiniteBits<float>;
-  }
+  const bool ok = update_finite(st);
   st->ok = ok ? 1u : 0u;
-  if (!ok) {
-    block[sr::kStop] = sr::kUpdateNonfinite;
-    block[sr::kStopBatch] = double(batch);
-  }
+  if (!ok) sr::stop(block, sr::kUpdateNonfinite, batch);
 }
 
 // After the commit: the new bounds, for the next step's proof.
@@ -261,6 +255,21 @@ void launch_update(Rule r, bool commit, unsigned blocks, const StepArgs& a, cons
   }
 }
 
+// The dry run (a no-op when proven safe), the verdict (`decide`: queues one thread that sets
+// st->ok), the commit (a no-op when refused), and with `measure` the new bounds into st->bits.
+template <typename Decide>
+void queue_update(Rule rule, unsigned blocks, const StepArgs& a, OptimStatus* st, unsigned* partial, bool measure,
+                  Decide&& decide) {
+  launch_update(rule, false, blocks, a, st, partial);
+  reduce_max<<<1, kThreads, 0, stream()>>>(partial, int(blocks), 4, st->bits, &st->safe, 0u);
+  PYDL_CUDA_LAUNCHED("optimizer_step reduce_max (dry run)");
+  decide();
+  launch_update(rule, true, blocks, a, st, partial);
+  if (!measure) return;
+  reduce_max<<<1, kThreads, 0, stream()>>>(partial, int(blocks), 4, st->bits, &st->ok, 1u);
+  PYDL_CUDA_LAUNCHED("optimizer_step reduce_max (new bounds)");
+}
+
 // Device scratch for one call: the status block, the blocks' partials, the active ranges.
 struct Workspace {
   OptimStatus* status;
@@ -360,20 +369,12 @@ bool optimizer_step_cuda(float* p, const float* g, const SlotPtrs<float>& sl, in
     decide_safe<<<1, 1, 0, stream()>>>(st, c, step, hb);
     PYDL_CUDA_LAUNCHED("optimizer_step decide_safe");
   }
-  // 2. The dry run (a no-op when proven safe), then the verdict.
-  StepArgs a{p, g, {sl[0], sl[1], sl[2]}, r, optim_rules::step_scalars<float>(c, step)};
-  const Rule rule = rule_of(c);
-  launch_update(rule, false, blocks, a, st, ws.partial);
-  reduce_max<<<1, kThreads, 0, stream()>>>(ws.partial, int(blocks), 4, st->bits, &st->safe, 0u);
-  PYDL_CUDA_LAUNCHED("optimizer_step reduce_max");
-  decide_ok<<<1, 1, 0, stream()>>>(st);
-  PYDL_CUDA_LAUNCHED("optimizer_step decide_ok");
-  // 3. The commit (a no-op when refused), measuring the new bounds as it writes.
-  launch_update(rule, true, blocks, a, st, ws.partial);
-  if (bounds) {  // the new bounds, for the next step's proof
-    reduce_max<<<1, kThreads, 0, stream()>>>(ws.partial, int(blocks), 4, st->bits, &st->ok, 1u);
-    PYDL_CUDA_LAUNCHED("optimizer_step reduce_max");
-  }
+  // 2. The dry run, the verdict, the commit.
+  const StepArgs a{p, g, {sl[0], sl[1], sl[2]}, r, optim_rules::step_scalars<float>(c, step)};
+  queue_update(rule_of(c), blocks, a, st, ws.partial, bounds != nullptr, [&] {
+    decide_ok<<<1, 1, 0, stream()>>>(st);
+    PYDL_CUDA_LAUNCHED("optimizer_step decide_ok");
+  });
   const OptimStatus h = read_status(st);
   if (!h.ok) return false;
   if (bounds) {
@@ -401,16 +402,11 @@ void optimizer_step_into_cuda(double* block, int64_t batch, float* p, const floa
   PYDL_CUDA_LAUNCHED("optimizer_step_into reduce_max");
   decide_safe_from_block<<<1, 1, 0, stream()>>>(st, c, step, block);
   PYDL_CUDA_LAUNCHED("optimizer_step_into decide_safe_from_block");
-  StepArgs a{p, g, {sl[0], sl[1], sl[2]}, r, optim_rules::step_scalars<float>(c, step)};
-  const Rule rule = rule_of(c);
-  launch_update(rule, false, blocks, a, st, ws.partial);
-  reduce_max<<<1, kThreads, 0, stream()>>>(ws.partial, int(blocks), 4, st->bits, &st->safe, 0u);
-  PYDL_CUDA_LAUNCHED("optimizer_step_into reduce_max");
-  decide_ok_into_block<<<1, 1, 0, stream()>>>(st, block, batch);
-  PYDL_CUDA_LAUNCHED("optimizer_step_into decide_ok_into_block");
-  launch_update(rule, true, blocks, a, st, ws.partial);
-  reduce_max<<<1, kThreads, 0, stream()>>>(ws.partial, int(blocks), 4, st->bits, &st->ok, 1u);
-  PYDL_CUDA_LAUNCHED("optimizer_step_into reduce_max");
+  const StepArgs a{p, g, {sl[0], sl[1], sl[2]}, r, optim_rules::step_scalars<float>(c, step)};
+  queue_update(rule_of(c), blocks, a, st, ws.partial, true, [&] {
+    decide_ok_into_block<<<1, 1, 0, stream()>>>(st, block, batch);
+    PYDL_CUDA_LAUNCHED("optimizer_step_into decide_ok_into_block");
+  });
   store_bounds<<<1, 1, 0, stream()>>>(st, block);
   PYDL_CUDA_LAUNCHED("optimizer_step_into store_bounds");
 }

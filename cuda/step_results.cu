@@ -1,8 +1,5 @@
-// The step-results block on the GPU (kernels/step_results.h): one thread reads and writes the
-// block, in the CPU's order of operations, so the sums are the CPU's bitwise for the same
-// head losses. Queued on stream(); nothing here waits for the device.
-#include <cmath>
-
+// The step-results block on the GPU (kernels/step_results.h): one thread runs the header's
+// functions, the CPU's very code, so the sums are the CPU's bitwise for the same head losses. Queued on stream(); nothing here waits for the device.
 #include "core/device.h"
 #include "kernels/step_results.h"
 #include "context.h"
@@ -14,26 +11,10 @@ namespace {
 using namespace pydl::step_results;
 
 __global__ void check_step_loss_kernel(double* block, int64_t heads, int64_t batch) {
-  const double penalty = block[kPenalty];
-  block[kPenalty] = 0;
-  if (block[kStop] != kRunning) return;
-  double total = 0;
-  for (int64_t j = 0; j < heads; ++j) total += block[head_weight(j)] * block[head_step_loss(j)];
-  total += penalty;
-  block[kStepLoss] = total;
-  if (!isfinite(total)) {
-    block[kStop] = kLossNonfinite;
-    block[kStopBatch] = double(batch);
-  }
+  check_step_loss_on(block, heads, batch);
 }
 
-__global__ void commit_step_kernel(double* block, int64_t heads, int64_t rows) {
-  if (block[kStop] != kRunning) return;
-  block[kLossSum] += block[kStepLoss] * double(rows);
-  for (int64_t j = 0; j < heads; ++j) block[head_loss_sum(j)] += block[head_step_loss(j)] * double(rows);
-  block[kSamples] += double(rows);
-  block[kBatches] += 1;
-}
+__global__ void commit_step_kernel(double* block, int64_t heads, int64_t rows) { commit_step_on(block, heads, rows); }
 
 void check_step_loss_cuda(double* block, int64_t heads, int64_t batch) {
   check_step_loss_kernel<<<1, 1, 0, stream()>>>(block, heads, batch);

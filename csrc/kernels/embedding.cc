@@ -33,9 +33,8 @@ void embedding_ids_into(double* block, int64_t batch, int64_t tag, int64_t* ids,
     ids[i] = !(v >= T(0) && v < T(vocab)) || v != std::floor(v) ? 0 : int64_t(v);
     if (mask) mask[i] = ids[i] != 0;
   }
-  if (block[sr::kStop] != sr::kRunning) return;
-  block[sr::kStop] = sr::kBadInput;
-  block[sr::kStopBatch] = double(batch);
+  if (!sr::running(block)) return;
+  sr::stop(block, sr::kBadInput, batch);
   block[sr::kStopTag] = double(tag);
   block[sr::kStopPosition] = double(bad);
   block[sr::kStopValue] = double(x[bad]);

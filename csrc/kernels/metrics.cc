@@ -155,7 +155,7 @@ void metrics_into(double* sums, const double* block, const MetricSpec& spec, Mat
                   const int32_t* labels, Matrix<const T> t, LossKind kind, bool from_logits,
                   const uint8_t* row_mask) {
   PYDL_DEVICE_DISPATCH(metrics_into, sums, block, spec, z, labels, t, kind, from_logits, row_mask);
-  if (block[step_results::kStop] != step_results::kRunning) return;
+  if (!step_results::running(block)) return;
   const int64_t cells = confusion_cells(spec, kind, z.cols);
   AccuracyCount a;
   MetricSums s;

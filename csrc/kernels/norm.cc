@@ -40,7 +40,7 @@ void batchnorm_statistics(double* invstd, T* moving_mean, T* moving_var, const d
                           int64_t rows, int64_t c, double momentum, double eps, const double* step_results) {
   PYDL_DEVICE_DISPATCH(batchnorm_statistics,
                        invstd, moving_mean, moving_var, mean, sq, rows, c, momentum, eps, step_results);
-  const bool update = !step_results || step_results[::pydl::step_results::kStop] == ::pydl::step_results::kRunning;
+  const bool update = !step_results || ::pydl::step_results::running(step_results);
   for (int64_t j = 0; j < c; ++j) {
     const double var = sq[j] / double(rows);
     invstd[j] = 1.0 / std::sqrt(var + eps);

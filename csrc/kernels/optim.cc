@@ -247,14 +247,13 @@ void optimizer_step_into(double* block, int64_t batch, T* p, const T* g, const S
                          const OptimizerConfig& c, int64_t step, const std::vector<ParamRange>* frozen) {
   PYDL_DEVICE_DISPATCH(optimizer_step_into, block, batch, p, g, sl, n, c, step, frozen);
   namespace sr = step_results;
-  if (block[sr::kStop] != sr::kRunning) return;
+  if (!sr::running(block)) return;
   UpdateBounds b;
   b.known = block[sr::kBoundsKnown] != 0;
   b.params = block[sr::kBounds];
   for (int k = 0; k < kMaxSlots; ++k) b.slots[k] = block[sr::kBounds + 1 + k];
   if (!optimizer_step<T>(p, g, sl, n, c, step, &b, frozen)) {
-    block[sr::kStop] = sr::kUpdateNonfinite;
-    block[sr::kStopBatch] = double(batch);
+    sr::stop(block, sr::kUpdateNonfinite, batch);
     return;
   }
   block[sr::kBoundsKnown] = b.known ? 1.0 : 0.0;

@@ -38,6 +38,34 @@ PYDL_HOST_DEVICE inline int64_t head_loss_sum(int64_t j) { return kHeads + 3 * j
 PYDL_HOST_DEVICE inline int64_t head_step_loss(int64_t j) { return kHeads + 3 * j + 2; }  // the queued step's
 PYDL_HOST_DEVICE inline int64_t block_size(int64_t heads) { return kHeads + 3 * heads; }
 
+// What the CPU and CUDA entries share (one definition, as kernels/optim_rules.h), run in one
+// thread on the device.
+PYDL_HOST_DEVICE inline bool running(const double* block) { return block[kStop] == kRunning; }
+// Training stops at `batch` for `why`, unless it already had (the first stop is kept).
+PYDL_HOST_DEVICE inline void stop(double* block, Stop why, int64_t batch) {
+  if (!running(block)) return;
+  block[kStop] = why;
+  block[kStopBatch] = double(batch);
+}
+PYDL_HOST_DEVICE inline void check_step_loss_on(double* block, int64_t heads, int64_t batch) {
+  const double penalty = block[kPenalty];
+  block[kPenalty] = 0;
+  if (!running(block)) return;
+  // The trainer's order on the CPU: the heads' weighted losses, then the penalty.
+  double total = 0;
+  for (int64_t j = 0; j < heads; ++j) total += block[head_weight(j)] * block[head_step_loss(j)];
+  total += penalty;
+  block[kStepLoss] = total;
+  if (!(total - total == 0.0)) stop(block, kLossNonfinite, batch);  // NaN or Inf
+}
+PYDL_HOST_DEVICE inline void commit_step_on(double* block, int64_t heads, int64_t rows) {
+  if (!running(block)) return;
+  block[kLossSum] += block[kStepLoss] * double(rows);
+  for (int64_t j = 0; j < heads; ++j) block[head_loss_sum(j)] += block[head_step_loss(j)] * double(rows);
+  block[kSamples] += double(rows);
+  block[kBatches] += 1;
+}
+
 }  // namespace step_results
 
 // After a step's losses: its total loss, sum_j weight_j * loss_j in head order plus
