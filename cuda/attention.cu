@@ -33,6 +33,7 @@ struct Attn {
   float scale, inv_keep, threshold;
   bool dropout;
   int64_t tiles;  // query (forward, dQ) or key (dK/dV) tiles per (batch, head)
+  CounterRng rng{0, 0};  // set by each kernel from a.s clock (attention_dropout_rng)
 };
 
 Attn attn_of(const AttentionArgs& a, const AttentionMasks& m, int64_t extent, int b) {
@@ -63,7 +64,7 @@ __device__ inline float keep(const Attn& t, int64_t b, int64_t h, int64_t i, int
   if (!t.dropout) return 1.0f;
   const AttentionArgs& a = t.a;
   const uint64_t flat = uint64_t(((b * a.heads + h) * a.tq + i) * a.tk + j);
-  return a.rng.uniform(flat) >= t.threshold ? t.inv_keep : 0.0f;
+  return t.rng.uniform(flat) >= t.threshold ? t.inv_keep : 0.0f;
 }
 __device__ inline float dot(const float* x, const float* y, int64_t n) {
   float s = 0.0f;
@@ -93,6 +94,7 @@ int64_t dkv_floats(int64_t b, int64_t dk, int64_t dv) {
 __global__ void forward_kernel(float* __restrict__ o, float* __restrict__ lse, const float* __restrict__ q,
                                const float* __restrict__ k, const float* __restrict__ v, Attn t, int B) {
   extern __shared__ float smem[];
+  t.rng = attention_dropout_rng(t.a);
   const AttentionArgs& a = t.a;
   const int64_t dk = a.dk, dv = a.dv, hd = a.heads;
   const int64_t pair = blockIdx.x / t.tiles, i0 = (blockIdx.x % t.tiles) * B, b = pair / hd, h = pair % hd;
@@ -205,6 +207,7 @@ __global__ void dq_kernel(float* __restrict__ dq, const float* __restrict__ dout
                           const float* __restrict__ k, const float* __restrict__ v, const float* __restrict__ o,
                           const float* __restrict__ lse, Attn t, int B) {
   extern __shared__ float smem[];
+  t.rng = attention_dropout_rng(t.a);
   const AttentionArgs& a = t.a;
   const int64_t dk = a.dk, dv = a.dv, hd = a.heads;
   const int64_t pair = blockIdx.x / t.tiles, i0 = (blockIdx.x % t.tiles) * B, b = pair / hd, h = pair % hd;
@@ -256,6 +259,7 @@ __global__ void dkv_kernel(float* __restrict__ dk_out, float* __restrict__ dv_ou
                            const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
                            const float* __restrict__ o, const float* __restrict__ lse, Attn t, int B) {
   extern __shared__ float smem[];
+  t.rng = attention_dropout_rng(t.a);
   const AttentionArgs& a = t.a;
   const int64_t dk = a.dk, dv = a.dv, hd = a.heads;
   const int64_t pair = blockIdx.x / t.tiles, j0 = (blockIdx.x % t.tiles) * B, b = pair / hd, h = pair % hd;

@@ -246,14 +246,15 @@ void augment_backward_cuda(float* dx, const float* dy, const float* x, int64_t n
   PYDL_CUDA_LAUNCHED("augment_backward");
 }
 
-__global__ void keys_kernel(uint64_t* __restrict__ keys, int64_t n, uint64_t step, int64_t row_offset) {
+__global__ void keys_kernel(uint64_t* __restrict__ keys, int64_t n, StepClock clock, int64_t row_offset) {
+  const uint64_t step = clock.now();
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     keys[i] = augment_key(step, row_offset + i);
 }
 
-void augment_keys_cuda(uint64_t* keys, int64_t n, uint64_t step, int64_t row_offset) {
+void augment_keys_cuda(uint64_t* keys, int64_t n, StepClock clock, int64_t row_offset) {
   if (n < 1) return;
-  keys_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(keys, n, step, row_offset);
+  keys_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(keys, n, clock, row_offset);
   PYDL_CUDA_LAUNCHED("augment_keys");
 }
 

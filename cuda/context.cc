@@ -102,9 +102,16 @@ cublasLtHandle_t cublaslt() { return state().lt; }
 void* cublaslt_workspace() { return state().workspace; }
 size_t cublaslt_workspace_bytes() { return kWorkspaceBytes; }
 
+namespace {
+std::atomic<uint64_t> g_scratch_generation{1};
+}  // namespace
+
+uint64_t scratch_generation() { return g_scratch_generation.load(); }
+
 void* scratch(size_t bytes) {
   DeviceState& s = state();
   if (bytes <= s.scratch_bytes) return s.scratch;
+  g_scratch_generation.fetch_add(1);
   // Kernels queued earlier may still read the old scratch: wait for them before freeing it.
   // (So the first step of a plan grows it; a CUDA graph is captured after that step.)
   const size_t grown = ((bytes + (size_t(1) << 20) - 1) >> 20) << 20;  // whole MiB

@@ -43,6 +43,8 @@ void* cublaslt_workspace();
 size_t cublaslt_workspace_bytes();
 // Device scratch of at least `bytes`, reused by every kernel on the current device.
 void* scratch(size_t bytes);
+// Bumped whenever any device's scratch moves (a graph captured before reads freed memory).
+uint64_t scratch_generation();
 
 // One thread per element: the grid for n elements at `threads` per block, capped so that
 // grid-stride loops cover the rest.

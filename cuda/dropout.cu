@@ -10,7 +10,8 @@ namespace pydl::cuda {
 namespace {
 
 __global__ void dropout_forward_kernel(float* y, uint8_t* mask, const float* x, int64_t n, float threshold,
-                                       float scale, CounterRng rng, uint64_t counter) {
+                                       float scale, CounterRng rng, StepClock clock, uint64_t offset) {
+  const uint64_t counter = (clock.now() << 32) + offset;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const uint8_t keep = rng.uniform(counter + uint64_t(i)) >= threshold;
     mask[i] = keep;
@@ -29,11 +30,11 @@ float keep_scale(double rate) { return rate < 1.0 ? float(1.0 / (1.0 - rate)) : 
 }  // namespace
 
 void dropout_forward_cuda(Matrix<float> y, uint8_t* mask, Matrix<const float> x, double rate, const CounterRng& rng,
-                          uint64_t counter) {
+                          StepClock clock, uint64_t offset) {
   const int64_t n = x.size();
   if (n == 0) return;
   dropout_forward_kernel<<<blocks_for(n), 256, 0, stream()>>>(y.data, mask, x.data, n, float(rate), keep_scale(rate),
-                                                              rng, counter);
+                                                              rng, clock, offset);
   PYDL_CUDA_LAUNCHED("dropout_forward");
 }
 

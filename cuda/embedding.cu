@@ -43,12 +43,12 @@ __global__ void ids_or_zero_kernel(int64_t* ids, uint8_t* mask, const float* x, 
 }
 
 // The first bad id, if any, stops training in the step-results block.
-__global__ void record_bad_id_kernel(const unsigned long long* first_bad, const float* x, double* block, int64_t batch,
+__global__ void record_bad_id_kernel(const unsigned long long* first_bad, const float* x, double* block,
                                      int64_t tag, int64_t vocab) {
   namespace sr = pydl::step_results;
   const unsigned long long bad = *first_bad;
   if (bad == ULLONG_MAX || !sr::running(block)) return;
-  sr::stop(block, sr::kBadInput, batch);
+  sr::stop(block, sr::kBadInput);
   block[sr::kStopTag] = double(tag);
   block[sr::kStopPosition] = double(bad);
   block[sr::kStopValue] = double(x[bad]);
@@ -123,14 +123,14 @@ int64_t embedding_ids_cuda(int64_t* ids, uint8_t* mask, const float* x, int64_t 
   return bad == ULLONG_MAX ? -1 : int64_t(bad);
 }
 
-void embedding_ids_into_cuda(double* block, int64_t batch, int64_t tag, int64_t* ids, uint8_t* mask, const float* x,
+void embedding_ids_into_cuda(double* block, int64_t tag, int64_t* ids, uint8_t* mask, const float* x,
                              int64_t count, int64_t vocab) {
   if (count == 0) return;
   auto* first_bad = static_cast<unsigned long long*>(scratch(sizeof(unsigned long long)));
   PYDL_CUDA_CHECK(cudaMemsetAsync(first_bad, 0xFF, sizeof(unsigned long long), stream()));
   ids_or_zero_kernel<<<blocks_for(count), 256, 0, stream()>>>(ids, mask, x, count, vocab, first_bad);
   PYDL_CUDA_LAUNCHED("embedding_ids_into");
-  record_bad_id_kernel<<<1, 1, 0, stream()>>>(first_bad, x, block, batch, tag, vocab);
+  record_bad_id_kernel<<<1, 1, 0, stream()>>>(first_bad, x, block, tag, vocab);
   PYDL_CUDA_LAUNCHED("embedding_ids_into record_bad_id_kernel");
 }
 

@@ -254,15 +254,14 @@ LossTotals* queue_loss(Matrix<float> dlogits, double* ws, Matrix<const float> lo
 
 // The host's reading of the totals below, on the device: the loss into *loss, or training
 // stopped (kZeroWeight) where the host would raise.
-__global__ void loss_into_kernel(const LossTotals* totals, double* loss, double* block, int64_t batch,
-                                 bool sample_weighted) {
+__global__ void loss_into_kernel(const LossTotals* totals, double* loss, double* block, bool sample_weighted) {
   namespace sr = pydl::step_results;
   const LossTotals t = *totals;
   if (t.weight == 0 && sample_weighted) {
     *loss = 0.0;
   } else if (!(t.weight > 0)) {
     *loss = 0.0;
-    sr::stop(block, sr::kZeroWeight, batch);
+    sr::stop(block, sr::kZeroWeight);
   } else {
     *loss = t.loss / t.weight;
   }
@@ -278,11 +277,11 @@ double loss_forward_backward_cuda(Matrix<float> dlogits, double* ws, Matrix<cons
   return h.loss / h.weight;
 }
 
-void loss_forward_backward_into_cuda(double* loss, double* block, int64_t batch, Matrix<float> dlogits, double* ws,
+void loss_forward_backward_into_cuda(double* loss, double* block, Matrix<float> dlogits, double* ws,
                                      Matrix<const float> logits, const int32_t* labels, Matrix<const float> targets,
                                      const LossArgs<float>& args) {
   const LossTotals* totals = queue_loss(dlogits, ws, logits, labels, targets, args);
-  loss_into_kernel<<<1, 1, 0, stream()>>>(totals, loss, block, batch, args.sample_weights != nullptr);
+  loss_into_kernel<<<1, 1, 0, stream()>>>(totals, loss, block, args.sample_weights != nullptr);
   PYDL_CUDA_LAUNCHED("loss_forward_backward_into");
 }
 
@@ -315,14 +314,11 @@ void scale_values_cuda(float* v, int64_t n, float factor) {
   PYDL_CUDA_LAUNCHED("scale_values");
 }
 
-const float* token_weights_cuda(float* out, const float* sample_weights, const uint8_t* mask, int64_t rows,
-                                int64_t steps) {
-  if (!mask && (!sample_weights || steps == 1)) return sample_weights;
+void token_weights_cuda(float* out, const float* sample_weights, const uint8_t* mask, int64_t rows, int64_t steps) {
   if (rows * steps > 0) {
     token_weights_kernel<<<blocks_for(rows * steps), kThreads, 0, stream()>>>(out, sample_weights, mask, rows, steps);
     PYDL_CUDA_LAUNCHED("token_weights");
   }
-  return out;
 }
 
 // The custom loss's function is host code: its inputs come to the host, its per-sample losses

@@ -33,6 +33,11 @@ void check_inputs(int k, const char* what) {
 #define PYDL_GRID_STRIDE(i, n) \
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
 
+__global__ void add_into_kernel(float* y, const float* x, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = y[i] + x[i];
+}
+
 __global__ void merge_forward_kernel(MergeOp op, float* y, Inputs xs, int k, int64_t n) {
   PYDL_GRID_STRIDE(e, n) {
     float v = xs.p[0][e];
@@ -126,6 +131,12 @@ void merge_forward_cuda(MergeOp op, float* y, const float* const* xs, int k, int
   PYDL_CUDA_LAUNCHED("merge_forward");
 }
 
+void add_into_cuda(float* y, const float* x, int64_t n) {
+  if (n == 0) return;
+  add_into_kernel<<<blocks_for(n), 256, 0, stream()>>>(y, x, n);
+  PYDL_CUDA_LAUNCHED("add_into");
+}
+
 void merge_backward_cuda(MergeOp op, float* const* dxs, const float* dy, const float* const* xs, int k, int64_t n) {
   check_inputs(k, "merge_backward");
   if (n == 0) return;
@@ -175,6 +186,7 @@ void bidirectional_merge_backward_cuda(BidirectionalMerge mode, float* da, float
 }
 
 PYDL_CUDA_KERNEL(merge_forward, merge_forward_cuda);
+PYDL_CUDA_KERNEL(add_into, add_into_cuda);
 PYDL_CUDA_KERNEL(merge_backward, merge_backward_cuda);
 PYDL_CUDA_KERNEL(concat_forward, concat_forward_cuda);
 PYDL_CUDA_KERNEL(concat_backward, concat_backward_cuda);

@@ -17,6 +17,9 @@
 // fixed order: bitwise the same run to run for a given n. No atomics.
 #include <cmath>
 #include <limits>
+#include <map>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #include "context.h"
@@ -47,7 +50,9 @@ struct OptimStatus {
   unsigned bits[4];  // max new |p|, |slot 0..2| (measure_update_bounds: max |x| per array)
   unsigned stopped;  // optimizer_step_into: the step-results block says training stopped
   double norm;       // global_norm
+  StepScalars<float> scalars;  // optimizer_step_into: the queued step's, from the block's clock
 };
+static_assert(sizeof(OptimStatus) <= 256, "OptimStatus: kStatusBytes of scratch");
 
 // The parts of [0, n) a step updates: lohi null means all of it, else `count` [lo, hi) pairs.
 struct Ranges {
@@ -112,15 +117,19 @@ __device__ bool update_finite(const OptimStatus* st) {
 
 __global__ void decide_ok(OptimStatus* st) { st->ok = update_finite(st) ? 1u : 0u; }
 
-// optimizer_step_into's decision: the proof against the bounds kept in the step-results
-// block; a stopped block skips both passes (safe: no dry run; ok stays 0).
-__global__ void decide_safe_from_block(OptimStatus* st, OptimizerConfig c, int64_t step, const double* block) {
+// optimizer_step_into's decision: the step's scalars from the block's clock, and the proof
+// against the bounds kept in the step-results block; a stopped block skips both passes (safe:
+// no dry run; ok stays 0).
+__global__ void decide_safe_from_block(OptimStatus* st, OptimizerConfig c, const double* block) {
   namespace sr = pydl::step_results;
   if (!sr::running(block)) {
     st->stopped = 1;
     st->safe = 1;
     return;
   }
+  const int64_t step = sr::queued_step(block);
+  c.learning_rate = sr::queued_learning_rate(block);
+  st->scalars = optim_rules::step_scalars<float>(c, step);
   const unsigned gb = st->g_bits;
   const double g_max = gb >= kNonfiniteBits<float> ? INFINITY : double(__uint_as_float(gb));
   const double slots[kMaxSlots] = {block[sr::kBounds + 1], block[sr::kBounds + 2], block[sr::kBounds + 3]};
@@ -132,8 +141,8 @@ __global__ void decide_safe_from_block(OptimStatus* st, OptimizerConfig c, int64
 
 __device__ double bits_bound(unsigned b) { return b >= kNonfiniteBits<float> ? INFINITY : double(__uint_as_float(b)); }
 
-// After the dry run: the verdict; a refused update stops training at `batch`.
-__global__ void decide_ok_into_block(OptimStatus* st, double* block, int64_t batch) {
+// After the dry run: the verdict; a refused update stops training at the queued batch.
+__global__ void decide_ok_into_block(OptimStatus* st, double* block) {
   namespace sr = pydl::step_results;
   if (st->stopped) {
     st->ok = 0;
@@ -141,7 +150,7 @@ __global__ void decide_ok_into_block(OptimStatus* st, double* block, int64_t bat
   }
   const bool ok = update_finite(st);
   st->ok = ok ? 1u : 0u;
-  if (!ok) sr::stop(block, sr::kUpdateNonfinite, batch);
+  if (!ok) sr::stop(block, sr::kUpdateNonfinite);
 }
 
 // After the commit: the new bounds, for the next step's proof.
@@ -160,6 +169,7 @@ struct StepArgs {
   float* slot[kMaxSlots];
   Ranges r;
   StepScalars<float> s;
+  bool queued;  // the scalars are the status block's (a queued step's clock), not s
 };
 
 // One parameter's new value and its slots in optimizer_slots' order; returns the slot count.
@@ -201,6 +211,7 @@ template <Rule R, bool kCommit>
 __global__ void update_pass(StepArgs a, const OptimStatus* st, unsigned* partial) {
   __shared__ unsigned sh[32];
   if (kCommit ? st->ok == 0 : st->safe != 0) return;  // the same word for the whole grid
+  if (a.queued) a.s = st->scalars;
   unsigned m[4] = {0, 0, 0, 0};
   for_each_active(a.r, [&](int64_t i) {
     float p, slot[kMaxSlots];
@@ -270,36 +281,48 @@ void queue_update(Rule rule, unsigned blocks, const StepArgs& a, OptimStatus* st
   PYDL_CUDA_LAUNCHED("optimizer_step reduce_max (new bounds)");
 }
 
-// Device scratch for one call: the status block, the blocks' partials, the active ranges.
+// Device scratch for one call: the status block, the blocks' partials.
 struct Workspace {
   OptimStatus* status;
   unsigned* partial;  // 4 per block
   double* partial_sum;  // 1 per block
-  int64_t* ranges;
 };
 constexpr size_t kStatusBytes = 256, kPartialBytes = size_t(kMaxBlocks) * 4 * sizeof(unsigned);
 constexpr size_t kSumBytes = size_t(kMaxBlocks) * sizeof(double);
 
-Workspace workspace(size_t range_pairs) {
-  char* base = static_cast<char*>(scratch(kStatusBytes + kPartialBytes + kSumBytes + range_pairs * 2 * sizeof(int64_t)));
+Workspace workspace() {
+  char* base = static_cast<char*>(scratch(kStatusBytes + kPartialBytes + kSumBytes));
   return {reinterpret_cast<OptimStatus*>(base), reinterpret_cast<unsigned*>(base + kStatusBytes),
-          reinterpret_cast<double*>(base + kStatusBytes + kPartialBytes),
-          reinterpret_cast<int64_t*>(base + kStatusBytes + kPartialBytes + kSumBytes)};
+          reinterpret_cast<double*>(base + kStatusBytes + kPartialBytes)};
 }
 
-// The complement of `frozen` in [0, n), copied into ws.ranges; null lohi when nothing is frozen.
-Ranges active_ranges(int64_t n, const std::vector<ParamRange>* frozen, Workspace& ws, std::vector<int64_t>& host) {
+// The complement of `frozen` in [0, n) as [lo, hi) pairs in device memory; null lohi when
+// nothing is frozen. Each distinct list is copied to the device once and kept for the process
+// (a few bytes per frozen configuration): a step then queues no copy from pageable memory, and
+// a CUDA graph captured over it keeps a valid pointer.
+Ranges active_ranges(int64_t n, const std::vector<ParamRange>* frozen) {
   if (!frozen || frozen->empty()) return {nullptr, 0, n};
+  std::vector<int64_t> host;
   int64_t at = 0;
   for (const ParamRange& f : *frozen) {
     if (f.offset > at) host.insert(host.end(), {at, f.offset});
     at = std::max(at, f.offset + f.size);
   }
   if (at < n) host.insert(host.end(), {at, n});
-  if (!host.empty())  // pageable source: staged before the call returns, so `host` may die after
-    PYDL_CUDA_CHECK(cudaMemcpyAsync(ws.ranges, host.data(), host.size() * sizeof(int64_t), cudaMemcpyHostToDevice,
-                                    stream()));
-  return {ws.ranges, int(host.size() / 2), n};
+  static const int64_t kNothing[2] = {0, 0};  // everything frozen: count 0 (never read)
+  if (host.empty()) return {kNothing, 0, n};
+  int device = 0;
+  PYDL_CUDA_CHECK(cudaGetDevice(&device));
+  static std::mutex mu;
+  static std::map<std::pair<int, std::vector<int64_t>>, int64_t*> interned;
+  std::lock_guard<std::mutex> lock(mu);
+  int64_t*& d = interned[{device, host}];
+  if (!d) {
+    const size_t bytes = host.size() * sizeof(int64_t);
+    PYDL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&d), bytes));
+    PYDL_CUDA_CHECK(cudaMemcpy(d, host.data(), bytes, cudaMemcpyHostToDevice));
+  }
+  return {d, int(host.size() / 2), n};
 }
 
 OptimStatus read_status(const OptimStatus* st) {
@@ -316,8 +339,6 @@ double bits_value(unsigned b) {  // +Inf for NaN: a bound, not a value
   return double(v);
 }
 
-size_t frozen_pairs(const std::vector<ParamRange>* frozen) { return frozen ? frozen->size() + 1 : 0; }
-
 }  // namespace
 
 UpdateBounds measure_update_bounds_cuda(const float* params, const SlotPtrs<float>& slots, int64_t n,
@@ -325,9 +346,8 @@ UpdateBounds measure_update_bounds_cuda(const float* params, const SlotPtrs<floa
   UpdateBounds b;
   b.known = true;
   if (n == 0) return b;
-  Workspace ws = workspace(frozen_pairs(frozen));
-  std::vector<int64_t> host;
-  const Ranges r = active_ranges(n, frozen, ws, host);
+  Workspace ws = workspace();
+  const Ranges r = active_ranges(n, frozen);
   const unsigned blocks = reduce_blocks(n);
   const float* arrays[1 + kMaxSlots] = {params, slots[0], slots[1], slots[2]};
   PYDL_CUDA_CHECK(cudaMemsetAsync(ws.status, 0, sizeof(OptimStatus), stream()));
@@ -350,9 +370,8 @@ bool optimizer_step_cuda(float* p, const float* g, const SlotPtrs<float>& sl, in
     if (bounds) *bounds = UpdateBounds{0, {}, true};
     return true;
   }
-  Workspace ws = workspace(frozen_pairs(frozen));
-  std::vector<int64_t> host;
-  const Ranges r = active_ranges(n, frozen, ws, host);
+  Workspace ws = workspace();
+  const Ranges r = active_ranges(n, frozen);
   const unsigned blocks = reduce_blocks(n);
   OptimStatus* st = ws.status;
   PYDL_CUDA_CHECK(cudaMemsetAsync(st, 0, sizeof(OptimStatus), stream()));
@@ -370,7 +389,7 @@ bool optimizer_step_cuda(float* p, const float* g, const SlotPtrs<float>& sl, in
     PYDL_CUDA_LAUNCHED("optimizer_step decide_safe");
   }
   // 2. The dry run, the verdict, the commit.
-  const StepArgs a{p, g, {sl[0], sl[1], sl[2]}, r, optim_rules::step_scalars<float>(c, step)};
+  const StepArgs a{p, g, {sl[0], sl[1], sl[2]}, r, optim_rules::step_scalars<float>(c, step), false};
   queue_update(rule_of(c), blocks, a, st, ws.partial, bounds != nullptr, [&] {
     decide_ok<<<1, 1, 0, stream()>>>(st);
     PYDL_CUDA_LAUNCHED("optimizer_step decide_ok");
@@ -385,13 +404,11 @@ bool optimizer_step_cuda(float* p, const float* g, const SlotPtrs<float>& sl, in
   return true;
 }
 
-void optimizer_step_into_cuda(double* block, int64_t batch, float* p, const float* g, const SlotPtrs<float>& sl,
-                              int64_t n, const OptimizerConfig& c, int64_t step,
-                              const std::vector<ParamRange>* frozen) {
+void optimizer_step_into_cuda(double* block, float* p, const float* g, const SlotPtrs<float>& sl, int64_t n,
+                              const OptimizerConfig& c, const std::vector<ParamRange>* frozen) {
   if (n == 0) return;
-  Workspace ws = workspace(frozen_pairs(frozen));
-  std::vector<int64_t> host;
-  const Ranges r = active_ranges(n, frozen, ws, host);
+  Workspace ws = workspace();
+  const Ranges r = active_ranges(n, frozen);
   const unsigned blocks = reduce_blocks(n);
   OptimStatus* st = ws.status;
   PYDL_CUDA_CHECK(cudaMemsetAsync(st, 0, sizeof(OptimStatus), stream()));
@@ -400,11 +417,11 @@ void optimizer_step_into_cuda(double* block, int64_t batch, float* p, const floa
   PYDL_CUDA_LAUNCHED("optimizer_step_into max_abs_partials");
   reduce_max<<<1, kThreads, 0, stream()>>>(ws.partial, int(blocks), 1, &st->g_bits, nullptr, 0);
   PYDL_CUDA_LAUNCHED("optimizer_step_into reduce_max");
-  decide_safe_from_block<<<1, 1, 0, stream()>>>(st, c, step, block);
+  decide_safe_from_block<<<1, 1, 0, stream()>>>(st, c, block);
   PYDL_CUDA_LAUNCHED("optimizer_step_into decide_safe_from_block");
-  const StepArgs a{p, g, {sl[0], sl[1], sl[2]}, r, optim_rules::step_scalars<float>(c, step)};
+  const StepArgs a{p, g, {sl[0], sl[1], sl[2]}, r, StepScalars<float>{}, true};
   queue_update(rule_of(c), blocks, a, st, ws.partial, true, [&] {
-    decide_ok_into_block<<<1, 1, 0, stream()>>>(st, block, batch);
+    decide_ok_into_block<<<1, 1, 0, stream()>>>(st, block);
     PYDL_CUDA_LAUNCHED("optimizer_step_into decide_ok_into_block");
   });
   store_bounds<<<1, 1, 0, stream()>>>(st, block);
@@ -454,14 +471,14 @@ void queue_norm(const float* g, int64_t n, Workspace& ws) {
 
 double global_norm_cuda(const float* g, int64_t n) {
   if (n == 0) return 0.0;
-  Workspace ws = workspace(0);
+  Workspace ws = workspace();
   queue_norm(g, n, ws);
   return read_status(ws.status).norm;
 }
 
 double clip_by_global_norm_cuda(float* g, int64_t n, double max_norm) {
   if (n == 0) return 0.0;
-  Workspace ws = workspace(0);
+  Workspace ws = workspace();
   queue_norm(g, n, ws);
   clip_scale<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(g, n, max_norm, ws.status);
   PYDL_CUDA_LAUNCHED("clip_by_global_norm clip_scale");
@@ -470,7 +487,7 @@ double clip_by_global_norm_cuda(float* g, int64_t n, double max_norm) {
 
 void clip_by_global_norm_queued_cuda(float* g, int64_t n, double max_norm) {
   if (n == 0) return;
-  Workspace ws = workspace(0);
+  Workspace ws = workspace();
   queue_norm(g, n, ws);
   clip_scale<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(g, n, max_norm, ws.status);
   PYDL_CUDA_LAUNCHED("clip_by_global_norm_queued clip_scale");

@@ -207,10 +207,11 @@ void column_sum(float* out, const float* m, int64_t rows, int64_t cols) {
   PYDL_CUDA_LAUNCHED("rnn column_sum");
 }
 
-void rnn_dropout_scales_cuda(float* scale, int64_t n, double rate, const CounterRng& rng, uint64_t counter) {
+void rnn_dropout_scales_cuda(float* scale, int64_t n, double rate, const CounterRng& rng, StepClock clock,
+                             uint64_t offset) {
   if (n == 0) return;
   dropout_scales_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(scale, n, float(1.0 / (1.0 - rate)), float(rate),
-                                                                   rng, counter);
+                                                                   rng, clock, offset);
   PYDL_CUDA_LAUNCHED("rnn_dropout_scales");
 }
 

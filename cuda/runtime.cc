@@ -109,6 +109,38 @@ void record_event(void* e) { check(cudaEventRecord(static_cast<cudaEvent_t>(e), 
 
 void wait_event(void* e) { check(cudaEventSynchronize(static_cast<cudaEvent_t>(e)), "cudaEventSynchronize"); }
 
+// Thread-local mode: only this thread's calls are checked against the capture (another
+// thread's inference on the same device is not refused meanwhile).
+void begin_capture() {
+  check(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+}
+
+void* end_capture() {
+  cudaGraph_t graph = nullptr;
+  check(cudaStreamEndCapture(stream(), &graph), "cudaStreamEndCapture");
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+  (void)cudaGraphDestroy(graph);
+  check(e, "cudaGraphInstantiate");
+  return exec;
+}
+
+// Never raises: ends the stream's capture, if any, and clears the error a failed capture left.
+void abort_capture() {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream(), &status) == cudaSuccess && status != cudaStreamCaptureStatusNone) {
+    cudaGraph_t graph = nullptr;
+    if (cudaStreamEndCapture(stream(), &graph) == cudaSuccess && graph) (void)cudaGraphDestroy(graph);
+  }
+  (void)cudaGetLastError();
+}
+
+void launch_graph(void* g) { check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(g), stream()), "cudaGraphLaunch"); }
+
+void destroy_graph(void* g) {
+  if (g && cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(g)) != cudaSuccess) (void)cudaGetLastError();
+}
+
 const DeviceRuntime kRuntime = [] {
   DeviceRuntime rt;
   rt.abi = kDeviceAbi;
@@ -128,6 +160,12 @@ const DeviceRuntime kRuntime = [] {
   rt.destroy_event = &destroy_event;
   rt.record_event = &record_event;
   rt.wait_event = &wait_event;
+  rt.begin_capture = &begin_capture;
+  rt.end_capture = &end_capture;
+  rt.abort_capture = &abort_capture;
+  rt.launch_graph = &launch_graph;
+  rt.destroy_graph = &destroy_graph;
+  rt.scratch_generation = &scratch_generation;
   return rt;
 }();
 

@@ -10,14 +10,14 @@ namespace {
 
 using namespace pydl::step_results;
 
-__global__ void check_step_loss_kernel(double* block, int64_t heads, int64_t batch) {
-  check_step_loss_on(block, heads, batch);
+__global__ void check_step_loss_kernel(double* block, int64_t heads) {
+  check_step_loss_on(block, heads);
 }
 
 __global__ void commit_step_kernel(double* block, int64_t heads, int64_t rows) { commit_step_on(block, heads, rows); }
 
-void check_step_loss_cuda(double* block, int64_t heads, int64_t batch) {
-  check_step_loss_kernel<<<1, 1, 0, stream()>>>(block, heads, batch);
+void check_step_loss_cuda(double* block, int64_t heads) {
+  check_step_loss_kernel<<<1, 1, 0, stream()>>>(block, heads);
   PYDL_CUDA_LAUNCHED("check_step_loss");
 }
 

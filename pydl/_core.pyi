@@ -251,9 +251,7 @@ class Trainer:
     def step(self, arg1: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
 class DistributedError(RuntimeError):
-    """
-    Another rank of a data-parallel job failed (the message names it and its error), or no rank answered within pydl.distributed.init's timeout.
-    """
+    pass
 class GradientReducer:
     """
     Sums gradients and small control values over the ranks of a data-parallel job.
@@ -288,6 +286,14 @@ def _emulated_cuda() -> bool:
     """
     Whether the test-only CUDA emulation is on.
     """
+def _emulation_bump_scratch_generation() -> None:
+    """
+    Tests only: as if the device's kernel scratch had moved (captured step graphs are stale).
+    """
+def _emulation_fail_capture_at(call: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Tests only: the next emulated graph capture raises at its call number `call` (from 0).
+    """
 def _emulation_set_free_bytes(bytes: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     Tests only: the free memory the emulated device reports (0: the default, 16 GiB).
@@ -303,6 +309,14 @@ def _kernel_device() -> tuple[str, int]:
 def _set_kernel_device(kind: str, ordinal: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
     """
     Run the calling thread's pydl.kernels calls on this device (pydl.kernels.on_device).
+    """
+def _set_step_graphs(on: bool) -> None:
+    """
+    Whether fit captures a queued training step as a CUDA graph and replays it (default True, or False when the environment sets PYDL_CUDA_GRAPHS=0). Internal: for tests and benches.
+    """
+def _step_graphs() -> bool:
+    """
+    Whether fit's queued steps use CUDA graphs.
     """
 def augment(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], ops: list, seed: typing.SupportsInt | typing.SupportsIndex, keys: typing.Annotated[numpy.typing.ArrayLike, numpy.uint64] | None = None) -> numpy.typing.NDArray[numpy.float32]:
     """

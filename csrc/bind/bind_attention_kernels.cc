@@ -27,7 +27,8 @@ AttentionArgs args_of(const Array<T>& q, const Array<T>& k, const Array<T>& v, b
   a.causal = causal;
   a.dropout = dropout;
   a.scale = scale;
-  a.rng = CounterRng(seed, 0xa77e);
+  a.dropout_seed = seed;
+  a.dropout_stream = 0xa77e;
   check_attention_args(a);
   return a;
 }

@@ -171,7 +171,7 @@ void def_layers(py::module_& k) {
     Array<uint8_t> mask(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
     KernelCall call;
     dropout_forward<T>(out_matrix(call, y, "y"), call.out(mask), in_matrix(call, x, "x"), rate,
-                       CounterRng(seed, stream), counter);
+                       CounterRng(seed, stream), StepClock{}, counter);
     call.finish();
     return py::make_tuple(y, mask);
   }, py::arg("x"), py::arg("rate"), py::arg("seed"), py::arg("stream") = 0, py::arg("counter") = 0);

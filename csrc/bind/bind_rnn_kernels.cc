@@ -112,7 +112,7 @@ void def_rnn_dropout_scales(py::module_& k) {
       throw ValueError("rnn_dropout_scales: expected 0 <= rate < 1, got " + std::to_string(rate));
     Array<T> scale({n});
     KernelCall call;
-    rnn_dropout_scales<T>(call.out(scale), n, rate, CounterRng(seed, stream), counter);
+    rnn_dropout_scales<T>(call.out(scale), n, rate, CounterRng(seed, stream), StepClock{}, counter);
     call.finish();
     return scale;
   }, py::arg("n"), py::arg("rate"), py::arg("seed"), py::arg("stream"), py::arg("counter"));

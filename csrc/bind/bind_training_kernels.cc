@@ -101,9 +101,11 @@ void def_hooks(py::module_& k) {
     KernelCall call;
     const T* sw = sample_weights ? call.in(*sample_weights) : nullptr;
     T* o = call.out(out);
-    const T* r = token_weights<T>(o, sw, mask ? call.in(*mask) : nullptr, rows, steps);
+    const uint8_t* m = mask ? call.in(*mask) : nullptr;
+    const bool needed = token_weights_needed(sw, m, steps);
+    if (needed) token_weights<T>(o, sw, m, rows, steps);
     call.finish();
-    const char* which = r == o ? "out" : (r && r == sw ? "sample_weights" : "none");
+    const char* which = needed ? "out" : (sw ? "sample_weights" : "none");
     return py::make_tuple(which, out);
   }, py::arg("sample_weights"), py::arg("mask"), py::arg("rows"), py::arg("steps"));
 

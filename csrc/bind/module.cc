@@ -5,6 +5,7 @@
 #include "core/device.h"
 #include "core/parallel.h"
 #include "core/threads.h"
+#include "nn/trainer.h"
 
 namespace py = pybind11;
 
@@ -67,10 +68,22 @@ PYBIND11_MODULE(_core, m) {
     d["device_to_device_bytes"] = s.device_to_device_bytes;
     d["synchronizes"] = s.synchronizes;
     d["event_waits"] = s.event_waits;
+    d["graph_captures"] = s.graph_captures;
+    d["graph_launches"] = s.graph_launches;
+    d["graph_aborts"] = s.graph_aborts;
+    d["graph_calls"] = s.graph_calls;
     return d;
   }, "Tests only: what the emulated CUDA runtime allocated and copied so far.");
   m.def("_emulation_set_free_bytes", [](size_t bytes) { pydl::set_emulated_free_bytes(bytes); }, py::arg("bytes"),
         "Tests only: the free memory the emulated device reports (0: the default, 16 GiB).");
+  m.def("_emulation_bump_scratch_generation", [] { pydl::bump_emulated_scratch_generation(); },
+        "Tests only: as if the device's kernel scratch had moved (captured step graphs are stale).");
+  m.def("_emulation_fail_capture_at", [](int64_t call) { pydl::fail_emulated_capture_at(call); }, py::arg("call"),
+        "Tests only: the next emulated graph capture raises at its call number `call` (from 0).");
+  m.def("_set_step_graphs", [](bool on) { pydl::set_step_graphs(on); }, py::arg("on"),
+        "Whether fit captures a queued training step as a CUDA graph and replays it (default True, or "
+        "False when the environment sets PYDL_CUDA_GRAPHS=0). Internal: for tests and benches.");
+  m.def("_step_graphs", [] { return pydl::step_graphs(); }, "Whether fit's queued steps use CUDA graphs.");
 
   pydl::bind::bind_kernels(m);
   pydl::bind::bind_image_kernels(m);

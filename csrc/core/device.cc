@@ -155,4 +155,32 @@ void DeviceEvent::wait() {
   if (recorded_ && event_ && rt_) rt_->wait_event(event_);
 }
 
+void DeviceGraph::begin_capture() { require_device_runtime().begin_capture(); }
+
+void DeviceGraph::abort_capture() noexcept {
+  if (g_runtime) g_runtime->abort_capture();
+}
+
+void DeviceGraph::end_capture() {
+  const DeviceRuntime& rt = require_device_runtime();
+  void* graph = rt.end_capture();
+  reset();
+  graph_ = graph;
+  rt_ = &rt;
+  generation_ = rt.scratch_generation();
+}
+
+void DeviceGraph::launch() {
+  if (!graph_) throw std::logic_error("DeviceGraph::launch: nothing was captured");
+  rt_->launch_graph(graph_);
+}
+
+void DeviceGraph::reset() noexcept {
+  if (graph_ && rt_) rt_->destroy_graph(graph_);
+  graph_ = nullptr;
+  rt_ = nullptr;
+}
+
+uint64_t device_scratch_generation() { return g_runtime ? g_runtime->scratch_generation() : 0; }
+
 }  // namespace pydl

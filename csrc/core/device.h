@@ -10,8 +10,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "core/view.h"
 
@@ -41,11 +43,22 @@ struct DeviceRuntime {
   void (*destroy_event)(void* event) = nullptr;
   void (*record_event)(void* event) = nullptr;
   void (*wait_event)(void* event) = nullptr;
+  // CUDA graphs of the current device's stream (DeviceGraph). begin_capture: the calling
+  // thread's work on the stream is recorded, not run, until end_capture, which returns it
+  // instantiated; abort_capture ends a capture that failed and discards it (never raises).
+  void (*begin_capture)() = nullptr;
+  void* (*end_capture)() = nullptr;
+  void (*abort_capture)() = nullptr;
+  void (*launch_graph)(void* graph) = nullptr;  // queues the whole graph on the stream
+  void (*destroy_graph)(void* graph) = nullptr;  // never raises
+  // Changes whenever memory the kernels take for themselves (cuda/context.h scratch()) moves:
+  // a graph captured before then would read freed memory.
+  uint64_t (*scratch_generation)() = nullptr;
 };
 // Bumped whenever DeviceRuntime, the kernel signatures or the layout of the device data both
 // modules read (kernels/step_results.h, metrics.h's flat sums) change: a pydl._cuda built
 // against other headers is refused at import instead of calling through a wrong table.
-constexpr int kDeviceAbi = 3;
+constexpr int kDeviceAbi = 4;
 
 // An event of the loaded runtime (no-ops without one): wait() returns at once until record()
 // was called, then blocks until the stream has done the work queued before that record.
@@ -68,6 +81,34 @@ class DeviceEvent {
   const DeviceRuntime* rt_ = nullptr;  // the runtime that made event_
   bool recorded_ = false;
 };
+
+// A CUDA graph of the loaded runtime: work queued between begin_capture() and end_capture()
+// on this thread is recorded instead of run, then launch() queues all of it again, as one
+// launch. Kernel entries' host code runs at capture only, so whatever changes from one launch
+// to the next must be read by the kernels from device memory (kernels/step_results.h's clock).
+// A capture that throws must end with abort_capture().
+class DeviceGraph {
+ public:
+  DeviceGraph() = default;
+  DeviceGraph(const DeviceGraph&) = delete;
+  DeviceGraph& operator=(const DeviceGraph&) = delete;
+  ~DeviceGraph() { reset(); }
+  static void begin_capture();
+  static void abort_capture() noexcept;
+  void end_capture();  // replaces any graph held
+  void launch();
+  bool empty() const { return graph_ == nullptr; }
+  void reset() noexcept;
+  // The runtime's scratch_generation at end_capture.
+  uint64_t scratch_generation() const { return generation_; }
+
+ private:
+  void* graph_ = nullptr;
+  const DeviceRuntime* rt_ = nullptr;
+  uint64_t generation_ = 0;
+};
+// The runtime's scratch_generation now (0 without a runtime).
+uint64_t device_scratch_generation();
 
 // The table pydl._cuda registers into (through the _core._device_seam capsule).
 struct DeviceSeam {
@@ -130,9 +171,41 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 // It proves nothing about CUDA kernels, nor that host code never dereferences device memory
 // (emulated device memory is host memory). Refused while pydl._cuda's runtime is installed;
 // installing a real runtime is refused while the emulation is on.
+// Graphs are emulated too: during a capture every kernel entry's call is recorded with copies
+// of its arguments, as are fills and device-to-device copies, and a launch replays them in
+// order. Host code therefore runs once, at capture, as under CUDA: a value the kernels take from
+// their arguments is frozen at the captured step's, and a replay that should differ does not.
+// Copies between host and device, synchronisations, events, allocations and entries that
+// return a host value raise during a capture (CUDA refuses or would freeze them).
 namespace detail {
 extern bool g_device_emulated;  // read by PYDL_DEVICE_DISPATCH: one load, no call
+// The emulated capture under way on this thread, or null: PYDL_DEVICE_DISPATCH records the
+// entry's call (its arguments copied) instead of running it, as a CUDA capture records kernels.
+extern thread_local bool t_emulated_capture;
+void record_emulated_call(const char* name, std::function<void()> call);
+[[noreturn]] void refuse_emulated_capture(const char* name);  // an entry that answers the host
+// Whether an entry answers the host: it returns a value, or writes through a non-const
+// reference (host structs: accumulate_metrics' sums).
+template <typename Fn>
+struct answers_host;
+template <typename R, typename... A>
+struct answers_host<R (*)(A...)>
+    : std::bool_constant<!std::is_void_v<R> ||
+                         ((std::is_lvalue_reference_v<A> && !std::is_const_v<std::remove_reference_t<A>>) || ...)> {};
+template <typename Fn>
+struct fn_result;
+template <typename R, typename... A>
+struct fn_result<R (*)(A...)> {
+  using type = R;
+};
+template <typename Fn, typename F>
+typename fn_result<Fn>::type record_emulated(const char* name, F&& call) {
+  if constexpr (answers_host<Fn>::value)
+    refuse_emulated_capture(name);
+  else
+    record_emulated_call(name, std::function<void()>(std::forward<F>(call)));
 }
+}  // namespace detail
 inline bool device_emulated() { return detail::g_device_emulated; }
 // Installs (true) or removes (false) the emulated runtime. Removing it while emulated device
 // memory is still allocated raises RuntimeError naming how many allocations are alive (a
@@ -144,10 +217,17 @@ struct EmulationStats {
   int64_t to_device_bytes = 0, to_host_bytes = 0, device_to_device_bytes = 0;
   int64_t synchronizes = 0;
   int64_t event_waits = 0;  // DeviceEvent::wait calls on a recorded event
+  int64_t graph_captures = 0, graph_launches = 0, graph_aborts = 0;
+  int64_t graph_calls = 0;  // kernel entries run by graph launches
 };
 EmulationStats device_emulation_stats();
 // The free memory the emulated device reports (0: the default, 16 GiB).
 void set_emulated_free_bytes(size_t bytes);
+// As if a kernel's scratch memory had moved (a graph captured before is stale).
+void bump_emulated_scratch_generation();
+// The next capture raises when it would record its call number `call` (from 0), as CUDA
+// refuses a call it cannot capture.
+void fail_emulated_capture_at(int64_t call);
 
 }  // namespace pydl
 
@@ -158,21 +238,31 @@ void set_emulated_free_bytes(size_t bytes);
 // expands inside namespace pydl.
 #define PYDL_DEVICE_DISPATCH(name, ...)                                                        \
   do {                                                                                       \
-    if (::pydl::current_device() == ::pydl::Device::CUDA && !::pydl::device_emulated()) {    \
-      if constexpr (std::is_same_v<T, float>) {                                              \
-        static const auto device_fn_ = ::pydl::device_kernel<decltype(&name<float>)>(#name); \
-        return device_fn_(__VA_ARGS__);                                                      \
-      } else {                                                                               \
-        ::pydl::throw_missing_device_kernel(#name " (float64)");                             \
+    if (::pydl::current_device() == ::pydl::Device::CUDA) {                                  \
+      if (!::pydl::device_emulated()) {                                                      \
+        if constexpr (std::is_same_v<T, float>) {                                            \
+          static const auto device_fn_ = ::pydl::device_kernel<decltype(&name<float>)>(#name); \
+          return device_fn_(__VA_ARGS__);                                                    \
+        } else {                                                                             \
+          ::pydl::throw_missing_device_kernel(#name " (float64)");                           \
+        }                                                                                    \
+      } else if (::pydl::detail::t_emulated_capture) {                                       \
+        return ::pydl::detail::record_emulated<decltype(&name<T>)>(                          \
+            #name, [=]() mutable { name<T>(__VA_ARGS__); });                                 \
       }                                                                                      \
     }                                                                                        \
   } while (0)
 
 // The same for an entry that is not a template (its signature is its own type).
-#define PYDL_DEVICE_DISPATCH_PLAIN(name, ...)                                          \
-  do {                                                                               \
-    if (::pydl::current_device() == ::pydl::Device::CUDA && !::pydl::device_emulated()) { \
-      static const auto device_fn_ = ::pydl::device_kernel<decltype(&name)>(#name); \
-      return device_fn_(__VA_ARGS__);                                                \
-    }                                                                                \
+#define PYDL_DEVICE_DISPATCH_PLAIN(name, ...)                                            \
+  do {                                                                                 \
+    if (::pydl::current_device() == ::pydl::Device::CUDA) {                            \
+      if (!::pydl::device_emulated()) {                                                \
+        static const auto device_fn_ = ::pydl::device_kernel<decltype(&name)>(#name);  \
+        return device_fn_(__VA_ARGS__);                                                \
+      } else if (::pydl::detail::t_emulated_capture) {                                 \
+        return ::pydl::detail::record_emulated<decltype(&name)>(                       \
+            #name, [=]() mutable { name(__VA_ARGS__); });                              \
+      }                                                                                \
+    }                                                                                  \
   } while (0)

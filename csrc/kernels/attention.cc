@@ -121,6 +121,7 @@ struct Pair {
   const AttentionArgs& a;
   const AttentionMasks& m;
   int64_t b, h;
+  CounterRng rng = attention_dropout_rng(a);
 
   int64_t qrow(int64_t i) const { return ((b * a.tq + i) * a.heads + h); }  // row of Q, O, dq
   int64_t krow(int64_t j) const { return ((b * a.tk + j) * a.heads + h); }  // row of K, V, dk, dv
@@ -150,7 +151,7 @@ struct Pair {
   T keep(int64_t i, int64_t j, T inv_keep) const {
     if (a.dropout <= 0.0) return T(1);
     const uint64_t flat = uint64_t(((b * a.heads + h) * a.tq + i) * a.tk + j);
-    return a.rng.uniform(flat) >= float(a.dropout) ? inv_keep : T(0);
+    return rng.uniform(flat) >= float(a.dropout) ? inv_keep : T(0);
   }
 };
 

@@ -24,6 +24,7 @@
 
 #include "core/errors.h"
 #include "core/rng.h"
+#include "kernels/step_results.h"
 
 namespace pydl {
 
@@ -32,8 +33,16 @@ struct AttentionArgs {
   bool causal = false;
   double scale = 0.0;    // 0: 1 / sqrt(dk)
   double dropout = 0.0;  // rate on the attention weights, in [0, 1)
-  CounterRng rng{0, 0};  // keep bits when dropout > 0
+  // The keep bits when dropout > 0: attention_dropout_rng's draws.
+  uint64_t dropout_seed = 0, dropout_stream = 0;
+  StepClock clock;  // the step mixed into the seed (read on the device in a queued step)
 };
+
+// The generator of the keep bits: a fresh key per optimizer step. Evaluated inside the kernels
+// (a queued step's clock lives on the device).
+PYDL_HOST_DEVICE inline CounterRng attention_dropout_rng(const AttentionArgs& a) {
+  return CounterRng(a.dropout_seed ^ mix64(a.clock.now()), a.dropout_stream);
+}
 
 struct AttentionMasks {
   const uint8_t* key = nullptr;    // (N, Tk)

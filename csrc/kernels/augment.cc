@@ -239,8 +239,9 @@ template void augment_backward<float>(float*, const float*, const float*, int64_
 template void augment_backward<double>(double*, const double*, const double*, int64_t, const Shape&,
                                        const AugmentOp&, uint64_t, uint64_t, const uint64_t*);
 
-void augment_keys(uint64_t* keys, int64_t n, uint64_t step, int64_t row_offset) {
-  PYDL_DEVICE_DISPATCH_PLAIN(augment_keys, keys, n, step, row_offset);
+void augment_keys(uint64_t* keys, int64_t n, StepClock clock, int64_t row_offset) {
+  PYDL_DEVICE_DISPATCH_PLAIN(augment_keys, keys, n, clock, row_offset);
+  const uint64_t step = clock.now();
   for (int64_t i = 0; i < n; ++i) keys[i] = augment_key(step, row_offset + i);
 }
 

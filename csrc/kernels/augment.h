@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/host_device.h"
+#include "kernels/step_results.h"
 
 namespace pydl {
 
@@ -56,10 +57,10 @@ void augment_backward(T* dx, const T* dy, const T* x, int64_t n, const std::vect
                       const AugmentOp& op, uint64_t seed, uint64_t stream, const uint64_t* keys);
 
 // The key of global batch row `row` at optimizer step `step` (as Dropout's: the step in the
-// high bits, the row in the low), and keys[i] = augment_key(step, row_offset + i) for n rows,
-// written where keys lives (the host, or the device a graph runs on).
+// high bits, the row in the low), and keys[i] = augment_key(clock.now(), row_offset + i) for n
+// rows, written where keys lives (the host, or the device a graph runs on).
 PYDL_HOST_DEVICE inline uint64_t augment_key(uint64_t step, int64_t row) { return (step << 32) + uint64_t(row); }
-void augment_keys(uint64_t* keys, int64_t n, uint64_t step, int64_t row_offset);
+void augment_keys(uint64_t* keys, int64_t n, StepClock clock, int64_t row_offset);
 
 // out = in, count values (an augmentation layer outside training: the identity).
 template <typename T>

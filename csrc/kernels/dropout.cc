@@ -7,8 +7,9 @@ namespace pydl {
 
 template <typename T>
 void dropout_forward(Matrix<T> y, uint8_t* mask, Matrix<const T> x, double rate,
-                     const CounterRng& rng, uint64_t counter) {
-  PYDL_DEVICE_DISPATCH(dropout_forward, y, mask, x, rate, rng, counter);
+                     const CounterRng& rng, StepClock clock, uint64_t offset) {
+  PYDL_DEVICE_DISPATCH(dropout_forward, y, mask, x, rate, rng, clock, offset);
+  const uint64_t counter = (clock.now() << 32) + offset;
   const int64_t n = x.size();
   const T scale = rate < 1.0 ? T(1.0 / (1.0 - rate)) : T(0);
   const float threshold = static_cast<float>(rate);
@@ -32,9 +33,9 @@ void dropout_backward(Matrix<T> dx, Matrix<const T> dy, const uint8_t* mask, dou
 }
 
 template void dropout_forward<float>(Matrix<float>, uint8_t*, Matrix<const float>, double,
-                                     const CounterRng&, uint64_t);
+                                     const CounterRng&, StepClock, uint64_t);
 template void dropout_forward<double>(Matrix<double>, uint8_t*, Matrix<const double>, double,
-                                      const CounterRng&, uint64_t);
+                                      const CounterRng&, StepClock, uint64_t);
 template void dropout_backward<float>(Matrix<float>, Matrix<const float>, const uint8_t*, double);
 template void dropout_backward<double>(Matrix<double>, Matrix<const double>, const uint8_t*,
                                        double);

@@ -22,9 +22,9 @@ int64_t embedding_ids(int64_t* ids, uint8_t* mask, const T* x, int64_t count, in
 }
 
 template <typename T>
-void embedding_ids_into(double* block, int64_t batch, int64_t tag, int64_t* ids, uint8_t* mask, const T* x,
+void embedding_ids_into(double* block, int64_t tag, int64_t* ids, uint8_t* mask, const T* x,
                         int64_t count, int64_t vocab) {
-  PYDL_DEVICE_DISPATCH(embedding_ids_into, block, batch, tag, ids, mask, x, count, vocab);
+  PYDL_DEVICE_DISPATCH(embedding_ids_into, block, tag, ids, mask, x, count, vocab);
   namespace sr = step_results;
   const int64_t bad = embedding_ids<T>(ids, mask, x, count, vocab);
   if (bad < 0) return;
@@ -34,7 +34,7 @@ void embedding_ids_into(double* block, int64_t batch, int64_t tag, int64_t* ids,
     if (mask) mask[i] = ids[i] != 0;
   }
   if (!sr::running(block)) return;
-  sr::stop(block, sr::kBadInput, batch);
+  sr::stop(block, sr::kBadInput);
   block[sr::kStopTag] = double(tag);
   block[sr::kStopPosition] = double(bad);
   block[sr::kStopValue] = double(x[bad]);
@@ -66,7 +66,7 @@ void embedding_backward(T* dtable, const T* dy, const int64_t* ids, int64_t coun
 
 #define PYDL_EMBEDDING(T)                                                                 \
   template int64_t embedding_ids<T>(int64_t*, uint8_t*, const T*, int64_t, int64_t);    \
-  template void embedding_ids_into<T>(double*, int64_t, int64_t, int64_t*, uint8_t*, const T*, int64_t, int64_t); \
+  template void embedding_ids_into<T>(double*, int64_t, int64_t*, uint8_t*, const T*, int64_t, int64_t); \
   template void embedding_forward<T>(T*, const int64_t*, const T*, int64_t, int64_t);   \
   template void embedding_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t);
 PYDL_EMBEDDING(float)

@@ -14,10 +14,10 @@ int64_t embedding_ids(int64_t* ids, uint8_t* mask, const T* x, int64_t count, in
 
 // embedding_ids queued on a device without reading its answer: bad ids become 0 (so the
 // gathers stay in bounds), and the first bad one stops training in `block` (step_results.h:
-// kBadInput at `batch`, with `tag`, its flat position, value and vocab) unless training had
+// kBadInput at the queued batch, with `tag`, its flat position, value and vocab) unless training had
 // already stopped. On the CPU: embedding_ids, then the same.
 template <typename T>
-void embedding_ids_into(double* block, int64_t batch, int64_t tag, int64_t* ids, uint8_t* mask, const T* x,
+void embedding_ids_into(double* block, int64_t tag, int64_t* ids, uint8_t* mask, const T* x,
                         int64_t count, int64_t vocab);
 
 // y (count, dim): y[i] = table[ids[i]].

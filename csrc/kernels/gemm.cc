@@ -93,10 +93,11 @@ void run_part(const Job<T>& j, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
   const int64_t mb = std::min(ceil_div(r1 - r0, mr), std::max<int64_t>(1, kABlockBytes / (kc_bytes * mr))) * mr;
   const int64_t nb = std::min(ceil_div(c1 - c0, nr), std::max<int64_t>(1, kBBlockBytes / (kc_bytes * nr))) * nr;
   const bool direct_b = !j.tb && (r1 - r0 <= kDirectBRows || j.ldb * int64_t(sizeof(T)) % kConflictStride != 0);
-  // Grown once per thread, reused by every later call.
+  // Grown once per thread, reused by every later call. Host memory always (this is the CPU
+  // GEMM; under the test-only device emulation it runs inside a CUDA DeviceScope).
   static thread_local Buffer<T> apack, bpack;
-  apack.resize(mb * j.kc);
-  bpack.resize(nb * j.kc);
+  apack.resize(mb * j.kc, Device::CPU);
+  bpack.resize(nb * j.kc, Device::CPU);
   for (int64_t i0 = r0; i0 < r1; i0 += mb) {
     const int64_t mi = std::min(mb, r1 - i0), ap = ceil_div(mi, mr);
     for (int64_t p0 = 0; p0 < j.k; p0 += j.kc) {

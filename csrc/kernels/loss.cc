@@ -202,10 +202,10 @@ double loss_forward_backward(Matrix<T> dlogits, double* ws, Matrix<const T> logi
 }
 
 template <typename T>
-void loss_forward_backward_into(double* loss, double* block, int64_t batch, Matrix<T> dlogits, double* ws,
+void loss_forward_backward_into(double* loss, double* block, Matrix<T> dlogits, double* ws,
                                 Matrix<const T> logits, const int32_t* labels, Matrix<const T> targets,
                                 const LossArgs<T>& args) {
-  PYDL_DEVICE_DISPATCH(loss_forward_backward_into, loss, block, batch, dlogits, ws, logits, labels, targets, args);
+  PYDL_DEVICE_DISPATCH(loss_forward_backward_into, loss, block, dlogits, ws, logits, labels, targets, args);
   *loss = loss_forward_backward<T>(dlogits, ws, logits, labels, targets, args);
 }
 
@@ -218,14 +218,12 @@ void scale_values(T* v, int64_t n, T factor) {
 }
 
 template <typename T>
-const T* token_weights(T* out, const T* sample_weights, const uint8_t* mask, int64_t rows, int64_t steps) {
+void token_weights(T* out, const T* sample_weights, const uint8_t* mask, int64_t rows, int64_t steps) {
   PYDL_DEVICE_DISPATCH(token_weights, out, sample_weights, mask, rows, steps);
-  if (!mask && (!sample_weights || steps == 1)) return sample_weights;
   for (int64_t r = 0; r < rows; ++r) {
     const T w = sample_weights ? sample_weights[r] : T(1);
     for (int64_t t = 0; t < steps; ++t) out[r * steps + t] = mask && !mask[r * steps + t] ? T(0) : w;
   }
-  return out;
 }
 
 template <typename T>
@@ -272,9 +270,9 @@ double custom_loss_weight_total(const T* sample_weights, int64_t rows) {
   for (int64_t i = 0; i < rows; ++i) weight += double(sample_weights[i]);
   return weight;
 }
-template void loss_forward_backward_into<float>(double*, double*, int64_t, Matrix<float>, double*, Matrix<const float>,
+template void loss_forward_backward_into<float>(double*, double*, Matrix<float>, double*, Matrix<const float>,
                                                 const int32_t*, Matrix<const float>, const LossArgs<float>&);
-template void loss_forward_backward_into<double>(double*, double*, int64_t, Matrix<double>, double*,
+template void loss_forward_backward_into<double>(double*, double*, Matrix<double>, double*,
                                                  Matrix<const double>, const int32_t*, Matrix<const double>,
                                                  const LossArgs<double>&);
 template void scale_values<float>(float*, int64_t, float);
@@ -282,8 +280,8 @@ template void scale_values<double>(double*, int64_t, double);
 template double custom_loss_weight_total<float>(const float*, int64_t);
 template double custom_loss_weight_total<double>(const double*, int64_t);
 
-template const float* token_weights<float>(float*, const float*, const uint8_t*, int64_t, int64_t);
-template const double* token_weights<double>(double*, const double*, const uint8_t*, int64_t, int64_t);
+template void token_weights<float>(float*, const float*, const uint8_t*, int64_t, int64_t);
+template void token_weights<double>(double*, const double*, const uint8_t*, int64_t, int64_t);
 template double loss_forward_backward<float>(Matrix<float>, double*, Matrix<const float>,
                                              const int32_t*, Matrix<const float>,
                                              const LossArgs<float>&);

@@ -59,11 +59,11 @@ double loss_forward_backward(Matrix<T> dlogits, double* workspace, Matrix<const 
                              const LossArgs<T>& args);
 
 // The same, queued on a device without waiting for it: the loss goes to *loss (device memory),
-// and a batch whose weights sum to zero (without sample weights) stops training at `batch`
+// and a batch whose weights sum to zero (without sample weights) stops training at the queued batch
 // in `block` (step_results.h, kZeroWeight) where loss_forward_backward would raise. Nothing
 // is returned to the host. On the CPU it is loss_forward_backward (which raises at once).
 template <typename T>
-void loss_forward_backward_into(double* loss, double* block, int64_t batch, Matrix<T> dlogits, double* workspace,
+void loss_forward_backward_into(double* loss, double* block, Matrix<T> dlogits, double* workspace,
                                 Matrix<const T> logits, const int32_t* labels, Matrix<const T> targets,
                                 const LossArgs<T>& args);
 
@@ -79,10 +79,14 @@ double loss_weight_total(const double* workspace, int64_t rows);
 // and the samples' weights combine into one weight per token,
 //   out[r * steps + t] = sample_weights[r] * mask[r * steps + t],
 // which the loss reads as LossArgs::sample_weights, so the mean runs over the valid tokens
-// only (a batch of padding alone has loss 0). Returns out, or null when there is neither a
-// mask nor sample weights (every token weighs 1).
+// only (a batch of padding alone has loss 0). Needed only where token_weights_needed says so:
+// otherwise the loss reads sample_weights as they are (null: every token weighs 1). A void
+// entry (its answer is the host's), so that a CUDA graph can capture it.
+inline bool token_weights_needed(const void* sample_weights, const uint8_t* mask, int64_t steps) {
+  return mask || (sample_weights && steps > 1);
+}
 template <typename T>
-const T* token_weights(T* out, const T* sample_weights, const uint8_t* mask, int64_t rows, int64_t steps);
+void token_weights(T* out, const T* sample_weights, const uint8_t* mask, int64_t rows, int64_t steps);
 
 // A loss defined outside the core (a Python object, through the bindings): writes each
 // sample's loss to per_sample[0..rows) and, when grad.data is non-null, d loss_i / d y_pred

@@ -49,6 +49,14 @@ void merge_forward(MergeOp op, T* y, const T* const* xs, int k, int64_t n) {
 }
 
 template <typename T>
+void add_into(T* y, const T* x, int64_t n) {
+  PYDL_DEVICE_DISPATCH(add_into, y, x, n);
+  parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) y[i] = y[i] + x[i];
+  });
+}
+
+template <typename T>
 void merge_backward(MergeOp op, T* const* dxs, const T* dy, const T* const* xs, int k, int64_t n) {
   PYDL_DEVICE_DISPATCH(merge_backward, op, dxs, dy, xs, k, n);
   parallel_range(n, kGrain, [&](int64_t lo, int64_t hi) {
@@ -180,6 +188,7 @@ void bidirectional_merge_backward(BidirectionalMerge mode, T* da, T* db, const T
 
 #define PYDL_INSTANTIATE(T)                                                                         \
   template void merge_forward<T>(MergeOp, T*, const T* const*, int, int64_t);                       \
+  template void add_into<T>(T*, const T*, int64_t);                                                  \
   template void merge_backward<T>(MergeOp, T* const*, const T*, const T* const*, int, int64_t);     \
   template void concat_forward<T>(T*, const T* const*, const int64_t*, int, int64_t, int64_t);      \
   template void concat_backward<T>(T* const*, const T*, const int64_t*, int, int64_t, int64_t);     \

@@ -35,6 +35,11 @@ void merge_forward(MergeOp op, T* y, const T* const* xs, int k, int64_t n);
 template <typename T>
 void merge_backward(MergeOp op, T* const* dxs, const T* dy, const T* const* xs, int k, int64_t n);
 
+// y[i] += x[i], i < n: a gradient accumulated into a sum (merge_forward's Add of {y, x}, with
+// no host array of pointers for a graph capture to keep alive).
+template <typename T>
+void add_into(T* y, const T* x, int64_t n);
+
 // y (outer, sum(widths), inner) from xs[i] (outer, widths[i], inner).
 template <typename T>
 void concat_forward(T* y, const T* const* xs, const int64_t* widths, int k, int64_t outer, int64_t inner);

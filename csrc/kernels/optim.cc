@@ -243,17 +243,19 @@ double clip_by_global_norm(T* g, int64_t n, double max_norm) {
 }
 
 template <typename T>
-void optimizer_step_into(double* block, int64_t batch, T* p, const T* g, const SlotPtrs<T>& sl, int64_t n,
-                         const OptimizerConfig& c, int64_t step, const std::vector<ParamRange>* frozen) {
-  PYDL_DEVICE_DISPATCH(optimizer_step_into, block, batch, p, g, sl, n, c, step, frozen);
+void optimizer_step_into(double* block, T* p, const T* g, const SlotPtrs<T>& sl, int64_t n,
+                         const OptimizerConfig& c, const std::vector<ParamRange>* frozen) {
+  PYDL_DEVICE_DISPATCH(optimizer_step_into, block, p, g, sl, n, c, frozen);
   namespace sr = step_results;
   if (!sr::running(block)) return;
+  OptimizerConfig now = c;
+  now.learning_rate = sr::queued_learning_rate(block);
   UpdateBounds b;
   b.known = block[sr::kBoundsKnown] != 0;
   b.params = block[sr::kBounds];
   for (int k = 0; k < kMaxSlots; ++k) b.slots[k] = block[sr::kBounds + 1 + k];
-  if (!optimizer_step<T>(p, g, sl, n, c, step, &b, frozen)) {
-    sr::stop(block, sr::kUpdateNonfinite, batch);
+  if (!optimizer_step<T>(p, g, sl, n, now, sr::queued_step(block), &b, frozen)) {
+    sr::stop(block, sr::kUpdateNonfinite);
     return;
   }
   block[sr::kBoundsKnown] = b.known ? 1.0 : 0.0;
@@ -274,8 +276,8 @@ void clip_by_global_norm_queued(T* g, int64_t n, double max_norm) {
                                                  const std::vector<ParamRange>*);                            \
   template double global_norm<T>(const T*, int64_t);                                                         \
   template double clip_by_global_norm<T>(T*, int64_t, double);                                              \
-  template void optimizer_step_into<T>(double*, int64_t, T*, const T*, const SlotPtrs<T>&, int64_t,          \
-                                       const OptimizerConfig&, int64_t, const std::vector<ParamRange>*);     \
+  template void optimizer_step_into<T>(double*, T*, const T*, const SlotPtrs<T>&, int64_t,                   \
+                                       const OptimizerConfig&, const std::vector<ParamRange>*);              \
   template void clip_by_global_norm_queued<T>(T*, int64_t, double);
 PYDL_INSTANTIATE(float)
 PYDL_INSTANTIATE(double)

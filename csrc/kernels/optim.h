@@ -84,12 +84,13 @@ double clip_by_global_norm(T* g, int64_t n, double max_norm);
 // optimizer_step queued on a device without waiting for it: unless `block` (step_results.h)
 // says training stopped, one update with the finiteness proof's bounds kept in the block
 // (kBoundsKnown, kBounds: measure_update_bounds' values, which the caller writes there); an
-// update that would make anything NaN or Inf changes nothing and stops training at `batch`
-// (kUpdateNonfinite). The same updates as optimizer_step.
+// update that would make anything NaN or Inf changes nothing and stops training at the queued
+// batch (kUpdateNonfinite). The same updates as optimizer_step, for the block's step clock:
+// the step number is step_results::queued_step(block) and the learning rate
+// queued_learning_rate(block); c.learning_rate is not read.
 template <typename T>
-void optimizer_step_into(double* block, int64_t batch, T* params, const T* grads, const SlotPtrs<T>& slots,
-                         int64_t n, const OptimizerConfig& c, int64_t step,
-                         const std::vector<ParamRange>* frozen = nullptr);
+void optimizer_step_into(double* block, T* params, const T* grads, const SlotPtrs<T>& slots, int64_t n,
+                         const OptimizerConfig& c, const std::vector<ParamRange>* frozen = nullptr);
 
 // clip_by_global_norm without reading the norm back (on a device: no synchronisation).
 template <typename T>

@@ -125,8 +125,10 @@ PYDL_RULE Updated<T> adagrad_rule(T p, T g, T sum, const StepScalars<T>& s) {
 
 // The scalars of step `step` (from 1) under c, computed in double then rounded to T: both
 // backends feed their rules the same values.
+// Host and device: a queued step computes them on the device from its step clock
+// (kernels/step_results.h).
 template <typename T>
-inline StepScalars<T> step_scalars(const OptimizerConfig& c, int64_t step) {
+PYDL_RULE StepScalars<T> step_scalars(const OptimizerConfig& c, int64_t step) {
   const T lr = T(c.learning_rate), wd = T(c.weight_decay);
   StepScalars<T> s{};
   s.lr = lr;

@@ -101,16 +101,17 @@ void scale_per_sequence(T* v, const T* scale, int64_t n, int64_t t, int64_t d, b
 int64_t rnn_workspace(const RnnArgs& a) { return RnnBuffers<float>::size(a); }
 
 template <typename T>
-void rnn_dropout_scales(T* scale, int64_t n, double rate, const CounterRng& rng, uint64_t counter) {
-  PYDL_DEVICE_DISPATCH(rnn_dropout_scales, scale, n, rate, rng, counter);
+void rnn_dropout_scales(T* scale, int64_t n, double rate, const CounterRng& rng, StepClock clock, uint64_t offset) {
+  PYDL_DEVICE_DISPATCH(rnn_dropout_scales, scale, n, rate, rng, clock, offset);
+  const uint64_t counter = (clock.now() << 32) + offset;
   const T keep_scale = T(1.0 / (1.0 - rate));
   const float threshold = static_cast<float>(rate);
   parallel_range(n, 1 << 14, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) scale[i] = rng.uniform(counter + uint64_t(i)) >= threshold ? keep_scale : T(0);
   });
 }
-template void rnn_dropout_scales<float>(float*, int64_t, double, const CounterRng&, uint64_t);
-template void rnn_dropout_scales<double>(double*, int64_t, double, const CounterRng&, uint64_t);
+template void rnn_dropout_scales<float>(float*, int64_t, double, const CounterRng&, StepClock, uint64_t);
+template void rnn_dropout_scales<double>(double*, int64_t, double, const CounterRng&, StepClock, uint64_t);
 
 RnnCell parse_rnn_cell(const std::string& name) {
   if (name == "simple_rnn" || name == "simple") return RnnCell::Simple;

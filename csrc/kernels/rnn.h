@@ -16,6 +16,7 @@
 #include "core/host_device.h"
 #include "core/rng.h"
 #include "kernels/activation.h"
+#include "kernels/step_results.h"
 
 namespace pydl {
 
@@ -52,9 +53,10 @@ struct RnnDropout {
 };
 
 // Draws n inverted-dropout scales: 0 with probability rate, else 1 / (1 - rate); value i is a
-// pure function of (rng, counter + i), whatever the thread count (as kernels/dropout.h).
+// pure function of (rng, counter + i), counter = (clock.now() << 32) + offset, whatever the
+// thread count (as kernels/dropout.h).
 template <typename T>
-void rnn_dropout_scales(T* scale, int64_t n, double rate, const CounterRng& rng, uint64_t counter);
+void rnn_dropout_scales(T* scale, int64_t n, double rate, const CounterRng& rng, StepClock clock, uint64_t offset);
 
 // SimpleRNN's backward computes act' from the output h: only activations the output
 // determines (not softmax, which is row-wise, nor gelu, whose derivative needs the input).

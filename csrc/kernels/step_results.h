@@ -32,7 +32,13 @@ constexpr int64_t kBounds = 7;       // max |params|, then max |slot 0..2| (kMax
 constexpr int64_t kPenalty = 11;     // the queued step's regularizer penalty (check_step_loss clears it)
 // kBadInput: which layer (its tag), the flat position and value of the input, the limit.
 constexpr int64_t kStopTag = 12, kStopPosition = 13, kStopValue = 14, kStopLimit = 15;
-constexpr int64_t kHeads = 16;       // then 3 per head:
+// The step clock: the kernels of a queued step read its batch, its optimizer step and its
+// learning rate here, never from their arguments, so that a step captured once as a CUDA graph
+// replays as each later step (queued_batch, queued_step, queued_learning_rate below).
+constexpr int64_t kStepBase = 16;     // the optimizer steps done before the epoch's first
+constexpr int64_t kLearningRate = 17;  // the rate of every step, unless kLrTable is set:
+constexpr int64_t kLrTable = 18;       // 0, or where the epoch's rates start (one per batch)
+constexpr int64_t kHeads = 19;       // then 3 per head:
 PYDL_HOST_DEVICE inline int64_t head_weight(int64_t j) { return kHeads + 3 * j; }      // its share of the total
 PYDL_HOST_DEVICE inline int64_t head_loss_sum(int64_t j) { return kHeads + 3 * j + 1; }  // as kLossSum
 PYDL_HOST_DEVICE inline int64_t head_step_loss(int64_t j) { return kHeads + 3 * j + 2; }  // the queued step's
@@ -41,13 +47,21 @@ PYDL_HOST_DEVICE inline int64_t block_size(int64_t heads) { return kHeads + 3 * 
 // What the CPU and CUDA entries share (one definition, as kernels/optim_rules.h), run in one
 // thread on the device.
 PYDL_HOST_DEVICE inline bool running(const double* block) { return block[kStop] == kRunning; }
-// Training stops at `batch` for `why`, unless it already had (the first stop is kept).
-PYDL_HOST_DEVICE inline void stop(double* block, Stop why, int64_t batch) {
+// The queued step's batch of the epoch: every step before it committed (a stop ends the
+// epoch's commits, and every entry after a stop is a no-op).
+PYDL_HOST_DEVICE inline int64_t queued_batch(const double* block) { return int64_t(block[kBatches]); }
+// Its optimizer step (from 1) and learning rate.
+PYDL_HOST_DEVICE inline int64_t queued_step(const double* block) { return int64_t(block[kStepBase] + block[kBatches]) + 1; }
+PYDL_HOST_DEVICE inline double queued_learning_rate(const double* block) {
+  return block[kLrTable] > 0 ? block[int64_t(block[kLrTable]) + queued_batch(block)] : block[kLearningRate];
+}
+// Training stops at the queued batch for `why`, unless it already had (the first stop is kept).
+PYDL_HOST_DEVICE inline void stop(double* block, Stop why) {
   if (!running(block)) return;
   block[kStop] = why;
-  block[kStopBatch] = double(batch);
+  block[kStopBatch] = double(queued_batch(block));
 }
-PYDL_HOST_DEVICE inline void check_step_loss_on(double* block, int64_t heads, int64_t batch) {
+PYDL_HOST_DEVICE inline void check_step_loss_on(double* block, int64_t heads) {
   const double penalty = block[kPenalty];
   block[kPenalty] = 0;
   if (!running(block)) return;
@@ -56,7 +70,7 @@ PYDL_HOST_DEVICE inline void check_step_loss_on(double* block, int64_t heads, in
   for (int64_t j = 0; j < heads; ++j) total += block[head_weight(j)] * block[head_step_loss(j)];
   total += penalty;
   block[kStepLoss] = total;
-  if (!(total - total == 0.0)) stop(block, kLossNonfinite, batch);  // NaN or Inf
+  if (!(total - total == 0.0)) stop(block, kLossNonfinite);  // NaN or Inf
 }
 PYDL_HOST_DEVICE inline void commit_step_on(double* block, int64_t heads, int64_t rows) {
   if (!running(block)) return;
@@ -68,10 +82,19 @@ PYDL_HOST_DEVICE inline void commit_step_on(double* block, int64_t heads, int64_
 
 }  // namespace step_results
 
+// The optimizer step a random draw belongs to (Dropout's masks, augmentation keys, attention
+// dropout): `step` as given, or, in a queued step (block set), the block's queued_step, read
+// where the kernel runs (on the device: inside the CUDA kernel, never by the host).
+struct StepClock {
+  uint64_t step = 0;
+  const double* block = nullptr;
+  PYDL_HOST_DEVICE uint64_t now() const { return block ? uint64_t(step_results::queued_step(block)) : step; }
+};
+
 // After a step's losses: its total loss, sum_j weight_j * loss_j in head order plus
 // block[kPenalty] (which it then clears), into block[kStepLoss]; a total that is not finite
-// stops training at `batch` (kLossNonfinite). No-op once stopped.
-void check_step_loss(double* block, int64_t heads, int64_t batch);
+// stops training at the queued batch (kLossNonfinite). No-op once stopped.
+void check_step_loss(double* block, int64_t heads);
 // After the optimizer: unless stopped, adds the step (rows samples) to the sums.
 void commit_step(double* block, int64_t heads, int64_t rows);
 

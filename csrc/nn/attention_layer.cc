@@ -206,7 +206,9 @@ class MultiHeadAttentionLayer : public Layer {
     args_.dv = value_dim_;
     args_.causal = causal_;
     args_.dropout = s.training ? dropout_ : 0.0;
-    args_.rng = CounterRng(s.seed ^ mix64(s.step), 0xa77e0000ULL + uint64_t(index_));
+    args_.dropout_seed = s.seed;
+    args_.dropout_stream = 0xa77e0000ULL + uint64_t(index_);
+    args_.clock = StepClock{s.step, s.step_results};
   }
 
   size_t key_input() const { return has_key_ ? 2 : 1; }

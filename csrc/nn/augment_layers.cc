@@ -112,7 +112,7 @@ class AugmentLayer : public Layer {
     }
     // Keys as Dropout's: the step in the high bits, the row of the global batch in the low
     // (written by a kernel: keys_ lives where the graph runs).
-    augment_keys(keys_.data(), x.rows, s.step, s.row_offset);
+    augment_keys(keys_.data(), x.rows, StepClock{s.step, s.step_results}, s.row_offset);
     seed_ = s.seed;
     augment_forward<real>(y.data, x.data, x.rows, input_, active(), seed_, stream(), keys_.data());
   }

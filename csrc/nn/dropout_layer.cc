@@ -35,7 +35,8 @@ class DropoutLayer : public Layer {
       return;
     }
     CounterRng rng(s.seed, 0x5eed0000ULL + uint64_t(index_));
-    dropout_forward<real>(y, mask_.data(), x, rate_, rng, (s.step << 32) + uint64_t(s.row_offset * x.cols));
+    dropout_forward<real>(y, mask_.data(), x, rate_, rng, StepClock{s.step, s.step_results},
+                          uint64_t(s.row_offset * x.cols));
   }
 
   void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real>, Matrix<const real>) override {

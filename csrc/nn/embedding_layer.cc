@@ -51,7 +51,7 @@ class EmbeddingLayer : public Layer {
   void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) override {
     const int64_t count = x.size();
     if (s.step_results) {  // fit's queued steps: a bad id stops training there, read later
-      embedding_ids_into<real>(s.step_results, s.queued_batch, layer_tag(*this), ids_.data(),
+      embedding_ids_into<real>(s.step_results, layer_tag(*this), ids_.data(),
                                mask_zero_ ? mask_out_.data() : nullptr, x.data, count, input_dim_);
       embedding_forward<real>(y.data, ids_.data(), param(0), count, output_dim_);
       rows_ = count;

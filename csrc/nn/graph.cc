@@ -708,10 +708,8 @@ void Graph::backward(const std::vector<uint8_t>* seed_at_logits, const std::func
         grad_written_[r] = true;
         continue;
       }
-      // sum += part through the merge kernel (an in-place Add), so that it runs on the device.
-      real* sum = grad_buffer(r);
-      const real* terms[2] = {sum, dxs[i].data};
-      merge_forward<real>(MergeOp::Add, sum, terms, 2, dxs[i].size());
+      // sum += part through a kernel, so that it runs on the device.
+      add_into<real>(grad_buffer(r), dxs[i].data, dxs[i].size());
     }
     if (node_done) (*node_done)(k);
   }

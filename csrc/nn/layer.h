@@ -51,7 +51,7 @@ struct ParamView {
 struct StepInfo {
   bool training = false;  // dropout drops, BatchNormalization uses batch statistics
   uint64_t seed = 0;  // for dropout masks
-  uint64_t step = 0;  // the optimizer step this forward belongs to
+  uint64_t step = 0;  // the optimizer step this forward belongs to (see step_results)
   // A backward pass follows (training, or loss_and_gradients in inference mode too): keep what
   // it reads beyond x and y (Dense's and Conv2D's GELU pre-activations).
   bool backward = false;
@@ -65,8 +65,9 @@ struct StepInfo {
   // fit's queued steps on a device (kernels/step_results.h): their results block, which the
   // layers whose training forward writes state (BatchNormalization's moving statistics) pass
   // to their kernels so that a step queued after training stopped changes nothing. Else null.
+  // Its clock is also where their kernels read the step number from (StepClock{step,
+  // step_results}): a step captured as a CUDA graph replays as each later one.
   double* step_results = nullptr;
-  int64_t queued_batch = 0;  // with step_results: the epoch's batch this step is
 };
 
 

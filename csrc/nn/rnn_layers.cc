@@ -83,10 +83,11 @@ struct RnnCore {
     dropped = s.training && (o.dropout > 0 || o.recurrent_dropout > 0);
     if (!dropped) return;
     CounterRng rng(s.seed, stream);
-    if (o.dropout > 0) rnn_dropout_scales<real>(in_scale.data(), n * args.f, o.dropout, rng, s.step << 32);
+    const StepClock clock{s.step, s.step_results};
+    if (o.dropout > 0) rnn_dropout_scales<real>(in_scale.data(), n * args.f, o.dropout, rng, clock, 0);
     // The recurrent masks take the second half of the step's counter range.
     if (o.recurrent_dropout > 0)
-      rnn_dropout_scales<real>(rec_scale.data(), n * args.u, o.recurrent_dropout, rng, (s.step << 32) + (1ULL << 31));
+      rnn_dropout_scales<real>(rec_scale.data(), n * args.u, o.recurrent_dropout, rng, clock, 1ULL << 31);
   }
   RnnDropout<real> drop() const {
     if (!dropped) return {};
@@ -199,8 +200,7 @@ class BidirectionalLayer : public RecurrentLayer {
     backward_core(fwd_, 0, dx.data, dyf_.data(), x);
     backward_core(bwd_, kBackwardFirst, dx.data ? dxb_.data() : nullptr, dyb_.data(), x);
     if (dx.data) {  // both directions read x: their input gradients add (y may alias xs[0])
-      const real* parts[2] = {dx.data, dxb_.data()};
-      merge_forward<real>(MergeOp::Add, dx.data, parts, 2, dx.size());
+      add_into<real>(dx.data, dxb_.data(), dx.size());
     }
   }
 

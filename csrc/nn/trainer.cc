@@ -1,6 +1,8 @@
 #include "nn/trainer.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -138,6 +140,7 @@ void Trainer::follow_graph() {
   results_ = Buffer<double>{};  // sized anew by the next epoch
   resident_ = ResidentData{};
   augment_ = DeviceAugment{};
+  step_graph_.reset();
   bounds_.known = false;
   device_ = device;
   ordinal_ = ordinal;
@@ -263,6 +266,7 @@ void Trainer::set_learning_rate(double lr) {
     throw ValueError("learning_rate: expected a finite value >= 0, got " + std::to_string(lr));
   opt_.learning_rate = lr;
   lr_table_.clear();
+  ++clock_version_;
 }
 
 void Trainer::set_lr_table(std::vector<double> table) {
@@ -272,11 +276,13 @@ void Trainer::set_lr_table(std::vector<double> table) {
                        " for step " + std::to_string(step_ + int64_t(i) + 1));
   lr_table_ = std::move(table);
   lr_table_start_ = step_;
+  ++clock_version_;
 }
 
 void Trainer::set_step(int64_t s) {
   if (s < 0) throw ValueError("step: expected a count >= 0, got " + std::to_string(s));
   step_ = s;
+  ++clock_version_;
 }
 
 bool Trainer::is_frozen(int64_t offset) const {
@@ -328,6 +334,16 @@ bool Trainer::report_progress(const ProgressFn& progress, int64_t every, EpochSt
     double b[1 + kMaxSlots + 1] = {bounds_.known ? 1.0 : 0.0, bounds_.params};
     for (int k = 0; k < kMaxSlots; ++k) b[2 + k] = bounds_.slots[k];
     copy_bytes(results_.data() + sr::kBoundsKnown, device_, b, Device::CPU, sizeof(b));
+    if (clock_version_ != clock_written_) {  // the callback set the rate, a schedule or the step
+      // Every queued step has committed (read_queued): the next one is step_ + 1.
+      results_host_[sr::kStepBase] = double(step_ - queued_steps_);
+      fill_clock_rates(results_host_);
+      copy_bytes(results_.data() + sr::kStepBase, device_, results_host_.data() + sr::kStepBase, Device::CPU,
+                 sizeof(double) * size_t(sr::kLrTable + 1 - sr::kStepBase));
+      copy_bytes(results_.data() + lr_table_at_, device_, results_host_.data() + lr_table_at_, Device::CPU,
+                 sizeof(double) * size_t(epoch_steps_));
+      clock_written_ = clock_version_;
+    }
   }
   if (reducer_) {  // rank 0's stop_training decides for all
     double stop = reducer_->rank() == 0 && !go_on ? 1.0 : 0.0;
@@ -448,7 +464,10 @@ void Trainer::plan(int64_t batch_size) {
 const real* Trainer::head_token_weights(BatchBuffers& b, const uint8_t* mask, int64_t rows, int64_t steps,
                                         bool weighted) {
   // On a device too (cuda/loss.cu): the mask lives there, and so does the result.
-  return token_weights<real>(b.token_weight.data(), weighted ? b.sample_weight.data() : nullptr, mask, rows, steps);
+  const real* sample_weights = weighted ? b.sample_weight.data() : nullptr;
+  if (!token_weights_needed(sample_weights, mask, steps)) return sample_weights;
+  token_weights<real>(b.token_weight.data(), sample_weights, mask, rows, steps);
+  return b.token_weight.data();
 }
 
 double Trainer::head_loss(Graph& g, BatchBuffers& b, size_t j, Matrix<real> grad, Matrix<const real> out,
@@ -549,7 +568,7 @@ EpochStats Trainer::fit_epoch(const DataRef& d, int64_t batch_size, bool shuffle
   sample_weighted_ = d.sample_weight != nullptr;
   measure_bounds();
   EpochStats st = new_stats();
-  begin_queued_epoch();
+  begin_queued_epoch(d.n / batch_size + (d.n % batch_size != 0));
   const bool resident = queued_ && keep_resident(d);
   if (resident) put(resident_.order, order, d.n);  // the only upload of the epoch
   for (int64_t start = 0; start < d.n; start += batch_size) {
@@ -671,9 +690,21 @@ void Trainer::gather_resident(int64_t start, int64_t rows) {
     gather_rows(batch_.sample_weight.data(), resident_.sample_weight.data(), idx, rows, int64_t(sizeof(real)));
 }
 
-void Trainer::begin_queued_epoch() {
+void Trainer::fill_clock_rates(std::vector<double>& h) const {
+  namespace sr = step_results;
+  h[sr::kLearningRate] = opt_.learning_rate;
+  h[sr::kLrTable] = lr_table_.empty() ? 0.0 : double(lr_table_at_);
+  if (lr_table_.empty()) return;
+  const int64_t base = int64_t(h[sr::kStepBase]), last = int64_t(lr_table_.size()) - 1;
+  for (int64_t k = 0; k < epoch_steps_; ++k)  // apply_lr_table's entry for step base + k
+    h[size_t(lr_table_at_ + k)] = lr_table_[size_t(std::clamp<int64_t>(base + k - lr_table_start_, 0, last))];
+}
+
+void Trainer::begin_queued_epoch(int64_t steps) {
   namespace sr = step_results;
   queued_ = device_ != Device::CPU && !reducer_;
+  step_graph_.reset();  // captured anew each epoch: the epoch's callbacks may have changed anything
+  warm_rows_ = 0;
   if (!queued_) return;
   const int64_t heads = int64_t(heads_.size());
   metric_offset_.resize(heads_.size());
@@ -683,7 +714,14 @@ void Trainer::begin_queued_epoch() {
     const int64_t cols = g_.output_size(j) / label_steps_[j];
     size = checked_add(size, kMetricFields + confusion_cells(metric_specs_[j], heads_[j].loss, cols), "metric sums");
   }
+  results_read_ = size;
+  lr_table_at_ = size;  // then one rate per batch (unused without a schedule)
+  epoch_steps_ = steps;
+  size = checked_add(size, steps, "learning-rate table");
   results_host_.assign(size_t(size), 0.0);
+  results_host_[sr::kStepBase] = double(step_);
+  fill_clock_rates(results_host_);
+  clock_written_ = clock_version_;
   for (int64_t j = 0; j < heads; ++j) results_host_[sr::head_weight(j)] = heads_[j].weight;
   results_host_[sr::kBoundsKnown] = bounds_.known ? 1.0 : 0.0;
   results_host_[sr::kBounds] = bounds_.params;
@@ -709,7 +747,7 @@ bool Trainer::stopped_before_error(EpochStats& st) {
 bool Trainer::read_queued(EpochStats& st) {
   namespace sr = step_results;
   const std::vector<double>& h = results_host_;
-  copy_bytes(results_host_.data(), Device::CPU, results_.data(), device_, sizeof(double) * size_t(results_.size()));
+  copy_bytes(results_host_.data(), Device::CPU, results_.data(), device_, sizeof(double) * size_t(results_read_));
   st.loss_sum = h[sr::kLossSum];
   st.samples = int64_t(h[sr::kSamples]);
   st.batches = int64_t(h[sr::kBatches]);
@@ -717,7 +755,7 @@ bool Trainer::read_queued(EpochStats& st) {
     HeadStats& hs = st.heads[j];
     hs.loss_sum = h[sr::head_loss_sum(int64_t(j))];
     const int64_t at = metric_offset_[j];
-    const int64_t end = j + 1 < heads_.size() ? metric_offset_[j + 1] : int64_t(h.size());
+    const int64_t end = j + 1 < heads_.size() ? metric_offset_[j + 1] : results_read_;
     metric_sums_from_flat(h.data() + at, end - at - kMetricFields, hs.accuracy, hs.metrics);
   }
   const int64_t committed = st.batches - read_batches_;  // since the last read
@@ -747,13 +785,108 @@ bool Trainer::read_queued(EpochStats& st) {
   return false;
 }
 
+namespace {
+std::atomic<bool>& step_graphs_flag() {
+  static std::atomic<bool> on{[] {
+    const char* v = std::getenv("PYDL_CUDA_GRAPHS");
+    return !(v && std::strcmp(v, "0") == 0);
+  }()};
+  return on;
+}
+// A capture pays for itself over a few replays (instantiating one costs about a step's launches).
+constexpr int64_t kMinReplays = 2;
+}  // namespace
+
+void set_step_graphs(bool on) { step_graphs_flag().store(on); }
+bool step_graphs() { return step_graphs_flag().load(); }
+
+std::vector<uint64_t> Trainer::step_graph_key(int64_t rows) const {
+  std::vector<uint64_t> k;
+  auto add = [&k](const void* p) { k.push_back(uint64_t(reinterpret_cast<uintptr_t>(p))); };
+  auto add_double = [&k](double v) {
+    uint64_t bits;
+    std::memcpy(&bits, &v, sizeof(bits));
+    k.push_back(bits);
+  };
+  k.push_back(uint64_t(rows));
+  k.push_back(uint64_t(g_.planned_batch()));
+  k.push_back(device_scratch_generation());
+  add(g_.param_data());
+  add(const_cast<Graph&>(g_).grad_data());
+  add(results_.data());
+  for (int i = 0; i < slots(); ++i) add(slots_[size_t(i)].data());
+  for (const Buffer<real>& b : batch_.xs) add(b.data());
+  for (const Buffer<real>& b : batch_.targets) add(b.data());
+  for (const Buffer<int32_t>& b : batch_.labels) add(b.data());
+  add(batch_.sample_weight.data());
+  add(batch_.token_weight.data());
+  add(batch_.loss_ws.data());
+  k.push_back(sample_weighted_ ? 1 : 0);
+  for (const Buffer<real>& b : class_weights_dev_) add(b.data());
+  for (const Buffer<real>& b : pos_weight_dev_) add(b.data());
+  for (const ParamRange& r : frozen_) {
+    k.push_back(uint64_t(r.offset));
+    k.push_back(uint64_t(r.size));
+  }
+  // The optimizer as its kernels' arguments hold it (the rate comes from the clock).
+  k.push_back(uint64_t(opt_.kind));
+  for (double v : {opt_.momentum, opt_.weight_decay, opt_.beta_1, opt_.beta_2, opt_.epsilon, opt_.rho,
+                   opt_.initial_accumulator_value, opt_.clipnorm})
+    add_double(v);
+  k.push_back((opt_.nesterov ? 1 : 0) | (opt_.centered ? 2 : 0));
+  return k;
+}
+
+bool Trainer::step_graph_valid(int64_t rows) const {
+  return !step_graph_.empty() && step_graph_.scratch_generation() == device_scratch_generation() &&
+         step_graph_key_ == step_graph_key(rows);
+}
+
 bool Trainer::queue_step(int64_t rows, uint64_t seed) {
+  bool graphable = step_graphs() && !graphs_refused_ && device_ != Device::CPU;
+  for (const HeadConfig& h : heads_) graphable = graphable && !h.custom;  // host code in the step
+  if (graphable && rows == warm_rows_ && step_graph_valid(rows)) {
+    step_graph_.launch();
+  } else if (graphable && rows == warm_rows_ && epoch_steps_ - queued_steps_ > kMinReplays) {
+    // The previous full step ran uncaptured at these rows: every buffer and the scratch are sized.
+    bool captured = false;
+    try {
+      DeviceGraph::begin_capture();
+      queue_step_kernels(rows, seed);
+      step_graph_.end_capture();
+      captured = true;
+    } catch (...) {  // not capturable (a kernel that reads back, or allocates): steps one by one
+      DeviceGraph::abort_capture();
+      step_graph_.reset();
+      graphs_refused_ = true;
+    }
+    if (captured) {
+      step_graph_key_ = step_graph_key(rows);
+      step_graph_.launch();
+    } else {
+      queue_step_kernels(rows, seed);  // (which raises the step's own error, if it has one)
+    }
+  } else {
+    queue_step_kernels(rows, seed);
+    if (graphable && rows == g_.planned_batch()) {
+      step_graph_.reset();  // stale, if there was one: captured anew at the next full step
+      warm_rows_ = rows;
+    }
+  }
+  apply_lr_table();  // the host's copy of the clock's rate (read_queued's rollback)
+  queued_lrs_.push_back(opt_.learning_rate);
+  ++step_;  // taken back by read_queued if this step or an earlier one stopped training
+  ++queued_steps_;
+  return true;
+}
+
+void Trainer::queue_step_kernels(int64_t rows, uint64_t seed) {
   namespace sr = step_results;
-  const int64_t batch = queued_steps_, n_params = g_.num_params();
+  const int64_t n_params = g_.num_params();
   double* block = results_.data();
+  // The step number here serves nothing in a queued step: its kernels read the block's clock.
   StepInfo info{true, seed, uint64_t(step_ + 1), true};
   info.step_results = block;
-  info.queued_batch = batch;
   g_.forward(batch_.views, info);
   for (size_t j = 0; j < heads_.size(); ++j) {  // batch_loss's steps, their results left on the device
     const int64_t steps = label_steps_[j];
@@ -769,14 +902,14 @@ bool Trainer::queue_step(int64_t rows, uint64_t seed) {
       const double v = head_loss(g_, batch_, j, grad, out, targets, args);
       copy_bytes(loss, device_, &v, Device::CPU, sizeof(v));
     } else {
-      loss_forward_backward_into<real>(loss, block, batch, grad, batch_.loss_ws.data(), out, labels, targets, args);
+      loss_forward_backward_into<real>(loss, block, grad, batch_.loss_ws.data(), out, labels, targets, args);
     }
     if (heads_[j].weight != 1.0) scale_values(grad.data, grad.size(), real(heads_[j].weight));
     metrics_into<real>(block + metric_offset_[j], block, metric_specs_[j], out, labels, targets, heads_[j].loss,
                        args.from_logits, mask);
   }
   queue_penalty(block + step_results::kPenalty);
-  check_step_loss(block, int64_t(heads_.size()), batch);
+  check_step_loss(block, int64_t(heads_.size()));
   g_.zero_grads();
   real* grads = g_.grad_data();
   g_.backward(&fused_);
@@ -785,13 +918,8 @@ bool Trainer::queue_step(int64_t rows, uint64_t seed) {
     for (const ParamRange& r : frozen_) require_device_runtime().fill_bytes(grads + r.offset, 0, sizeof(real) * size_t(r.size));
     clip_by_global_norm_queued<real>(grads, n_params, opt_.clipnorm);
   }
-  apply_lr_table();
-  queued_lrs_.push_back(opt_.learning_rate);
-  optimizer_step_into<real>(block, batch, g_.param_data(), grads, slot_ptrs(), n_params, opt_, step_ + 1, &frozen_);
+  optimizer_step_into<real>(block, g_.param_data(), grads, slot_ptrs(), n_params, opt_, &frozen_);
   commit_step(block, int64_t(heads_.size()), rows);
-  ++step_;  // taken back by read_queued if this step or an earlier one stopped training
-  ++queued_steps_;
-  return true;
 }
 
 bool Trainer::train_step(int64_t rows, uint64_t seed, EpochStats& st, int64_t global_rows, bool interrupt) {
@@ -952,7 +1080,7 @@ EpochStats Trainer::fit_epoch_loader(ArrayLoader& loader, const DataRef& d, uint
   sample_weighted_ = d.sample_weight != nullptr;
   measure_bounds();
   EpochStats st = new_stats();
-  begin_queued_epoch();
+  begin_queued_epoch(loader.batches_per_epoch());
   // On a device the loader leaves its augmentation to the device (the same draws, keyed alike).
   const bool augment_here = device_ != Device::CPU && !loader.pipeline().empty();
   loader.start_epoch(epoch, augment_here);

@@ -26,8 +26,14 @@
 // copied to the device at each epoch's start when they take at most kResidentShare of the free
 // device memory (ResidentData), and every batch is gathered there; otherwise each batch is
 // gathered on the host into one of two pinned staging sets in turn and uploaded while the
-// previous step runs. A loader's augmentation runs on the device (augment_on_device). Not yet:
-// CUDA graphs; data-parallel training on a device is refused.
+// previous step runs. A loader's augmentation runs on the device (augment_on_device).
+// CUDA graphs (queue_step): the kernels of a queued step read its batch, optimizer step and
+// learning rate from the step-results block (kernels/step_results.h's clock), so the step of a
+// full batch is captured once per epoch as a CUDA graph, at the second full batch (the first,
+// run as usual, sizes every buffer and the kernels' scratch), and replayed for the rest; the
+// batch's gather or upload is queued before each launch, outside the graph, and the last partial
+// batch runs uncaptured. A custom (Python) loss, a failed capture, or step_graphs() off: no
+// graph. Data-parallel training on a device is refused.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -91,6 +97,11 @@ struct EpochStats {
   bool nonfinite_update = false;
   double mean_loss() const { return samples ? loss_sum / double(samples) : 0.0; }
 };
+
+// Whether fit captures queued steps as CUDA graphs (process-wide; default on unless the
+// environment sets PYDL_CUDA_GRAPHS=0). Off, every step's kernels are queued one by one.
+void set_step_graphs(bool on);
+bool step_graphs();
 
 // Called every `every` batches with (batches done, running mean loss); at batch boundaries.
 // Returning false ends the epoch there (a callback set stop_training).
@@ -203,7 +214,7 @@ class Trainer {
   int64_t num_params() const { return g_.num_params(); }
   const OptimizerConfig& optimizer() const { return opt_; }
   // Throws ValueError unless lr is finite and >= 0.
-  void set_learning_rate(double lr);
+  void set_learning_rate(double lr);  // (the clock of queued steps follows at the next read)
   // Learning rates for the next steps, one per step (a schedule evaluated ahead of the epoch);
   // after the last entry the last one stays. Cleared by set_learning_rate. Checked like it.
   void set_lr_table(std::vector<double> table);
@@ -274,11 +285,23 @@ class Trainer {
   // `interrupt` this rank's Ctrl-C flag, which stops every rank at once.
   bool train_step(int64_t rows, uint64_t seed, EpochStats& st, int64_t global_rows = -1, bool interrupt = false);
   // On a device, fit's step: forward, losses, backward, clip and update queued with their
-  // results left in results_ (the host waits for nothing). Always true.
+  // results left in results_ (the host waits for nothing), as a replay of the step's CUDA graph
+  // where one is captured (see the header). Always true.
   bool queue_step(int64_t rows, uint64_t seed);
-  // Starts an epoch of queued steps (queued_ when the graph is on a device): results_ zeroed,
-  // the head weights and the optimizer's bounds written there.
-  void begin_queued_epoch();
+  // The kernels of one queued step (what a graph captures).
+  void queue_step_kernels(int64_t rows, uint64_t seed);
+  // Whether this step's graph can be replayed (captured for these rows, nothing it captured
+  // has moved or changed since).
+  bool step_graph_valid(int64_t rows) const;
+  // What the captured step's kernels took from the host: the buffers they read and write and
+  // the configuration frozen in their arguments.
+  std::vector<uint64_t> step_graph_key(int64_t rows) const;
+  // Starts an epoch of at most `steps` queued steps (queued_ when the graph is on a device):
+  // results_ zeroed, the head weights, the optimizer's bounds and the step clock written there.
+  void begin_queued_epoch(int64_t steps);
+  // The clock's rates into h (the block's host copy): kLearningRate, and with a rate table one
+  // rate per batch of the epoch (kLrTable).
+  void fill_clock_rates(std::vector<double>& h) const;
   // Reads results_ into st (one copy from the device). False when a queued step stopped
   // training: st says where and why, and the step count and learning rate are those of the
   // last committed step; raises ValueError where the synchronous loss would have.
@@ -353,6 +376,17 @@ class Trainer {
   int64_t step_at_read_ = 0;    // step_ then
   double lr_at_read_ = 0;       // the learning rate then
   std::vector<double> queued_lrs_;  // the rate of each step queued since
+  int64_t epoch_steps_ = 0;         // at most, this epoch
+  int64_t results_read_ = 0;        // the block's doubles the host reads (not the rate table)
+  int64_t lr_table_at_ = 0;         // where the epoch's rates start in the block (0: no table)
+  uint64_t clock_version_ = 0;      // bumped by set_learning_rate, set_lr_table, set_step
+  uint64_t clock_written_ = 0;      // the version the block's clock holds
+  // The captured step (see the header): its graph, what it captured, and the rows of the last
+  // uncaptured full step of this epoch (which sized every buffer).
+  DeviceGraph step_graph_;
+  std::vector<uint64_t> step_graph_key_;
+  int64_t warm_rows_ = 0;
+  bool graphs_refused_ = false;  // a capture failed: this trainer queues its steps one by one
   ResidentData resident_;
   // A loader's augmentation on the device: the unaugmented batch, its keys, the pipeline's scratch.
   struct DeviceAugment {
