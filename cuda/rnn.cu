@@ -196,7 +196,8 @@ __global__ void column_sum_kernel(float* __restrict__ out, const float* __restri
 }
 
 __global__ void dropout_scales_kernel(float* __restrict__ scale, int64_t n, float keep_scale, float threshold,
-                                      CounterRng rng, uint64_t counter) {
+                                      CounterRng rng, StepClock clock, uint64_t offset) {
+  const uint64_t counter = (clock.now() << 32) + offset;
   PYDL_GRID_STRIDE(i, n) scale[i] = rng.uniform(counter + uint64_t(i)) >= threshold ? keep_scale : 0.0f;
 }
 

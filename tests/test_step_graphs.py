@@ -35,12 +35,12 @@ def stats():
     return _core._emulation_stats()
 
 
-def graph_counts(run):
-    """(captures, launches, aborts) during run()."""
+def counted(fn, *args, **kwargs):
+    """((captures, launches, aborts) during fn(*args, **kwargs), its result)."""
     before = stats()
-    run()
+    result = fn(*args, **kwargs)
     after = stats()
-    return tuple(after[k] - before[k] for k in ("graph_captures", "graph_launches", "graph_aborts"))
+    return tuple(after[k] - before[k] for k in ("graph_captures", "graph_launches", "graph_aborts")), result
 
 
 def data(n=100, features=12, classes=3, seed=0):
@@ -113,11 +113,10 @@ def test_replayed_steps_are_bitwise_the_cpu_steps(emulated, case):
     x, y = inputs_for(case)
     cpu, dev = MODELS[case]("cpu"), MODELS[case]("cuda")
     h_cpu = cpu.fit(x, y, epochs=2, batch_size=8, verbose=0, seed=5, sample_weight=np.linspace(0.5, 1.5, len(x)))
-    runs = {}
-    counts = graph_counts(lambda: runs.setdefault("h", dev.fit(x, y, epochs=2, batch_size=8, verbose=0, seed=5,
-                                                                 sample_weight=np.linspace(0.5, 1.5, len(x)))))
+    counts, h_dev = counted(dev.fit, x, y, epochs=2, batch_size=8, verbose=0, seed=5,
+                            sample_weight=np.linspace(0.5, 1.5, len(x)))
     assert counts == (2, 22, 0)
-    assert runs["h"].history == h_cpu.history
+    assert h_dev.history == h_cpu.history
     assert_weights_equal(dev.get_weights(), cpu.get_weights())
     assert_weights_equal(dev.optimizer.variables(), cpu.optimizer.variables())
     assert dev.optimizer.iterations == cpu.optimizer.iterations == 26
@@ -127,10 +126,10 @@ def test_replayed_steps_are_bitwise_the_cpu_steps(emulated, case):
 def test_graphs_off_queue_the_same_steps(emulated):
     x, y = data()
     on, off = regularized_mlp("cuda"), regularized_mlp("cuda")
-    assert graph_counts(lambda: on.fit(x, y, epochs=1, batch_size=8, verbose=0, seed=1))[:2] == (1, 11)
+    assert counted(on.fit, x, y, epochs=1, batch_size=8, verbose=0, seed=1)[0] == (1, 11, 0)
     _core._set_step_graphs(False)
     assert not _core._step_graphs()
-    assert graph_counts(lambda: off.fit(x, y, epochs=1, batch_size=8, verbose=0, seed=1)) == (0, 0, 0)
+    assert counted(off.fit, x, y, epochs=1, batch_size=8, verbose=0, seed=1)[0] == (0, 0, 0)
     assert_weights_equal(on.get_weights(), off.get_weights())
     del on, off
 
@@ -152,8 +151,7 @@ def test_a_learning_rate_schedule_and_a_rate_set_mid_epoch_reach_the_replays(emu
         return m
 
     cpu = run("cpu")
-    counts = graph_counts(lambda: globals().__setitem__("_dev", run("cuda")))
-    dev = globals().pop("_dev")
+    counts, dev = counted(run, "cuda")
     assert counts[0] == 2 and counts[1] > 10 and counts[2] == 0
     assert_weights_equal(dev.get_weights(), cpu.get_weights())
     assert dev.optimizer.learning_rate == cpu.optimizer.learning_rate
@@ -174,9 +172,7 @@ def test_a_stop_during_the_replays_leaves_the_cpu_state(emulated):
         return m, str(err.value)
 
     cpu, cpu_error = run("cpu")
-    out = {}
-    counts = graph_counts(lambda: out.setdefault("r", run("cuda")))
-    dev, dev_error = out.pop("r")
+    counts, (dev, dev_error) = counted(run, "cuda")
     assert counts == (1, 11, 0)  # every full batch queued: the host learns of the stop at the end
     assert dev_error == cpu_error and "batch 7 (step 7)" in cpu_error
     assert dev._trainer.step == cpu._trainer.step == 6
@@ -199,13 +195,11 @@ def test_a_moved_scratch_or_a_failed_capture_falls_back_to_plain_steps(emulated)
     dev = regularized_mlp("cuda")
     # The stale graph is not launched: the next full batch is captured anew (its buffers are
     # sized), so all 11 full batches after the first still launch a graph.
-    c1 = graph_counts(lambda: dev.fit(x, y, epochs=1, batch_size=8, verbose=0, seed=3, callbacks=[MoveScratch()]))
-    assert c1 == (2, 11, 0)
+    assert counted(dev.fit, x, y, epochs=1, batch_size=8, verbose=0, seed=3, callbacks=[MoveScratch()])[0] == (2, 11, 0)
     # A capture that fails (CUDA refusing a call) is abandoned and the step runs as usual; that
     # trainer then queues its steps one by one.
     _core._emulation_fail_capture_at(3)
-    c2 = graph_counts(lambda: dev.fit(x, y, epochs=1, batch_size=8, verbose=0, seed=4))
-    assert c2 == (0, 0, 1)
+    assert counted(dev.fit, x, y, epochs=1, batch_size=8, verbose=0, seed=4)[0] == (0, 0, 1)
     assert_weights_equal(dev.get_weights(), cpu.get_weights())
     del cpu, dev
 
@@ -230,7 +224,43 @@ def test_a_custom_loss_is_never_captured(emulated):
         return m
 
     cpu = run("cpu")
-    out = {}
-    assert graph_counts(lambda: out.setdefault("m", run("cuda"))) == (0, 0, 0)
-    assert_weights_equal(out["m"].get_weights(), cpu.get_weights())
-    del cpu, out
+    counts, dev = counted(run, "cuda")
+    assert counts == (0, 0, 0)
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    del cpu, dev
+
+
+def test_streamed_and_loader_batches_are_copied_before_each_replay(emulated):
+    # Batches uploaded from the pinned staging sets (a data set over half the free memory), and a
+    # DataLoader's batches augmented on the device: the copies and the augmentation are queued
+    # outside the graph, before its launch, into the buffers the graph reads.
+    x, y = data(n=100)
+    cpu, dev = regularized_mlp("cpu"), regularized_mlp("cuda")
+    cpu.fit(x, y, epochs=1, batch_size=8, verbose=0, seed=1)
+    try:
+        _core._emulation_set_free_bytes(100 * (12 * 4 + 4))
+        counts, _ = counted(dev.fit, x, y, epochs=1, batch_size=8, verbose=0, seed=1)
+    finally:
+        _core._emulation_set_free_bytes(0)
+    assert counts == (1, 11, 0)
+    assert_weights_equal(dev.get_weights(), cpu.get_weights())
+    del cpu, dev
+
+    rng = np.random.default_rng(10)
+    images = rng.normal(size=(100, 8, 8, 1)).astype(np.float32)
+    labels = (images[:, :4, :4, 0].mean(axis=(1, 2)) > 0).astype(np.int64)
+    transform = pydl.data.Compose([pydl.data.RandomFlip("horizontal"), pydl.data.RandomCrop(6)])
+    results = []
+    for device in ("cpu", "cuda"):
+        model = pydl.Sequential([layers.Input((6, 6, 1)), layers.Flatten(), layers.Dropout(0.2),
+                                 layers.Dense(2)], seed=4, device=device)
+        model.compile(optimizer=optimizers.Adam(learning_rate=1e-2), loss="cross_entropy", metrics=["accuracy"])
+        loader = pydl.DataLoader(pydl.ArrayDataset(images, labels), batch_size=8, shuffle=True, seed=3,
+                                 transform=transform)
+        counts, history = counted(model.fit, loader, epochs=2, verbose=0)
+        results.append((counts, model.get_weights(), history.history))
+        del model
+    (cpu_counts, cpu_w, cpu_h), (dev_counts, dev_w, dev_h) = results
+    assert cpu_counts == (0, 0, 0) and dev_counts == (2, 22, 0)
+    assert_weights_equal(dev_w, cpu_w)
+    assert dev_h == cpu_h

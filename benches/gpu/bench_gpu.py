@@ -35,15 +35,19 @@ def try_torch():
     return torch
 
 
-def time_pydl(case, device, batch, steps, repeats):
+def time_pydl(case, device, batch, steps, repeats, graphs=True):
     x, y = M.data(case, batch * steps)
     model = M.pydl_model(case, device)
-    model.fit(x, y, epochs=1, batch_size=batch, shuffle=True, verbose=0)  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model.fit(x, y, epochs=1, batch_size=batch, shuffle=True, verbose=0)
-        best = min(best, time.perf_counter() - t0)
+    pydl._core._set_step_graphs(graphs)  # False: every kernel launched one by one (the comparison)
+    try:
+        model.fit(x, y, epochs=1, batch_size=batch, shuffle=True, verbose=0)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model.fit(x, y, epochs=1, batch_size=batch, shuffle=True, verbose=0)
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        pydl._core._set_step_graphs(True)
     return best
 
 
@@ -110,8 +114,11 @@ def main(argv=None):
         if time.perf_counter() - t_start > args.budget:
             row["error"] = f"skipped: past the {args.budget:.0f} s budget"
         else:
-            for lib, fn in (("pydl", lambda: time_pydl(case, device, batch, n_steps, repeats)),
-                            ("torch", lambda: time_torch(torch, case, device, batch, n_steps, repeats))):
+            libs = [("pydl", lambda: time_pydl(case, device, batch, n_steps, repeats)),
+                    ("torch", lambda: time_torch(torch, case, device, batch, n_steps, repeats))]
+            if batch <= 64:  # where launches dominate: the same steps without CUDA graphs
+                libs.insert(1, ("pydl_nograph", lambda: time_pydl(case, device, batch, n_steps, repeats, False)))
+            for lib, fn in libs:
                 if lib == "torch" and torch is None:
                     row["torch_error"] = torch_why
                     continue
@@ -148,6 +155,8 @@ def markdown(rows, device, torch):
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         notes = "; ".join(f"{k}: {v}" for k, v in r.items() if k.endswith("error"))
+        if "pydl_nograph_us_per_step" in r:
+            notes = (f"without CUDA graphs {r['pydl_nograph_us_per_step']} us/step; " + notes).rstrip("; ")
         lines.append(f"| {r['case']} | {r['batch']} | {r.get('pydl_samples_per_s', '-')} | {r.get('torch_samples_per_s', '-')} "
                      f"| {r.get('pydl_over_torch', '-')} | {r.get('pydl_us_per_step', '-')} | {r.get('torch_us_per_step', '-')} "
                      f"| {notes} |")

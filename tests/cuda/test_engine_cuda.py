@@ -75,6 +75,31 @@ def test_bitwise_identical_weights_run_to_run():
         np.testing.assert_array_equal(a, b)
 
 
+def test_replayed_graphs_give_the_weights_of_steps_launched_one_by_one():
+    # The same kernels in the same order: a captured step replayed (the batch, step number,
+    # learning rate and dropout draws read on the device) is bitwise the uncaptured step. A
+    # schedule (the clock's rate table), Dropout and BatchNormalization make every step differ.
+    x, y = data(seed=2, n=640)
+    runs = []
+    for graphs in (True, False):
+        pydl._core._set_step_graphs(graphs)
+        try:
+            model = pydl.Sequential([layers.Input((20,)), layers.Dense(32, activation="relu"),
+                                     layers.BatchNormalization(), layers.Dropout(0.3), layers.Dense(4)],
+                                    seed=1, device="cuda")
+            model.compile(optimizer=optimizers.Adam(learning_rate=1e-2, clipnorm=1.0), loss="cross_entropy",
+                          metrics=["accuracy"])
+            sched = pydl.callbacks.LearningRateScheduler(pydl.schedules.ExponentialDecay(1e-2, 4, 0.7))
+            h = model.fit(x, y, epochs=2, batch_size=64, verbose=0, seed=3, callbacks=[sched])
+        finally:
+            pydl._core._set_step_graphs(True)
+        runs.append((h.history, model.get_weights() + model.optimizer.variables()))
+    assert runs[0][0] == runs[1][0]
+    assert len(runs[0][1]) == len(runs[1][1]) > 0
+    for a, b in zip(runs[0][1], runs[1][1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_saved_on_cuda_loads_on_cpu_and_predicts_the_same(tmp_path):
     x, y = data(seed=2)
     gpu = mlp("cuda")
