@@ -126,6 +126,8 @@ def test_replayed_steps_are_bitwise_the_cpu_steps(emulated, case):
 def test_graphs_off_queue_the_same_steps(emulated):
     x, y = data()
     on, off = regularized_mlp("cuda"), regularized_mlp("cuda")
+    on.fit(x, y, epochs=1, batch_size=32, verbose=0, seed=1)  # plans the graph for 32 rows
+    off.fit(x, y, epochs=1, batch_size=32, verbose=0, seed=1)
     assert counted(on.fit, x, y, epochs=1, batch_size=8, verbose=0, seed=1)[0] == (1, 11, 0)
     _core._set_step_graphs(False)
     assert not _core._step_graphs()

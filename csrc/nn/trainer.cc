@@ -868,8 +868,10 @@ bool Trainer::queue_step(int64_t rows, uint64_t seed) {
     }
   } else {
     queue_step_kernels(rows, seed);
-    if (graphable && rows == g_.planned_batch()) {
-      step_graph_.reset();  // stale, if there was one: captured anew at the next full step
+    // A full batch (only the epoch's last can be smaller, and it never warms): the next one at
+    // these rows is captured. (Not g_.planned_batch(): an earlier, larger fit may have planned.)
+    if (graphable && rows >= warm_rows_) {
+      step_graph_.reset();  // stale, if there was one
       warm_rows_ = rows;
     }
   }
