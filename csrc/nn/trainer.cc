@@ -800,8 +800,8 @@ constexpr int64_t kMinReplays = 2;
 void set_step_graphs(bool on) { step_graphs_flag().store(on); }
 bool step_graphs() { return step_graphs_flag().load(); }
 
-std::vector<uint64_t> Trainer::step_graph_key(int64_t rows) const {
-  std::vector<uint64_t> k;
+void Trainer::step_graph_key(int64_t rows, std::vector<uint64_t>& k) const {
+  k.clear();
   auto add = [&k](const void* p) { k.push_back(uint64_t(reinterpret_cast<uintptr_t>(p))); };
   auto add_double = [&k](double v) {
     uint64_t bits;
@@ -834,12 +834,12 @@ std::vector<uint64_t> Trainer::step_graph_key(int64_t rows) const {
                    opt_.initial_accumulator_value, opt_.clipnorm})
     add_double(v);
   k.push_back((opt_.nesterov ? 1 : 0) | (opt_.centered ? 2 : 0));
-  return k;
 }
 
 bool Trainer::step_graph_valid(int64_t rows) const {
-  return !step_graph_.empty() && step_graph_.scratch_generation() == device_scratch_generation() &&
-         step_graph_key_ == step_graph_key(rows);
+  if (step_graph_.empty() || step_graph_.scratch_generation() != device_scratch_generation()) return false;
+  step_graph_key(rows, key_now_);
+  return step_graph_key_ == key_now_;
 }
 
 bool Trainer::queue_step(int64_t rows, uint64_t seed) {
@@ -861,7 +861,7 @@ bool Trainer::queue_step(int64_t rows, uint64_t seed) {
       graphs_refused_ = true;
     }
     if (captured) {
-      step_graph_key_ = step_graph_key(rows);
+      step_graph_key(rows, step_graph_key_);
       step_graph_.launch();
     } else {
       queue_step_kernels(rows, seed);  // (which raises the step's own error, if it has one)

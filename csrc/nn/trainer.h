@@ -295,7 +295,8 @@ class Trainer {
   bool step_graph_valid(int64_t rows) const;
   // What the captured step's kernels took from the host: the buffers they read and write and
   // the configuration frozen in their arguments.
-  std::vector<uint64_t> step_graph_key(int64_t rows) const;
+  // (Into k, cleared first: checked before every launch, so it allocates nothing once grown.)
+  void step_graph_key(int64_t rows, std::vector<uint64_t>& k) const;
   // Starts an epoch of at most `steps` queued steps (queued_ when the graph is on a device):
   // results_ zeroed, the head weights, the optimizer's bounds and the step clock written there.
   void begin_queued_epoch(int64_t steps);
@@ -385,6 +386,7 @@ class Trainer {
   // uncaptured full step of this epoch (which sized every buffer).
   DeviceGraph step_graph_;
   std::vector<uint64_t> step_graph_key_;
+  mutable std::vector<uint64_t> key_now_;  // step_graph_valid's scratch
   int64_t warm_rows_ = 0;
   bool graphs_refused_ = false;  // a capture failed: this trainer queues its steps one by one
   ResidentData resident_;
