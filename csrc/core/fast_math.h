@@ -17,7 +17,10 @@ PYDL_HOST_DEVICE inline float fast_exp(float x) {
 #if defined(__CUDA_ARCH__)
   const float n = rintf(x * 1.44269504088896341f);  // round to nearest even, as nearbyint
 #else
-  const float n = std::nearbyint(x * 1.44269504088896341f);  // x / ln 2
+  // x / ln 2 rounded to the nearest integer (ties to even) by adding and removing 1.5 * 2^23,
+  // exact for |x / ln 2| < 2^22: nearbyint needs SSE4.1, so in code built for baseline x86-64
+  // it is a libm call per element and the loop around it stays scalar.
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
 #endif
   const float r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;  // Cody-Waite
   // exp(r) on [-ln2/2, ln2/2]: degree-6 Taylor polynomial (Horner)

@@ -30,10 +30,6 @@ namespace {
 constexpr int64_t kKcBytes = 384 * 4;        // K step: an 8-row A micro-panel of ~12 KB stays in L1
 constexpr int64_t kBBlockBytes = 512 << 10;  // packed B block (L2)
 constexpr int64_t kABlockBytes = 4 << 20;    // packed A block (L3): one block for most parts
-// Work below this many flops runs on one thread: a thread hand-off costs more. That includes
-// batch-1 inference (784x256 weights: 32 us on one thread, 112 us split in two on the shared
-// 2-core machine, benches/ infer MLP b=1, where waking the second thread dominates).
-constexpr double kSerialFlops = 4.0e6;
 // op(B) = B is read in place, not packed, up to this many rows (each element of B serves too
 // few rows to pay back a copy), or for any rows when its row stride is not a multiple of 4 KB
 // (strides that are map B's rows onto a few cache sets). Measured on the training shapes of
@@ -236,7 +232,8 @@ void gemm(Matrix<T> c, Matrix<const T> a, bool trans_a, Matrix<const T> b, bool 
     j.act = act == Activation::Softmax ? Activation::Linear : act;
     j.kc = k_step(k, kKcBytes / int64_t(sizeof(T)));
     const double flops = 2.0 * double(m) * double(n) * double(k);
-    run(j, flops < kSerialFlops ? 1 : omp_get_max_threads());
+    // Inside a parallel region (a kernel splitting its own work over threads): this thread only.
+    run(j, flops < kForkFlops || omp_in_parallel() ? 1 : omp_get_max_threads());
   }
   if (act == Activation::Softmax) activation_forward<T>(c, c, Activation::Softmax);
 }

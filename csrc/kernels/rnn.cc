@@ -41,31 +41,47 @@ PYDL_ALWAYS_INLINE void gru_row_back_impl(T* __restrict dxr, T* __restrict dhrr,
                                           const T* __restrict hp, int64_t u) {
   for (int64_t j = 0; j < u; ++j) gru_cell_back(dxr, dhrr, dn, dyr, g, hn, hp, u, j);
 }
-PYDL_SIMD_CLONES void lstm_row_back(float* dxr, float* dn, float* dcn, const float* dyr, const float* g,
-                                    const float* c, const float* cp, int64_t u) {
+PYDL_SIMD_CLONES void lstm_row_back(float* __restrict dxr, float* __restrict dn, float* __restrict dcn,
+                                    const float* __restrict dyr, const float* __restrict g,
+                                    const float* __restrict c, const float* __restrict cp, int64_t u) {
   lstm_row_back_impl(dxr, dn, dcn, dyr, g, c, cp, u);
 }
-PYDL_SIMD_CLONES void lstm_row_back(double* dxr, double* dn, double* dcn, const double* dyr, const double* g,
-                                    const double* c, const double* cp, int64_t u) {
+PYDL_SIMD_CLONES void lstm_row_back(double* __restrict dxr, double* __restrict dn, double* __restrict dcn,
+                                    const double* __restrict dyr, const double* __restrict g,
+                                    const double* __restrict c, const double* __restrict cp, int64_t u) {
   lstm_row_back_impl(dxr, dn, dcn, dyr, g, c, cp, u);
 }
-PYDL_SIMD_CLONES void gru_row_back(float* dxr, float* dhrr, float* dn, const float* dyr, const float* g,
-                                   const float* hn, const float* hp, int64_t u) {
+PYDL_SIMD_CLONES void gru_row_back(float* __restrict dxr, float* __restrict dhrr, float* __restrict dn,
+                                   const float* __restrict dyr, const float* __restrict g,
+                                   const float* __restrict hn, const float* __restrict hp, int64_t u) {
   gru_row_back_impl(dxr, dhrr, dn, dyr, g, hn, hp, u);
 }
-PYDL_SIMD_CLONES void gru_row_back(double* dxr, double* dhrr, double* dn, const double* dyr, const double* g,
-                                   const double* hn, const double* hp, int64_t u) {
+PYDL_SIMD_CLONES void gru_row_back(double* __restrict dxr, double* __restrict dhrr, double* __restrict dn,
+                                   const double* __restrict dyr, const double* __restrict g,
+                                   const double* __restrict hn, const double* __restrict hp, int64_t u) {
   gru_row_back_impl(dxr, dhrr, dn, dyr, g, hn, hp, u);
 }
 
-PYDL_SIMD_CLONES void lstm_row(float* g, float* h, float* c, const float* xr, const float* hrr, const float* cpr,
-                               int64_t u) { lstm_row_impl(g, h, c, xr, hrr, cpr, u); }
-PYDL_SIMD_CLONES void lstm_row(double* g, double* h, double* c, const double* xr, const double* hrr,
-                               const double* cpr, int64_t u) { lstm_row_impl(g, h, c, xr, hrr, cpr, u); }
-PYDL_SIMD_CLONES void gru_row(float* g, float* h, float* hn, const float* xr, const float* hrr, const float* hpr,
-                              int64_t u) { gru_row_impl(g, h, hn, xr, hrr, hpr, u); }
-PYDL_SIMD_CLONES void gru_row(double* g, double* h, double* hn, const double* xr, const double* hrr,
-                              const double* hpr, int64_t u) { gru_row_impl(g, h, hn, xr, hrr, hpr, u); }
+PYDL_SIMD_CLONES void lstm_row(float* __restrict g, float* __restrict h, float* __restrict c,
+                               const float* __restrict xr, const float* __restrict hrr,
+                               const float* __restrict cpr, int64_t u) {
+  lstm_row_impl(g, h, c, xr, hrr, cpr, u);
+}
+PYDL_SIMD_CLONES void lstm_row(double* __restrict g, double* __restrict h, double* __restrict c,
+                               const double* __restrict xr, const double* __restrict hrr,
+                               const double* __restrict cpr, int64_t u) {
+  lstm_row_impl(g, h, c, xr, hrr, cpr, u);
+}
+PYDL_SIMD_CLONES void gru_row(float* __restrict g, float* __restrict h, float* __restrict hn,
+                              const float* __restrict xr, const float* __restrict hrr,
+                              const float* __restrict hpr, int64_t u) {
+  gru_row_impl(g, h, hn, xr, hrr, hpr, u);
+}
+PYDL_SIMD_CLONES void gru_row(double* __restrict g, double* __restrict h, double* __restrict hn,
+                              const double* __restrict xr, const double* __restrict hrr,
+                              const double* __restrict hpr, int64_t u) {
+  gru_row_impl(g, h, hn, xr, hrr, hpr, u);
+}
 
 // (N, T, D) batch-major <-> (T, N, D) time-major.
 template <typename T>
@@ -94,6 +110,22 @@ void scale_per_sequence(T* v, const T* scale, int64_t n, int64_t t, int64_t d, b
       for (int64_t j = 0; j < d; ++j) row[j] *= sc[j];
     }
   });
+}
+
+// f(r0, r1) over slices of the batch's n rows, one per thread (the sequence's own loop over
+// steps inside): in parallel when the whole sequence is worth a fork (work: its flops per row).
+template <typename F>
+void over_sequence_rows(int64_t n, int64_t work_per_row, F&& f) {
+  const int64_t threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int64_t min_rows = std::max<int64_t>(1, int64_t(kForkFlops) / std::max<int64_t>(1, 2 * work_per_row));
+  parallel_range(n, std::max(min_rows, (n + threads - 1) / threads), f);
+}
+
+// dst (cols, rows) = src (rows, cols)^T.
+template <typename T>
+void transpose_into(T* dst, const T* src, int64_t rows, int64_t cols) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) dst[j * rows + i] = src[i * cols + j];
 }
 
 }  // namespace
@@ -135,23 +167,28 @@ void rnn_forward(T* y, const T* x, const RnnWeights<T>& w, const uint8_t* mask, 
   gemm<T>(Matrix<T>(b.xw, tn, gu), Matrix<const T>(b.xt, tn, a.f), false, Matrix<const T>(w.kernel, a.f, gu),
           false, T(1), T(0), w.bias);
   const T* bias_h = gru && w.bias ? w.bias + gu : nullptr;
-  for (int64_t s = 0; s < a.t; ++s) {
-    const int64_t t = rnn_step_time(a, s), tp = s == 0 ? -1 : rnn_step_time(a, s - 1);
-    T* hp = b.hprev + t * n * u;
-    T* cp = b.cprev + t * n * u;
-    for (int64_t i = 0; i < n * u; ++i) {  // the state entering this step
-      hp[i] = tp < 0 ? (h0 ? h0[i] : T(0)) : b.h[tp * n * u + i];
-      cp[i] = tp < 0 ? (c0 ? c0[i] : T(0)) : b.c[tp * n * u + i];
-    }
-    const T* hin = hp;  // what the recurrent kernel reads
-    if (drop.recurrent) {
-      T* hd = b.hd + t * n * u;
-      for (int64_t i = 0; i < n * u; ++i) hd[i] = hp[i] * drop.recurrent[i];
-      hin = hd;
-    }
-    gemm<T>(Matrix<T>(b.hr, n, gu), Matrix<const T>(hin, n, u), false, Matrix<const T>(w.recurrent, u, gu), false,
-            T(1), T(0), bias_h);
-    parallel_range(n, std::max<int64_t>(1, 4096 / gu), [&](int64_t r0, int64_t r1) {
+  // Rows of the batch are independent sequences: each thread takes whole rows through every
+  // step (its own slice of each recurrent GEMM, then the cells of those rows), so the sequence
+  // costs one fork and join instead of two per step. A row's arithmetic is the same in any
+  // slice (gemm.h), so results do not depend on the thread count.
+  over_sequence_rows(n, u * gu * a.t, [&](int64_t r0, int64_t r1) {
+    const int64_t rows = r1 - r0;
+    for (int64_t s = 0; s < a.t; ++s) {
+      const int64_t t = rnn_step_time(a, s), tp = s == 0 ? -1 : rnn_step_time(a, s - 1);
+      T* hp = b.hprev + t * n * u;
+      T* cp = b.cprev + t * n * u;
+      for (int64_t i = r0 * u; i < r1 * u; ++i) {  // the state entering this step
+        hp[i] = tp < 0 ? (h0 ? h0[i] : T(0)) : b.h[tp * n * u + i];
+        cp[i] = tp < 0 ? (c0 ? c0[i] : T(0)) : b.c[tp * n * u + i];
+      }
+      const T* hin = hp;  // what the recurrent kernel reads
+      if (drop.recurrent) {
+        T* hd = b.hd + t * n * u;
+        for (int64_t i = r0 * u; i < r1 * u; ++i) hd[i] = hp[i] * drop.recurrent[i];
+        hin = hd;
+      }
+      gemm<T>(Matrix<T>(b.hr + r0 * gu, rows, gu), Matrix<const T>(hin + r0 * u, rows, u), false,
+              Matrix<const T>(w.recurrent, u, gu), false, T(1), T(0), bias_h);
       for (int64_t r = r0; r < r1; ++r) {
         const T* xr = b.xw + (t * n + r) * gu;
         const T* hrr = b.hr + r * gu;
@@ -177,8 +214,8 @@ void rnn_forward(T* y, const T* x, const RnnWeights<T>& w, const uint8_t* mask, 
           }
         }
       }
-    });
-  }
+    }
+  });
   if (a.return_sequences) to_batch_major(y, b.h, n, a.t, u);
   else std::copy(b.h + rnn_last_time(a) * n * u, b.h + (rnn_last_time(a) + 1) * n * u, y);
 }
@@ -201,9 +238,13 @@ void rnn_backward(T* dx, T* dk, T* dr, T* db, T* dh0, T* dc0, const T* dy, const
   std::fill(b.dnext, b.dnext + n * u, T(0));
   std::fill(b.dcnext, b.dcnext + n * u, T(0));
   T* dhr_all = gru ? b.dhr : b.dxw;  // SimpleRNN/LSTM: one pre-activation per gate
-  for (int64_t s = a.t - 1; s >= 0; --s) {
-    const int64_t t = rnn_step_time(a, s);
-    parallel_range(n, std::max<int64_t>(1, 4096 / gu), [&](int64_t r0, int64_t r1) {
+  // The recurrent weight transposed once per sequence: every step's product below reads it in
+  // place instead of packing the transpose again (the same products, bit for bit).
+  transpose_into(b.rt, w.recurrent, u, gu);
+  over_sequence_rows(n, u * gu * a.t, [&](int64_t r0, int64_t r1) {  // as forward: whole rows per thread
+    const int64_t rows = r1 - r0;
+    for (int64_t s = a.t - 1; s >= 0; --s) {
+      const int64_t t = rnn_step_time(a, s);
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t row = t * n + r;
         T* dxr = b.dxw + row * gu;
@@ -232,18 +273,17 @@ void rnn_backward(T* dx, T* dk, T* dr, T* db, T* dh0, T* dc0, const T* dy, const
           dn[j] = T(0);
         }
       }
-    });
-    // d state before this step += d(recurrent pre-activation) @ recurrent^T (through the
-    // recurrent dropout scale when there is one; hr is free scratch in backward).
-    if (!drop.recurrent) {
-      gemm<T>(Matrix<T>(b.dnext, n, u), Matrix<const T>(dhr_all + t * n * gu, n, gu), false,
-              Matrix<const T>(w.recurrent, u, gu), true, T(1), T(1));
-    } else {
-      gemm<T>(Matrix<T>(b.hr, n, u), Matrix<const T>(dhr_all + t * n * gu, n, gu), false,
-              Matrix<const T>(w.recurrent, u, gu), true, T(1), T(0));
-      for (int64_t i = 0; i < n * u; ++i) b.dnext[i] += b.hr[i] * drop.recurrent[i];
+      // d state before this step += d(recurrent pre-activation) @ recurrent^T (through the
+      // recurrent dropout scale when there is one; hr is free scratch in backward).
+      const Matrix<const T> dhr_rows(dhr_all + (t * n + r0) * gu, rows, gu), rt(b.rt, gu, u);
+      if (!drop.recurrent) {
+        gemm<T>(Matrix<T>(b.dnext + r0 * u, rows, u), dhr_rows, false, rt, false, T(1), T(1));
+      } else {
+        gemm<T>(Matrix<T>(b.hr + r0 * u, rows, u), dhr_rows, false, rt, false, T(1), T(0));
+        for (int64_t i = r0 * u; i < r1 * u; ++i) b.dnext[i] += b.hr[i] * drop.recurrent[i];
+      }
     }
-  }
+  });
   if (dh0) std::copy(b.dnext, b.dnext + n * u, dh0);
   if (dc0) std::copy(b.dcnext, b.dcnext + n * u, dc0);
   // Whole-sequence weight gradients: one GEMM each, summed over (t, n) rows by BLAS.

@@ -103,7 +103,8 @@ PYDL_HOST_DEVICE inline T simple_rnn_grad(T dh, T h, Activation a) {
 template <typename T>
 struct RnnBuffers {
   // hd: the states entering the recurrent product after recurrent dropout (used with it only).
-  T *xt, *xw, *gates, *hn, *h, *c, *hprev, *cprev, *hr, *dh, *dxw, *dhr, *dnext, *dcnext, *dxt, *hd;
+  // rt: the recurrent weight transposed, (G*U, U), written by the CPU backward.
+  T *xt, *xw, *gates, *hn, *h, *c, *hprev, *cprev, *hr, *dh, *dxw, *dhr, *dnext, *dcnext, *dxt, *hd, *rt;
   RnnBuffers(T* ws, const RnnArgs& a) {
     const int64_t tn = a.t * a.n, gu = a.gu();
     T* p = ws;
@@ -112,10 +113,11 @@ struct RnnBuffers {
     h = take(tn * a.u); c = take(tn * a.u); hprev = take(tn * a.u); cprev = take(tn * a.u);
     hr = take(a.n * gu); dh = take(tn * a.u); dxw = take(tn * gu); dhr = take(tn * gu);
     dnext = take(a.n * a.u); dcnext = take(a.n * a.u); dxt = take(tn * a.f); hd = take(tn * a.u);
+    rt = take(gu * a.u);
   }
   static int64_t size(const RnnArgs& a) {
     const int64_t tn = a.t * a.n, gu = a.gu();
-    return tn * a.f * 2 + tn * gu * 4 + tn * a.u * 7 + a.n * gu + 2 * a.n * a.u;
+    return tn * a.f * 2 + tn * gu * 4 + tn * a.u * 7 + a.n * gu + 2 * a.n * a.u + gu * a.u;
   }
 };
 
