@@ -52,6 +52,11 @@ CONV_CASES = [  # x shape, kernel (kh, kw), filters, strides, padding, dilation
     ((2, 7, 6, 1), (3, 3), 8, (1, 1), "same", (1, 1)),     # few channels: the direct kernel
     ((1, 9, 8, 3), (2, 3), 16, (2, 2), "same", (1, 1)),    # direct kernel, even kernel, stride 2
     ((2, 9, 9, 2), (3, 3), 9, (1, 1), "valid", (2, 2)),    # direct kernel, dilation 2
+    # the direct kernel's 8-pixel register blocks (rows wide enough for whole blocks inside the
+    # padding), with filters past the last whole vector (16 floats, 8 doubles)
+    ((2, 5, 21, 2), (3, 3), 20, (1, 1), "same", (1, 1)),
+    ((1, 6, 40, 1), (3, 3), 32, (1, 2), "same", (1, 1)),   # blocks with stride 2 along the row
+    ((2, 6, 30, 3), (3, 2), 17, (1, 1), "valid", (1, 2)),  # blocks with dilation
 ]
 
 
@@ -79,10 +84,19 @@ def test_conv2d_forward_and_backward(rng, shape, ksize, filters, strides, paddin
     assert rel_err(db, numeric_grad(loss, b)) < 1e-6
 
 
-def test_conv2d_fused_activation(rng):
-    x, k, b = rng.standard_normal((2, 6, 6, 3)), rng.standard_normal((3, 3, 3, 4)), rng.standard_normal(4)
-    y = kernels.conv2d_forward(x, k, b, (1, 1), "same", (1, 1), "relu")
-    np.testing.assert_allclose(y, np.maximum(conv_ref(x, k, b, (1, 1), "same", (1, 1)), 0), rtol=1e-12, atol=1e-12)
+ACTIVATION_REFS = {"relu": lambda v: np.maximum(v, 0), "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+                   "tanh": np.tanh, "softmax": lambda v: np.exp(v) / np.exp(v).sum(-1, keepdims=True)}
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATION_REFS))
+@pytest.mark.parametrize("channels,filters", [(3, 4), (2, 20)])  # the im2col GEMM; the direct kernel
+def test_conv2d_fused_activation(rng, activation, channels, filters):
+    x, k = rng.standard_normal((2, 6, 19, channels)), rng.standard_normal((3, 3, channels, filters))
+    b = rng.standard_normal(filters)
+    y = kernels.conv2d_forward(x, k, b, (1, 1), "same", (1, 1), activation)
+    expected = ACTIVATION_REFS[activation](conv_ref(x, k, b, (1, 1), "same", (1, 1)))
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_conv2d_kernel_too_large():

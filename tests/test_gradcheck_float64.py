@@ -159,6 +159,12 @@ CASES = {
          {"type": "flatten", "name": "f"}, dense("y", 3)],
         [(0, [0]), (1, [1]), (2, [1, 2]), (3, [3]), (4, [4]), (5, [5]), (6, [6])], [7],
         [{"loss": "cross_entropy"}], images),
+    # one input channel: the direct convolution, its 8-pixel blocks and the filters past its
+    # last whole vector (10 = 8 doubles + 2); GELU keeps the pre-activation for backward
+    "direct_conv_gelu": Case(
+        [[3, 18, 1]], [dict(CONV, name="c", filters=10, activation="gelu"), {"type": "flatten", "name": "f"},
+                       dense("y", 2)],
+        chain(3), [3], [{"loss": "mse"}], regression(2, ((3, 18, 1),))),
     "embedding_mask_lstm": Case(
         [[6]], [{"type": "embedding", "name": "e", "input_dim": 7, "output_dim": 3, "mask_zero": True},
                 {"type": "lstm", "name": "r", "units": 4}, dense("y", 2)],

@@ -71,38 +71,109 @@ void col2im(T* dx, const T* dcols, const Conv2dArgs& a, int64_t n0, int64_t imag
 // and GEMM runs far below its peak, so convolve directly, vectorised over the filters.
 bool use_direct(const Conv2dArgs& a) { return a.c <= 4 && a.f >= 8; }
 
+// Register blocking of the direct convolution: kDirectPixels consecutive output pixels of a
+// row by one 64-byte vector of filters, their sums held in registers over the whole window.
+// GCC vector types, not intrinsics: each clone (core/simd.h) lowers them to its own ISA (one
+// zmm, two ymm or four xmm); the auto-vectoriser did not keep such a tile in registers.
+constexpr int kDirectPixels = 8;
 template <typename T>
-PYDL_ALWAYS_INLINE void direct_rows_impl(T* y, const T* x, const T* k, const T* b, const Conv2dArgs& a,
-                                         int64_t r0, int64_t r1) {
-  const int64_t pix = a.out_pixels(), f = a.f;
-  for (int64_t r = r0; r < r1; ++r) {
-    const int64_t n = r / pix, p = r % pix, oy = p / a.ow, ox = p % a.ow;
-    T* __restrict out = y + r * f;
-    for (int64_t j = 0; j < f; ++j) out[j] = b ? b[j] : T(0);
-    const T* img = x + n * a.h * a.w * a.c;
-    for (int64_t i = 0; i < a.kh; ++i) {
-      const int64_t iy = oy * a.sh - a.pad_top + i * a.dh;
-      if (iy < 0 || iy >= a.h) continue;
-      for (int64_t jj = 0; jj < a.kw; ++jj) {
-        const int64_t ix = ox * a.sw - a.pad_left + jj * a.dw;
-        if (ix < 0 || ix >= a.w) continue;
-        const T* px = img + (iy * a.w + ix) * a.c;
-        const T* __restrict krow = k + ((i * a.kw + jj) * a.c) * f;
-        for (int64_t ch = 0; ch < a.c; ++ch) {
-          const T v = px[ch];
-          for (int64_t j = 0; j < f; ++j) out[j] += v * krow[ch * f + j];
-        }
+struct DirectVec {
+  typedef T V __attribute__((vector_size(64)));
+  static constexpr int kLanes = 64 / int(sizeof(T));
+  // By reference: a 64-byte vector passed by value has a different ABI with and without AVX-512.
+  PYDL_ALWAYS_INLINE static void load(V& v, const T* p) { std::memcpy(&v, p, sizeof v); }
+  PYDL_ALWAYS_INLINE static void store(T* p, const V& v) { std::memcpy(p, &v, sizeof v); }
+};
+
+// Outputs [j0, j0 + lanes) of P consecutive pixels (oy, ox0..) into y (P rows of f): bias,
+// then one multiply-add per tap in (i, j, ch) order, taps off the image skipped. The caller
+// gives P > 1 only where every tap of every pixel is on the image, so each output is the same
+// chain whatever block it falls in (results never depend on the block or the thread split).
+template <typename T, int P>
+PYDL_ALWAYS_INLINE void direct_block(T* __restrict y, const T* __restrict img, const T* __restrict k,
+                                     const T* __restrict b, const Conv2dArgs& a, int64_t oy, int64_t ox0,
+                                     int64_t j0) {
+  using D = DirectVec<T>;
+  typename D::V acc[P], bias{}, kv;
+  if (b) D::load(bias, b + j0);
+  for (int p = 0; p < P; ++p) acc[p] = bias;
+  const int64_t step = a.sw * a.c;  // from one output pixel's input to the next one's
+  for (int64_t i = 0; i < a.kh; ++i) {
+    const int64_t iy = oy * a.sh - a.pad_top + i * a.dh;
+    if (iy < 0 || iy >= a.h) continue;
+    for (int64_t jj = 0; jj < a.kw; ++jj) {
+      const int64_t ix = ox0 * a.sw - a.pad_left + jj * a.dw;
+      if (ix < 0 || ix >= a.w) continue;
+      const T* px = img + (iy * a.w + ix) * a.c;
+      const T* krow = k + (i * a.kw + jj) * a.c * a.f + j0;
+      for (int64_t ch = 0; ch < a.c; ++ch) {
+        D::load(kv, krow + ch * a.f);
+        for (int p = 0; p < P; ++p) acc[p] += px[p * step + ch] * kv;
       }
     }
   }
+  for (int p = 0; p < P; ++p) D::store(y + p * a.f + j0, acc[p]);
 }
-PYDL_SIMD_CLONES void direct_rows(float* y, const float* x, const float* k, const float* b,
-                                  const Conv2dArgs& a, int64_t r0, int64_t r1) {
-  direct_rows_impl(y, x, k, b, a, r0, r1);
+
+// The filters past the last whole block, one pixel: the same chain, summed in place.
+template <typename T>
+PYDL_ALWAYS_INLINE void direct_tail(T* __restrict out, const T* __restrict img, const T* __restrict k,
+                                    const T* __restrict b, const Conv2dArgs& a, int64_t oy, int64_t ox,
+                                    int64_t j0) {
+  for (int64_t j = j0; j < a.f; ++j) out[j] = b ? b[j] : T(0);
+  for (int64_t i = 0; i < a.kh; ++i) {
+    const int64_t iy = oy * a.sh - a.pad_top + i * a.dh;
+    if (iy < 0 || iy >= a.h) continue;
+    for (int64_t jj = 0; jj < a.kw; ++jj) {
+      const int64_t ix = ox * a.sw - a.pad_left + jj * a.dw;
+      if (ix < 0 || ix >= a.w) continue;
+      const T* px = img + (iy * a.w + ix) * a.c;
+      const T* krow = k + (i * a.kw + jj) * a.c * a.f;
+      for (int64_t ch = 0; ch < a.c; ++ch)
+        for (int64_t j = j0; j < a.f; ++j) out[j] += px[ch] * krow[ch * a.f + j];
+    }
+  }
 }
-PYDL_SIMD_CLONES void direct_rows(double* y, const double* x, const double* k, const double* b,
-                                  const Conv2dArgs& a, int64_t r0, int64_t r1) {
-  direct_rows_impl(y, x, k, b, a, r0, r1);
+
+// Whether output pixels ox0 .. ox0 + count - 1 of row oy see only taps on the image.
+inline bool window_inside(const Conv2dArgs& a, int64_t oy, int64_t ox0, int64_t count) {
+  const int64_t iy = oy * a.sh - a.pad_top, ix = ox0 * a.sw - a.pad_left;
+  return iy >= 0 && iy + (a.kh - 1) * a.dh < a.h && ix >= 0 && ix + (count - 1) * a.sw + (a.kw - 1) * a.dw < a.w;
+}
+
+// Output pixels [r0, r1) of the batch (r: image-major pixel index) into y, then the
+// activation over those rows while they are in cache (pre-activation into z when given).
+template <typename T>
+PYDL_ALWAYS_INLINE void direct_rows_impl(T* y, T* z, const T* x, const T* k, const T* b, Activation act,
+                                         const Conv2dArgs& a, int64_t r0, int64_t r1) {
+  constexpr int P = kDirectPixels, FB = DirectVec<T>::kLanes;
+  const int64_t pix = a.out_pixels(), f = a.f, whole = f - f % FB;
+  T* pre = z ? z : y;
+  for (int64_t r = r0; r < r1;) {
+    const int64_t n = r / pix, p = r % pix, oy = p / a.ow, ox = p % a.ow;
+    const T* img = x + n * a.h * a.w * a.c;
+    T* out = pre + r * f;
+    const bool block = ox + P <= a.ow && r + P <= r1 && window_inside(a, oy, ox, P);
+    if (block) {
+      for (int64_t j0 = 0; j0 < whole; j0 += FB) direct_block<T, P>(out, img, k, b, a, oy, ox, j0);
+    } else {
+      for (int64_t j0 = 0; j0 < whole; j0 += FB) direct_block<T, 1>(out, img, k, b, a, oy, ox, j0);
+    }
+    const int64_t count = block ? P : 1;
+    for (int64_t q = 0; q < count && whole < f; ++q) direct_tail(out + q * f, img, k, b, a, oy, ox + q, whole);
+    r += count;
+  }
+  if (act == Activation::Linear) return;
+  if (z) std::copy(z + r0 * f, z + r1 * f, y + r0 * f);
+  activation_inplace_span(y + r0 * f, (r1 - r0) * f, act);
+}
+PYDL_SIMD_CLONES void direct_rows(float* y, float* z, const float* x, const float* k, const float* b,
+                                  Activation act, const Conv2dArgs& a, int64_t r0, int64_t r1) {
+  direct_rows_impl(y, z, x, k, b, act, a, r0, r1);
+}
+PYDL_SIMD_CLONES void direct_rows(double* y, double* z, const double* x, const double* k, const double* b,
+                                  Activation act, const Conv2dArgs& a, int64_t r0, int64_t r1) {
+  direct_rows_impl(y, z, x, k, b, act, a, r0, r1);
 }
 
 // Output length of a window sweep; sizes come from user configs, so every step is checked.
@@ -163,11 +234,16 @@ void conv2d_forward(T* y, T* z, const T* x, const T* k, const T* b, Activation a
   PYDL_DEVICE_DISPATCH(conv2d_forward, y, z, x, k, b, act, a, ws);
   const int64_t pix = a.out_pixels(), patch = a.patch(), group = a.group_images();
   if (use_direct(a)) {
-    T* pre = z ? z : y;
-    parallel_range(a.n * pix, std::max<int64_t>(1, 16384 / (a.f * patch)),
-                   [&](int64_t r0, int64_t r1) { direct_rows(pre, x, k, b, a, r0, r1); });
-    if (z || act != Activation::Linear)
+    if (act == Activation::Softmax) {  // over whole rows: after the convolution
+      T* pre = z ? z : y;
+      parallel_range(a.n * pix, std::max<int64_t>(1, 16384 / (a.f * patch)), [&](int64_t r0, int64_t r1) {
+        direct_rows(pre, nullptr, x, k, b, Activation::Linear, a, r0, r1);
+      });
       activation_forward<T>(Matrix<T>(y, a.n * pix, a.f), Matrix<const T>(pre, a.n * pix, a.f), act);
+      return;
+    }
+    parallel_range(a.n * pix, std::max<int64_t>(1, 16384 / (a.f * patch)),
+                   [&](int64_t r0, int64_t r1) { direct_rows(y, z, x, k, b, act, a, r0, r1); });
     return;
   }
   Matrix<const T> kernel(k, patch, a.f);
