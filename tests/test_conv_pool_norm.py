@@ -57,6 +57,7 @@ CONV_CASES = [  # x shape, kernel (kh, kw), filters, strides, padding, dilation
     ((2, 5, 21, 2), (3, 3), 20, (1, 1), "same", (1, 1)),
     ((1, 6, 40, 1), (3, 3), 32, (1, 2), "same", (1, 1)),   # blocks with stride 2 along the row
     ((2, 6, 30, 3), (3, 2), 17, (1, 1), "valid", (1, 2)),  # blocks with dilation
+    ((1, 5, 20, 4), (3, 3), 16, (1, 1), "same", (1, 1)),   # 4 channels: the channel count not unrolled
 ]
 
 

@@ -10,6 +10,7 @@
 #include "core/sizes.h"
 #include "core/parallel.h"
 #include "core/simd.h"
+#include "kernels/activation_formulas.h"
 #include "kernels/dense.h"
 #include "kernels/gemm.h"
 #include "kernels/reduce.h"
@@ -90,41 +91,49 @@ struct DirectVec {
   PYDL_ALWAYS_INLINE static void store(T* p, const V& v) { std::memcpy(p, &v, sizeof v); }
 };
 
-// Outputs [j0, j0 + lanes) of P consecutive pixels (oy, ox0..) into y (P rows of f): bias,
-// then one multiply-add per tap in (i, j, ch) order, taps off the image skipped. The caller
-// gives P > 1 only where every tap of every pixel is on the image, so each output is the same
-// chain whatever block it falls in (results never depend on the block or the thread split).
-template <typename T, int P>
-PYDL_ALWAYS_INLINE void direct_block(T* __restrict y, const T* __restrict img, const T* __restrict k,
-                                     const T* __restrict b, const Conv2dArgs& a, int64_t oy, int64_t ox0,
-                                     int64_t j0) {
+// Outputs [j0, j0 + lanes) of P consecutive pixels (oy, ox0..) of one image: bias, then one
+// multiply-add per tap in (i, j, ch) order, taps off the image skipped; the sums go to pre
+// (when given) and, through ReLU when relu, to y (rows of f). The caller gives P > 1 only
+// where every tap of every pixel is on the image, so each output is the same chain whatever
+// block it falls in (results never depend on the block or the thread split). C: the input
+// channels when known at compile time (0: a.c), so the channel loop unrolls.
+template <typename T, int P, int C>
+PYDL_ALWAYS_INLINE void direct_block(T* __restrict y, T* __restrict pre, bool relu, const T* __restrict img,
+                                     const T* __restrict k, const T* __restrict b, const Conv2dArgs& a,
+                                     int64_t oy, int64_t ox0, int64_t j0) {
   using D = DirectVec<T>;
+  const int64_t c = C ? C : a.c;
   typename D::V acc[P], bias{}, kv;
   if (b) D::load(bias, b + j0);
   for (int p = 0; p < P; ++p) acc[p] = bias;
-  const int64_t step = a.sw * a.c;  // from one output pixel's input to the next one's
+  const int64_t step = a.sw * c;  // from one output pixel's input to the next one's
   for (int64_t i = 0; i < a.kh; ++i) {
     const int64_t iy = oy * a.sh - a.pad_top + i * a.dh;
     if (iy < 0 || iy >= a.h) continue;
     for (int64_t jj = 0; jj < a.kw; ++jj) {
       const int64_t ix = ox0 * a.sw - a.pad_left + jj * a.dw;
       if (ix < 0 || ix >= a.w) continue;
-      const T* px = img + (iy * a.w + ix) * a.c;
-      const T* krow = k + (i * a.kw + jj) * a.c * a.f + j0;
-      for (int64_t ch = 0; ch < a.c; ++ch) {
+      const T* px = img + (iy * a.w + ix) * c;
+      const T* krow = k + (i * a.kw + jj) * c * a.f + j0;
+      for (int64_t ch = 0; ch < c; ++ch) {
         D::load(kv, krow + ch * a.f);
         for (int p = 0; p < P; ++p) acc[p] += px[p * step + ch] * kv;
       }
     }
   }
-  for (int p = 0; p < P; ++p) D::store(y + p * a.f + j0, acc[p]);
+  for (int p = 0; p < P; ++p) {
+    if (pre) D::store(pre + p * a.f + j0, acc[p]);
+    if (relu) acc[p] = acc[p] < T(0) ? T(0) : acc[p];  // act::relu, lane by lane
+    D::store(y + p * a.f + j0, acc[p]);
+  }
 }
 
-// The filters past the last whole block, one pixel: the same chain, summed in place.
+// The filters past the last whole vector, one pixel: the same chain, summed in place.
 template <typename T>
-PYDL_ALWAYS_INLINE void direct_tail(T* __restrict out, const T* __restrict img, const T* __restrict k,
-                                    const T* __restrict b, const Conv2dArgs& a, int64_t oy, int64_t ox,
-                                    int64_t j0) {
+PYDL_ALWAYS_INLINE void direct_tail(T* __restrict y, T* __restrict pre, bool relu, const T* __restrict img,
+                                    const T* __restrict k, const T* __restrict b, const Conv2dArgs& a,
+                                    int64_t oy, int64_t ox, int64_t j0) {
+  T* out = pre ? pre : y;
   for (int64_t j = j0; j < a.f; ++j) out[j] = b ? b[j] : T(0);
   for (int64_t i = 0; i < a.kh; ++i) {
     const int64_t iy = oy * a.sh - a.pad_top + i * a.dh;
@@ -138,6 +147,8 @@ PYDL_ALWAYS_INLINE void direct_tail(T* __restrict out, const T* __restrict img, 
         for (int64_t j = j0; j < a.f; ++j) out[j] += px[ch] * krow[ch * a.f + j];
     }
   }
+  if (relu || pre)
+    for (int64_t j = j0; j < a.f; ++j) y[j] = relu ? act::relu(out[j]) : out[j];
 }
 
 // Whether output pixels ox0 .. ox0 + count - 1 of row oy see only taps on the image.
@@ -146,31 +157,50 @@ inline bool window_inside(const Conv2dArgs& a, int64_t oy, int64_t ox0, int64_t 
   return iy >= 0 && iy + (a.kh - 1) * a.dh < a.h && ix >= 0 && ix + (count - 1) * a.sw + (a.kw - 1) * a.dw < a.w;
 }
 
-// Output pixels [r0, r1) of the batch (r: image-major pixel index) into y, then the
-// activation over those rows while they are in cache (pre-activation into z when given).
+// Output pixels [r0, r1) of the batch (r: image-major pixel index). ReLU (or none) is applied
+// as the sums are stored; any other activation over these rows right after, while they are in
+// cache. The pre-activation goes to z when given.
+template <typename T, int C>
+PYDL_ALWAYS_INLINE void direct_rows_c(T* y, T* z, const T* x, const T* k, const T* b, Activation act,
+                                      const Conv2dArgs& a, int64_t r0, int64_t r1) {
+  constexpr int P = kDirectPixels, FB = DirectVec<T>::kLanes;
+  const int64_t pix = a.out_pixels(), f = a.f, whole = f - f % FB;
+  const bool fused = act == Activation::Linear || act == Activation::ReLU, relu = act == Activation::ReLU;
+  T* out_y = fused ? y : (z ? z : y);  // unfused: the sums first, the activation after
+  T* out_pre = fused ? z : nullptr;
+  int64_t n = r0 / pix, oy = r0 % pix / a.ow, ox = r0 % a.ow;
+  for (int64_t r = r0; r < r1;) {
+    const T* img = x + n * a.h * a.w * a.c;
+    T* yr = out_y + r * f;
+    T* zr = out_pre ? out_pre + r * f : nullptr;
+    const bool block = ox + P <= a.ow && r + P <= r1 && window_inside(a, oy, ox, P);
+    const int64_t count = block ? P : 1;
+    for (int64_t j0 = 0; j0 < whole; j0 += FB) {
+      if (block) direct_block<T, P, C>(yr, zr, relu, img, k, b, a, oy, ox, j0);
+      else direct_block<T, 1, C>(yr, zr, relu, img, k, b, a, oy, ox, j0);
+    }
+    for (int64_t q = 0; q < count && whole < f; ++q)
+      direct_tail(yr + q * f, zr ? zr + q * f : nullptr, relu, img, k, b, a, oy, ox + q, whole);
+    r += count;
+    ox += count;
+    if (ox == a.ow) {
+      ox = 0;
+      if (++oy == a.oh) oy = 0, ++n;
+    }
+  }
+  if (fused) return;
+  if (z) std::copy(z + r0 * f, z + r1 * f, y + r0 * f);
+  activation_inplace_span(y + r0 * f, (r1 - r0) * f, act);
+}
 template <typename T>
 PYDL_ALWAYS_INLINE void direct_rows_impl(T* y, T* z, const T* x, const T* k, const T* b, Activation act,
                                          const Conv2dArgs& a, int64_t r0, int64_t r1) {
-  constexpr int P = kDirectPixels, FB = DirectVec<T>::kLanes;
-  const int64_t pix = a.out_pixels(), f = a.f, whole = f - f % FB;
-  T* pre = z ? z : y;
-  for (int64_t r = r0; r < r1;) {
-    const int64_t n = r / pix, p = r % pix, oy = p / a.ow, ox = p % a.ow;
-    const T* img = x + n * a.h * a.w * a.c;
-    T* out = pre + r * f;
-    const bool block = ox + P <= a.ow && r + P <= r1 && window_inside(a, oy, ox, P);
-    if (block) {
-      for (int64_t j0 = 0; j0 < whole; j0 += FB) direct_block<T, P>(out, img, k, b, a, oy, ox, j0);
-    } else {
-      for (int64_t j0 = 0; j0 < whole; j0 += FB) direct_block<T, 1>(out, img, k, b, a, oy, ox, j0);
-    }
-    const int64_t count = block ? P : 1;
-    for (int64_t q = 0; q < count && whole < f; ++q) direct_tail(out + q * f, img, k, b, a, oy, ox + q, whole);
-    r += count;
+  switch (a.c) {  // use_direct: at most 4 channels
+    case 1: return direct_rows_c<T, 1>(y, z, x, k, b, act, a, r0, r1);
+    case 2: return direct_rows_c<T, 2>(y, z, x, k, b, act, a, r0, r1);
+    case 3: return direct_rows_c<T, 3>(y, z, x, k, b, act, a, r0, r1);
+    default: return direct_rows_c<T, 0>(y, z, x, k, b, act, a, r0, r1);
   }
-  if (act == Activation::Linear) return;
-  if (z) std::copy(z + r0 * f, z + r1 * f, y + r0 * f);
-  activation_inplace_span(y + r0 * f, (r1 - r0) * f, act);
 }
 PYDL_SIMD_CLONES void direct_rows(float* y, float* z, const float* x, const float* k, const float* b,
                                   Activation act, const Conv2dArgs& a, int64_t r0, int64_t r1) {
