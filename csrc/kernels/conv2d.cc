@@ -18,56 +18,80 @@
 namespace pydl {
 namespace {
 
-// Rows [r0, r1) of the image group starting at image n0: row r is output pixel r of the group.
+// Rows [r0, r1) of the im2col matrix of the image group starting at image n0 (row r: output
+// pixel r of the group). A clone per ISA (core/simd.h): the channel runs copy in full-width
+// vectors; short runs (1 channel for a first layer) stay plain loops, not memcpy calls.
+template <typename T>
+PYDL_ALWAYS_INLINE void im2col_rows_impl(T* __restrict cols, const T* __restrict x, const Conv2dArgs& a, int64_t n0,
+                                         int64_t r0, int64_t r1) {
+  const int64_t pix = a.out_pixels(), patch = a.patch();
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = n0 + r / pix, p = r % pix, oy = p / a.ow, ox = p % a.ow;
+    T* dst = cols + r * patch;
+    const T* img = x + n * a.h * a.w * a.c;
+    for (int64_t i = 0; i < a.kh; ++i) {
+      const int64_t iy = oy * a.sh - a.pad_top + i * a.dh;
+      for (int64_t j = 0; j < a.kw; ++j, dst += a.c) {
+        const int64_t ix = ox * a.sw - a.pad_left + j * a.dw;
+        if (iy < 0 || iy >= a.h || ix < 0 || ix >= a.w) {
+          for (int64_t ch = 0; ch < a.c; ++ch) dst[ch] = T(0);
+        } else {
+          const T* src = img + (iy * a.w + ix) * a.c;
+          for (int64_t ch = 0; ch < a.c; ++ch) dst[ch] = src[ch];
+        }
+      }
+    }
+  }
+}
+PYDL_SIMD_CLONES void im2col_rows(float* __restrict cols, const float* __restrict x, const Conv2dArgs& a,
+                                  int64_t n0, int64_t r0, int64_t r1) {
+  im2col_rows_impl(cols, x, a, n0, r0, r1);
+}
+PYDL_SIMD_CLONES void im2col_rows(double* __restrict cols, const double* __restrict x, const Conv2dArgs& a,
+                                  int64_t n0, int64_t r0, int64_t r1) {
+  im2col_rows_impl(cols, x, a, n0, r0, r1);
+}
 template <typename T>
 void im2col(T* cols, const T* x, const Conv2dArgs& a, int64_t n0, int64_t rows) {
-  const int64_t pix = a.out_pixels(), patch = a.patch();
-  parallel_range(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(patch, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t n = n0 + r / pix, p = r % pix, oy = p / a.ow, ox = p % a.ow;
-      T* dst = cols + r * patch;
-      const T* img = x + n * a.h * a.w * a.c;
-      for (int64_t i = 0; i < a.kh; ++i) {
-        const int64_t iy = oy * a.sh - a.pad_top + i * a.dh;
-        for (int64_t j = 0; j < a.kw; ++j, dst += a.c) {
-          const int64_t ix = ox * a.sw - a.pad_left + j * a.dw;
-          // Plain loops, not memcpy: channel runs are short (1 for the first layer).
-          if (iy < 0 || iy >= a.h || ix < 0 || ix >= a.w) {
-            for (int64_t ch = 0; ch < a.c; ++ch) dst[ch] = T(0);
-          } else {
-            const T* src = img + (iy * a.w + ix) * a.c;
-            for (int64_t ch = 0; ch < a.c; ++ch) dst[ch] = src[ch];
-          }
-        }
-      }
-    }
-  });
+  parallel_range(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(a.patch(), 1)),
+                 [&](int64_t r0, int64_t r1) { im2col_rows(cols, x, a, n0, r0, r1); });
 }
 
-// dx of images [n0, n0 + images) = scatter-add of the column gradients (one image per task,
-// serial inside an image: the sum order is fixed).
+// dx of images [n0 + i0, n0 + i1) = scatter-add of the column gradients (serial inside an
+// image: the sum order is fixed). A clone per ISA, as im2col_rows.
 template <typename T>
-void col2im(T* dx, const T* dcols, const Conv2dArgs& a, int64_t n0, int64_t images) {
+PYDL_ALWAYS_INLINE void col2im_images_impl(T* __restrict dx, const T* __restrict dcols, const Conv2dArgs& a,
+                                           int64_t n0, int64_t i0, int64_t i1) {
   const int64_t pix = a.out_pixels(), patch = a.patch();
-  parallel_range(images, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t li = i0; li < i1; ++li) {
-      T* img = dx + (n0 + li) * a.h * a.w * a.c;
-      std::fill(img, img + a.h * a.w * a.c, T(0));
-      for (int64_t p = 0; p < pix; ++p) {
-        const int64_t oy = p / a.ow, ox = p % a.ow;
-        const T* src = dcols + (li * pix + p) * patch;
-        for (int64_t i = 0; i < a.kh; ++i) {
-          const int64_t iy = oy * a.sh - a.pad_top + i * a.dh;
-          for (int64_t j = 0; j < a.kw; ++j, src += a.c) {
-            const int64_t ix = ox * a.sw - a.pad_left + j * a.dw;
-            if (iy < 0 || iy >= a.h || ix < 0 || ix >= a.w) continue;
-            T* d = img + (iy * a.w + ix) * a.c;
-            for (int64_t ch = 0; ch < a.c; ++ch) d[ch] += src[ch];
-          }
+  for (int64_t li = i0; li < i1; ++li) {
+    T* img = dx + (n0 + li) * a.h * a.w * a.c;
+    std::fill(img, img + a.h * a.w * a.c, T(0));
+    for (int64_t p = 0; p < pix; ++p) {
+      const int64_t oy = p / a.ow, ox = p % a.ow;
+      const T* src = dcols + (li * pix + p) * patch;
+      for (int64_t i = 0; i < a.kh; ++i) {
+        const int64_t iy = oy * a.sh - a.pad_top + i * a.dh;
+        for (int64_t j = 0; j < a.kw; ++j, src += a.c) {
+          const int64_t ix = ox * a.sw - a.pad_left + j * a.dw;
+          if (iy < 0 || iy >= a.h || ix < 0 || ix >= a.w) continue;
+          T* d = img + (iy * a.w + ix) * a.c;
+          for (int64_t ch = 0; ch < a.c; ++ch) d[ch] += src[ch];
         }
       }
     }
-  });
+  }
+}
+PYDL_SIMD_CLONES void col2im_images(float* __restrict dx, const float* __restrict dcols, const Conv2dArgs& a,
+                                    int64_t n0, int64_t i0, int64_t i1) {
+  col2im_images_impl(dx, dcols, a, n0, i0, i1);
+}
+PYDL_SIMD_CLONES void col2im_images(double* __restrict dx, const double* __restrict dcols, const Conv2dArgs& a,
+                                    int64_t n0, int64_t i0, int64_t i1) {
+  col2im_images_impl(dx, dcols, a, n0, i0, i1);
+}
+template <typename T>
+void col2im(T* dx, const T* dcols, const Conv2dArgs& a, int64_t n0, int64_t images) {
+  parallel_range(images, 1, [&](int64_t i0, int64_t i1) { col2im_images(dx, dcols, a, n0, i0, i1); });
 }
 
 // Columns per thread in the forward GEMM (values): 512 KB in float, a part of any server L2.
