@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import pydl  # noqa: E402
+from pydl import _core  # noqa: E402
 
 _CUDA_TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cuda") + os.sep
 
@@ -106,3 +107,34 @@ def threads():
     before = pydl.get_num_threads()
     yield
     pydl.set_num_threads(before)
+
+
+# The GEMM micro-kernel families (pydl._core.kernels.set_gemm_isa); the convolutions'
+# window tiles come from the same family.
+ISAS = ["avx512", "avx2", "portable"]
+
+
+def gemm_isa_available(isa):
+    """Whether this CPU (and build) has the family: set_gemm_isa refuses it otherwise."""
+    try:
+        _core.kernels.set_gemm_isa(isa)
+    except ValueError:
+        return False
+    finally:
+        _core.kernels.set_gemm_isa("auto")
+    return True
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Each family in turn; restores the CPU's best afterwards. A family the CPU lacks must be
+    refused with a ValueError naming it (checked, then the test has nothing more to run)."""
+    name = request.param
+    if not gemm_isa_available(name):
+        with pytest.raises(ValueError, match=name):
+            _core.kernels.set_gemm_isa(name)
+        pytest.skip(f"this CPU has no {name} instructions (refusal checked)")
+    _core.kernels.set_gemm_isa(name)
+    assert _core.kernels.gemm_isa() == name
+    yield name
+    _core.kernels.set_gemm_isa("auto")

@@ -9,41 +9,14 @@ import pydl
 from pydl._core import kernels
 
 import reference as ref
-from conftest import assert_split_iff_threads, split_regions
+from conftest import ISAS, assert_split_iff_threads, gemm_isa_available as _available, split_regions
 
-ISAS = ["avx512", "avx2", "portable"]
 ACTIVATIONS = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax"]
 # (M, N, K): ones, threes and 17s around the register tiles (8x32, 6x16, 4x8), a K beyond one
 # K step (several passes over C), sizes past 1000 on each axis, and lone rows (M = 1, and the
 # last of M = 9) over wide B (the one-row kernel).
 SHAPES = [(1, 1, 1), (3, 17, 1), (17, 3, 33), (1, 1000, 3), (1031, 17, 3), (3, 1029, 17), (17, 3, 1037),
           (33, 65, 777), (9, 300, 40)]
-
-
-def _available(isa):
-    """Whether this CPU (and build) has the family: set_gemm_isa refuses it otherwise."""
-    try:
-        kernels.set_gemm_isa(isa)
-    except ValueError:
-        return False
-    finally:
-        kernels.set_gemm_isa("auto")
-    return True
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    """Each family in turn; restores the CPU's best afterwards. A family the CPU lacks must be
-    refused with a ValueError naming it (checked, then the test has nothing more to run)."""
-    name = request.param
-    if not _available(name):
-        with pytest.raises(ValueError, match=name):
-            kernels.set_gemm_isa(name)
-        pytest.skip(f"this CPU has no {name} instructions (refusal checked)")
-    kernels.set_gemm_isa(name)
-    assert kernels.gemm_isa() == name
-    yield name
-    kernels.set_gemm_isa("auto")
 
 
 def _operands(rng, m, n, k, ta, tb, dtype):

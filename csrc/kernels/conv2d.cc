@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/device.h"
 #include "core/errors.h"
@@ -13,6 +14,7 @@
 #include "kernels/activation_formulas.h"
 #include "kernels/dense.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_tile.h"
 #include "kernels/reduce.h"
 
 namespace pydl {
@@ -181,22 +183,18 @@ inline bool window_inside(const Conv2dArgs& a, int64_t oy, int64_t ox0, int64_t 
   return iy >= 0 && iy + (a.kh - 1) * a.dh < a.h && ix >= 0 && ix + (count - 1) * a.sw + (a.kw - 1) * a.dw < a.w;
 }
 
-// Output pixels [r0, r1) of the batch (r: image-major pixel index). ReLU (or none) is applied
-// as the sums are stored; any other activation over these rows right after, while they are in
-// cache. The pre-activation goes to z when given.
+// Output pixels [r0, r1) of the batch (r: image-major pixel index) into y, through ReLU when
+// relu, the sums before it also to pre when given (conv_rows applies other activations).
 template <typename T, int C>
-PYDL_ALWAYS_INLINE void direct_rows_c(T* y, T* z, const T* x, const T* k, const T* b, Activation act,
+PYDL_ALWAYS_INLINE void direct_rows_c(T* y, T* pre, bool relu, const T* x, const T* k, const T* b,
                                       const Conv2dArgs& a, int64_t r0, int64_t r1) {
   constexpr int P = kDirectPixels, FB = DirectVec<T>::kLanes;
   const int64_t pix = a.out_pixels(), f = a.f, whole = f - f % FB;
-  const bool fused = act == Activation::Linear || act == Activation::ReLU, relu = act == Activation::ReLU;
-  T* out_y = fused ? y : (z ? z : y);  // unfused: the sums first, the activation after
-  T* out_pre = fused ? z : nullptr;
   int64_t n = r0 / pix, oy = r0 % pix / a.ow, ox = r0 % a.ow;
   for (int64_t r = r0; r < r1;) {
     const T* img = x + n * a.h * a.w * a.c;
-    T* yr = out_y + r * f;
-    T* zr = out_pre ? out_pre + r * f : nullptr;
+    T* yr = y + r * f;
+    T* zr = pre ? pre + r * f : nullptr;
     const bool block = ox + P <= a.ow && r + P <= r1 && window_inside(a, oy, ox, P);
     const int64_t count = block ? P : 1;
     for (int64_t j0 = 0; j0 < whole; j0 += FB) {
@@ -212,27 +210,110 @@ PYDL_ALWAYS_INLINE void direct_rows_c(T* y, T* z, const T* x, const T* k, const 
       if (++oy == a.oh) oy = 0, ++n;
     }
   }
-  if (fused) return;
-  if (z) std::copy(z + r0 * f, z + r1 * f, y + r0 * f);
-  activation_inplace_span(y + r0 * f, (r1 - r0) * f, act);
 }
 template <typename T>
-PYDL_ALWAYS_INLINE void direct_rows_impl(T* y, T* z, const T* x, const T* k, const T* b, Activation act,
+PYDL_ALWAYS_INLINE void direct_rows_impl(T* y, T* pre, bool relu, const T* x, const T* k, const T* b,
                                          const Conv2dArgs& a, int64_t r0, int64_t r1) {
   switch (a.c) {  // use_direct: at most 4 channels
-    case 1: return direct_rows_c<T, 1>(y, z, x, k, b, act, a, r0, r1);
-    case 2: return direct_rows_c<T, 2>(y, z, x, k, b, act, a, r0, r1);
-    case 3: return direct_rows_c<T, 3>(y, z, x, k, b, act, a, r0, r1);
-    default: return direct_rows_c<T, 0>(y, z, x, k, b, act, a, r0, r1);
+    case 1: return direct_rows_c<T, 1>(y, pre, relu, x, k, b, a, r0, r1);
+    case 2: return direct_rows_c<T, 2>(y, pre, relu, x, k, b, a, r0, r1);
+    case 3: return direct_rows_c<T, 3>(y, pre, relu, x, k, b, a, r0, r1);
+    default: return direct_rows_c<T, 0>(y, pre, relu, x, k, b, a, r0, r1);
   }
 }
-PYDL_SIMD_CLONES void direct_rows(float* y, float* z, const float* x, const float* k, const float* b,
-                                  Activation act, const Conv2dArgs& a, int64_t r0, int64_t r1) {
-  direct_rows_impl(y, z, x, k, b, act, a, r0, r1);
+PYDL_SIMD_CLONES void direct_rows(float* y, float* pre, bool relu, const float* x, const float* k, const float* b,
+                                  const Conv2dArgs& a, int64_t r0, int64_t r1) {
+  direct_rows_impl(y, pre, relu, x, k, b, a, r0, r1);
 }
-PYDL_SIMD_CLONES void direct_rows(double* y, double* z, const double* x, const double* k, const double* b,
-                                  Activation act, const Conv2dArgs& a, int64_t r0, int64_t r1) {
-  direct_rows_impl(y, z, x, k, b, act, a, r0, r1);
+PYDL_SIMD_CLONES void direct_rows(double* y, double* pre, bool relu, const double* x, const double* k,
+                                  const double* b, const Conv2dArgs& a, int64_t r0, int64_t r1) {
+  direct_rows_impl(y, pre, relu, x, k, b, a, r0, r1);
+}
+
+// ---- Convolution through window tiles (gemm_tile.h): each output pixel reads its taps in
+// place, through pointers to the source pixels (XNNPACK's indirection buffer), so there is
+// no im2col matrix and no packing of it. The kernel is read in place as the B operand.
+//
+// Output pixel (py, px) of an out_h x out_w plane reads, for tap (i, j), source pixel
+// (py * sy + oy + i * ty, px * sx + ox + j * tx) of a src_h x src_w x chans image, zeros off it.
+// The forward pass is one sweep of x; the input gradient at stride 1 another, of dy.
+struct WindowSweep {
+  int64_t out_h, out_w, src_h, src_w, chans, kh, kw;
+  int64_t sy, sx, oy, ox, ty, tx;
+};
+
+// Rows [r0, r1) (image-major output pixels) of y (cols per row; cols a multiple of the
+// kernel's lanes): y = act(sum over taps and channels of source * kmat + bias), where kmat's
+// row (i * kw + j) * chans + ch holds the cols weights of tap (i, j), channel ch.
+template <typename T>
+void window_rows(T* y, T* pre, bool relu, const T* src, const T* kmat, const T* bias, int64_t cols,
+                 const WindowSweep& g, const T* zeros, int64_t r0, int64_t r1) {
+  using gemm_detail::kMaxMr;
+  const gemm_detail::MicroKernel<T>& uk = gemm_detail::current_kernel<T>();
+  const int64_t taps = g.kh * g.kw, plane = g.out_h * g.out_w, image = g.src_h * g.src_w * g.chans;
+  static thread_local std::vector<const T*> at;  // at[tap * kMaxMr + row]: grown once per thread
+  at.resize(size_t(taps * kMaxMr));
+  for (int64_t r = r0; r < r1; r += uk.mr) {
+    const int rows = int(std::min<int64_t>(uk.mr, r1 - r));
+    for (int q = 0; q < rows; ++q) {
+      const int64_t n = (r + q) / plane, p = (r + q) % plane, py = p / g.out_w, px = p % g.out_w;
+      const T* img = src + n * image;
+      for (int64_t i = 0; i < g.kh; ++i) {
+        const int64_t iy = py * g.sy + g.oy + i * g.ty;
+        for (int64_t j = 0; j < g.kw; ++j) {
+          const int64_t ix = px * g.sx + g.ox + j * g.tx;
+          const bool inside = iy >= 0 && iy < g.src_h && ix >= 0 && ix < g.src_w;
+          at[size_t((i * g.kw + j) * kMaxMr + q)] = inside ? img + (iy * g.src_w + ix) * g.chans : zeros;
+        }
+      }
+    }
+    for (int64_t j0 = 0; j0 < cols;) {
+      const bool wide = cols - j0 >= uk.nr;
+      const gemm_detail::WindowTile<T> t{taps, g.chans, at.data(), kmat + j0, cols, y + r * cols + j0, cols,
+                                         bias ? bias + j0 : nullptr, pre ? pre + r * cols + j0 : nullptr, relu};
+      (wide ? uk.window : uk.window_narrow)[rows - 1](t);
+      j0 += wide ? uk.nr : uk.lanes;
+    }
+  }
+}
+
+// Output rows per parallel chunk: whole register tiles, about 2 MFLOP each.
+template <typename T>
+int64_t window_grain(int64_t flops_per_row) {
+  const int64_t mr = gemm_detail::current_kernel<T>().mr;
+  const int64_t rows = std::max<int64_t>(1, int64_t(kForkFlops / 2) / std::max<int64_t>(flops_per_row, 1));
+  return (rows + mr - 1) / mr * mr;
+}
+
+// Whether the window tiles take this layer's forward pass: more channels than the direct
+// path takes, whole vectors of filters, and a workspace with room for a run of zeros.
+template <typename T>
+bool use_window(const Conv2dArgs& a) {
+  return !a.pointwise() && !use_direct(a) && a.f % gemm_detail::current_kernel<T>().lanes == 0 &&
+         a.workspace_size() >= a.c;
+}
+// The input gradient as a sweep of dy (stride 1): whole vectors of input channels, and room
+// for the per-tap transposed kernel and a run of zeros.
+template <typename T>
+bool use_window_backward(const Conv2dArgs& a) {
+  return !a.pointwise() && a.sh == 1 && a.sw == 1 && a.c % gemm_detail::current_kernel<T>().lanes == 0 &&
+         a.workspace_size() >= a.patch() * a.f + a.f;
+}
+
+// Runs rows(out, pre, relu, r0, r1) over `total` output rows of f values in parallel chunks
+// and applies the activation: ReLU (or none) as the sums are stored, any other elementwise one
+// per chunk while it is in cache (the sums kept in z when given), softmax after, over whole rows.
+template <typename T, typename Rows>
+void conv_rows(T* y, T* z, Activation act, int64_t total, int64_t f, int64_t grain, Rows&& rows) {
+  const bool at_store = act == Activation::Linear || act == Activation::ReLU;
+  T* sums = at_store ? y : (z ? z : y);
+  parallel_range(total, grain, [&](int64_t r0, int64_t r1) {
+    rows(sums, at_store ? z : nullptr, act == Activation::ReLU, r0, r1);
+    if (at_store || act == Activation::Softmax) return;
+    if (z) std::copy(z + r0 * f, z + r1 * f, y + r0 * f);
+    activation_inplace_span(y + r0 * f, (r1 - r0) * f, act);
+  });
+  if (act == Activation::Softmax) activation_forward<T>(Matrix<T>(y, total, f), Matrix<const T>(sums, total, f), act);
 }
 
 // Output length of a window sweep; sizes come from user configs, so every step is checked.
@@ -293,16 +374,17 @@ void conv2d_forward(T* y, T* z, const T* x, const T* k, const T* b, Activation a
   PYDL_DEVICE_DISPATCH(conv2d_forward, y, z, x, k, b, act, a, ws);
   const int64_t pix = a.out_pixels(), patch = a.patch(), group = a.group_images();
   if (use_direct(a)) {
-    if (act == Activation::Softmax) {  // over whole rows: after the convolution
-      T* pre = z ? z : y;
-      parallel_range(a.n * pix, std::max<int64_t>(1, 16384 / (a.f * patch)), [&](int64_t r0, int64_t r1) {
-        direct_rows(pre, nullptr, x, k, b, Activation::Linear, a, r0, r1);
-      });
-      activation_forward<T>(Matrix<T>(y, a.n * pix, a.f), Matrix<const T>(pre, a.n * pix, a.f), act);
-      return;
-    }
-    parallel_range(a.n * pix, std::max<int64_t>(1, 16384 / (a.f * patch)),
-                   [&](int64_t r0, int64_t r1) { direct_rows(y, z, x, k, b, act, a, r0, r1); });
+    conv_rows(y, z, act, a.n * pix, a.f, std::max<int64_t>(1, 16384 / (a.f * patch)),
+              [&](T* out, T* pre, bool relu, int64_t r0, int64_t r1) { direct_rows(out, pre, relu, x, k, b, a, r0, r1); });
+    return;
+  }
+  if (use_window<T>(a)) {
+    std::fill(ws, ws + a.c, T(0));  // the taps off the image
+    const WindowSweep g{a.oh, a.ow, a.h, a.w, a.c, a.kh, a.kw, a.sh, a.sw, -a.pad_top, -a.pad_left, a.dh, a.dw};
+    conv_rows(y, z, act, a.n * pix, a.f, window_grain<T>(2 * patch * a.f),
+              [&](T* out, T* pre, bool relu, int64_t r0, int64_t r1) {
+                window_rows(out, pre, relu, x, k, b, a.f, g, ws, r0, r1);
+              });
     return;
   }
   // Images [i0, i1) in groups of `group`, their columns formed in `cols_ws`.
@@ -359,6 +441,20 @@ void conv2d_backward(T* dx, T* dk, T* db, T* dy, const T* x, const T* y, const T
   if (db) bias_backward<T>(db, Matrix<const T>(dy, total, a.f), reduce_ws);
   Matrix<const T> kernel(k, patch, a.f);
   Matrix<T> dkernel(dk, patch, a.f);
+  // At stride 1 the input gradient is a convolution of dy with each tap's transposed kernel.
+  const bool window_dx = dx && use_window_backward<T>(a);
+  if (window_dx) {
+    T* zeros = ws;
+    T* kt = ws + a.f;  // kt[(tap * f + j) * c + ch] = k[(tap * c + ch) * f + j]
+    std::fill(zeros, zeros + a.f, T(0));
+    for (int64_t tap = 0; tap < a.kh * a.kw; ++tap)
+      for (int64_t ch = 0; ch < a.c; ++ch)
+        for (int64_t j = 0; j < a.f; ++j) kt[(tap * a.f + j) * a.c + ch] = k[(tap * a.c + ch) * a.f + j];
+    const WindowSweep g{a.h, a.w, a.oh, a.ow, a.f, a.kh, a.kw, 1, 1, a.pad_top, a.pad_left, -a.dh, -a.dw};
+    parallel_range(a.n * a.h * a.w, window_grain<T>(2 * patch * a.f), [&](int64_t r0, int64_t r1) {
+      window_rows<T>(dx, nullptr, false, dy, kt, nullptr, a.c, g, zeros, r0, r1);
+    });
+  }
   for (int64_t n0 = 0; n0 < a.n; n0 += group) {
     const int64_t images = std::min(group, a.n - n0), rows = images * pix;
     Matrix<const T> dz(dy + n0 * pix * a.f, rows, a.f);
@@ -368,7 +464,7 @@ void conv2d_backward(T* dx, T* dk, T* db, T* dy, const T* x, const T* y, const T
       cols = ws;
     }
     gemm<T>(dkernel, Matrix<const T>(cols, rows, patch), true, dz, false, T(1), T(1));  // dk += cols^T dz
-    if (!dx) continue;
+    if (!dx || window_dx) continue;
     if (a.pointwise()) {
       gemm<T>(Matrix<T>(dx + n0 * a.h * a.w * a.c, rows, patch), dz, false, kernel, true);
     } else {

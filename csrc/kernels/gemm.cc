@@ -181,6 +181,16 @@ std::atomic<const MicroKernel<T>*>& active_kernel() {
   return k;
 }
 
+}  // namespace
+
+template <typename T>
+const MicroKernel<T>& current_kernel() {
+  return *active_kernel<T>().load();
+}
+template const MicroKernel<float>& current_kernel<float>();
+template const MicroKernel<double>& current_kernel<double>();
+
+namespace {
 std::string shape_str(int64_t r, int64_t c) { return "(" + std::to_string(r) + ", " + std::to_string(c) + ")"; }
 
 }  // namespace

@@ -34,6 +34,7 @@ struct F32x8 {
   static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
   static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
   static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static R relu(R x) { return _mm256_max_ps(_mm256_setzero_ps(), x); }  // (x < 0) ? 0 : x, NaN kept
   static constexpr bool kSimdPack = true;
   static __m256i mask(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
   static R load_n(const T* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
@@ -68,6 +69,7 @@ struct F64x4 {
   static R fma(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
   static R mul(R a, R b) { return _mm256_mul_pd(a, b); }
   static R add(R a, R b) { return _mm256_add_pd(a, b); }
+  static R relu(R x) { return _mm256_max_pd(_mm256_setzero_pd(), x); }
   static constexpr bool kSimdPack = true;
   static __m256i mask(int n) { return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)); }
   static R load_n(const T* p, int n) { return _mm256_maskload_pd(p, mask(n)); }

@@ -37,6 +37,7 @@ struct F32x16 {
   static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
   static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
+  static R relu(R x) { return _mm512_max_ps(_mm512_setzero_ps(), x); }  // (x < 0) ? 0 : x, NaN kept
   static constexpr bool kSimdPack = true;
   static __mmask16 mask(int n) { return __mmask16((1u << n) - 1); }
   static R load_n(const T* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
@@ -76,6 +77,7 @@ struct F64x8 {
   static R fma(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
   static R mul(R a, R b) { return _mm512_mul_pd(a, b); }
   static R add(R a, R b) { return _mm512_add_pd(a, b); }
+  static R relu(R x) { return _mm512_max_pd(_mm512_setzero_pd(), x); }
   static constexpr bool kSimdPack = true;
   static __mmask8 mask(int n) { return __mmask8((1u << n) - 1); }
   static R load_n(const T* p, int n) { return _mm512_maskz_loadu_pd(mask(n), p); }

@@ -149,6 +149,46 @@ void micro_row_wide(const Tile<typename V::T>& t) {
   }
 }
 
+template <class V, int ROWS, int NV>
+void window_tile(const WindowTile<typename V::T>& t) {
+  using R = typename V::R;
+  using T = typename V::T;
+  constexpr int W = V::W;
+  R acc[ROWS][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  const T* b = t.b;
+  for (int64_t tap = 0; tap < t.taps; ++tap) {
+    const T* a[ROWS];
+#pragma GCC unroll 16
+    for (int r = 0; r < ROWS; ++r) a[r] = t.a[tap * kMaxMr + r];
+#pragma GCC unroll 2
+    for (int64_t ch = 0; ch < t.chans; ++ch, b += t.ldb) {
+      R bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) bv[v] = V::load(b + v * W);
+#pragma GCC unroll 16
+      for (int r = 0; r < ROWS; ++r) {
+        const R ar = V::set1(a[r][ch]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(ar, bv[v], acc[r][v]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      R x = acc[r][v];
+      if (t.bias) x = V::add(x, V::load(t.bias + v * W));
+      if (t.pre) V::store(t.pre + r * t.ldc + v * W, x);
+      if (t.relu) x = V::relu(x);
+      V::store(t.c + r * t.ldc + v * W, x);
+    }
+}
+
 // The kernel table of one register type: rows[r - 1] computes r rows. V::kSimdPack: V has
 // the transposes and masked loads of the SIMD packers.
 template <class V, int MR, int NV, int... I>
@@ -156,10 +196,12 @@ constexpr MicroKernel<typename V::T> make_kernel(const char* isa, std::integer_s
   constexpr int NR = NV * V::W;
   if constexpr (V::kSimdPack)
     return MicroKernel<typename V::T>{isa, MR, NR, {&micro_tile<V, I + 1, MR, NV>...},
-                                      &micro_row_wide<V, MR, NV>, &pack_a_simd<V, MR>, &pack_b_simd<V, NR>};
+                                      &micro_row_wide<V, MR, NV>, &pack_a_simd<V, MR>, &pack_b_simd<V, NR>,
+                                      V::W, {&window_tile<V, I + 1, NV>...}, {&window_tile<V, I + 1, 1>...}};
   else
     return MicroKernel<typename V::T>{isa, MR, NR, {&micro_tile<V, I + 1, MR, NV>...},
-                                      &micro_row_wide<V, MR, NV>, &pack_a_plain<V, MR>, &pack_b_plain<V, NR>};
+                                      &micro_row_wide<V, MR, NV>, &pack_a_plain<V, MR>, &pack_b_plain<V, NR>,
+                                      V::W, {&window_tile<V, I + 1, NV>...}, {&window_tile<V, I + 1, 1>...}};
 }
 
 }  // namespace

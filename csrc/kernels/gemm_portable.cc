@@ -24,6 +24,7 @@ struct Vec16 {
   static R fma(R a, R b, R c) { return a * b + c; }
   static R mul(R a, R b) { return a * b; }
   static R add(R a, R b) { return a + b; }
+  static R relu(R x) { return x < R{} ? R{} : x; }  // lane by lane, as act::relu
   static constexpr bool kSimdPack = false;  // scalar packing (gemm_pack.h)
 };
 

@@ -24,6 +24,27 @@ struct Tile {
 
 template <typename T>
 using TileFn = void (*)(const Tile<T>&);
+
+// One tile of a windowed product (convolution without columns, "indirect GEMM"): for rows
+// r < rows and NV * W columns, C[r][:] = sum over taps t, then channels ch, of
+// a[t * kMaxMr + r][ch] * b[(t * chans + ch) * ldb + :], then + bias, then ReLU when relu (the
+// sums before it also to pre, when given). Each row reads its taps in place through a pointer
+// (an image pixel's channels, or a run of zeros for a tap off the image). The same per-element
+// arithmetic as Tile (one FMA chain in k order, k = t * chans + ch), whatever rows is.
+template <typename T>
+struct WindowTile {
+  int64_t taps, chans;
+  const T* const* a;  // a[t * kMaxMr + r]
+  const T* b;
+  int64_t ldb;
+  T* c;
+  int64_t ldc;
+  const T* bias;      // NV * W entries, or null
+  T* pre;             // rows of ldc, or null
+  bool relu;
+};
+template <typename T>
+using WindowFn = void (*)(const WindowTile<T>&);
 // Packs rows [i0, i0 + rows) x steps [p0, p0 + kc) of op(A) into one micro-panel (rows <= mr).
 template <typename T>
 using PackAFn = void (*)(T* dst, const T* a, int64_t lda, bool trans, int64_t i0, int64_t rows, int64_t p0,
@@ -44,7 +65,14 @@ struct MicroKernel {
   TileFn<T> row_wide;         // one row, kWideRow * nr columns of B read in place
   PackAFn<T> pack_a;
   PackBFn<T> pack_b;
+  int lanes;                        // W: window tiles are W (narrow) or nr (wide) columns
+  WindowFn<T> window[kMaxMr];       // window[r - 1]: r rows by nr columns
+  WindowFn<T> window_narrow[kMaxMr];  // r rows by W columns
 };
+
+// The kernels gemm uses now (set_gemm_isa), for the convolutions that call them directly.
+template <typename T>
+const MicroKernel<T>& current_kernel();
 
 // Null when this build or this CPU lacks the instruction set.
 template <typename T> const MicroKernel<T>* avx512_kernel();
