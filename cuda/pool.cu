@@ -56,7 +56,7 @@ __global__ void max_pool_forward_kernel(float* __restrict__ y, int32_t* __restri
         }
       }
     y[e] = m;
-    argmax[e] = int32_t(best);
+    if (argmax) argmax[e] = int32_t(best);  // null: inference, no backward
   }
 }
 

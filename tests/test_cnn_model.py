@@ -130,3 +130,38 @@ def test_cnn_bitwise_identical_for_1_2_3_threads(threads):
     assert len(weights) == 3
     for w in weights[1:]:
         assert_weights_equal(w, weights[0])
+
+
+def test_window_conv_and_max_pool_model_against_float64_after_inference(rng):
+    """A conv layer on the window-tile path (16 channels in, 32 filters) into MaxPool2D:
+    predict (no argmax kept: no backward follows) against numpy float64, then the gradients
+    of a training step after it (the pool records its argmax again) against the gradients
+    of the same float64 forward, routed by hand through pool, ReLU and convolution."""
+    from test_conv_window import conv_grads_ref
+
+    model = pydl.Sequential([layers.Input((6, 8, 16)), layers.Conv2D(32, 3, padding="same", activation="relu"),
+                             layers.MaxPool2D(), layers.Flatten()], seed=1)
+    model.compile(optimizer="sgd", loss="mse")
+    x = rng.standard_normal((3, 6, 8, 16)).astype(np.float32)
+    t = rng.standard_normal((3, 3 * 4 * 32)).astype(np.float32)
+    k, b = (w.astype(np.float64) for w in model.get_weights())
+    x64 = x.astype(np.float64)
+    z = conv_ref(x64, k, b, (1, 1), "same", (1, 1))
+    a = np.maximum(z, 0)
+    p = pool_ref(a, "max", (2, 2), (2, 2), "valid")
+    np.testing.assert_allclose(model.predict(x), p.reshape(3, -1), rtol=1e-5, atol=1e-5)
+
+    loss, (dk, db) = model.loss_and_gradients(x, t)
+    assert loss == pytest.approx(ref.mse(p.reshape(3, -1), t), rel=1e-5)
+    dp = 2 * (p.reshape(3, -1) - t).reshape(p.shape) / t.size
+    da = np.zeros_like(a)  # each window's gradient to its first maximum
+    for i in range(p.shape[1]):
+        for j in range(p.shape[2]):
+            win = a[:, 2 * i:2 * i + 2, 2 * j:2 * j + 2, :].reshape(3, 4, -1)
+            first = win.argmax(axis=1)
+            for q in range(4):
+                sel = first == q
+                da[:, 2 * i + q // 2, 2 * j + q % 2, :] += np.where(sel, dp[:, i, j, :], 0)
+    _, dk_want, db_want = conv_grads_ref(da * (z > 0), x64, k, (1, 1), "same", (1, 1))
+    np.testing.assert_allclose(dk, dk_want, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(db, db_want, rtol=1e-4, atol=1e-6)

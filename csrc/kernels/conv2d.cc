@@ -253,10 +253,10 @@ void window_rows(T* y, T* pre, bool relu, const T* src, const T* kmat, const T* 
   const int64_t taps = g.kh * g.kw, plane = g.out_h * g.out_w, image = g.src_h * g.src_w * g.chans;
   static thread_local std::vector<const T*> at;  // at[tap * kMaxMr + row]: grown once per thread
   at.resize(size_t(taps * kMaxMr));
+  int64_t n = r0 / plane, py = r0 % plane / g.out_w, px = r0 % g.out_w;  // of row r + q, stepped
   for (int64_t r = r0; r < r1; r += uk.mr) {
     const int rows = int(std::min<int64_t>(uk.mr, r1 - r));
     for (int q = 0; q < rows; ++q) {
-      const int64_t n = (r + q) / plane, p = (r + q) % plane, py = p / g.out_w, px = p % g.out_w;
       const T* img = src + n * image;
       for (int64_t i = 0; i < g.kh; ++i) {
         const int64_t iy = py * g.sy + g.oy + i * g.ty;
@@ -265,6 +265,10 @@ void window_rows(T* y, T* pre, bool relu, const T* src, const T* kmat, const T* 
           const bool inside = iy >= 0 && iy < g.src_h && ix >= 0 && ix < g.src_w;
           at[size_t((i * g.kw + j) * kMaxMr + q)] = inside ? img + (iy * g.src_w + ix) * g.chans : zeros;
         }
+      }
+      if (++px == g.out_w) {
+        px = 0;
+        if (++py == g.out_h) py = 0, ++n;
       }
     }
     for (int64_t j0 = 0; j0 < cols;) {

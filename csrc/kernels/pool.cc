@@ -19,19 +19,19 @@ inline void for_window(const Conv2dArgs& a, int64_t oy, int64_t ox, F&& f) {
 }
 
 // Selects, not branches, over non-aliasing rows: vectorises over channels. The first
-// maximum wins (strict >).
-template <typename T>
+// maximum wins (strict >). kArg: record where it came from.
+template <bool kArg, typename T>
 PYDL_ALWAYS_INLINE void max_update(T* __restrict out, int32_t* __restrict arg, const T* __restrict px,
                                    int64_t c, int32_t off) {
   for (int64_t ch = 0; ch < c; ++ch) {
     const T v = px[ch];
     const bool better = v > out[ch];
     out[ch] = better ? v : out[ch];
-    arg[ch] = better ? off + int32_t(ch) : arg[ch];
+    if constexpr (kArg) arg[ch] = better ? off + int32_t(ch) : arg[ch];
   }
 }
 
-template <typename T>
+template <bool kArg, typename T>
 PYDL_ALWAYS_INLINE void max_pool_rows_impl(T* y, int32_t* argmax, const T* x, const Conv2dArgs& a,
                                            int64_t r0, int64_t r1) {
   const int64_t in_img = a.h * a.w * a.c, out_img = a.oh * a.ow * a.c;
@@ -40,15 +40,17 @@ PYDL_ALWAYS_INLINE void max_pool_rows_impl(T* y, int32_t* argmax, const T* x, co
     const T* img = x + n * in_img;
     for (int64_t ox = 0; ox < a.ow; ++ox) {
       T* out = y + n * out_img + (oy * a.ow + ox) * a.c;
-      int32_t* arg = argmax + n * out_img + (oy * a.ow + ox) * a.c;
+      int32_t* arg = kArg ? argmax + n * out_img + (oy * a.ow + ox) * a.c : nullptr;
       bool first = true;  // windows always hold at least one input pixel
       for_window(a, oy, ox, [&](int64_t iy, int64_t ix) {
         const int64_t off = (iy * a.w + ix) * a.c;
         if (first) {
-          for (int64_t ch = 0; ch < a.c; ++ch) { out[ch] = img[off + ch]; arg[ch] = int32_t(off + ch); }
+          for (int64_t ch = 0; ch < a.c; ++ch) out[ch] = img[off + ch];
+          if constexpr (kArg)
+            for (int64_t ch = 0; ch < a.c; ++ch) arg[ch] = int32_t(off + ch);
           first = false;
         } else {
-          max_update(out, arg, img + off, a.c, int32_t(off));
+          max_update<kArg>(out, arg, img + off, a.c, int32_t(off));
         }
       });
     }
@@ -57,11 +59,13 @@ PYDL_ALWAYS_INLINE void max_pool_rows_impl(T* y, int32_t* argmax, const T* x, co
 
 PYDL_SIMD_CLONES void max_pool_rows(float* y, int32_t* argmax, const float* x, const Conv2dArgs& a,
                                     int64_t r0, int64_t r1) {
-  max_pool_rows_impl(y, argmax, x, a, r0, r1);
+  if (argmax) max_pool_rows_impl<true>(y, argmax, x, a, r0, r1);
+  else max_pool_rows_impl<false>(y, argmax, x, a, r0, r1);
 }
 PYDL_SIMD_CLONES void max_pool_rows(double* y, int32_t* argmax, const double* x, const Conv2dArgs& a,
                                     int64_t r0, int64_t r1) {
-  max_pool_rows_impl(y, argmax, x, a, r0, r1);
+  if (argmax) max_pool_rows_impl<true>(y, argmax, x, a, r0, r1);
+  else max_pool_rows_impl<false>(y, argmax, x, a, r0, r1);
 }
 
 }  // namespace

@@ -10,7 +10,8 @@
 namespace pydl {
 
 // Window geometry reuses Conv2dArgs (kh, kw, strides, padding; c = f = channels; no dilation).
-// max: argmax[i] receives the input offset (within its image) of output element i's maximum.
+// max: argmax[i] receives the input offset (within its image) of output element i's maximum;
+// a null argmax (inference, no backward follows) skips it.
 template <typename T>
 void max_pool2d_forward(T* y, int32_t* argmax, const T* x, const Conv2dArgs& a);
 template <typename T>

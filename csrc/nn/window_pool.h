@@ -19,10 +19,10 @@ class WindowPoolLayer : public Layer {
   void plan(int64_t max_batch) override {
     if (max_) argmax_.resize(max_batch * shape_size(output_));
   }
-  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo&) override {
+  void forward(Matrix<real> y, Matrix<const real> x, const StepInfo& s) override {
     Conv2dArgs a = args_;
     a.n = x.rows;
-    if (max_) max_pool2d_forward<real>(y.data, argmax_.data(), x.data, a);
+    if (max_) max_pool2d_forward<real>(y.data, s.backward ? argmax_.data() : nullptr, x.data, a);
     else avg_pool2d_forward<real>(y.data, x.data, a);
   }
   void backward(Matrix<real> dx, Matrix<real> dy, Matrix<const real> x, Matrix<const real>) override {
