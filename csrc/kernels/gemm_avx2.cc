@@ -11,6 +11,7 @@
 // template first seen inside it would be compiled for AVX2 under its usual (shared) name.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #if defined(__clang__)

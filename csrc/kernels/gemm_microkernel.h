@@ -5,6 +5,7 @@
 // Include this once per file, after defining V types in an unnamed namespace.
 #pragma once
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "kernels/gemm_pack.h"
@@ -61,6 +62,10 @@ void pack_a_simd(typename V::T* dst, const typename V::T* a, int64_t lda, bool t
   using R = typename V::R;
   constexpr int W = V::W;
   if (trans) {
+    if (rows == MR) {  // a whole panel: MR values straight from each row of A (no masks)
+      for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * MR, a + (p0 + k) * lda + i0, MR * sizeof(typename V::T));
+      return;
+    }
     for (int64_t k = 0; k < kc; ++k) {
       const typename V::T* s = a + (p0 + k) * lda + i0;
       for (int64_t r0 = 0; r0 < rows; r0 += W) {
