@@ -46,6 +46,29 @@ def test_steps_match_pytorch_rules(rng, cfg, dtype, rtol):
     np.testing.assert_allclose(p, expected, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_subnormal_moments_flush_to_zero(rng, dtype):
+    """The update runs with subnormals flushed (core/flush_subnormals.h): a decaying first
+    moment that would turn subnormal becomes 0, a subnormal one read is 0; everything else,
+    and the parameters, follow the rule as before. One thread and several (100,000 values)."""
+    tiny = np.finfo(dtype).tiny
+    for n in (1000, 100_000):
+        p0, g = rng.standard_normal(n), rng.standard_normal(n)
+        dead = rng.choice(n, 64, replace=False)  # units whose gradient stopped
+        g[dead] = 0
+        m = rng.standard_normal(n) * 1e-3
+        m[dead[:32]] = tiny * 1.05  # 0.9 * m (+ 0) falls below tiny: flushed
+        m[dead[32:]] = tiny / 4   # read as 0
+        v = rng.random(n) * 1e-3
+        p, s0, s1 = p0.astype(dtype), m.astype(dtype), v.astype(dtype)
+        kernels.optimizer_step(p, g.astype(dtype), s0, s1, {"kind": "adam", "learning_rate": 0.01}, 3)
+        assert (s0[dead] == 0).all()
+        live = np.setdiff1d(np.arange(n), dead)
+        want_p, want_m, _ = ref.adam(p0, g, m, v, 3, 0.01)
+        np.testing.assert_allclose(s0[live], want_m[live], rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(p, want_p, rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize("max_norm", [0.5, 1e6])
 def test_clip_by_global_norm(rng, max_norm):
     g = rng.standard_normal(50_000)

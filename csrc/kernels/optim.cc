@@ -7,6 +7,7 @@
 
 #include "core/device.h"
 #include "core/errors.h"
+#include "core/flush_subnormals.h"
 #include "core/parallel.h"
 #include "core/simd.h"
 #include "kernels/optim_rules.h"
@@ -184,6 +185,7 @@ bool optimizer_step(T* p, const T* g, const SlotPtrs<T>& sl, int64_t n, const Op
     mp = 0;
     for (auto& m : ms) m = 0;
     for_active(n, frozen, [&](int64_t lo, int64_t hi) {
+      const FlushSubnormals flush;  // on each thread that updates a span
       const SpanMax<T> r = update_span(commit, c.kind, mom, cen, p + lo, g + lo, at(sl[0], lo), at(sl[1], lo),
                                        at(sl[2], lo), hi - lo, s);
       atomic_max(mp, r.p);

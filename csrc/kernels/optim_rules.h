@@ -11,7 +11,8 @@
 //
 // Square roots read max(v, 0): a second moment is never negative unless Python wrote one (a
 // forged checkpoint, set_variables), and the finiteness proof (which reads magnitudes only)
-// relies on sqrt(...) + eps >= eps. For v >= 0 the result is bitwise PyTorch's arithmetic.
+// relies on sqrt(...) + eps >= eps. For v >= 0 the result is bitwise PyTorch's arithmetic, except
+// that the CPU update flushes subnormals to zero (core/flush_subnormals.h says why).
 #pragma once
 #include <cfloat>
 #include <cmath>
