@@ -5,6 +5,7 @@
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/parallel.h"
+#include "core/simd.h"
 #include "kernels/gemm.h"
 #include "kernels/reduce.h"
 
@@ -22,27 +23,68 @@ void dense_forward(Matrix<T> y, Matrix<T> z, Matrix<const T> x, Matrix<const T> 
   }
 }
 
+namespace {
+
+// out[j] += the sum of rows [0, rows) of column j of x (row stride ld), in row order, with the
+// running sums of kBlock columns held in registers: the same additions as out[j] += x[i][j]
+// row after row, without a load and store of out per row (those chains were the time).
+constexpr int64_t kBlock = 64;
+template <typename A, typename T>
+PYDL_ALWAYS_INLINE void add_column_sums_impl(A* __restrict out, const T* __restrict x, int64_t ld, int64_t rows,
+                                             int64_t cols) {
+  int64_t j0 = 0;
+  for (; j0 + kBlock <= cols; j0 += kBlock) {
+    A acc[kBlock];
+    for (int64_t j = 0; j < kBlock; ++j) acc[j] = out[j0 + j];
+    for (int64_t i = 0; i < rows; ++i) {
+      const T* r = x + i * ld + j0;
+      for (int64_t j = 0; j < kBlock; ++j) acc[j] += A(r[j]);
+    }
+    for (int64_t j = 0; j < kBlock; ++j) out[j0 + j] = acc[j];
+  }
+  for (; j0 < cols; ++j0) {
+    A acc = out[j0];
+    for (int64_t i = 0; i < rows; ++i) acc += A(x[i * ld + j0]);
+    out[j0] = acc;
+  }
+}
+PYDL_SIMD_CLONES void add_column_sums(float* out, const float* x, int64_t ld, int64_t rows, int64_t cols) {
+  add_column_sums_impl(out, x, ld, rows, cols);
+}
+PYDL_SIMD_CLONES void add_column_sums(double* out, const double* x, int64_t ld, int64_t rows, int64_t cols) {
+  add_column_sums_impl(out, x, ld, rows, cols);
+}
+PYDL_SIMD_CLONES void add_column_sums(double* out, const float* x, int64_t ld, int64_t rows, int64_t cols) {
+  add_column_sums_impl(out, x, ld, rows, cols);
+}
+
+}  // namespace
+
 template <typename T>
 void bias_backward(T* db, Matrix<const T> dz, double* ws) {
   PYDL_DEVICE_DISPATCH(bias_backward, db, dz, ws);
-  const int64_t rows = dz.rows;
+  const int64_t rows = dz.rows, cols = dz.cols;
   if (ws && rows >= 2 * kReduceRowChunk) {
-    double* sums = ws + column_sums_workspace(rows, dz.cols);
-    column_sums<1>(sums, rows, dz.cols, ws, [&](int64_t r, double* part) {
-      const T* row = dz.row(r);
-      for (int64_t j = 0; j < dz.cols; ++j) part[j] += double(row[j]);
+    // Each fixed chunk of rows into its own partial (from 0), the partials added in chunk order.
+    const int64_t chunks = reduce_row_chunks(rows);
+    double* sums = ws + column_sums_workspace(rows, cols);
+    parallel_range(chunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t ch = c0; ch < c1; ++ch) {
+        double* part = ws + ch * cols;
+        std::fill(part, part + cols, 0.0);
+        const int64_t r0 = ch * kReduceRowChunk, r1 = std::min(rows, r0 + kReduceRowChunk);
+        add_column_sums(part, dz.row(r0), cols, r1 - r0, cols);
+      }
     });
-    for (int64_t j = 0; j < dz.cols; ++j) db[j] += T(sums[j]);
+    std::fill(sums, sums + cols, 0.0);
+    for (int64_t ch = 0; ch < chunks; ++ch)
+      for (int64_t j = 0; j < cols; ++j) sums[j] += ws[ch * cols + j];
+    for (int64_t j = 0; j < cols; ++j) db[j] += T(sums[j]);
     return;
   }
   // Split over columns (outputs), never over rows (the reduction): order fixed per column.
-  const int64_t grain = rows * dz.cols >= (1 << 15) ? 64 : dz.cols;
-  parallel_range(dz.cols, grain, [&](int64_t c0, int64_t c1) {
-    for (int64_t i = 0; i < rows; ++i) {
-      const T* r = dz.row(i);
-      for (int64_t j = c0; j < c1; ++j) db[j] += r[j];
-    }
-  });
+  const int64_t grain = rows * cols >= (1 << 15) ? kBlock : cols;
+  parallel_range(cols, grain, [&](int64_t c0, int64_t c1) { add_column_sums(db + c0, dz.row(0) + c0, cols, rows, c1 - c0); });
 }
 
 template <typename T>
