@@ -304,6 +304,43 @@ bool use_window_backward(const Conv2dArgs& a) {
          a.workspace_size() >= a.patch() * a.f + a.f;
 }
 
+// The kernel gradient without the columns: dk^T = dz^T cols by gemm_implicit_b, which packs
+// B = cols (step p: output pixel p of the batch; column q: tap q / c, channel q % c) straight
+// from the images, each panel's channels of one tap copied from a pixel (zeros off the image).
+template <typename T>
+struct ColumnsOfImages {
+  const T* x;
+  const Conv2dArgs* a;
+};
+
+template <typename T>
+void pack_columns(const void* ctx, T* dst, int64_t p0, int64_t kc, int64_t j0, int cols, int nr) {
+  const ColumnsOfImages<T>& g = *static_cast<const ColumnsOfImages<T>*>(ctx);
+  const Conv2dArgs& a = *g.a;
+  const int64_t pix = a.out_pixels(), image = a.h * a.w * a.c;
+  // use_implicit_kernel_grad: panels start at multiples of nr, a divisor of c, so each lies in one tap.
+  const int64_t tap = j0 / a.c, ch0 = j0 % a.c, ti = tap / a.kw, tj = tap % a.kw;
+  int64_t n = p0 / pix, oy = p0 % pix / a.ow, ox = p0 % a.ow;  // of step p0 + k, stepped
+  for (int64_t k = 0; k < kc; ++k, dst += nr) {
+    const T* img = g.x + n * image;
+    const int64_t iy = oy * a.sh - a.pad_top + ti * a.dh, ix = ox * a.sw - a.pad_left + tj * a.dw;
+    if (iy >= 0 && iy < a.h && ix >= 0 && ix < a.w) std::copy_n(img + (iy * a.w + ix) * a.c + ch0, cols, dst);
+    else std::fill(dst, dst + cols, T(0));
+    std::fill(dst + cols, dst + nr, T(0));
+    if (++ox == a.ow) {
+      ox = 0;
+      if (++oy == a.oh) oy = 0, ++n;
+    }
+  }
+}
+
+// Whether the kernel gradient packs from the images: each panel of B one tap's run of
+// channels, and room in the workspace for dk^T.
+template <typename T>
+bool use_implicit_kernel_grad(const Conv2dArgs& a) {
+  return !a.pointwise() && a.c % gemm_detail::current_kernel<T>().nr == 0 && a.workspace_size() >= a.patch() * a.f;
+}
+
 // Runs rows(out, pre, relu, r0, r1) over `total` output rows of f values in parallel chunks
 // and applies the activation: ReLU (or none) as the sums are stored, any other elementwise one
 // per chunk while it is in cache (the sums kept in z when given), softmax after, over whole rows.
@@ -459,15 +496,26 @@ void conv2d_backward(T* dx, T* dk, T* db, T* dy, const T* x, const T* y, const T
       window_rows<T>(dx, nullptr, false, dy, kt, nullptr, a.c, g, zeros, r0, r1);
     });
   }
+  const bool implicit_dk = use_implicit_kernel_grad<T>(a);
+  if (implicit_dk) {  // after the input gradient: the workspace holds dk^T now
+    const ColumnsOfImages<T> ctx{x, &a};
+    gemm_detail::gemm_implicit_b<T>(Matrix<T>(ws, a.f, patch), Matrix<const T>(dy, total, a.f), true,
+                                    &pack_columns<T>, &ctx, T(1), T(0));
+    for (int64_t q = 0; q < patch; ++q)
+      for (int64_t j = 0; j < a.f; ++j) dk[q * a.f + j] += ws[j * patch + q];
+    if (!dx || window_dx) return;
+  }
   for (int64_t n0 = 0; n0 < a.n; n0 += group) {
     const int64_t images = std::min(group, a.n - n0), rows = images * pix;
     Matrix<const T> dz(dy + n0 * pix * a.f, rows, a.f);
-    const T* cols = x + n0 * a.h * a.w * a.c;
-    if (!a.pointwise()) {
-      im2col(ws, x, a, n0, rows);
-      cols = ws;
+    if (!implicit_dk) {
+      const T* cols = x + n0 * a.h * a.w * a.c;
+      if (!a.pointwise()) {
+        im2col(ws, x, a, n0, rows);
+        cols = ws;
+      }
+      gemm<T>(dkernel, Matrix<const T>(cols, rows, patch), true, dz, false, T(1), T(1));  // dk += cols^T dz
     }
-    gemm<T>(dkernel, Matrix<const T>(cols, rows, patch), true, dz, false, T(1), T(1));  // dk += cols^T dz
     if (!dx || window_dx) continue;
     if (a.pointwise()) {
       gemm<T>(Matrix<T>(dx + n0 * a.h * a.w * a.c, rows, patch), dz, false, kernel, true);

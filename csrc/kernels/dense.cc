@@ -29,24 +29,23 @@ namespace {
 // running sums of kBlock columns held in registers: the same additions as out[j] += x[i][j]
 // row after row, without a load and store of out per row (those chains were the time).
 constexpr int64_t kBlock = 64;
+template <int64_t B, typename A, typename T>
+PYDL_ALWAYS_INLINE void add_column_block(A* __restrict out, const T* __restrict x, int64_t ld, int64_t rows) {
+  A acc[B];
+  for (int64_t j = 0; j < B; ++j) acc[j] = out[j];
+  for (int64_t i = 0; i < rows; ++i) {
+    const T* r = x + i * ld;
+    for (int64_t j = 0; j < B; ++j) acc[j] += A(r[j]);
+  }
+  for (int64_t j = 0; j < B; ++j) out[j] = acc[j];
+}
 template <typename A, typename T>
 PYDL_ALWAYS_INLINE void add_column_sums_impl(A* __restrict out, const T* __restrict x, int64_t ld, int64_t rows,
                                              int64_t cols) {
-  int64_t j0 = 0;
-  for (; j0 + kBlock <= cols; j0 += kBlock) {
-    A acc[kBlock];
-    for (int64_t j = 0; j < kBlock; ++j) acc[j] = out[j0 + j];
-    for (int64_t i = 0; i < rows; ++i) {
-      const T* r = x + i * ld + j0;
-      for (int64_t j = 0; j < kBlock; ++j) acc[j] += A(r[j]);
-    }
-    for (int64_t j = 0; j < kBlock; ++j) out[j0 + j] = acc[j];
-  }
-  for (; j0 < cols; ++j0) {
-    A acc = out[j0];
-    for (int64_t i = 0; i < rows; ++i) acc += A(x[i * ld + j0]);
-    out[j0] = acc;
-  }
+  int64_t j = 0;
+  for (; j + kBlock <= cols; j += kBlock) add_column_block<kBlock>(out + j, x + j, ld, rows);
+  for (; j + 8 <= cols; j += 8) add_column_block<8>(out + j, x + j, ld, rows);
+  for (; j < cols; ++j) add_column_block<1>(out + j, x + j, ld, rows);
 }
 PYDL_SIMD_CLONES void add_column_sums(float* out, const float* x, int64_t ld, int64_t rows, int64_t cols) {
   add_column_sums_impl(out, x, ld, rows, cols);

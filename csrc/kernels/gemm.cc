@@ -53,6 +53,8 @@ struct Job {
   const T* bias;
   Activation act;  // elementwise (softmax is applied after, over whole rows)
   int64_t kc;      // the K step
+  ImplicitPackB<T> implicit_b = nullptr;  // packs B in place of uk->pack_b (b is unused)
+  const void* implicit_ctx = nullptr;
 };
 
 template <typename T>
@@ -88,7 +90,8 @@ void run_part(const Job<T>& j, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
   const int64_t kc_bytes = j.kc * int64_t(sizeof(T));
   const int64_t mb = std::min(ceil_div(r1 - r0, mr), std::max<int64_t>(1, kABlockBytes / (kc_bytes * mr))) * mr;
   const int64_t nb = std::min(ceil_div(c1 - c0, nr), std::max<int64_t>(1, kBBlockBytes / (kc_bytes * nr))) * nr;
-  const bool direct_b = !j.tb && (r1 - r0 <= kDirectBRows || j.ldb * int64_t(sizeof(T)) % kConflictStride != 0);
+  const bool direct_b = !j.implicit_b && !j.tb &&
+                        (r1 - r0 <= kDirectBRows || j.ldb * int64_t(sizeof(T)) % kConflictStride != 0);
   // Grown once per thread, reused by every later call. Host memory always (this is the CPU
   // GEMM; under the test-only device emulation it runs inside a CUDA DeviceScope).
   static thread_local Buffer<T> apack, bpack;
@@ -106,7 +109,11 @@ void run_part(const Job<T>& j, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
         // Read in place, B's ragged last panel is still packed (to be padded).
         const int64_t pack_from = direct_b ? (nj % nr ? bp - 1 : bp) : 0;
         for (int64_t q = pack_from; q < bp; ++q)
-          j.uk->pack_b(bpack.data() + q * nr * kc, j.b, j.ldb, j.tb, p0, kc, j0 + q * nr, std::min<int64_t>(nr, nj - q * nr));
+          if (j.implicit_b)
+            j.implicit_b(j.implicit_ctx, bpack.data() + q * nr * kc, p0, kc, j0 + q * nr,
+                         int(std::min<int64_t>(nr, nj - q * nr)), nr);
+          else
+            j.uk->pack_b(bpack.data() + q * nr * kc, j.b, j.ldb, j.tb, p0, kc, j0 + q * nr, std::min<int64_t>(nr, nj - q * nr));
         for (int64_t p = 0; p < ap; ++p)
           for (int64_t q = 0; q < bp; ++q) {
             const bool packed = q >= pack_from;
@@ -247,6 +254,33 @@ void gemm(Matrix<T> c, Matrix<const T> a, bool trans_a, Matrix<const T> b, bool 
   }
   if (act == Activation::Softmax) activation_forward<T>(c, c, Activation::Softmax);
 }
+
+template <typename T>
+void gemm_detail::gemm_implicit_b(Matrix<T> c, Matrix<const T> a, bool trans_a, ImplicitPackB<T> pack_b,
+                                  const void* ctx, T alpha, T beta) {
+  using namespace gemm_detail;
+  const int64_t m = trans_a ? a.cols : a.rows, k = trans_a ? a.rows : a.cols;
+  if (c.rows != m) throw ValueError("gemm_implicit_b: op(A) " + shape_str(m, k) + " does not fit C " + shape_str(c.rows, c.cols));
+  if (m == 0 || c.cols == 0) return;
+  if (k == 0 || alpha == T(0)) return scale_only(c, beta, static_cast<const T*>(nullptr), Activation::Linear);
+  Job<T> j;
+  j.uk = active_kernel<T>().load();
+  j.m = m, j.n = c.cols, j.k = k;
+  j.a = a.data, j.lda = a.cols, j.ta = trans_a;
+  j.b = nullptr, j.ldb = 0, j.tb = false;
+  j.c = c.data, j.ldc = c.cols;
+  j.alpha = alpha, j.beta = beta, j.bias = nullptr;
+  j.act = Activation::Linear;
+  j.kc = k_step(k, kKcBytes / int64_t(sizeof(T)));
+  j.implicit_b = pack_b;
+  j.implicit_ctx = ctx;
+  const double flops = 2.0 * double(m) * double(j.n) * double(k);
+  run(j, flops < kForkFlops || omp_in_parallel() ? 1 : omp_get_max_threads());
+}
+template void gemm_detail::gemm_implicit_b<float>(Matrix<float>, Matrix<const float>, bool, ImplicitPackB<float>,
+                                                  const void*, float, float);
+template void gemm_detail::gemm_implicit_b<double>(Matrix<double>, Matrix<const double>, bool, ImplicitPackB<double>,
+                                                   const void*, double, double);
 
 template void gemm<float>(Matrix<float>, Matrix<const float>, bool, Matrix<const float>, bool,
                           float, float, const float*, Activation);

@@ -7,6 +7,8 @@
 #pragma once
 #include <cstdint>
 
+#include "core/view.h"
+
 namespace pydl::gemm_detail {
 
 // One tile: C[0:rows, 0:NR] = alpha * A @ B + beta * C (+ bias), over kc steps of k.
@@ -73,6 +75,18 @@ struct MicroKernel {
 // The kernels gemm uses now (set_gemm_isa), for the convolutions that call them directly.
 template <typename T>
 const MicroKernel<T>& current_kernel();
+
+// Packs steps [p0, p0 + kc) x columns [j0, j0 + cols) of a B that exists only implicitly (a
+// convolution's columns, read from its images) into one micro-panel: dst[k * nr + c], columns
+// past `cols` zero. ctx: the caller's own data.
+template <typename T>
+using ImplicitPackB = void (*)(const void* ctx, T* dst, int64_t p0, int64_t kc, int64_t j0, int cols, int nr);
+
+// C = alpha * op(A) @ B + beta * C for a B (k x n) that pack_b forms panel by panel: gemm's
+// blocking, threads, tiles and determinism, without B in memory.
+template <typename T>
+void gemm_implicit_b(Matrix<T> c, Matrix<const T> a, bool trans_a, ImplicitPackB<T> pack_b, const void* ctx,
+                     T alpha, T beta);
 
 // Null when this build or this CPU lacks the instruction set.
 template <typename T> const MicroKernel<T>* avx512_kernel();
