@@ -3,7 +3,8 @@ channels than the direct kernel takes and whole vectors of filters read each pix
 place; at stride 1 the input gradient is the same sweep over dy. Every micro-kernel family
 this CPU has, both dtypes, against numpy float64 loops (forward, dx, dk, db), on shapes with
 ragged register tiles, wide and narrow filter panels, padding, stride, dilation and even
-kernels, the fused activations, and 1-vs-2-vs-3-thread bitwise equality."""
+kernels, the fused activations, and 1-vs-2-vs-3-thread bitwise equality. The few-channel
+layers' kernel gradient (summed in registers, no columns) is checked on the same cases."""
 import numpy as np
 import pytest
 
@@ -24,6 +25,10 @@ WINDOW_CASES = [
     ((2, 6, 6, 16), (5, 5), 16, (1, 1), "valid", (1, 1)),  # 25 taps
     ((2, 9, 7, 8), (3, 3), 16, (2, 2), "same", (1, 1)),    # stride 2: dx through columns
     ((1, 6, 5, 8), (3, 3), 24, (1, 2), (1, 2), (1, 1)),    # explicit padding, mixed strides
+    # few channels (the direct kernels): the kernel gradient in registers, 9 tap-channels a pass
+    ((2, 9, 11, 1), (3, 3), 32, (1, 1), "same", (1, 1)),
+    ((2, 8, 7, 3), (5, 5), 16, (1, 1), "same", (1, 1)),    # 75 tap-channels: a last pass of 3
+    ((1, 9, 10, 2), (3, 3), 16, (2, 1), "valid", (2, 1)),  # stride and dilation
 ]
 
 

@@ -230,6 +230,63 @@ PYDL_SIMD_CLONES void direct_rows(double* y, double* pre, bool relu, const doubl
   direct_rows_impl(y, pre, relu, x, k, b, a, r0, r1);
 }
 
+// The kernel gradient of a few-channel layer (use_direct): dk[q][:] += sum over output
+// pixels, in order, of x(pixel, tap-channel q) * dz[pixel][:], for one vector of filters
+// [j0, j0 + lanes) and the kDirectGradTaps tap-channels [q0, q0 + count), each summed in a
+// register of its own. No columns: their forming was most of the cost at so few channels.
+constexpr int kDirectGradTaps = 9;  // a 3x3 window of one channel; 3 passes for 3 channels
+template <typename T>
+PYDL_ALWAYS_INLINE void direct_kernel_grad_impl(T* __restrict dk, const T* __restrict x, const T* __restrict dz,
+                                                const Conv2dArgs& a, int64_t j0, int64_t q0, int count) {
+  using D = DirectVec<T>;
+  constexpr int G = kDirectGradTaps;
+  int64_t off[G], ti[G], tj[G];  // each tap-channel: its offset from the window's first pixel
+  for (int g = 0; g < G; ++g) {
+    const int64_t q = q0 + std::min(g, count - 1), t = q / a.c;  // past count: a copy, never stored
+    ti[g] = t / a.kw * a.dh;
+    tj[g] = t % a.kw * a.dw;
+    off[g] = (ti[g] * a.w + tj[g]) * a.c + q % a.c;
+  }
+  typename D::V acc[G] = {}, d;
+  const int64_t image = a.h * a.w * a.c;
+  for (int64_t n = 0; n < a.n; ++n)
+    for (int64_t oy = 0; oy < a.oh; ++oy)
+      for (int64_t ox = 0; ox < a.ow; ++ox) {
+        const int64_t iy = oy * a.sh - a.pad_top, ix = ox * a.sw - a.pad_left;
+        const int64_t win = n * image + (iy * a.w + ix) * a.c;  // the window's first pixel (maybe off the image)
+        D::load(d, dz + ((n * a.oh + oy) * a.ow + ox) * a.f + j0);
+        if (window_inside(a, oy, ox, 1)) {
+#pragma GCC unroll 9
+          for (int g = 0; g < G; ++g) acc[g] += x[win + off[g]] * d;
+        } else {
+#pragma GCC unroll 9
+          for (int g = 0; g < G; ++g) {
+            const int64_t y = iy + ti[g], xx = ix + tj[g];
+            if (y >= 0 && y < a.h && xx >= 0 && xx < a.w) acc[g] += x[win + off[g]] * d;
+          }
+        }
+      }
+  for (int g = 0; g < count; ++g) {
+    typename D::V k;
+    D::load(k, dk + (q0 + g) * a.f + j0);
+    k += acc[g];
+    D::store(dk + (q0 + g) * a.f + j0, k);
+  }
+}
+PYDL_SIMD_CLONES void direct_kernel_grad(float* dk, const float* x, const float* dz, const Conv2dArgs& a,
+                                         int64_t j0, int64_t q0, int count) {
+  direct_kernel_grad_impl(dk, x, dz, a, j0, q0, count);
+}
+PYDL_SIMD_CLONES void direct_kernel_grad(double* dk, const double* x, const double* dz, const Conv2dArgs& a,
+                                         int64_t j0, int64_t q0, int count) {
+  direct_kernel_grad_impl(dk, x, dz, a, j0, q0, count);
+}
+// Whole vectors of filters only (the few-channel forward takes a tail; its gradient not).
+template <typename T>
+bool use_direct_kernel_grad(const Conv2dArgs& a) {
+  return use_direct(a) && a.f % DirectVec<T>::kLanes == 0;
+}
+
 // ---- Convolution through window tiles (gemm_tile.h): each output pixel reads its taps in
 // place, through pointers to the source pixels (XNNPACK's indirection buffer), so there is
 // no im2col matrix and no packing of it. The kernel is read in place as the B operand.
@@ -496,8 +553,19 @@ void conv2d_backward(T* dx, T* dk, T* db, T* dy, const T* x, const T* y, const T
       window_rows<T>(dx, nullptr, false, dy, kt, nullptr, a.c, g, zeros, r0, r1);
     });
   }
-  const bool implicit_dk = use_implicit_kernel_grad<T>(a);
-  if (implicit_dk) {  // after the input gradient: the workspace holds dk^T now
+  if (use_direct_kernel_grad<T>(a)) {
+    const int64_t vectors = a.f / DirectVec<T>::kLanes, groups = (patch + kDirectGradTaps - 1) / kDirectGradTaps;
+    parallel_range(vectors * groups, 1, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t q0 = u % groups * kDirectGradTaps;
+        direct_kernel_grad(dk, x, dy, a, u / groups * DirectVec<T>::kLanes, q0,
+                           int(std::min<int64_t>(kDirectGradTaps, patch - q0)));
+      }
+    });
+    if (!dx) return;
+  }
+  const bool implicit_dk = use_direct_kernel_grad<T>(a) || use_implicit_kernel_grad<T>(a);
+  if (implicit_dk && !use_direct_kernel_grad<T>(a)) {  // after the input gradient: the workspace holds dk^T now
     const ColumnsOfImages<T> ctx{x, &a};
     gemm_detail::gemm_implicit_b<T>(Matrix<T>(ws, a.f, patch), Matrix<const T>(dy, total, a.f), true,
                                     &pack_columns<T>, &ctx, T(1), T(0));
