@@ -177,10 +177,13 @@ void rnn_forward(T* y, const T* x, const RnnWeights<T>& w, const uint8_t* mask, 
       const int64_t t = rnn_step_time(a, s), tp = s == 0 ? -1 : rnn_step_time(a, s - 1);
       T* hp = b.hprev + t * n * u;
       T* cp = b.cprev + t * n * u;
-      for (int64_t i = r0 * u; i < r1 * u; ++i) {  // the state entering this step
-        hp[i] = tp < 0 ? (h0 ? h0[i] : T(0)) : b.h[tp * n * u + i];
-        cp[i] = tp < 0 ? (c0 ? c0[i] : T(0)) : b.c[tp * n * u + i];
-      }
+      // The state entering this step (kept: the recurrent kernel's gradient reads it).
+      const T* h_in = tp < 0 ? h0 : b.h + tp * n * u;
+      const T* c_in = tp < 0 ? c0 : b.c + tp * n * u;
+      if (h_in) std::copy(h_in + r0 * u, h_in + r1 * u, hp + r0 * u);
+      else std::fill(hp + r0 * u, hp + r1 * u, T(0));
+      if (c_in) std::copy(c_in + r0 * u, c_in + r1 * u, cp + r0 * u);
+      else std::fill(cp + r0 * u, cp + r1 * u, T(0));
       const T* hin = hp;  // what the recurrent kernel reads
       if (drop.recurrent) {
         T* hd = b.hd + t * n * u;
