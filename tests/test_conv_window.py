@@ -64,8 +64,9 @@ def test_window_forward_and_backward_match_float64(rng, isa, dtype, rtol, shape,
     np.testing.assert_allclose(y, want, rtol=rtol, atol=rtol)
 
     dy = rng.standard_normal(want.shape)
-    dx, dk, db = kernels.conv2d_backward(dy.astype(dtype), x.astype(dtype), k.astype(dtype), strides, padding,
-                                         dilation)
+    dy_in = dy.astype(dtype)
+    dx, dk, db = kernels.conv2d_backward(dy_in, x.astype(dtype), k.astype(dtype), strides, padding, dilation)
+    np.testing.assert_array_equal(dy_in, dy.astype(dtype))  # the caller's dy is read, not written
     for got, ref in zip((dx, dk, db), conv_grads_ref(dy, x, k, strides, padding, dilation)):
         assert got.shape == ref.shape
         np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * np.abs(ref).max())

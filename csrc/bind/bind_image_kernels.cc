@@ -65,7 +65,6 @@ void def_conv(py::module_& k) {
     Conv2dArgs a = window(x.shape(0), x.shape(1), x.shape(2), x.shape(3), kern.shape(3), {kern.shape(0), kern.shape(1)},
                           strides, dilation, padding);
     if (dy.size() != a.n * a.oh * a.ow * a.f) throw ValueError("conv2d_backward: dy has the wrong size");
-    Array<T> g = Array<T>(dy.attr("copy")());
     Array<T> dx({x.shape(0), x.shape(1), x.shape(2), x.shape(3)});
     Array<T> dk({kern.shape(0), kern.shape(1), kern.shape(2), kern.shape(3)});
     Array<T> db({a.f});
@@ -75,7 +74,10 @@ void def_conv(py::module_& k) {
     std::unique_ptr<T[]> ws(new T[ws_size]);
     std::unique_ptr<double[]> reduce(new double[reduce_size]);
     KernelCall call;  // dk and db accumulate: staged with their zeros (inout)
-    conv2d_backward<T>(call.out(dx), call.inout(dk), use_bias ? call.inout(db) : nullptr, call.inout(g), call.in(x),
+    // dy is read, never written: conv2d_backward overwrites it with the gradient before the
+    // activation, which for Linear (all this entry takes) is dy itself (no copy of the caller's).
+    T* g = const_cast<T*>(call.in(dy));
+    conv2d_backward<T>(call.out(dx), call.inout(dk), use_bias ? call.inout(db) : nullptr, g, call.in(x),
                        nullptr, nullptr, call.in(kern), Activation::Linear, a,
                        static_cast<T*>(call.out_bytes(ws.get(), sizeof(T) * ws_size)),
                        static_cast<double*>(call.out_bytes(reduce.get(), sizeof(double) * reduce_size)));
