@@ -59,6 +59,8 @@ def seeds_load_model():
                       "adamw", "binary_cross_entropy", (5,), None),
         "lstm-mse": (pydl.Sequential([L.Input((4, 2)), L.LSTM(3, return_sequences=True), L.SimpleRNN(2),
                                       L.Dense(2, activation="tanh")], seed=4), "sgd", "mse", (4, 2), None),
+        "gru-variable-length": (pydl.Sequential([L.Input((None, 2)), L.GRU(3), L.Dense(2)], seed=6),
+                                "adam", "cross_entropy", (4, 2), 2),
         "norm-reshape": (pydl.Sequential([L.Input((8,)), L.Normalization(mean=[0.5] * 8, variance=[2.0] * 8),
                                           L.Reshape((2, 2, 2)), L.AvgPool2D(1), L.GlobalMaxPool2D(),
                                           L.Activation("softmax")], seed=5), None, None, (8,), None),
