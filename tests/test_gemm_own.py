@@ -14,9 +14,10 @@ from conftest import ISAS, assert_split_iff_threads, gemm_isa_available as _avai
 ACTIVATIONS = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax"]
 # (M, N, K): ones, threes and 17s around the register tiles (8x32, 6x16, 4x8), a K beyond one
 # K step (several passes over C), sizes past 1000 on each axis, and lone rows (M = 1, and the
-# last of M = 9) over wide B (the one-row kernel).
+# last of M = 9) over wide B (the one-row kernel); right edges of exactly one register (48 and
+# 40 columns: 16 past 32, 8 past 32), which take the narrow kernel without a copy.
 SHAPES = [(1, 1, 1), (3, 17, 1), (17, 3, 33), (1, 1000, 3), (1031, 17, 3), (3, 1029, 17), (17, 3, 1037),
-          (33, 65, 777), (9, 300, 40)]
+          (33, 65, 777), (9, 300, 40), (20, 48, 40), (21, 40, 9)]
 
 
 def _operands(rng, m, n, k, ta, tb, dtype):
@@ -51,7 +52,7 @@ def test_every_transpose_and_odd_size_matches_float64(rng, isa, m, n, k, ta, tb,
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS)
-@pytest.mark.parametrize("m,n,k", [(17, 45, 9), (70, 33, 401)])
+@pytest.mark.parametrize("m,n,k", [(17, 45, 9), (70, 33, 401), (17, 48, 9), (19, 40, 33)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_every_epilogue_matches_float64(rng, isa, act, m, n, k, dtype):
     a, b, a64, b64 = _operands(rng, m, n, k, False, False, dtype)

@@ -60,8 +60,13 @@ struct Job {
 template <typename T>
 void run_tile(const Job<T>& j, const Tile<T>& tile, int rows, int64_t cols, bool last) {
   const MicroKernel<T>& uk = *j.uk;
-  if (cols == uk.nr) {
-    uk.rows[rows - 1](tile);
+  // A right edge of at most W columns (Dense(10), Dense(2)) takes the one-register kernel:
+  // the same per-element arithmetic at half the FMAs of the full-width one.
+  const bool narrow = cols <= uk.lanes && uk.lanes < uk.nr;
+  const int width = narrow ? uk.lanes : uk.nr;
+  const TileFn<T> fn = (narrow ? uk.rows_narrow : uk.rows)[rows - 1];
+  if (cols == width) {
+    fn(tile);
   } else {
     // Ragged right edge: the same kernel over a full-width copy of the tile.
     constexpr int kMaxNr = 64 / int(sizeof(T)) * 2;
@@ -69,17 +74,17 @@ void run_tile(const Job<T>& j, const Tile<T>& tile, int rows, int64_t cols, bool
     alignas(64) T bias[kMaxNr] = {};
     Tile<T> t = tile;
     if (t.beta != T(0))
-      for (int r = 0; r < rows; ++r) std::copy(tile.c + r * tile.ldc, tile.c + r * tile.ldc + cols, buf + r * uk.nr);
+      for (int r = 0; r < rows; ++r) std::copy(tile.c + r * tile.ldc, tile.c + r * tile.ldc + cols, buf + r * width);
     if (t.bias) {
       std::copy(tile.bias, tile.bias + cols, bias);
       t.bias = bias;
     }
     t.c = buf;
-    t.ldc = uk.nr;
-    uk.rows[rows - 1](t);
-    for (int r = 0; r < rows; ++r) std::copy(buf + r * uk.nr, buf + r * uk.nr + cols, tile.c + r * tile.ldc);
+    t.ldc = width;
+    fn(t);
+    for (int r = 0; r < rows; ++r) std::copy(buf + r * width, buf + r * width + cols, tile.c + r * tile.ldc);
   }
-  if (last && j.act != Activation::Linear)
+  if (last && j.act != Activation::Linear && !tile.relu)
     for (int r = 0; r < rows; ++r) activation_inplace_span(tile.c + r * tile.ldc, cols, j.act);
 }
 
@@ -128,6 +133,7 @@ void run_part(const Job<T>& j, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
             tile.alpha = j.alpha;
             tile.beta = first ? j.beta : T(1);
             tile.bias = last && j.bias ? j.bias + j0 + q * nr : nullptr;
+            tile.relu = last && j.act == Activation::ReLU;  // in the kernel's epilogue, while in registers
             if (wide) {  // a lone row over B in place: kWideRow panels at once
               j.uk->row_wide(tile);
               if (last && j.act != Activation::Linear) activation_inplace_span(tile.c, kWideRow * nr, j.act);

@@ -22,6 +22,7 @@ struct Tile {
   int64_t ldc;
   T alpha, beta;     // beta == 0: C is not read (it may hold anything)
   const T* bias;     // NR entries, or null
+  bool relu;         // then max(x, 0) (act::relu's NaN and -0), on the last K step
 };
 
 template <typename T>
@@ -64,6 +65,7 @@ struct MicroKernel {
   const char* isa;
   int mr, nr;                 // the register tile
   TileFn<T> rows[kMaxMr];     // rows[r - 1]: the tile of r rows (r = 1..mr)
+  TileFn<T> rows_narrow[kMaxMr];  // r rows by the first W (lanes) columns of the same B panel
   TileFn<T> row_wide;         // one row, kWideRow * nr columns of B read in place
   PackAFn<T> pack_a;
   PackBFn<T> pack_b;
