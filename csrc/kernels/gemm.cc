@@ -1,6 +1,6 @@
 // The GEMM driver: BLIS-style blocking around a register micro-kernel (gemm_tile.h).
 //   for each block of rows of op(A) (kept in L3) and step of K (kc, fixed by K alone):
-//     pack the A block into mr-row micro-panels
+//     pack the A block into mr-row micro-panels (op(A) = A, and a small A^T, are read in place)
 //     for each block of columns of op(B) (kept in L2): pack it into nr-column micro-panels,
 //       then run every (A micro-panel, B micro-panel) tile; the last K step adds the bias
 //       and applies the activation to the tile while it is in L1.
@@ -36,6 +36,7 @@ constexpr int64_t kABlockBytes = 4 << 20;    // packed A block (L3): one block f
 // benches/: in place as fast as packed, and no copy of B per thread.
 constexpr int64_t kDirectBRows = 16;
 constexpr int64_t kConflictStride = 4096;
+constexpr int64_t kInPlaceTransAPanels = 2;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -97,18 +98,23 @@ void run_part(const Job<T>& j, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
   const int64_t nb = std::min(ceil_div(c1 - c0, nr), std::max<int64_t>(1, kBBlockBytes / (kc_bytes * nr))) * nr;
   const bool direct_b = !j.implicit_b && !j.tb &&
                         (r1 - r0 <= kDirectBRows || j.ldb * int64_t(sizeof(T)) % kConflictStride != 0);
+  // op(A) = A is read in place (its rows are the micro-panel's rows, each read in k order),
+  // and so is op(A) = A^T when few B panels would reuse a packed copy: measured as fast or
+  // faster on every shape of benches/; a large A^T read in place strides a page per k.
+  const bool in_place_a = !j.ta || c1 - c0 <= kInPlaceTransAPanels * nr;
   // Grown once per thread, reused by every later call. Host memory always (this is the CPU
   // GEMM; under the test-only device emulation it runs inside a CUDA DeviceScope).
   static thread_local Buffer<T> apack, bpack;
-  apack.resize(mb * j.kc, Device::CPU);
+  if (!in_place_a) apack.resize(mb * j.kc, Device::CPU);
   bpack.resize(nb * j.kc, Device::CPU);
   for (int64_t i0 = r0; i0 < r1; i0 += mb) {
     const int64_t mi = std::min(mb, r1 - i0), ap = ceil_div(mi, mr);
     for (int64_t p0 = 0; p0 < j.k; p0 += j.kc) {
       const int64_t kc = std::min(j.kc, j.k - p0);
       const bool first = p0 == 0, last = p0 + kc == j.k;
-      for (int64_t p = 0; p < ap; ++p)
-        j.uk->pack_a(apack.data() + p * mr * kc, j.a, j.lda, j.ta, i0 + p * mr, std::min<int64_t>(mr, mi - p * mr), p0, kc);
+      if (!in_place_a)
+        for (int64_t p = 0; p < ap; ++p)
+          j.uk->pack_a(apack.data() + p * mr * kc, j.a, j.lda, j.ta, i0 + p * mr, std::min<int64_t>(mr, mi - p * mr), p0, kc);
       for (int64_t j0 = c0; j0 < c1; j0 += nb) {
         const int64_t nj = std::min(nb, c1 - j0), bp = ceil_div(nj, nr);
         // Read in place, B's ragged last panel is still packed (to be padded).
@@ -125,7 +131,16 @@ void run_part(const Job<T>& j, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
             const bool wide = mi - p * mr == 1 && q + kWideRow <= pack_from;
             Tile<T> tile;
             tile.kc = kc;
-            tile.a = apack.data() + p * mr * kc;
+            if (in_place_a) {
+              const int64_t row = i0 + p * mr;
+              tile.a = j.ta ? j.a + p0 * j.lda + row : j.a + row * j.lda + p0;
+              tile.a_k_step = j.ta ? j.lda : 1;
+              tile.a_row_step = j.ta ? 1 : j.lda;
+            } else {
+              tile.a = apack.data() + p * mr * kc;
+              tile.a_k_step = mr;
+              tile.a_row_step = 1;
+            }
             tile.b = packed ? bpack.data() + q * nr * kc : j.b + p0 * j.ldb + j0 + q * nr;
             tile.ldb = packed ? nr : j.ldb;
             tile.c = j.c + (i0 + p * mr) * j.ldc + j0 + q * nr;

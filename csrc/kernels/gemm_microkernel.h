@@ -25,15 +25,15 @@ void micro_tile(const Tile<typename V::T>& t) {
     for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
   const typename V::T* a = t.a;
   const typename V::T* b = t.b;
-  const int64_t ldb = t.ldb;
+  const int64_t ldb = t.ldb, ars = t.a_row_step, aks = t.a_k_step;
 #pragma GCC unroll 2
-  for (int64_t k = 0; k < t.kc; ++k, a += MR, b += ldb) {
+  for (int64_t k = 0; k < t.kc; ++k, a += aks, b += ldb) {
     R bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = V::load(b + v * W);
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; ++r) {
-      const R ar = V::set1(a[r]);
+      const R ar = V::set1(a[r * ars]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(ar, bv[v], acc[r][v]);
     }
@@ -55,12 +55,11 @@ void micro_tile(const Tile<typename V::T>& t) {
 }
 
 // SIMD packers (V::transpose: W x W registers in place; V::load_n / store_n: the first n
-// lanes, never touching memory past them). The transposes are what make packing op(A) = A
-// and op(B) = B^T, the forward and backward GEMMs of every dense layer, as cheap as a copy.
+// lanes, never touching memory past them). The transposes are what make packing op(B) = B^T,
+// a backward GEMM of every dense layer, as cheap as a copy.
 template <class V, int MR>
 void pack_a_simd(typename V::T* dst, const typename V::T* a, int64_t lda, bool trans, int64_t i0, int64_t rows,
                  int64_t p0, int64_t kc) {
-  using R = typename V::R;
   constexpr int W = V::W;
   if (trans) {
     if (rows == MR) {  // a whole panel: MR values straight from each row of A (no masks)
@@ -76,16 +75,7 @@ void pack_a_simd(typename V::T* dst, const typename V::T* a, int64_t lda, bool t
     }
     return;
   }
-  const int64_t kw = kc / W * W;
-  for (int64_t k0 = 0; k0 < kw; k0 += W)
-    for (int64_t r0 = 0; r0 < rows; r0 += W) {
-      const int n = int(std::min<int64_t>(W, rows - r0));
-      R x[W];
-      for (int i = 0; i < W; ++i) x[i] = i < n ? V::load(a + (i0 + r0 + i) * lda + p0 + k0) : V::zero();
-      V::transpose(x);
-      for (int i = 0; i < W; ++i) V::store_n(dst + (k0 + i) * MR + r0, x[i], n);
-    }
-  if (kw < kc) pack_a_scalar(dst + kw * MR, a, lda, false, i0, rows, p0 + kw, kc - kw, MR);
+  pack_a_scalar(dst, a, lda, false, i0, rows, p0, kc, MR);  // the driver reads op(A) = A in place
 }
 
 template <class V, int NR>
@@ -139,7 +129,7 @@ void micro_row_wide(const Tile<typename V::T>& t) {
   for (int v = 0; v < NW; ++v) acc[v] = V::zero();
   const typename V::T* a = t.a;
   const typename V::T* b = t.b;
-  for (int64_t k = 0; k < t.kc; ++k, a += MR, b += t.ldb) {
+  for (int64_t k = 0; k < t.kc; ++k, a += t.a_k_step, b += t.ldb) {
     const R ar = V::set1(a[0]);
 #pragma GCC unroll 16
     for (int v = 0; v < NW; ++v) acc[v] = V::fma(ar, V::load(b + v * W), acc[v]);

@@ -15,7 +15,8 @@ namespace pydl::gemm_detail {
 template <typename T>
 struct Tile {
   int64_t kc;
-  const T* a;        // packed A micro-panel: a[k * MR + r]
+  const T* a;        // A: a[k * a_k_step + r * a_row_step], a packed micro-panel (MR, 1) or A in place
+  int64_t a_k_step, a_row_step;
   const T* b;        // B micro-panel: b[k * ldb + c], packed (ldb = NR) or B's own rows
   int64_t ldb;
   T* c;
