@@ -52,7 +52,7 @@ def test_every_transpose_and_odd_size_matches_float64(rng, isa, m, n, k, ta, tb,
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS)
-@pytest.mark.parametrize("m,n,k", [(17, 45, 9), (70, 33, 401), (17, 48, 9), (19, 40, 33)])
+@pytest.mark.parametrize("m,n,k", [(17, 45, 9), (70, 33, 401), (17, 48, 9), (19, 40, 33), (9, 300, 40)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_every_epilogue_matches_float64(rng, isa, act, m, n, k, dtype):
     a, b, a64, b64 = _operands(rng, m, n, k, False, False, dtype)

@@ -151,7 +151,8 @@ void run_part(const Job<T>& j, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
             tile.relu = last && j.act == Activation::ReLU;  // in the kernel's epilogue, while in registers
             if (wide) {  // a lone row over B in place: kWideRow panels at once
               j.uk->row_wide(tile);
-              if (last && j.act != Activation::Linear) activation_inplace_span(tile.c, kWideRow * nr, j.act);
+              if (last && j.act != Activation::Linear && !tile.relu)
+                activation_inplace_span(tile.c, kWideRow * nr, j.act);
               q += kWideRow - 1;
               continue;
             }

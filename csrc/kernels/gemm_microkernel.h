@@ -141,6 +141,7 @@ void micro_row_wide(const Tile<typename V::T>& t) {
     R x = V::mul(acc[v], alpha);
     if (load_c) x = V::fma(beta, V::load(t.c + v * W), x);
     if (t.bias) x = V::add(x, V::load(t.bias + v * W));
+    if (t.relu) x = V::relu(x);
     V::store(t.c + v * W, x);
   }
 }
@@ -192,11 +193,13 @@ constexpr MicroKernel<typename V::T> make_kernel(const char* isa, std::integer_s
   constexpr int NR = NV * V::W;
   if constexpr (V::kSimdPack)
     return MicroKernel<typename V::T>{isa, MR, NR, {&micro_tile<V, I + 1, MR, NV>...},
-                                      {&micro_tile<V, I + 1, MR, 1>...}, &micro_row_wide<V, MR, NV>, &pack_a_simd<V, MR>, &pack_b_simd<V, NR>,
+                                      {&micro_tile<V, I + 1, MR, 1>...}, &micro_row_wide<V, MR, NV>,
+                                      &pack_a_simd<V, MR>, &pack_b_simd<V, NR>,
                                       V::W, {&window_tile<V, I + 1, NV>...}, {&window_tile<V, I + 1, 1>...}};
   else
     return MicroKernel<typename V::T>{isa, MR, NR, {&micro_tile<V, I + 1, MR, NV>...},
-                                      {&micro_tile<V, I + 1, MR, 1>...}, &micro_row_wide<V, MR, NV>, &pack_a_plain<V, MR>, &pack_b_plain<V, NR>,
+                                      {&micro_tile<V, I + 1, MR, 1>...}, &micro_row_wide<V, MR, NV>,
+                                      &pack_a_plain<V, MR>, &pack_b_plain<V, NR>,
                                       V::W, {&window_tile<V, I + 1, NV>...}, {&window_tile<V, I + 1, 1>...}};
 }
 

@@ -23,7 +23,7 @@ struct Tile {
   int64_t ldc;
   T alpha, beta;     // beta == 0: C is not read (it may hold anything)
   const T* bias;     // NR entries, or null
-  bool relu;         // then max(x, 0) (act::relu's NaN and -0), on the last K step
+  bool relu;         // then max(x, 0) (act::relu's NaN and -0), on the last K step; every TileFn
 };
 
 template <typename T>
