@@ -156,3 +156,11 @@ def test_bad_arguments():
         A.RandomFlip()(np.zeros((8, 8)))
     with pytest.raises(TypeError, match="Compose"):
         A.Compose([lambda x: x])
+
+
+def test_an_output_batch_beyond_the_size_limit_is_refused_before_allocation():
+    # each resized image (2^48 values) is at the limit; the batch of two is past it
+    from pydl import augmentation as A
+    x = np.zeros((2, 4, 4, 1), np.float32)
+    with pytest.raises(ValueError, match="augment: the output batch"):
+        A.Resize(2**24, 2**24)(x)

@@ -3,6 +3,7 @@
 #include "bind/kernel_call.h"
 #include "core/buffer.h"
 #include "core/interrupt.h"
+#include "core/sizes.h"
 #include "data/loader.h"
 #include "kernels/augment.h"
 #include "nn/trainer.h"
@@ -111,6 +112,7 @@ void bind_data(py::module_& m) {
     AugmentPipeline p(to_ops(ops), sample_shape(x));
     std::vector<int64_t> out_shape{n};
     for (int64_t d : p.output_shape()) out_shape.push_back(d);
+    checked_product(out_shape, "augment: the output batch");  // before numpy multiplies the strides
     Array<float> out(out_shape);
     std::vector<uint64_t> all_keys(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) all_keys[size_t(i)] = keys ? keys->data()[i] : uint64_t(i);
